@@ -1,0 +1,65 @@
+"""Named model specs: torchvision's ImageNet ResNets, the paper's CIFAR ResNets, and their plain twins."""
+
+from __future__ import annotations
+
+import difflib
+from types import MappingProxyType
+from typing import Mapping
+
+from ..spec import ModelSpec
+
+_IMAGENET = {  # torchvision layouts (He et al. 2015, Table 1), option B, 1000 classes
+    "resnet18": ("basic", (2, 2, 2, 2)),
+    "resnet34": ("basic", (3, 4, 6, 3)),
+    "resnet50": ("bottleneck", (3, 4, 6, 3)),
+    "resnet101": ("bottleneck", (3, 4, 23, 3)),
+    "resnet152": ("bottleneck", (3, 8, 36, 3)),
+}
+_CIFAR_N = {20: 3, 32: 5, 44: 7, 56: 9, 110: 18, 1202: 200}  # depth 6n+2 (He et al. 2015, sec. 4.2)
+
+
+def _build_presets() -> dict[str, ModelSpec]:
+    presets: dict[str, ModelSpec] = {}
+    for name, (block, depths) in _IMAGENET.items():
+        presets[name] = ModelSpec(stem="imagenet", block=block, depths=depths, widths=(64, 128, 256, 512),
+                                  shortcut="B", num_classes=1000)
+    for depth, n in _CIFAR_N.items():
+        presets[f"resnet{depth}"] = ModelSpec(stem="cifar", block="basic", depths=(n, n, n), widths=(16, 32, 64),
+                                              shortcut="A", num_classes=10)
+    presets["preact_resnet18"] = ModelSpec(stem="cifar", block="basic", depths=(2, 2, 2, 2),
+                                           widths=(64, 128, 256, 512), shortcut="B", preact=True, num_classes=10)
+    for name, spec in list(presets.items()):
+        presets[plain_name(name)] = spec.replace(skip=False)
+    return presets
+
+
+def plain_name(name: str) -> str:
+    """'resnet56' -> 'plain56', 'preact_resnet18' -> 'preact_plain18'."""
+    return name.replace("resnet", "plain")
+
+
+PRESETS: Mapping[str, ModelSpec] = MappingProxyType(_build_presets())
+
+PRESET_GROUPS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "ImageNet (torchvision)": tuple(_IMAGENET),
+    "CIFAR (He et al. 2015)": tuple(f"resnet{d}" for d in _CIFAR_N),
+    "Pre-activation (He et al. 2016)": ("preact_resnet18",),
+})
+
+
+def get_preset(name: str) -> ModelSpec:
+    """The preset of that name, or a ValueError that suggests the nearest names."""
+    try:
+        return PRESETS[name]
+    except (KeyError, TypeError):
+        close = difflib.get_close_matches(str(name), PRESETS.keys(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(PRESETS)}"
+        raise ValueError(f"unknown model preset {name!r}{hint}") from None
+
+
+def preset_name(spec: ModelSpec) -> str | None:
+    """The preset name of a spec that equals a preset exactly, else None."""
+    for name, preset in PRESETS.items():
+        if preset == spec:
+            return name
+    return None
