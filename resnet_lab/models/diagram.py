@@ -55,6 +55,7 @@ def to_dot(summary: ModelSummary, max_blocks_per_stage: int = 3, title: str | No
     lines.append(f'  stem [label={_q(stem_label)}, fillcolor="#e8e8e8"];')
     lines.append("  input -> stem;")
     prev = "stem"
+    edges: list[str] = []  # edges go at the top level: an edge inside a cluster would pull its ends into it
     by_stage: dict[str, list[BlockRow]] = {}
     for b in summary.blocks:
         by_stage.setdefault(b.name.split(".")[0], []).append(b)
@@ -74,24 +75,25 @@ def to_dot(summary: ModelSummary, max_blocks_per_stage: int = 3, title: str | No
                 more = f"⋮ {item} more block{'s' if item > 1 else ''} like this"
                 lines.append(f'    {node} [label={_q(more)}, '
                              'shape=plaintext, style=""];')
-                lines.append(f'    {prev} -> {node} [style=dotted];')
+                edges.append(f'  {prev} -> {node} [style=dotted];')
                 prev = node
                 continue
             node = "b_" + item.name.replace(".", "_")
             label = f"{item.name}: {_branch_text(summary, item)}"
             lines.append(f"    {node} [label={_q(label)}];")
-            lines.append(f"    {prev} -> {node};")
+            edges.append(f"  {prev} -> {node};")
             if item.shortcut == "none":
                 prev = node
                 continue
             add = f"{node}_add"
             lines.append(f'    {add} [label="+", shape=circle, width=0.25, fixedsize=true, '
                          f'fillcolor="#fde0dd", color="{SKIP_COLOR}", fontsize=12];')
-            lines.append(f"    {node} -> {add};")
-            lines.append(f'    {prev} -> {add} [color="{SKIP_COLOR}", penwidth=1.6, constraint=false, '
+            edges.append(f"  {node} -> {add};")
+            edges.append(f'  {prev} -> {add} [color="{SKIP_COLOR}", penwidth=1.6, constraint=false, '
                          f'label={_q(_SHORTCUT_LABEL[item.shortcut])}, fontcolor="{SKIP_COLOR}", fontsize=8];')
             prev = add
         lines.append("  }")
+    lines.extend(edges)
 
     head_text = ("BN → ReLU → " if spec.preact else "") + f"global avgpool → fc {spec.num_classes}"
     lines.append(f'  head [label={_q(head_text)}, fillcolor="#e8e8e8"];')

@@ -1,0 +1,48 @@
+# Two commands: `make run` (the app on http://localhost:8501) and `make test` (the whole suite).
+# Both set themselves up on a fresh Linux machine with Python 3.11+.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 127.0.0.1
+PORT   ?= 8501
+
+.PHONY: run test test-fast venv dev browser clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.deps: requirements.txt | $(PY)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
+	$(PY) -m pip install -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.deps
+dev: $(VENV)/.dev-deps
+
+# Chromium for the browser tests: the system's when present, else Debian's package (as root),
+# else Playwright's own browser as a last resort for machines where neither is possible.
+browser: dev
+	@if command -v chromium >/dev/null 2>&1 || [ -n "$$RESNET_LAB_CHROMIUM" ]; then \
+		echo "chromium: $$(command -v chromium || echo $$RESNET_LAB_CHROMIUM)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	else \
+		$(PY) -m playwright install chromium; \
+	fi
+
+run: venv
+	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
+
+test: browser
+	$(PY) -m pytest
+
+# Everything but the real-browser tests.
+test-fast: dev
+	$(PY) -m pytest -m "not browser"
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,21 @@
+"""ResNet Lab: only a router. Pages live in app_pages/, logic in resnet_lab/."""
+
+import streamlit as st
+
+from resnet_lab.ui.common import PAGES, device_badge
+
+st.set_page_config(page_title="ResNet Lab", page_icon=":material/science:", layout="wide")
+
+
+def _page(path: str, default: bool = False) -> st.Page:
+    title, icon, _ = PAGES[path]
+    return st.Page(path, title=title, icon=icon, default=default)
+
+
+nav = st.navigation({
+    "ResNet Lab": [_page("app_pages/home.py", default=True)],
+    "The path": [_page("app_pages/build.py"), _page("app_pages/train.py"), _page("app_pages/inspect.py")],
+    "Experiments": [_page("app_pages/gradient_flow.py")],
+})
+device_badge()
+nav.run()

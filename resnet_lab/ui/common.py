@@ -1,0 +1,24 @@
+"""Small pieces every page uses."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from .cache import cached_device_description
+
+PAGES = {  # path -> (title, icon, one-line purpose)
+    "app_pages/home.py": ("Home", ":material/home:", "What the lab is and where to start"),
+    "app_pages/build.py": ("Build", ":material/construction:", "Assemble a ResNet and see its plain twin"),
+    "app_pages/train.py": ("Train", ":material/monitoring:", "Short training runs with live curves"),
+    "app_pages/inspect.py": ("Inspect", ":material/visibility:", "Predictions, feature maps, Grad-CAM"),
+    "app_pages/gradient_flow.py": ("Gradient flow", ":material/waterfall_chart:", "Why skips matter, measured live"),
+}
+
+
+def device_badge() -> None:
+    st.sidebar.caption(f"Computing on **{cached_device_description()}**")
+
+
+def coming_next(what: str, issue_scope: str) -> None:
+    """An honest placeholder for a page that is planned but not built yet."""
+    st.info(f"**Coming next.** {what}\n\nThis page is not built yet: {issue_scope}", icon=":material/schedule:")

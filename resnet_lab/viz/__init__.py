@@ -1,0 +1,1 @@
+"""Plotly figure builders and image overlays: data in, figures out. No streamlit, no computing."""
