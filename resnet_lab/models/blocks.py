@@ -130,7 +130,8 @@ class BasicBlock(ResidualBlock):
         return out
 
     def last_layer(self) -> nn.Module:
-        return self.conv2 if self.preact else self.bn2
+        """The branch's final weighted layer: its last BN, or its last conv (pre-activation or no norm)."""
+        return self.bn2 if isinstance(self.bn2, nn.BatchNorm2d) and not self.preact else self.conv2
 
 
 class Bottleneck(ResidualBlock):
@@ -173,4 +174,5 @@ class Bottleneck(ResidualBlock):
         return out
 
     def last_layer(self) -> nn.Module:
-        return self.conv3 if self.preact else self.bn3
+        """The branch's final weighted layer: its last BN, or its last conv (pre-activation or no norm)."""
+        return self.bn3 if isinstance(self.bn3, nn.BatchNorm2d) and not self.preact else self.conv3

@@ -16,6 +16,10 @@ _IMAGENET = {  # torchvision layouts (He et al. 2015, Table 1), option B, 1000 c
     "resnet152": ("bottleneck", (3, 8, 36, 3)),
 }
 _CIFAR_N = {20: 3, 32: 5, 44: 7, 56: 9, 110: 18, 1202: 200}  # depth 6n+2 (He et al. 2015, sec. 4.2)
+# Plain-1202's first-layer gradient at initialisation is ~1e85 (measured in float64), beyond float32:
+# it cannot take a single finite training step, so it is not offered as a preset. It can still be
+# built with build_model("resnet1202", skip=False) for gradient-flow demonstrations.
+_UNTRAINABLE_PLAIN = {"resnet1202"}
 
 
 def _build_presets() -> dict[str, ModelSpec]:
@@ -29,7 +33,8 @@ def _build_presets() -> dict[str, ModelSpec]:
     presets["preact_resnet18"] = ModelSpec(stem="cifar", block="basic", depths=(2, 2, 2, 2),
                                            widths=(64, 128, 256, 512), shortcut="B", preact=True, num_classes=10)
     for name, spec in list(presets.items()):
-        presets[plain_name(name)] = spec.replace(skip=False)
+        if name not in _UNTRAINABLE_PLAIN:
+            presets[plain_name(name)] = spec.replace(skip=False)
     return presets
 
 

@@ -1,0 +1,50 @@
+import json
+import subprocess
+import sys
+
+from resnet_lab import PRESETS
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "resnet_lab", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_presets_json_lists_every_preset_with_its_spec():
+    r = run_cli("presets", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert set(data) == set(PRESETS)
+    assert data["resnet56"]["depths"] == [9, 9, 9] and data["plain56"]["skip"] is False
+
+
+def test_presets_text_names_the_plain_twins():
+    r = run_cli("presets")
+    assert r.returncode == 0 and "resnet110" in r.stdout and "plain110" in r.stdout
+
+
+def test_summary_json_of_the_plain_twin():
+    r = run_cli("summary", "resnet56", "--plain", "--input-size", "64", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["params"] == 853_018 and data["spec"]["skip"] is False and data["input_size"] == 64
+    assert [s["name"] for s in data["stages"]] == ["stem", "layer1", "layer2", "layer3", "head"]
+    assert "layers" not in data
+
+
+def test_summary_from_a_spec_file_with_layers(tmp_path):
+    path = tmp_path / "spec.json"
+    path.write_text(PRESETS["resnet20"].replace(num_classes=5).to_json())
+    r = run_cli("summary", "--spec", str(path), "--json", "--layers")
+    data = json.loads(r.stdout)
+    assert data["spec"]["num_classes"] == 5 and data["layers"][-1]["name"] == "fc"
+
+
+def test_bad_input_gives_a_message_and_exit_code_2(tmp_path):
+    r = run_cli("summary", "resnet57")
+    assert r.returncode == 2 and "did you mean resnet56" in r.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"stem": "vgg"}')
+    r = run_cli("summary", "--spec", str(bad))
+    assert r.returncode == 2 and "stem='vgg' is not allowed" in r.stderr
+    r = run_cli("summary", "resnet18", "--input-size", "3")
+    assert r.returncode == 2 and "input size 3 is out of range" in r.stderr
