@@ -27,7 +27,7 @@ if url_error:
 preset_options = [S.CUSTOM]
 for names in PRESET_GROUPS.values():
     for name in names:
-        preset_options += [name, plain_name(name)]
+        preset_options += [n for n in (name, plain_name(name)) if n in PRESETS]
 
 
 def _preset_label(name: str) -> str:

@@ -21,7 +21,8 @@ def _cmd_presets(args: argparse.Namespace) -> int:
         print(f"{group}:")
         for name in names:
             spec = PRESETS[name]
-            print(f"  {name:<18} {spec.describe()}   plain twin: {plain_name(name)}")
+            twin = plain_name(name) if plain_name(name) in PRESETS else f"{name} with skip=False"
+            print(f"  {name:<18} {spec.describe()}   plain twin: {twin}")
     return 0
 
 
