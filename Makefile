@@ -12,7 +12,6 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.deps: requirements.txt | $(PY)
-	$(PY) -m pip install --upgrade --quiet pip
 	$(PY) -m pip install -r requirements.txt
 	touch $@
 

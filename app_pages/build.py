@@ -102,14 +102,18 @@ for col, s, other, label in ((left, summary, None, "This model"),
     with col:
         st.markdown(f"**{label}** · {s.spec.describe()}")
         m = st.columns(2) + st.columns(2)
-        m[0].metric("Parameters", format_count(s.params), _delta(s.params, other and other.params, "{:+,}"),
-                    delta_color="off", help=f"{s.params:,} parameters")
-        m[1].metric("Multiply-adds", format_count(s.macs), _delta(s.macs, other and other.macs, "{:+,}"),
-                    delta_color="off", help=f"{s.macs:,} per image at {size}×{size} ({format_count(s.flops)} FLOPs)")
+        for slot, label, value, other_value, help_text in (
+            (m[0], "Parameters", s.params, other and other.params, f"{s.params:,} parameters"),
+            (m[1], "Multiply-adds", s.macs, other and other.macs,
+             f"{s.macs:,} per image at {size}×{size} ({format_count(s.flops)} FLOPs)"),
+        ):
+            delta = _delta(value, other_value, "{:+,}")
+            slot.metric(label, format_count(value), delta, delta_color="off", help=help_text,
+                        delta_arrow="off" if delta == "same" else "auto")
         m[2].metric("Depth", s.depth, help="Weighted layers on the main path, counted as the paper does.")
         m[3].metric("Activations", format_bytes(s.activation_bytes),
                     help=f"float32 layer outputs kept for backward, batch of {batch}")
-        st.graphviz_chart(cached_dot(s.spec, size), width="stretch")
+        st.graphviz_chart(cached_dot(s.spec, size), width="content")
         st.dataframe(
             pd.DataFrame([{"stage": r.name, "blocks": r.blocks, "output": "×".join(map(str, r.output_shape)),
                            "params": r.params, "MACs": format_count(r.macs)} for r in s.stages]),

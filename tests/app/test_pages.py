@@ -141,3 +141,13 @@ def test_use_this_model_carries_the_spec_to_train():
     assert not at.exception
     assert at.title[0].value == "Train"
     assert any("ResNet-56" in s.value for s in at.success)
+
+
+def test_the_model_survives_a_visit_to_another_page():
+    at = open_page(PAGES[1])
+    at.number_input(key="build_depth_1").set_value(7).run()
+    at.switch_page(PAGES[0]).run()
+    at.switch_page(PAGES[1]).run()
+    assert not at.exception
+    assert at.number_input(key="build_depth_1").value == 7
+    assert at.subheader[0].value.startswith("ResNet-28")
