@@ -47,7 +47,8 @@ def _widget_values(spec: ModelSpec) -> dict[str, Any]:
     for i in range(MAX_STAGES):
         # stages beyond the spec keep a sensible value ready for when the user adds them
         values[W + f"depth_{i}"] = spec.depths[min(i, len(spec.depths) - 1)]
-        values[W + f"width_{i}"] = spec.widths[i] if i < len(spec.widths) else min(spec.widths[-1] * 2 ** (i - len(spec.widths) + 1), MAX_WIDTH)
+        doubled = spec.widths[-1] * 2 ** max(0, i - len(spec.widths) + 1)
+        values[W + f"width_{i}"] = spec.widths[i] if i < len(spec.widths) else min(doubled, MAX_WIDTH)
     values[W + "preset"] = preset_name(spec) or CUSTOM
     return values
 
