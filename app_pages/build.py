@@ -61,7 +61,7 @@ with st.expander("Customise the architecture", expanded=st.session_state[W + "pr
                help="He et al. 2015, sec. 3.3.")
     c[1].toggle("Pre-activation (v2)", key=W + "preact", on_change=S.on_field_change,
                 help="BN → ReLU → conv inside each block (He et al. 2016, Identity Mappings).")
-    c[1].toggle("Zero-init last layer of each branch", key=W + "zero_init_residual", on_change=S.on_field_change,
+    c[1].toggle("Zero-init residuals", key=W + "zero_init_residual", on_change=S.on_field_change,
                 help="Each residual block starts as an identity (Goyal et al. 2017, arXiv:1706.02677).")
     c[2].number_input("Input channels", *S.LIMITS["in_channels"], key=W + "in_channels", on_change=S.on_field_change)
     c[3].number_input("Classes", *S.LIMITS["num_classes"], key=W + "num_classes", on_change=S.on_field_change)

@@ -111,7 +111,7 @@ class ModelSpec:
 
     def describe(self) -> str:
         """A short human name, e.g. 'ResNet-56 (cifar stem, basic, option A)'."""
-        kind = ("PreAct-ResNet" if self.preact else "ResNet") if self.skip else "Plain"
+        kind = ("PreAct-" if self.preact else "") + ("ResNet" if self.skip else "Plain")
         extra = f", option {self.shortcut}" if self.skip else ""
         return f"{kind}-{self.depth} ({self.stem} stem, {self.block}{extra})"
 

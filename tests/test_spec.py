@@ -94,3 +94,4 @@ def test_describe_names_the_kind_of_net():
     assert PRESETS["resnet56"].describe().startswith("ResNet-56")
     assert PRESETS["plain56"].describe().startswith("Plain-56")
     assert PRESETS["preact_resnet18"].describe().startswith("PreAct-ResNet-18")
+    assert PRESETS["preact_plain18"].describe().startswith("PreAct-Plain-18")
