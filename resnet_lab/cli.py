@@ -57,6 +57,114 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_parts(args: argparse.Namespace):
+    from .data.registry import DataConfig
+    from .train.config import TrainConfig
+
+    spec = ModelSpec.from_json(Path(args.spec).read_bytes()) if args.spec else resolve_spec(args.model)
+    data = DataConfig(name=args.data, image_size=args.image_size or (spec.default_input_size if args.data == "shapes"
+                                                                     else _native_size(args.data)),
+                      train_subset=args.subset, augment=not args.no_augment, seed=args.seed)
+    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+                        schedule=args.schedule, weight_decay=args.weight_decay, seed=args.seed, device=args.device,
+                        label_smoothing=args.label_smoothing, warmup_epochs=args.warmup_epochs)
+    return spec, data, train
+
+
+def _native_size(name: str) -> int:
+    from .data.registry import dataset_info
+
+    return dataset_info(name).native_size
+
+
+def _run_row(r) -> dict:
+    return {"id": r.id, "name": r.name, "status": r.status, "twin_of": r.twin_of, "device": r.device,
+            "step": r.step, "total_steps": r.total_steps, "best_val_acc": r.best.get("val/acc"),
+            "last": r.last, "error": r.error, "checkpoint": r.ckpt_best, "duration_s": r.duration_s}
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import time
+
+    from .store import Store
+    from .train import launcher
+
+    spec, data, train = _train_parts(args)
+    store = Store()
+    ids = launcher.submit(spec, data, train, twin=args.plain_twin, name=args.name, store=store)
+    if args.detach:
+        print(json.dumps({"runs": ids}) if args.json else f"queued run(s) {', '.join(map(str, ids))}")
+        return 0
+    last_print = 0.0
+    try:
+        while any(store.get(i).active for i in ids):
+            launcher.pump(store)
+            if not args.json and time.monotonic() - last_print > 5:
+                last_print = time.monotonic()
+                for i in ids:
+                    r = store.get(i)
+                    loss = store.metrics(i, ["train/loss"]).get("train/loss", [])
+                    print(f"run {i} {r.status:<8} step {r.step}/{r.total_steps or '?'}"
+                          + (f"  loss {loss[-1][2]:.4f}" if loss else ""), flush=True)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        launcher.stop(ids[0], store)
+        print("stopping (finishing the step and writing a checkpoint)…", file=sys.stderr)
+        while any(store.get(i).active for i in ids):
+            time.sleep(0.5)
+    runs = [store.get(i) for i in ids]
+    if args.json:
+        print(json.dumps({"runs": [_run_row(r) for r in runs]}, indent=2))
+    else:
+        for r in runs:
+            acc = r.best.get("val/acc")
+            print(f"run {r.id} {r.name}: {r.status}" + (f", best val acc {acc:.3f}" if acc is not None else "")
+                  + (f" — {r.error}" if r.error else ""))
+    return 0 if all(r.status == "done" for r in runs) else 1
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from .store import Store
+    from .train import launcher
+
+    store = Store()
+    launcher.pump(store)
+    runs = store.runs()
+    if args.json:
+        print(json.dumps([_run_row(r) for r in runs], indent=2))
+        return 0
+    for r in runs:
+        acc = r.best.get("val/acc")
+        twin = f" (twin of {r.twin_of})" if r.twin_of else ""
+        print(f"{r.id:>5}  {r.status:<11} {r.name}{twin}  step {r.step}/{r.total_steps or '?'}"
+              + (f"  best val acc {acc:.3f}" if acc is not None else ""))
+    return 0
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    from .store import Store
+    from .train import launcher
+
+    try:
+        result = launcher.stop(args.run_id, Store())
+    except KeyError as e:
+        raise ValueError(str(e).strip("'")) from None
+    print(json.dumps({"run": args.run_id, "status": result}) if args.json else f"run {args.run_id}: {result}")
+    return 0
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from .store import Store
+    from .train import launcher
+
+    try:
+        launcher.resume(args.run_id, Store())
+    except KeyError as e:
+        raise ValueError(str(e).strip("'")) from None
+    print(f"run {args.run_id}: queued to resume")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m resnet_lab", description="ResNet Lab from the command line.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -74,6 +182,42 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--layers", action="store_true", help="include the per-layer table")
     sm.add_argument("--json", action="store_true", help="JSON output")
     sm.set_defaults(func=_cmd_summary)
+
+    tr = sub.add_parser("train", help="train a model (and optionally its plain twin) in a worker process")
+    tr.add_argument("--model", default="resnet20", help="preset name (default resnet20)")
+    tr.add_argument("--spec", metavar="FILE", help="a spec JSON file instead of a preset")
+    tr.add_argument("--plain-twin", action="store_true", help="train the plain twin on the very same batches")
+    tr.add_argument("--name", help="a name for the run")
+    tr.add_argument("--data", default="shapes", help="dataset: shapes, digits, cifar10, mnist, fashion_mnist")
+    tr.add_argument("--image-size", type=int, help="image side in pixels (default: the model's or the data's)")
+    tr.add_argument("--subset", type=int, help="at most this many training images")
+    tr.add_argument("--no-augment", action="store_true", help="no pad-crop/flip augmentation")
+    tr.add_argument("--epochs", type=int, default=5)
+    tr.add_argument("--batch-size", type=int, default=128)
+    tr.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"])
+    tr.add_argument("--lr", type=float, default=0.1)
+    tr.add_argument("--schedule", default="onecycle", choices=["onecycle", "cosine", "step", "constant"])
+    tr.add_argument("--warmup-epochs", type=float, default=0.0)
+    tr.add_argument("--weight-decay", type=float, default=5e-4)
+    tr.add_argument("--label-smoothing", type=float, default=0.0)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    tr.add_argument("--detach", action="store_true", help="queue and return at once")
+    tr.add_argument("--json", action="store_true", help="JSON output")
+    tr.set_defaults(func=_cmd_train)
+
+    rs = sub.add_parser("runs", help="list runs")
+    rs.add_argument("--json", action="store_true")
+    rs.set_defaults(func=_cmd_runs)
+
+    sp = sub.add_parser("stop", help="stop a run (graceful: finishes the step and checkpoints)")
+    sp.add_argument("run_id", type=int)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=_cmd_stop)
+
+    rm = sub.add_parser("resume", help="resume a stopped or interrupted run from its last checkpoint")
+    rm.add_argument("run_id", type=int)
+    rm.set_defaults(func=_cmd_resume)
     return p
 
 

@@ -1,0 +1,362 @@
+"""The training loop: a pure engine that reports through callbacks and knows nothing of pages or stores.
+
+One ``Trainer`` trains one model, or a model and its twins, *on the very same batches*: each step
+draws one batch (same permutation, same augmentation) and every still-active model takes its step
+on it. Same seed, same initialisation: each model is built right after ``torch.manual_seed(seed)``,
+so a ResNet and its option-A plain twin start from identical weights.
+
+Host syncs happen only every ``log_every`` steps: losses, accuracies and gradient norms accumulate
+as device tensors in between. A non-finite loss found at a log point ends that model's run as
+``diverged``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.augment import augment_batch, normalize
+from ..data.registry import Dataset
+from ..device import pick_device
+from ..models import build_model
+from ..spec import ModelSpec
+from .checkpoint import load_train_state, save_checkpoint
+from .config import TrainConfig
+
+EVAL_BATCH = 512
+CHECKPOINT_EVERY_S = 120.0  # also save "last" mid-epoch this often, so a crash loses little
+
+
+class Callbacks:
+    """Override what you need. Indices refer to the order of the specs given to the Trainer."""
+
+    def on_start(self, idx: int, total_steps: int, layer_names: list[str]) -> None: ...
+    def on_log(self, idx: int, step: int, epoch: float, metrics: dict[str, float]) -> None: ...
+    def on_eval(self, idx: int, step: int, epoch: float, metrics: dict[str, float]) -> None: ...
+    def on_grad_norms(self, idx: int, step: int, norms: list[float]) -> None: ...
+    def on_checkpoint(self, idx: int, tag: str, path: Path, metrics: dict[str, float]) -> None: ...
+    def on_end(self, idx: int, status: str, message: str | None) -> None: ...
+    def should_stop(self) -> bool:
+        return False
+
+
+@dataclass
+class _Member:
+    spec: ModelSpec
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    norm_params: list[torch.Tensor]
+    ckpt_dir: Path | None
+    status: str = "running"
+    message: str | None = None
+    best_val_acc: float = -1.0
+    last_metrics: dict[str, float] = field(default_factory=dict)
+    loss_sum: torch.Tensor | None = None
+    correct: torch.Tensor | None = None
+    seen: int = 0
+    pending_norms: list[tuple[int, torch.Tensor]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MemberResult:
+    status: str  # done, stopped or diverged
+    message: str | None
+    steps: int
+    best_val_acc: float
+    last: dict[str, float]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return pick_device()
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for, but no GPU is visible; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def lr_lambda(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """Learning-rate multiplier per optimizer step, for every schedule (a pure function: resumable)."""
+    total = max(1, cfg.epochs * steps_per_epoch)
+    warm = int(round(cfg.warmup_epochs * steps_per_epoch))
+
+    def onecycle(step: int) -> float:  # Smith & Topin 2017: up to peak in 25%, cosine down to ~0
+        peak = max(1, int(0.25 * total))
+        if step < peak:
+            return 1 / 25 + (1 - 1 / 25) * step / peak
+        t = min(1.0, (step - peak) / max(1, total - peak))
+        return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * t))
+
+    def warmed(f: Callable[[int], float]) -> Callable[[int], float]:
+        return lambda step: (step + 1) / warm * f(step) if step < warm else f(step)
+
+    if cfg.schedule == "onecycle":
+        return onecycle
+    if cfg.schedule == "cosine":
+        return warmed(lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, max(0, s - warm) / max(1, total - warm)))))
+    if cfg.schedule == "step":
+        return warmed(lambda s: 0.1 ** ((s // steps_per_epoch) // cfg.step_every_epochs))
+    return warmed(lambda s: 1.0)
+
+
+def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    decay = [p for p in model.parameters() if p.dim() > 1]
+    no_decay = [p for p in model.parameters() if p.dim() <= 1]  # BN and biases: no weight decay
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999))
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+
+
+def weight_layers(model: nn.Module) -> tuple[list[str], list[torch.Tensor]]:
+    """Names and weights of every conv and linear layer, in depth order (for gradient-norm tracking)."""
+    names, params = [], []
+    for name, p in model.named_parameters():
+        if p.dim() > 1:
+            names.append(name.removesuffix(".weight"))
+            params.append(p)
+    return names, params
+
+
+class Trainer:
+    def __init__(self, specs: Sequence[ModelSpec], data: Dataset, cfg: TrainConfig,
+                 callbacks: Callbacks | None = None, checkpoint_dirs: Sequence[Path | None] | None = None,
+                 meta: Sequence[dict[str, Any]] | None = None, augment: bool = True) -> None:
+        if not specs:
+            raise ValueError("nothing to train: no model specs")
+        for spec in specs:
+            if spec.in_channels != data.in_channels:
+                raise ValueError(f"the model takes {spec.in_channels}-channel images but the data has "
+                                 f"{data.in_channels}; set in_channels={data.in_channels}")
+            if spec.num_classes != len(data.class_names):
+                raise ValueError(f"the model has {spec.num_classes} outputs but the data has "
+                                 f"{len(data.class_names)} classes; set num_classes={len(data.class_names)}")
+        self.cfg = cfg
+        self.data = data
+        self.augment = augment
+        self.cb = callbacks or Callbacks()
+        self.device = resolve_device(cfg.device)
+        self.cuda = self.device.type == "cuda"
+        n = len(data.y_train)
+        self.batch = min(cfg.batch_size, n)
+        self.steps_per_epoch = max(1, n // self.batch)  # drop the ragged last batch: BN wants full batches
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.meta = list(meta) if meta is not None else [{} for _ in specs]
+        dirs = list(checkpoint_dirs) if checkpoint_dirs is not None else [None] * len(specs)
+        self.members = [self._member(spec, d) for spec, d in zip(specs, dirs)]
+        self.layer_names = weight_layers(self.members[0].model)[0]
+
+        # the data lives on the training device; batches are gathered by index, no DataLoader
+        self.x_train = data.x_train.to(self.device)
+        self.y_train = data.y_train.to(self.device)
+        self.x_val = data.x_val.to(self.device)
+        self.y_val = data.y_val.to(self.device)
+        self.mean = torch.tensor(data.mean, device=self.device)
+        self.std = torch.tensor(data.std, device=self.device)
+        self.order_gen = torch.Generator().manual_seed(cfg.seed)
+        self.aug_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
+        self.step = 0
+        self.start_epoch = 0
+        self.start_batch = 0
+        self.epoch_order_state = self.order_gen.get_state()
+
+    def _member(self, spec: ModelSpec, ckpt_dir: Path | None) -> _Member:
+        torch.manual_seed(self.cfg.seed)
+        model = build_model(spec).to(self.device)
+        if self.cuda:
+            model = model.to(memory_format=torch.channels_last)
+        opt = make_optimizer(self.cfg, model)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(self.cfg, self.steps_per_epoch))
+        return _Member(spec=spec, model=model, optimizer=opt, scheduler=sched, norm_params=weight_layers(model)[1],
+                       ckpt_dir=Path(ckpt_dir) if ckpt_dir is not None else None)
+
+    # --- resume ------------------------------------------------------------------------------
+
+    def resume_from(self, checkpoint_jsons: Sequence[Path]) -> None:
+        """Continue from "last" checkpoints (one per model, same step) written by this engine."""
+        states = [load_train_state(p) for p in checkpoint_jsons]
+        if len(states) != len(self.members):
+            raise ValueError("one checkpoint per model is needed to resume")
+        if len({state["step"] for state, _ in states}) != 1:
+            raise ValueError("the checkpoints were saved at different steps; they cannot resume together")
+        for m, (state, weights) in zip(self.members, states):
+            m.model.load_state_dict(weights, strict=True)
+            m.optimizer.load_state_dict(state["optimizer"])
+            m.scheduler.load_state_dict(state["scheduler"])
+            m.best_val_acc = state["best_val_acc"]
+        s = states[0][0]
+        self.step = s["step"]
+        self.start_epoch, self.start_batch = divmod(self.step, self.steps_per_epoch)
+        self.epoch_order_state = s["epoch_order_state"]
+        self.order_gen.set_state(s["epoch_order_state"])
+        self.aug_gen.set_state(s["aug_state"].to(self.aug_gen.get_state().device))
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def run(self) -> list[MemberResult]:
+        cfg = self.cfg
+        for i, _ in enumerate(self.members):
+            self.cb.on_start(i, self.total_steps, self.layer_names)
+        autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if self.cuda else nullcontext
+        stopped = False
+        last_ckpt = time.monotonic()
+        t_log = time.perf_counter()
+        steps_since_log = 0
+        for epoch in range(self.start_epoch, cfg.epochs):
+            if epoch != self.start_epoch or self.start_batch == 0:
+                self.epoch_order_state = self.order_gen.get_state()
+            else:
+                self.order_gen.set_state(self.epoch_order_state)
+            perm = torch.randperm(len(self.y_train), generator=self.order_gen).to(self.device)
+            for m in self._active():
+                m.model.train()
+            first = self.start_batch if epoch == self.start_epoch else 0
+            for b in range(first, self.steps_per_epoch):
+                idx = perm[b * self.batch:(b + 1) * self.batch]
+                x = self.x_train[idx]
+                y = self.y_train[idx]
+                if self.augment:
+                    x = augment_batch(x, generator=self.aug_gen, flip_p=0.5 if self.data.hflip else 0.0)
+                x = normalize(x, self.mean, self.std)
+                if self.cuda:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                track = cfg.grad_norm_every and self.step % cfg.grad_norm_every == 0
+                for m in self._active():
+                    with autocast():
+                        out = m.model(x)
+                    loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
+                    m.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if track:
+                        m.pending_norms.append((self.step, torch.stack(torch._foreach_norm(
+                            [p.grad for p in m.norm_params]))))
+                    m.optimizer.step()
+                    m.scheduler.step()
+                    correct = (out.argmax(1) == y).sum()
+                    m.loss_sum = loss.detach() * len(y) if m.loss_sum is None else m.loss_sum + loss.detach() * len(y)
+                    m.correct = correct if m.correct is None else m.correct + correct
+                    m.seen += len(y)
+                self.step += 1
+                steps_since_log += 1
+                end_of_epoch = b == self.steps_per_epoch - 1
+                if self.step % cfg.log_every == 0 or end_of_epoch:
+                    now = time.perf_counter()
+                    self._flush_logs(epoch + (b + 1) / self.steps_per_epoch,
+                                     steps_since_log * self.batch / max(now - t_log, 1e-9))
+                    t_log, steps_since_log = time.perf_counter(), 0
+                    if not self._active():
+                        break
+                if self.cb.should_stop():
+                    stopped = True
+                    break
+                if time.monotonic() - last_ckpt > CHECKPOINT_EVERY_S and not end_of_epoch:
+                    self._checkpoint_all(epoch + (b + 1) / self.steps_per_epoch, "last")
+                    last_ckpt = time.monotonic()
+            if not self._active():
+                break
+            if stopped and self.step % self.steps_per_epoch:  # stopped mid-epoch: save where we are
+                ep = epoch + (self.step - epoch * self.steps_per_epoch) / self.steps_per_epoch
+                self._flush_logs(ep, None)
+                self._checkpoint_all(ep, "last")
+                break
+            self._evaluate_and_checkpoint(float(epoch + 1))
+            last_ckpt = time.monotonic()
+            if stopped:
+                break
+
+        results = []
+        for i, m in enumerate(self.members):
+            if m.status == "running":
+                m.status = "stopped" if stopped else "done"
+            self.cb.on_end(i, m.status, m.message)
+            results.append(MemberResult(m.status, m.message, self.step, m.best_val_acc, dict(m.last_metrics)))
+        return results
+
+    def _active(self) -> list[_Member]:
+        return [m for m in self.members if m.status == "running"]
+
+    def _flush_logs(self, epoch: float, images_per_s: float | None) -> None:
+        """The one host sync: read accumulated loss/accuracy, check for divergence, hand out metrics."""
+        for i, m in enumerate(self.members):
+            if m.status != "running" or m.seen == 0:
+                continue
+            loss = float(m.loss_sum) / m.seen
+            acc = float(m.correct) / m.seen
+            metrics = {"train/loss": loss, "train/acc": acc, "lr": m.optimizer.param_groups[0]["lr"]}
+            if images_per_s is not None:
+                metrics["images_per_s"] = images_per_s
+            m.loss_sum, m.correct, m.seen = None, None, 0
+            for step, norms in m.pending_norms:
+                self.cb.on_grad_norms(i, step, norms.float().cpu().tolist())
+            m.pending_norms.clear()
+            if not math.isfinite(loss):
+                m.status = "diverged"
+                m.message = f"the training loss became {loss} by step {self.step}; try a lower learning rate"
+                self.cb.on_log(i, self.step, epoch, {k: v for k, v in metrics.items() if k != "train/loss"})
+                continue
+            m.last_metrics.update(metrics)
+            self.cb.on_log(i, self.step, epoch, metrics)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        model.eval()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda else nullcontext()
+        for start in range(0, len(self.y_val), EVAL_BATCH):
+            x = normalize(self.x_val[start:start + EVAL_BATCH], self.mean, self.std)
+            y = self.y_val[start:start + EVAL_BATCH]
+            if self.cuda:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                out = model(x)
+            loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
+            correct += (out.argmax(1) == y).sum()
+        model.train()
+        n = max(1, len(self.y_val))
+        return {"val/loss": float(loss_sum) / n, "val/acc": float(correct) / n}
+
+    def _evaluate_and_checkpoint(self, epoch: float) -> None:
+        for i, m in enumerate(self.members):
+            if m.status != "running":
+                continue
+            metrics = self.evaluate(m.model)
+            if not math.isfinite(metrics["val/loss"]):
+                m.status = "diverged"
+                m.message = f"the validation loss became {metrics['val/loss']} after epoch {epoch:g}"
+                continue
+            m.last_metrics.update(metrics)
+            self.cb.on_eval(i, self.step, epoch, metrics)
+            if metrics["val/acc"] > m.best_val_acc:
+                m.best_val_acc = metrics["val/acc"]
+                self._checkpoint(i, m, epoch, "best")
+        self._checkpoint_all(epoch, "last")
+
+    def _checkpoint_all(self, epoch: float, tag: str) -> None:
+        for i, m in enumerate(self.members):
+            if m.status == "running":
+                self._checkpoint(i, m, epoch, tag)
+
+    def _checkpoint(self, i: int, m: _Member, epoch: float, tag: str) -> None:
+        if m.ckpt_dir is None:
+            return
+        state = {
+            "optimizer": m.optimizer.state_dict(), "scheduler": m.scheduler.state_dict(), "step": self.step,
+            "best_val_acc": m.best_val_acc, "epoch_order_state": self.epoch_order_state,
+            "aug_state": self.aug_gen.get_state().cpu(),
+        }
+        meta = {
+            **self.meta[i], "spec": m.spec.to_dict(), "train": self.cfg.to_dict(),
+            "class_names": list(self.data.class_names), "mean": list(self.data.mean), "std": list(self.data.std),
+            "step": self.step, "epoch": epoch, "metrics": dict(m.last_metrics), "best_val_acc": m.best_val_acc,
+        }
+        path = save_checkpoint(m.ckpt_dir, tag, m.model, meta, state if tag == "last" else None)
+        self.cb.on_checkpoint(i, tag, path, dict(m.last_metrics))

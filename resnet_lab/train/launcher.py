@@ -1,0 +1,147 @@
+"""Launching runs: queue a job, start workers while the device has room (FIFO), find dead workers.
+
+There is no daemon. Whoever touches the queue — the app's live panel, the CLI, and every worker as
+it finishes — calls ``pump()``: it marks runs whose worker died as ``interrupted`` and starts the
+oldest queued jobs while fewer than the device's limit are running. Claiming a job is one SQLite
+``BEGIN IMMEDIATE`` transaction, so two pumps never start the same job.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.registry import DataConfig, dataset_info
+from ..models.presets import preset_name
+from ..spec import ModelSpec
+from ..store import Store, lab_home
+from .config import TrainConfig
+
+HEARTBEAT_S = float(os.environ.get("RESNET_LAB_HEARTBEAT_S", "2.0"))  # worker heartbeat period
+STALE_AFTER_S = max(3 * HEARTBEAT_S, 6.0)  # no heartbeat for this long: the worker is gone
+START_GRACE_S = 60.0  # a claimed job whose worker has not yet said hello is not stale before this
+_children: dict[int, subprocess.Popen] = {}  # workers this process started (polled so none is left a zombie)
+
+
+def device_limits() -> dict[str, int]:
+    """Concurrent jobs per device: RESNET_LAB_MAX_RUNS_CUDA (default 1), RESNET_LAB_MAX_RUNS_CPU (default 1)."""
+    return {d: max(1, int(os.environ.get(f"RESNET_LAB_MAX_RUNS_{d.upper()}", "1"))) for d in ("cuda", "cpu")}
+
+
+def job_device(cfg: TrainConfig) -> str:
+    if cfg.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return cfg.device
+
+
+def run_dir(run_id: int) -> Path:
+    return lab_home() / "runs" / str(run_id)
+
+
+def fit_spec_to_data(spec: ModelSpec, data: DataConfig) -> ModelSpec:
+    """The spec with its input channels and classes set to the dataset's."""
+    info = dataset_info(data.name)
+    return spec.replace(in_channels=info.in_channels, num_classes=info.num_classes)
+
+
+def default_name(spec: ModelSpec, data: DataConfig) -> str:
+    name = preset_name(spec) or spec.describe().split(" (")[0]
+    return f"{name} · {data.name}"
+
+
+def submit(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = False, name: str | None = None,
+           request_key: str | None = None, store: Store | None = None) -> list[int]:
+    """Queue a run (or a run and its plain twin, trained together) and start it if there is room.
+
+    The spec is fitted to the dataset (input channels, classes). Returns the run ids, the job first.
+    """
+    store = store or Store()
+    spec = fit_spec_to_data(spec, data)
+    specs = [spec, spec.twin()] if twin else [spec]
+    base = name or default_name(spec, data)
+    rows: list[dict[str, Any]] = [
+        {"name": base if i == 0 else default_name(s, data), "spec": s.to_dict(), "data": data.to_dict(),
+         "train": train.to_dict()} for i, s in enumerate(specs)]
+    ids = store.create_job(rows, device=job_device(train), request_key=request_key)
+    pump(store)
+    return ids
+
+
+def pump(store: Store | None = None) -> list[int]:
+    """Reap dead workers, then start queued jobs while there is room. Returns the job ids started."""
+    store = store or Store()
+    for pid, proc in list(_children.items()):
+        if proc.poll() is not None:
+            del _children[pid]
+    reap(store)
+    started = []
+    for device, limit in device_limits().items():
+        for job_id in store.claim_next(device, limit):
+            _spawn(store, job_id)
+            started.append(job_id)
+    return started
+
+
+def _spawn(store: Store, job_id: int) -> None:
+    d = run_dir(job_id)
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / "worker.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "resnet_lab.train.worker", str(job_id)],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                cwd=Path(__file__).resolve().parents[2])
+    _children[proc.pid] = proc
+    for run in store.job_runs(job_id):
+        store.update(run.id, pid=proc.pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """True if the process exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def reap(store: Store, now: float | None = None) -> list[int]:
+    """Mark running jobs whose worker is gone (dead pid, or no heartbeat) as ``interrupted``."""
+    now = time.time() if now is None else now
+    lost = []
+    for run in store.runs(statuses=["running"]):
+        if run.twin_of is not None:
+            continue
+        dead = run.pid is not None and not pid_alive(run.pid)
+        silent = run.heartbeat_at is not None and now - run.heartbeat_at > (
+            STALE_AFTER_S if run.pid is not None else START_GRACE_S)
+        if dead or silent:
+            why = "its worker process ended unexpectedly" if dead else \
+                f"its worker sent no heartbeat for {now - (run.heartbeat_at or now):.0f} s"
+            for r in store.job_runs(run.id):
+                if store.set_status(r.id, "interrupted", error=f"Interrupted: {why}. Resume continues from the "
+                                    "last checkpoint.", only_if=["running"]):
+                    lost.append(r.id)
+    return lost
+
+
+def stop(job_id: int, store: Store | None = None) -> str:
+    return (store or Store()).request_stop(job_id)
+
+
+def resume(job_id: int, store: Store | None = None) -> None:
+    """Queue a stopped or interrupted job again; its worker continues from the last checkpoint."""
+    store = store or Store()
+    store.requeue(job_id)
+    pump(store)
