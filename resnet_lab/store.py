@@ -11,13 +11,14 @@ Twin runs: "Train with plain twin" creates two rows in one *job*. The ResNet's r
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
+
+from .paths import lab_home
 
 STATUSES = ("queued", "running", "done", "stopped", "failed", "diverged", "interrupted")
 ACTIVE = ("queued", "running")
@@ -72,13 +73,6 @@ CREATE TABLE IF NOT EXISTS run_layers (
     names_json TEXT NOT NULL
 );
 """
-
-
-def lab_home() -> Path:
-    """``$RESNET_LAB_HOME`` (default ``~/.resnet_lab``), created on first use."""
-    home = Path(os.environ.get("RESNET_LAB_HOME") or Path.home() / ".resnet_lab").expanduser()
-    home.mkdir(parents=True, exist_ok=True)
-    return home
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ import torch
 from ..data.registry import DataConfig, dataset_info
 from ..models.presets import preset_name
 from ..spec import ModelSpec
-from ..store import Store, lab_home
+from ..paths import data_root, lab_home
+from ..store import Store
 from .config import TrainConfig
 
 HEARTBEAT_S = float(os.environ.get("RESNET_LAB_HEARTBEAT_S", "2.0"))  # worker heartbeat period
@@ -50,6 +51,14 @@ def fit_spec_to_data(spec: ModelSpec, data: DataConfig) -> ModelSpec:
     return spec.replace(in_channels=info.in_channels, num_classes=info.num_classes)
 
 
+def check_data_available(data: DataConfig) -> None:
+    """Raise DatasetMissing (a ValueError saying what to put where) before queueing a run that would fail."""
+    if dataset_info(data.name).needs_files:
+        from ..data.torchvision_sets import check_files
+
+        check_files(data.name, data_root())
+
+
 def default_name(spec: ModelSpec, data: DataConfig) -> str:
     name = preset_name(spec) or spec.describe().split(" (")[0]
     return f"{name} · {data.name}"
@@ -62,12 +71,11 @@ def submit(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = F
     The spec is fitted to the dataset (input channels, classes). Returns the run ids, the job first.
     """
     store = store or Store()
-    spec = fit_spec_to_data(spec, data)
-    specs = [spec, spec.twin()] if twin else [spec]
-    base = name or default_name(spec, data)
+    chosen = [spec, spec.twin()] if twin else [spec]
+    names = [name or default_name(chosen[0], data)] + [default_name(s, data) for s in chosen[1:]]
     rows: list[dict[str, Any]] = [
-        {"name": base if i == 0 else default_name(s, data), "spec": s.to_dict(), "data": data.to_dict(),
-         "train": train.to_dict()} for i, s in enumerate(specs)]
+        {"name": n, "spec": fit_spec_to_data(s, data).to_dict(), "data": data.to_dict(), "train": train.to_dict()}
+        for n, s in zip(names, chosen)]
     ids = store.create_job(rows, device=job_device(train), request_key=request_key)
     pump(store)
     return ids

@@ -124,6 +124,7 @@ def run_job(job_id: int, store: Store | None = None) -> list[str]:
         trainer_ref.append(trainer)
         results = trainer.run()
         for run, res in zip(runs, results):
+            store.update(run.id, step=res.steps)
             store.set_status(run.id, res.status, error=res.message, only_if=["running"])
             statuses.append(res.status)
     except Exception as e:  # every failure ends the run visibly, with its reason
