@@ -43,7 +43,7 @@ def test_home_links_every_page_and_names_the_device():
     assert "Computing on" in md and "plain twin" in md
 
 
-@pytest.mark.parametrize("page", PAGES[2:])
+@pytest.mark.parametrize("page", PAGES[3:])
 def test_later_pages_say_coming_next_honestly(page):
     at = open_page(page)
     assert any("Coming next" in i.value for i in at.info)
@@ -140,7 +140,8 @@ def test_use_this_model_carries_the_spec_to_train():
     next(b for b in at.button if "Use this model" in b.label).click().run()
     assert not at.exception
     assert at.title[0].value == "Train"
-    assert any("ResNet-56" in s.value for s in at.success)
+    assert at.radio(key="train_source").value == "From Build"
+    assert any("ResNet-56" in m.value for m in at.markdown)
 
 
 def test_the_model_survives_a_visit_to_another_page():

@@ -67,6 +67,24 @@ def app_url(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        _kill_workers(home)
+
+
+def _kill_workers(home: Path) -> None:
+    """Workers outlive the server by design; the tests' ones must not outlive the tests."""
+    import signal
+
+    db = home / "runs.db"
+    if not db.exists():
+        return
+    from resnet_lab.store import Store
+    from resnet_lab.train.launcher import pid_alive
+
+    store = Store(db)
+    for run in store.runs(statuses=["running"]):
+        if run.pid and pid_alive(run.pid):
+            os.kill(run.pid, signal.SIGKILL)
+    store.close()
 
 
 @pytest.fixture(scope="session")
