@@ -89,7 +89,6 @@ def _launch(twin: bool) -> None:
         cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch), optimizer=optimizer, lr=float(lr),
                           schedule=schedule, warmup_epochs=float(warmup), weight_decay=float(wd),
                           label_smoothing=float(smoothing), seed=int(seed), device=device)
-        launcher.check_data_available(data)
         fingerprint = hashlib.sha1(json.dumps([spec.to_dict(), data.to_dict(), cfg.to_dict(), twin],
                                               sort_keys=True).encode()).hexdigest()[:16]
         ids = launcher.submit(spec, data, cfg, twin=twin, request_key=f"{session_token()}:{fingerprint}",

@@ -48,3 +48,20 @@ def test_bad_input_gives_a_message_and_exit_code_2(tmp_path):
     assert r.returncode == 2 and "stem='vgg' is not allowed" in r.stderr
     r = run_cli("summary", "resnet18", "--input-size", "3")
     assert r.returncode == 2 and "input size 3 is out of range" in r.stderr
+
+
+def test_train_runs_and_stop_from_the_command_line(lab_home):
+    r = run_cli("train", "--model", "resnet20", "--data", "digits", "--image-size", "8", "--subset", "128",
+                "--epochs", "1", "--batch-size", "32", "--plain-twin", "--json")
+    assert r.returncode == 0, r.stderr + r.stdout
+    runs = json.loads(r.stdout)["runs"]
+    assert [x["status"] for x in runs] == ["done", "done"] and runs[1]["twin_of"] == runs[0]["id"]
+    assert runs[0]["name"] == "resnet20 · digits" and runs[1]["name"] == "plain20 · digits"
+    listed = json.loads(run_cli("runs", "--json").stdout)
+    assert {x["id"] for x in listed} == {x["id"] for x in runs}
+    stop = run_cli("stop", str(runs[0]["id"]), "--json")
+    assert json.loads(stop.stdout)["status"] == "done"  # already finished: nothing to stop
+    missing = run_cli("stop", "999")
+    assert missing.returncode == 2 and "no run with id 999" in missing.stderr
+    bad = run_cli("train", "--data", "cifar10")
+    assert bad.returncode == 2 and "CIFAR-10 is not in" in bad.stderr

@@ -68,8 +68,11 @@ def submit(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = F
            request_key: str | None = None, store: Store | None = None) -> list[int]:
     """Queue a run (or a run and its plain twin, trained together) and start it if there is room.
 
-    The spec is fitted to the dataset (input channels, classes). Returns the run ids, the job first.
+    The spec is fitted to the dataset (input channels, classes); a dataset whose files are missing is
+    refused here, with what to put where, rather than failing later in the worker. Returns the run ids,
+    the job first.
     """
+    check_data_available(data)
     store = store or Store()
     chosen = [spec, spec.twin()] if twin else [spec]
     names = [name or default_name(chosen[0], data)] + [default_name(s, data) for s in chosen[1:]]
