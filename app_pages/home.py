@@ -18,9 +18,10 @@ steps = [
      f"Pick one of {len(PRESETS)} presets (torchvision's ResNet-18…152, the paper's CIFAR ResNet-20…1202, "
      "pre-activation) or customise every block; compare parameters, FLOPs and the diagram with the plain twin."),
     ("app_pages/train.py", "2 · Train",
-     "Launch a short run — ResNet and plain twin on the very same batches — and watch the curves grow live."),
+     "Launch a short run — ResNet and plain twin on the very same batches — and watch the curves grow live. "
+     "Runs keep going when you close the tab."),
     ("app_pages/inspect.py", "3 · Inspect",
-     "Predictions, feature maps and Grad-CAM, ResNet and plain twin side by side."),
+     "Predictions, feature maps and Grad-CAM, ResNet and plain twin side by side (coming next)."),
 ]
 for col, (path, head, text) in zip(cols, steps):
     with col.container(border=True):

@@ -260,6 +260,7 @@ class Trainer:
                 if time.monotonic() - last_ckpt > CHECKPOINT_EVERY_S and not end_of_epoch:
                     self._checkpoint_all(epoch + (b + 1) / self.steps_per_epoch, "last")
                     last_ckpt = time.monotonic()
+                    t_log, steps_since_log = time.perf_counter(), 0
             if not self._active():
                 break
             if stopped and self.step % self.steps_per_epoch:  # stopped mid-epoch: save where we are
@@ -269,6 +270,7 @@ class Trainer:
                 break
             self._evaluate_and_checkpoint(float(epoch + 1))
             last_ckpt = time.monotonic()
+            t_log, steps_since_log = time.perf_counter(), 0  # images/s measures training, not evaluation
             if stopped:
                 break
 

@@ -44,7 +44,7 @@ def curves_figure(runs: list[RunCurves], x: str = "epoch", height: int = 520) ->
             ), row=row, col=col)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision="keep",
                       legend=dict(orientation="h", y=-0.12))
-    fig.update_yaxes(type="log", row=1, col=1)  # early validation losses can be 10x the final ones
+    fig.update_yaxes(type="log", dtick=1, row=1, col=1)  # early validation losses can be 10x the final ones
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
     fig.update_xaxes(title_text=x, row=2)
     return fig

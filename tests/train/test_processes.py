@@ -150,3 +150,33 @@ def test_resnet20_learns_shapes_clearly_above_chance_with_its_twin_recorded(stor
           f"plain20 val acc {plain.best['val/acc']:.3f} (chance {chance:.3f})")
     assert resnet.best["val/acc"] > 2 * chance
     assert plain.twin_of == resnet.id and "val/acc" in plain.best
+
+
+def test_thirty_pollers_never_disturb_a_run_or_see_a_locked_database(store):
+    """What 30 browsers watching do to the store: poll runs and metrics (and pump) while a worker writes."""
+    job = launcher.submit(TINY, DIGITS, QUICK.replace(epochs=6, log_every=1), twin=True, store=store)[0]
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def poller():
+        mine = Store()
+        try:
+            while not done.is_set():
+                launcher.pump(mine)
+                for run in mine.job_runs(job):
+                    mine.metrics(run.id, max_points=400)
+                time.sleep(0.05)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=poller) for _ in range(30)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(lambda: not store.get(job).active, timeout=180, what="the watched run")
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[:3]
+    assert [r.status for r in store.job_runs(job)] == ["done", "done"]
