@@ -49,18 +49,33 @@ else:
 if carried is None:
     st.caption("Tip: shape any model on the Build page and press “Use this model” to train it here.")
 
-d = st.columns(4)
-data_name = d[0].selectbox("Dataset", list(DATASETS), key="train_data", format_func=lambda n: n,
+
+
+def _data_defaults(name: str) -> dict:
+    info = dataset_info(name)
+    size = 32 if name == "shapes" else info.native_size
+    return {"train_size": min(max(size, info.min_size), info.max_size), "train_subset": 2000 if name == "shapes" else 0,
+            "train_val_fraction": 0.2}
+
+
+def _on_data_change() -> None:
+    st.session_state.update(_data_defaults(st.session_state["train_data"]))
+
+
+for key, value in _data_defaults(st.session_state.get("train_data", "shapes")).items():
+    st.session_state.setdefault(key, value)
+
+d = st.columns([3, 2, 2, 2, 3])
+data_name = d[0].selectbox("Dataset", list(DATASETS), key="train_data", on_change=_on_data_change,
                            help="\n\n".join(f"**{k}**: {v}" for k, v in DATASETS.items()))
 info = dataset_info(data_name)
-default_size = min(max(spec.default_input_size if data_name == "shapes" else info.native_size, info.min_size),
-                   info.max_size)
-image_size = d[1].number_input("Image size (px)", info.min_size, info.max_size, default_size, step=4,
-                               key=f"train_size_{data_name}")
-subset = d[2].number_input("Training images (0 = all)", 0, 1_000_000, 2000 if data_name == "shapes" else 0,
-                           step=500, key=f"train_subset_{data_name}",
+image_size = d[1].number_input("Image size (px)", info.min_size, info.max_size, step=4, key="train_size")
+subset = d[2].number_input("Training images (0 = all)", 0, 1_000_000, step=500, key="train_subset",
                            help="Fewer images make a faster run. For shapes, how many to generate.")
-augment = d[3].toggle("Augment (pad-crop" + (" + flip)" if info.hflip else ")"), value=True, key="train_augment")
+val_fraction = d[3].number_input("Validation split", 0.01, 0.5, step=0.05, key="train_val_fraction",
+                                 disabled=info.official_val,
+                                 help="Share held out for validation; datasets with an official test split use it.")
+augment = d[4].toggle("Augment (pad-crop" + (" + flip)" if info.hflip else ")"), value=True, key="train_augment")
 st.caption(DATASETS[data_name])
 
 with st.expander("Training settings", expanded=False):
@@ -85,7 +100,7 @@ with st.expander("Training settings", expanded=False):
 def _launch(twin: bool) -> None:
     try:
         data = DataConfig(name=data_name, image_size=int(image_size), train_subset=int(subset) or None,
-                          augment=augment, seed=int(seed))
+                          val_fraction=float(val_fraction), augment=augment, seed=int(seed))
         cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch), optimizer=optimizer, lr=float(lr),
                           schedule=schedule, warmup_epochs=float(warmup), weight_decay=float(wd),
                           label_smoothing=float(smoothing), seed=int(seed), device=device)

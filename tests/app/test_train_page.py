@@ -25,8 +25,8 @@ def open_train() -> AppTest:
 def tiny_digits(at: AppTest) -> AppTest:
     at.selectbox(key="train_preset").set_value("resnet20").run()
     at.selectbox(key="train_data").set_value("digits").run()
-    at.number_input(key="train_size_digits").set_value(8).run()
-    at.number_input(key="train_subset_digits").set_value(128).run()
+    assert at.number_input(key="train_size").value == 8  # the dataset's own size
+    at.number_input(key="train_subset").set_value(128).run()
     at.number_input(key="train_epochs").set_value(1).run()
     at.number_input(key="train_batch").set_value(32).run()
     return at

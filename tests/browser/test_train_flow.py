@@ -7,6 +7,7 @@ from playwright.sync_api import Page, expect
 
 def _set_number(page: Page, label: str, value: int) -> None:
     box = page.get_by_label(label, exact=True)
+    expect(box).to_have_count(1)  # a rerun may briefly show the widget it replaces; wait for it to go
     box.fill(str(value))
     box.press("Enter")
     page.wait_for_timeout(400)
@@ -23,6 +24,7 @@ def test_launch_watch_the_curve_grow_and_stop(page: Page, app_url):
 
     page.get_by_role("combobox", name="Dataset").click()
     page.get_by_role("option", name="digits").click()
+    expect(page.get_by_label("Image size (px)", exact=True)).to_have_attribute("min", "8")  # digits' range is in
     _set_number(page, "Image size (px)", 8)
     _set_number(page, "Training images (0 = all)", 256)
     page.get_by_text("Training settings").click()
