@@ -65,7 +65,7 @@ def _on_data_change() -> None:
 for key, value in _data_defaults(st.session_state.get("train_data", "shapes")).items():
     st.session_state.setdefault(key, value)
 
-d = st.columns([3, 2, 2, 2, 3])
+d = st.columns([3, 2, 3, 2, 3])
 data_name = d[0].selectbox("Dataset", list(DATASETS), key="train_data", on_change=_on_data_change,
                            help="\n\n".join(f"**{k}**: {v}" for k, v in DATASETS.items()))
 info = dataset_info(data_name)
