@@ -62,7 +62,7 @@ def _train_parts(args: argparse.Namespace):
     from .train.config import TrainConfig
 
     spec = ModelSpec.from_json(Path(args.spec).read_bytes()) if args.spec else resolve_spec(args.model)
-    data = DataConfig(name=args.data, image_size=args.image_size or (spec.default_input_size if args.data == "shapes"
+    data = DataConfig(name=args.data, image_size=args.image_size or (32 if args.data == "shapes"
                                                                      else _native_size(args.data)),
                       train_subset=args.subset, augment=not args.no_augment, seed=args.seed)
     train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
@@ -145,10 +145,7 @@ def _cmd_stop(args: argparse.Namespace) -> int:
     from .store import Store
     from .train import launcher
 
-    try:
-        result = launcher.stop(args.run_id, Store())
-    except KeyError as e:
-        raise ValueError(str(e).strip("'")) from None
+    result = launcher.stop(args.run_id, Store())
     print(json.dumps({"run": args.run_id, "status": result}) if args.json else f"run {args.run_id}: {result}")
     return 0
 
@@ -157,10 +154,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from .store import Store
     from .train import launcher
 
-    try:
-        launcher.resume(args.run_id, Store())
-    except KeyError as e:
-        raise ValueError(str(e).strip("'")) from None
+    launcher.resume(args.run_id, Store())
     print(f"run {args.run_id}: queued to resume")
     return 0
 
@@ -225,6 +219,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ValueError, OSError, KeyError) as e:
+        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2

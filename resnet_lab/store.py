@@ -279,6 +279,9 @@ class Store:
     def claim_next(self, device: str, limit: int) -> list[int]:
         """Atomically move queued jobs to ``running`` while fewer than ``limit`` run on ``device`` (FIFO)."""
         now = time.time()
+        if self._con.execute("SELECT 1 FROM runs WHERE status='queued' AND device=? LIMIT 1", (device,)).fetchone() \
+                is None:
+            return []  # the common case (many pages polling, nothing queued) takes no write lock
         with self.tx() as con:
             running = con.execute("SELECT COUNT(*) FROM runs WHERE status='running' AND device=? AND twin_of IS NULL",
                                   (device,)).fetchone()[0]
