@@ -84,14 +84,40 @@ def _run_row(r) -> dict:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    import time
-
     from .store import Store
     from .train import launcher
 
     spec, data, train = _train_parts(args)
     store = Store()
     ids = launcher.submit(spec, data, train, twin=args.plain_twin, name=args.name, store=store)
+    return _wait(ids, store, args)
+
+
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from .data.registry import DataConfig
+    from .store import Store
+    from .train import launcher
+    from .train.config import TrainConfig
+    from .train.finetune import FinetuneConfig
+
+    data = DataConfig(name=args.data, image_size=args.image_size, train_subset=args.subset,
+                      augment=not args.no_augment, seed=args.seed)
+    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+                        schedule=args.schedule, weight_decay=args.weight_decay, seed=args.seed, device=args.device)
+    store = Store()
+    ids = []
+    for strategy in args.strategy.split(","):
+        ft = FinetuneConfig(source=args.source, strategy=strategy.strip(), backbone_lr_mult=args.backbone_lr_mult)
+        ids += launcher.submit_finetune(ft, data, train, store=store, allow_download=args.download)
+    return _wait(ids, store, args)
+
+
+def _wait(ids: list[int], store, args: argparse.Namespace) -> int:
+    """Follow runs to their end (Ctrl-C stops them gracefully) and report; or return at once with --detach."""
+    import time
+
+    from .train import launcher
+
     if args.detach:
         print(json.dumps({"runs": ids}) if args.json else f"queued run(s) {', '.join(map(str, ids))}")
         return 0
@@ -108,7 +134,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                           + (f"  loss {loss[-1][2]:.4f}" if loss else ""), flush=True)
             time.sleep(0.5)
     except KeyboardInterrupt:
-        launcher.stop(ids[0], store)
+        for i in ids:
+            launcher.stop(i, store)
         print("stopping (finishing the step and writing a checkpoint)…", file=sys.stderr)
         while any(store.get(i).active for i in ids):
             time.sleep(0.5)
@@ -199,6 +226,29 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--detach", action="store_true", help="queue and return at once")
     tr.add_argument("--json", action="store_true", help="JSON output")
     tr.set_defaults(func=_cmd_train)
+
+    ft = sub.add_parser("finetune", help="fine-tune from ImageNet weights, a lab run, or scratch")
+    ft.add_argument("--from", dest="source", required=True,
+                    help="imagenet:resnet18|resnet34|resnet50, run:ID, or scratch:PRESET")
+    ft.add_argument("--strategy", default="full",
+                    help="linear, last:N or full; several separated by commas to compare (e.g. linear,full)")
+    ft.add_argument("--backbone-lr-mult", type=float, default=0.1, help="backbone lr = this × lr (last:N, full)")
+    ft.add_argument("--data", default="digits", help="dataset name")
+    ft.add_argument("--image-size", type=int, default=32)
+    ft.add_argument("--subset", type=int)
+    ft.add_argument("--no-augment", action="store_true")
+    ft.add_argument("--epochs", type=int, default=3)
+    ft.add_argument("--batch-size", type=int, default=64)
+    ft.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"])
+    ft.add_argument("--lr", type=float, default=0.05)
+    ft.add_argument("--schedule", default="cosine", choices=["onecycle", "cosine", "step", "constant"])
+    ft.add_argument("--weight-decay", type=float, default=5e-4)
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ft.add_argument("--download", action="store_true", help="let torchvision download missing ImageNet weights")
+    ft.add_argument("--detach", action="store_true")
+    ft.add_argument("--json", action="store_true")
+    ft.set_defaults(func=_cmd_finetune)
 
     rs = sub.add_parser("runs", help="list runs")
     rs.add_argument("--json", action="store_true")

@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS runs (
     last_json TEXT,
     ckpt_best TEXT,
     ckpt_last TEXT,
-    resumes INTEGER NOT NULL DEFAULT 0
+    resumes INTEGER NOT NULL DEFAULT 0,
+    finetune_json TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status, device, id);
 CREATE INDEX IF NOT EXISTS runs_request ON runs(request_key, created_at);
@@ -99,6 +100,7 @@ class Run:
     ckpt_best: str | None
     ckpt_last: str | None
     resumes: int
+    finetune: dict[str, Any]  # fine-tuning settings ({} for a run trained as built)
 
     @property
     def active(self) -> bool:
@@ -121,6 +123,7 @@ def _run_from_row(row: sqlite3.Row) -> Run:
         stop_requested=bool(row["stop_requested"]), step=row["step"], total_steps=row["total_steps"],
         best=json.loads(row["best_json"] or "{}"), last=json.loads(row["last_json"] or "{}"),
         ckpt_best=row["ckpt_best"], ckpt_last=row["ckpt_last"], resumes=row["resumes"],
+        finetune=json.loads(row["finetune_json"] or "{}"),
     )
 
 
@@ -140,6 +143,9 @@ class Store:
         with self.tx():
             for stmt in filter(str.strip, SCHEMA.split(";")):
                 self._con.execute(stmt)
+            columns = {r["name"] for r in self._con.execute("PRAGMA table_info(runs)")}
+            if "finetune_json" not in columns:  # a database made before fine-tuning existed
+                self._con.execute("ALTER TABLE runs ADD COLUMN finetune_json TEXT")
 
     def close(self) -> None:
         self._con.close()
@@ -179,9 +185,10 @@ class Store:
             for i, r in enumerate(runs):
                 cur = con.execute(
                     "INSERT INTO runs(name, status, twin_of, spec_json, data_json, train_json, device, request_key,"
-                    " created_at) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+                    " created_at, finetune_json) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
                     (r["name"], ids[0] if i else None, json.dumps(r["spec"]), json.dumps(r["data"]),
-                     json.dumps(r["train"]), device, request_key if i == 0 else None, now))
+                     json.dumps(r["train"]), device, request_key if i == 0 else None, now,
+                     json.dumps(r["finetune"]) if r.get("finetune") else None))
                 ids.append(int(cur.lastrowid))
             return ids
 

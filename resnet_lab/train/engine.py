@@ -48,6 +48,16 @@ class Callbacks:
         return False
 
 
+@dataclass(frozen=True)
+class MemberSetup:
+    """How a model starts and what it may change: the fine-tuning strategies are settings of this."""
+
+    state_dict: dict[str, torch.Tensor] | None = None  # starting weights; a swapped head's keys may be absent
+    frozen: tuple[str, ...] = ()  # top-level modules kept fixed: weights frozen, BatchNorm in eval mode
+    backbone_lr_mult: float = 1.0  # learning-rate multiplier for trainable parameters outside the head (fc)
+    head_only: bool = False  # linear probe: backbone features computed once, only fc trains on them
+
+
 @dataclass
 class _Member:
     spec: ModelSpec
@@ -56,6 +66,7 @@ class _Member:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     norm_params: list[torch.Tensor]
     ckpt_dir: Path | None
+    setup: MemberSetup = MemberSetup()
     status: str = "running"
     message: str | None = None
     best_val_acc: float = -1.0
@@ -107,20 +118,30 @@ def lr_lambda(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
     return warmed(lambda s: 1.0)
 
 
-def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    decay = [p for p in model.parameters() if p.dim() > 1]
-    no_decay = [p for p in model.parameters() if p.dim() <= 1]  # BN and biases: no weight decay
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+def make_optimizer(cfg: TrainConfig, model: nn.Module, backbone_lr_mult: float = 1.0) -> torch.optim.Optimizer:
+    """SGD or AdamW over the trainable parameters; no weight decay on BN and biases; the backbone's
+    learning rate scaled by ``backbone_lr_mult`` (discriminative fine-tuning), the head's not."""
+    groups = []
+    for head in (False, True):
+        mult = 1.0 if head else backbone_lr_mult
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and n.startswith("fc.") == head]
+        for decay in (True, False):
+            params = [p for n, p in named if (p.dim() > 1) == decay]
+            if params:
+                groups.append({"params": params, "weight_decay": cfg.weight_decay if decay else 0.0,
+                               "lr": cfg.lr * mult})
+    if not groups:
+        raise ValueError("nothing to train: every parameter is frozen")
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999))
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
 
 
 def weight_layers(model: nn.Module) -> tuple[list[str], list[torch.Tensor]]:
-    """Names and weights of every conv and linear layer, in depth order (for gradient-norm tracking)."""
+    """Names and weights of every trainable conv and linear layer, in depth order (gradient-norm tracking)."""
     names, params = [], []
     for name, p in model.named_parameters():
-        if p.dim() > 1:
+        if p.dim() > 1 and p.requires_grad:
             names.append(name.removesuffix(".weight"))
             params.append(p)
     return names, params
@@ -129,7 +150,8 @@ def weight_layers(model: nn.Module) -> tuple[list[str], list[torch.Tensor]]:
 class Trainer:
     def __init__(self, specs: Sequence[ModelSpec], data: Dataset, cfg: TrainConfig,
                  callbacks: Callbacks | None = None, checkpoint_dirs: Sequence[Path | None] | None = None,
-                 meta: Sequence[dict[str, Any]] | None = None, augment: bool = True) -> None:
+                 meta: Sequence[dict[str, Any]] | None = None, augment: bool = True,
+                 setups: Sequence[MemberSetup] | None = None) -> None:
         if not specs:
             raise ValueError("nothing to train: no model specs")
         for spec in specs:
@@ -151,7 +173,11 @@ class Trainer:
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.meta = list(meta) if meta is not None else [{} for _ in specs]
         dirs = list(checkpoint_dirs) if checkpoint_dirs is not None else [None] * len(specs)
-        self.members = [self._member(spec, d) for spec, d in zip(specs, dirs)]
+        setups = list(setups) if setups is not None else [MemberSetup()] * len(specs)
+        self.head_only = any(s.head_only for s in setups)
+        if self.head_only and len(specs) != 1:
+            raise ValueError("a linear probe trains one model at a time")
+        self.members = [self._member(spec, d, st) for spec, d, st in zip(specs, dirs, setups)]
         self.layer_names = weight_layers(self.members[0].model)[0]
 
         # the data lives on the training device; batches are gathered by index, no DataLoader
@@ -167,16 +193,51 @@ class Trainer:
         self.start_epoch = 0
         self.start_batch = 0
         self.epoch_order_state = self.order_gen.get_state()
+        self.feat_train = self.feat_val = None
 
-    def _member(self, spec: ModelSpec, ckpt_dir: Path | None) -> _Member:
+    def _member(self, spec: ModelSpec, ckpt_dir: Path | None, setup: MemberSetup) -> _Member:
         torch.manual_seed(self.cfg.seed)
-        model = build_model(spec).to(self.device)
+        model = build_model(spec)
+        if setup.state_dict is not None:
+            missing, unexpected = model.load_state_dict(setup.state_dict, strict=False)
+            stray = [k for k in [*missing, *unexpected] if not k.startswith("fc.")]
+            if stray:
+                raise ValueError(f"the starting weights do not fit this model: {', '.join(stray[:5])}")
+        for name, p in model.named_parameters():
+            top = name.split(".")[0]
+            p.requires_grad_(top == "fc" if setup.head_only else top not in setup.frozen)
+        model = model.to(self.device)
         if self.cuda:
             model = model.to(memory_format=torch.channels_last)
-        opt = make_optimizer(self.cfg, model)
+        opt = make_optimizer(self.cfg, model, setup.backbone_lr_mult)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(self.cfg, self.steps_per_epoch))
         return _Member(spec=spec, model=model, optimizer=opt, scheduler=sched, norm_params=weight_layers(model)[1],
-                       ckpt_dir=Path(ckpt_dir) if ckpt_dir is not None else None)
+                       ckpt_dir=Path(ckpt_dir) if ckpt_dir is not None else None, setup=setup)
+
+    def _train_mode(self, m: _Member) -> None:
+        """Train mode, except frozen parts: their BatchNorm keeps its statistics (eval mode)."""
+        m.model.train()
+        if m.setup.head_only:
+            m.model.eval()
+        for name in m.setup.frozen:
+            module = getattr(m.model, name, None)
+            if module is not None:
+                module.eval()
+
+    @torch.no_grad()
+    def _features(self, model: nn.Module, x_all: torch.Tensor) -> torch.Tensor:
+        """Pooled backbone features of every image, computed once for a linear probe."""
+        model.eval()
+        out = []
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda else nullcontext()
+        for start in range(0, len(x_all), EVAL_BATCH):
+            x = normalize(x_all[start:start + EVAL_BATCH], self.mean, self.std)
+            if self.cuda:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                f = model.forward_features(x)
+            out.append(torch.flatten(model.avgpool(f), 1).float())
+        return torch.cat(out)
 
     # --- resume ------------------------------------------------------------------------------
 
@@ -206,6 +267,10 @@ class Trainer:
         for i, _ in enumerate(self.members):
             self.cb.on_start(i, self.total_steps, self.layer_names)
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if self.cuda else nullcontext
+        if self.head_only:
+            model = self.members[0].model
+            self.feat_train = self._features(model, self.x_train)
+            self.feat_val = self._features(model, self.x_val)
         stopped = False
         last_ckpt = time.monotonic()
         t_log = time.perf_counter()
@@ -217,21 +282,24 @@ class Trainer:
                 self.order_gen.set_state(self.epoch_order_state)
             perm = torch.randperm(len(self.y_train), generator=self.order_gen).to(self.device)
             for m in self._active():
-                m.model.train()
+                self._train_mode(m)
             first = self.start_batch if epoch == self.start_epoch else 0
             for b in range(first, self.steps_per_epoch):
                 idx = perm[b * self.batch:(b + 1) * self.batch]
-                x = self.x_train[idx]
                 y = self.y_train[idx]
-                if self.augment:
-                    x = augment_batch(x, generator=self.aug_gen, flip_p=0.5 if self.data.hflip else 0.0)
-                x = normalize(x, self.mean, self.std)
-                if self.cuda:
-                    x = x.contiguous(memory_format=torch.channels_last)
+                if self.head_only:
+                    x = self.feat_train[idx]
+                else:
+                    x = self.x_train[idx]
+                    if self.augment:
+                        x = augment_batch(x, generator=self.aug_gen, flip_p=0.5 if self.data.hflip else 0.0)
+                    x = normalize(x, self.mean, self.std)
+                    if self.cuda:
+                        x = x.contiguous(memory_format=torch.channels_last)
                 track = cfg.grad_norm_every and self.step % cfg.grad_norm_every == 0
                 for m in self._active():
                     with autocast():
-                        out = m.model(x)
+                        out = m.model.fc(x) if self.head_only else m.model(x)
                     loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
                     m.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -314,15 +382,18 @@ class Trainer:
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda else nullcontext()
         for start in range(0, len(self.y_val), EVAL_BATCH):
-            x = normalize(self.x_val[start:start + EVAL_BATCH], self.mean, self.std)
             y = self.y_val[start:start + EVAL_BATCH]
-            if self.cuda:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with autocast:
-                out = model(x)
+            if self.feat_val is not None:
+                with autocast:
+                    out = model.fc(self.feat_val[start:start + EVAL_BATCH])
+            else:
+                x = normalize(self.x_val[start:start + EVAL_BATCH], self.mean, self.std)
+                if self.cuda:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with autocast:
+                    out = model(x)
             loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
             correct += (out.argmax(1) == y).sum()
-        model.train()
         n = max(1, len(self.y_val))
         return {"val/loss": float(loss_sum) / n, "val/acc": float(correct) / n}
 

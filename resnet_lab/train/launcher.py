@@ -23,6 +23,7 @@ from ..spec import ModelSpec
 from ..paths import data_root, lab_home
 from ..store import Store
 from .config import TrainConfig
+from .finetune import FinetuneConfig, load_base, plan
 
 HEARTBEAT_S = float(os.environ.get("RESNET_LAB_HEARTBEAT_S", "2.0"))  # worker heartbeat period
 STALE_AFTER_S = max(3 * HEARTBEAT_S, 6.0)  # no heartbeat for this long: the worker is gone
@@ -80,6 +81,23 @@ def submit(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = F
         {"name": n, "spec": fit_spec_to_data(s, data).to_dict(), "data": data.to_dict(), "train": train.to_dict()}
         for n, s in zip(names, chosen)]
     ids = store.create_job(rows, device=job_device(train), request_key=request_key)
+    pump(store)
+    return ids
+
+
+def submit_finetune(ft: FinetuneConfig, data: DataConfig, train: TrainConfig, name: str | None = None,
+                    request_key: str | None = None, store: Store | None = None,
+                    allow_download: bool = False) -> list[int]:
+    """Queue a fine-tuning run. The base (weights file, lab run checkpoint) is checked now, so a missing
+    file is a message at once, not a failed run later."""
+    check_data_available(data)
+    store = store or Store()
+    base = load_base(ft, store, allow_download=allow_download)
+    info = dataset_info(data.name)
+    spec, _ = plan(ft, base, info.num_classes, info.in_channels)
+    row = {"name": name or f"{base.label} → {data.name} · {ft.strategy}", "spec": spec.to_dict(),
+           "data": data.to_dict(), "train": train.to_dict(), "finetune": ft.to_dict()}
+    ids = store.create_job([row], device=job_device(train), request_key=request_key)
     pump(store)
     return ids
 

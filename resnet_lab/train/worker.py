@@ -22,6 +22,7 @@ from ..spec import ModelSpec
 from ..store import Run, Store
 from .config import TrainConfig
 from .engine import Callbacks, Trainer
+from .finetune import FinetuneConfig, adapt_data, load_base, plan
 from .launcher import HEARTBEAT_S, pump, run_dir
 
 FLUSH_EVERY_S = 0.5
@@ -109,11 +110,24 @@ def run_job(job_id: int, store: Store | None = None) -> list[str]:
         data_cfg = DataConfig.from_dict(runs[0].data)
         cfg = TrainConfig.from_dict(runs[0].train)
         data = load_dataset(data_cfg)
-        trainer = Trainer([ModelSpec.from_dict(r.spec) for r in runs], data, cfg,
+        specs = [ModelSpec.from_dict(r.spec) for r in runs]
+        setups = None
+        augment = data_cfg.augment
+        if runs[0].finetune:
+            ft = FinetuneConfig.from_dict(runs[0].finetune)
+            base = load_base(ft, store)
+            spec, setup = plan(ft, base, len(data.class_names), data.in_channels)
+            if spec != specs[0]:
+                raise ValueError("the fine-tuning base changed since the run was queued")
+            data = adapt_data(data, spec.in_channels, base.mean, base.std)
+            setups = [setup]
+            augment = augment and not setup.head_only
+        trainer = Trainer(specs, data, cfg,
                           callbacks=StoreCallbacks(store, runs, stop_event),
                           checkpoint_dirs=[run_dir(r.id) for r in runs],
-                          meta=[{"run_id": r.id, "name": r.name, "data": r.data} for r in runs],
-                          augment=data_cfg.augment)
+                          meta=[{"run_id": r.id, "name": r.name, "data": r.data, "finetune": r.finetune}
+                                for r in runs],
+                          augment=augment, setups=setups)
         if all(r.ckpt_last for r in runs) and any(r.resumes for r in runs):
             trainer.resume_from([Path(r.ckpt_last) for r in runs])
             for rid in ids:

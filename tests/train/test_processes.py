@@ -180,3 +180,28 @@ def test_thirty_pollers_never_disturb_a_run_or_see_a_locked_database(store):
             t.join()
     assert not errors, errors[:3]
     assert [r.status for r in store.job_runs(job)] == ["done", "done"]
+
+
+def test_a_shapes_run_fine_tuned_on_digits_with_each_strategy_records_runs_with_curves(store):
+    from resnet_lab.train.finetune import FinetuneConfig
+
+    shapes = DataConfig(name="shapes", image_size=16, train_subset=300, seed=0)
+    base = launcher.submit(TINY, shapes, QUICK.replace(epochs=2), store=store)[0]
+    wait_for(lambda: store.get(base).status == "done", store=store, what="the shapes run")
+    digits = DataConfig(name="digits", image_size=16, train_subset=300)
+    ids = []
+    for strategy in ("linear", "last:1", "full"):
+        ids += launcher.submit_finetune(FinetuneConfig(source=f"run:{base}", strategy=strategy), digits,
+                                        QUICK.replace(epochs=2), store=store)
+    wait_for(lambda: all(store.get(i).status == "done" for i in ids), timeout=300, store=store, what="fine-tunes")
+    for i in ids:
+        run = store.get(i)
+        curves = store.metrics(i)
+        assert len(curves["train/loss"]) >= 2 and len(curves["val/acc"]) == 2, run.name
+        assert run.spec["num_classes"] == 10 and run.spec["in_channels"] == 3  # head swapped, digits shown as RGB
+        assert run.finetune["source"] == f"run:{base}"
+        print(f"\n{run.name}: best val acc {run.best['val/acc']:.3f}")
+    linear = load_checkpoint(store.get(ids[0]).ckpt_last)
+    shapes_model = load_checkpoint(store.get(base).ckpt_best)
+    import torch
+    assert torch.equal(linear.model.layer1[0].conv1.weight, shapes_model.model.layer1[0].conv1.weight)

@@ -1,0 +1,153 @@
+"""Fine-tuning: where a model starts (ImageNet weights, a lab run, scratch) and what it may change.
+
+Strategies, each a ``MemberSetup`` for the ordinary training engine:
+
+- ``linear`` (linear probe): the backbone is frozen and run once over the data to cache its pooled
+  features; only the new head trains, on those features, so an epoch takes milliseconds. No
+  augmentation (the features are fixed), BatchNorm statistics untouched.
+- ``last:N``: the stem and all but the last N stages are frozen, weights *and* BatchNorm statistics
+  (frozen BN layers stay in eval mode, so a small new dataset cannot drift the statistics the frozen
+  convolutions were trained with); the last N stages and the head train.
+- ``full``: everything trains, the backbone at ``backbone_lr_mult`` × the head's learning rate
+  (discriminative fine-tuning); BatchNorm adapts to the new data.
+
+The head is swapped when the class count differs. The data is shown to the model the way it was
+trained: the base's normalization (ImageNet's or the lab run's), its number of input channels
+(grey images are repeated to RGB, RGB averaged to grey).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from ..data.registry import Dataset, channel_stats, dataset_info
+from ..models.presets import PRESETS, get_preset
+from ..spec import ModelSpec
+from .checkpoint import load_checkpoint
+from .engine import MemberSetup
+
+STRATEGY_HELP = {"linear": "linear probe: frozen backbone, cached features, only the head trains",
+                 "last:N": "freeze all but the last N stages (frozen BatchNorm stays in eval mode)",
+                 "full": "train everything, the backbone at a smaller learning rate"}
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    source: str = "imagenet:resnet18"  # "imagenet:NAME", "run:ID" or "scratch:PRESET"
+    strategy: str = "full"  # "linear", "last:N" or "full"
+    backbone_lr_mult: float = 0.1  # backbone lr = this × lr ("full" and "last:N")
+
+    def __post_init__(self) -> None:
+        kind, _, arg = str(self.source).partition(":")
+        if kind not in ("imagenet", "run", "scratch") or not arg:
+            raise ValueError(f"source={self.source!r}: use imagenet:resnet18|resnet34|resnet50, run:ID or "
+                             "scratch:PRESET")
+        if kind == "run" and not arg.isdigit():
+            raise ValueError(f"source={self.source!r}: a run id is a number, e.g. run:12")
+        if kind == "imagenet" and arg not in ("resnet18", "resnet34", "resnet50"):
+            raise ValueError(f"source={self.source!r}: ImageNet weights exist for resnet18, resnet34, resnet50")
+        if kind == "scratch":
+            get_preset(arg)
+        parse_strategy(self.strategy)
+        m = self.backbone_lr_mult
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 < m <= 1:
+            raise ValueError(f"backbone_lr_mult must be a number in (0, 1], got {m!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "FinetuneConfig":
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown fine-tuning setting(s): {', '.join(sorted(map(str, unknown)))}")
+        return cls(**data)
+
+
+def parse_strategy(strategy: str) -> tuple[str, int]:
+    """("linear", 0), ("last", N) or ("full", 0); ValueError otherwise."""
+    if strategy in ("linear", "full"):
+        return strategy, 0
+    kind, _, n = str(strategy).partition(":")
+    if kind == "last" and n.isdigit() and 1 <= int(n) <= 6:
+        return "last", int(n)
+    raise ValueError(f"strategy={strategy!r}: use linear, last:N (N = 1..6 stages) or full")
+
+
+@dataclass(frozen=True)
+class Base:
+    spec: ModelSpec  # the starting architecture (its own classes and input channels)
+    state_dict: dict[str, torch.Tensor] | None  # starting weights (None: scratch)
+    mean: tuple[float, ...] | None  # normalization the weights expect (None: the new data's own)
+    std: tuple[float, ...] | None
+    label: str  # for run names, e.g. "imagenet resnet18" or "run 12"
+
+
+def load_base(cfg: FinetuneConfig, store=None, allow_download: bool = False) -> Base:
+    kind, _, arg = cfg.source.partition(":")
+    if kind == "imagenet":
+        from ..models.pretrained import load_imagenet
+
+        p = load_imagenet(arg, allow_download=allow_download)
+        return Base(PRESETS[arg], p.model.state_dict(), p.mean, p.std, f"imagenet {arg}")
+    if kind == "run":
+        from ..store import Store
+
+        run = (store or Store()).get(int(arg))
+        path = run.ckpt_best or run.ckpt_last
+        if not path or not Path(path).is_file():
+            raise ValueError(f"run {arg} has no checkpoint to start from (status {run.status})")
+        ckpt = load_checkpoint(Path(path))
+        return Base(ckpt.spec, ckpt.model.state_dict(), tuple(ckpt.meta["mean"]), tuple(ckpt.meta["std"]),
+                    f"run {arg}")
+    return Base(get_preset(arg), None, None, None, f"scratch {arg}")
+
+
+def plan(cfg: FinetuneConfig, base: Base, num_classes: int, data_channels: int) -> tuple[ModelSpec, MemberSetup]:
+    """The spec to train (head swapped to ``num_classes``) and the engine setup for the strategy."""
+    in_channels = base.spec.in_channels if base.state_dict is not None else data_channels
+    spec = base.spec.replace(num_classes=num_classes, in_channels=in_channels)
+    state = base.state_dict
+    if state is not None and spec.num_classes != base.spec.num_classes:
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}  # head swap: a fresh fc
+    kind, n = parse_strategy(cfg.strategy)
+    if kind == "linear":
+        return spec, MemberSetup(state_dict=state, head_only=True)
+    if kind == "last":
+        stages = [f"layer{i + 1}" for i in range(len(spec.depths))]
+        if n > len(stages):
+            raise ValueError(f"strategy last:{n}, but the model has only {len(stages)} stages")
+        frozen = ("conv1", "bn1", *stages[:-n])
+        return spec, MemberSetup(state_dict=state, frozen=frozen, backbone_lr_mult=cfg.backbone_lr_mult)
+    mult = cfg.backbone_lr_mult if state is not None else 1.0
+    return spec, MemberSetup(state_dict=state, backbone_lr_mult=mult)
+
+
+def adapt_data(data: Dataset, in_channels: int, mean: tuple[float, ...] | None,
+               std: tuple[float, ...] | None) -> Dataset:
+    """The data as the base model expects it: its channel count and its normalization."""
+    def convert(x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == in_channels:
+            return x
+        if x.shape[1] == 1:
+            return x.expand(-1, in_channels, -1, -1).contiguous()
+        if in_channels == 1:
+            return x.mean(1, keepdim=True)
+        raise ValueError(f"cannot show {x.shape[1]}-channel images to a {in_channels}-channel model")
+
+    x_train, x_val = convert(data.x_train), convert(data.x_val)
+    if mean is None or std is None:
+        mean, std = channel_stats(x_train) if x_train is not data.x_train else (data.mean, data.std)
+    if len(mean) != in_channels:
+        raise ValueError(f"the base model's normalization has {len(mean)} channels, its input {in_channels}")
+    return dataclasses.replace(data, x_train=x_train, x_val=x_val, in_channels=in_channels,
+                               mean=tuple(mean), std=tuple(std))
+
+
+def data_classes(name: str) -> int:
+    return dataset_info(name).num_classes
