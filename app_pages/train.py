@@ -1,31 +1,16 @@
 import hashlib
 import json
-import time
-import uuid
 
-import pandas as pd
 import streamlit as st
 
 from resnet_lab.data.registry import DATASETS, DataConfig, dataset_info
 from resnet_lab.models.presets import PRESETS
-from resnet_lab.store import Store
 from resnet_lab.train import launcher
 from resnet_lab.train.config import OPTIMIZERS, SCHEDULES, TrainConfig
+from resnet_lab.ui.runs import live_panel, runs_table, session_token, store
 from resnet_lab.ui.state import TRAIN_SPEC_KEY
-from resnet_lab.viz.training import RunCurves, curves_figure
 
 WATCH_KEY = "train_watch_job"
-MAX_POINTS = 400  # per curve and chart update: long runs are decimated so a refresh stays small
-
-
-def store() -> Store:
-    if "train_store" not in st.session_state:
-        st.session_state["train_store"] = Store()
-    return st.session_state["train_store"]
-
-
-def session_token() -> str:
-    return st.session_state.setdefault("train_session", uuid.uuid4().hex)
 
 
 st.title("Train")
@@ -112,7 +97,7 @@ def _launch(twin: bool) -> None:
         st.session_state["train_error"] = str(e)
         return
     st.session_state.pop("train_error", None)
-    st.session_state[WATCH_KEY] = ids[0]
+    st.session_state[WATCH_KEY] = [ids[0]]
 
 
 b = st.columns([1, 1, 3])
@@ -123,123 +108,5 @@ if st.session_state.get("train_error"):
     st.error(st.session_state["train_error"], icon=":material/error:")
 
 
-# --- the live panel -------------------------------------------------------------------------------
-def _curves(runs) -> list[RunCurves]:
-    s = store()
-    return [RunCurves(label=f"#{r.id} {r.name}", plain=not r.spec.get("skip", True) and len(runs) > 1,
-                      metrics=s.metrics(r.id, max_points=MAX_POINTS)) for r in runs]
-
-
-def _eta(run) -> str:
-    if not run.total_steps or not run.step or run.started_at is None:
-        return ""
-    elapsed = time.time() - run.started_at
-    left = elapsed / run.step * (run.total_steps - run.step)
-    return f" · about {left:.0f} s left" if left < 120 else f" · about {left / 60:.0f} min left"
-
-
-STATUS_ICON = {"queued": ":material/schedule:", "running": ":material/directions_run:", "done": ":material/check_circle:",
-               "stopped": ":material/stop_circle:", "failed": ":material/error:", "diverged": ":material/trending_up:",
-               "interrupted": ":material/warning:"}
-
-
-@st.fragment(run_every=1.5)
-def live_panel() -> None:
-    s = store()
-    launcher.pump(s)
-    job_id = st.session_state.get(WATCH_KEY)
-    if job_id is None:
-        latest = [r for r in s.runs(limit=50) if r.twin_of is None]
-        if not latest:
-            st.info("No runs yet: choose a model and a dataset, then press Train.", icon=":material/info:")
-            return
-        job_id = latest[0].id
-    try:
-        runs = s.job_runs(job_id)
-    except KeyError:
-        runs = []
-    if not runs:
-        st.session_state.pop(WATCH_KEY, None)
-        return
-    job = runs[0]
-    st.subheader(f"Run #{job.id}: {job.name}" + (" and its plain twin" if len(runs) > 1 else ""))
-    frac = (job.step / job.total_steps) if job.total_steps else 0.0
-    statuses = " · ".join(f"{STATUS_ICON.get(r.status, '')} {r.name}: **{r.status}**" for r in runs)
-    st.markdown(statuses)
-    st.progress(min(1.0, frac), text=f"step {job.step} of {job.total_steps or '?'}" + (
-        _eta(job) if job.status == "running" else ""))
-    cols = st.columns([1, 1, 4])
-    if job.status in ("queued", "running"):
-        if cols[0].button("Stop", icon=":material/stop:", key=f"stop_{job.id}", disabled=job.stop_requested):
-            launcher.stop(job.id, s)
-            st.rerun(scope="fragment")
-        if job.stop_requested:
-            cols[1].caption("Stopping: finishing the step and saving a checkpoint…")
-    elif job.status in ("stopped", "interrupted"):
-        if cols[0].button("Resume", icon=":material/replay:", key=f"resume_{job.id}"):
-            launcher.resume(job.id, s)
-            st.rerun(scope="fragment")
-    for r in runs:
-        if r.error:
-            (st.warning if r.status in ("interrupted", "stopped") else st.error)(f"{r.name}: {r.error}")
-    best = [f"{r.name}: best val acc **{r.best['val/acc']:.1%}**" for r in runs if "val/acc" in r.best]
-    if best:
-        st.markdown(" · ".join(best))
-    st.plotly_chart(curves_figure(_curves(runs)), key="live_curves", width="stretch")
-
-
-live_panel()
-
-
-# --- all runs -----------------------------------------------------------------------------------
-@st.fragment(run_every=5)
-def runs_table() -> None:
-    s = store()
-    runs = s.runs()
-    st.subheader("Runs")
-    if not runs:
-        st.caption("Runs you and others launch on this server appear here.")
-        return
-    df = pd.DataFrame([{
-        "id": r.id, "status": r.status, "name": r.name,
-        "model": r.spec and _describe(r.spec), "data": f"{r.data.get('name')} {r.data.get('image_size')}px",
-        "best val acc": r.best.get("val/acc"), "step": f"{r.step}/{r.total_steps or '?'}",
-        "duration (s)": round(r.duration_s, 1) if r.duration_s is not None else None, "device": r.device,
-        "twin of": r.twin_of,
-    } for r in runs])
-    event = st.dataframe(df, key="runs_table", on_select="rerun", selection_mode="multi-row", hide_index=True,
-                         width="stretch", column_config={
-                             "best val acc": st.column_config.ProgressColumn(min_value=0, max_value=1, format="percent")})
-    chosen = [runs[i] for i in event.selection.rows] if event and event.selection else []
-    if not chosen:
-        st.caption("Select rows to compare their curves, watch, resume or delete them.")
-        return
-    a = st.columns(4)
-    if a[0].button("Watch", key="act_watch", disabled=len(chosen) != 1):
-        st.session_state[WATCH_KEY] = chosen[0].twin_of or chosen[0].id
-        st.rerun()
-    if a[1].button("Resume", key="act_resume", disabled=not all(r.status in ("stopped", "interrupted")
-                                                                 and r.twin_of is None for r in chosen)):
-        for r in chosen:
-            launcher.resume(r.id, s)
-        st.rerun()
-    if a[2].button("Delete", key="act_delete", disabled=any(r.active for r in chosen)):
-        for r in chosen:
-            if r.twin_of is None or r.twin_of not in {c.id for c in chosen}:
-                s.delete(r.twin_of or r.id)
-        st.session_state.pop(WATCH_KEY, None)
-        st.rerun()
-    st.markdown("**Compare**")
-    st.plotly_chart(curves_figure(_curves(chosen)), key="compare_curves", width="stretch")
-
-
-def _describe(spec_dict: dict) -> str:
-    from resnet_lab.spec import ModelSpec
-
-    try:
-        return ModelSpec.from_dict(spec_dict).describe()
-    except ValueError:
-        return "?"
-
-
-runs_table()
+live_panel(WATCH_KEY, "No runs yet: choose a model and a dataset, then press Train.")
+runs_table(WATCH_KEY)
