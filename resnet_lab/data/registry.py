@@ -56,11 +56,25 @@ DATASET_INFO: dict[str, DatasetInfo] = {i.name: i for i in _INFOS}
 DATASETS: dict[str, str] = {i.name: i.description for i in _INFOS}  # name -> short description
 
 
+FOLDER_PREFIX = "folder:"  # "folder:NAME" is a user dataset imported under $RESNET_LAB_HOME/datasets/NAME
+
+
 def dataset_info(name: str) -> DatasetInfo:
     """The registry entry for ``name``; unknown names raise ``ValueError`` listing the known ones."""
+    if isinstance(name, str) and name.startswith(FOLDER_PREFIX):
+        return _folder_info(name[len(FOLDER_PREFIX):])
     if name not in DATASET_INFO:
         raise ValueError(f"name={name!r} is not a known dataset; choose one of {', '.join(DATASET_INFO)}")
     return DATASET_INFO[name]
+
+
+def _folder_info(slug: str) -> DatasetInfo:
+    """A user dataset's entry, from a listing of its class folders (nothing is decoded here)."""
+    from .folders import folder_listing
+
+    classes, n_files = folder_listing(slug)
+    return DatasetInfo(f"{FOLDER_PREFIX}{slug}", f"your images: {slug} ({n_files} files in "
+                       f"{len(classes)} class folders)", 3, len(classes), 64, 8, 256, False, True, False)
 
 
 @dataclass(frozen=True)
@@ -244,6 +258,14 @@ def load_dataset(cfg: DataConfig, root: str | os.PathLike[str] | None = None) ->
         from .digits import load_digits_dataset
 
         return load_digits_dataset(cfg)
+    if info.name.startswith(FOLDER_PREFIX):
+        from .folders import load_folder_dataset
+
+        ds = load_folder_dataset(info.name[len(FOLDER_PREFIX):], cfg.image_size, cfg.val_fraction, cfg.seed)
+        if cfg.train_subset is not None and cfg.train_subset < len(ds.y_train):
+            x, y = take_subset(ds.x_train, ds.y_train, cfg.train_subset, cfg.seed)
+            ds = dataclasses.replace(ds, x_train=x, y_train=y)
+        return ds
     from .torchvision_sets import load_torchvision_dataset
 
     return load_torchvision_dataset(cfg, base)

@@ -10,6 +10,7 @@ PAGES = {  # path -> (title, icon, one-line purpose)
     "app_pages/home.py": ("Home", ":material/home:", "What the lab is and where to start"),
     "app_pages/build.py": ("Build", ":material/construction:", "Assemble a ResNet and see its plain twin"),
     "app_pages/train.py": ("Train", ":material/monitoring:", "Short training runs with live curves"),
+    "app_pages/finetune.py": ("Fine-tune", ":material/tune:", "Start from pretrained weights, adapt to your images"),
     "app_pages/inspect.py": ("Inspect", ":material/visibility:", "Predictions, feature maps, Grad-CAM"),
     "app_pages/gradient_flow.py": ("Gradient flow", ":material/waterfall_chart:", "Why skips matter, measured live"),
 }
