@@ -29,6 +29,9 @@ for col, (path, head, text) in zip(cols, steps):
         st.caption(text)
         st.page_link(path, label=f"Open {PAGES[path][0]}", icon=PAGES[path][1])
 
+st.page_link("app_pages/finetune.py", label="Fine-tune from ImageNet weights or a lab run, on your own images",
+             icon=":material/tune:")
+
 st.subheader("Experiments")
 st.page_link("app_pages/gradient_flow.py", label=PAGES["app_pages/gradient_flow.py"][0], icon=PAGES["app_pages/gradient_flow.py"][1])
 st.caption(PAGES["app_pages/gradient_flow.py"][2])

@@ -65,3 +65,15 @@ def test_train_runs_and_stop_from_the_command_line(lab_home):
     assert missing.returncode == 2 and "no run with id 999" in missing.stderr
     bad = run_cli("train", "--data", "cifar10")
     assert bad.returncode == 2 and "CIFAR-10 is not in" in bad.stderr
+
+
+def test_finetune_from_the_command_line(lab_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    r = run_cli("finetune", "--from", "scratch:resnet20", "--data", "digits", "--image-size", "8", "--subset", "128",
+                "--strategy", "linear,full", "--epochs", "1", "--batch-size", "32", "--json")
+    assert r.returncode == 0, r.stderr + r.stdout
+    runs = json.loads(r.stdout)["runs"]
+    assert [x["status"] for x in runs] == ["done", "done"]
+    assert runs[0]["name"].endswith("linear") and runs[1]["name"].endswith("full")
+    missing = run_cli("finetune", "--from", "imagenet:resnet18", "--data", "digits")
+    assert missing.returncode == 2 and "resnet18-f37072fd.pth" in missing.stderr and "torch_home" in missing.stderr

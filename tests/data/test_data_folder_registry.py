@@ -29,7 +29,7 @@ def test_folder_dataset_info_and_load(toy):
 
 @pytest.mark.parametrize("name, message", [("folder:nope", "no user dataset named 'nope'"),
                                            ("folder:../toy", "not a dataset folder"),
-                                           ("folder:Bad Name", "")])
+                                           ("folder:Bad Name", "is not allowed")])
 def test_bad_folder_names_are_refused(toy, name, message):
     with pytest.raises(ValueError, match=message):
         DataConfig(name=name)
