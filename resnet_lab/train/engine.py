@@ -360,7 +360,8 @@ class Trainer:
                 continue
             loss = float(m.loss_sum) / m.seen
             acc = float(m.correct) / m.seen
-            metrics = {"train/loss": loss, "train/acc": acc, "lr": m.optimizer.param_groups[0]["lr"]}
+            lr = max(g["lr"] for g in m.optimizer.param_groups)  # the head's, when the backbone learns slower
+            metrics = {"train/loss": loss, "train/acc": acc, "lr": lr}
             if images_per_s is not None:
                 metrics["images_per_s"] = images_per_s
             m.loss_sum, m.correct, m.seen = None, None, 0
