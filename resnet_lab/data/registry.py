@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from ..paths import data_root, lab_home
+from ..paths import data_root, lab_home  # noqa: F401  (lab_home is re-exported by resnet_lab.data)
 
 MAX_TRAIN_SUBSET = 10_000_000
 VAL_FRACTION_RANGE = (0.01, 0.5)
