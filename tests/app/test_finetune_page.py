@@ -1,37 +1,24 @@
 """The Fine-tune page: sources, the missing-weights message, and a one-click strategy comparison."""
 
-import os
-import signal
 import time
-from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from resnet_lab.store import Store
 from resnet_lab.train import launcher
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
-
-def open_finetune() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("app_pages/finetune.py").run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+@pytest.fixture
+def open_finetune(open_app_page):
+    return lambda: open_app_page("app_pages/finetune.py")
 
 
 @pytest.fixture(autouse=True)
-def isolated(lab_home, tmp_path, monkeypatch):
+def isolated(no_workers_left, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    yield
-    for run in Store().runs(statuses=["running"]):
-        if run.pid and launcher.pid_alive(run.pid):
-            os.kill(run.pid, signal.SIGKILL)
 
 
-def test_missing_imagenet_weights_are_explained_and_refused():
+def test_missing_imagenet_weights_are_explained_and_refused(open_finetune):
     at = open_finetune()
     assert any("resnet18-f37072fd.pth" in w.value and "torch_home" in w.value for w in at.warning)
     next(b for b in at.button if b.label == "Fine-tune").click().run()
@@ -39,7 +26,7 @@ def test_missing_imagenet_weights_are_explained_and_refused():
     assert Store().runs() == []
 
 
-def test_scratch_on_digits_compares_two_strategies_in_one_click():
+def test_scratch_on_digits_compares_two_strategies_in_one_click(open_finetune):
     at = open_finetune()
     at.radio(key="ft_kind").set_value("Scratch").run()
     at.number_input(key="ft_size").set_value(8).run()

@@ -1,9 +1,6 @@
 """The Train page drives real worker processes through the store."""
 
-import os
-import signal
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -11,15 +8,12 @@ from streamlit.testing.v1 import AppTest
 from resnet_lab.store import Store
 from resnet_lab.train import launcher
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+pytestmark = pytest.mark.usefixtures("no_workers_left")
 
 
-def open_train() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("app_pages/train.py").run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+@pytest.fixture
+def open_train(open_app_page):
+    return lambda: open_app_page("app_pages/train.py")
 
 
 def tiny_digits(at: AppTest) -> AppTest:
@@ -32,21 +26,13 @@ def tiny_digits(at: AppTest) -> AppTest:
     return at
 
 
-@pytest.fixture(autouse=True)
-def no_workers_left(lab_home):
-    yield
-    for run in Store().runs(statuses=["running"]):
-        if run.pid and launcher.pid_alive(run.pid):
-            os.kill(run.pid, signal.SIGKILL)
-
-
-def test_train_page_renders_with_no_runs():
+def test_train_page_renders_with_no_runs(open_train):
     at = open_train()
     assert any("No runs yet" in i.value for i in at.info)
     assert [b.label for b in at.button][:2] == ["Train", "Train with plain twin"]
 
 
-def test_train_button_launches_one_run_even_when_double_clicked():
+def test_train_button_launches_one_run_even_when_double_clicked(open_train):
     at = tiny_digits(open_train())
     button = next(b for b in at.button if b.label == "Train with plain twin")
     button.click().run()
@@ -66,7 +52,7 @@ def test_train_button_launches_one_run_even_when_double_clicked():
     assert list(table["id"]) == [r.id for r in Store().runs()]
 
 
-def test_missing_dataset_files_show_what_to_do_and_queue_nothing():
+def test_missing_dataset_files_show_what_to_do_and_queue_nothing(open_train):
     at = open_train()
     at.selectbox(key="train_data").set_value("cifar10").run()
     next(b for b in at.button if b.label == "Train").click().run()
