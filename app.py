@@ -14,8 +14,8 @@ def _page(path: str, default: bool = False) -> st.Page:
 
 nav = st.navigation({
     "ResNet Lab": [_page("app_pages/home.py", default=True)],
-    "The path": [_page("app_pages/build.py"), _page("app_pages/train.py"), _page("app_pages/finetune.py"),
-                 _page("app_pages/inspect.py")],
+    "The path": [_page("app_pages/build.py"), _page("app_pages/train.py"), _page("app_pages/finetune.py")],
+    "Inspect": [_page("app_pages/predictions.py"), _page("app_pages/feature_maps.py"), _page("app_pages/gradcam.py")],
     "Experiments": [_page("app_pages/gradient_flow.py")],
 })
 device_badge()

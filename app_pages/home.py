@@ -20,8 +20,9 @@ steps = [
     ("app_pages/train.py", "2 · Train",
      "Launch a short run — ResNet and plain twin on the very same batches — and watch the curves grow live. "
      "Runs keep going when you close the tab."),
-    ("app_pages/inspect.py", "3 · Inspect",
-     "Predictions, feature maps and Grad-CAM, ResNet and plain twin side by side (coming next)."),
+    ("app_pages/predictions.py", "3 · Inspect",
+     "Predictions, feature maps and Grad-CAM (plus Guided Grad-CAM, Integrated Gradients, Saliency, Occlusion), "
+     "ResNet and plain twin side by side, on a run or an untrained model."),
 ]
 for col, (path, head, text) in zip(cols, steps):
     with col.container(border=True):
@@ -31,6 +32,8 @@ for col, (path, head, text) in zip(cols, steps):
 
 st.page_link("app_pages/finetune.py", label="Fine-tune from ImageNet weights or a lab run, on your own images",
              icon=":material/tune:")
+for path in ("app_pages/feature_maps.py", "app_pages/gradcam.py"):
+    st.page_link(path, label=f"{PAGES[path][0]}: {PAGES[path][2]}", icon=PAGES[path][1])
 
 st.subheader("Experiments")
 st.page_link("app_pages/gradient_flow.py", label=PAGES["app_pages/gradient_flow.py"][0], icon=PAGES["app_pages/gradient_flow.py"][1])

@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -21,3 +22,52 @@ def _seed():
 def pytest_configure(config):
     # two cores: keep torch from oversubscribing when pytest and a server share the machine
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+TRAINED_SPEC = dict(stem="cifar", depths=(1, 1, 1), widths=(8, 16, 32), shortcut="A")
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory):
+    """A lab home holding one finished job: a tiny ResNet and its plain twin trained on ``shapes`` by a
+    real worker process (2 epochs, a few seconds). Returns (home, [resnet run id, plain run id])."""
+    import subprocess
+    import sys
+
+    from resnet_lab import ModelSpec
+    from resnet_lab.data.registry import DataConfig
+    from resnet_lab.store import Store
+    from resnet_lab.train.config import TrainConfig
+    from resnet_lab.train.launcher import fit_spec_to_data
+
+    home = tmp_path_factory.mktemp("trained_home")
+    old = os.environ.get("RESNET_LAB_HOME")
+    os.environ["RESNET_LAB_HOME"] = str(home)
+    try:
+        spec = ModelSpec(**TRAINED_SPEC)
+        data = DataConfig(name="shapes", image_size=32, train_subset=600, augment=False)
+        train = TrainConfig(epochs=2, batch_size=64, lr=0.05, device="cpu")
+        store = Store()
+        rows = [{"name": name, "spec": fit_spec_to_data(s, data).to_dict(), "data": data.to_dict(),
+                 "train": train.to_dict()} for name, s in (("tiny", spec), ("tiny plain", spec.twin()))]
+        ids = store.create_job(rows, device="cpu")
+        store.claim_next("cpu", 1)
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        subprocess.run([sys.executable, "-m", "resnet_lab.train.worker", str(ids[0])], check=True, env=env,
+                       timeout=600)
+        assert [r.status for r in store.job_runs(ids[0])] == ["done", "done"]
+        store.close()
+    finally:
+        if old is None:
+            os.environ.pop("RESNET_LAB_HOME", None)
+        else:
+            os.environ["RESNET_LAB_HOME"] = old
+    return home, ids
+
+
+@pytest.fixture
+def finished_run(trained_home, monkeypatch):
+    """Point RESNET_LAB_HOME at the trained home (read it, do not train in it); returns the two run ids."""
+    home, ids = trained_home
+    monkeypatch.setenv("RESNET_LAB_HOME", str(home))
+    return ids

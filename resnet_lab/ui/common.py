@@ -11,7 +11,12 @@ PAGES = {  # path -> (title, icon, one-line purpose)
     "app_pages/build.py": ("Build", ":material/construction:", "Assemble a ResNet and see its plain twin"),
     "app_pages/train.py": ("Train", ":material/monitoring:", "Short training runs with live curves"),
     "app_pages/finetune.py": ("Fine-tune", ":material/tune:", "Start from pretrained weights, adapt to your images"),
-    "app_pages/inspect.py": ("Inspect", ":material/visibility:", "Predictions, feature maps, Grad-CAM"),
+    "app_pages/predictions.py": ("Predictions", ":material/label:",
+                                 "Top-k, confusion matrix, per-class accuracy, confident mistakes"),
+    "app_pages/feature_maps.py": ("Feature maps", ":material/grid_view:",
+                                  "Inside any block: x, F(x), the shortcut, the sum; layer responses"),
+    "app_pages/gradcam.py": ("Grad-CAM", ":material/center_focus_strong:",
+                             "Where the network looks: Grad-CAM and four more attributions"),
     "app_pages/gradient_flow.py": ("Gradient flow", ":material/waterfall_chart:", "Why skips matter, measured live"),
 }
 

@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("gradcam")
+st.write("under construction")

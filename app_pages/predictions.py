@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("predictions")
+st.write("under construction")

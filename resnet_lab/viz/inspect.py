@@ -1,0 +1,314 @@
+"""Inspect pages: top-k predictions, confusion matrices, feature maps, Grad-CAM overlays, layer responses.
+
+Arrays or tensors in, `go.Figure` or `PIL.Image` out. Nothing here runs a model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+
+import numpy as np
+import plotly.colors as pc
+import plotly.express as px
+import plotly.graph_objects as go
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .training import PALETTE, PLAIN_COLOR
+
+# the model first, its plain twin second (same red/grey pair as the training curves), then the rest
+MODEL_COLORS = (PALETTE[0], PLAIN_COLOR) + PALETTE[1:]
+BAR_COLOR = "#1f77b4"
+HIGHLIGHT_COLOR = "#2ca02c"  # e.g. the true class among the top-k predictions
+
+STAT_TITLES = {
+    "mean": "mean activation",
+    "std": "std of activations",
+    "zero_frac": "fraction of zero outputs",
+    "branch_std": "std of residual branch F(x) (paper Fig. 7)",
+}
+LOCALIZATION_METRICS = (("energy", "CAM energy inside the mask"), ("pointing", "pointing-game hit rate"))
+
+_MARGIN = dict(l=10, r=10, t=40, b=10)
+
+
+def _numpy(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().float().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def _model_color(i: int) -> str:
+    return MODEL_COLORS[i % len(MODEL_COLORS)]
+
+
+@lru_cache(maxsize=32)
+def _lut(colorscale: str) -> np.ndarray:
+    """256x3 uint8 lookup table sampled from a named plotly colourscale."""
+    scale = pc.get_colorscale(colorscale)
+    colors = pc.sample_colorscale(scale, np.linspace(0.0, 1.0, 256).tolist(), colortype="rgb")
+    lut = np.array([pc.unlabel_rgb(c) for c in colors], dtype=np.float64)
+    lut = np.clip(np.rint(lut), 0, 255).astype(np.uint8)
+    lut.flags.writeable = False
+    return lut
+
+
+def colorize(heat, colorscale: str = "Turbo") -> np.ndarray:
+    """Map an HxW heat map in [0, 1] (values outside are clipped, NaN reads as 0) to HxWx3 uint8 colours."""
+    h = _numpy(heat)
+    if h.ndim != 2:
+        raise ValueError(f"heat must be HxW, got shape {h.shape}")
+    idx = np.rint(np.clip(np.nan_to_num(h, nan=0.0), 0.0, 1.0) * 255).astype(np.intp)
+    return _lut(colorscale)[idx]
+
+
+def _image_u8(image) -> np.ndarray:
+    """CxHxW (C=1 or 3) or HxW in [0, 1] -> HxWx3 uint8."""
+    a = _numpy(image)
+    if a.ndim == 2:
+        a = a[None]
+    if a.ndim != 3 or a.shape[0] not in (1, 3):
+        raise ValueError(f"image must be CxHxW with C=1 or 3, got shape {a.shape}")
+    if a.shape[0] == 1:
+        a = np.repeat(a, 3, axis=0)
+    a = np.nan_to_num(a, nan=0.0).transpose(1, 2, 0)
+    return np.rint(np.clip(a, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def _resize(img: Image.Image, size: int | None) -> Image.Image:
+    """Resize so the longer side is `size`: NEAREST when the factor is within 10% of a whole number >= 1
+    (small 32 px images stay crisp), BILINEAR otherwise."""
+    if size is None:
+        return img
+    if size < 1:
+        raise ValueError(f"size must be a positive number of pixels, got {size}")
+    w, h = img.size
+    factor = size / max(w, h)
+    new = (max(1, int(w * factor + 0.5)), max(1, int(h * factor + 0.5)))
+    if new == (w, h):
+        return img
+    whole = round(factor)
+    resample = Image.NEAREST if whole >= 1 and abs(factor - whole) <= 0.1 * whole else Image.BILINEAR
+    return img.resize(new, resample)
+
+
+def to_pil(image, size: int | None = None) -> Image.Image:
+    """An image tensor CxHxW in [0, 1] (C=1 or 3, not normalized) as an RGB PIL image,
+    optionally resized so its longer side is `size` pixels."""
+    return _resize(Image.fromarray(_image_u8(image), mode="RGB"), size)
+
+
+def overlay(image, heat, alpha: float = 0.5, colorscale: str = "Turbo", size: int | None = None) -> Image.Image:
+    """Alpha-blend a colourized heat map over an image: out = (1 - alpha) * image + alpha * colorize(heat).
+
+    image: CxHxW in [0, 1]; heat: hxw in [0, 1], resized bilinearly to HxW when its size differs.
+    The result is optionally resized like `to_pil`.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    img = _image_u8(image)
+    h = _numpy(heat)
+    if h.ndim != 2:
+        raise ValueError(f"heat must be hxw, got shape {h.shape}")
+    if h.shape != img.shape[:2]:
+        t = torch.from_numpy(h)[None, None]
+        h = F.interpolate(t, size=img.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
+    blended = (1.0 - alpha) * img.astype(np.float64) + alpha * colorize(h, colorscale).astype(np.float64)
+    out = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return _resize(Image.fromarray(out, mode="RGB"), size)
+
+
+def topk_figure(probs: Sequence[float], labels: Sequence[str], title: str = "",
+                highlight: str | None = None) -> go.Figure:
+    """Horizontal bars of top-k class probabilities (k floats in [0, 1], k labels), highest on top;
+    the `highlight` label (e.g. the true class) is drawn in HIGHLIGHT_COLOR."""
+    p = _numpy(probs).reshape(-1)
+    labels = [str(lab) for lab in labels]
+    if len(p) != len(labels):
+        raise ValueError(f"{len(p)} probabilities but {len(labels)} labels")
+    order = np.argsort(-p, kind="stable")[::-1]  # ascending: plotly draws the last bar on top
+    xs = [float(p[i]) for i in order]
+    ys = [labels[i] for i in order]
+    colors = [HIGHLIGHT_COLOR if highlight is not None and y == str(highlight) else BAR_COLOR for y in ys]
+    fig = go.Figure(go.Bar(
+        x=xs, y=ys, orientation="h", marker_color=colors,
+        text=[f"{v:.1%}" for v in xs], textposition="auto",
+        hovertemplate="%{y}: %{x:.2%}<extra></extra>",
+    ))
+    fig.update_layout(title=title or None, height=80 + 28 * max(len(xs), 1), margin=_MARGIN, showlegend=False)
+    fig.update_xaxes(range=[0, 1], tickformat=".0%")
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=ys)
+    return fig
+
+
+def confusion_figure(cm, class_names: Sequence[str], normalize: bool = False, title: str = "") -> go.Figure:
+    """Heatmap of a CxC confusion matrix of counts (rows = true class, columns = predicted), class 0 on top.
+
+    normalize=True colours and labels each cell by its share of the row (empty rows stay 0).
+    Cell text is dropped when C > 20.
+    """
+    counts = _numpy(cm)
+    names = [str(n) for n in class_names]
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
+        raise ValueError(f"confusion matrix must be CxC, got shape {counts.shape}")
+    if counts.shape[0] != len(names):
+        raise ValueError(f"{counts.shape[0]} classes in the matrix but {len(names)} class names")
+    rows = counts.sum(axis=1, keepdims=True)
+    frac = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    z = frac if normalize else counts
+    c = len(names)
+    text = None
+    if c <= 20:
+        text = [[f"{v:.0%}" for v in row] for row in frac] if normalize else \
+            [[f"{int(v)}" for v in row] for row in counts]
+    fig = go.Figure(go.Heatmap(
+        z=z.tolist(), x=names, y=names, colorscale="Blues", zmin=0, zmax=1 if normalize else None,
+        text=text, texttemplate="%{text}" if text is not None else None,
+        customdata=np.dstack([counts, frac]).tolist(),
+        hovertemplate="true: %{y}<br>predicted: %{x}<br>count: %{customdata[0]:.0f}"
+                      "<br>row: %{customdata[1]:.1%}<extra></extra>",
+        colorbar=dict(title="share of row" if normalize else "count", tickformat=".0%" if normalize else None),
+    ))
+    side = min(900, max(320, 120 + 28 * c))
+    fig.update_layout(title=title or None, height=side, margin=_MARGIN)
+    fig.update_xaxes(title_text="predicted", type="category", constrain="domain", tickangle=-45 if c > 10 else 0)
+    fig.update_yaxes(title_text="true", type="category", autorange="reversed", scaleanchor="x",
+                     constrain="domain")
+    return fig
+
+
+def per_class_figure(acc_by_model: Mapping[str, Sequence[float]], class_names: Sequence[str],
+                     title: str = "") -> go.Figure:
+    """Grouped bars of per-class accuracy, one bar per model and class ({model label: C values in [0, 1]};
+    NaN = no samples of that class, drawn as a gap)."""
+    names = [str(n) for n in class_names]
+    fig = go.Figure()
+    for i, (label, accs) in enumerate(acc_by_model.items()):
+        a = _numpy(accs).reshape(-1)
+        if len(a) != len(names):
+            raise ValueError(f"{label}: {len(a)} accuracies for {len(names)} classes")
+        ys = [None if math.isnan(v) else float(v) for v in a]
+        fig.add_trace(go.Bar(
+            x=names, y=ys, name=label, marker_color=_model_color(i),
+            hovertemplate=f"{label}<br>%{{x}}: %{{y:.1%}}<extra></extra>",
+        ))
+    fig.update_layout(title=title or None, barmode="group", height=360, margin=_MARGIN,
+                      legend=dict(orientation="h", y=-0.2))
+    fig.update_xaxes(type="category", title_text="class")
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text="accuracy")
+    return fig
+
+
+def _facet_grid(arr: np.ndarray, labels: list[str], colorscale: str, cols: int, zmin: float, zmax: float,
+                colorbar_title: str, title: str) -> go.Figure:
+    """K x h x w maps as a grid of px.imshow facets sharing one colour axis, facet k titled labels[k]."""
+    k, h, w = arr.shape
+    cols = max(1, min(cols, k))
+    rows = math.ceil(k / cols)
+    fig = px.imshow(arr, facet_col=0, facet_col_wrap=cols, color_continuous_scale=colorscale,
+                    range_color=[zmin, zmax], aspect="equal",
+                    facet_col_spacing=min(0.02, 0.5 / max(cols - 1, 1)),
+                    facet_row_spacing=min(0.06, 0.5 / max(rows - 1, 1)))
+    fig.for_each_annotation(lambda a: a.update(text=labels[int(a.text.split("=")[-1])]))
+    fig.update_xaxes(showticklabels=False, ticks="", title_text=None)
+    fig.update_yaxes(showticklabels=False, ticks="", title_text=None)
+    fig.update_traces(hovertemplate="x: %{x}<br>y: %{y}<br>value: %{z:.3g}<extra></extra>")
+    fig.update_layout(title=title or None, height=60 + 170 * rows, margin=dict(l=10, r=10, t=60 if title else 30, b=10),
+                      coloraxis_colorbar=dict(title=colorbar_title))
+    return fig
+
+
+def feature_grid_figure(maps, channels: Sequence[int], title: str = "", colorscale: str = "Viridis",
+                        cols: int = 4, shared_scale: bool = True) -> go.Figure:
+    """Grid of K activation maps (K x h x w, any real values), facet titled "ch <index>" from `channels`.
+
+    shared_scale=True puts all maps on one colour range (min..max over all of them);
+    False stretches each map to its own min..max (constant maps read as 0).
+    """
+    arr = _numpy(maps)
+    if arr.ndim != 3 or arr.shape[0] == 0:
+        raise ValueError(f"maps must be K x h x w with K >= 1, got shape {arr.shape}")
+    if len(channels) != arr.shape[0]:
+        raise ValueError(f"{arr.shape[0]} maps but {len(channels)} channel indices")
+    arr = np.nan_to_num(arr, nan=0.0)
+    if shared_scale:
+        lo, hi = float(arr.min()), float(arr.max())
+        if hi <= lo:
+            hi = lo + 1.0
+        bar = "activation"
+    else:
+        mins = arr.min(axis=(1, 2), keepdims=True)
+        spans = arr.max(axis=(1, 2), keepdims=True) - mins
+        arr = np.divide(arr - mins, spans, out=np.zeros_like(arr), where=spans > 0)
+        lo, hi, bar = 0.0, 1.0, "relative<br>(per map)"
+    return _facet_grid(arr, [f"ch {int(c)}" for c in channels], colorscale, cols, lo, hi, bar, title)
+
+
+def heatmap_grid_figure(heats, titles: Sequence[str], colorscale: str = "Turbo", cols: int = 4,
+                        zmin: float = 0, zmax: float = 1, title: str = "") -> go.Figure:
+    """Grid of N heat maps (N x h x w, in [zmin, zmax]) on one colour scale, one title each
+    (e.g. one Grad-CAM per step of the cascading-randomization sanity check)."""
+    arr = _numpy(heats)
+    if arr.ndim != 3 or arr.shape[0] == 0:
+        raise ValueError(f"heats must be N x h x w with N >= 1, got shape {arr.shape}")
+    if len(titles) != arr.shape[0]:
+        raise ValueError(f"{arr.shape[0]} maps but {len(titles)} titles")
+    return _facet_grid(np.nan_to_num(arr, nan=0.0), [str(t) for t in titles], colorscale, cols,
+                       zmin, zmax, "", title)
+
+
+def layer_stats_figure(stats_by_model: Mapping[str, Sequence[Mapping]], stat: str, title: str = "",
+                       sort: bool = False) -> go.Figure:
+    """Per-layer response statistic vs depth, one line per model (the ResNet paper's Fig. 7).
+
+    stats_by_model: {model label: [{"name": "layer2.1", "index": 5, "mean": ..., "std": ..., ...}, ...]}
+    in depth order. sort=True draws each model's values sorted descending against rank (Fig. 7, bottom).
+    Layers without the statistic (or NaN) are left out.
+    """
+    if stat not in STAT_TITLES:
+        raise ValueError(f"unknown layer statistic {stat!r}; expected one of {sorted(STAT_TITLES)}")
+    fig = go.Figure()
+    fmt = ".1%" if stat == "zero_frac" else ".4g"
+    for i, (label, layers) in enumerate(stats_by_model.items()):
+        points = [(int(d["index"]), str(d["name"]), float(d[stat])) for d in layers
+                  if d.get(stat) is not None and not math.isnan(float(d[stat]))]
+        if sort:
+            points = sorted(points, key=lambda p: -p[2])
+            xs = list(range(1, len(points) + 1))
+        else:
+            xs = [p[0] for p in points]
+        fig.add_trace(go.Scatter(
+            x=xs, y=[p[2] for p in points], text=[p[1] for p in points], name=label,
+            mode="lines+markers", line=dict(color=_model_color(i), width=1.5), marker=dict(size=5),
+            hovertemplate=f"{label}<br>%{{text}}<br>{stat}: %{{y:{fmt}}}<extra></extra>",
+        ))
+    fig.update_layout(title=title or None, height=360, margin=_MARGIN, legend=dict(orientation="h", y=-0.2))
+    fig.update_xaxes(title_text="layer index (sorted by magnitude)" if sort else "layer index (depth)")
+    fig.update_yaxes(title_text=STAT_TITLES[stat], tickformat=".0%" if stat == "zero_frac" else None)
+    return fig
+
+
+def localization_figure(scores_by_model: Mapping[str, Mapping[str, float]], baseline: float | None = None,
+                        title: str = "") -> go.Figure:
+    """Grouped bars of Grad-CAM localization scores per model ({label: {"energy": f, "pointing": f}}, in [0, 1]);
+    `baseline` (mean mask area fraction: a uniform map's energy score) is a dashed line marked "uniform map"."""
+    keys = [k for k, _ in LOCALIZATION_METRICS]
+    names = [n for _, n in LOCALIZATION_METRICS]
+    fig = go.Figure()
+    for i, (label, scores) in enumerate(scores_by_model.items()):
+        ys = [float(scores[k]) for k in keys]
+        fig.add_trace(go.Bar(
+            x=names, y=ys, name=label, marker_color=_model_color(i),
+            text=[f"{v:.0%}" for v in ys], textposition="auto",
+            hovertemplate=f"{label}<br>%{{x}}: %{{y:.1%}}<extra></extra>",
+        ))
+    if baseline is not None:
+        fig.add_hline(y=float(baseline), line_dash="dash", line_color="#444", line_width=1,
+                      annotation_text="uniform map", annotation_position="top right")
+    fig.update_layout(title=title or None, barmode="group", height=340, margin=_MARGIN,
+                      legend=dict(orientation="h", y=-0.15))
+    fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
+    return fig
