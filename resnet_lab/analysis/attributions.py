@@ -12,6 +12,7 @@ sequence or tensor gives one class per image.
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -157,13 +158,26 @@ def attribute(model: nn.Module, images: torch.Tensor, target: Target = None, met
         raise ValueError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
     if method == "gradcam":
         return grad_cam(model, images, target, layer)
+    logits = None
+    if target is None:
+        with torch.no_grad():
+            logits = model(images)
+    targets = _target_tensor(target, images.shape[0], logits).to(images.device)
+    fc = getattr(model, "fc", None)
+    classes = logits.shape[1] if logits is not None else getattr(fc, "out_features", None)
+    if classes is not None:
+        _check_targets(targets, classes)
+    t = targets.tolist()
+    images = images.detach().clone().requires_grad_(True)  # captum would flip the caller's tensor otherwise
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
+        return _captum(model, images, t, method, layer, baseline, steps, window).detach()
+
+
+def _captum(model: nn.Module, images: torch.Tensor, t: list[int], method: str, layer: str,
+            baseline: torch.Tensor | None, steps: int, window: int | None) -> torch.Tensor:
     from captum.attr import GuidedGradCam, IntegratedGradients, Occlusion, Saliency
 
-    with torch.no_grad():
-        logits = model(images)
-    targets = _target_tensor(target, images.shape[0], logits).to(images.device)
-    _check_targets(targets, logits.shape[1])
-    t = targets.tolist()
     if method == "guided_gradcam":
         work = relu_copy(model)
         point = resolve(work, layer)
@@ -182,7 +196,7 @@ def attribute(model: nn.Module, images: torch.Tensor, target: Target = None, met
     c, h, w = images.shape[1:]
     win = window or max(2, min(h, w) // 8)
     stride = max(1, win // 2)
-    attr = Occlusion(model).attribute(images, target=t, sliding_window_shapes=(c, win, win),
+    attr = Occlusion(model).attribute(images.detach(), target=t, sliding_window_shapes=(c, win, win),
                                       strides=(c, stride, stride), baselines=0.0, perturbations_per_eval=64)
     return normalize_max(attr.amax(1))
 

@@ -10,8 +10,8 @@ from resnet_lab import PRESETS
 from resnet_lab.urlcodec import spec_from_query
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGES = ["app_pages/home.py", "app_pages/build.py", "app_pages/train.py", "app_pages/inspect.py",
-         "app_pages/gradient_flow.py", "app_pages/finetune.py"]
+PAGES = ["app_pages/home.py", "app_pages/build.py", "app_pages/train.py", "app_pages/gradient_flow.py",
+         "app_pages/finetune.py", "app_pages/predictions.py", "app_pages/feature_maps.py", "app_pages/gradcam.py"]
 
 
 def open_page(page: str, query: dict | None = None) -> AppTest:
@@ -43,7 +43,7 @@ def test_home_links_every_page_and_names_the_device():
     assert "Computing on" in md and "plain twin" in md
 
 
-@pytest.mark.parametrize("page", PAGES[3:5])
+@pytest.mark.parametrize("page", PAGES[3:4])
 def test_later_pages_say_coming_next_honestly(page):
     at = open_page(page)
     assert any("Coming next" in i.value for i in at.info)

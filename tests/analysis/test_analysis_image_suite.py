@@ -1,0 +1,164 @@
+"""The acceptance suite for images given to Inspect: every file becomes the right tensor, preprocessed
+exactly as the run's checkpoint says, or a clear refusal; never a traceback."""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from resnet_lab.analysis import from_checkpoint
+from resnet_lab.analysis.subject import Subject
+from resnet_lab.data.images import ImageRejected
+from resnet_lab.models import build_model
+from resnet_lab.spec import ModelSpec
+from resnet_lab.train.checkpoint import save_checkpoint
+
+SIZE = 24
+MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+RED = (255, 0, 0)
+
+
+def enc(im: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def solid(mode: str, size=(40, 30), color=RED) -> Image.Image:
+    return Image.new(mode, size, color)
+
+
+def rgba_half() -> bytes:
+    im = Image.new("RGBA", (40, 30), (255, 0, 0, 0))  # fully transparent red: white after compositing
+    return enc(im, "PNG")
+
+
+def palette_transparent() -> bytes:
+    im = Image.new("P", (40, 30), 0)
+    im.putpalette([0, 0, 255] + [0] * 765)
+    return enc(im, "PNG", transparency=0)  # the only colour is transparent: white
+
+
+def la() -> bytes:
+    return enc(Image.new("LA", (40, 30), (0, 255)), "PNG")  # opaque black
+
+
+def cmyk_jpeg() -> bytes:
+    return enc(Image.new("CMYK", (40, 30), (0, 255, 255, 0)), "JPEG", quality=95)  # red in CMYK
+
+
+def png16() -> bytes:
+    arr = np.full((30, 40), 65535, dtype=np.uint16)
+    im = Image.fromarray(arr)
+    assert im.mode.startswith("I;16")
+    return enc(im, "PNG")  # 16-bit white
+
+
+def animated_gif() -> bytes:
+    frames = [Image.new("RGB", (40, 30), c) for c in (RED, (0, 0, 255), (0, 255, 0))]
+    return enc(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+
+
+def exif_rotated() -> bytes:
+    im = Image.new("RGB", (60, 20), (0, 0, 255))
+    im.paste(RED, (0, 0, 30, 20))  # left half red
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to view
+    return enc(im, "JPEG", exif=exif.tobytes(), quality=95)
+
+
+def truncated_jpeg() -> bytes:
+    data = enc(Image.effect_noise((64, 64), 50).convert("RGB"), "JPEG", quality=90)
+    return data[: len(data) // 2]
+
+
+def bomb_png() -> bytes:
+    """A valid tiny PNG whose header claims 100000 x 100000 pixels (CRC fixed up)."""
+    data = bytearray(enc(Image.new("L", (1, 1)), "PNG"))
+    ihdr = 8 + 8  # signature, then length + type of the IHDR chunk
+    data[ihdr:ihdr + 8] = struct.pack(">II", 100_000, 100_000)
+    crc = zlib.crc32(bytes(data[12:ihdr + 13])) & 0xFFFFFFFF
+    data[ihdr + 13:ihdr + 17] = struct.pack(">I", crc)
+    return bytes(data)
+
+
+# name -> (bytes, expected mean RGB after preprocessing, or the refusal's kind)
+GOOD = {
+    "png": (lambda: enc(solid("RGB"), "PNG"), (1, 0, 0)),
+    "jpeg": (lambda: enc(solid("RGB"), "JPEG", quality=95), (1, 0, 0)),
+    "webp": (lambda: enc(solid("RGB"), "WEBP", lossless=True), (1, 0, 0)),
+    "bmp": (lambda: enc(solid("RGB"), "BMP"), (1, 0, 0)),
+    "rgba transparent": (rgba_half, (1, 1, 1)),
+    "palette with transparency": (palette_transparent, (1, 1, 1)),
+    "LA": (la, (0, 0, 0)),
+    "CMYK jpeg": (cmyk_jpeg, (1, 0, 0)),
+    "16-bit png": (png16, (1, 1, 1)),
+    "animated gif (first frame)": (animated_gif, (1, 0, 0)),
+    "1x1": (lambda: enc(solid("RGB", (1, 1)), "PNG"), (1, 0, 0)),
+    "10000x10": (lambda: enc(solid("RGB", (10000, 10)), "PNG"), (1, 0, 0)),
+}
+BAD = {
+    "truncated jpeg": (truncated_jpeg, "truncated"),
+    "random bytes named .png": (lambda: np.random.default_rng(0).bytes(4096), "not_image"),
+    "html named .jpg": (lambda: b"<!DOCTYPE html><html><body><img src=x onerror=alert(1)></body></html>",
+                        "not_image"),
+    "decompression bomb": (bomb_png, "too_large"),
+}
+
+
+@pytest.fixture(scope="module")
+def subject(tmp_path_factory) -> Subject:
+    """A subject loaded from a real checkpoint whose manifest says: 24 px, this mean and std."""
+    spec = ModelSpec(stem="cifar", depths=(1,), widths=(4,), num_classes=2)
+    d = tmp_path_factory.mktemp("ckpt")
+    meta = {"spec": spec.to_dict(), "class_names": ["a", "b"], "mean": list(MEAN), "std": list(STD),
+            "data": {"name": "shapes", "image_size": SIZE}, "run_id": 7, "name": "toy"}
+    path = save_checkpoint(d, "best", build_model(spec), meta)
+    return from_checkpoint(path)
+
+
+@pytest.mark.parametrize("case", list(GOOD))
+def test_good_images_become_the_right_tensor(case, subject):
+    make, rgb = GOOD[case]
+    x = subject.load_image(make())
+    assert x.shape == (3, SIZE, SIZE) and x.dtype == torch.float32
+    got = x.mean((1, 2))
+    assert torch.allclose(got, torch.tensor(rgb, dtype=torch.float32), atol=0.03), (case, got.tolist())
+    # then exactly the checkpoint's normalization
+    z = subject.normalize(x[None])
+    expect = (x - torch.tensor(MEAN).view(3, 1, 1)) / torch.tensor(STD).view(3, 1, 1)
+    assert torch.allclose(z[0], expect)
+
+
+def test_exif_orientation_is_applied_before_the_crop(subject):
+    # stored 60x20 with the left half red; rotated 90 degrees clockwise it stands 20 wide, 60 tall
+    # with red on top. The centre crop keeps the middle: red above, blue below the centre line.
+    x = subject.load_image(exif_rotated())
+    top, bottom = x[:, : SIZE // 2 - 2].mean((1, 2)), x[:, SIZE // 2 + 2 :].mean((1, 2))
+    assert top[0] > 0.8 and top[2] < 0.2 and bottom[2] > 0.8 and bottom[0] < 0.2
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_files_are_refused_with_a_clear_message(case, subject):
+    make, kind = BAD[case]
+    with pytest.raises(ImageRejected) as info:
+        subject.load_image(make())
+    assert info.value.kind == kind
+    msg = str(info.value)
+    assert 15 < len(msg) < 300 and "Traceback" not in msg
+
+
+def test_grey_models_get_luma_and_digits_get_bright_ink(subject):
+    spec = ModelSpec(stem="cifar", depths=(1,), widths=(4,), num_classes=10, in_channels=1)
+    grey = Subject("g", build_model(spec).eval(), spec, tuple("0123456789"), (0.3,), (0.4,), 16, None)
+    x = grey.load_image(enc(solid("RGB", color=(0, 255, 0)), "PNG"))
+    assert x.shape == (1, 16, 16) and float(x.mean()) == pytest.approx(0.587, abs=0.01)
+    digits = Subject("d", grey.model, spec, grey.class_names, (0.3,), (0.4,), 16, None, ink_on_dark=True)
+    paper = Image.new("L", (40, 40), 255)
+    paper.paste(0, (15, 5, 25, 35))  # a dark "1" on white paper
+    x = digits.load_image(enc(paper, "PNG"))
+    assert float(x[0, 8, 8]) > 0.9 and float(x[0, 1, 1]) < 0.1  # inverted: bright stroke on black
