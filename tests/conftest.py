@@ -27,10 +27,9 @@ def pytest_configure(config):
 TRAINED_SPEC = dict(stem="cifar", depths=(1, 1, 1), widths=(8, 16, 32), shortcut="A")
 
 
-@pytest.fixture(scope="session")
-def trained_home(tmp_path_factory):
-    """A lab home holding one finished job: a tiny ResNet and its plain twin trained on ``shapes`` by a
-    real worker process (2 epochs, a few seconds). Returns (home, [resnet run id, plain run id])."""
+def train_tiny_job(home: Path) -> list[int]:
+    """Train one job in ``home`` with a real worker process: a tiny ResNet and its plain twin on
+    ``shapes`` (2 epochs, a few seconds). Returns [resnet run id, plain run id]."""
     import subprocess
     import sys
 
@@ -40,7 +39,6 @@ def trained_home(tmp_path_factory):
     from resnet_lab.train.config import TrainConfig
     from resnet_lab.train.launcher import fit_spec_to_data
 
-    home = tmp_path_factory.mktemp("trained_home")
     old = os.environ.get("RESNET_LAB_HOME")
     os.environ["RESNET_LAB_HOME"] = str(home)
     try:
@@ -62,7 +60,20 @@ def trained_home(tmp_path_factory):
             os.environ.pop("RESNET_LAB_HOME", None)
         else:
             os.environ["RESNET_LAB_HOME"] = old
-    return home, ids
+    return ids
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory):
+    """A lab home holding one finished job (see :func:`train_tiny_job`): (home, [resnet id, plain id])."""
+    home = tmp_path_factory.mktemp("trained_home")
+    return home, train_tiny_job(home)
+
+
+@pytest.fixture(scope="session")
+def tiny_job_trainer():
+    """The function :func:`train_tiny_job`, for tests that need a finished job in another home."""
+    return train_tiny_job
 
 
 @pytest.fixture

@@ -99,8 +99,13 @@ def cached_evaluation(subject: Subject, dataset: Dataset, data: DataConfig) -> t
 
 
 def inspectable_runs() -> list[Run]:
-    """Runs with a checkpoint on disk, newest first."""
-    return [r for r in store().runs(limit=200) if checkpoint_of(r) is not None]
+    """Runs with a checkpoint on disk, newest job first; within a job its own run (the ResNet) before its
+    twins, so the default choice is the model, shown beside its plain twin."""
+    runs = [r for r in store().runs(limit=200) if checkpoint_of(r) is not None]
+    first_seen: dict[int, int] = {}
+    for i, r in enumerate(runs):
+        first_seen.setdefault(r.twin_of or r.id, i)
+    return sorted(runs, key=lambda r: (first_seen[r.twin_of or r.id], r.twin_of is not None, r.id))
 
 
 def partner_of(run: Run, runs: list[Run]) -> Run | None:
@@ -134,7 +139,11 @@ def pick_models(key: str, allow_pair: bool = True) -> Picked | None:
     keep = _keep()
     q_run, q_vs = _query_int("run"), _query_int("vs")
     if q_run is not None and keep.get("url_seen") != (q_run, q_vs):
-        keep.update(source="run", run=q_run, vs=q_vs, url_seen=(q_run, q_vs))
+        keep.update(source="run", run=q_run, url_seen=(q_run, q_vs))
+        if q_vs is None:
+            keep.pop("vs", None)  # ?run=ID alone: side by side with its own twin, as when picked by hand
+        else:
+            keep["vs"] = q_vs
     runs = inspectable_runs()
     sources = ["A finished run", "An untrained model (from Build)"]
     default_source = 0 if keep.get("source", "run" if runs else "spec") == "run" else 1
@@ -256,14 +265,19 @@ def pick_image(key: str, picked: Picked) -> PickedImage | None:
     return decode_upload(subject, f.getvalue(), getattr(f, "name", "camera"))
 
 
-def feed(subject: Subject, image: torch.Tensor) -> torch.Tensor:
-    """One C x H x W image in [0, 1] -> a normalized 1 x C x S x S batch for ``subject`` (resized and
-    converted to its channels when it was trained on other images than the main model)."""
+def as_seen(subject: Subject, image: torch.Tensor) -> torch.Tensor:
+    """One C x H x W image in [0, 1] -> the C x S x S image in [0, 1] that ``subject`` is fed (resized and
+    converted to its channels when it was trained on other images than the main model); for display."""
     x = image
     if x.shape[0] != subject.in_channels or x.shape[-1] != subject.image_size or x.shape[-2] != subject.image_size:
         rgb = x.expand(3, -1, -1) if x.shape[0] == 1 else x
         x = subject.prepare(rgb)
-    return subject.normalize(x[None])
+    return x
+
+
+def feed(subject: Subject, image: torch.Tensor) -> torch.Tensor:
+    """One C x H x W image in [0, 1] -> a normalized 1 x C x S x S batch for ``subject`` (see ``as_seen``)."""
+    return subject.normalize(as_seen(subject, image)[None])
 
 
 def decode_upload(subject: Subject, raw: bytes, name: str) -> PickedImage | None:

@@ -307,7 +307,7 @@ def localization_figure(scores_by_model: Mapping[str, Mapping[str, float]], base
         ))
     if baseline is not None:
         fig.add_hline(y=float(baseline), line_dash="dash", line_color="#444", line_width=1,
-                      annotation_text="uniform map", annotation_position="top right")
+                      annotation_text="uniform map", annotation_position="top left")
     fig.update_layout(title=title or None, barmode="group", height=340, margin=_MARGIN,
                       legend=dict(orientation="h", y=-0.15))
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%")

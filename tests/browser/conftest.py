@@ -34,8 +34,14 @@ def chromium_path() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    home = tmp_path_factory.mktemp("browser_home")
+def server_home(tmp_path_factory):
+    """The app server's RESNET_LAB_HOME (tests may put finished runs there)."""
+    return tmp_path_factory.mktemp("browser_home")
+
+
+@pytest.fixture(scope="session")
+def app_url(server_home):
+    home = server_home
     port = _free_port()
     log = (home / "server.log").open("w")
     env = {**os.environ, "RESNET_LAB_HOME": str(home), "PYTHONUNBUFFERED": "1"}

@@ -1,0 +1,163 @@
+"""The Predictions page: top-k for one image, accuracy and confusion matrices on the validation images,
+filtered galleries, the one-model and untrained-model views, and the ?run= deep link."""
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from resnet_lab.analysis import evaluate, from_run
+from resnet_lab.data.registry import load_dataset
+from resnet_lab.store import Store
+from resnet_lab.ui.inspect import NONE, eval_indices
+
+PAGE = "app_pages/predictions.py"
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+PAGE_SIZE = 24
+
+
+def _errors(at: AppTest) -> list[str]:
+    return [e.message for e in at.exception] + [e.value for e in at.error]
+
+
+def _direct_evaluations(run_ids: list[int]) -> dict[int, object]:
+    """Each run evaluated straight from its checkpoint, on the images the page says it evaluates."""
+    store = Store()
+    try:
+        runs = {r.id: r for r in store.runs(limit=50)}
+    finally:
+        store.close()
+    out = {}
+    for rid in run_ids:
+        subject = from_run(runs[rid])
+        ds = load_dataset(subject.data)
+        idx = eval_indices(ds.y_val)
+        out[rid] = evaluate(subject.model, subject.normalize(ds.x_val[idx]), ds.y_val[idx])
+    return out
+
+
+def _topk_charts(at: AppTest) -> list:
+    return [c for c in at.get("plotly_chart") if "pred_topk_" in (c.proto.id or "")]
+
+
+def _confusion_charts(at: AppTest) -> list:
+    return [c for c in at.get("plotly_chart") if "pred_cm_" in (c.proto.id or "")]
+
+
+def test_finished_run_shows_both_accuracies_as_evaluated_from_the_checkpoints(finished_run, open_app_page):
+    resnet_id, plain_id = finished_run
+    at = open_app_page(PAGE)
+    assert not _errors(at)
+    assert at.title[0].value == "Predictions"
+    assert at.selectbox(key="pred_run").value == resnet_id
+    assert at.selectbox(key="pred_vs").value == plain_id  # its plain twin by default
+    expected = _direct_evaluations([resnet_id, plain_id])
+    shown = {m.label: m.value for m in at.metric}
+    for rid in (resnet_id, plain_id):
+        (value,) = [v for label, v in shown.items() if label.startswith(f"Accuracy · #{rid} ")]
+        assert value == f"{expected[rid].accuracy:.1%}"
+    diff = expected[resnet_id].accuracy - expected[plain_id].accuracy
+    assert any(label.startswith("Difference") and v == f"{100 * diff:+.1f} pts" for label, v in shown.items())
+    assert len(_confusion_charts(at)) == 2
+    assert any("pred_per_class" in (c.proto.id or "") for c in at.get("plotly_chart"))
+    # the most confident mistakes say what the twin answered, or there are none
+    mistakes = at.get_by_key("pred_mistakes").image if expected[resnet_id].confident_mistakes(1) else []
+    assert all(" · plain: " in c for el in mistakes for c in el.captions)
+    if not mistakes:
+        assert any("No mistakes" in s.value for s in at.success)
+
+
+def test_top_k_bars_for_a_validation_image(finished_run, open_app_page):
+    at = open_app_page(PAGE)
+    assert at.radio(key="pred_how").value == "Validation image"
+    charts = _topk_charts(at)
+    assert len(charts) == 2
+    at.slider(key="pred_k").set_value(3).run()
+    assert not _errors(at)
+    for chart in _topk_charts(at):
+        bars = chart.proto.spec
+        assert '"orientation":"h"' in bars.replace(" ", "")
+    # what each model sees, upscaled to 224 px, and a verdict that knows the true class
+    assert any("what it sees" in c for el in at.image for c in el.captions)
+    verdicts = " ".join(m.value for m in at.markdown)
+    assert "right]" in verdicts or "wrong]" in verdicts
+
+
+def test_top_k_slider_sets_the_number_of_bars(finished_run, open_app_page):
+    import json
+
+    at = open_app_page(PAGE)
+    at.slider(key="pred_k").set_value(3).run()
+    for chart in _topk_charts(at):
+        fig = json.loads(chart.proto.spec)
+        assert len(fig["data"][0]["y"]) == 3
+
+
+def test_wrong_filter_shows_only_wrong_predictions(finished_run, open_app_page):
+    resnet_id, _ = finished_run
+    ev = _direct_evaluations([resnet_id])[resnet_id]
+    n_wrong = int((ev.preds != ev.labels).sum())
+    at = open_app_page(PAGE)
+    gallery = at.get_by_key("pred_gallery")
+    assert sum(len(el.captions) for el in gallery.image) == min(PAGE_SIZE, len(ev.labels))
+    at.radio(key="pred_filter").set_value("Wrong").run()
+    assert not _errors(at)
+    if n_wrong == 0:
+        assert any("No mistakes" in i.value for i in at.info)
+        return
+    captions = [c for el in at.get_by_key("pred_gallery").image for c in el.captions]
+    assert len(captions) == min(PAGE_SIZE, n_wrong)
+    for c in captions:
+        true, rest = c.split(" → ")
+        assert true != rest.rsplit(" (", 1)[0]
+
+
+def test_one_class_filter_shows_that_class_only(finished_run, open_app_page):
+    at = open_app_page(PAGE)
+    at.radio(key="pred_filter").set_value("One class").run()
+    at.selectbox(key="pred_class").set_value(2).run()
+    assert not _errors(at)
+    captions = [c for el in at.get_by_key("pred_gallery").image for c in el.captions]
+    assert captions and all(c.startswith("triangle → ") for c in captions)
+
+
+def test_one_model_leaves_one_column_and_one_confusion_matrix(finished_run, open_app_page):
+    at = open_app_page(PAGE)
+    at.selectbox(key="pred_vs").set_value(NONE).run()
+    assert not _errors(at)
+    assert len(_topk_charts(at)) == 1
+    assert len(_confusion_charts(at)) == 1
+    assert len(at.metric) == 1
+    assert not [r for r in at.radio if r.key == "pred_whose"]
+
+
+def test_no_runs_says_how_to_get_one(open_app_page):
+    at = open_app_page(PAGE)
+    assert not at.exception
+    # with nothing trained the picker starts on an untrained model; asking for runs explains what to do
+    assert at.radio(key="pred_source").value == "An untrained model (from Build)"
+    at.radio(key="pred_source").set_value("A finished run").run()
+    assert not at.exception
+    assert any("No run has a checkpoint yet" in i.value for i in at.info)
+    assert not at.metric and not at.get("plotly_chart")
+
+
+def test_untrained_spec_shows_top_k_for_the_model_and_its_twin(finished_run, open_app_page):
+    at = open_app_page(PAGE)
+    at.radio(key="pred_source").set_value("An untrained model (from Build)").run()
+    assert not _errors(at)
+    charts = _topk_charts(at)
+    assert len(charts) == 2
+    labels = [m.label for m in at.metric]
+    assert len(labels) == 3 and all("untrained" in label for label in labels[:2])
+
+
+def test_run_query_param_selects_that_run(finished_run):
+    resnet_id, plain_id = finished_run
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["run"] = str(plain_id)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not _errors(at)
+    assert at.selectbox(key="pred_run").value == plain_id
+    assert at.selectbox(key="pred_vs").value == resnet_id  # the ResNet it is the twin of
+    assert any(m.label.startswith(f"Accuracy · #{plain_id} ") for m in at.metric)
