@@ -186,7 +186,117 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _partner(store, run):
+    """The run's plain twin (a run with twin_of == run.id), or the run it is the twin of."""
+    if run.twin_of is not None:
+        return store.get(run.twin_of)
+    twins = [r for r in store.job_runs(run.id) if r.twin_of == run.id]
+    if not twins:
+        raise ValueError(f"run {run.id} has no twin: it was trained alone (train with --plain-twin to get one)")
+    return twins[0]
+
+
+def _class_index(text: str, class_names: Sequence[str]) -> int:
+    """--target: a class index (an integer) or a class name (exact, else case-insensitive)."""
+    names = list(class_names)
+    listing = ", ".join(f"{i} {n}" for i, n in enumerate(names))
+    try:
+        i = int(text)
+    except ValueError:
+        if text in names:
+            return names.index(text)
+        folded = [n.casefold() for n in names]
+        if text.casefold() in folded:
+            return folded.index(text.casefold())
+        raise ValueError(f"unknown target class {text!r}; one of: {listing}") from None
+    if not 0 <= i < len(names):
+        raise ValueError(f"target class {i} is out of range: the model has {len(names)} classes ({listing})")
+    return i
+
+
+def _write_png_atomic(image, out: Path) -> None:
+    """Save a PIL image as PNG via a temp file in the same folder and os.replace (no half-written file)."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            image.save(f, format="PNG")
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _cmd_gradcam(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from .analysis import METHODS, attribute, cam_layers, from_run, predict
+    from .analysis.attributions import LAYER_METHODS
+    from .data.images import ImageRejected
+    from .store import Store
+    from .viz.inspect import overlay
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"--out must name a .png file, got {args.out!r}")
+    if not out.parent.is_dir():
+        raise ValueError(f"the folder {str(out.parent)!r} does not exist; create it first")
+    if out.is_dir():
+        raise ValueError(f"--out {args.out!r} is a folder; give a file name ending in .png")
+    if not 0.0 <= args.alpha <= 1.0:
+        raise ValueError(f"--alpha must be in [0, 1], got {args.alpha}")
+    store = Store()
+    runs = [store.get(args.run)]
+    if args.twin:
+        runs.append(_partner(store, runs[0]))
+    subjects = [from_run(r) for r in runs]
+    main = subjects[0]
+    layers = cam_layers(main.model)
+    layer = args.layer or layers[0]
+    for s in subjects:
+        valid = cam_layers(s.model)
+        if layer not in valid:
+            raise ValueError(f"unknown layer {layer!r} for run {s.run_id}; valid layers: {', '.join(valid)}")
+    if args.twin and subjects[1].class_names != main.class_names:
+        raise ValueError(f"runs {runs[0].id} and {runs[1].id} have different classes; cannot compare them")
+    images = []
+    for s in subjects:
+        try:
+            images.append(s.load_image(Path(args.image)))
+        except ImageRejected as e:
+            raise ValueError(f"image {args.image!r} refused: {e}") from None
+    target = None if args.target is None else _class_index(args.target, main.class_names)
+    rows, tiles = [], []
+    for s, image in zip(subjects, images):
+        x = s.normalize(image[None])
+        probs, classes = predict(s.model, x, k=1)
+        pred, prob = int(classes[0, 0]), float(probs[0, 0])
+        if target is None:
+            target = pred  # the main model's prediction; the twin is asked about the same class
+        heat = attribute(s.model, x, target, args.method, layer)[0].cpu()
+        tiles.append(overlay(image, heat, args.alpha, size=256))
+        rows.append({"run": s.run_id, "label": s.label, "layer": layer if args.method in LAYER_METHODS else None,
+                     "method": args.method, "method_label": METHODS[args.method],
+                     "target": {"index": target, "name": s.class_name(target)},
+                     "prediction": {"index": pred, "name": s.class_name(pred), "probability": prob}})
+    canvas = Image.new("RGB", (sum(t.width for t in tiles), max(t.height for t in tiles)))
+    left = 0
+    for t in tiles:
+        canvas.paste(t, (left, 0))
+        left += t.width
+    _write_png_atomic(canvas, out)
+    result = {**rows[0], "out": str(out), "size": list(canvas.size)}
+    if args.twin:
+        result["twin"] = rows[1]
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .analysis import METHODS
+
     p = argparse.ArgumentParser(prog="python -m resnet_lab", description="ResNet Lab from the command line.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -262,6 +372,20 @@ def build_parser() -> argparse.ArgumentParser:
     rm = sub.add_parser("resume", help="resume a stopped or interrupted run from its last checkpoint")
     rm.add_argument("run_id", type=int)
     rm.set_defaults(func=_cmd_resume)
+
+    gc = sub.add_parser("gradcam", help="Grad-CAM (or another attribution) of a run on one image, as a PNG overlay")
+    gc.add_argument("--run", type=int, required=True, metavar="ID", help="a finished run's id")
+    gc.add_argument("--image", required=True, metavar="FILE", help="JPEG, PNG, GIF, BMP, WEBP or TIFF")
+    gc.add_argument("--layer", help="stage or block, e.g. layer3 or layer3.1 (default: the deepest stage)")
+    gc.add_argument("--target", metavar="C",
+                    help="class index (an integer) or class name (default: the predicted class)")
+    gc.add_argument("--method", default="gradcam", choices=list(METHODS),
+                    help="attribution method (default gradcam)")
+    gc.add_argument("--alpha", type=float, default=0.5, help="heat map opacity in [0, 1] (default 0.5)")
+    gc.add_argument("--twin", action="store_true",
+                    help="put the run's twin (plain <-> ResNet) beside it, explaining the same class")
+    gc.add_argument("--out", required=True, metavar="FILE.png", help="where to write the PNG (folder must exist)")
+    gc.set_defaults(func=_cmd_gradcam)
     return p
 
 
