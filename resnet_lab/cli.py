@@ -294,6 +294,47 @@ def _cmd_gradcam(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_localize(args: argparse.Namespace) -> int:
+    from .analysis import METHODS, cam_layers, from_run, localization
+    from .analysis.attributions import LAYER_METHODS
+    from .data.registry import load_dataset
+    from .store import Store
+
+    store = Store()
+    runs = [store.get(args.run)]
+    if args.twin:
+        runs.append(_partner(store, runs[0]))
+    subjects = [from_run(r) for r in runs]
+    main = subjects[0]
+    if main.data is None:
+        raise ValueError(f"run {main.run_id}'s checkpoint does not say which data it was trained on")
+    data = load_dataset(main.data)
+    if data.mask_val is None:
+        raise ValueError(f"{main.data.name} has no object masks; localization needs a dataset with masks (shapes)")
+    n = min(args.n, len(data.y_val))
+    if n < 1:
+        raise ValueError("--n must be at least 1")
+    layer = args.layer or cam_layers(main.model)[0]
+    rows = []
+    for s in subjects:
+        if layer not in cam_layers(s.model):
+            raise ValueError(f"unknown layer {layer!r} for run {s.run_id}; valid layers: {', '.join(cam_layers(s.model))}")
+        loc = localization(s.model, s.normalize(data.x_val[:n]), data.mask_val[:n], target=data.y_val[:n],
+                           layer=layer, method=args.method)
+        rows.append({"run": s.run_id, "label": s.label, **loc.as_dict()})
+    result = {"layer": layer, "method": args.method, "target": "true class", "n": n, "models": rows}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    where = f" at {layer}" if args.method in LAYER_METHODS else ""
+    print(f"{METHODS[args.method]}{where}, true class, {n} validation images of {main.data.name}")
+    print(f"{'model':40s} {'energy in mask':>15s} {'pointing hits':>14s}")
+    for r in rows:
+        print(f"{r['label'][:40]:40s} {r['energy']:15.1%} {r['pointing']:14.1%}")
+    print(f"{'a uniform map':40s} {rows[0]['baseline']:15.1%}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .analysis import METHODS
 
@@ -386,6 +427,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="put the run's twin (plain <-> ResNet) beside it, explaining the same class")
     gc.add_argument("--out", required=True, metavar="FILE.png", help="where to write the PNG (folder must exist)")
     gc.set_defaults(func=_cmd_gradcam)
+
+    lo = sub.add_parser("localize", help="how well Grad-CAM (or another method) finds the object, on shapes' masks")
+    lo.add_argument("--run", type=int, required=True, metavar="ID", help="a finished run trained on shapes")
+    lo.add_argument("--twin", action="store_true", help="score the run's twin too")
+    lo.add_argument("--n", type=int, default=512, help="validation images scored (default 512)")
+    lo.add_argument("--layer", help="stage or block (default: the deepest stage)")
+    lo.add_argument("--method", default="gradcam", choices=list(METHODS), help="attribution method")
+    lo.add_argument("--json", action="store_true", help="JSON output")
+    lo.set_defaults(func=_cmd_localize)
     return p
 
 
