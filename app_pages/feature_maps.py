@@ -3,7 +3,7 @@ import hashlib
 import streamlit as st
 import torch
 
-from resnet_lab.analysis import Subject, activation_stats, feature_maps, layer_tree, top_channels
+from resnet_lab.analysis import Subject, activation_stats, feature_maps, layer_tree, map_stats, top_channels
 from resnet_lab.ui.inspect import feed, pick_image, pick_models
 from resnet_lab.viz.inspect import STAT_TITLES, feature_grid_figure, layer_stats_figure, to_pil
 
@@ -112,9 +112,9 @@ else:
         fig = feature_grid_figure(maps[channels], channels, colorscale=colorscale, shared_scale=shared, cols=4)
         col.plotly_chart(fig, width="stretch", key=f"fm_grid_{i}")
         ch, h, w = maps.shape
+        stats = map_stats(maps)
         col.caption(f"{ch} × {h} × {w} (channels × height × width) · showing the {len(channels)} most active · "
-                    f"mean {float(maps.mean()):.3g} · std {float(maps.std()):.3g} · "
-                    f"zeros {float((maps == 0).float().mean()):.1%}")
+                    f"mean {stats['mean']:.3g} · std {stats['std']:.3g} · zeros {stats['zero_frac']:.1%}")
         if block_name is not None:
             col.markdown(f"{block_name}: `{formula(subject)}` · shown: {SHOWN[layer.partition(':')[2]]}")
 

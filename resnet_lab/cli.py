@@ -196,6 +196,19 @@ def _partner(store, run):
     return twins[0]
 
 
+def _run_subjects(run_id: int, twin: bool):
+    """The run (and its partner, with ``twin``) from the store, and their inspectable subjects."""
+    from .analysis import from_run
+    from .store import Store
+
+    store = Store()
+    runs = [store.get(run_id)]
+    if twin:
+        runs.append(_partner(store, runs[0]))
+    store.close()
+    return runs, [from_run(r) for r in runs]
+
+
 def _class_index(text: str, class_names: Sequence[str]) -> int:
     """--target: a class index (an integer) or a class name (exact, else case-insensitive)."""
     names = list(class_names)
@@ -232,10 +245,9 @@ def _write_png_atomic(image, out: Path) -> None:
 def _cmd_gradcam(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from .analysis import METHODS, attribute, cam_layers, from_run, predict
+    from .analysis import METHODS, attribute, cam_layers, predict
     from .analysis.attributions import LAYER_METHODS
     from .data.images import ImageRejected
-    from .store import Store
     from .viz.inspect import overlay
 
     out = Path(args.out)
@@ -247,11 +259,7 @@ def _cmd_gradcam(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {args.out!r} is a folder; give a file name ending in .png")
     if not 0.0 <= args.alpha <= 1.0:
         raise ValueError(f"--alpha must be in [0, 1], got {args.alpha}")
-    store = Store()
-    runs = [store.get(args.run)]
-    if args.twin:
-        runs.append(_partner(store, runs[0]))
-    subjects = [from_run(r) for r in runs]
+    runs, subjects = _run_subjects(args.run, args.twin)
     main = subjects[0]
     layers = cam_layers(main.model)
     layer = args.layer or layers[0]
@@ -295,16 +303,11 @@ def _cmd_gradcam(args: argparse.Namespace) -> int:
 
 
 def _cmd_localize(args: argparse.Namespace) -> int:
-    from .analysis import METHODS, cam_layers, from_run, localization
+    from .analysis import METHODS, cam_layers, localization
     from .analysis.attributions import LAYER_METHODS
     from .data.registry import load_dataset
-    from .store import Store
 
-    store = Store()
-    runs = [store.get(args.run)]
-    if args.twin:
-        runs.append(_partner(store, runs[0]))
-    subjects = [from_run(r) for r in runs]
+    runs, subjects = _run_subjects(args.run, args.twin)
     main = subjects[0]
     if main.data is None:
         raise ValueError(f"run {main.run_id}'s checkpoint does not say which data it was trained on")

@@ -15,7 +15,7 @@ from .attributions import (
     localization,
     localization_scores,
 )
-from .features import activation_stats, feature_maps, top_channels
+from .features import activation_stats, feature_maps, map_stats, top_channels
 from .points import cam_layers, layer_tree, resolve
 from .predict import Evaluation, confusion_matrix, evaluate, predict
 from .subject import Subject, from_checkpoint, from_run, from_spec
@@ -24,5 +24,5 @@ __all__ = [
     "METHODS", "Evaluation", "Localization", "RandomizationStep", "Subject", "activation_stats", "attribute",
     "cam_layers", "cascading_randomization", "confusion_matrix", "evaluate", "feature_maps", "from_checkpoint",
     "from_run", "from_spec", "grad_cam", "grad_cam_raw", "layer_tree", "localization", "localization_scores",
-    "predict", "resolve", "top_channels",
+    "map_stats", "predict", "resolve", "top_channels",
 ]

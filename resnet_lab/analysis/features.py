@@ -53,6 +53,12 @@ def top_channels(maps: torch.Tensor, k: int) -> list[int]:
     return [int(i) for i in torch.topk(score, k).indices]
 
 
+def map_stats(maps: torch.Tensor) -> dict[str, float]:
+    """Mean, std and fraction of exact zeros of any activation tensor (the row format of activation_stats)."""
+    a = maps.detach().float()
+    return {"mean": float(a.mean()), "std": float(a.std()), "zero_frac": float((a == 0).float().mean())}
+
+
 def activation_stats(model: nn.Module, images: torch.Tensor) -> list[dict[str, Any]]:
     """Per-layer statistics across depth, one forward pass: the stem, then every residual block.
 
@@ -85,7 +91,7 @@ def activation_stats(model: nn.Module, images: torch.Tensor) -> list[dict[str, A
             if pname.endswith(":branch"):
                 rows[row]["branch_std"] = float(a.std())
             else:
-                rows[row].update(mean=float(a.mean()), std=float(a.std()), zero_frac=float((a == 0).float().mean()))
+                rows[row].update(map_stats(a))
 
     modules = _unique_modules(points)
     with torch.no_grad(), forward_hooks(modules, hook):
