@@ -73,6 +73,35 @@ CREATE TABLE IF NOT EXISTS run_layers (
     run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
     names_json TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tasks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    params_json TEXT NOT NULL,
+    status TEXT NOT NULL,
+    device TEXT NOT NULL,
+    request_key TEXT,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    heartbeat_at REAL,
+    pid INTEGER,
+    error TEXT,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    progress INTEGER NOT NULL DEFAULT 0,
+    total INTEGER,
+    result_path TEXT
+);
+CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status, device, id);
+CREATE INDEX IF NOT EXISTS tasks_run ON tasks(run_id, kind, id);
+CREATE TABLE IF NOT EXISTS experiments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    params_json TEXT NOT NULL,
+    job_ids_json TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 """
 
 
@@ -125,6 +154,57 @@ def _run_from_row(row: sqlite3.Row) -> Run:
         ckpt_best=row["ckpt_best"], ckpt_last=row["ckpt_last"], resumes=row["resumes"],
         finetune=json.loads(row["finetune_json"] or "{}"),
     )
+
+
+@dataclass(frozen=True)
+class Task:
+    """A background analysis of a run (e.g. a loss landscape): queued, run by its own worker, results on disk."""
+
+    id: int
+    kind: str  # what it computes, e.g. "landscape"
+    run_id: int  # the run it studies (its results live in that run's folder)
+    params: dict[str, Any]
+    status: str  # one of TASK_STATUSES
+    device: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    heartbeat_at: float | None
+    pid: int | None
+    error: str | None
+    stop_requested: bool
+    progress: int  # units done (e.g. loss evaluations)
+    total: int | None  # units in all, once known
+    result_path: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.progress / self.total) if self.total else 0.0
+
+
+def _task_from_row(row: sqlite3.Row) -> Task:
+    return Task(
+        id=row["id"], kind=row["kind"], run_id=row["run_id"], params=json.loads(row["params_json"]),
+        status=row["status"], device=row["device"], created_at=row["created_at"], started_at=row["started_at"],
+        finished_at=row["finished_at"], heartbeat_at=row["heartbeat_at"], pid=row["pid"], error=row["error"],
+        stop_requested=bool(row["stop_requested"]), progress=row["progress"], total=row["total"],
+        result_path=row["result_path"])
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named group of jobs launched together (e.g. the degradation experiment's four runs)."""
+
+    id: int
+    kind: str  # e.g. "degradation"
+    name: str
+    params: dict[str, Any]
+    job_ids: list[int]
+    created_at: float
 
 
 class Store:
@@ -277,7 +357,7 @@ class Store:
             if any(r["status"] in ACTIVE for r in rows):
                 raise ValueError(f"run {job_id} is still {rows[0]['status']}; stop it first")
             ids = [r["id"] for r in rows]
-            for table in ("metrics", "grad_norms", "run_layers"):
+            for table in ("metrics", "grad_norms", "run_layers", "tasks"):
                 con.execute(f"DELETE FROM {table} WHERE run_id IN ({','.join('?' * len(ids))})", ids)
             con.execute(f"DELETE FROM runs WHERE id IN ({','.join('?' * len(ids))})", ids)
 
@@ -367,6 +447,136 @@ class Store:
                                  (run_id,)).fetchall()
         return names, [r["step"] for r in rows], [json.loads(r["norms_json"]) for r in rows]
 
+
+    # --- background tasks (analyses of a run) -------------------------------------------------------
+
+    def create_task(self, kind: str, run_id: int, params: dict[str, Any], device: str,
+                    request_key: str | None = None) -> int:
+        """Queue a task; with a ``request_key``, the same request within DEDUPE_WINDOW_S returns the first task."""
+        now = time.time()
+        with self.tx() as con:
+            if con.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
+                raise KeyError(f"no run with id {run_id}")
+            if request_key is not None:
+                row = con.execute("SELECT id FROM tasks WHERE request_key=? AND created_at>? ORDER BY id DESC",
+                                  (request_key, now - DEDUPE_WINDOW_S)).fetchone()
+                if row is not None:
+                    return int(row["id"])
+            cur = con.execute(
+                "INSERT INTO tasks(kind, run_id, params_json, status, device, request_key, created_at)"
+                " VALUES (?, ?, ?, 'queued', ?, ?, ?)", (kind, run_id, json.dumps(params), device, request_key, now))
+            return int(cur.lastrowid)
+
+    def get_task(self, task_id: int) -> Task:
+        row = self._con.execute("SELECT * FROM tasks WHERE id=?", (task_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no task with id {task_id}")
+        return _task_from_row(row)
+
+    def tasks(self, kind: str | None = None, run_id: int | None = None, statuses: Iterable[str] | None = None,
+              limit: int = 200) -> list[Task]:
+        """Tasks, newest first, optionally of one kind, about one run, in some statuses."""
+        where, args = [], []
+        if kind is not None:
+            where.append("kind=?")
+            args.append(kind)
+        if run_id is not None:
+            where.append("run_id=?")
+            args.append(run_id)
+        if statuses is not None:
+            st = tuple(statuses)
+            where.append(f"status IN ({','.join('?' * len(st))})")
+            args += list(st)
+        sql = "SELECT * FROM tasks" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id DESC LIMIT ?"
+        return [_task_from_row(r) for r in self._con.execute(sql, (*args, limit)).fetchall()]
+
+    def update_task(self, task_id: int, **fields: Any) -> None:
+        cols, vals = [], []
+        for key, value in fields.items():
+            if key not in _TASK_UPDATABLE:
+                raise ValueError(f"cannot update task column {key!r}")
+            cols.append(f"{key}=?")
+            vals.append(value)
+        with self.tx() as con:
+            con.execute(f"UPDATE tasks SET {', '.join(cols)} WHERE id=?", (*vals, task_id))
+
+    def set_task_status(self, task_id: int, status: str, error: str | None = None,
+                        only_if: Sequence[str] | None = None) -> bool:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        finished = time.time() if status in FINISHED else None
+        with self.tx() as con:
+            sql = "UPDATE tasks SET status=?, error=COALESCE(?, error), finished_at=? WHERE id=?"
+            args: list[Any] = [status, error, finished, task_id]
+            if only_if:
+                sql += f" AND status IN ({','.join('?' * len(only_if))})"
+                args += list(only_if)
+            return con.execute(sql, args).rowcount > 0
+
+    def request_task_stop(self, task_id: int) -> str:
+        """A queued task stops at once; a running one is asked to stop after its current evaluation."""
+        with self.tx() as con:
+            row = con.execute("SELECT status FROM tasks WHERE id=?", (task_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no task with id {task_id}")
+            if row["status"] == "queued":
+                con.execute("UPDATE tasks SET status='stopped', finished_at=? WHERE id=?", (time.time(), task_id))
+                return "stopped"
+            if row["status"] == "running":
+                con.execute("UPDATE tasks SET stop_requested=1 WHERE id=?", (task_id,))
+                return "stopping"
+            return row["status"]
+
+    def claim_next_task(self, device: str, limit: int) -> list[int]:
+        """Atomically move queued tasks to ``running`` while fewer than ``limit`` run on ``device`` (FIFO)."""
+        if self._con.execute("SELECT 1 FROM tasks WHERE status='queued' AND device=? LIMIT 1", (device,)).fetchone() \
+                is None:
+            return []
+        now = time.time()
+        with self.tx() as con:
+            running = con.execute("SELECT COUNT(*) FROM tasks WHERE status='running' AND device=?",
+                                  (device,)).fetchone()[0]
+            free = max(0, limit - running)
+            ids = [r["id"] for r in con.execute(
+                "SELECT id FROM tasks WHERE status='queued' AND device=? ORDER BY id LIMIT ?", (device, free))] \
+                if free else []
+            for tid in ids:
+                con.execute("UPDATE tasks SET status='running', heartbeat_at=?, started_at=?, pid=NULL"
+                            " WHERE id=? AND status='queued'", (now, now, tid))
+            return ids
+
+    # --- experiments (groups of jobs) ---------------------------------------------------------------
+
+    def create_experiment(self, kind: str, name: str, params: dict[str, Any], job_ids: Sequence[int]) -> int:
+        with self.tx() as con:
+            cur = con.execute("INSERT INTO experiments(kind, name, params_json, job_ids_json, created_at)"
+                              " VALUES (?, ?, ?, ?, ?)",
+                              (kind, name, json.dumps(params), json.dumps(list(job_ids)), time.time()))
+            return int(cur.lastrowid)
+
+    def experiment(self, experiment_id: int) -> Experiment:
+        row = self._con.execute("SELECT * FROM experiments WHERE id=?", (experiment_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no experiment with id {experiment_id}")
+        return _experiment_from_row(row)
+
+    def experiments(self, kind: str | None = None, limit: int = 100) -> list[Experiment]:
+        """Experiments, newest first."""
+        if kind is None:
+            rows = self._con.execute("SELECT * FROM experiments ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        else:
+            rows = self._con.execute("SELECT * FROM experiments WHERE kind=? ORDER BY id DESC LIMIT ?",
+                                     (kind, limit)).fetchall()
+        return [_experiment_from_row(r) for r in rows]
+
+
+def _experiment_from_row(row: sqlite3.Row) -> Experiment:
+    return Experiment(id=row["id"], kind=row["kind"], name=row["name"], params=json.loads(row["params_json"]),
+                      job_ids=json.loads(row["job_ids_json"]), created_at=row["created_at"])
+
+
+_TASK_UPDATABLE = {"status", "started_at", "finished_at", "heartbeat_at", "pid", "error", "progress", "total",
+                   "result_path", "device"}
 
 _UPDATABLE = {"name", "status", "started_at", "finished_at", "heartbeat_at", "pid", "error", "step", "total_steps",
               "best_json", "last_json", "ckpt_best", "ckpt_last", "device"}

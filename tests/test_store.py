@@ -133,3 +133,40 @@ def test_decimate_keeps_ends_and_count():
     out = decimate(pts, 500)
     assert len(out) == 500 and out[0] == 0 and out[-1] == 10_000 and out == sorted(out)
     assert decimate(pts[:10], 500) == pts[:10]
+
+
+def test_tasks_queue_fifo_per_device_dedupe_stop_and_go_with_their_run(tmp_path):
+    s = Store(tmp_path / "runs.db")
+    run = s.create_job([job()], "cpu")[0]
+    with pytest.raises(KeyError):
+        s.create_task("landscape", 999, {}, "cpu")
+    a = s.create_task("landscape", run, {"steps": 5}, "cpu", request_key="k1")
+    assert s.create_task("landscape", run, {"steps": 5}, "cpu", request_key="k1") == a  # double-click
+    b = s.create_task("landscape", run, {"steps": 7}, "cpu")
+    c = s.create_task("landscape", run, {}, "cuda")
+    assert s.claim_next_task("cpu", 1) == [a]
+    assert s.claim_next_task("cpu", 1) == []  # a is running: no room
+    assert s.get_task(a).status == "running" and s.get_task(b).status == "queued"
+    assert s.request_task_stop(b) == "stopped" and s.request_task_stop(a) == "stopping"
+    assert s.get_task(a).stop_requested
+    s.update_task(a, progress=3, total=12)
+    assert s.get_task(a).fraction == 0.25
+    with pytest.raises(ValueError):
+        s.update_task(a, kind="other")
+    assert s.set_task_status(a, "done", only_if=["running"]) and not s.set_task_status(a, "failed", only_if=["running"])
+    assert s.claim_next_task("cuda", 1) == [c]
+    assert [t.id for t in s.tasks(kind="landscape", run_id=run)] == [c, b, a]
+    assert [t.id for t in s.tasks(statuses=["done"])] == [a]
+    s.set_task_status(c, "done")
+    s.set_status(run, "done")
+    s.delete(run)
+    assert s.tasks() == []
+
+
+def test_experiments_group_jobs(tmp_path):
+    s = Store(tmp_path / "runs.db")
+    e = s.create_experiment("degradation", "depth 20 vs 56", {"depths": [20, 56]}, [3, 5])
+    assert s.experiment(e).job_ids == [3, 5] and s.experiment(e).params == {"depths": [20, 56]}
+    assert [x.id for x in s.experiments("degradation")] == [e] and s.experiments("landscape") == []
+    with pytest.raises(KeyError):
+        s.experiment(e + 1)

@@ -65,6 +65,7 @@ class _Member:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     norm_params: list[torch.Tensor]
+    norm_names: list[str]  # the layers of norm_params (a plain twin has no projection shortcuts: fewer layers)
     ckpt_dir: Path | None
     setup: MemberSetup = MemberSetup()
     status: str = "running"
@@ -178,7 +179,7 @@ class Trainer:
         if self.head_only and len(specs) != 1:
             raise ValueError("a linear probe trains one model at a time")
         self.members = [self._member(spec, d, st) for spec, d, st in zip(specs, dirs, setups)]
-        self.layer_names = weight_layers(self.members[0].model)[0]
+        self.layer_names = self.members[0].norm_names
 
         # the data lives on the training device; batches are gathered by index, no DataLoader
         self.x_train = data.x_train.to(self.device)
@@ -211,7 +212,9 @@ class Trainer:
             model = model.to(memory_format=torch.channels_last)
         opt = make_optimizer(self.cfg, model, setup.backbone_lr_mult)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(self.cfg, self.steps_per_epoch))
-        return _Member(spec=spec, model=model, optimizer=opt, scheduler=sched, norm_params=weight_layers(model)[1],
+        norm_names, norm_params = weight_layers(model)
+        return _Member(spec=spec, model=model, optimizer=opt, scheduler=sched, norm_params=norm_params,
+                       norm_names=norm_names,
                        ckpt_dir=Path(ckpt_dir) if ckpt_dir is not None else None, setup=setup)
 
     def _train_mode(self, m: _Member) -> None:
@@ -264,8 +267,8 @@ class Trainer:
 
     def run(self) -> list[MemberResult]:
         cfg = self.cfg
-        for i, _ in enumerate(self.members):
-            self.cb.on_start(i, self.total_steps, self.layer_names)
+        for i, m in enumerate(self.members):
+            self.cb.on_start(i, self.total_steps, m.norm_names)
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if self.cuda else nullcontext
         if self.head_only:
             model = self.members[0].model

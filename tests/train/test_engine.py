@@ -98,6 +98,26 @@ def test_metrics_and_gradient_norms_are_reported():
     assert t.layer_names[0] == "conv1" and t.layer_names[-1] == "fc"
 
 
+class NamesRecorder(Recorder):
+    def __init__(self):
+        super().__init__()
+        self.names = {}
+
+    def on_start(self, idx, total_steps, layer_names):
+        self.names[idx] = list(layer_names)
+
+
+def test_each_member_reports_its_own_layers_a_plain_twin_has_no_projection_shortcut():
+    spec = TINY.replace(shortcut="B")
+    rec = NamesRecorder()
+    t = Trainer([spec, spec.twin()], make_data(), CFG, rec, augment=False)
+    t.run()
+    assert any(n.endswith("downsample.0") for n in rec.names[0])
+    assert not any("downsample" in n for n in rec.names[1])
+    for i in (0, 1):
+        assert all(len(n) == len(rec.names[i]) for j, _, n in rec.norms if j == i)
+
+
 def test_gradient_norms_equal_a_direct_backward_loop():
     data = make_data(n_train=16)
     cfg = TrainConfig(epochs=1, batch_size=16, log_every=1, grad_norm_every=1, device="cpu")
