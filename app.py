@@ -16,7 +16,8 @@ nav = st.navigation({
     "ResNet Lab": [_page("app_pages/home.py", default=True)],
     "The path": [_page("app_pages/build.py"), _page("app_pages/train.py"), _page("app_pages/finetune.py")],
     "Inspect": [_page("app_pages/predictions.py"), _page("app_pages/feature_maps.py"), _page("app_pages/gradcam.py")],
-    "Experiments": [_page("app_pages/gradient_flow.py")],
+    "Experiments": [_page("app_pages/gradient_flow.py"), _page("app_pages/degradation.py"),
+                    _page("app_pages/lesion.py"), _page("app_pages/landscape.py")],
 })
 device_badge()
 nav.run()

@@ -439,6 +439,13 @@ def build_parser() -> argparse.ArgumentParser:
     lo.add_argument("--method", default="gradcam", choices=list(METHODS), help="attribution method")
     lo.add_argument("--json", action="store_true", help="JSON output")
     lo.set_defaults(func=_cmd_localize)
+
+    import importlib
+
+    from .commands import EXPERIMENT_COMMANDS
+
+    for name in EXPERIMENT_COMMANDS:  # gradflow, degradation, lesion, landscape: one module each
+        importlib.import_module(f".commands.{name}", __package__).register(sub)
     return p
 
 

@@ -17,7 +17,14 @@ PAGES = {  # path -> (title, icon, one-line purpose)
                                   "Inside any block: x, F(x), the shortcut, the sum; layer responses"),
     "app_pages/gradcam.py": ("Grad-CAM", ":material/center_focus_strong:",
                              "Where the network looks: Grad-CAM and four more attributions"),
-    "app_pages/gradient_flow.py": ("Gradient flow", ":material/waterfall_chart:", "Why skips matter, measured live"),
+    "app_pages/gradient_flow.py": ("Gradient flow", ":material/waterfall_chart:",
+                                   "Per-layer gradients and signal by depth, ResNet vs plain, live"),
+    "app_pages/degradation.py": ("Degradation", ":material/trending_down:",
+                                 "Deeper plain nets train worse; deeper ResNets do not (one click)"),
+    "app_pages/lesion.py": ("Lesion study", ":material/content_cut:",
+                            "Remove one block at test time: ResNets shrug, plain nets collapse"),
+    "app_pages/landscape.py": ("Loss landscape", ":material/landscape:",
+                               "Filter-normalized 1D/2D slices of the loss around a trained run"),
 }
 
 

@@ -11,7 +11,8 @@ from resnet_lab.urlcodec import spec_from_query
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGES = ["app_pages/home.py", "app_pages/build.py", "app_pages/train.py", "app_pages/gradient_flow.py",
-         "app_pages/finetune.py", "app_pages/predictions.py", "app_pages/feature_maps.py", "app_pages/gradcam.py"]
+         "app_pages/finetune.py", "app_pages/predictions.py", "app_pages/feature_maps.py", "app_pages/gradcam.py",
+         "app_pages/degradation.py", "app_pages/lesion.py", "app_pages/landscape.py"]
 
 
 def open_page(page: str, query: dict | None = None) -> AppTest:
