@@ -35,9 +35,14 @@ st.page_link("app_pages/finetune.py", label="Fine-tune from ImageNet weights or 
 for path in ("app_pages/feature_maps.py", "app_pages/gradcam.py"):
     st.page_link(path, label=f"{PAGES[path][0]}: {PAGES[path][2]}", icon=PAGES[path][1])
 
-st.subheader("Experiments")
-st.page_link("app_pages/gradient_flow.py", label=PAGES["app_pages/gradient_flow.py"][0], icon=PAGES["app_pages/gradient_flow.py"][1])
-st.caption(PAGES["app_pages/gradient_flow.py"][2])
+st.subheader("Experiments: why skip connections matter")
+st.caption("Each one puts a ResNet beside its plain twin and computes the evidence live.")
+experiments = ("app_pages/gradient_flow.py", "app_pages/degradation.py", "app_pages/lesion.py",
+               "app_pages/landscape.py")
+for col, path in zip(st.columns(len(experiments)), experiments):
+    with col.container(border=True):
+        st.page_link(path, label=PAGES[path][0], icon=PAGES[path][1])
+        st.caption(PAGES[path][2])
 
 st.divider()
 device = cached_device_description()
