@@ -1,6 +1,239 @@
+"""Loss landscape page: filter-normalized 1D/2D slices of the training loss around a run and its twin,
+computed as a background task (cost estimated before it starts, live progress, stop), results kept with
+the run and drawn side by side."""
+
+import json
+import math
+import time
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 
-from resnet_lab.ui.common import PAGES, coming_next
+from resnet_lab.analysis.landscape import (KIND, MAX_BATCHES, MAX_SPAN, MAX_STEPS,
+                                           LandscapeParams, estimate_cost, load_result, submit_landscape, summary,
+                                           task_device, time_forward)
+from resnet_lab.train import launcher
+from resnet_lab.ui.common import PAGES
+from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_runs, partner_of, run_label
+from resnet_lab.ui.runs import STATUS_ICON, session_token, store
+from resnet_lab.viz.landscape import landscape_1d_figure, landscape_2d_figure
 
-st.title(PAGES["app_pages/landscape.py"][0])
-coming_next(PAGES["app_pages/landscape.py"][2] + ".", "it is being built now.")
+PAGE = "app_pages/landscape.py"
+TASK_KEY = "ls_task"  # session key: the task this session started (watched by the live panel)
+PICK_KEY = "ls_pick"  # session key: a result to select on the next full run (a task that just finished)
+BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
+
+st.title(PAGES[PAGE][0])
+st.caption("How does the training loss change as the weights move away from where training left them? "
+           "Following Li et al. (2018), the weights θ of a trained run are moved along random directions δ (and η) "
+           "whose every filter is rescaled to the norm of the matching weight filter (*filter normalization*, "
+           "so nets of different scales compare), and the loss L(θ + αδ + βη) is measured on a grid. "
+           "Skip connections keep the basin wide and smooth; deep plain nets get sharp, chaotic landscapes.")
+
+runs = inspectable_runs()
+if not runs:
+    st.info("No run has a checkpoint yet. Train one with its plain twin on the **Train** page (a minute on "
+            "`shapes` is enough), then come back to slice its loss landscape.", icon=":material/info:")
+    st.stop()
+by_id = {r.id: r for r in runs}
+ids = list(by_id)
+
+# --- what to slice, and how ----------------------------------------------------------------------
+c = st.columns([3, 2])
+rid = c[0].selectbox("Run", ids, format_func=lambda i: run_label(by_id[i]), key="ls_run")
+run = by_id[rid]
+mate = partner_of(run, runs)
+twin = c[1].toggle(f"With its twin (#{mate.id})" if mate else "With its twin (none: trained alone)",
+                   value=mate is not None, disabled=mate is None, key="ls_twin",
+                   help="Slice the run trained beside it too (its plain twin, or the ResNet it is the twin of), "
+                        "with the same direction seed and the same training images.")
+twin = bool(twin and mate is not None)
+
+c = st.columns([1, 2, 2])
+shape = c[0].radio("Slice", ["2D", "1D"], key="ls_dims", horizontal=True,
+                   help="1D: the loss along one direction δ. 2D: over a plane spanned by δ and η.")
+dims = 2 if shape == "2D" else 1
+steps = int(c[1].slider("Grid points per axis", 3, MAX_STEPS, 11, step=2, key="ls_steps",
+                        help="Odd, so the trained weights (α = β = 0) are on the grid. A 2D slice has steps² "
+                             "points."))
+span = float(c[2].slider("Span", 0.1, MAX_SPAN, 1.0, 0.1, key="ls_span",
+                         help="The grid covers α, β in [-span, span]; 1 moves every filter by its own norm."))
+c = st.columns([2, 2, 1])
+batches = int(c[0].slider("Batches", 1, MAX_BATCHES, 2, key="ls_batches",
+                          help="Training batches (no augmentation) averaged at every grid point."))
+batch_size = int(c[1].select_slider("Batch size", BATCH_SIZES, 128, key="ls_bs"))
+seed = int(c[2].number_input("Direction seed", 0, 2**31 - 1, 0, key="ls_seed",
+                             help="Seeds the random directions and the choice of training images."))
+try:
+    params = LandscapeParams(dims=dims, steps=steps, span=span, batches=batches, batch_size=batch_size, seed=seed)
+except ValueError as e:
+    st.error(f"These settings cannot be used: {e}", icon=":material/error:")
+    st.stop()
+
+chosen = [run, mate] if twin else [run]
+try:
+    subjects = [cached_subject(r) for r in chosen]
+except (OSError, ValueError, RuntimeError, KeyError) as e:
+    st.error(f"The checkpoint could not be loaded: {e}", icon=":material/error:")
+    st.stop()
+main = subjects[0]
+device = task_device()
+
+
+@st.cache_data(max_entries=32, show_spinner="Timing one forward pass…")
+def forward_seconds(key: str, _subjects, input_shape: tuple, batch_size: int, device: str) -> list[float]:
+    """Seconds per forward pass of one batch, per model (timed once per checkpoint, batch size and device)."""
+    out = []
+    for s in _subjects:
+        with s.lock:
+            out.append(time_forward(s.model, input_shape, batch_size, device))
+    return out
+
+
+n_train = None
+if main.data is not None:
+    try:
+        n_train = len(cached_dataset(main.data).y_train)
+    except (OSError, ValueError):
+        n_train = None
+input_shape = (main.in_channels, main.image_size, main.image_size)
+key = "|".join(f"{s.label}:{id(s.model)}" for s in subjects)
+cost = estimate_cost([s.model for s in subjects], input_shape, params, device=device, n_train=n_train,
+                     forward_seconds=forward_seconds(key, subjects, input_shape, batch_size, device))
+images = min(n_train, batches * batch_size) if n_train is not None else batches * batch_size
+st.markdown(f":material/timer: **Cost:** {cost.describe()} (plus a few seconds to start the worker). "
+            f"Every point averages the loss over {images:,} training images.")
+if n_train is not None and batches * batch_size > n_train:
+    st.caption(f"The training split has only {n_train:,} images, so {cost.batches} batch"
+               f"{'es are' if cost.batches > 1 else ' is'} used.")
+
+if st.button("Start", key="ls_start", icon=":material/play_arrow:", type="primary"):
+    request = f"{session_token()}|{KIND}|{rid}|{twin}|{json.dumps(params.to_dict(), sort_keys=True)}"
+    try:
+        st.session_state[TASK_KEY] = submit_landscape(rid, params, twin=twin, store=store(), request_key=request)
+    except (ValueError, KeyError) as e:
+        st.error(f"The landscape could not be started: {e}", icon=":material/error:")
+
+
+def concerns(task, run_id: int) -> bool:
+    """Whether a landscape task sliced ``run_id`` (as the run, or as its twin)."""
+    return run_id == task.run_id or run_id in task.params.get("runs", [])
+
+
+def tasks_of(run_id: int, statuses: list[str]) -> list:
+    """Landscape tasks that sliced ``run_id``, newest first: its own, and its partner's that included it."""
+    s = store()
+    found = s.tasks(kind=KIND, run_id=run_id, statuses=statuses)
+    if mate is not None:
+        found += [t for t in s.tasks(kind=KIND, run_id=mate.id, statuses=statuses) if concerns(t, run_id)]
+    return sorted(found, key=lambda t: -t.id)
+
+
+# --- live progress -------------------------------------------------------------------------------
+@st.fragment(run_every=1.5)
+def live() -> None:
+    s = store()
+    launcher.pump(s)
+    task = None
+    watched = st.session_state.get(TASK_KEY)
+    if watched is not None:
+        try:
+            task = s.get_task(watched)
+        except KeyError:
+            st.session_state.pop(TASK_KEY, None)
+    if task is None or not concerns(task, rid):
+        active = tasks_of(rid, ["queued", "running"])
+        task = active[0] if active else None
+    if task is None:
+        return
+    p = LandscapeParams.from_dict({k: v for k, v in task.params.items() if k != "runs"})
+    st.markdown(f"{STATUS_ICON.get(task.status, '')} Landscape task #{task.id} ({p.describe()}): **{task.status}**")
+    eta = ""
+    if task.status == "running" and task.progress and task.total and task.started_at:
+        left = (time.time() - task.started_at) / task.progress * (task.total - task.progress)
+        eta = f" · about {left:.0f} s left"
+    st.progress(task.fraction, text=f"{task.progress} of {task.total or '?'} grid evaluations{eta}")
+    if task.active:
+        if st.button("Stop", key="ls_stop", icon=":material/stop:", disabled=task.stop_requested):
+            launcher.stop_task(task.id, s)
+            task = s.get_task(task.id)  # shown as stopping (or stopped, if it was still queued) right away
+        if task.stop_requested:
+            st.caption("Stopping: saving what has been computed…")
+    elif task.status == "failed":
+        st.error(f"The landscape failed: {task.error}", icon=":material/error:")
+    elif task.status in ("stopped", "interrupted"):
+        st.warning(task.error or f"The landscape was {task.status}.", icon=":material/warning:")
+    seen = st.session_state.setdefault("ls_seen", [])
+    if not task.active and task.id not in seen:
+        seen.append(task.id)
+        if task.result_path and watched == task.id:
+            st.session_state[PICK_KEY] = task.id
+            st.rerun(scope="app")  # show the new result below
+
+
+live()
+
+# --- finished landscapes -------------------------------------------------------------------------
+st.subheader("Landscapes of this run")
+finished = [t for t in tasks_of(rid, ["done", "stopped"]) if t.result_path and Path(t.result_path).is_file()]
+if not finished:
+    st.caption("None yet: choose the settings above and press **Start**. Results are kept with the run.")
+    st.stop()
+tasks = {t.id: t for t in finished}
+if st.session_state.get(PICK_KEY) in tasks:
+    st.session_state["ls_result"] = st.session_state.pop(PICK_KEY)
+
+
+def task_label(tid: int) -> str:
+    t = tasks[tid]
+    p = LandscapeParams.from_dict({k: v for k, v in t.params.items() if k != "runs"})
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.finished_at or t.created_at))
+    return f"#{t.id} · {p.describe()} · {when}" + (" · partial (stopped)" if t.status == "stopped" else "")
+
+
+tid = st.selectbox("Landscape", list(tasks), format_func=task_label, key="ls_result")
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def read_result(path: str, mtime: float):
+    return load_result(path)
+
+
+try:
+    path = tasks[tid].result_path
+    result = read_result(path, Path(path).stat().st_mtime)
+except (OSError, ValueError) as e:
+    st.error(f"This result could not be read: {e}", icon=":material/error:")
+    st.stop()
+
+surfaces = list(result.surfaces)
+if result.params.dims == 2:
+    kind = st.radio("Show as", ["Contour", "Surface"], key="ls_kind", horizontal=True,
+                    help="Contour: levels evenly spaced in log(loss), as in the paper. Surface: 3D, height = loss.")
+    fig = landscape_2d_figure(surfaces, kind=kind.lower())
+else:
+    fig = landscape_1d_figure(surfaces)
+st.plotly_chart(fig, key="ls_chart", width="stretch")
+if not result.complete:
+    st.caption("This task was stopped: points it did not reach are left blank.")
+
+
+def num(v: float) -> float | None:
+    return v if math.isfinite(v) else None
+
+
+rows = [summary(s) for s in surfaces]
+st.dataframe(pd.DataFrame([{
+    "model": r["label"], "centre loss": num(r["center_loss"]), "centre accuracy": num(r["center_acc"]),
+    "lowest loss": num(r["min_loss"]), "highest loss": num(r["max_loss"]),
+    "rise at ½ span": num(r["rise_at_half_span"]), "images": r["images"]} for r in rows]),
+    hide_index=True, width="stretch", key="ls_table",
+    column_config={"centre accuracy": st.column_config.NumberColumn(format="percent"),
+                   **{k: st.column_config.NumberColumn(format="%.4f")
+                      for k in ("centre loss", "lowest loss", "highest loss", "rise at ½ span")}})
+st.caption("*Centre*: the trained weights (α = β = 0). *Rise at ½ span*: the mean loss at "
+           f"±{result.params.span / 2:g} "
+           "along each direction minus the centre loss — small for a wide, flat basin, large for a sharp one. "
+           f"Each point averages {rows[0]['images']:,} training images; BN uses its running statistics (eval mode), "
+           "biases and BN parameters are not moved. Random directions: another seed gives another slice.")

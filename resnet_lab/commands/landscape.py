@@ -1,7 +1,106 @@
-"""`python -m resnet_lab landscape` (being built)."""
+"""`python -m resnet_lab landscape`: filter-normalized loss-landscape slices of a run and its twin.
+
+Prints the cost estimate, queues a background task (the same one the Loss landscape page starts),
+follows it to its end (Ctrl-C stops it; what was computed is kept) and reports each model's centre,
+lowest and highest loss — as JSON with ``--json``.
+"""
+
+from __future__ import annotations
 
 import argparse
+import json
+import math
+import sys
+import time
+from typing import Any
+
+DEFAULTS = dict(dims=2, steps=11, span=1.0, batches=2, batch_size=128, seed=0)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the subcommand to the parser (nothing yet)."""
+    """Add ``landscape`` to the parser."""
+    p = sub.add_parser("landscape", help="loss landscape: 1D/2D filter-normalized slices around a run and its twin",
+                       description="Loss on a 1D or 2D slice through a trained run's weights along random "
+                                   "filter-normalized directions (Li et al. 2018), beside its plain twin; computed "
+                                   "by a background worker and saved with the run.")
+    p.add_argument("--run", type=int, required=True, metavar="ID", help="a finished run's id")
+    p.add_argument("--no-twin", action="store_true", help="slice this run only, not its twin")
+    p.add_argument("--dims", type=int, default=DEFAULTS["dims"], help="1 (a curve) or 2 (a surface; default)")
+    p.add_argument("--steps", type=int, default=DEFAULTS["steps"], help="grid points per axis, odd, 3..51 (default 11)")
+    p.add_argument("--span", type=float, default=DEFAULTS["span"],
+                   help="coordinates in [-span, span], 0 < span <= 5 (default 1.0)")
+    p.add_argument("--batches", type=int, default=DEFAULTS["batches"],
+                   help="training batches averaged at each point, 1..50 (default 2)")
+    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="images per batch, 8..1024")
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed of the random directions (default 0)")
+    p.add_argument("--detach", action="store_true", help="queue and return at once")
+    p.add_argument("--json", action="store_true", help="JSON output (the estimate goes to stderr)")
+    p.set_defaults(func=_cmd)
+
+
+def _clean(v: Any) -> Any:
+    """NaN/inf -> None, so the output is strict JSON."""
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    from ..analysis.landscape import (LandscapeParams, estimate_cost, landscape_runs, load_result, submit_landscape,
+                                      summary, task_device)
+    from ..analysis.subject import from_run
+    from ..store import Store
+    from ..train import launcher
+
+    params = LandscapeParams(dims=args.dims, steps=args.steps, span=args.span, batches=args.batches,
+                             batch_size=args.batch_size, seed=args.seed)
+    store = Store()
+    runs = landscape_runs(store, args.run, not args.no_twin)
+    subjects = [from_run(r) for r in runs]
+    main = subjects[0]
+    cost = estimate_cost([s.model for s in subjects], (main.in_channels, main.image_size, main.image_size), params,
+                         device=task_device())
+    print(f"estimate: {cost.describe()}", file=sys.stderr if args.json else sys.stdout, flush=True)
+    task_id = submit_landscape(args.run, params, twin=not args.no_twin, store=store)
+    estimate = {"forwards": cost.forwards, "seconds": cost.seconds, "device": cost.device}
+    if args.detach:
+        task = store.get_task(task_id)
+        print(json.dumps({"task": task_id, "status": task.status, "estimate": estimate}) if args.json
+              else f"queued landscape task {task_id}")
+        return 0
+    last_print = 0.0
+    try:
+        while store.get_task(task_id).active:
+            launcher.pump(store)
+            if not args.json and time.monotonic() - last_print > 5:
+                last_print = time.monotonic()
+                t = store.get_task(task_id)
+                print(f"task {task_id} {t.status:<8} {t.progress}/{t.total or '?'} evaluations", flush=True)
+            time.sleep(0.3)
+    except KeyboardInterrupt:
+        launcher.stop_task(task_id, store)
+        print("stopping (saving what has been computed)…", file=sys.stderr)
+        while store.get_task(task_id).active:
+            launcher.pump(store)
+            time.sleep(0.3)
+    task = store.get_task(task_id)
+    models = []
+    if task.result_path:
+        result = load_result(task.result_path)
+        for s in result.surfaces:
+            row = summary(s)
+            models.append({k: _clean(row[k]) for k in ("label", "run", "skip", "center_loss", "center_acc",
+                                                        "min_loss", "max_loss", "rise_at_half_span", "complete")})
+    out = {"task": task_id, "status": task.status, "error": task.error, "result_path": task.result_path,
+           "params": params.to_dict(), "runs": [r.id for r in runs], "progress": task.progress, "total": task.total,
+           "estimate": estimate, "models": models}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"task {task_id}: {task.status}" + (f" — {task.error}" if task.error else ""))
+        for m in models:
+            def f(v):
+                return "—" if v is None else f"{v:.4f}"
+            print(f"  {m['label']}: centre loss {f(m['center_loss'])}, min {f(m['min_loss'])}, "
+                  f"max {f(m['max_loss'])}, rise at half span {f(m['rise_at_half_span'])}")
+        if task.result_path:
+            print(f"  saved to {task.result_path}")
+    return 0 if task.status == "done" else 1

@@ -4,6 +4,11 @@ There is no daemon. Whoever touches the queue — the app's live panel, the CLI,
 it finishes — calls ``pump()``: it marks runs whose worker died as ``interrupted`` and starts the
 oldest queued jobs while fewer than the device's limit are running. Claiming a job is one SQLite
 ``BEGIN IMMEDIATE`` transaction, so two pumps never start the same job.
+
+Background analyses of a run (*tasks*, e.g. a loss landscape) share the mechanism with their own
+queue and limits (:func:`task_limits`): ``pump()`` also claims queued tasks and starts one
+``python -m resnet_lab.analysis.worker TASK_ID`` each, and ``reap()`` marks running tasks whose worker
+is gone as ``interrupted``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,11 @@ _children: dict[int, subprocess.Popen] = {}  # workers this process started (pol
 def device_limits() -> dict[str, int]:
     """Concurrent jobs per device: RESNET_LAB_MAX_RUNS_CUDA (default 1), RESNET_LAB_MAX_RUNS_CPU (default 1)."""
     return {d: max(1, int(os.environ.get(f"RESNET_LAB_MAX_RUNS_{d.upper()}", "1"))) for d in ("cuda", "cpu")}
+
+
+def task_limits() -> dict[str, int]:
+    """Concurrent tasks per device: RESNET_LAB_MAX_TASKS_CUDA (default 1), RESNET_LAB_MAX_TASKS_CPU (default 1)."""
+    return {d: max(1, int(os.environ.get(f"RESNET_LAB_MAX_TASKS_{d.upper()}", "1"))) for d in ("cuda", "cpu")}
 
 
 def job_device(cfg: TrainConfig) -> str:
@@ -114,6 +124,9 @@ def pump(store: Store | None = None) -> list[int]:
         for job_id in store.claim_next(device, limit):
             _spawn(store, job_id)
             started.append(job_id)
+    for device, limit in task_limits().items():
+        for task_id in store.claim_next_task(device, limit):
+            _spawn_task(store, task_id)
     return started
 
 
@@ -128,6 +141,24 @@ def _spawn(store: Store, job_id: int) -> None:
     _children[proc.pid] = proc
     for run in store.job_runs(job_id):
         store.update(run.id, pid=proc.pid)
+
+
+def _spawn_task(store: Store, task_id: int) -> None:
+    """Start the worker of a claimed task (log: the run's folder, ``task-<id>.log``)."""
+    task = store.get_task(task_id)
+    d = run_dir(task.run_id)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        with open(d / f"task-{task_id}.log", "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "resnet_lab.analysis.worker", str(task_id)],
+                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                    cwd=Path(__file__).resolve().parents[2])
+    except OSError as e:  # the task must not stay "running" with no worker
+        store.set_task_status(task_id, "failed", error=f"Its worker could not be started: {e}", only_if=["running"])
+        return
+    _children[proc.pid] = proc
+    store.update_task(task_id, pid=proc.pid)
 
 
 def pid_alive(pid: int) -> bool:
@@ -162,11 +193,39 @@ def reap(store: Store, now: float | None = None) -> list[int]:
                 if store.set_status(r.id, "interrupted", error=f"Interrupted: {why}. Resume continues from the "
                                     "last checkpoint.", only_if=["running"]):
                     lost.append(r.id)
+    reap_tasks(store, now)
+    return lost
+
+
+def reap_tasks(store: Store, now: float | None = None) -> list[int]:
+    """Mark running tasks whose worker is gone (dead pid, or no heartbeat) as ``interrupted``; returns their ids."""
+    now = time.time() if now is None else now
+    lost = []
+    for task in store.tasks(statuses=["running"]):
+        dead = task.pid is not None and not pid_alive(task.pid)
+        # the claim stamps heartbeat_at = started_at; a worker still importing torch on a busy machine has not
+        # beaten yet and gets the start-up grace, not the heartbeat timeout
+        said_hello = task.heartbeat_at is not None and task.started_at is not None \
+            and task.heartbeat_at > task.started_at
+        silent = task.heartbeat_at is not None and now - task.heartbeat_at > (
+            STALE_AFTER_S if said_hello else START_GRACE_S)
+        if dead or silent:
+            why = "its worker process ended unexpectedly" if dead else \
+                f"its worker sent no heartbeat for {now - (task.heartbeat_at or now):.0f} s"
+            if store.set_task_status(task.id, "interrupted", error=f"Interrupted: {why}. Start it again to "
+                                     "recompute.", only_if=["running"]):
+                lost.append(task.id)
     return lost
 
 
 def stop(job_id: int, store: Store | None = None) -> str:
     return (store or Store()).request_stop(job_id)
+
+
+def stop_task(task_id: int, store: Store | None = None) -> str:
+    """Ask a task to stop: a queued one stops at once ("stopped"); a running one ("stopping") saves what it has
+    computed after its current evaluation."""
+    return (store or Store()).request_task_stop(task_id)
 
 
 def resume(job_id: int, store: Store | None = None) -> None:
