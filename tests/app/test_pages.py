@@ -44,12 +44,6 @@ def test_home_links_every_page_and_names_the_device():
     assert "Computing on" in md and "plain twin" in md
 
 
-@pytest.mark.parametrize("page", PAGES[3:4])
-def test_later_pages_say_coming_next_honestly(page):
-    at = open_page(page)
-    assert any("Coming next" in i.value for i in at.info)
-
-
 def test_build_defaults_to_resnet20_and_its_plain_twin():
     at = open_page(PAGES[1])
     assert at.selectbox(key="build_preset").value == "resnet20"
