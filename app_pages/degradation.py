@@ -1,6 +1,174 @@
+"""Degradation page: one click trains plain-20, plain-56, resnet-20 and resnet-56 (sizes adjustable) on the
+same data, seed and budget, shows their training curves overlaid, and says what the final numbers show."""
+
+import hashlib
+import json
+from datetime import datetime
+
 import streamlit as st
 
-from resnet_lab.ui.common import PAGES, coming_next
+from resnet_lab.analysis.degradation import (
+    DEPTH_CHOICES,
+    KIND,
+    TOLERANCE,
+    WIDTH_RANGE,
+    DegradationConfig,
+    submit_degradation,
+    summarize,
+)
+from resnet_lab.data.registry import DataConfig, dataset_info
+from resnet_lab.train import launcher
+from resnet_lab.train.config import TrainConfig
+from resnet_lab.ui.common import PAGES
+from resnet_lab.ui.runs import STATUS_ICON, session_token, store
+from resnet_lab.viz.experiments import degradation_figure
 
-st.title(PAGES["app_pages/degradation.py"][0])
-coming_next(PAGES["app_pages/degradation.py"][2] + ".", "it is being built now.")
+PAGE = "app_pages/degradation.py"
+DATASETS = ("shapes", "digits")  # built in: no files to place, quick on a CPU
+ERROR_KEY = "dg_error"
+
+st.title(PAGES[PAGE][0])
+st.caption("He et al. (2015) noticed something odd: a 56-layer plain network has *higher training error* than a "
+           "20-layer one (their Fig. 1). It is not overfitting — the deeper net fits its own training set worse, "
+           "although it could copy the shallow one and set the extra layers to the identity. With skip connections "
+           "the deeper net trains at least as well (their Fig. 4). This page reruns that comparison: four "
+           "networks of depth 6n+2, trained on the same images with the same seed, batch order and budget.")
+
+
+def _size(name: str) -> int:
+    info = dataset_info(name)
+    return 32 if name == "shapes" else min(max(info.native_size, info.min_size), info.max_size)
+
+
+# --- the form ----------------------------------------------------------------------------------------
+c = st.columns(4)
+shallow = c[0].selectbox("Shallow depth", DEPTH_CHOICES, index=DEPTH_CHOICES.index(20), key="dg_shallow",
+                         help="Layers of the shallower pair: 6n+2, n blocks in each of three stages.")
+deep = c[1].selectbox("Deep depth", DEPTH_CHOICES, index=DEPTH_CHOICES.index(56), key="dg_deep",
+                      help="Layers of the deeper pair (the paper: 56).")
+width = c[2].number_input("Width", WIDTH_RANGE[0], WIDTH_RANGE[1], 16, step=4, key="dg_width",
+                          help="Channels of the first stage; the stages have width, 2×, 4×. The paper: 16.")
+data_name = c[3].selectbox("Dataset", DATASETS, key="dg_data", help="shapes: synthetic, 6 classes; digits: "
+                           "scikit-learn's 8×8 handwritten digits, 10 classes.")
+d = st.columns(5)
+subset = d[0].number_input("Training images", 64, 100_000, 2000, step=500, key="dg_subset",
+                           help="For shapes, how many to generate; digits has about 1,400.")
+epochs = d[1].number_input("Epochs", 1, 200, 5, key="dg_epochs")
+batch = d[2].number_input("Batch size", 8, 1024, 128, step=16, key="dg_batch")
+lr = d[3].number_input("Learning rate", 0.001, 1.0, 0.1, format="%.3g", key="dg_lr",
+                       help="Peak of a one-cycle SGD schedule, the same for all four.")
+seed = d[4].number_input("Seed", 0, 2**31 - 1, 0, key="dg_seed", help="Data, initialization and batch order.")
+
+
+def _config() -> DegradationConfig:
+    data = DataConfig(name=data_name, image_size=_size(data_name), train_subset=int(subset), seed=int(seed))
+    train = TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), seed=int(seed))
+    return DegradationConfig(shallow=int(shallow), deep=int(deep), width=int(width), data=data, train=train)
+
+
+try:
+    cfg = _config()
+    problem = None
+except ValueError as e:
+    cfg, problem = None, str(e)
+
+if cfg is not None:
+    st.caption(f"Cost: the {cfg.deep}-layer pair has {cfg.cost_ratio:.1f}× the blocks of the {cfg.shallow}-layer "
+               f"pair, so it trains about {cfg.cost_ratio:.1f}× longer; all four take about "
+               f"{1 + cfg.cost_ratio:.1f}× as long as the shallow pair alone. Each pair (a ResNet and its plain twin) "
+               "is one job: one worker trains both on the very same batches.")
+
+
+def _launch() -> None:
+    try:
+        config = _config()
+        fingerprint = hashlib.sha1(json.dumps(config.params(), sort_keys=True).encode()).hexdigest()[:16]
+        exp_id = submit_degradation(config, store=store(), request_key=f"{session_token()}:{fingerprint}")
+    except ValueError as e:
+        st.session_state[ERROR_KEY] = str(e)
+        return
+    st.session_state.pop(ERROR_KEY, None)
+    st.session_state["dg_pick"] = exp_id  # show the new experiment
+
+
+st.button("Run the experiment", type="primary", icon=":material/play_arrow:", key="dg_start", on_click=_launch,
+          disabled=cfg is None)
+if problem:
+    st.warning(problem, icon=":material/warning:")
+if st.session_state.get(ERROR_KEY):
+    st.error(st.session_state[ERROR_KEY], icon=":material/error:")
+
+# --- the experiment shown ----------------------------------------------------------------------------
+st.divider()
+experiments = store().experiments(KIND)
+if not experiments:
+    st.info("No degradation experiment yet: choose the sizes above and press **Run the experiment**. "
+            "At the small defaults on a CPU it takes a few minutes; on a GPU, well under one.",
+            icon=":material/info:")
+    st.stop()
+by_id = {e.id: e for e in experiments}
+if st.session_state.get("dg_pick") not in by_id:
+    st.session_state["dg_pick"] = experiments[0].id
+exp_id = st.selectbox("Experiment", list(by_id), key="dg_pick", format_func=lambda i: (
+    f"#{i} {by_id[i].name} · {datetime.fromtimestamp(by_id[i].created_at):%Y-%m-%d %H:%M}"))
+
+
+def _job_row(report, job: int, depth: int) -> None:
+    pair = [report.get(True, depth), report.get(False, depth)]
+    lead = next((r for r in pair if r.run_id == job), pair[0])
+    st.markdown(" · ".join(f"{STATUS_ICON.get(r.status, '')} {r.label} (#{r.run_id}): **{r.status}**" for r in pair))
+    cols = st.columns([5, 1])
+    cols[0].progress(lead.progress, text=f"{depth} layers: step {lead.step} of {lead.total_steps or '?'}")
+    if lead.status in ("queued", "running"):
+        cols[1].button("Stop", icon=":material/stop:", key=f"dg_stop_{job}", on_click=launcher.stop,
+                       args=(job, store()), help="Finishes the step and saves a checkpoint; Resume continues.")
+    elif lead.status in ("stopped", "interrupted"):
+        cols[1].button("Resume", icon=":material/replay:", key=f"dg_resume_{job}", on_click=launcher.resume,
+                       args=(job, store()))
+
+
+def _final_table(report) -> None:
+    def pct(v):
+        return None if v is None else round(100 * v, 2)
+
+    st.dataframe([{"model": r.label, "run": r.run_id, "status": r.status,
+                   "final train loss": None if r.final_loss is None else round(r.final_loss, 4),
+                   "final train error (%)": pct(r.final_error), "val error (%)": pct(r.final_val_error)}
+                  for r in report.runs], hide_index=True, key="dg_table")
+    st.caption("Final training loss and error: the mean over the last epoch's training batches (each logged "
+               "point is a running mean over the steps since the previous one, so a single point is noisy). "
+               f"“At least as well” allows {100 * TOLERANCE:.1f} points, about the noise of one short run.")
+
+
+def _show(exp_id: int, was_finished: bool) -> None:
+    s = store()
+    launcher.pump(s)
+    try:
+        report = summarize(s, exp_id)
+    except (KeyError, ValueError) as e:
+        st.error(f"Experiment #{exp_id} cannot be shown: {e}", icon=":material/error:")
+        return
+    if report.finished and not was_finished:
+        st.rerun()  # the runs just ended: redraw once without the timer
+    for job, depth in zip(report.job_ids, (report.shallow, report.deep)):
+        _job_row(report, job, depth)
+    st.plotly_chart(degradation_figure(report), key="dg_fig", width="stretch")
+    for p in report.problems:
+        st.warning(p, icon=":material/warning:")
+    if report.verdict is not None:
+        for line in report.verdict.markdown():
+            st.markdown(line)
+    elif not report.finished:
+        st.caption("The verdict appears when all four runs are done.")
+    else:
+        st.info("No verdict: not all four runs finished cleanly (see above). Resume them, or run the "
+                "experiment again — a lower learning rate helps when a deep plain net diverges.",
+                icon=":material/info:")
+    _final_table(report)
+
+
+try:
+    finished_now = summarize(store(), exp_id).finished
+except (KeyError, ValueError):
+    finished_now = True
+st.fragment(run_every=None if finished_now else 1.5)(_show)(exp_id, finished_now)

@@ -1,6 +1,127 @@
+"""Lesion study page: delete one block of a trained run at test time and see how much accuracy it costs,
+the ResNet beside its plain twin (Veit, Wilber, Belongie 2016)."""
+
+import copy
+from pathlib import Path
+
 import streamlit as st
 
-from resnet_lab.ui.common import PAGES, coming_next
+from resnet_lab.analysis.lesion import (
+    KIND_LABELS,
+    KINDS,
+    LesionStudy,
+    lesion_indices,
+    lesion_study,
+    random_deletions,
+    summary_sentence,
+)
+from resnet_lab.analysis.subject import checkpoint_of
+from resnet_lab.ui.common import PAGES
+from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_runs, partner_of, run_label
+from resnet_lab.viz.experiments import deletion_figure, lesion_figure
 
-st.title(PAGES["app_pages/lesion.py"][0])
-coming_next(PAGES["app_pages/lesion.py"][2] + ".", "it is being built now.")
+PAGE = "app_pages/lesion.py"
+DEFAULT_N = 1000  # validation images by default (all when there are fewer)
+MAX_N = 100_000
+TRIALS = 5  # random subsets per k in the "several blocks" chart
+
+st.title(PAGES[PAGE][0])
+st.caption("Veit, Wilber and Belongie (2016) deleted single blocks from trained networks at test time. "
+           "Deleting a block of a ResNet leaves its skip connection to carry the signal, and accuracy barely "
+           "moves: the network behaves like an ensemble of many shallower paths. A plain network has only one "
+           "path, so removing any layer of it breaks the chain. Here each block is lesioned in turn, on a copy "
+           "of the model, and the accuracy it costs is measured on validation images.")
+
+runs = inspectable_runs()
+if not runs:
+    st.info("No run has a checkpoint yet. Train one on the **Train** page with **Train with plain twin** "
+            "(a minute on `shapes`), then come back.", icon=":material/info:")
+    st.stop()
+by_id = {r.id: r for r in runs}
+c = st.columns([3, 1, 3])
+rid = c[0].selectbox("Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key="lz_run",
+                     help="Its twin (the plain net trained beside a ResNet, or the ResNet a plain net is the "
+                          "twin of) is studied too.")
+run = by_id[rid]
+partner = partner_of(run, runs)
+chosen = [run] if partner is None else ([run, partner] if run.spec.get("skip", True) else [partner, run])
+n_req = int(c[1].number_input("Validation images", 1, MAX_N, DEFAULT_N, step=100, key="lz_n",
+                              help="A class-stratified subset of the validation split (all of it when smaller)."))
+kind = c[2].radio("Lesion", KINDS, format_func=KIND_LABELS.get, key="lz_kind", horizontal=True,
+                  help="Delete the residual branch F(x) (Veit et al.'s lesion), or keep F(x) and remove the "
+                       "skip connection instead.")
+if partner is None:
+    st.caption("This run was trained alone, without a plain twin: only it is studied.")
+
+try:
+    subjects = [cached_subject(r) for r in chosen]
+except (OSError, ValueError, RuntimeError, KeyError) as e:
+    st.error(f"The checkpoint could not be loaded: {e}", icon=":material/error:")
+    st.stop()
+data = subjects[0].data
+if data is None:
+    st.warning("This checkpoint does not say which data it was trained on, so there are no images to test on.",
+               icon=":material/warning:")
+    st.stop()
+try:
+    dataset = cached_dataset(data)
+except (OSError, ValueError) as e:
+    st.warning(f"The validation images of **{data.name}** are not available here: {e}", icon=":material/warning:")
+    st.stop()
+n = min(n_req, len(dataset.y_val))
+if n < n_req:
+    st.caption(f"{data.name} has {len(dataset.y_val)} validation images: all of them are used.")
+
+
+def _key(r) -> str:
+    path = checkpoint_of(r)
+    return f"{r.id}|{path}|{Path(path).stat().st_mtime if path else 0}"
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def study(key: str, n: int, kind: str, _subject, _dataset) -> LesionStudy:
+    """One lesion kind of one run on n validation images (keyed by run, checkpoint, n and kind)."""
+    idx = lesion_indices(_dataset.y_val, n)
+    with _subject.lock:  # the cached model is shared: copy it while nobody has hooks on it
+        model = copy.deepcopy(_subject.model)
+    return lesion_study(model, _subject.normalize(_dataset.x_val[idx]), _dataset.y_val[idx], kinds=(kind,),
+                        label=_subject.label)
+
+
+@st.cache_data(max_entries=16, show_spinner="Deleting random sets of blocks…")
+def deletions(key: str, n: int, _subject, _dataset):
+    idx = lesion_indices(_dataset.y_val, n)
+    with _subject.lock:
+        model = copy.deepcopy(_subject.model)
+    return random_deletions(model, _subject.normalize(_dataset.x_val[idx]), _dataset.y_val[idx], trials=TRIALS,
+                            label=_subject.label)
+
+
+n_blocks = sum(1 for _ in subjects[0].model.blocks())
+with st.spinner(f"Lesioning {n_blocks} blocks one at a time, {n} images each"
+                + (" (and the same for the twin)…" if len(subjects) > 1 else "…")):
+    studies = [study(_key(r), n, kind, s, dataset) for r, s in zip(chosen, subjects)]
+st.plotly_chart(lesion_figure(studies, kind), key="lz_fig", width="stretch")
+st.markdown(summary_sentence(studies, kind))
+st.caption("Bars: intact accuracy minus the accuracy with that one block lesioned, in percentage points. "
+           "Shaded blocks downsample (stride 2, more channels): a plain one cannot be removed at all, and "
+           "the averages leave them out, as Veit et al. do. “n/a”: the lesion is not possible.")
+
+table = []
+for b in studies[0].blocks:
+    row = {"block": b, "downsamples": studies[0].row(b, kind).downsampling}
+    for s in studies:
+        name = "ResNet" if s.skip else "plain"
+        lesion = s.row(b, kind) if b in s.blocks else None
+        row[f"{name} accuracy (%)"] = None if lesion is None or lesion.acc is None else round(100 * lesion.acc, 2)
+        row[f"{name} drop (points)"] = None if lesion is None or lesion.drop is None else round(100 * lesion.drop, 2)
+    table.append(row)
+st.dataframe(table, hide_index=True, key="lz_table")
+st.caption(" · ".join(f"{s.label}: intact accuracy **{s.base_acc:.1%}** on {s.n_images} images" for s in studies))
+
+if st.toggle("Delete several blocks at once (Veit et al., Fig. 5a)", key="lz_multi"):
+    curves = [deletions(_key(r), n, s, dataset) for r, s in zip(chosen, subjects)]
+    st.plotly_chart(deletion_figure(curves), key="lz_multi_fig", width="stretch")
+    st.caption(f"Mean accuracy over {TRIALS} random sets of k blocks deleted together (band: best and worst set); "
+               "only blocks that keep their input's shape are deleted. A ResNet degrades smoothly, like an "
+               "ensemble losing members; a plain net falls apart after the first deletion.")

@@ -1,0 +1,121 @@
+"""The Degradation page: empty state, one click queues the four runs (once, even double-clicked) and they
+can be stopped from the page, and a recorded experiment is drawn and judged exactly as summarize() does."""
+
+import json
+
+import pytest
+
+from resnet_lab.analysis.degradation import KIND, DegradationConfig, _cifar, summarize
+from resnet_lab.spec import ModelSpec
+from resnet_lab.store import Store
+
+PAGE = "app_pages/degradation.py"
+STEPS = [(4, 0.5), (8, 1.0), (12, 1.5), (16, 2.0)]  # 8 steps per epoch, logged every 4
+
+
+def fill(store: Store, errors: dict[str, float], running: str | None = None) -> int:
+    """A 20-vs-56 experiment with hand-written metrics: final train error ``errors[label]``."""
+    cfg = DegradationConfig()
+    jobs = []
+    for depth in (20, 56):
+        spec = _cifar(depth, 16, num_classes=6)
+        rows = [{"name": f"{'resnet' if s.skip else 'plain'}-{depth}", "spec": s.to_dict(),
+                 "data": cfg.data.to_dict(), "train": cfg.train.to_dict()} for s in (spec, spec.twin())]
+        ids = store.create_job(rows, device="cpu")
+        jobs.append(ids[0])
+        for rid, row in zip(ids, rows):
+            e = errors[row["name"]]
+            values = [e + 0.3, e + 0.1, e + 0.02, e - 0.02]
+            store.add_metrics([(rid, s, ep, "train/acc", 1 - v) for (s, ep), v in zip(STEPS, values)]
+                              + [(rid, s, ep, "train/loss", 2 * v) for (s, ep), v in zip(STEPS, values)])
+            store.update(rid, step=16, total_steps=16)
+            if row["name"] != running:
+                store.set_status(rid, "done")
+    return store.create_experiment(KIND, "depth 20 vs 56", cfg.params(), jobs)
+
+
+def charts(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def test_renders_with_no_experiment_yet(open_app_page):
+    at = open_app_page(PAGE)
+    assert at.title[0].value == "Degradation"
+    assert any("No degradation experiment yet" in i.value for i in at.info)
+    assert not at.button(key="dg_start").disabled
+    assert at.selectbox(key="dg_shallow").value == 20 and at.selectbox(key="dg_deep").value == 56
+    assert any("3.0× the blocks" in c.value for c in at.caption)  # the cost hint: 9 vs 3 blocks per stage
+    assert not at.error
+
+
+def test_bad_depths_disable_the_button_with_a_reason(open_app_page):
+    at = open_app_page(PAGE)
+    at.selectbox(key="dg_shallow").set_value(56).run()
+    at.selectbox(key="dg_deep").set_value(20).run()
+    assert any("more layers than" in w.value for w in at.warning)
+    assert at.button(key="dg_start").disabled
+
+
+@pytest.mark.usefixtures("no_workers_left")
+def test_run_the_experiment_queues_four_runs_once_and_stop_works(open_app_page):
+    at = open_app_page(PAGE)
+    at.selectbox(key="dg_shallow").set_value(8).run()
+    at.selectbox(key="dg_deep").set_value(14).run()
+    at.number_input(key="dg_width").set_value(4).run()
+    at.number_input(key="dg_subset").set_value(64).run()
+    at.number_input(key="dg_epochs").set_value(1).run()
+    at.number_input(key="dg_batch").set_value(16).run()
+    at.button(key="dg_start").click().run()
+    at.button(key="dg_start").click().run()  # a double click is one experiment
+    assert not at.exception and not at.error
+    store = Store()
+    exps = store.experiments(KIND)
+    assert len(exps) == 1 and len(store.runs()) == 4
+    exp = exps[0]
+    assert at.selectbox(key="dg_pick").value == exp.id
+    assert (exp.params["shallow"], exp.params["deep"], exp.params["width"]) == (8, 14, 4)
+    assert exp.params["data"]["train_subset"] == 64 and exp.params["train"]["epochs"] == 1
+    runs = [r for job in exp.job_ids for r in store.job_runs(job)]
+    assert [(ModelSpec.from_dict(r.spec).depth, r.spec["skip"]) for r in runs] == [
+        (8, True), (8, False), (14, True), (14, False)]
+    assert len(at.get("plotly_chart")) == 1
+    for job in exp.job_ids:  # stop both jobs from the page
+        if store.get(job).status in ("queued", "running"):
+            at.button(key=f"dg_stop_{job}").click().run()
+            assert not at.exception
+    statuses = {r.id: r.status for r in store.runs()}
+    assert all(s in ("stopped", "done") or store.get(i).stop_requested for i, s in statuses.items())
+    store.close()
+
+
+def test_a_recorded_experiment_shows_four_curves_and_the_verdict(open_app_page):
+    store = Store()
+    errors = {"plain-20": 0.05, "plain-56": 0.2, "resnet-20": 0.04, "resnet-56": 0.03}
+    exp = fill(store, errors)
+    at = open_app_page(PAGE)
+    assert not at.error
+    report = summarize(store, exp)
+    (fig,) = charts(at)
+    loss = [t for t in fig["data"] if t.get("xaxis", "x") == "x"]
+    err = [t for t in fig["data"] if t.get("xaxis") == "x2"]
+    assert [t["name"] for t in loss] == ["resnet-20", "resnet-56", "plain-20", "plain-56"]
+    for t, r in zip(err, report.runs):
+        assert t["x"] == [e for _, e in STEPS]
+        assert t["y"] == pytest.approx([100 * p[2] for p in r.train_error])
+    shown = [m.value for m in at.markdown]
+    for line in report.verdict.markdown():
+        assert line in shown
+    assert "trains worse: **yes**" in report.verdict.markdown()[0]
+    table = at.dataframe[0].value
+    assert list(table["model"]) == ["resnet-20", "resnet-56", "plain-20", "plain-56"]
+    assert list(table["final train error (%)"]) == pytest.approx([100 * errors[m] for m in table["model"]])
+    store.close()
+
+
+def test_an_unfinished_experiment_waits_for_its_verdict(open_app_page):
+    store = Store()
+    fill(store, {"plain-20": 0.05, "plain-56": 0.2, "resnet-20": 0.04, "resnet-56": 0.03}, running="plain-56")
+    at = open_app_page(PAGE)
+    assert any("verdict appears when all four runs are done" in c.value for c in at.caption)
+    assert not any("trains worse" in m.value for m in at.markdown)
+    store.close()

@@ -1,0 +1,107 @@
+"""The Lesion study page: its bars, table and sentence are lesion_study's numbers, computed outside the app,
+for the run and its plain twin; the kind and image count widgets really change them."""
+
+import json
+
+import pytest
+
+from resnet_lab.analysis import from_run
+from resnet_lab.analysis.lesion import lesion_indices, lesion_study, random_deletions, summary_sentence
+from resnet_lab.data.registry import load_dataset
+from resnet_lab.store import Store
+
+PAGE = "app_pages/lesion.py"
+
+
+def charts(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+@pytest.fixture
+def outside(finished_run):
+    """A function n -> [ResNet study, plain study] computed without the app, plus the subjects and data."""
+    store = Store()
+    subjects = [from_run(store.get(i)) for i in finished_run]
+    store.close()
+    data = load_dataset(subjects[0].data)
+
+    def studies(n):
+        idx = lesion_indices(data.y_val, n)
+        return [lesion_study(s.model, s.normalize(data.x_val[idx]), data.y_val[idx], label=s.label)
+                for s in subjects]
+
+    studies.subjects, studies.data = subjects, data
+    return studies
+
+
+def bars(fig: dict) -> dict[str, list]:
+    return {t["name"]: t["y"] for t in fig["data"] if t["type"] == "bar" and not t["name"].endswith(": n/a")}
+
+
+def assert_bars_are(fig: dict, studies, kind: str) -> None:
+    shown = list(bars(fig).values())
+    assert len(shown) == 2
+    for ys, s in zip(shown, studies):
+        want = [None if r.drop is None else 100 * r.drop for r in s.kind_rows(kind)]
+        assert [None if v is None else pytest.approx(v, abs=1e-9) for v in ys] == want
+
+
+def test_page_shows_the_lesion_study_of_the_run_and_its_twin(open_app_page, finished_run, outside):
+    at = open_app_page(PAGE)
+    assert not at.error and at.title[0].value == "Lesion study"
+    assert at.selectbox(key="lz_run").value == finished_run[0]
+    assert at.radio(key="lz_kind").value == "branch"
+    n = min(1000, len(outside.data.y_val))
+    studies = outside(n)
+    (fig,) = charts(at)
+    assert_bars_are(fig, studies, "branch")
+    na = [t for t in fig["data"] if t["name"].endswith(": n/a")]
+    assert len(na) == 1 and na[0]["x"] == ["layer2.0", "layer3.0"]  # the plain net's downsampling blocks
+    assert summary_sentence(studies, "branch") in [m.value for m in at.markdown]
+    table = at.dataframe[0].value
+    assert list(table["block"]) == studies[0].blocks
+    assert list(table["ResNet accuracy (%)"]) == pytest.approx(
+        [round(100 * r.acc, 2) for r in studies[0].kind_rows("branch")])
+
+
+def test_kind_and_image_count_recompute(open_app_page, finished_run, outside):
+    at = open_app_page(PAGE)
+    at.radio(key="lz_kind").set_value("skip").run()
+    at.number_input(key="lz_n").set_value(60).run()
+    assert not at.exception and not at.error
+    studies = outside(60)
+    (fig,) = charts(at)
+    assert_bars_are(fig, studies, "skip")
+    assert all(v is None for v in list(bars(fig).values())[1])  # a plain net has no skip to remove
+    assert summary_sentence(studies, "skip") in [m.value for m in at.markdown]
+    assert any("on 60 images" in c.value for c in at.caption)
+
+
+def test_picking_the_plain_twin_still_compares_the_pair(open_app_page, finished_run, outside):
+    at = open_app_page(PAGE)
+    at.selectbox(key="lz_run").set_value(finished_run[1]).run()
+    assert not at.exception
+    names = list(bars(charts(at)[0]))
+    assert len(names) == 2  # the ResNet first, its plain twin second
+    assert names[0].startswith(f"#{finished_run[0]} ") and names[0].endswith("(ResNet)")
+    assert names[1].startswith(f"#{finished_run[1]} ") and names[1].endswith("(plain)")
+
+
+def test_several_blocks_at_once(open_app_page, finished_run, outside):
+    at = open_app_page(PAGE)
+    at.number_input(key="lz_n").set_value(80).run()
+    at.toggle(key="lz_multi").set_value(True).run()
+    assert not at.exception
+    fig = charts(at)[1]
+    lines = [t["y"] for t in fig["data"] if t.get("mode") == "lines+markers"]
+    data, idx = outside.data, lesion_indices(outside.data.y_val, 80)
+    assert len(lines) == 2
+    for shown, s in zip(lines, outside.subjects):
+        curve = random_deletions(s.model, s.normalize(data.x_val[idx]), data.y_val[idx], trials=5)
+        assert shown == pytest.approx([100 * a for a in curve.mean_acc])
+
+
+def test_no_runs_yet_says_what_to_do(open_app_page):
+    at = open_app_page(PAGE)
+    assert any("No run has a checkpoint yet" in i.value for i in at.info)
+    assert not at.get("plotly_chart")

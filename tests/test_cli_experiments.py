@@ -1,0 +1,148 @@
+"""`python -m resnet_lab degradation` and `lesion`: the JSON they print is the analysis's, bad input exits 2."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from resnet_lab.analysis import from_run
+from resnet_lab.analysis.degradation import KIND, DegradationConfig, _cifar, summarize
+from resnet_lab.analysis.lesion import lesion_indices, lesion_study, summary_sentence
+from resnet_lab.cli import main
+from resnet_lab.data.registry import DataConfig, load_dataset
+from resnet_lab.spec import ModelSpec
+from resnet_lab.store import Store
+from resnet_lab.train import launcher
+from resnet_lab.train.config import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = [(3, 0.5), (6, 1.0), (9, 1.5), (12, 2.0)]  # 6 steps per epoch, logged every 3
+
+
+def fill(store: Store, errors: dict[str, float]) -> int:
+    """A finished 20-vs-56 degradation experiment whose final training errors are ``errors[label]``."""
+    cfg = DegradationConfig()
+    jobs = []
+    for depth in (20, 56):
+        spec = _cifar(depth, 16, num_classes=6)
+        rows = [{"name": f"{'resnet' if s.skip else 'plain'}-{depth}", "spec": s.to_dict(),
+                 "data": cfg.data.to_dict(), "train": cfg.train.to_dict()} for s in (spec, spec.twin())]
+        ids = store.create_job(rows, device="cpu")
+        jobs.append(ids[0])
+        for rid, row in zip(ids, rows):
+            e = errors[row["name"]]
+            values = [e + 0.2, e + 0.1, e + 0.01, e - 0.01]  # last epoch: equal weights, mean e
+            store.add_metrics([(rid, s, ep, "train/acc", 1 - v) for (s, ep), v in zip(STEPS, values)]
+                              + [(rid, s, ep, "train/loss", 3 * v) for (s, ep), v in zip(STEPS, values)]
+                              + [(rid, 12, 2.0, "val/acc", 0.8)])
+            store.set_status(rid, "done")
+    return store.create_experiment(KIND, "depth 20 vs 56", cfg.params(), jobs)
+
+
+def cli_json(capsys, *args) -> dict:
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return json.loads(out.out)
+
+
+def cli_error(capsys, *args) -> str:
+    code = main([str(a) for a in args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("error:") and "Traceback" not in err
+    return err
+
+
+def test_degradation_reports_an_experiment_as_summarize_does(capsys):
+    store = Store()
+    errors = {"plain-20": 0.06, "plain-56": 0.11, "resnet-20": 0.05, "resnet-56": 0.049}
+    exp = fill(store, errors)
+    got = cli_json(capsys, "degradation", "--experiment", exp, "--json")
+    report = summarize(store, exp)
+    assert got == json.loads(json.dumps(report.to_dict()))
+    assert got["complete"] is True and got["verdict"]["deeper_plain_worse"] is True
+    assert got["verdict"]["deeper_resnet_as_good"] is True
+    assert {r["label"]: r["final_train_error"] for r in got["runs"]} == pytest.approx(errors)
+    assert main(["degradation", "--experiment", str(exp)]) == 0
+    text = capsys.readouterr().out
+    assert report.verdict.sentence in text and "plain-56" in text and "11.00%" in text
+    store.close()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--shallow", "21"], "6n+2"),
+    (["--shallow", "56", "--deep", "20"], "more layers than"),
+    (["--width", "2"], "width"),
+    (["--subset", "-1"], "--subset"),
+    (["--data", "imagenet"], "not a known dataset"),
+    (["--epochs", "0"], "epochs"),
+    (["--experiment", "999"], "no experiment with id 999"),
+])
+def test_degradation_refuses_bad_input_with_exit_2(capsys, args, message):
+    assert message in cli_error(capsys, "degradation", *args)
+    assert Store().runs() == []  # nothing was queued
+
+
+def test_degradation_detach_queues_the_four_runs(capsys, monkeypatch):
+    monkeypatch.setattr(launcher, "pump", lambda store=None: [])  # queue only: start no worker here
+    got = cli_json(capsys, "degradation", "--shallow", 8, "--deep", 14, "--width", 4, "--subset", 100,
+                   "--image-size", 16, "--epochs", 1, "--batch-size", 16, "--lr", 0.05, "--seed", 3,
+                   "--device", "cpu", "--detach", "--json")
+    store = Store()
+    exp = store.experiment(got["experiment"])
+    assert exp.job_ids == got["jobs"]
+    data = DataConfig(name="shapes", image_size=16, train_subset=100, seed=3)
+    train = TrainConfig(epochs=1, batch_size=16, lr=0.05, seed=3, device="cpu")
+    assert exp.params == DegradationConfig(8, 14, 4, data, train).params()
+    runs = [r for job in exp.job_ids for r in store.job_runs(job)]
+    assert sorted(r.id for r in runs) == sorted(got["runs"])
+    assert [(ModelSpec.from_dict(r.spec).depth, r.spec["skip"]) for r in runs] == [
+        (8, True), (8, False), (14, True), (14, False)]
+    assert all(r.status == "queued" and r.data == data.to_dict() and r.train == train.to_dict() for r in runs)
+    store.close()
+
+
+def test_lesion_json_is_the_lesion_study_of_both_twins(capsys, finished_run):
+    got = cli_json(capsys, "lesion", "--run", finished_run[0], "--twin", "--n", 100, "--json")
+    store = Store()
+    subjects = [from_run(store.get(i)) for i in finished_run]
+    store.close()
+    data = load_dataset(subjects[0].data)
+    idx = lesion_indices(data.y_val, 100)
+    studies = [lesion_study(s.model, s.normalize(data.x_val[idx]), data.y_val[idx], label=s.label) for s in subjects]
+    assert got["n"] == 100 and got["kinds"] == ["branch", "skip"]
+    assert [m["run"] for m in got["models"]] == finished_run
+    for m, study in zip(got["models"], studies):
+        assert m["base_acc"] == pytest.approx(study.base_acc)
+        assert len(m["rows"]) == len(study.rows)
+        for row, want in zip(m["rows"], study.rows):
+            assert (row["block"], row["kind"], row["downsampling"]) == (want.block, want.kind, want.downsampling)
+            assert row["acc"] == (None if want.acc is None else pytest.approx(want.acc))
+    assert got["summary"]["branch"] == summary_sentence(studies, "branch")
+    assert main(["lesion", "--run", str(finished_run[1]), "--n", "40", "--kinds", "branch"]) == 0
+    text = capsys.readouterr().out
+    assert "n/a" in text and "layer2.0 ↓" in text and "intact accuracy" in text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--kinds", "branch,wires"], "--kinds"),
+    (["--n", "0"], "--n"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--run", "999"], "no run with id 999"),  # the last --run wins
+])
+def test_lesion_refuses_bad_input_with_exit_2(capsys, finished_run, args, message):
+    assert message in cli_error(capsys, "lesion", "--run", finished_run[0], *args)
+
+
+def test_lesion_as_a_real_command(finished_run):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    ok = subprocess.run([sys.executable, "-m", "resnet_lab", "lesion", "--run", str(finished_run[0]), "--n", "30",
+                         "--kinds", "skip", "--json"], capture_output=True, text=True, timeout=300, env=env)
+    assert ok.returncode == 0, ok.stderr
+    got = json.loads(ok.stdout)
+    assert got["n"] == 30 and [r["kind"] for r in got["models"][0]["rows"]] == ["skip"] * 3
