@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from resnet_lab.analysis import from_run
-from resnet_lab.analysis.degradation import KIND, DegradationConfig, _cifar, summarize
+from resnet_lab.analysis.degradation import KIND, DegradationConfig, summarize
+from resnet_lab.models.presets import cifar_spec
 from resnet_lab.analysis.lesion import lesion_indices, lesion_study, summary_sentence
 from resnet_lab.cli import main
 from resnet_lab.data.registry import DataConfig, load_dataset
@@ -28,7 +29,7 @@ def fill(store: Store, errors: dict[str, float]) -> int:
     cfg = DegradationConfig()
     jobs = []
     for depth in (20, 56):
-        spec = _cifar(depth, 16, num_classes=6)
+        spec = cifar_spec(depth, width=16, num_classes=6)
         rows = [{"name": f"{'resnet' if s.skip else 'plain'}-{depth}", "spec": s.to_dict(),
                  "data": cfg.data.to_dict(), "train": cfg.train.to_dict()} for s in (spec, spec.twin())]
         ids = store.create_job(rows, device="cpu")

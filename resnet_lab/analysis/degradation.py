@@ -23,39 +23,20 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..data.registry import DataConfig
-from ..spec import MAX_STAGE_DEPTH, ModelSpec
+from ..models.presets import CIFAR_DEPTHS, cifar_blocks, cifar_spec
+from ..spec import ModelSpec
 from ..store import Run, Store
 from ..train import launcher
 from ..train.config import TrainConfig
 
 KIND = "degradation"  # the experiments table's kind for this experiment
-DEPTH_CHOICES = (8, 14, 20, 32, 44, 56, 110)  # 6n+2 depths offered by the page (He et al. use 20..110)
-MAX_DEPTH = 6 * MAX_STAGE_DEPTH + 2  # the deepest 6n+2 net a spec can describe (1202)
+DEPTH_CHOICES = CIFAR_DEPTHS  # offered by the page
 WIDTH_RANGE = (4, 64)  # channels of the first stage (stages get w, 2w, 4w); the paper uses 16
 TOLERANCE = 0.005
 """How much higher (as a fraction: 0.5 percentage points) the deeper ResNet's final training error may be
 than the shallower one's and still count as "at least as good". Two nets of different depth never land
 on exactly the same number: the last-epoch training error of one short run moves by a few tenths of a
 point with the seed alone, so demanding "<=" strictly would turn noise into a "no"."""
-
-
-def _cifar(depth: int, width: int = 16, num_classes: int = 10, in_channels: int = 3, skip: bool = True) -> ModelSpec:
-    """The CIFAR ResNet of He et al. 2015, sec. 4.2: depth 6n+2, stages of n basic blocks with w, 2w, 4w
-    channels, a 3x3 stem and option-A (zero-padding) shortcuts. ``_cifar(20, 16)`` is the ``resnet20`` preset."""
-    n = blocks_per_stage(depth)
-    return ModelSpec(stem="cifar", block="basic", depths=(n, n, n), widths=(width, 2 * width, 4 * width),
-                     shortcut="A", skip=skip, num_classes=num_classes, in_channels=in_channels)
-
-
-def blocks_per_stage(depth: Any, name: str = "depth") -> int:
-    """n for a depth 6n+2 (8 -> 1, 20 -> 3, 56 -> 9); a ValueError for anything else."""
-    if isinstance(depth, bool) or not isinstance(depth, int):
-        raise ValueError(f"{name} must be an integer of the form 6n+2 (8, 14, 20, 32, 44, 56, 110, ...), "
-                         f"got {depth!r}")
-    if not 8 <= depth <= MAX_DEPTH or (depth - 2) % 6:
-        raise ValueError(f"{name}={depth} is not a CIFAR ResNet depth: it must be 6n+2 between 8 and {MAX_DEPTH} "
-                         "(8, 14, 20, 32, 44, 56, 110, ...)")
-    return (depth - 2) // 6
 
 
 def _default_data() -> DataConfig:
@@ -75,8 +56,8 @@ class DegradationConfig:
     train: TrainConfig = field(default_factory=_default_train)  # the one budget, seed and schedule of all four
 
     def __post_init__(self) -> None:
-        blocks_per_stage(self.shallow, "shallow")
-        blocks_per_stage(self.deep, "deep")
+        cifar_blocks(self.shallow, "shallow")
+        cifar_blocks(self.deep, "deep")
         if self.deep <= self.shallow:
             raise ValueError(f"deep={self.deep} must be more layers than shallow={self.shallow}")
         lo, hi = WIDTH_RANGE
@@ -90,12 +71,12 @@ class DegradationConfig:
 
     def spec(self, depth: int) -> ModelSpec:
         """The ResNet of that depth at this width (10 classes, 3 channels: launcher fits them to the data)."""
-        return _cifar(depth, self.width)
+        return cifar_spec(depth, width=self.width)
 
     @property
     def cost_ratio(self) -> float:
         """Roughly how many times longer the deep pair trains than the shallow pair (blocks per stage)."""
-        return blocks_per_stage(self.deep) / blocks_per_stage(self.shallow)
+        return cifar_blocks(self.deep) / cifar_blocks(self.shallow)
 
     def params(self) -> dict[str, Any]:
         """The experiment's params as stored: {"shallow", "deep", "width", "data", "train"} (JSON-ready)."""

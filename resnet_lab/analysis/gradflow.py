@@ -38,11 +38,11 @@ from ..data.augment import normalize
 from ..data.registry import DataConfig, Dataset, dataset_info, stratified_order
 from ..models import build_model
 from ..models.hooks import forward_hooks
-from ..spec import MAX_STAGE_DEPTH, ModelSpec
+from ..models.presets import CIFAR_DEPTHS, cifar_spec
+from ..spec import ModelSpec
 from ..train.engine import weight_layers
 
-DEPTHS = (8, 14, 20, 32, 44, 56, 110)  # 6n+2 depths offered by the depth slider (He et al. use 20..110)
-MAX_DEPTH = 6 * MAX_STAGE_DEPTH + 2  # deepest 6n+2 net a spec can describe (1202)
+DEPTHS = CIFAR_DEPTHS  # offered by the depth slider
 MAX_BATCH = 1024  # images in one gradient-flow batch (one fwd/bwd of a 110-layer net on a CPU stays seconds)
 FLOW_SUBSET = 512  # training images loaded (shapes: generated) for an at-initialization batch; the batch is drawn
 # from these, so the page and the CLI measure on the very same images
@@ -209,23 +209,6 @@ def _times(r: float) -> str:
 
 
 # --- specs and batches ---------------------------------------------------------------------------
-
-
-def cifar_spec(depth: int, skip: bool = True, width: int = 16, num_classes: int = 10, in_channels: int = 3
-               ) -> ModelSpec:
-    """He et al.'s CIFAR network of ``depth`` = 6n+2 weighted layers (sec. 4.2): a 3x3 stem conv, three stages of
-    n basic blocks with ``width``, 2x and 4x channels, option-A (zero-padding) shortcuts and an fc layer.
-    ``cifar_spec(56)`` is the ``resnet56`` preset; ``skip=False`` gives its plain twin."""
-    if isinstance(depth, bool) or not isinstance(depth, int):
-        raise ValueError(f"depth must be an integer of the form 6n+2 (8, 14, 20, 32, 44, 56, 110, ...), got {depth!r}")
-    if not 8 <= depth <= MAX_DEPTH or (depth - 2) % 6:
-        raise ValueError(f"depth={depth} is not a CIFAR ResNet depth: it must be 6n+2 between 8 and {MAX_DEPTH} "
-                         "(8, 14, 20, 32, 44, 56, 110, ...)")
-    if not isinstance(skip, bool):
-        raise ValueError(f"skip must be true or false, got {skip!r}")
-    n = (depth - 2) // 6
-    return ModelSpec(stem="cifar", block="basic", depths=(n, n, n), widths=(width, 2 * width, 4 * width),
-                     shortcut="A", skip=skip, num_classes=num_classes, in_channels=in_channels)
 
 
 def flow_data(name: str = "shapes", spec: ModelSpec | None = None) -> DataConfig:

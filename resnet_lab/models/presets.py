@@ -6,7 +6,9 @@ import difflib
 from types import MappingProxyType
 from typing import Mapping
 
-from ..spec import ModelSpec
+from typing import Any
+
+from ..spec import MAX_STAGE_DEPTH, ModelSpec
 
 _IMAGENET = {  # torchvision layouts (He et al. 2015, Table 1), option B, 1000 classes
     "resnet18": ("basic", (2, 2, 2, 2)),
@@ -22,14 +24,40 @@ _CIFAR_N = {20: 3, 32: 5, 44: 7, 56: 9, 110: 18, 1202: 200}  # depth 6n+2 (He et
 _UNTRAINABLE_PLAIN = {"resnet1202"}
 
 
+CIFAR_DEPTHS = (8, 14, 20, 32, 44, 56, 110)  # 6n+2 depths the experiment pages offer (He et al. use 20..110)
+MAX_CIFAR_DEPTH = 6 * MAX_STAGE_DEPTH + 2  # the deepest 6n+2 net a spec can describe (1202)
+
+
+def cifar_blocks(depth: Any, name: str = "depth") -> int:
+    """n for a CIFAR ResNet depth 6n+2 (8 -> 1, 20 -> 3, 56 -> 9); a ValueError naming ``name`` otherwise."""
+    if isinstance(depth, bool) or not isinstance(depth, int):
+        raise ValueError(f"{name} must be an integer of the form 6n+2 (8, 14, 20, 32, 44, 56, 110, ...), "
+                         f"got {depth!r}")
+    if not 8 <= depth <= MAX_CIFAR_DEPTH or (depth - 2) % 6:
+        raise ValueError(f"{name}={depth} is not a CIFAR ResNet depth: it must be 6n+2 between 8 and "
+                         f"{MAX_CIFAR_DEPTH} (8, 14, 20, 32, 44, 56, 110, ...)")
+    return (depth - 2) // 6
+
+
+def cifar_spec(depth: int, skip: bool = True, width: int = 16, num_classes: int = 10, in_channels: int = 3
+               ) -> ModelSpec:
+    """He et al.'s CIFAR network of ``depth`` = 6n+2 weighted layers (sec. 4.2): a 3x3 stem conv, three stages of
+    n basic blocks with ``width``, 2x and 4x channels, option-A (zero-padding) shortcuts and an fc layer.
+    ``cifar_spec(56)`` is the ``resnet56`` preset; ``skip=False`` gives its plain twin."""
+    n = cifar_blocks(depth)
+    if not isinstance(skip, bool):
+        raise ValueError(f"skip must be true or false, got {skip!r}")
+    return ModelSpec(stem="cifar", block="basic", depths=(n, n, n), widths=(width, 2 * width, 4 * width),
+                     shortcut="A", skip=skip, num_classes=num_classes, in_channels=in_channels)
+
+
 def _build_presets() -> dict[str, ModelSpec]:
     presets: dict[str, ModelSpec] = {}
     for name, (block, depths) in _IMAGENET.items():
         presets[name] = ModelSpec(stem="imagenet", block=block, depths=depths, widths=(64, 128, 256, 512),
                                   shortcut="B", num_classes=1000)
-    for depth, n in _CIFAR_N.items():
-        presets[f"resnet{depth}"] = ModelSpec(stem="cifar", block="basic", depths=(n, n, n), widths=(16, 32, 64),
-                                              shortcut="A", num_classes=10)
+    for depth in _CIFAR_N:
+        presets[f"resnet{depth}"] = cifar_spec(depth)
     presets["preact_resnet18"] = ModelSpec(stem="cifar", block="basic", depths=(2, 2, 2, 2),
                                            widths=(64, 128, 256, 512), shortcut="B", preact=True, num_classes=10)
     for name, spec in list(presets.items()):

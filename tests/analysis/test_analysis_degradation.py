@@ -4,19 +4,20 @@ store filled by hand, the figure, and (acceptance) the whole experiment on CPU w
 import time
 
 import pytest
+import torch
 
 from resnet_lab.analysis.degradation import (
     KIND,
     TOLERANCE,
     DegradationConfig,
-    _cifar,
     from_runs,
     last_epoch_mean,
     submit_degradation,
     summarize,
 )
 from resnet_lab.data.registry import DataConfig
-from resnet_lab.models import get_preset
+from resnet_lab.models import build_model
+from resnet_lab.models.presets import cifar_spec
 from resnet_lab.spec import ModelSpec
 from resnet_lab.store import Store
 from resnet_lab.train import launcher
@@ -40,7 +41,7 @@ def fill(store: Store, errors: dict[str, float], shallow: int = 20, deep: int = 
     statuses = statuses or {}
     jobs = []
     for depth in (shallow, deep):
-        spec = _cifar(depth, 16, num_classes=6)
+        spec = cifar_spec(depth, width=16, num_classes=6)
         train = deep_train if depth == deep and deep_train is not None else cfg.train
         rows = [{"name": f"{'resnet' if s.skip else 'plain'}-{depth}", "spec": s.to_dict(),
                  "data": cfg.data.to_dict(), "train": train.to_dict()} for s in (spec, spec.twin())]
@@ -61,11 +62,15 @@ def fill(store: Store, errors: dict[str, float], shallow: int = 20, deep: int = 
 YES_YES = {"plain-20": 0.05, "plain-56": 0.15, "resnet-20": 0.04, "resnet-56": 0.03}
 
 
-def test_cifar_builder_is_the_papers_family():
-    assert _cifar(20, 16) == get_preset("resnet20")
-    assert _cifar(56, 16) == get_preset("resnet56")
-    assert _cifar(110, 16, skip=False) == get_preset("plain110")
-    spec = _cifar(8, 4)
+def test_cifar_family_counts_its_weighted_layers_like_the_paper():
+    """He et al. sec. 4.2: 6n stacked 3x3 conv layers + the first conv + the fc = 6n+2 weighted layers
+    (option A shortcuts add none); counted on the built model, not read from the spec."""
+    for depth in (8, 14, 20, 56):
+        for skip in (True, False):
+            model = build_model(cifar_spec(depth, skip=skip, width=4))
+            weighted = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+            assert len(weighted) == depth
+    spec = cifar_spec(8, width=4)
     assert spec.depths == (1, 1, 1) and spec.widths == (4, 8, 16) and spec.depth == 8
 
 

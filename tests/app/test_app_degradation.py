@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from resnet_lab.analysis.degradation import KIND, DegradationConfig, _cifar, summarize
+from resnet_lab.analysis.degradation import KIND, DegradationConfig, summarize
+from resnet_lab.models.presets import cifar_spec
 from resnet_lab.spec import ModelSpec
 from resnet_lab.store import Store
 
@@ -18,7 +19,7 @@ def fill(store: Store, errors: dict[str, float], running: str | None = None) -> 
     cfg = DegradationConfig()
     jobs = []
     for depth in (20, 56):
-        spec = _cifar(depth, 16, num_classes=6)
+        spec = cifar_spec(depth, width=16, num_classes=6)
         rows = [{"name": f"{'resnet' if s.skip else 'plain'}-{depth}", "spec": s.to_dict(),
                  "data": cfg.data.to_dict(), "train": cfg.train.to_dict()} for s in (spec, spec.twin())]
         ids = store.create_job(rows, device="cpu")
