@@ -309,13 +309,16 @@ class Store:
 
     def set_status(self, run_id: int, status: str, error: str | None = None, only_if: Sequence[str] | None = None) -> bool:
         """Move a run to ``status`` (optionally only from the given statuses). Returns whether it moved."""
+        return self._set_status("runs", run_id, status, error, only_if)
+
+    def _set_status(self, table: str, row_id: int, status: str, error: str | None,
+                    only_if: Sequence[str] | None) -> bool:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
-        now = time.time()
-        finished = now if status in FINISHED else None
+        finished = time.time() if status in FINISHED else None
         with self.tx() as con:
-            sql = "UPDATE runs SET status=?, error=COALESCE(?, error), finished_at=? WHERE id=?"
-            args: list[Any] = [status, error, finished, run_id]
+            sql = f"UPDATE {table} SET status=?, error=COALESCE(?, error), finished_at=? WHERE id=?"
+            args: list[Any] = [status, error, finished, row_id]
             if only_if:
                 sql += f" AND status IN ({','.join('?' * len(only_if))})"
                 args += list(only_if)
@@ -502,16 +505,7 @@ class Store:
 
     def set_task_status(self, task_id: int, status: str, error: str | None = None,
                         only_if: Sequence[str] | None = None) -> bool:
-        if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}")
-        finished = time.time() if status in FINISHED else None
-        with self.tx() as con:
-            sql = "UPDATE tasks SET status=?, error=COALESCE(?, error), finished_at=? WHERE id=?"
-            args: list[Any] = [status, error, finished, task_id]
-            if only_if:
-                sql += f" AND status IN ({','.join('?' * len(only_if))})"
-                args += list(only_if)
-            return con.execute(sql, args).rowcount > 0
+        return self._set_status("tasks", task_id, status, error, only_if)
 
     def request_task_stop(self, task_id: int) -> str:
         """A queued task stops at once; a running one is asked to stop after its current evaluation."""

@@ -82,3 +82,29 @@ def finished_run(trained_home, monkeypatch):
     home, ids = trained_home
     monkeypatch.setenv("RESNET_LAB_HOME", str(home))
     return ids
+
+
+@pytest.fixture
+def private_trained_home(trained_home, tmp_path, monkeypatch):
+    """(store, [resnet id, plain id]) in a private copy of the trained home's run database: tasks, logs and
+    results are written under it, the checkpoints are only read from the trained home. Workers beat every
+    0.5 s; no task worker outlives the test."""
+    import signal
+    import sqlite3
+
+    from resnet_lab.store import Store
+    from resnet_lab.train import launcher
+
+    src, ids = trained_home
+    dst = tmp_path / "home"
+    dst.mkdir()
+    with sqlite3.connect(src / "runs.db") as a, sqlite3.connect(dst / "runs.db") as b:
+        a.backup(b)
+    monkeypatch.setenv("RESNET_LAB_HOME", str(dst))
+    monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
+    store = Store()
+    yield store, ids
+    for task in store.tasks(statuses=["running"]):
+        if task.pid and launcher.pid_alive(task.pid):
+            os.kill(task.pid, signal.SIGKILL)
+    store.close()

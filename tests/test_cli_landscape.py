@@ -3,9 +3,6 @@ a clear error with exit status 2."""
 
 import json
 import math
-import os
-import signal
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -25,21 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def home(trained_home, tmp_path, monkeypatch):
-    """[resnet id, plain id] in a private copy of the trained home's database; no task worker outlives the test."""
-    src, ids = trained_home
-    dst = tmp_path / "home"
-    dst.mkdir()
-    with sqlite3.connect(src / "runs.db") as a, sqlite3.connect(dst / "runs.db") as b:
-        a.backup(b)
-    monkeypatch.setenv("RESNET_LAB_HOME", str(dst))
-    monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
-    yield ids
-    store = Store()
-    for task in store.tasks(statuses=["running"]):
-        if task.pid and launcher.pid_alive(task.pid):
-            os.kill(task.pid, signal.SIGKILL)
-    store.close()
+def home(private_trained_home):
+    """[resnet id, plain id] in a private copy of the trained home (see tests/conftest.py)."""
+    return private_trained_home[1]
 
 
 def test_a_small_landscape_reports_json_with_the_result_file(home, capsys):

@@ -2,8 +2,6 @@
 dead workers reaped as interrupted, failures recorded with their reason, and the launcher's task limits."""
 
 import math
-import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,31 +15,13 @@ from resnet_lab.analysis.landscape import (KIND, LandscapeParams, load_result, s
                                            training_batches)
 from resnet_lab.analysis.subject import from_run
 from resnet_lab.data.registry import load_dataset
-from resnet_lab.store import Store
 from resnet_lab.train import launcher
 
 
-def copy_home(src, dst):
-    """A private lab home holding a consistent copy of ``src``'s run database. The runs' checkpoint paths still
-    point into ``src`` (only read); tasks, logs and results are written under ``dst``."""
-    dst.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(src / "runs.db") as a, sqlite3.connect(dst / "runs.db") as b:
-        a.backup(b)
-    return dst
-
-
 @pytest.fixture
-def home(trained_home, tmp_path, monkeypatch):
-    """(store, [resnet id, plain id]) in a private copy of the trained home; no task worker outlives the test."""
-    src, ids = trained_home
-    monkeypatch.setenv("RESNET_LAB_HOME", str(copy_home(src, tmp_path / "home")))
-    monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")  # for the worker processes started here
-    store = Store()
-    yield store, ids
-    for task in store.tasks(statuses=["running"]):
-        if task.pid and launcher.pid_alive(task.pid):
-            launcher.os.kill(task.pid, signal.SIGKILL)
-    store.close()
+def home(private_trained_home):
+    """(store, [resnet id, plain id]) in a private copy of the trained home (see tests/conftest.py)."""
+    return private_trained_home
 
 
 def wait_task(store, task_id, until=lambda t: not t.active, timeout=120.0):

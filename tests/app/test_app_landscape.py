@@ -4,36 +4,20 @@ failed task says why."""
 
 import json
 import math
-import signal
-import sqlite3
 import time
 
 import pytest
 
 from resnet_lab.analysis.landscape import KIND, LandscapeParams, Surface, result_path, save_result
-from resnet_lab.store import Store
 from resnet_lab.train import launcher
 
 PAGE = "app_pages/landscape.py"
 
 
 @pytest.fixture
-def home(trained_home, tmp_path, monkeypatch):
-    """(store, [resnet id, plain id]) in a private copy of the trained home's database (checkpoints are read
-    from the trained home); no task worker outlives the test."""
-    src, ids = trained_home
-    dst = tmp_path / "home"
-    dst.mkdir()
-    with sqlite3.connect(src / "runs.db") as a, sqlite3.connect(dst / "runs.db") as b:
-        a.backup(b)
-    monkeypatch.setenv("RESNET_LAB_HOME", str(dst))
-    monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
-    store = Store()
-    yield store, ids
-    for task in store.tasks(statuses=["running"]):
-        if task.pid and launcher.pid_alive(task.pid):
-            launcher.os.kill(task.pid, signal.SIGKILL)
-    store.close()
+def home(private_trained_home):
+    """(store, [resnet id, plain id]) in a private copy of the trained home (see tests/conftest.py)."""
+    return private_trained_home
 
 
 def text(at) -> str:
