@@ -61,7 +61,7 @@ def show_flows(flows: list[tuple[str, ModelSpec, GradFlow]], key: str) -> None:
         st.plotly_chart(grad_norm_figure(series(flows, "grad")), key=f"{key}_grad_chart", width="stretch")
     with c[1]:
         st.plotly_chart(activation_figure(series(flows, "act")), key=f"{key}_act_chart", width="stretch")
-    for col, (label, _spec, f) in zip(st.columns(len(flows)), flows):
+    for col, (label, _spec, f) in zip(st.container(key=f"{key}_verdicts").columns(len(flows)), flows):
         with col:
             v = f.verdict()
             st.markdown(f"**{label}** {BADGE[v.word]}")
