@@ -139,8 +139,11 @@ def _spawn(store: Store, job_id: int) -> None:
                                 start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                 cwd=Path(__file__).resolve().parents[2])
     _children[proc.pid] = proc
+    # the worker has START_GRACE_S to beat for the first time (importing torch on a busy machine takes a
+    # while): until it does, its heartbeat is dated to when the reaper's patience runs out
+    hello_by = time.time() + START_GRACE_S - STALE_AFTER_S
     for run in store.job_runs(job_id):
-        store.update(run.id, pid=proc.pid)
+        store.update(run.id, pid=proc.pid, heartbeat_at=hello_by)
 
 
 def _spawn_task(store: Store, task_id: int) -> None:
