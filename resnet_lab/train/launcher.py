@@ -130,6 +130,23 @@ def pump(store: Store | None = None) -> list[int]:
     return started
 
 
+def _hello_by() -> float:
+    """The heartbeat stamped on a worker just started. It has START_GRACE_S to beat for the first time
+    (importing torch on a busy machine takes a while): until it does, its heartbeat is dated to when the
+    reaper's patience runs out."""
+    return time.time() + START_GRACE_S - STALE_AFTER_S
+
+
+def _gone(pid: int | None, heartbeat_at: float | None, now: float) -> str | None:
+    """Why a running job's or task's worker counts as gone, or None while it is alive. Claimed with no worker
+    started yet (no pid), it has START_GRACE_S; started, the heartbeat timeout (see _hello_by)."""
+    if pid is not None and not pid_alive(pid):
+        return "its worker process ended unexpectedly"
+    if heartbeat_at is not None and now - heartbeat_at > (STALE_AFTER_S if pid is not None else START_GRACE_S):
+        return f"its worker sent no heartbeat for {now - heartbeat_at:.0f} s"
+    return None
+
+
 def _spawn(store: Store, job_id: int) -> None:
     d = run_dir(job_id)
     d.mkdir(parents=True, exist_ok=True)
@@ -139,11 +156,8 @@ def _spawn(store: Store, job_id: int) -> None:
                                 start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                 cwd=Path(__file__).resolve().parents[2])
     _children[proc.pid] = proc
-    # the worker has START_GRACE_S to beat for the first time (importing torch on a busy machine takes a
-    # while): until it does, its heartbeat is dated to when the reaper's patience runs out
-    hello_by = time.time() + START_GRACE_S - STALE_AFTER_S
     for run in store.job_runs(job_id):
-        store.update(run.id, pid=proc.pid, heartbeat_at=hello_by)
+        store.update(run.id, pid=proc.pid, heartbeat_at=_hello_by())
 
 
 def _spawn_task(store: Store, task_id: int) -> None:
@@ -161,7 +175,7 @@ def _spawn_task(store: Store, task_id: int) -> None:
         store.set_task_status(task_id, "failed", error=f"Its worker could not be started: {e}", only_if=["running"])
         return
     _children[proc.pid] = proc
-    store.update_task(task_id, pid=proc.pid)
+    store.update_task(task_id, pid=proc.pid, heartbeat_at=_hello_by())
 
 
 def pid_alive(pid: int) -> bool:
@@ -186,12 +200,8 @@ def reap(store: Store, now: float | None = None) -> list[int]:
     for run in store.runs(statuses=["running"]):
         if run.twin_of is not None:
             continue
-        dead = run.pid is not None and not pid_alive(run.pid)
-        silent = run.heartbeat_at is not None and now - run.heartbeat_at > (
-            STALE_AFTER_S if run.pid is not None else START_GRACE_S)
-        if dead or silent:
-            why = "its worker process ended unexpectedly" if dead else \
-                f"its worker sent no heartbeat for {now - (run.heartbeat_at or now):.0f} s"
+        why = _gone(run.pid, run.heartbeat_at, now)
+        if why:
             for r in store.job_runs(run.id):
                 if store.set_status(r.id, "interrupted", error=f"Interrupted: {why}. Resume continues from the "
                                     "last checkpoint.", only_if=["running"]):
@@ -205,16 +215,8 @@ def reap_tasks(store: Store, now: float | None = None) -> list[int]:
     now = time.time() if now is None else now
     lost = []
     for task in store.tasks(statuses=["running"]):
-        dead = task.pid is not None and not pid_alive(task.pid)
-        # the claim stamps heartbeat_at = started_at; a worker still importing torch on a busy machine has not
-        # beaten yet and gets the start-up grace, not the heartbeat timeout
-        said_hello = task.heartbeat_at is not None and task.started_at is not None \
-            and task.heartbeat_at > task.started_at
-        silent = task.heartbeat_at is not None and now - task.heartbeat_at > (
-            STALE_AFTER_S if said_hello else START_GRACE_S)
-        if dead or silent:
-            why = "its worker process ended unexpectedly" if dead else \
-                f"its worker sent no heartbeat for {now - (task.heartbeat_at or now):.0f} s"
+        why = _gone(task.pid, task.heartbeat_at, now)
+        if why:
             if store.set_task_status(task.id, "interrupted", error=f"Interrupted: {why}. Start it again to "
                                      "recompute.", only_if=["running"]):
                 lost.append(task.id)

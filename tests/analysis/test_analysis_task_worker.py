@@ -96,13 +96,16 @@ def test_a_task_whose_worker_died_or_fell_silent_is_reaped_as_interrupted(home):
     now, me = time.time(), launcher.os.getpid()
     store.update_task(dead, pid=proc.pid)
     store.update_task(silent, pid=me, started_at=now - 200, heartbeat_at=now - 100)  # beat once, then nothing
-    store.update_task(starting, pid=me, started_at=now - 10, heartbeat_at=now - 10)  # still importing: grace
+    # spawned 10 s ago and still importing torch: its heartbeat is dated to the end of the start-up grace
+    store.update_task(starting, pid=me, started_at=now - 10,
+                      heartbeat_at=now - 10 + launcher.START_GRACE_S - launcher.STALE_AFTER_S)
     store.update_task(fine, pid=me, started_at=now - 10, heartbeat_at=now)
     assert launcher.reap_tasks(store) == [silent, dead]  # newest first, as store.tasks lists them
     assert store.get_task(dead).status == "interrupted" and "ended unexpectedly" in store.get_task(dead).error
     assert store.get_task(silent).status == "interrupted" and "no heartbeat for 100 s" in store.get_task(silent).error
     assert store.get_task(starting).status == store.get_task(fine).status == "running"
-    store.update_task(starting, started_at=now - 100, heartbeat_at=now - 100)  # never said hello in 100 s
+    store.update_task(starting, started_at=now - 100,  # spawned 100 s ago, never said hello
+                      heartbeat_at=now - 100 + launcher.START_GRACE_S - launcher.STALE_AFTER_S)
     store.update_task(fine, heartbeat_at=now - 100)
     launcher.reap(store)  # the runs' reaper reaps tasks too
     assert store.get_task(starting).status == store.get_task(fine).status == "interrupted"

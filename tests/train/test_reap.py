@@ -1,4 +1,5 @@
-"""The reaper: a worker still starting up gets the start-up grace; one that has beaten gets the short timeout."""
+"""The reaper, for training jobs and analysis tasks alike: a worker still starting up gets the start-up grace;
+one that has beaten gets the short timeout."""
 
 import os
 import time
@@ -42,3 +43,19 @@ def test_after_its_first_beat_a_silent_worker_is_reaped_after_the_short_timeout(
     t0 = time.time()
     assert launcher.reap(store, now=t0 + 1) == []
     assert launcher.reap(store, now=t0 + launcher.STALE_AFTER_S + 2) == ids
+
+
+def test_a_starting_task_worker_gets_the_same_grace_then_the_same_timeout(lab_home, monkeypatch):
+    store = Store()
+    ids = store.create_job([{"name": "r", "spec": {}, "data": {}, "train": {}}], "cpu")
+    starting, beating = (store.create_task("landscape", ids[0], {}, "cpu") for _ in range(2))
+    assert store.claim_next_task("cpu", 2) == [starting, beating]
+    monkeypatch.setattr(launcher.subprocess, "Popen", lambda *a, **k: _StandIn())
+    launcher._spawn_task(store, starting)
+    launcher._spawn_task(store, beating)
+    store.update_task(beating, heartbeat_at=time.time())  # this one said hello
+    t0 = time.time()
+    assert launcher.reap_tasks(store, now=t0 + launcher.STALE_AFTER_S + 5) == [beating]
+    assert store.get_task(starting).status == "running"
+    assert launcher.reap_tasks(store, now=t0 + launcher.START_GRACE_S + 2) == [starting]
+    assert "no heartbeat" in store.get_task(starting).error
