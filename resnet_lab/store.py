@@ -542,10 +542,17 @@ class Store:
     # --- experiments (groups of jobs) ---------------------------------------------------------------
 
     def create_experiment(self, kind: str, name: str, params: dict[str, Any], job_ids: Sequence[int]) -> int:
+        """Group jobs into an experiment. The same kind over the same jobs (in the same order) is one experiment:
+        asking again — a second process racing the first included — returns the first one's id."""
+        jobs_json = json.dumps([int(j) for j in job_ids])
         with self.tx() as con:
+            row = con.execute("SELECT id FROM experiments WHERE kind=? AND job_ids_json=? ORDER BY id LIMIT 1",
+                              (kind, jobs_json)).fetchone()
+            if row is not None:
+                return int(row["id"])
             cur = con.execute("INSERT INTO experiments(kind, name, params_json, job_ids_json, created_at)"
                               " VALUES (?, ?, ?, ?, ?)",
-                              (kind, name, json.dumps(params), json.dumps(list(job_ids)), time.time()))
+                              (kind, name, json.dumps(params), jobs_json, time.time()))
             return int(cur.lastrowid)
 
     def experiment(self, experiment_id: int) -> Experiment:

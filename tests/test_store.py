@@ -170,3 +170,12 @@ def test_experiments_group_jobs(tmp_path):
     assert [x.id for x in s.experiments("degradation")] == [e] and s.experiments("landscape") == []
     with pytest.raises(KeyError):
         s.experiment(e + 1)
+
+
+def test_the_same_jobs_are_one_experiment_even_from_another_connection(tmp_path):
+    a, b = Store(tmp_path / "runs.db"), Store(tmp_path / "runs.db")  # two server processes, say
+    e = a.create_experiment("degradation", "depth 20 vs 56", {}, [3, 5])
+    assert b.create_experiment("degradation", "depth 20 vs 56 again", {}, [3, 5]) == e
+    assert b.create_experiment("degradation", "reversed", {}, [5, 3]) != e
+    assert b.create_experiment("landscape", "other kind", {}, [3, 5]) != e
+    assert len(a.experiments()) == 3 and a.experiment(e).name == "depth 20 vs 56"

@@ -110,7 +110,7 @@ def submit_degradation(cfg: DegradationConfig, store: Store | None = None, reque
 
     The shallow job is queued first, so on one device it trains first. With a ``request_key`` a repeated
     request within the store's dedupe window (a double click) returns the same experiment: the store
-    dedupes each job by its key, and an experiment over exactly those jobs is reused.
+    dedupes each job by its key, and the experiment over exactly those jobs (``Store.create_experiment``).
     """
     if not isinstance(cfg, DegradationConfig):
         raise ValueError(f"expected a DegradationConfig, got {type(cfg).__name__}")
@@ -122,9 +122,6 @@ def submit_degradation(cfg: DegradationConfig, store: Store | None = None, reque
         ids = launcher.submit(cfg.spec(depth), cfg.data, cfg.train, twin=True, name=f"{run_label(True, depth)} "
                               f"({KIND})", request_key=key, store=store)
         jobs.append(ids[0])
-    for existing in store.experiments(KIND, limit=1000):
-        if list(existing.job_ids) == jobs:
-            return existing.id
     exp_id = store.create_experiment(KIND, f"depth {cfg.shallow} vs {cfg.deep} · {cfg.data.name}", cfg.params(), jobs)
     for job in jobs:
         for run in store.job_runs(job):
