@@ -9,13 +9,13 @@ import streamlit as st
 from resnet_lab.analysis.lesion import (
     KIND_LABELS,
     KINDS,
-    LesionStudy,
     lesion_indices,
     lesion_study,
     random_deletions,
     summary_sentence,
 )
 from resnet_lab.analysis.subject import checkpoint_of
+from resnet_lab.ui.cache import computed_with_progress, shared_results
 from resnet_lab.ui.common import PAGES
 from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_runs, partner_of, run_label
 from resnet_lab.viz.experiments import deletion_figure, lesion_figure
@@ -24,6 +24,7 @@ PAGE = "app_pages/lesion.py"
 DEFAULT_N = 1000  # validation images by default (all when there are fewer)
 MAX_N = 100_000
 TRIALS = 5  # random subsets per k in the "several blocks" chart
+RESULTS = shared_results("lesion", 64)  # finished studies and deletion curves, shared by every session
 
 st.title(PAGES[PAGE][0])
 st.caption("Veit, Wilber and Belongie (2016) deleted single blocks from trained networks at test time. "
@@ -78,29 +79,21 @@ def _key(r) -> str:
     return f"{r.id}|{path}|{Path(path).stat().st_mtime if path else 0}"
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def study(key: str, n: int, kind: str, _subject, _dataset) -> LesionStudy:
-    """One lesion kind of one run on n validation images (keyed by run, checkpoint, n and kind)."""
-    idx = lesion_indices(_dataset.y_val, n)
-    with _subject.lock:  # the cached model is shared: copy it while nobody has hooks on it
-        model = copy.deepcopy(_subject.model)
-    return lesion_study(model, _subject.normalize(_dataset.x_val[idx]), _dataset.y_val[idx], kinds=(kind,),
-                        label=_subject.label)
+def _model(subject):
+    """A private copy of the cached model (shared by every session: copied while nobody has hooks on it)."""
+    with subject.lock:
+        return copy.deepcopy(subject.model)
 
 
-@st.cache_data(max_entries=16, show_spinner="Deleting random sets of blocks…")
-def deletions(key: str, n: int, _subject, _dataset):
-    idx = lesion_indices(_dataset.y_val, n)
-    with _subject.lock:
-        model = copy.deepcopy(_subject.model)
-    return random_deletions(model, _subject.normalize(_dataset.x_val[idx]), _dataset.y_val[idx], trials=TRIALS,
-                            label=_subject.label)
-
-
+idx = lesion_indices(dataset.y_val, n)
 n_blocks = sum(1 for _ in subjects[0].model.blocks())
-with st.spinner(f"Lesioning {n_blocks} blocks one at a time, {n} images each"
-                + (" (and the same for the twin)…" if len(subjects) > 1 else "…")):
-    studies = [study(_key(r), n, kind, s, dataset) for r, s in zip(chosen, subjects)]
+studies = computed_with_progress(RESULTS, [
+    (("study", _key(r), n, kind),
+     lambda tick, s=s: lesion_study(_model(s), s.normalize(dataset.x_val[idx]), dataset.y_val[idx], kinds=(kind,),
+                                    label=s.label, progress=tick))
+    for r, s in zip(chosen, subjects)],
+    f"Lesioning {n_blocks} blocks one at a time, {n} images each"
+    + (", and the same for the twin" if len(subjects) > 1 else ""))
 st.plotly_chart(lesion_figure(studies, kind), key="lz_fig", width="stretch")
 st.markdown(summary_sentence(studies, kind))
 st.caption("Bars: intact accuracy minus the accuracy with that one block lesioned, in percentage points. "
@@ -120,7 +113,11 @@ st.dataframe(table, hide_index=True, key="lz_table")
 st.caption(" · ".join(f"{s.label}: intact accuracy **{s.base_acc:.1%}** on {s.n_images} images" for s in studies))
 
 if st.toggle("Delete several blocks at once (Veit et al., Fig. 5a)", key="lz_multi"):
-    curves = [deletions(_key(r), n, s, dataset) for r, s in zip(chosen, subjects)]
+    curves = computed_with_progress(RESULTS, [
+        (("deletions", _key(r), n),
+         lambda tick, s=s: random_deletions(_model(s), s.normalize(dataset.x_val[idx]), dataset.y_val[idx],
+                                            trials=TRIALS, label=s.label, progress=tick))
+        for r, s in zip(chosen, subjects)], "Deleting random sets of blocks")
     st.plotly_chart(deletion_figure(curves), key="lz_multi_fig", width="stretch")
     st.caption(f"Mean accuracy over {TRIALS} random sets of k blocks deleted together (band: best and worst set); "
                "only blocks that keep their input's shape are deleted. A ResNet degrades smoothly, like an "

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -223,8 +223,17 @@ def _plan(work: nn.Module, kinds: Sequence[str], reshapes: dict[str, bool]) -> l
     return plan
 
 
+def _tick(progress: Callable[[int, int], None] | None, done: int, total: int) -> int:
+    """One more unit of work done: report it (when asked to) and return the new count."""
+    done += 1
+    if progress is not None:
+        progress(done, total)
+    return done
+
+
 def lesion_study(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256,
-                 kinds: Sequence[str] = KINDS, label: str = "") -> LesionStudy:
+                 kinds: Sequence[str] = KINDS, label: str = "",
+                 progress: Callable[[int, int], None] | None = None) -> LesionStudy:
     """Accuracy of ``model`` on (``x``, ``y``) with each block lesioned in turn, one at a time.
 
     ``x`` is N x C x H x W, normalized as the model expects; ``y`` holds N class indices. Rows come in
@@ -235,6 +244,8 @@ def lesion_study(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size:
     block k then reruns only blocks k.. and the head. On the first batch the block-by-block logits are
     checked against the model's own forward; should they ever differ (a model whose forward is more
     than stem, blocks, head), every lesion is evaluated with full forward passes instead.
+
+    ``progress(done, total)`` is called after the intact pass and after each lesion of every batch.
     """
     _check_inputs(model, x, y, batch_size)
     kinds = _check_kinds(kinds)
@@ -247,6 +258,7 @@ def lesion_study(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size:
     base_correct = 0
     correct = {(name, kind): 0 for name, kind, possible, _ in plan if possible}
     blockwise = True
+    total, done = -(-len(x) // batch_size) * (1 + len(correct)), 0
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
             xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].cpu()
@@ -259,12 +271,14 @@ def lesion_study(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size:
             else:
                 logits = work(xb)
             base_correct += int((logits.argmax(1).cpu() == yb).sum())
+            done = _tick(progress, done, total)
             for name, kind in correct:
                 k = names.index(name)
                 with _lesioned(work, [name], kind):
                     # clone: a lesioned block may apply an in-place ReLU straight to its input
                     out = _resume(work, blocks, k, inputs[k].clone()) if blockwise else work(xb)
                 correct[(name, kind)] += int((out.argmax(1).cpu() == yb).sum())
+                done = _tick(progress, done, total)
     base = base_correct / len(x)
     rows = []
     for name, kind, possible, note in plan:
@@ -292,13 +306,15 @@ class DeletionCurve:
 
 
 def random_deletions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ks: Sequence[int] | None = None,
-                     trials: int = 5, seed: int = 0, batch_size: int = 256, label: str = "") -> DeletionCurve:
+                     trials: int = 5, seed: int = 0, batch_size: int = 256, label: str = "",
+                     progress: Callable[[int, int], None] | None = None) -> DeletionCurve:
     """Mean accuracy when ``k`` random blocks are deleted at once (Veit et al. 2016, Fig. 5a).
 
     Only blocks that keep their input's shape are candidates, in ResNets and plain nets alike (a ResNet
     block loses its branch, a plain block becomes the identity). For each k, ``trials`` random subsets
     are drawn from a generator seeded with ``seed`` — the same subsets for two models with the same
     block names — and k = 0 is the intact model. ``ks`` defaults to 0..(number of candidates).
+    ``progress(done, total)`` is called after each subset is evaluated.
     """
     _check_inputs(model, x, y, batch_size)
     if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= 1000:
@@ -312,12 +328,14 @@ def random_deletions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ks: Seq
             raise ValueError(f"k={k!r}: at most {len(candidates)} blocks of this model can be deleted "
                              "(those that keep their input's shape)")
     gen = torch.Generator().manual_seed(seed)
-    means, lows, highs = [], [], []
-    for k in ks:
+    subsets = [trials if 0 < k < len(candidates) else 1 for k in ks]  # k = 0 or all: only one subset exists
+    means, lows, highs, done = [], [], [], 0
+    for k, n_subsets in zip(ks, subsets):
         accs = []
-        for t in range(trials if 0 < k < len(candidates) else 1):  # k = 0 or all: only one subset exists
+        for _ in range(n_subsets):
             pick = torch.randperm(len(candidates), generator=gen)[:k].sort().values.tolist()
             accs.append(_with_blocks_deleted(work, [candidates[i] for i in pick], x, y, batch_size))
+            done = _tick(progress, done, sum(subsets))
         means.append(sum(accs) / len(accs))
         lows.append(min(accs))
         highs.append(max(accs))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from typing import Any, Callable, Hashable, Sequence
+
 import streamlit as st
 
 from ..device import device_description
@@ -31,3 +35,69 @@ def cached_dot(spec: ModelSpec, input_size: int, title: str | None = None) -> st
 @st.cache_resource(show_spinner=False)
 def cached_device_description() -> str:
     return device_description()
+
+
+class SharedResults:
+    """A small least-recently-used store of finished results, shared by every session.
+
+    For long work that draws its own progress bar: ``st.cache_data`` replays the elements a cached
+    function drew, and a bar made outside the function cannot be replayed. The page looks the result
+    up first, computes it under its bar on a miss and puts it here. Two sessions that miss at once both
+    compute; the second put wins, with an equal value.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be at least 1, got {max_entries}")
+        self.max_entries = max_entries
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key: Hashable, value: Any) -> Any:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+@st.cache_resource(show_spinner=False)
+def shared_results(name: str, max_entries: int) -> SharedResults:
+    """The process-wide store called ``name`` (one per kind of result)."""
+    return SharedResults(max_entries)
+
+
+Progress = Callable[[int, int], None]  # progress(done, total)
+
+
+def computed_with_progress(store: SharedResults, jobs: Sequence[tuple[Hashable, Callable[[Progress], Any]]],
+                           text: str) -> list[Any]:
+    """Each job's result, in order: from ``store`` when a session computed it before, otherwise computed
+    here under one progress bar and kept. A job is ``(key, work)``; ``work(progress)`` does it, calling
+    ``progress(done, total)`` as it goes, and the jobs still to do share the bar equally."""
+    results = [store.get(key) for key, _ in jobs]
+    todo = [i for i, r in enumerate(results) if r is None]
+    if not todo:
+        return results
+    bar = st.progress(0.0, text=text)
+    for j, i in enumerate(todo):
+        key, work = jobs[i]
+
+        def tick(done: int, total: int, j: int = j) -> None:
+            bar.progress(min(1.0, (j + done / max(total, 1)) / len(todo)), text=f"{text} ({done}/{total})")
+
+        results[i] = store.put(key, work(tick))
+    bar.empty()
+    return results

@@ -199,6 +199,19 @@ def test_random_deletions_ends_are_the_intact_and_the_fully_deleted_model(batch)
         random_deletions(model, x, y, ks=[3])
 
 
+def test_progress_counts_every_unit_of_work_up_to_the_total(batch):
+    x, y = batch
+    model = trained_like(SPEC)
+    calls = []
+    study = lesion_study(model, x, y, batch_size=20, progress=lambda done, total: calls.append((done, total)))
+    possible = sum(r.acc is not None for r in study.rows)  # 4 branch lesions + 4 skip lesions, all possible
+    total = 3 * (1 + possible)  # 48 images in batches of 20: three batches, each intact + every lesion
+    assert calls == [(i, total) for i in range(1, total + 1)]
+    calls.clear()
+    random_deletions(model, x, y, trials=3, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(i, 5) for i in range(1, 6)]  # k = 0 and k = 2 have one subset each, k = 1 has three
+
+
 def test_bad_inputs_are_refused_clearly(batch):
     x, y = batch
     model = trained_like(SPEC)

@@ -101,6 +101,23 @@ def test_several_blocks_at_once(open_app_page, finished_run, outside):
         assert shown == pytest.approx([100 * a for a in curve.mean_acc])
 
 
+def test_a_second_session_reuses_the_finished_study(open_app_page, finished_run, outside, monkeypatch):
+    first = open_app_page(PAGE)
+    first.number_input(key="lz_n").set_value(70).run()  # an image count no other test asks for
+    shown = charts(first)[0]
+    import resnet_lab.analysis.lesion as lesion
+
+    calls = []
+    monkeypatch.setattr(lesion, "lesion_study", lambda *a, **k: calls.append(a) or lesion_study(*a, **k))
+    second = open_app_page(PAGE)  # another browser tab: a new session on the same server
+    second.number_input(key="lz_n").set_value(70).run()
+    assert not second.exception and calls == []
+    assert charts(second)[0] == shown
+    second.radio(key="lz_kind").set_value("skip").run()  # not computed before: this session computes it
+    assert not second.exception and len(calls) == 2
+    assert_bars_are(charts(second)[0], outside(70), "skip")
+
+
 def test_no_runs_yet_says_what_to_do(open_app_page):
     at = open_app_page(PAGE)
     assert any("No run has a checkpoint yet" in i.value for i in at.info)
