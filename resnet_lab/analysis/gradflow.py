@@ -36,6 +36,7 @@ from torch import nn
 
 from ..data.augment import normalize
 from ..data.registry import DataConfig, Dataset, dataset_info, stratified_order
+from ..fmt import finite_or_none
 from ..models import build_model
 from ..models.hooks import forward_hooks
 from ..models.presets import CIFAR_DEPTHS, cifar_spec
@@ -159,12 +160,12 @@ class GradFlow:
         """JSON-ready dict (non-finite numbers become None, which JSON can hold)."""
         v = self.verdict()
         return {
-            "layers": [{"name": n, "kind": k, "grad_norm": _json_float(g)}
+            "layers": [{"name": n, "kind": k, "grad_norm": finite_or_none(g)}
                        for n, k, g in zip(self.names, self.kinds, self.grad_norms)],
-            "activation_std": [{"name": n, "std": _json_float(s)} for n, s in zip(self.act_names, self.act_stds)],
-            "loss": _json_float(self.loss),
-            "conv_spread": _json_float(self.conv_spread),
-            "first_last_ratio": _json_float(self.first_last_ratio),
+            "activation_std": [{"name": n, "std": finite_or_none(s)} for n, s in zip(self.act_names, self.act_stds)],
+            "loss": finite_or_none(self.loss),
+            "conv_spread": finite_or_none(self.conv_spread),
+            "first_last_ratio": finite_or_none(self.first_last_ratio),
             "verdict": {"word": v.word, "sentence": v.sentence},
         }
 
@@ -180,10 +181,6 @@ def _ratio(a: float, b: float) -> float:
     if b == 0:
         return math.inf if a > 0 else math.nan
     return a / b
-
-
-def _json_float(v: float) -> float | None:
-    return float(v) if math.isfinite(v) else None
 
 
 def _big(v: float) -> str:

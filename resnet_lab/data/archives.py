@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ..fmt import format_bytes
+
 KIB = 1024
 MIB = 1024 * KIB
 GIB = 1024 * MIB
@@ -134,7 +136,9 @@ def extract_zip(
     if not src.is_file():
         raise ArchiveRejected(f"{src.name} is not a regular file")
     if size > limits.max_archive_bytes:
-        raise ArchiveRejected(f"the archive is {_size(size)}; at most {_size(limits.max_archive_bytes)} is accepted")
+        raise ArchiveRejected(
+            f"the archive is {format_bytes(size)}; at most {format_bytes(limits.max_archive_bytes)} is accepted"
+        )
     with src.open("rb") as fp:
         _check_is_zip(fp, src.name, limits)
         try:
@@ -294,19 +298,21 @@ def _plan(zf: zipfile.ZipFile, limits: ArchiveLimits) -> _Plan:
         usize, csize = info.file_size, info.compress_size
         if usize > limits.ratio_floor_bytes and usize > limits.max_ratio * max(1, csize):
             raise ArchiveRejected(
-                f"entry {name!r} expands {usize / max(1, csize):,.0f}x ({_size(csize)} to {_size(usize)}); "
-                f"the limit is {limits.max_ratio:,.0f}x, so this looks like a zip bomb",
+                f"entry {name!r} expands {usize / max(1, csize):,.0f}x ({format_bytes(csize)} to "
+                f"{format_bytes(usize)}); the limit is {limits.max_ratio:,.0f}x, so this looks like a zip bomb",
                 name,
             )
         if usize > limits.max_file_bytes:
             raise ArchiveRejected(
-                f"entry {name!r} is {_size(usize)} uncompressed; at most {_size(limits.max_file_bytes)} per file",
+                f"entry {name!r} is {format_bytes(usize)} uncompressed; "
+                f"at most {format_bytes(limits.max_file_bytes)} per file",
                 name,
             )
         total += usize
         if total > limits.max_total_bytes:
             raise ArchiveRejected(
-                f"the archive expands to more than {_size(limits.max_total_bytes)} (limit reached at entry {name!r})",
+                f"the archive expands to more than {format_bytes(limits.max_total_bytes)} "
+                f"(limit reached at entry {name!r})",
                 name,
             )
         files.append((info, parts))
@@ -368,11 +374,11 @@ def _write(zf: zipfile.ZipFile, plan: _Plan, root: Path, limits: ArchiveLimits) 
                         raise ArchiveRejected(f"entry {name!r} holds more data than its header says", name)
                     if written > limits.max_file_bytes:
                         raise ArchiveRejected(
-                            f"entry {name!r} is larger than {_size(limits.max_file_bytes)} uncompressed", name
+                            f"entry {name!r} is larger than {format_bytes(limits.max_file_bytes)} uncompressed", name
                         )
                     if total > limits.max_total_bytes:
                         raise ArchiveRejected(
-                            f"the archive expands to more than {_size(limits.max_total_bytes)}", name
+                            f"the archive expands to more than {format_bytes(limits.max_total_bytes)}", name
                         )
                     out.write(chunk)
         except ArchiveRejected:
@@ -397,16 +403,6 @@ def _inside(root: Path, root_resolved: Path, parts: tuple[str, ...], name: str) 
     if PurePosixPath(*parts).is_absolute():
         raise ArchiveRejected(f"entry {name!r} has an absolute path", name)
     return target
-
-
-def _size(n: int) -> str:
-    if n >= GIB:
-        return f"{n / GIB:.1f} GiB"
-    if n >= MIB:
-        return f"{n / MIB:.1f} MiB"
-    if n >= KIB:
-        return f"{n / KIB:.1f} KiB"
-    return f"{n} bytes"
 
 
 def _short(e: BaseException) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .registry import DataConfig, Dataset, stratified_order, take_subset
+from .types import DataConfig, Dataset, stratified_order, take_subset
 
 DIGIT_NAMES = tuple(str(d) for d in range(10))
 

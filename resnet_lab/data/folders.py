@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -32,12 +31,12 @@ from typing import Any
 
 import torch
 
+from ..checks import MAX_SEED, check_float, check_int
 from ..paths import lab_home
 from .archives import ArchiveLimits, extract_zip, is_junk
 from .images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image, resize_square
-from .registry import MAX_SEED, VAL_FRACTION_RANGE, Dataset
+from .types import NAME_PATTERN, VAL_FRACTION_RANGE, Dataset, validate_name
 
-NAME_PATTERN = re.compile(r"[a-z0-9_-]{1,40}")  # a dataset name: lower-case slug, 1..40 characters
 DEFAULT_MIN_SIDE = 16  # images whose shorter side is below this many px are skipped as too small
 MIN_IMAGES_WARN = 5  # a class with fewer usable images than this gets a warning
 IMBALANCE_WARN = 10.0  # largest / smallest class size above this gets a warning
@@ -97,15 +96,6 @@ class DatasetRejected(ValueError):
 def datasets_root() -> Path:
     """Where imported user datasets live: ``$RESNET_LAB_HOME/datasets`` (read at call time)."""
     return lab_home() / "datasets"
-
-
-def validate_name(name: Any) -> str:
-    """Return ``name`` if it is a safe dataset name (``[a-z0-9_-]``, 1..40 characters), else ValueError."""
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise ValueError(
-            f"dataset name {name!r} is not allowed: use 1 to 40 lower-case letters, digits, '_' or '-'"
-        )
-    return name
 
 
 def list_user_datasets(datasets_dir: str | os.PathLike[str] | None = None) -> list[str]:
@@ -353,14 +343,9 @@ def load_folder_dataset(
     of them (at least 1, at most n - 1) go to val; a class with one image goes to train. Mean/std come
     from the train split; ``hflip`` is True. Raises ValueError when fewer than two classes have images.
     """
-    lo, hi = IMAGE_SIZE_RANGE
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or not lo <= image_size <= hi:
-        raise ValueError(f"image_size={image_size!r} is out of range; allowed {lo}..{hi}")
-    vlo, vhi = VAL_FRACTION_RANGE
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not vlo <= val_fraction <= vhi:
-        raise ValueError(f"val_fraction={val_fraction!r} is out of range; allowed {vlo}..{vhi}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed={seed!r} is out of range; allowed 0..{MAX_SEED}")
+    check_int("image_size", image_size, *IMAGE_SIZE_RANGE)
+    val_fraction = check_float("val_fraction", val_fraction, *VAL_FRACTION_RANGE)
+    check_int("seed", seed, 0, MAX_SEED)
     folder = dataset_path(name_or_path, datasets_dir)
     listing = _list(folder)
     key = _fingerprint(folder, listing, image_size, min_side)

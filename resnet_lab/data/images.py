@@ -40,6 +40,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
+from ..fmt import format_bytes
+
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")  # Pillow format names we parse
 _JPEG_FAMILY = ("JPEG", "MPO")  # Pillow opens a multi-picture JPEG (many phone/3D cameras) as MPO
 # file name endings of the allowed formats (e.g. for an upload widget's type filter)
@@ -148,7 +150,8 @@ def _read(data: ImageSource, max_bytes: int) -> bytes:
                 raise ImageRejected(f"{path.name} is not a regular file", NOT_IMAGE)
             if size > max_bytes:
                 raise ImageRejected(
-                    f"the file is {_mib(size)}, larger than the {_mib(max_bytes)} limit for one image", TOO_LARGE
+                    f"the file is {format_bytes(size)}, larger than the {format_bytes(max_bytes)} limit for one image",
+                    TOO_LARGE,
                 )
             with path.open("rb") as f:
                 raw = f.read(max_bytes + 1)
@@ -160,7 +163,8 @@ def _read(data: ImageSource, max_bytes: int) -> bytes:
         raise ImageRejected("the file is empty (0 bytes)", EMPTY)
     if len(raw) > max_bytes:
         raise ImageRejected(
-            f"the file is {_mib(len(raw))}, larger than the {_mib(max_bytes)} limit for one image", TOO_LARGE
+            f"the file is {format_bytes(len(raw))}, larger than the {format_bytes(max_bytes)} limit for one image",
+            TOO_LARGE,
         )
     return raw
 
@@ -375,10 +379,6 @@ def _grey_high_depth(im: Image.Image) -> Image.Image:
 
 def _allowed() -> str:
     return ", ".join(ALLOWED_FORMATS)
-
-
-def _mib(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB"
 
 
 def _short(e: BaseException) -> str:

@@ -25,7 +25,7 @@ import math
 
 import torch
 
-from .registry import DataConfig, Dataset
+from .types import DataConfig, Dataset
 
 SHAPE_CLASSES = ("circle", "square", "triangle", "cross", "ring", "star")
 

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .registry import DataConfig, Dataset, dataset_info, take_subset
+from .types import DataConfig, Dataset, builtin_info, take_subset
 
 
 class DatasetMissing(ValueError):
@@ -217,7 +217,7 @@ def _resize(data: torch.Tensor, size: int, chunk: int = 4096) -> torch.Tensor:
 def load_torchvision_dataset(cfg: DataConfig, root: Path) -> Dataset:
     """cifar10 / mnist / fashion_mnist from ``root``: official train split (optionally a stratified
     ``train_subset``) and the official test split as val, resized to ``cfg.image_size``."""
-    info = dataset_info(cfg.name)
+    info = builtin_info(cfg.name)
     src = _source(cfg.name, Path(root))
     train, test = _open(src, Path(root))
     x_train, y_train = _to_tensors(train, cfg.train_subset, cfg.seed, cfg.image_size)

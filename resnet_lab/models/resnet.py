@@ -3,8 +3,8 @@
 One class covers torchvision's ImageNet ResNets, the CIFAR ResNets of He et al. 2015 (sec. 4.2),
 pre-activation ResNets (He et al. 2016) and all their plain twins. Names match torchvision
 (``conv1, bn1, relu, maxpool, layer1..N, avgpool, fc``) and every model has the same face
-(``forward_features``, ``forward_head``, ``stages``, ``blocks()``), so analysis code never reaches
-into internals.
+(``forward_features``, ``forward_head``, ``get_classifier``, ``stages``, ``blocks()``), as timm's
+models do, so analysis and training code never reach into internals.
 """
 
 from __future__ import annotations
@@ -107,11 +107,18 @@ class ResNet(nn.Module):
             x = self.relu_final(self.bn_final(x))
         return x
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global average pool and flatten (N x ``num_features``), then the classifier unless ``pre_logits``."""
         x = self.avgpool(x)
         x = torch.flatten(x, 1)
+        if pre_logits:
+            return x
         x = self.fc(x)
         return x
+
+    def get_classifier(self) -> nn.Module:
+        """The final linear layer: ``get_classifier()(forward_head(f, pre_logits=True))`` are the logits."""
+        return self.fc
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))

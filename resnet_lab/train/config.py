@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from ..checks import MAX_SEED, check_float, check_int
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("onecycle", "cosine", "step", "constant")
@@ -31,20 +32,20 @@ class TrainConfig:
     device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
 
     def __post_init__(self) -> None:
-        _int("epochs", self.epochs, 1, 1000)
-        _int("batch_size", self.batch_size, 2, 8192)
+        check_int("epochs", self.epochs, 1, 1000)
+        check_int("batch_size", self.batch_size, 2, 8192)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("device", self.device, DEVICES)
-        _num("lr", self.lr, 1e-6, 10.0)
-        _num("momentum", self.momentum, 0.0, 0.999)
-        _num("weight_decay", self.weight_decay, 0.0, 1.0)
-        _num("warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs))
-        _int("step_every_epochs", self.step_every_epochs, 1, 1000)
-        _num("label_smoothing", self.label_smoothing, 0.0, 0.5)
-        _int("seed", self.seed, 0, 2**31 - 1)
-        _int("log_every", self.log_every, 1, 100_000)
-        _int("grad_norm_every", self.grad_norm_every, 0, 100_000)
+        check_float("lr", self.lr, 1e-6, 10.0)
+        check_float("momentum", self.momentum, 0.0, 0.999)
+        check_float("weight_decay", self.weight_decay, 0.0, 1.0)
+        check_float("warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs))
+        check_int("step_every_epochs", self.step_every_epochs, 1, 1000)
+        check_float("label_smoothing", self.label_smoothing, 0.0, 0.5)
+        check_int("seed", self.seed, 0, MAX_SEED)
+        check_int("log_every", self.log_every, 1, 100_000)
+        check_int("grad_norm_every", self.grad_norm_every, 0, 100_000)
         if not isinstance(self.nesterov, bool):
             raise ValueError(f"nesterov must be true or false, got {self.nesterov!r}")
 
@@ -68,14 +69,3 @@ class TrainConfig:
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"{name}={value!r} is not allowed; choose one of {', '.join(allowed)}")
-
-
-def _int(name: str, value: Any, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
-
-
-def _num(name: str, value: Any, lo: float, hi: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not lo <= value <= hi:
-        raise ValueError(f"{name} must be a number in {lo:g}..{hi:g}, got {value!r}")

@@ -8,16 +8,22 @@ so a ResNet and its option-A plain twin start from identical weights.
 Host syncs happen only every ``log_every`` steps: losses, accuracies and gradient norms accumulate
 as device tensors in between. A non-finite loss found at a log point ends that model's run as
 ``diverged``.
+
+What a step sees is decided once, at setup: a *batch source* hands out (inputs, labels) for training
+and validation (:class:`ImageBatches`: images on the device, augmented there; or, for a linear
+probe, :class:`FeatureBatches`: the frozen backbone's pooled features, computed once), and a
+*logits* function maps a batch to class scores (:func:`full_logits`: the whole model, or
+:func:`head_logits`: only its classifier). The loop, evaluation and checkpointing never ask which.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +63,13 @@ class MemberSetup:
     backbone_lr_mult: float = 1.0  # learning-rate multiplier for trainable parameters outside the head (fc)
     head_only: bool = False  # linear probe: backbone features computed once, only fc trains on them
 
+    def frozen_in(self, model: nn.Module) -> tuple[str, ...]:
+        """The top-level modules of ``model`` kept fixed: ``frozen``, or for a linear probe all but the classifier."""
+        if not self.head_only:
+            return self.frozen
+        head = model.get_classifier()
+        return tuple(name for name, module in model.named_children() if module is not head)
+
 
 @dataclass
 class _Member:
@@ -68,6 +81,7 @@ class _Member:
     norm_names: list[str]  # the layers of norm_params (a plain twin has no projection shortcuts: fewer layers)
     ckpt_dir: Path | None
     setup: MemberSetup = MemberSetup()
+    frozen: tuple[str, ...] = ()  # top-level modules kept fixed (setup.frozen_in(model))
     status: str = "running"
     message: str | None = None
     best_val_acc: float = -1.0
@@ -148,6 +162,123 @@ def weight_layers(model: nn.Module) -> tuple[list[str], list[torch.Tensor]]:
     return names, params
 
 
+def _autocast(cuda: bool) -> AbstractContextManager:
+    """bf16 autocast on CUDA; nothing on the CPU."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
+
+
+# --- what a step sees: a batch source and a logits function --------------------------------------
+
+Logits = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+
+
+def full_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Class scores of a batch of (normalized) images: the whole model."""
+    return model(x)
+
+
+def head_logits(model: nn.Module, features: torch.Tensor) -> torch.Tensor:
+    """Class scores of a batch of pooled features (``forward_head(..., pre_logits=True)``): the classifier only."""
+    return model.get_classifier()(features)
+
+
+class Batches(Protocol):
+    """Where a step's (inputs, labels) come from, all on the training device."""
+
+    def prepare(self) -> None:
+        """One-off work before the first batch (a no-op, or a linear probe's feature pass)."""
+
+    def train(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training examples at ``idx`` (augmented when the source augments)."""
+
+    def val(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The whole validation split, in order, ``EVAL_BATCH`` examples at a time."""
+
+
+class ImageBatches:
+    """Images living on the training device, gathered by index: no DataLoader.
+
+    Training batches are augmented on the device (pad-crop, plus a flip where it keeps the label)
+    when ``augment`` is set, drawing from ``generator``; every batch is normalized with the data's
+    mean/std, and made channels-last on CUDA.
+    """
+
+    def __init__(self, data: Dataset, device: torch.device, augment: bool, generator: torch.Generator) -> None:
+        self.x_train = data.x_train.to(device)
+        self.y_train = data.y_train.to(device)
+        self.x_val = data.x_val.to(device)
+        self.y_val = data.y_val.to(device)
+        self.mean = torch.tensor(data.mean, device=device)
+        self.std = torch.tensor(data.std, device=device)
+        self.augment = augment
+        self.flip_p = 0.5 if data.hflip else 0.0
+        self.generator = generator
+        self.channels_last = device.type == "cuda"
+
+    def prepare(self) -> None:
+        pass
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw [0, 1] images -> what the model takes: normalized (and channels-last on CUDA)."""
+        x = normalize(x, self.mean, self.std)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def train(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.y_train[idx]
+        x = self.x_train[idx]
+        if self.augment:
+            x = augment_batch(x, generator=self.generator, flip_p=self.flip_p)
+        return self.inputs(x), y
+
+    def val(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for start in range(0, len(self.y_val), EVAL_BATCH):
+            yield self.inputs(self.x_val[start:start + EVAL_BATCH]), self.y_val[start:start + EVAL_BATCH]
+
+
+class FeatureBatches:
+    """A linear probe's batches: the frozen backbone's pooled features of every image, computed once.
+
+    ``prepare`` (or the first batch asked for) runs ``model`` in eval mode over the un-augmented
+    images of both splits and keeps ``forward_head(forward_features(x), pre_logits=True)`` as float32;
+    after that a batch costs one index, and an epoch milliseconds. Never augmented: the features are fixed.
+    """
+
+    def __init__(self, images: ImageBatches, model: nn.Module, cuda: bool) -> None:
+        self.images = images
+        self.model = model
+        self.cuda = cuda
+        self.feat_train: torch.Tensor | None = None
+        self.feat_val: torch.Tensor | None = None
+
+    def prepare(self) -> None:
+        if self.feat_train is None:
+            self.feat_train = self._features(self.images.x_train)
+            self.feat_val = self._features(self.images.x_val)
+
+    @torch.no_grad()
+    def _features(self, x_all: torch.Tensor) -> torch.Tensor:
+        self.model.eval()
+        out = []
+        for start in range(0, len(x_all), EVAL_BATCH):
+            x = self.images.inputs(x_all[start:start + EVAL_BATCH])
+            with _autocast(self.cuda):
+                f = self.model.forward_features(x)
+            out.append(self.model.forward_head(f, pre_logits=True).float())
+        return torch.cat(out)
+
+    def train(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.prepare()
+        return self.feat_train[idx], self.images.y_train[idx]
+
+    def val(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        self.prepare()
+        y_val = self.images.y_val
+        for start in range(0, len(y_val), EVAL_BATCH):
+            yield self.feat_val[start:start + EVAL_BATCH], y_val[start:start + EVAL_BATCH]
+
+
 class Trainer:
     def __init__(self, specs: Sequence[ModelSpec], data: Dataset, cfg: TrainConfig,
                  callbacks: Callbacks | None = None, checkpoint_dirs: Sequence[Path | None] | None = None,
@@ -164,7 +295,6 @@ class Trainer:
                                  f"{len(data.class_names)} classes; set num_classes={len(data.class_names)}")
         self.cfg = cfg
         self.data = data
-        self.augment = augment
         self.cb = callbacks or Callbacks()
         self.device = resolve_device(cfg.device)
         self.cuda = self.device.type == "cuda"
@@ -175,26 +305,23 @@ class Trainer:
         self.meta = list(meta) if meta is not None else [{} for _ in specs]
         dirs = list(checkpoint_dirs) if checkpoint_dirs is not None else [None] * len(specs)
         setups = list(setups) if setups is not None else [MemberSetup()] * len(specs)
-        self.head_only = any(s.head_only for s in setups)
-        if self.head_only and len(specs) != 1:
+        head_only = any(s.head_only for s in setups)
+        if head_only and len(specs) != 1:
             raise ValueError("a linear probe trains one model at a time")
         self.members = [self._member(spec, d, st) for spec, d, st in zip(specs, dirs, setups)]
         self.layer_names = self.members[0].norm_names
 
-        # the data lives on the training device; batches are gathered by index, no DataLoader
-        self.x_train = data.x_train.to(self.device)
-        self.y_train = data.y_train.to(self.device)
-        self.x_val = data.x_val.to(self.device)
-        self.y_val = data.y_val.to(self.device)
-        self.mean = torch.tensor(data.mean, device=self.device)
-        self.std = torch.tensor(data.std, device=self.device)
+        self.n_train = n
         self.order_gen = torch.Generator().manual_seed(cfg.seed)
         self.aug_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
+        images = ImageBatches(data, self.device, augment, self.aug_gen)
+        # the one place that knows about linear probes: what a step sees, and how it gets logits
+        self.batches: Batches = FeatureBatches(images, self.members[0].model, self.cuda) if head_only else images
+        self.logits: Logits = head_logits if head_only else full_logits
         self.step = 0
         self.start_epoch = 0
         self.start_batch = 0
         self.epoch_order_state = self.order_gen.get_state()
-        self.feat_train = self.feat_val = None
 
     def _member(self, spec: ModelSpec, ckpt_dir: Path | None, setup: MemberSetup) -> _Member:
         torch.manual_seed(self.cfg.seed)
@@ -204,9 +331,9 @@ class Trainer:
             stray = [k for k in [*missing, *unexpected] if not k.startswith("fc.")]
             if stray:
                 raise ValueError(f"the starting weights do not fit this model: {', '.join(stray[:5])}")
+        frozen = setup.frozen_in(model)
         for name, p in model.named_parameters():
-            top = name.split(".")[0]
-            p.requires_grad_(top == "fc" if setup.head_only else top not in setup.frozen)
+            p.requires_grad_(name.split(".")[0] not in frozen)
         model = model.to(self.device)
         if self.cuda:
             model = model.to(memory_format=torch.channels_last)
@@ -215,32 +342,15 @@ class Trainer:
         norm_names, norm_params = weight_layers(model)
         return _Member(spec=spec, model=model, optimizer=opt, scheduler=sched, norm_params=norm_params,
                        norm_names=norm_names,
-                       ckpt_dir=Path(ckpt_dir) if ckpt_dir is not None else None, setup=setup)
+                       ckpt_dir=Path(ckpt_dir) if ckpt_dir is not None else None, setup=setup, frozen=frozen)
 
     def _train_mode(self, m: _Member) -> None:
         """Train mode, except frozen parts: their BatchNorm keeps its statistics (eval mode)."""
         m.model.train()
-        if m.setup.head_only:
-            m.model.eval()
-        for name in m.setup.frozen:
+        for name in m.frozen:
             module = getattr(m.model, name, None)
             if module is not None:
                 module.eval()
-
-    @torch.no_grad()
-    def _features(self, model: nn.Module, x_all: torch.Tensor) -> torch.Tensor:
-        """Pooled backbone features of every image, computed once for a linear probe."""
-        model.eval()
-        out = []
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda else nullcontext()
-        for start in range(0, len(x_all), EVAL_BATCH):
-            x = normalize(x_all[start:start + EVAL_BATCH], self.mean, self.std)
-            if self.cuda:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with autocast:
-                f = model.forward_features(x)
-            out.append(torch.flatten(model.avgpool(f), 1).float())
-        return torch.cat(out)
 
     # --- resume ------------------------------------------------------------------------------
 
@@ -269,11 +379,7 @@ class Trainer:
         cfg = self.cfg
         for i, m in enumerate(self.members):
             self.cb.on_start(i, self.total_steps, m.norm_names)
-        autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if self.cuda else nullcontext
-        if self.head_only:
-            model = self.members[0].model
-            self.feat_train = self._features(model, self.x_train)
-            self.feat_val = self._features(model, self.x_val)
+        self.batches.prepare()  # before the clock starts: a linear probe's feature pass is not training
         stopped = False
         last_ckpt = time.monotonic()
         t_log = time.perf_counter()
@@ -283,26 +389,16 @@ class Trainer:
                 self.epoch_order_state = self.order_gen.get_state()
             else:
                 self.order_gen.set_state(self.epoch_order_state)
-            perm = torch.randperm(len(self.y_train), generator=self.order_gen).to(self.device)
+            perm = torch.randperm(self.n_train, generator=self.order_gen).to(self.device)
             for m in self._active():
                 self._train_mode(m)
             first = self.start_batch if epoch == self.start_epoch else 0
             for b in range(first, self.steps_per_epoch):
-                idx = perm[b * self.batch:(b + 1) * self.batch]
-                y = self.y_train[idx]
-                if self.head_only:
-                    x = self.feat_train[idx]
-                else:
-                    x = self.x_train[idx]
-                    if self.augment:
-                        x = augment_batch(x, generator=self.aug_gen, flip_p=0.5 if self.data.hflip else 0.0)
-                    x = normalize(x, self.mean, self.std)
-                    if self.cuda:
-                        x = x.contiguous(memory_format=torch.channels_last)
+                x, y = self.batches.train(perm[b * self.batch:(b + 1) * self.batch])
                 track = cfg.grad_norm_every and self.step % cfg.grad_norm_every == 0
                 for m in self._active():
-                    with autocast():
-                        out = m.model.fc(x) if self.head_only else m.model(x)
+                    with _autocast(self.cuda):
+                        out = self.logits(m.model, x)
                     loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
                     m.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -384,21 +480,14 @@ class Trainer:
         model.eval()
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda else nullcontext()
-        for start in range(0, len(self.y_val), EVAL_BATCH):
-            y = self.y_val[start:start + EVAL_BATCH]
-            if self.feat_val is not None:
-                with autocast:
-                    out = model.fc(self.feat_val[start:start + EVAL_BATCH])
-            else:
-                x = normalize(self.x_val[start:start + EVAL_BATCH], self.mean, self.std)
-                if self.cuda:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with autocast:
-                    out = model(x)
+        n = 0
+        for x, y in self.batches.val():
+            with _autocast(self.cuda):
+                out = self.logits(model, x)
             loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
             correct += (out.argmax(1) == y).sum()
-        n = max(1, len(self.y_val))
+            n += len(y)
+        n = max(1, n)
         return {"val/loss": float(loss_sum) / n, "val/acc": float(correct) / n}
 
     def _evaluate_and_checkpoint(self, epoch: float) -> None:

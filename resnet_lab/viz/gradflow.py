@@ -14,6 +14,7 @@ from typing import Sequence
 
 import plotly.graph_objects as go
 
+from ..fmt import finite_or_none
 from .training import PALETTE, PLAIN_COLOR
 
 _MARGIN = dict(l=10, r=10, t=50, b=10)
@@ -37,9 +38,9 @@ class FlowSeries:
             raise ValueError(f"{self.label}: {len(self.names)} names but {len(self.values)} values")
 
 
-def _positive(values: Sequence[float]) -> list[float | None]:
-    """Values for a log axis: non-positive or non-finite ones become None (a gap in the line)."""
-    return [v if math.isfinite(v) and v > 0 else None for v in values]
+def _positive(values: Sequence[float | None]) -> list[float | None]:
+    """Values for a log axis: missing, non-finite or non-positive ones become None (a gap in the line)."""
+    return [f if (f := finite_or_none(v)) is not None and f > 0 else None for v in values]
 
 
 def _style(i: int, s: FlowSeries) -> dict:
@@ -84,8 +85,8 @@ def log_norm_grid(names: Sequence[str], steps: Sequence[int], norms: Sequence[Se
     is missing, zero or not finite)."""
     grid: list[list[float | None]] = [[None] * len(steps) for _ in names]
     for j, row in enumerate(norms):
-        for i, v in enumerate(row[:len(names)]):
-            if v is not None and math.isfinite(v) and v > 0:
+        for i, v in enumerate(_positive(row[:len(names)])):
+            if v is not None:
                 grid[i][j] = math.log10(v)
     return grid
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..fmt import finite_or_none
 from .training import PALETTE, PLAIN_COLOR
 
 # the model first, its plain twin second (same red/grey pair as the training curves), then the rest
@@ -190,7 +191,7 @@ def per_class_figure(acc_by_model: Mapping[str, Sequence[float]], class_names: S
         a = _numpy(accs).reshape(-1)
         if len(a) != len(names):
             raise ValueError(f"{label}: {len(a)} accuracies for {len(names)} classes")
-        ys = [None if math.isnan(v) else float(v) for v in a]
+        ys = [finite_or_none(v) for v in a]
         fig.add_trace(go.Bar(
             x=names, y=ys, name=label, marker_color=_model_color(i),
             hovertemplate=f"{label}<br>%{{x}}: %{{y:.1%}}<extra></extra>",
@@ -266,15 +267,15 @@ def layer_stats_figure(stats_by_model: Mapping[str, Sequence[Mapping]], stat: st
 
     stats_by_model: {model label: [{"name": "layer2.1", "index": 5, "mean": ..., "std": ..., ...}, ...]}
     in depth order. sort=True draws each model's values sorted descending against rank (Fig. 7, bottom).
-    Layers without the statistic (or NaN) are left out.
+    Layers without the statistic (or with a NaN or infinite one) are left out.
     """
     if stat not in STAT_TITLES:
         raise ValueError(f"unknown layer statistic {stat!r}; expected one of {sorted(STAT_TITLES)}")
     fig = go.Figure()
     fmt = ".1%" if stat == "zero_frac" else ".4g"
     for i, (label, layers) in enumerate(stats_by_model.items()):
-        points = [(int(d["index"]), str(d["name"]), float(d[stat])) for d in layers
-                  if d.get(stat) is not None and not math.isnan(float(d[stat]))]
+        points = [(int(d["index"]), str(d["name"]), v) for d in layers
+                  if (v := finite_or_none(d.get(stat))) is not None]
         if sort:
             points = sorted(points, key=lambda p: -p[2])
             xs = list(range(1, len(points) + 1))

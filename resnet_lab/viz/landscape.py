@@ -16,6 +16,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from ..analysis.landscape import LOSS_FLOOR, Surface
+from ..fmt import finite_or_none
 from .training import PALETTE, PLAIN_COLOR
 
 COLORSCALE = "Viridis"
@@ -32,7 +33,7 @@ def model_color(surface: Surface, index: int) -> str:
 def _values(t: torch.Tensor) -> list:
     """A tensor -> nested lists with NaN as None (plotly leaves a gap)."""
     def conv(v):
-        return [conv(x) for x in v] if isinstance(v, list) else (v if math.isfinite(v) else None)
+        return [conv(x) for x in v] if isinstance(v, list) else finite_or_none(v)
     return conv(t.tolist())
 
 

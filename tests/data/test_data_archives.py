@@ -318,9 +318,9 @@ def test_overlapping_entries_refused(work):
 def test_lowered_limits(work):
     tmp_path = work
     z = make_zip(tmp_path / "a.zip", {f"{i}.txt": b"x" * 600 for i in range(3)})
-    with pytest.raises(ArchiveRejected, match="more than 1000 bytes"):
+    with pytest.raises(ArchiveRejected, match="more than 1000 B"):
         extract_zip(z, tmp_path / "o1", ArchiveLimits(max_total_bytes=1000))
-    with pytest.raises(ArchiveRejected, match="600 bytes uncompressed; at most 500 bytes"):
+    with pytest.raises(ArchiveRejected, match="600 B uncompressed; at most 500 B per file"):
         extract_zip(z, tmp_path / "o2", ArchiveLimits(max_file_bytes=500))
     with pytest.raises(ArchiveRejected, match="3 files; at most 2"):
         extract_zip(z, tmp_path / "o3", ArchiveLimits(max_files=2))

@@ -237,3 +237,24 @@ def test_presets_are_read_only_and_include_every_plain_twin():
         if spec.skip and name != "resnet1202":
             assert PRESETS[name.replace("resnet", "plain")] == spec.replace(skip=False)
     assert {"plain20", "plain56", "plain110", "plain18", "plain50", "preact_plain18"} <= set(PRESETS)
+
+
+@pytest.mark.parametrize("spec", [
+    ModelSpec(stem="cifar", depths=(1, 1), widths=(4, 8), shortcut="A", num_classes=5),
+    ModelSpec(stem="cifar", depths=(1, 1), widths=(4, 8), preact=True, num_classes=3, in_channels=1),
+    ModelSpec(block="bottleneck", depths=(1, 1, 1), widths=(4, 8, 16), skip=False, num_classes=7),
+])
+def test_timm_face_forward_head_of_forward_features_is_forward(spec):
+    torch.manual_seed(0)
+    model = build_model(spec).eval()
+    x = torch.randn(3, spec.in_channels, 32, 32)
+    with torch.no_grad():
+        features = model.forward_features(x)
+        logits = model(x)
+        pooled = model.forward_head(features, pre_logits=True)
+        assert torch.equal(model.forward_head(features), logits)
+        assert torch.equal(model.forward_head(features, pre_logits=False), logits)
+        assert torch.equal(model.get_classifier()(pooled), logits)
+    assert model.get_classifier() is model.fc
+    assert pooled.shape == (3, model.fc.in_features) == (3, model.num_features)
+    torch.testing.assert_close(pooled, features.mean(dim=(2, 3)))  # global average pooling, by hand

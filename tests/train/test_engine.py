@@ -5,7 +5,17 @@ import torch
 
 from resnet_lab.train.checkpoint import load_checkpoint, read_manifest
 from resnet_lab.train.config import TrainConfig
-from resnet_lab.train.engine import Callbacks, Trainer, lr_lambda
+from resnet_lab.models import build_model
+from resnet_lab.train.engine import (
+    Callbacks,
+    FeatureBatches,
+    ImageBatches,
+    MemberSetup,
+    Trainer,
+    full_logits,
+    head_logits,
+    lr_lambda,
+)
 
 from .conftest import TINY, make_data
 
@@ -215,3 +225,30 @@ def test_train_config_validation_names_the_field(bad, field):
         TrainConfig(**bad)
     with pytest.raises(ValueError, match="unknown training setting"):
         TrainConfig.from_dict({"epochz": 3})
+
+
+def test_a_linear_probe_steps_on_cached_pooled_features_through_the_head_only():
+    data = make_data()
+    cfg = TrainConfig(epochs=1, batch_size=16, device="cpu")
+    probe = Trainer([TINY], data, cfg, setups=[MemberSetup(state_dict=build_model(TINY).state_dict(), head_only=True)],
+                    augment=False)
+    assert isinstance(probe.batches, FeatureBatches) and probe.logits is head_logits
+    assert probe.members[0].frozen == tuple(n for n, _ in probe.members[0].model.named_children() if n != "fc")
+    model = probe.members[0].model
+    idx = torch.tensor([0, 5, 7])
+    x, y = probe.batches.train(idx)
+    with torch.no_grad():
+        images = (data.x_train[idx] - 0.4) / 0.3
+        expected = model.eval().forward_head(model.forward_features(images), pre_logits=True)
+    torch.testing.assert_close(x, expected)
+    assert x.shape == (3, model.fc.in_features) and torch.equal(y, data.y_train[idx])
+    val = list(probe.batches.val())
+    assert torch.equal(torch.cat([y for _, y in val]), data.y_val)
+
+    plain = Trainer([TINY], data, cfg, augment=False)
+    assert isinstance(plain.batches, ImageBatches) and plain.logits is full_logits
+    assert plain.members[0].frozen == ()
+    x, y = plain.batches.train(idx)
+    torch.testing.assert_close(x, (data.x_train[idx] - 0.4) / 0.3)
+    augmented, _ = Trainer([TINY], data, cfg).batches.train(idx)
+    assert augmented.shape == x.shape and not torch.equal(augmented, x)

@@ -1,0 +1,40 @@
+"""Range checks for untrusted settings: one wording for every config in the lab.
+
+Every frozen config (``ModelSpec``, ``TrainConfig``, ``DataConfig``, landscape and degradation
+settings) refuses a bad value with a ``ValueError`` that names the field, the value and what is
+allowed, in one of two forms:
+
+* wrong type: ``"seed must be an integer in 0..2147483647, got 1.5"``
+* out of range: ``"seed=-1 is out of range; allowed 0..2147483647"``
+
+``where`` is appended to the allowed range, e.g. ``" for shapes"`` or ``" (or None for all)"``.
+A ``bool`` is never a number here, although Python lets ``True`` pass as ``1``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_SEED = 2**31 - 1  # largest seed any config accepts (what a 32-bit signed integer holds)
+
+
+def check_int(name: str, value: Any, lo: int, hi: int, where: str = "") -> int:
+    """``value`` if it is an ``int`` (not a bool) in ``lo..hi`` inclusive; ``ValueError`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer in {lo}..{hi}{where}, got {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name}={value} is out of range; allowed {lo}..{hi}{where}")
+    return value
+
+
+def check_float(name: str, value: Any, lo: float, hi: float, where: str = "") -> float:
+    """``float(value)`` if it is an int or float (not a bool) in ``lo..hi`` inclusive; ``ValueError``
+    otherwise. NaN and infinities are out of every (finite) range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number in {lo:g}..{hi:g}{where}, got {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name}={value!r} is out of range; allowed {lo:g}..{hi:g}{where}")
+    return float(value)
+
+
+__all__ = ["MAX_SEED", "check_float", "check_int"]
