@@ -7,17 +7,17 @@ from datetime import datetime
 
 import streamlit as st
 
-from resnet_lab.analysis.degradation import (
+from resnet_lab import jobs
+from resnet_lab.analysis.degradation import TOLERANCE
+from resnet_lab.data.registry import DataConfig, dataset_info
+from resnet_lab.experiments.degradation import (
     DEPTH_CHOICES,
     KIND,
-    TOLERANCE,
     WIDTH_RANGE,
     DegradationConfig,
     submit_degradation,
     summarize,
 )
-from resnet_lab.data.registry import DataConfig, dataset_info
-from resnet_lab.train import launcher
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.ui.common import PAGES
 from resnet_lab.ui.runs import STATUS_ICON, session_token, store
@@ -100,7 +100,7 @@ if st.session_state.get(ERROR_KEY):
 
 # --- the experiment shown ----------------------------------------------------------------------------
 st.divider()
-experiments = store().experiments(KIND)
+experiments = store().experiments.list(KIND)
 if not experiments:
     st.info("No degradation experiment yet: choose the sizes above and press **Run the experiment**. "
             "At the small defaults on a CPU it takes a few minutes; on a GPU, well under one.",
@@ -115,15 +115,15 @@ exp_id = st.selectbox("Experiment", list(by_id), key="dg_pick", format_func=lamb
 
 def _job_row(report, job: int, depth: int) -> None:
     pair = [report.get(True, depth), report.get(False, depth)]
-    lead = next((r for r in pair if r.run_id == job), pair[0])
+    lead = pair[0]
     st.markdown(" · ".join(f"{STATUS_ICON.get(r.status, '')} {r.label} (#{r.run_id}): **{r.status}**" for r in pair))
     cols = st.columns([5, 1])
     cols[0].progress(lead.progress, text=f"{depth} layers: step {lead.step} of {lead.total_steps or '?'}")
     if lead.status in ("queued", "running"):
-        cols[1].button("Stop", icon=":material/stop:", key=f"dg_stop_{job}", on_click=launcher.stop,
+        cols[1].button("Stop", icon=":material/stop:", key=f"dg_stop_{job}", on_click=jobs.stop,
                        args=(job, store()), help="Finishes the step and saves a checkpoint; Resume continues.")
     elif lead.status in ("stopped", "interrupted"):
-        cols[1].button("Resume", icon=":material/replay:", key=f"dg_resume_{job}", on_click=launcher.resume,
+        cols[1].button("Resume", icon=":material/replay:", key=f"dg_resume_{job}", on_click=jobs.resume,
                        args=(job, store()))
 
 
@@ -142,7 +142,7 @@ def _final_table(report) -> None:
 
 def _show(exp_id: int, was_finished: bool) -> None:
     s = store()
-    launcher.pump(s)
+    jobs.pump(s)
     try:
         report = summarize(s, exp_id)
     except (KeyError, ValueError) as e:

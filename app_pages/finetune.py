@@ -15,7 +15,7 @@ from resnet_lab.models.pretrained import IMAGENET_WEIGHTS, load_imagenet, top_k,
 from resnet_lab.train import launcher
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.train.finetune import STRATEGY_HELP, FinetuneConfig
-from resnet_lab.ui.runs import live_panel, runs_table, session_token, store
+from resnet_lab.ui.runs import live_panel, queue_preview, runs_table, session_token, store
 
 WATCH_KEY = "ft_watch_jobs"
 STRATEGIES = ("linear", "last:1", "last:2", "full")
@@ -77,7 +77,7 @@ if kind == "ImageNet weights":
         allow_download = st.checkbox("Let torchvision download it", key="ft_download")
     source = f"imagenet:{name}"
 elif kind == "A lab run":
-    finished = [r for r in store().runs(statuses=["done", "stopped"]) if r.ckpt_best or r.ckpt_last]
+    finished = [r for r in store().runs.list(statuses=["done", "stopped"]) if r.ckpt_best or r.ckpt_last]
     if not finished:
         st.info("No finished run with a checkpoint yet: train one on the Train page first.", icon=":material/info:")
     else:
@@ -187,6 +187,7 @@ def _launch() -> None:
 st.button("Fine-tune", type="primary", icon=":material/tune:", on_click=_launch)
 if st.session_state.get("ft_error"):
     st.error(st.session_state["ft_error"], icon=":material/error:")
+queue_preview("auto", None, f"Fine-tuning ({len(strategies)} run{'s' if len(strategies) != 1 else ''})")
 
-live_panel(WATCH_KEY, "No runs yet: choose a start, data and strategies, then press Fine-tune.")
+live_panel(WATCH_KEY, "No runs yet: choose a start, data and strategies, then press Fine-tune.", kinds=("finetune",))
 runs_table(WATCH_KEY)

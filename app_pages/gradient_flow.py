@@ -206,7 +206,7 @@ else:
         st.caption(f"At the checkpoint, on {n} {main.data.name} training images (class-balanced).")
         show_flows([(f"#{r.id} {short(s.spec)}", s.spec, f) for r, s, f in zip(chosen, subjects, flows)], "gf_run")
 
-logged = [store().grad_norms(r.id) for r in chosen]
+logged = [store().runs.grad_norms(r.id) for r in chosen]
 values = [v for _, _, norms in logged for row in norms for v in row if v is not None and 0 < v < float("inf")]
 if values:
     zrange = (math.log10(min(values)), math.log10(max(values)))
@@ -214,7 +214,7 @@ else:
     zrange = None
 for i, (col, r, (names, steps, norms)) in enumerate(zip(st.columns(len(chosen)), chosen, logged)):
     with col:
-        kind = "ResNet" if r.spec.get("skip", True) else "plain"
+        kind = r.kind
         if not names or not steps:
             st.info(f"Run #{r.id} ({kind}) logged no gradient norms: it was trained with `grad_norm_every = 0`, or "
                     "it stopped before its first snapshot.", icon=":material/info:")

@@ -1,27 +1,29 @@
 """Loss landscape page: filter-normalized 1D/2D slices of the training loss around a run and its twin,
-computed as a background task (cost estimated before it starts, live progress, stop), results kept with
+computed as a background job (cost estimated before it starts, live progress, stop), results kept with
 the run and drawn side by side."""
 
 import json
-import math
 import time
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from resnet_lab.analysis.landscape import (KIND, MAX_BATCHES, MAX_SPAN, MAX_STEPS,
-                                           LandscapeParams, estimate_cost, load_result, submit_landscape, summary,
-                                           task_device, time_forward)
-from resnet_lab.train import launcher
+from resnet_lab import jobs
+from resnet_lab.analysis.landscape import (MAX_BATCHES, MAX_SPAN, MAX_STEPS, LandscapeParams, estimate_cost, summary,
+                                           time_forward)
+from resnet_lab.fmt import finite_or_none
+from resnet_lab.experiments.landscape import KIND, concerns, landscape_jobs, load_result, submit_landscape
+from resnet_lab.jobs.eta import forecast
+from resnet_lab.jobs.slots import default_device
 from resnet_lab.ui.common import PAGES
 from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_runs, partner_of, run_label
 from resnet_lab.ui.runs import STATUS_ICON, session_token, store
 from resnet_lab.viz.landscape import landscape_1d_figure, landscape_2d_figure
 
 PAGE = "app_pages/landscape.py"
-TASK_KEY = "ls_task"  # session key: the task this session started (watched by the live panel)
-PICK_KEY = "ls_pick"  # session key: a result to select on the next full run (a task that just finished)
+TASK_KEY = "ls_task"  # session key: the job this session started (watched by the live panel)
+PICK_KEY = "ls_pick"  # session key: a result to select on the next full run (a job that just finished)
 BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
 
 st.title(PAGES[PAGE][0])
@@ -78,7 +80,7 @@ except (OSError, ValueError, RuntimeError, KeyError) as e:
     st.error(f"The checkpoint could not be loaded: {e}", icon=":material/error:")
     st.stop()
 main = subjects[0]
-device = task_device()
+device = default_device()
 
 
 @st.cache_data(max_entries=32, show_spinner="Timing one forward pass…")
@@ -111,64 +113,59 @@ if n_train is not None and batches * batch_size > n_train:
 if st.button("Start", key="ls_start", icon=":material/play_arrow:", type="primary"):
     request = f"{session_token()}|{KIND}|{rid}|{twin}|{json.dumps(params.to_dict(), sort_keys=True)}"
     try:
-        st.session_state[TASK_KEY] = submit_landscape(rid, params, twin=twin, store=store(), request_key=request)
+        st.session_state[TASK_KEY] = submit_landscape(rid, params, twin=twin, store=store(), request_key=request,
+                                                      estimate_s=cost.seconds)
     except (ValueError, KeyError) as e:
         st.error(f"The landscape could not be started: {e}", icon=":material/error:")
 
 
-def concerns(task, run_id: int) -> bool:
-    """Whether a landscape task sliced ``run_id`` (as the run, or as its twin)."""
-    return run_id == task.run_id or run_id in task.params.get("runs", [])
-
-
-def tasks_of(run_id: int, statuses: list[str]) -> list:
-    """Landscape tasks that sliced ``run_id``, newest first: its own, and its partner's that included it."""
-    s = store()
-    found = s.tasks(kind=KIND, run_id=run_id, statuses=statuses)
-    if mate is not None:
-        found += [t for t in s.tasks(kind=KIND, run_id=mate.id, statuses=statuses) if concerns(t, run_id)]
-    return sorted(found, key=lambda t: -t.id)
+def jobs_of(run_id: int, statuses: list[str]) -> list:
+    """Landscape jobs that sliced ``run_id`` (as the run, or as its twin), newest first."""
+    return landscape_jobs(store(), by_id[run_id], statuses)
 
 
 # --- live progress -------------------------------------------------------------------------------
 @st.fragment(run_every=1.5)
 def live() -> None:
     s = store()
-    launcher.pump(s)
-    task = None
+    jobs.pump(s)
+    job = None
     watched = st.session_state.get(TASK_KEY)
     if watched is not None:
         try:
-            task = s.get_task(watched)
+            job = s.jobs.get(watched)
         except KeyError:
             st.session_state.pop(TASK_KEY, None)
-    if task is None or not concerns(task, rid):
-        active = tasks_of(rid, ["queued", "running"])
-        task = active[0] if active else None
-    if task is None:
+    if job is None or not concerns(job, rid):
+        active = jobs_of(rid, ["queued", "running"])
+        job = active[0] if active else None
+    if job is None:
         return
-    p = LandscapeParams.from_dict({k: v for k, v in task.params.items() if k != "runs"})
-    st.markdown(f"{STATUS_ICON.get(task.status, '')} Landscape task #{task.id} ({p.describe()}): **{task.status}**")
+    p = LandscapeParams.from_dict({k: v for k, v in job.params.items() if k != "runs"})
+    st.markdown(f"{STATUS_ICON.get(job.status, '')} Landscape job #{job.id} ({p.describe()}): **{job.status}**")
     eta = ""
-    if task.status == "running" and task.progress and task.total and task.started_at:
-        left = (time.time() - task.started_at) / task.progress * (task.total - task.progress)
+    if job.status == "running" and job.progress and job.total and job.started_at:
+        left = (time.time() - job.started_at) / job.progress * (job.total - job.progress)
         eta = f" · about {left:.0f} s left"
-    st.progress(task.fraction, text=f"{task.progress} of {task.total or '?'} grid evaluations{eta}")
-    if task.active:
-        if st.button("Stop", key="ls_stop", icon=":material/stop:", disabled=task.stop_requested):
-            launcher.stop_task(task.id, s)
-            task = s.get_task(task.id)  # shown as stopping (or stopped, if it was still queued) right away
-        if task.stop_requested:
+    if job.status == "queued":
+        place = forecast(s).get(job.id)
+        eta = f" · {place.describe()}" if place is not None else ""
+    st.progress(job.fraction, text=f"{job.progress} of {job.total or '?'} grid evaluations{eta}")
+    if job.active:
+        if st.button("Stop", key="ls_stop", icon=":material/stop:", disabled=job.stop_requested):
+            jobs.stop(job.id, s)
+            job = s.jobs.get(job.id)  # shown as stopping (or stopped, if it was still queued) right away
+        if job.stop_requested:
             st.caption("Stopping: saving what has been computed…")
-    elif task.status == "failed":
-        st.error(f"The landscape failed: {task.error}", icon=":material/error:")
-    elif task.status in ("stopped", "interrupted"):
-        st.warning(task.error or f"The landscape was {task.status}.", icon=":material/warning:")
+    elif job.status == "failed":
+        st.error(f"The landscape failed: {job.error}", icon=":material/error:")
+    elif job.status in ("stopped", "interrupted"):
+        st.warning(job.error or f"The landscape was {job.status}.", icon=":material/warning:")
     seen = st.session_state.setdefault("ls_seen", [])
-    if not task.active and task.id not in seen:
-        seen.append(task.id)
-        if task.result_path and watched == task.id:
-            st.session_state[PICK_KEY] = task.id
+    if not job.active and job.id not in seen:
+        seen.append(job.id)
+        if job.result_path and watched == job.id:
+            st.session_state[PICK_KEY] = job.id
             st.rerun(scope="app")  # show the new result below
 
 
@@ -176,23 +173,23 @@ live()
 
 # --- finished landscapes -------------------------------------------------------------------------
 st.subheader("Landscapes of this run")
-finished = [t for t in tasks_of(rid, ["done", "stopped"]) if t.result_path and Path(t.result_path).is_file()]
+finished = [t for t in jobs_of(rid, ["done", "stopped"]) if t.result_path and Path(t.result_path).is_file()]
 if not finished:
     st.caption("None yet: choose the settings above and press **Start**. Results are kept with the run.")
     st.stop()
-tasks = {t.id: t for t in finished}
-if st.session_state.get(PICK_KEY) in tasks:
+results = {t.id: t for t in finished}
+if st.session_state.get(PICK_KEY) in results:
     st.session_state["ls_result"] = st.session_state.pop(PICK_KEY)
 
 
-def task_label(tid: int) -> str:
-    t = tasks[tid]
+def result_label(tid: int) -> str:
+    t = results[tid]
     p = LandscapeParams.from_dict({k: v for k, v in t.params.items() if k != "runs"})
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.finished_at or t.created_at))
     return f"#{t.id} · {p.describe()} · {when}" + (" · partial (stopped)" if t.status == "stopped" else "")
 
 
-tid = st.selectbox("Landscape", list(tasks), format_func=task_label, key="ls_result")
+tid = st.selectbox("Landscape", list(results), format_func=result_label, key="ls_result")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -201,7 +198,7 @@ def read_result(path: str, mtime: float):
 
 
 try:
-    path = tasks[tid].result_path
+    path = results[tid].result_path
     result = read_result(path, Path(path).stat().st_mtime)
 except (OSError, ValueError) as e:
     st.error(f"This result could not be read: {e}", icon=":material/error:")
@@ -216,18 +213,15 @@ else:
     fig = landscape_1d_figure(surfaces)
 st.plotly_chart(fig, key="ls_chart", width="stretch")
 if not result.complete:
-    st.caption("This task was stopped: points it did not reach are left blank.")
-
-
-def num(v: float) -> float | None:
-    return v if math.isfinite(v) else None
+    st.caption("This job was stopped: points it did not reach are left blank.")
 
 
 rows = [summary(s) for s in surfaces]
 st.dataframe(pd.DataFrame([{
-    "model": r["label"], "centre loss": num(r["center_loss"]), "centre accuracy": num(r["center_acc"]),
-    "lowest loss": num(r["min_loss"]), "highest loss": num(r["max_loss"]),
-    "rise at ½ span": num(r["rise_at_half_span"]), "images": r["images"]} for r in rows]),
+    "model": r["label"], "centre loss": finite_or_none(r["center_loss"]),
+    "centre accuracy": finite_or_none(r["center_acc"]),
+    "lowest loss": finite_or_none(r["min_loss"]), "highest loss": finite_or_none(r["max_loss"]),
+    "rise at ½ span": finite_or_none(r["rise_at_half_span"]), "images": r["images"]} for r in rows]),
     hide_index=True, width="stretch", key="ls_table",
     column_config={"centre accuracy": st.column_config.NumberColumn(format="percent"),
                    **{k: st.column_config.NumberColumn(format="%.4f")

@@ -15,6 +15,7 @@ from resnet_lab.analysis.lesion import (
     summary_sentence,
 )
 from resnet_lab.analysis.subject import checkpoint_of
+from resnet_lab.spec import kind_of
 from resnet_lab.ui.cache import computed_with_progress, shared_results
 from resnet_lab.ui.common import PAGES
 from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_runs, partner_of, run_label
@@ -104,7 +105,7 @@ table = []
 for b in studies[0].blocks:
     row = {"block": b, "downsamples": studies[0].row(b, kind).downsampling}
     for s in studies:
-        name = "ResNet" if s.skip else "plain"
+        name = kind_of(s.skip)
         lesion = s.row(b, kind) if b in s.blocks else None
         row[f"{name} accuracy (%)"] = None if lesion is None or lesion.acc is None else round(100 * lesion.acc, 2)
         row[f"{name} drop (points)"] = None if lesion is None or lesion.drop is None else round(100 * lesion.drop, 2)

@@ -24,8 +24,8 @@ main = picked.main
 
 def short(subject: Subject) -> str:
     """A short name for captions: "ResNet" / "plain", or the run number when both are the same kind."""
-    kinds = ["ResNet" if s.spec.skip else "plain" for s in subjects]
-    kind = "ResNet" if subject.spec.skip else "plain"
+    kinds = [s.spec.kind for s in subjects]
+    kind = subject.spec.kind
     if len(set(kinds)) == len(kinds):
         return kind
     return f"#{subject.run_id}" if subject.run_id is not None else subject.label

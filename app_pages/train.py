@@ -7,7 +7,7 @@ from resnet_lab.data.registry import DATASETS, DataConfig, dataset_info
 from resnet_lab.models.presets import PRESETS
 from resnet_lab.train import launcher
 from resnet_lab.train.config import OPTIMIZERS, SCHEDULES, TrainConfig
-from resnet_lab.ui.runs import live_panel, runs_table, session_token, store
+from resnet_lab.ui.runs import live_panel, queue_preview, runs_table, session_token, store
 from resnet_lab.ui.state import TRAIN_SPEC_KEY
 
 WATCH_KEY = "train_watch_job"
@@ -82,13 +82,18 @@ with st.expander("Training settings", expanded=False):
                             help="auto: the GPU when there is one.")
 
 
+def _settings() -> tuple[DataConfig, TrainConfig]:
+    data = DataConfig(name=data_name, image_size=int(image_size), train_subset=int(subset) or None,
+                      val_fraction=float(val_fraction), augment=augment, seed=int(seed))
+    cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch), optimizer=optimizer, lr=float(lr),
+                      schedule=schedule, warmup_epochs=float(warmup), weight_decay=float(wd),
+                      label_smoothing=float(smoothing), seed=int(seed), device=device)
+    return data, cfg
+
+
 def _launch(twin: bool) -> None:
     try:
-        data = DataConfig(name=data_name, image_size=int(image_size), train_subset=int(subset) or None,
-                          val_fraction=float(val_fraction), augment=augment, seed=int(seed))
-        cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch), optimizer=optimizer, lr=float(lr),
-                          schedule=schedule, warmup_epochs=float(warmup), weight_decay=float(wd),
-                          label_smoothing=float(smoothing), seed=int(seed), device=device)
+        data, cfg = _settings()
         fingerprint = hashlib.sha1(json.dumps([spec.to_dict(), data.to_dict(), cfg.to_dict(), twin],
                                               sort_keys=True).encode()).hexdigest()[:16]
         ids = launcher.submit(spec, data, cfg, twin=twin, request_key=f"{session_token()}:{fingerprint}",
@@ -106,6 +111,13 @@ b[1].button("Train with plain twin", type="primary", icon=":material/compare:", 
             width="stretch")
 if st.session_state.get("train_error"):
     st.error(st.session_state["train_error"], icon=":material/error:")
+try:
+    preview_data, preview_cfg = _settings()
+    preview_estimate = launcher.estimate(store(), spec, preview_data, preview_cfg, twin=True)
+except ValueError as e:  # the same message comes back, in red, if the button is pressed
+    st.caption(f":material/warning: {e}")
+else:
+    queue_preview(preview_cfg.device, preview_estimate, "A run with its plain twin")
 
 
 live_panel(WATCH_KEY, "No runs yet: choose a model and a dataset, then press Train.")

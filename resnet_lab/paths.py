@@ -14,3 +14,13 @@ def lab_home() -> Path:
 def data_root() -> Path:
     """Where dataset files live by default: ``$RESNET_LAB_HOME/data``."""
     return lab_home() / "data"
+
+
+def run_dir(run_id: int) -> Path:
+    """A run's checkpoints and results: ``$RESNET_LAB_HOME/runs/<id>``."""
+    return lab_home() / "runs" / str(run_id)
+
+
+def job_dir(job_id: int) -> Path:
+    """A job's worker log: ``$RESNET_LAB_HOME/jobs/<id>``."""
+    return lab_home() / "jobs" / str(job_id)

@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .checks import check_int
+
 STEMS = ("imagenet", "cifar")  # imagenet: 7x7/2 conv + 3x3/2 max-pool; cifar: 3x3/1 conv
 BLOCKS = ("basic", "bottleneck")
 SHORTCUTS = ("A", "B", "C")  # He et al. 2015, sec. 3.3 and 4.1
@@ -29,6 +31,11 @@ MAX_CLASSES = 100_000
 MAX_JSON_BYTES = 16_384  # a spec is a few hundred bytes; anything far larger is not a spec
 
 SPEC_VERSION = 1
+
+
+def kind_of(skip: bool) -> str:
+    """"ResNet" for a network with skip connections, "plain" for its twin without."""
+    return "ResNet" if skip else "plain"
 
 
 @dataclass(frozen=True)
@@ -63,16 +70,16 @@ class ModelSpec:
                 f"widths must have one entry per stage ({len(self.depths)} stages), got {len(self.widths)}"
             )
         for i, d in enumerate(self.depths):
-            _check_range(f"depths[{i}]", d, 1, MAX_STAGE_DEPTH)
+            check_int(f"depths[{i}]", d, 1, MAX_STAGE_DEPTH)
         for i, w in enumerate(self.widths):
-            _check_range(f"widths[{i}]", w, 1, MAX_WIDTH)
+            check_int(f"widths[{i}]", w, 1, MAX_WIDTH)
         if self.shortcut == "A" and any(b < a for a, b in zip(self.widths, self.widths[1:])):
             raise ValueError(
                 f"widths={list(self.widths)}: shortcut A pads channels with zeros, so widths must not "
                 "decrease from stage to stage; use shortcut B or C"
             )
-        _check_range("in_channels", self.in_channels, 1, MAX_IN_CHANNELS)
-        _check_range("num_classes", self.num_classes, 1, MAX_CLASSES)
+        check_int("in_channels", self.in_channels, 1, MAX_IN_CHANNELS)
+        check_int("num_classes", self.num_classes, 1, MAX_CLASSES)
 
     # --- derived facts -------------------------------------------------------------------
 
@@ -108,6 +115,11 @@ class ModelSpec:
     def twin(self) -> "ModelSpec":
         """The same network with the skip connections flipped (plain twin of a ResNet and back)."""
         return self.replace(skip=not self.skip)
+
+    @property
+    def kind(self) -> str:
+        """What the network is, as the lab says it everywhere: "ResNet" (skip connections) or "plain"."""
+        return kind_of(self.skip)
 
     def describe(self) -> str:
         """A short human name, e.g. 'ResNet-56 (cifar stem, basic, option A)'."""
@@ -179,13 +191,6 @@ def _reject_constant(name: str) -> Any:
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"{name}={value!r} is not allowed; choose one of {', '.join(allowed)}")
-
-
-def _check_range(name: str, value: Any, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name}={value} is out of range; allowed {lo}..{hi}")
 
 
 def _int_tuple(name: str, value: Any) -> tuple[int, ...]:

@@ -48,12 +48,12 @@ def train_tiny_job(home: Path) -> list[int]:
         store = Store()
         rows = [{"name": name, "spec": fit_spec_to_data(s, data).to_dict(), "data": data.to_dict(),
                  "train": train.to_dict()} for name, s in (("tiny", spec), ("tiny plain", spec.twin()))]
-        ids = store.create_job(rows, device="cpu")
-        store.claim_next("cpu", 1)
+        job, ids = store.jobs.create("train", "tiny", "cpu", runs=rows, partners=True)
+        assert store.jobs.claim({"cpu": 1}) == [(job, "cpu")]
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        subprocess.run([sys.executable, "-m", "resnet_lab.train.worker", str(ids[0])], check=True, env=env,
+        subprocess.run([sys.executable, "-m", "resnet_lab.jobs.worker", str(job)], check=True, env=env,
                        timeout=600)
-        assert [r.status for r in store.job_runs(ids[0])] == ["done", "done"]
+        assert [r.status for r in store.runs.of_job(job)] == ["done", "done"]
         store.close()
     finally:
         if old is None:
@@ -86,25 +86,26 @@ def finished_run(trained_home, monkeypatch):
 
 @pytest.fixture
 def private_trained_home(trained_home, tmp_path, monkeypatch):
-    """(store, [resnet id, plain id]) in a private copy of the trained home's run database: tasks, logs and
-    results are written under it, the checkpoints are only read from the trained home. Workers beat every
-    0.5 s; no task worker outlives the test."""
+    """(store, [resnet id, plain id]) in a private copy of the trained home (its database and run folders):
+    jobs, logs and results are written under it. Workers beat every 0.5 s; no worker outlives the test."""
+    import shutil
     import signal
     import sqlite3
 
+    from resnet_lab import jobs
     from resnet_lab.store import Store
-    from resnet_lab.train import launcher
 
     src, ids = trained_home
     dst = tmp_path / "home"
     dst.mkdir()
     with sqlite3.connect(src / "runs.db") as a, sqlite3.connect(dst / "runs.db") as b:
         a.backup(b)
+    shutil.copytree(src / "runs", dst / "runs")
     monkeypatch.setenv("RESNET_LAB_HOME", str(dst))
     monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
     store = Store()
     yield store, ids
-    for task in store.tasks(statuses=["running"]):
-        if task.pid and launcher.pid_alive(task.pid):
-            os.kill(task.pid, signal.SIGKILL)
+    for job in store.jobs.list(statuses=["running"]):  # leave no worker behind
+        if job.pid and jobs.pid_alive(job.pid):
+            os.kill(job.pid, signal.SIGKILL)
     store.close()

@@ -55,7 +55,8 @@ def test_train_runs_and_stop_from_the_command_line(lab_home):
                 "--epochs", "1", "--batch-size", "32", "--plain-twin", "--json")
     assert r.returncode == 0, r.stderr + r.stdout
     runs = json.loads(r.stdout)["runs"]
-    assert [x["status"] for x in runs] == ["done", "done"] and runs[1]["twin_of"] == runs[0]["id"]
+    assert [x["status"] for x in runs] == ["done", "done"] and runs[1]["partner"] == runs[0]["id"]
+    assert [x["kind"] for x in runs] == ["ResNet", "plain"] and runs[0]["job"] == runs[1]["job"]
     assert runs[0]["name"] == "resnet20 · digits" and runs[1]["name"] == "plain20 · digits"
     listed = json.loads(run_cli("runs", "--json").stdout)
     assert {x["id"] for x in listed} == {x["id"] for x in runs}
@@ -63,6 +64,12 @@ def test_train_runs_and_stop_from_the_command_line(lab_home):
     assert json.loads(stop.stdout)["status"] == "done"  # already finished: nothing to stop
     missing = run_cli("stop", "999")
     assert missing.returncode == 2 and "no run with id 999" in missing.stderr
+    jobs = json.loads(run_cli("jobs", "--json").stdout)
+    assert [(j["id"], j["kind"], j["status"], j["runs"]) for j in jobs] == [
+        (runs[0]["job"], "train", "done", [runs[0]["id"], runs[1]["id"]])]
+    assert json.loads(run_cli("stop", "--job", str(runs[0]["job"]), "--json").stdout) == {
+        "job": runs[0]["job"], "status": "done"}
+    assert "no job with id 999" in run_cli("resume", "--job", "999").stderr
     bad = run_cli("train", "--data", "cifar10")
     assert bad.returncode == 2 and "CIFAR-10 is not in" in bad.stderr
 

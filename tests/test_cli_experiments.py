@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from resnet_lab.analysis import from_run
-from resnet_lab.analysis.degradation import KIND, DegradationConfig, summarize
+from resnet_lab.experiments.degradation import KIND, DegradationConfig, summarize
 from resnet_lab.models.presets import cifar_spec
 from resnet_lab.analysis.lesion import lesion_indices, lesion_study, summary_sentence
 from resnet_lab.cli import main
 from resnet_lab.data.registry import DataConfig, load_dataset
 from resnet_lab.spec import ModelSpec
 from resnet_lab.store import Store
-from resnet_lab.train import launcher
+from resnet_lab.jobs import scheduler
 from resnet_lab.train.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,21 +27,21 @@ STEPS = [(3, 0.5), (6, 1.0), (9, 1.5), (12, 2.0)]  # 6 steps per epoch, logged e
 def fill(store: Store, errors: dict[str, float]) -> int:
     """A finished 20-vs-56 degradation experiment whose final training errors are ``errors[label]``."""
     cfg = DegradationConfig()
-    jobs = []
+    job_ids = []
     for depth in (20, 56):
         spec = cifar_spec(depth, width=16, num_classes=6)
         rows = [{"name": f"{'resnet' if s.skip else 'plain'}-{depth}", "spec": s.to_dict(),
                  "data": cfg.data.to_dict(), "train": cfg.train.to_dict()} for s in (spec, spec.twin())]
-        ids = store.create_job(rows, device="cpu")
-        jobs.append(ids[0])
+        job, ids = store.jobs.create("train", rows[0]["name"], "cpu", runs=rows, partners=True, origin=KIND)
+        job_ids.append(job)
         for rid, row in zip(ids, rows):
             e = errors[row["name"]]
             values = [e + 0.2, e + 0.1, e + 0.01, e - 0.01]  # last epoch: equal weights, mean e
-            store.add_metrics([(rid, s, ep, "train/acc", 1 - v) for (s, ep), v in zip(STEPS, values)]
+            store.runs.add_metrics([(rid, s, ep, "train/acc", 1 - v) for (s, ep), v in zip(STEPS, values)]
                               + [(rid, s, ep, "train/loss", 3 * v) for (s, ep), v in zip(STEPS, values)]
                               + [(rid, 12, 2.0, "val/acc", 0.8)])
-            store.set_status(rid, "done")
-    return store.create_experiment(KIND, "depth 20 vs 56", cfg.params(), jobs)
+        store.jobs.finish(job, "done", only_if=["queued"])
+    return store.experiments.create(KIND, "depth 20 vs 56", cfg.params(), job_ids)
 
 
 def cli_json(capsys, *args) -> dict:
@@ -86,21 +86,21 @@ def test_degradation_reports_an_experiment_as_summarize_does(capsys):
 ])
 def test_degradation_refuses_bad_input_with_exit_2(capsys, args, message):
     assert message in cli_error(capsys, "degradation", *args)
-    assert Store().runs() == []  # nothing was queued
+    assert Store().runs.list() == []  # nothing was queued
 
 
 def test_degradation_detach_queues_the_four_runs(capsys, monkeypatch):
-    monkeypatch.setattr(launcher, "pump", lambda store=None: [])  # queue only: start no worker here
+    monkeypatch.setattr(scheduler, "pump", lambda store=None, capacity=None: [])  # queue only: start no worker
     got = cli_json(capsys, "degradation", "--shallow", 8, "--deep", 14, "--width", 4, "--subset", 100,
                    "--image-size", 16, "--epochs", 1, "--batch-size", 16, "--lr", 0.05, "--seed", 3,
                    "--device", "cpu", "--detach", "--json")
     store = Store()
-    exp = store.experiment(got["experiment"])
+    exp = store.experiments.get(got["experiment"])
     assert exp.job_ids == got["jobs"]
     data = DataConfig(name="shapes", image_size=16, train_subset=100, seed=3)
     train = TrainConfig(epochs=1, batch_size=16, lr=0.05, seed=3, device="cpu")
     assert exp.params == DegradationConfig(8, 14, 4, data, train).params()
-    runs = [r for job in exp.job_ids for r in store.job_runs(job)]
+    runs = [r for job in exp.job_ids for r in store.runs.of_job(job)]
     assert sorted(r.id for r in runs) == sorted(got["runs"])
     assert [(ModelSpec.from_dict(r.spec).depth, r.spec["skip"]) for r in runs] == [
         (8, True), (8, False), (14, True), (14, False)]
@@ -111,7 +111,7 @@ def test_degradation_detach_queues_the_four_runs(capsys, monkeypatch):
 def test_lesion_json_is_the_lesion_study_of_both_twins(capsys, finished_run):
     got = cli_json(capsys, "lesion", "--run", finished_run[0], "--twin", "--n", 100, "--json")
     store = Store()
-    subjects = [from_run(store.get(i)) for i in finished_run]
+    subjects = [from_run(store.runs.get(i)) for i in finished_run]
     store.close()
     data = load_dataset(subjects[0].data)
     idx = lesion_indices(data.y_val, 100)

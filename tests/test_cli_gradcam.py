@@ -39,7 +39,7 @@ def shape_png(tmp_path):
 def expected(run_id, image_path, target=None, layer=None, method="gradcam", alpha=0.5):
     """What the CLI should draw, computed in this process: (overlay PIL image, target, prediction, prob)."""
     store = Store()
-    subject = from_run(store.get(run_id))
+    subject = from_run(store.runs.get(run_id))
     store.close()
     image = subject.load_image(image_path)
     x = subject.normalize(image[None])
@@ -131,7 +131,7 @@ def test_gradcam_unknown_run_and_unknown_layer(finished_run, shape_png, tmp_path
     r = run_gradcam("--run", finished_run[0], "--image", shape_png, "--layer", "layer9", "--out", tmp_path / "b.png")
     assert r.returncode == 2 and "unknown layer 'layer9'" in r.stderr and "Traceback" not in r.stderr
     store = Store()
-    valid = cam_layers(from_run(store.get(finished_run[0])).model)
+    valid = cam_layers(from_run(store.runs.get(finished_run[0])).model)
     store.close()
     assert "valid layers: " + ", ".join(valid) in r.stderr
     assert not (tmp_path / "a.png").exists() and not (tmp_path / "b.png").exists()

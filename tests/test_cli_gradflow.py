@@ -66,7 +66,7 @@ def test_run_json_equals_a_direct_backward_loop_at_the_checkpoint(capsys, finish
     assert [m["run"] for m in result["models"]] == [resnet_id, plain_id] and result["checkpoint"] is True
     store = Store()
     for m, rid in zip(result["models"], (resnet_id, plain_id)):
-        subject = from_run(store.get(rid))
+        subject = from_run(store.runs.get(rid))
         x, y = flow_batch(load_dataset(subject.data), 32, seed=0, mean=subject.mean, std=subject.std)
         model = copy.deepcopy(subject.model).train()
         F.cross_entropy(model(x), y).backward()

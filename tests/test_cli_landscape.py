@@ -11,12 +11,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resnet_lab.analysis.landscape import LandscapeParams, load_result, training_batches
+from resnet_lab.analysis.landscape import LandscapeParams, training_batches
+from resnet_lab.experiments.landscape import load_result
 from resnet_lab.analysis.subject import from_run
 from resnet_lab.cli import main
 from resnet_lab.data.registry import load_dataset
 from resnet_lab.store import Store
-from resnet_lab.train import launcher
+from resnet_lab import jobs
+from resnet_lab.paths import run_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,14 +41,14 @@ def test_a_small_landscape_reports_json_with_the_result_file(home, capsys):
     assert doc["runs"] == [ids[1], ids[0]]  # the run asked for first, then its partner
     assert doc["estimate"]["forwards"] == 6 and doc["estimate"]["seconds"] > 0
     path = Path(doc["result_path"])
-    assert path.is_file() and path.parent == launcher.run_dir(ids[1])
+    assert path.is_file() and path.parent == run_dir(ids[1])
     result = load_result(path)
     assert [m["run"] for m in doc["models"]] == ids[::-1] and [m["skip"] for m in doc["models"]] == [False, True]
     params = LandscapeParams(dims=1, steps=3, span=0.5, batches=1, batch_size=16, seed=2)
     store = Store()
     for m, s in zip(doc["models"], result.surfaces):
         assert (m["min_loss"], m["max_loss"]) == (min(s.loss), max(s.loss))
-        subject = from_run(store.get(m["run"]))  # the centre: the model's own loss on the same 16 images
+        subject = from_run(store.runs.get(m["run"]))  # the centre: the model's own loss on the same 16 images
         ((x, y),) = training_batches(subject, load_dataset(subject.data), params)
         with torch.no_grad():
             tol = 1e-5 if doc["estimate"]["device"] == "cpu" else 1e-2  # CUDA convolutions may use TF32
@@ -65,17 +67,18 @@ def test_a_small_landscape_reports_json_with_the_result_file(home, capsys):
 def test_bad_settings_are_a_clear_error_with_exit_2(home, capsys, args, message):
     assert main(["landscape", "--run", str(home[0]), *args]) == 2
     assert f"error: {message}" in capsys.readouterr().err
-    assert Store().tasks() == []  # nothing was queued
+    assert Store().jobs.list(kinds=["landscape"]) == []  # nothing was queued
 
 
 def test_unknown_runs_and_missing_twins_are_a_clear_error(home, capsys):
     assert main(["landscape", "--run", "999"]) == 2
     assert "error: no run with id 999" in capsys.readouterr().err
     store = Store()
-    run = store.get(home[0])
-    (alone,) = store.create_job([{"name": "alone", "spec": run.spec, "data": run.data, "train": run.train}], "cpu")
-    store.update(alone, ckpt_best=run.ckpt_best)
-    store.set_status(alone, "done")
+    run = store.runs.get(home[0])
+    job, (alone,) = store.jobs.create("train", "alone", "cpu", runs=[{"name": "alone", "spec": run.spec,
+                                                                       "data": run.data, "train": run.train}])
+    store.runs.update(alone, ckpt_best=run.ckpt_best)
+    store.jobs.finish(job, "done", only_if=["queued"])
     assert main(["landscape", "--run", str(alone)]) == 2
     assert f"error: run {alone} has no twin" in capsys.readouterr().err
     store.close()
@@ -86,9 +89,9 @@ def test_detach_queues_and_returns_at_once(home, capsys):
                  "--detach", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     store = Store()
-    task = store.get_task(doc["task"])
-    assert task.params["runs"] == home and doc["status"] in ("queued", "running")
-    launcher.stop_task(task.id, store)
+    job = store.jobs.get(doc["job"])
+    assert job.kind == "landscape" and job.params["runs"] == home and doc["status"] in ("queued", "running")
+    jobs.stop(job.id, store)
     store.close()
 
 

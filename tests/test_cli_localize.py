@@ -29,7 +29,7 @@ def test_localize_prints_the_analysis_scores_for_both_models(finished_run):
     assert got["layer"] == "layer2" and got["n"] == 24 and [m["run"] for m in got["models"]] == finished_run
     store = Store()
     for row, rid in zip(got["models"], finished_run):
-        s = from_run(store.get(rid))
+        s = from_run(store.runs.get(rid))
         data = load_dataset(s.data)
         loc = localization(s.model, s.normalize(data.x_val[:24]), data.mask_val[:24], data.y_val[:24], "layer2")
         assert row["energy"] == pytest.approx(loc.energy, abs=1e-5)

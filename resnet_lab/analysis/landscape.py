@@ -17,35 +17,30 @@ Where this differs from the paper / its code:
 - the same direction seed is used for both models of a pair: where their parameters have the same
   shapes the Gaussian draws are the same.
 
-Nothing here imports Streamlit; a slice is computed by a background task
-(:mod:`resnet_lab.analysis.worker`), queued with :func:`submit_landscape`, and saved as one JSON file
-per task in the run's folder.
+This module is the math (a model and batches in, a :class:`Surface` out); queueing a slice as a
+background job and keeping its result with the run is :mod:`resnet_lab.experiments.landscape`.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-KIND = "landscape"  # the store's task kind
-RESULT_VERSION = 1  # the result file's format
+from ..checks import MAX_SEED, check_int
+from ..fmt import finite_or_none
+
 MAX_STEPS = 51
 MAX_SPAN = 5.0
 MAX_BATCHES = 50
 BATCH_SIZE_RANGE = (8, 1024)
-MAX_SEED = 2**31 - 1
 LOSS_FLOOR = 1e-8  # losses are clamped to this before taking logs (cross-entropy can round to 0)
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (normalized images N x C x H x W, labels N)
@@ -65,8 +60,8 @@ class LandscapeParams:
     seed: int = 0  # seeds the random directions and the choice of training images
 
     def __post_init__(self) -> None:
-        _int("dims", self.dims, 1, 2)
-        _int("steps", self.steps, 3, MAX_STEPS)
+        check_int("dims", self.dims, 1, 2)
+        check_int("steps", self.steps, 3, MAX_STEPS)
         if self.steps % 2 == 0:
             raise ValueError(f"steps={self.steps} must be odd so that the trained weights (0) are on the grid")
         span = self.span
@@ -74,9 +69,9 @@ class LandscapeParams:
                 or not 0 < span <= MAX_SPAN:
             raise ValueError(f"span={span!r} is out of range; allowed 0 < span <= {MAX_SPAN:g}")
         object.__setattr__(self, "span", float(span))
-        _int("batches", self.batches, 1, MAX_BATCHES)
-        _int("batch_size", self.batch_size, *BATCH_SIZE_RANGE)
-        _int("seed", self.seed, 0, MAX_SEED)
+        check_int("batches", self.batches, 1, MAX_BATCHES)
+        check_int("batch_size", self.batch_size, *BATCH_SIZE_RANGE)
+        check_int("seed", self.seed, 0, MAX_SEED)
 
     @property
     def points(self) -> int:
@@ -108,12 +103,6 @@ class LandscapeParams:
         return (f"{self.dims}D, {grid} points in [-{self.span:g}, {self.span:g}], "
                 f"{self.batches} batch{'es' if self.batches > 1 else ''} of {self.batch_size}, seed {self.seed}")
 
-
-def _int(name: str, value: Any, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name}={value} is out of range; allowed {lo}..{hi}")
 
 
 # --- directions ----------------------------------------------------------------------------------
@@ -195,8 +184,9 @@ class Surface:
         """JSON-ready; NaN values (points not evaluated) become null."""
         return {"label": self.label, "run_id": self.run_id, "skip": self.skip, "params": self.params.to_dict(),
                 "alphas": list(self.alphas), "betas": None if self.betas is None else list(self.betas),
-                "loss": _jsonable(self.loss), "acc": _jsonable(self.acc), "center_loss": _num(self.center_loss),
-                "center_acc": _num(self.center_acc), "images": self.images, "complete": self.complete,
+                "loss": _jsonable(self.loss), "acc": _jsonable(self.acc),
+                "center_loss": finite_or_none(self.center_loss), "center_acc": finite_or_none(self.center_acc),
+                "images": self.images, "complete": self.complete,
                 "seconds": self.seconds}
 
     @classmethod
@@ -230,14 +220,10 @@ class Surface:
                    images=images, complete=bool(data.get("complete", True)), seconds=_float(data.get("seconds", 0.0)))
 
 
-def _num(v: float) -> float | None:
-    return float(v) if math.isfinite(v) else None
-
-
 def _jsonable(values: Any) -> Any:
     if isinstance(values, (list, tuple)):
         return [_jsonable(v) for v in values]
-    return _num(values)
+    return finite_or_none(values)
 
 
 def _float(v: Any) -> float:
@@ -470,193 +456,3 @@ def training_batches(subject: Any, dataset: Any, params: LandscapeParams) -> lis
         x = subject.normalize(dataset.x_train[chunk])
         out.append((x, dataset.y_train[chunk].to(x.device)))
     return out
-
-
-# --- results on disk -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LandscapeResult:
-    """A finished (or stopped) task's surfaces: the run first, then its twin."""
-
-    task_id: int | None  # the store's task id
-    params: LandscapeParams
-    surfaces: tuple[Surface, ...]
-    created_at: float  # unix time, s
-
-    @property
-    def complete(self) -> bool:
-        return all(s.complete for s in self.surfaces)
-
-
-def result_path(run_id: int, task_id: int) -> Path:
-    """Where a task's result lives: ``$RESNET_LAB_HOME/runs/<run>/landscape-<task>.json``."""
-    from ..train.launcher import run_dir
-
-    return run_dir(run_id) / f"landscape-{task_id}.json"
-
-
-def save_result(path: Path, surfaces: Sequence[Surface], params: LandscapeParams, task_id: int | None = None) -> Path:
-    """Write the surfaces as JSON via a temp file in the same folder and ``os.replace`` (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"version": RESULT_VERSION, "kind": KIND, "task": task_id, "created_at": time.time(),
-           "params": params.to_dict(), "surfaces": [s.to_dict() for s in surfaces]}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def load_result(path: str | Path) -> LandscapeResult:
-    """Read and validate a result file; anything malformed raises ValueError saying what."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path.name} is not valid JSON: {e}") from None
-    if not isinstance(doc, dict) or doc.get("kind") != KIND:
-        raise ValueError(f"{path.name} is not a loss-landscape result")
-    if doc.get("version") != RESULT_VERSION:
-        raise ValueError(f"{path.name} has format version {doc.get('version')!r}; this lab reads {RESULT_VERSION}")
-    params = LandscapeParams.from_dict(doc.get("params"))
-    raw = doc.get("surfaces")
-    if not isinstance(raw, list) or not raw:
-        raise ValueError(f"{path.name} holds no surfaces")
-    surfaces = tuple(Surface.from_dict(s) for s in raw)
-    if any(s.params != params for s in surfaces):
-        raise ValueError(f"{path.name}: a surface was computed with other settings than the file's")
-    task = doc.get("task")
-    created = doc.get("created_at")
-    return LandscapeResult(task_id=task if isinstance(task, int) and not isinstance(task, bool) else None,
-                           params=params, surfaces=surfaces,
-                           created_at=float(created) if isinstance(created, (int, float)) else 0.0)
-
-
-# --- background task -----------------------------------------------------------------------------
-
-
-def task_device() -> str:
-    """Where landscapes run: "cuda" when a GPU is visible, else "cpu" (as the launcher's jobs)."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def landscape_runs(store: Any, run_id: int, twin: bool = True) -> list[Any]:
-    """The run (checked to have a checkpoint) and, with ``twin``, the other run of its job; the run first."""
-    from .subject import checkpoint_of
-
-    run = store.get(run_id)
-    if checkpoint_of(run) is None:
-        raise ValueError(f"run {run_id} has no checkpoint yet (status {run.status}); a landscape needs trained "
-                         "weights")
-    runs = [run]
-    if twin:
-        mates = [r for r in store.job_runs(run.twin_of or run.id) if r.id != run.id]
-        if not mates:
-            raise ValueError(f"run {run_id} has no twin: it was trained alone (leave the twin out, or train "
-                             "it with its plain twin)")
-        mate = mates[0]
-        if checkpoint_of(mate) is None:
-            raise ValueError(f"run {mate.id} (the twin of run {run_id}) has no checkpoint yet (status {mate.status})")
-        runs.append(mate)
-    return runs
-
-
-def submit_landscape(run_id: int, params: LandscapeParams, twin: bool = True, store: Any = None,
-                     request_key: str | None = None) -> int:
-    """Queue a landscape of run ``run_id`` (and of its twin) and start it if the device has room.
-
-    Checks now what would make it fail later (no such run, no checkpoint, no twin). The task's params
-    hold ``runs`` (ids, the run first) and the :class:`LandscapeParams`. The same ``request_key``
-    within the store's dedupe window returns the first task (a double-click is one task).
-    Returns the task id.
-    """
-    from ..store import Store
-    from ..train import launcher
-
-    if not isinstance(params, LandscapeParams):
-        raise ValueError("params must be LandscapeParams")
-    store = store or Store()
-    runs = landscape_runs(store, run_id, twin)
-    task_id = store.create_task(KIND, run_id, {"runs": [r.id for r in runs], **params.to_dict()}, task_device(),
-                                request_key=request_key)
-    launcher.pump(store)
-    return task_id
-
-
-@dataclass(frozen=True)
-class TaskOutcome:
-    """What a task handler hands back to the worker."""
-
-    result_path: Path | None  # the file written (None: nothing to keep)
-    stopped: bool  # ended early on a stop request
-    message: str | None  # for a stopped task: what was kept
-    progress: int  # evaluations done
-    total: int  # evaluations planned
-
-
-def run_landscape_task(task: Any, store: Any, progress: Callable[[int, int], None],
-                       should_stop: Callable[[], bool]) -> TaskOutcome:
-    """Compute a queued landscape task (called by the worker): every model's surface in turn, then one
-    result file. On a stop the surfaces computed so far — the last one partial — are saved."""
-    from ..data.registry import load_dataset
-    from .subject import from_run
-
-    raw = dict(task.params)
-    ids = raw.pop("runs", [task.run_id])
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
-        raise ValueError("the task's runs must be a list of run ids")
-    params = LandscapeParams.from_dict(raw)
-    runs = [store.get(i) for i in ids]
-    subjects = [from_run(r) for r in runs]
-    device = torch.device(task.device if task.device != "cuda" or torch.cuda.is_available() else "cpu")
-    for s in subjects:
-        s.model.to(device)
-    datasets: dict[str, Any] = {}
-    per_model = params.points
-    total = per_model * len(subjects)
-    progress(0, total)
-    surfaces: list[Surface] = []
-    stopped = False
-    done = 0
-
-    def report(k: int, n: int) -> None:
-        nonlocal done
-        done = k * per_model + n
-        progress(done, total)
-
-    for k, (run, subject) in enumerate(zip(runs, subjects)):
-        if should_stop():
-            stopped = True
-            break
-        if subject.data is None:
-            raise ValueError(f"run {run.id}'s checkpoint does not say which data it was trained on")
-        key = json.dumps(subject.data.to_dict(), sort_keys=True)
-        if key not in datasets:
-            datasets[key] = load_dataset(subject.data)
-        batches = training_batches(subject, datasets[key], params)
-        kind = "ResNet" if subject.spec.skip else "plain"
-        surface = loss_surface(subject.model, batches, params, label=f"#{run.id} {run.name} ({kind})",
-                               run_id=run.id, should_stop=should_stop,
-                               progress=lambda n, _, k=k: report(k, n))
-        if not surface.complete:
-            stopped = True
-            if done > k * per_model:  # keep a surface cut short, not one never started
-                surfaces.append(surface)
-            break
-        surfaces.append(surface)
-    if not surfaces:
-        return TaskOutcome(None, True, "Stopped before the first evaluation; nothing was saved.", 0, total)
-    path = save_result(result_path(task.run_id, task.id), surfaces, params, task.id)
-    message = None
-    if stopped:
-        whole = sum(s.complete for s in surfaces)
-        message = (f"Stopped after {done} of {total} evaluations; the partial result is saved "
-                   f"({whole} complete surface{'s' if whole != 1 else ''} of {len(subjects)}"
-                   + (", the last one cut short)." if not surfaces[-1].complete else ")."))
-    return TaskOutcome(path, stopped, message, done, total)

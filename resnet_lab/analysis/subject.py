@@ -22,7 +22,7 @@ import torch
 from ..data.images import ImageSource, decode_image, resize_square
 from ..data.registry import DataConfig, Dataset
 from ..models import build_model
-from ..spec import ModelSpec
+from ..spec import ModelSpec, kind_of
 from ..train.checkpoint import load_checkpoint
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights, as Pillow's "L" conversion
@@ -103,8 +103,8 @@ def from_run(run: Any) -> Subject:
     path = checkpoint_of(run)
     if path is None:
         raise ValueError(f"run {run.id} has no checkpoint yet (status {run.status})")
-    kind = "ResNet" if run.spec.get("skip", True) else "plain"
-    return from_checkpoint(path, label=f"run {run.id} · {run.name} ({kind})", run_id=run.id)
+    return from_checkpoint(path, label=f"run {run.id} · {run.name} ({kind_of(run.spec.get('skip', True))})",
+                           run_id=run.id)
 
 
 def from_spec(spec: ModelSpec, dataset: Dataset, data: DataConfig, seed: int = 0, label: str | None = None) -> Subject:

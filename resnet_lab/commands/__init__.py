@@ -1,3 +1,8 @@
-"""The experiment commands of ``python -m resnet_lab``: one module each, every module has ``register(sub)``."""
+"""The commands of ``python -m resnet_lab``: one module each, every module has ``register(sub)``.
 
-EXPERIMENT_COMMANDS = ("gradflow", "degradation", "lesion", "landscape")
+:mod:`.common` holds what several share; :func:`resnet_lab.jobs.follow.follow` is the one loop that
+follows background jobs to their end.
+"""
+
+COMMANDS = ("models", "train", "runs", "inspect", "gradflow", "degradation", "lesion", "landscape")
+"""Modules in the order their commands are listed in ``--help``."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 
 FOLLOW_PRINT_S = 5.0  # seconds between progress lines while following (human output)
 POLL_S = 0.5  # seconds between store polls while following
@@ -41,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """The DegradationConfig the arguments describe (ValueError with a clear message when they are bad)."""
-    from ..analysis.degradation import DegradationConfig
+    from ..experiments.degradation import DegradationConfig
     from ..data.registry import DataConfig, dataset_info
     from ..train.config import TrainConfig
 
@@ -81,31 +79,22 @@ def _print_report(report, as_json: bool) -> None:
 
 
 def _follow(exp_id: int, store, args: argparse.Namespace):
-    """Pump the queue until the experiment's runs are finished; Ctrl-C asks them to stop and waits."""
-    from ..analysis.degradation import summarize
-    from ..train import launcher
+    """Follow the experiment's jobs to their end (Ctrl-C asks them to stop and waits); returns its report."""
+    from ..experiments.degradation import summarize
+    from ..jobs.follow import follow
 
-    last_print = 0.0
-    try:
-        while not (report := summarize(store, exp_id)).finished:
-            launcher.pump(store)
-            if not args.json and time.monotonic() - last_print > FOLLOW_PRINT_S:
-                last_print = time.monotonic()
-                print("  ".join(f"{r.label} {r.status} {r.step}/{r.total_steps or '?'}" for r in report.runs),
-                      flush=True)
-            time.sleep(POLL_S)
-    except KeyboardInterrupt:
-        for job in summarize(store, exp_id).job_ids:
-            launcher.stop(job, store)
-        print("stopping (finishing the step and writing a checkpoint)…", file=sys.stderr)
-        while not summarize(store, exp_id).finished:
-            launcher.pump(store)
-            time.sleep(POLL_S)
+    def report(_jobs) -> None:
+        if not args.json:
+            print("  ".join(f"{r.label} {r.status} {r.step}/{r.total_steps or '?'}"
+                            for r in summarize(store, exp_id).runs), flush=True)
+
+    follow(store, summarize(store, exp_id).job_ids, report, poll_s=POLL_S, report_every_s=FOLLOW_PRINT_S,
+           stopping_text="stopping (finishing the step and writing a checkpoint)…")
     return summarize(store, exp_id)
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    from ..analysis.degradation import submit_degradation, summarize
+    from ..experiments.degradation import submit_degradation, summarize
     from ..store import Store
 
     store = Store()

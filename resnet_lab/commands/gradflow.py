@@ -78,11 +78,11 @@ def _cmd(args: argparse.Namespace) -> int:
     device = _device(args.device)
     models: list[dict[str, Any]] = []
     if args.run is not None:
-        from ..cli import _run_subjects
+        from .common import run_subjects
 
         if args.data is not None:
             raise ValueError("--data does not apply to --run: a run is measured on its own training images")
-        runs, subjects = _run_subjects(args.run, args.twin)
+        runs, subjects = run_subjects(args.run, args.twin)
         main = subjects[0]
         if main.data is None:
             raise ValueError(f"run {args.run}'s checkpoint does not say which data it was trained on")

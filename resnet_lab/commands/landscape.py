@@ -1,6 +1,6 @@
 """`python -m resnet_lab landscape`: filter-normalized loss-landscape slices of a run and its twin.
 
-Prints the cost estimate, queues a background task (the same one the Loss landscape page starts),
+Prints the cost estimate, queues a background job (the same one the Loss landscape page starts),
 follows it to its end (Ctrl-C stops it; what was computed is kept) and reports each model's centre,
 lowest and highest loss — as JSON with ``--json``.
 """
@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-import time
-from typing import Any
+
+from ..fmt import finite_or_none
 
 DEFAULTS = dict(dims=2, steps=11, span=1.0, batches=2, batch_size=128, seed=0)
 
@@ -38,17 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd)
 
 
-def _clean(v: Any) -> Any:
-    """NaN/inf -> None, so the output is strict JSON."""
-    return None if isinstance(v, float) and not math.isfinite(v) else v
-
-
 def _cmd(args: argparse.Namespace) -> int:
-    from ..analysis.landscape import (LandscapeParams, estimate_cost, landscape_runs, load_result, submit_landscape,
-                                      summary, task_device)
+    from ..analysis.landscape import LandscapeParams, estimate_cost, summary
     from ..analysis.subject import from_run
+    from ..experiments.landscape import landscape_runs, load_result, submit_landscape
+    from ..jobs.follow import follow
+    from ..jobs.slots import default_device
     from ..store import Store
-    from ..train import launcher
 
     params = LandscapeParams(dims=args.dims, steps=args.steps, span=args.span, batches=args.batches,
                              batch_size=args.batch_size, seed=args.seed)
@@ -57,50 +52,41 @@ def _cmd(args: argparse.Namespace) -> int:
     subjects = [from_run(r) for r in runs]
     main = subjects[0]
     cost = estimate_cost([s.model for s in subjects], (main.in_channels, main.image_size, main.image_size), params,
-                         device=task_device())
+                         device=default_device())
     print(f"estimate: {cost.describe()}", file=sys.stderr if args.json else sys.stdout, flush=True)
-    task_id = submit_landscape(args.run, params, twin=not args.no_twin, store=store)
+    job_id = submit_landscape(args.run, params, twin=not args.no_twin, store=store, estimate_s=cost.seconds)
     estimate = {"forwards": cost.forwards, "seconds": cost.seconds, "device": cost.device}
     if args.detach:
-        task = store.get_task(task_id)
-        print(json.dumps({"task": task_id, "status": task.status, "estimate": estimate}) if args.json
-              else f"queued landscape task {task_id}")
+        job = store.jobs.get(job_id)
+        print(json.dumps({"job": job_id, "status": job.status, "estimate": estimate}) if args.json
+              else f"queued landscape job {job_id}")
         return 0
-    last_print = 0.0
-    try:
-        while store.get_task(task_id).active:
-            launcher.pump(store)
-            if not args.json and time.monotonic() - last_print > 5:
-                last_print = time.monotonic()
-                t = store.get_task(task_id)
-                print(f"task {task_id} {t.status:<8} {t.progress}/{t.total or '?'} evaluations", flush=True)
-            time.sleep(0.3)
-    except KeyboardInterrupt:
-        launcher.stop_task(task_id, store)
-        print("stopping (saving what has been computed)…", file=sys.stderr)
-        while store.get_task(task_id).active:
-            launcher.pump(store)
-            time.sleep(0.3)
-    task = store.get_task(task_id)
+
+    def report(jobs) -> None:
+        if not args.json:
+            j = jobs[0]
+            print(f"job {job_id} {j.status:<8} {j.progress}/{j.total or '?'} evaluations", flush=True)
+
+    job = follow(store, [job_id], report, poll_s=0.3, stopping_text="stopping (saving what has been computed)…")[0]
     models = []
-    if task.result_path:
-        result = load_result(task.result_path)
+    if job.result_path:
+        result = load_result(job.result_path)
         for s in result.surfaces:
             row = summary(s)
-            models.append({k: _clean(row[k]) for k in ("label", "run", "skip", "center_loss", "center_acc",
+            models.append({k: finite_or_none(row[k]) if isinstance(row[k], float) else row[k] for k in ("label", "run", "skip", "center_loss", "center_acc",
                                                         "min_loss", "max_loss", "rise_at_half_span", "complete")})
-    out = {"task": task_id, "status": task.status, "error": task.error, "result_path": task.result_path,
-           "params": params.to_dict(), "runs": [r.id for r in runs], "progress": task.progress, "total": task.total,
+    out = {"job": job_id, "status": job.status, "error": job.error, "result_path": job.result_path,
+           "params": params.to_dict(), "runs": [r.id for r in runs], "progress": job.progress, "total": job.total,
            "estimate": estimate, "models": models}
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"task {task_id}: {task.status}" + (f" — {task.error}" if task.error else ""))
+        print(f"job {job_id}: {job.status}" + (f" — {job.error}" if job.error else ""))
         for m in models:
             def f(v):
                 return "—" if v is None else f"{v:.4f}"
             print(f"  {m['label']}: centre loss {f(m['center_loss'])}, min {f(m['min_loss'])}, "
                   f"max {f(m['max_loss'])}, rise at half span {f(m['rise_at_half_span'])}")
-        if task.result_path:
-            print(f"  saved to {task.result_path}")
-    return 0 if task.status == "done" else 1
+        if job.result_path:
+            print(f"  saved to {job.result_path}")
+    return 0 if job.status == "done" else 1

@@ -34,7 +34,7 @@ def parse_kinds(text: str) -> tuple[str, ...]:
 
 def _cmd(args: argparse.Namespace) -> int:
     from ..analysis.lesion import lesion_indices, lesion_study, summary_sentence
-    from ..cli import _run_subjects
+    from .common import run_subjects
     from ..data.registry import load_dataset
 
     kinds = parse_kinds(args.kinds)
@@ -42,7 +42,7 @@ def _cmd(args: argparse.Namespace) -> int:
         raise ValueError(f"--n must be at least 1, got {args.n}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
-    runs, subjects = _run_subjects(args.run, args.twin)
+    runs, subjects = run_subjects(args.run, args.twin)
     main = subjects[0]
     if main.data is None:
         raise ValueError(f"run {main.run_id}'s checkpoint does not say which data it was trained on")

@@ -98,7 +98,7 @@ def load_base(cfg: FinetuneConfig, store=None, allow_download: bool = False) -> 
     if kind == "run":
         from ..store import Store
 
-        run = (store or Store()).get(int(arg))
+        run = (store or Store()).runs.get(int(arg))
         path = run.ckpt_best or run.ckpt_last
         if not path or not Path(path).is_file():
             raise ValueError(f"run {arg} has no checkpoint to start from (status {run.status})")

@@ -1,59 +1,25 @@
-"""Launching runs: queue a job, start workers while the device has room (FIFO), find dead workers.
-
-There is no daemon. Whoever touches the queue — the app's live panel, the CLI, and every worker as
-it finishes — calls ``pump()``: it marks runs whose worker died as ``interrupted`` and starts the
-oldest queued jobs while fewer than the device's limit are running. Claiming a job is one SQLite
-``BEGIN IMMEDIATE`` transaction, so two pumps never start the same job.
-
-Background analyses of a run (*tasks*, e.g. a loss landscape) share the mechanism with their own
-queue and limits (:func:`task_limits`): ``pump()`` also claims queued tasks and starts one
-``python -m resnet_lab.analysis.worker TASK_ID`` each, and ``reap()`` marks running tasks whose worker
-is gone as ``interrupted``.
-"""
+"""Queueing training and fine-tuning jobs: the spec fitted to the data, the data checked, a name, and the
+work described for queue estimates. The queue itself (placing, spawning, reaping, stopping) is
+:mod:`resnet_lab.jobs`."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
+import hashlib
+import json
 from typing import Any
 
-import torch
-
 from ..data.registry import DataConfig, dataset_info
+from ..jobs import scheduler
 from ..models.presets import preset_name
+from ..paths import data_root
 from ..spec import ModelSpec
-from ..paths import data_root, lab_home
 from ..store import Store
 from .config import TrainConfig
 from .finetune import FinetuneConfig, load_base, plan
 
-HEARTBEAT_S = float(os.environ.get("RESNET_LAB_HEARTBEAT_S", "2.0"))  # worker heartbeat period
-STALE_AFTER_S = max(3 * HEARTBEAT_S, 6.0)  # no heartbeat for this long: the worker is gone
-START_GRACE_S = 60.0  # a claimed job whose worker has not yet said hello is not stale before this
-_children: dict[int, subprocess.Popen] = {}  # workers this process started (polled so none is left a zombie)
-
-
-def device_limits() -> dict[str, int]:
-    """Concurrent jobs per device: RESNET_LAB_MAX_RUNS_CUDA (default 1), RESNET_LAB_MAX_RUNS_CPU (default 1)."""
-    return {d: max(1, int(os.environ.get(f"RESNET_LAB_MAX_RUNS_{d.upper()}", "1"))) for d in ("cuda", "cpu")}
-
-
-def task_limits() -> dict[str, int]:
-    """Concurrent tasks per device: RESNET_LAB_MAX_TASKS_CUDA (default 1), RESNET_LAB_MAX_TASKS_CPU (default 1)."""
-    return {d: max(1, int(os.environ.get(f"RESNET_LAB_MAX_TASKS_{d.upper()}", "1"))) for d in ("cuda", "cpu")}
-
-
-def job_device(cfg: TrainConfig) -> str:
-    if cfg.device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return cfg.device
-
-
-def run_dir(run_id: int) -> Path:
-    return lab_home() / "runs" / str(run_id)
+NOMINAL_TRAIN_IMAGES = 10_000
+"""Training images assumed for a dataset used whole, when estimating work before it is loaded. The same
+figure is used when a job's speed is learned and when it is applied, so it cancels for the same data."""
 
 
 def fit_spec_to_data(spec: ModelSpec, data: DataConfig) -> ModelSpec:
@@ -75,23 +41,38 @@ def default_name(spec: ModelSpec, data: DataConfig) -> str:
     return f"{name} · {data.name}"
 
 
+def training_work(kind: str, specs: list[dict[str, Any]], data: DataConfig, train: TrainConfig) -> dict[str, Any]:
+    """What a training job computes, for learned speeds: the models, the data and its image size, and the
+    training images it will see (epochs × images × models)."""
+    signature = hashlib.sha1(json.dumps([specs, data.name, data.image_size, train.batch_size],
+                                        sort_keys=True).encode()).hexdigest()[:16]
+    images = data.train_subset or NOMINAL_TRAIN_IMAGES
+    return {"key": f"{kind}:{signature}", "units": train.epochs * images * len(specs)}
+
+
+def training_rows(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = False,
+                  name: str | None = None) -> list[dict[str, Any]]:
+    """The run records of a training job: the model, and its plain twin when asked."""
+    chosen = [spec, spec.twin()] if twin else [spec]
+    names = [name or default_name(chosen[0], data)] + [default_name(s, data) for s in chosen[1:]]
+    return [{"name": n, "spec": fit_spec_to_data(s, data).to_dict(), "data": data.to_dict(), "train": train.to_dict()}
+            for n, s in zip(names, chosen)]
+
+
 def submit(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = False, name: str | None = None,
-           request_key: str | None = None, store: Store | None = None) -> list[int]:
+           request_key: str | None = None, store: Store | None = None, origin: str | None = None) -> list[int]:
     """Queue a run (or a run and its plain twin, trained together) and start it if there is room.
 
     The spec is fitted to the dataset (input channels, classes); a dataset whose files are missing is
-    refused here, with what to put where, rather than failing later in the worker. Returns the run ids,
-    the job first.
+    refused here, with what to put where, rather than failing later in the worker. ``origin`` marks a
+    job launched by an experiment (say "degradation"). Returns the run ids, the ResNet first.
     """
     check_data_available(data)
     store = store or Store()
-    chosen = [spec, spec.twin()] if twin else [spec]
-    names = [name or default_name(chosen[0], data)] + [default_name(s, data) for s in chosen[1:]]
-    rows: list[dict[str, Any]] = [
-        {"name": n, "spec": fit_spec_to_data(s, data).to_dict(), "data": data.to_dict(), "train": train.to_dict()}
-        for n, s in zip(names, chosen)]
-    ids = store.create_job(rows, device=job_device(train), request_key=request_key)
-    pump(store)
+    rows = training_rows(spec, data, train, twin, name)
+    _, ids = scheduler.submit(store, "train", rows[0]["name"], train.device, runs=rows, partners=twin,
+                              origin=origin, request_key=request_key,
+                              work=training_work("train", [r["spec"] for r in rows], data, train))
     return ids
 
 
@@ -99,7 +80,7 @@ def submit_finetune(ft: FinetuneConfig, data: DataConfig, train: TrainConfig, na
                     request_key: str | None = None, store: Store | None = None,
                     allow_download: bool = False) -> list[int]:
     """Queue a fine-tuning run. The base (weights file, lab run checkpoint) is checked now, so a missing
-    file is a message at once, not a failed run later."""
+    file is a message at once, not a failed run later. Returns [the run id]."""
     check_data_available(data)
     store = store or Store()
     base = load_base(ft, store, allow_download=allow_download)
@@ -107,134 +88,38 @@ def submit_finetune(ft: FinetuneConfig, data: DataConfig, train: TrainConfig, na
     spec, _ = plan(ft, base, info.num_classes, info.in_channels)
     row = {"name": name or f"{base.label} → {data.name} · {ft.strategy}", "spec": spec.to_dict(),
            "data": data.to_dict(), "train": train.to_dict(), "finetune": ft.to_dict()}
-    ids = store.create_job([row], device=job_device(train), request_key=request_key)
-    pump(store)
+    _, ids = scheduler.submit(store, "finetune", row["name"], train.device, runs=[row], request_key=request_key,
+                              work=training_work(f"finetune:{ft.strategy}", [row["spec"]], data, train))
     return ids
 
 
-def pump(store: Store | None = None) -> list[int]:
-    """Reap dead workers, then start queued jobs while there is room. Returns the job ids started."""
+def job_of(run_id: int, store: Store) -> int:
+    """The id of the job that trains a run (KeyError for an unknown run, ValueError for an orphan)."""
+    run = store.runs.get(run_id)
+    if run.job_id is None:
+        raise ValueError(f"run {run_id} has no job record any more")
+    return run.job_id
+
+
+def stop(run_id: int, store: Store | None = None) -> str:
+    """Stop the job that trains run ``run_id`` (and its twin): see :func:`resnet_lab.jobs.stop`."""
     store = store or Store()
-    for pid, proc in list(_children.items()):
-        if proc.poll() is not None:
-            del _children[pid]
-    reap(store)
-    started = []
-    for device, limit in device_limits().items():
-        for job_id in store.claim_next(device, limit):
-            _spawn(store, job_id)
-            started.append(job_id)
-    for device, limit in task_limits().items():
-        for task_id in store.claim_next_task(device, limit):
-            _spawn_task(store, task_id)
-    return started
+    return scheduler.stop(job_of(run_id, store), store)
 
 
-def _hello_by() -> float:
-    """The heartbeat stamped on a worker just started. It has START_GRACE_S to beat for the first time
-    (importing torch on a busy machine takes a while): until it does, its heartbeat is dated to when the
-    reaper's patience runs out."""
-    return time.time() + START_GRACE_S - STALE_AFTER_S
-
-
-def _gone(pid: int | None, heartbeat_at: float | None, now: float) -> str | None:
-    """Why a running job's or task's worker counts as gone, or None while it is alive. Claimed with no worker
-    started yet (no pid), it has START_GRACE_S; started, the heartbeat timeout (see _hello_by)."""
-    if pid is not None and not pid_alive(pid):
-        return "its worker process ended unexpectedly"
-    if heartbeat_at is not None and now - heartbeat_at > (STALE_AFTER_S if pid is not None else START_GRACE_S):
-        return f"its worker sent no heartbeat for {now - heartbeat_at:.0f} s"
-    return None
-
-
-def _spawn(store: Store, job_id: int) -> None:
-    d = run_dir(job_id)
-    d.mkdir(parents=True, exist_ok=True)
-    with open(d / "worker.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "resnet_lab.train.worker", str(job_id)],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                cwd=Path(__file__).resolve().parents[2])
-    _children[proc.pid] = proc
-    for run in store.job_runs(job_id):
-        store.update(run.id, pid=proc.pid, heartbeat_at=_hello_by())
-
-
-def _spawn_task(store: Store, task_id: int) -> None:
-    """Start the worker of a claimed task (log: the run's folder, ``task-<id>.log``)."""
-    task = store.get_task(task_id)
-    d = run_dir(task.run_id)
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        with open(d / f"task-{task_id}.log", "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "resnet_lab.analysis.worker", str(task_id)],
-                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                    cwd=Path(__file__).resolve().parents[2])
-    except OSError as e:  # the task must not stay "running" with no worker
-        store.set_task_status(task_id, "failed", error=f"Its worker could not be started: {e}", only_if=["running"])
-        return
-    _children[proc.pid] = proc
-    store.update_task(task_id, pid=proc.pid, heartbeat_at=_hello_by())
-
-
-def pid_alive(pid: int) -> bool:
-    """True if the process exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def reap(store: Store, now: float | None = None) -> list[int]:
-    """Mark running jobs whose worker is gone (dead pid, or no heartbeat) as ``interrupted``."""
-    now = time.time() if now is None else now
-    lost = []
-    for run in store.runs(statuses=["running"]):
-        if run.twin_of is not None:
-            continue
-        why = _gone(run.pid, run.heartbeat_at, now)
-        if why:
-            for r in store.job_runs(run.id):
-                if store.set_status(r.id, "interrupted", error=f"Interrupted: {why}. Resume continues from the "
-                                    "last checkpoint.", only_if=["running"]):
-                    lost.append(r.id)
-    reap_tasks(store, now)
-    return lost
-
-
-def reap_tasks(store: Store, now: float | None = None) -> list[int]:
-    """Mark running tasks whose worker is gone (dead pid, or no heartbeat) as ``interrupted``; returns their ids."""
-    now = time.time() if now is None else now
-    lost = []
-    for task in store.tasks(statuses=["running"]):
-        why = _gone(task.pid, task.heartbeat_at, now)
-        if why:
-            if store.set_task_status(task.id, "interrupted", error=f"Interrupted: {why}. Start it again to "
-                                     "recompute.", only_if=["running"]):
-                lost.append(task.id)
-    return lost
-
-
-def stop(job_id: int, store: Store | None = None) -> str:
-    return (store or Store()).request_stop(job_id)
-
-
-def stop_task(task_id: int, store: Store | None = None) -> str:
-    """Ask a task to stop: a queued one stops at once ("stopped"); a running one ("stopping") saves what it has
-    computed after its current evaluation."""
-    return (store or Store()).request_task_stop(task_id)
-
-
-def resume(job_id: int, store: Store | None = None) -> None:
-    """Queue a stopped or interrupted job again; its worker continues from the last checkpoint."""
+def resume(run_id: int, store: Store | None = None) -> None:
+    """Resume the job that trains run ``run_id`` from its last checkpoint."""
     store = store or Store()
-    store.requeue(job_id)
-    pump(store)
+    scheduler.resume(job_of(run_id, store), store)
+
+
+def estimate(store: Store, spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = False,
+             kind: str = "train") -> float | None:
+    """Seconds the job would take, from the speed learned on earlier jobs of the same models, data and image
+    size on this kind of device; None before any such job finished."""
+    from ..jobs.slots import resolve_device
+
+    rows = training_rows(spec, data, train, twin)
+    work = training_work(kind, [r["spec"] for r in rows], data, train)
+    per = store.jobs.speed(resolve_device(train.device), work["key"])
+    return None if per is None else per * work["units"]

@@ -56,8 +56,7 @@ def cached_subject(run: Run) -> Subject:
     path = checkpoint_of(run)
     if path is None:
         raise ValueError(f"run {run.id} has no checkpoint yet (status {run.status})")
-    kind = "ResNet" if run.spec.get("skip", True) else "plain"
-    return _subject(path, Path(path).stat().st_mtime, f"#{run.id} {run.name} ({kind})", run.id)
+    return _subject(path, Path(path).stat().st_mtime, f"#{run.id} {run.name} ({run.kind})", run.id)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Building the untrained model…")
@@ -99,27 +98,26 @@ def cached_evaluation(subject: Subject, dataset: Dataset, data: DataConfig) -> t
 
 
 def inspectable_runs() -> list[Run]:
-    """Runs with a checkpoint on disk, newest job first; within a job its own run (the ResNet) before its
-    twins, so the default choice is the model, shown beside its plain twin."""
-    runs = [r for r in store().runs(limit=200) if checkpoint_of(r) is not None]
+    """Runs with a checkpoint on disk, newest job first; within a job the ResNet before its plain twin.
+    Runs that have a twin with a checkpoint come first, so a page opens on a pair it can compare."""
+    runs = [r for r in store().runs.list(limit=200) if checkpoint_of(r) is not None]
+    ids = {r.id for r in runs}
     first_seen: dict[int, int] = {}
     for i, r in enumerate(runs):
-        first_seen.setdefault(r.twin_of or r.id, i)
-    return sorted(runs, key=lambda r: (first_seen[r.twin_of or r.id], r.twin_of is not None, r.id))
+        first_seen.setdefault(r.job_id or -r.id, i)
+    return sorted(runs, key=lambda r: (r.partner_id not in ids, first_seen[r.job_id or -r.id], r.kind != "ResNet",
+                                       r.id))
 
 
 def partner_of(run: Run, runs: list[Run]) -> Run | None:
-    """The run trained beside ``run`` in the same job (its plain twin, or the ResNet it is the twin of)."""
-    job = run.twin_of or run.id
-    mates = [r for r in runs if (r.twin_of or r.id) == job and r.id != run.id]
-    return mates[0] if mates else None
+    """The run's twin (its plain net, or the ResNet it is the plain net of) among ``runs``, or None."""
+    return next((r for r in runs if r.id == run.partner_id), None)
 
 
 def run_label(run: Run) -> str:
     acc = run.best.get("val/acc")
-    kind = "ResNet" if run.spec.get("skip", True) else "plain"
     score = f" · val {acc:.1%}" if isinstance(acc, (int, float)) else ""
-    return f"#{run.id} {run.name} ({kind}, {run.data.get('name', '?')}){score}"
+    return f"#{run.id} {run.name} ({run.kind}, {run.data.get('name', '?')}){score}"
 
 
 def _query_int(key: str) -> int | None:
@@ -165,18 +163,20 @@ def _pick_runs(key: str, runs: list[Run], keep: dict, allow_pair: bool) -> Picke
     cols = st.columns(2 if allow_pair else 1)
     rid = cols[0].selectbox("Run", ids, index=ids.index(first), format_func=lambda i: run_label(by_id[i]),
                             key=f"{key}_run")
+    run = by_id[rid]
+    mate = partner_of(run, runs)
     if keep.get("run") != rid:
         keep["run"] = rid
         keep.pop("vs", None)  # a new run: default to its own twin again
-    run = by_id[rid]
+        st.session_state[f"{key}_vs"] = mate.id if mate else NONE  # the widget would keep the old choice
     partner = None
     if allow_pair:
         others = [i for i in ids if i != rid]
-        mate = partner_of(run, runs)
         options = [NONE, *others]
         want = keep.get("vs", mate.id if mate else None)
-        index = options.index(want) if want in options else 0
-        vs = cols[1].selectbox("Side by side with", options, index=index, key=f"{key}_vs",
+        if st.session_state.get(f"{key}_vs") not in options:
+            st.session_state[f"{key}_vs"] = want if want in options else NONE
+        vs = cols[1].selectbox("Side by side with", options, key=f"{key}_vs",
                                format_func=lambda i: i if isinstance(i, str) else run_label(by_id[i]),
                                help="By default the run trained beside it: its plain twin, or the ResNet it "
                                     "is the twin of. Pick any run (e.g. before and after fine-tuning).")

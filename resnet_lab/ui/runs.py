@@ -2,19 +2,21 @@
 
 Both are fragments that poll the store (``run_every``): a page never computes, it reads what the
 worker processes write. Each tick also pumps the queue (reaping dead workers, starting queued jobs).
+:func:`queue_preview` says where a job would stand before its button is pressed.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pandas as pd
 import streamlit as st
 
+from .. import jobs
+from ..jobs.eta import forecast
+from ..jobs.slots import resolve_device
 from ..spec import ModelSpec
-from ..store import Run, Store
-from ..train import launcher
+from ..store import RESUMABLE, Job, Run, Store
 from ..viz.training import RunCurves, curves_figure
 
 MAX_POINTS = 400  # per curve and chart update: long runs are decimated so a refresh stays small
@@ -36,16 +38,8 @@ def session_token() -> str:
 
 def _curves(runs: list[Run]) -> list[RunCurves]:
     s = store()
-    return [RunCurves(label=f"#{r.id} {r.name}", plain=not r.spec.get("skip", True) and len(runs) > 1,
-                      metrics=s.metrics(r.id, max_points=MAX_POINTS)) for r in runs]
-
-
-def _eta(run: Run) -> str:
-    if not run.total_steps or not run.step or run.started_at is None:
-        return ""
-    elapsed = time.time() - run.started_at
-    left = elapsed / run.step * (run.total_steps - run.step)
-    return f" · about {left:.0f} s left" if left < 120 else f" · about {left / 60:.0f} min left"
+    return [RunCurves(label=f"#{r.id} {r.name}", plain=r.kind == "plain" and len(runs) > 1,
+                      metrics=s.runs.metrics(r.id, max_points=MAX_POINTS)) for r in runs]
 
 
 def _describe(spec_dict: dict) -> str:
@@ -55,63 +49,84 @@ def _describe(spec_dict: dict) -> str:
         return "?"
 
 
-def _job_controls(s: Store, job: Run) -> None:
+def queue_text(job: Job, where: dict) -> str:
+    """Where a queued or running job stands ("3 jobs ahead, starts in about 4 min"), or ""."""
+    f = where.get(job.id)
+    return f.describe() if f is not None and job.active else ""
+
+
+def queue_preview(device: str, estimate_s: float | None, what: str = "A new run") -> None:
+    """Before the button is pressed: where a job for ``device`` would stand in the queue now."""
+    try:
+        where = resolve_device(device)
+    except ValueError as e:
+        st.caption(f":material/warning: {e}")
+        return
+    f = forecast(store(), new={"device": where, "estimate_s": estimate_s})[None]
+    st.caption(f":material/schedule: {what} on {where} {f.describe()}.")
+
+
+def _job_controls(s: Store, job: Job) -> None:
     cols = st.columns([1, 4])
-    if job.status in ("queued", "running"):
+    if job.active:
         if cols[0].button("Stop", icon=":material/stop:", key=f"stop_{job.id}", disabled=job.stop_requested):
-            launcher.stop(job.id, s)
+            jobs.stop(job.id, s)
             st.rerun(scope="fragment")
         if job.stop_requested:
             cols[1].caption("Stopping: finishing the step and saving a checkpoint…")
-    elif job.status in ("stopped", "interrupted"):
+    elif job.status in RESUMABLE:
         if cols[0].button("Resume", icon=":material/replay:", key=f"resume_{job.id}"):
-            launcher.resume(job.id, s)
+            jobs.resume(job.id, s)
             st.rerun(scope="fragment")
 
 
-def live_panel(watch_key: str, empty_text: str, title: str = "") -> None:
-    """Progress, controls and curves of the watched jobs (``st.session_state[watch_key]``: job ids),
-    or of the newest job when none is watched. Refreshes itself every 1.5 s."""
+def live_panel(watch_key: str, empty_text: str, title: str = "", kinds: tuple[str, ...] = ("train",)) -> None:
+    """Progress, queue place, controls and curves of the watched runs' jobs (``st.session_state[watch_key]``:
+    run ids), or of the newest job of this page's ``kinds`` (not one an experiment launched) when none is
+    watched. Refreshes itself every 1.5 s."""
 
     @st.fragment(run_every=1.5)
     def panel() -> None:
         s = store()
-        launcher.pump(s)
-        job_ids = st.session_state.get(watch_key)
-        if not job_ids:
-            latest = [r for r in s.runs(limit=50) if r.twin_of is None]
+        jobs.pump(s)
+        watched = st.session_state.get(watch_key)
+        job_ids: list[int] = []
+        for rid in watched or []:
+            try:
+                job_id = s.runs.get(rid).job_id
+            except KeyError:
+                continue
+            if job_id is not None and job_id not in job_ids:
+                job_ids.append(job_id)
+        if not watched:
+            latest = [j for j in s.jobs.list(kinds=kinds, limit=50) if j.origin is None]
             if not latest:
                 st.info(empty_text, icon=":material/info:")
                 return
             job_ids = [latest[0].id]
-        jobs = []
-        for job_id in job_ids:
-            try:
-                runs = s.job_runs(job_id)
-            except KeyError:
-                runs = []
-            if runs:
-                jobs.append(runs)
-        if not jobs:
+        groups = [(s.jobs.get(j), s.runs.of_job(j)) for j in job_ids]
+        groups = [(job, runs) for job, runs in groups if runs]
+        if not groups:
             st.session_state.pop(watch_key, None)
             return
-        if len(jobs) == 1:
-            job = jobs[0][0]
-            st.subheader(f"{title}Run #{job.id}: {job.name}" + (" and its plain twin" if len(jobs[0]) > 1 else ""))
+        if len(groups) == 1:
+            job, runs = groups[0]
+            st.subheader(f"{title}Run #{runs[0].id}: {runs[0].name}" + (" and its plain twin" if len(runs) > 1
+                                                                        else ""))
         else:
-            st.subheader(f"{title}{len(jobs)} runs side by side")
-        all_runs = [r for runs in jobs for r in runs]
-        for runs in jobs:
-            job = runs[0]
+            st.subheader(f"{title}{len(groups)} runs side by side")
+        where = forecast(s) if any(job.active for job, _ in groups) else {}
+        all_runs = [r for _, runs in groups for r in runs]
+        for job, runs in groups:
             st.markdown(" · ".join(f"{STATUS_ICON.get(r.status, '')} #{r.id} {r.name}: **{r.status}**"
                                    for r in runs))
-            frac = (job.step / job.total_steps) if job.total_steps else 0.0
-            st.progress(min(1.0, frac), text=f"step {job.step} of {job.total_steps or '?'}" + (
-                _eta(job) if job.status == "running" else ""))
+            place = queue_text(job, where)
+            st.progress(job.fraction, text=f"step {job.progress} of {job.total or '?'}" + (f" · {place}" if place
+                                                                                          else ""))
             _job_controls(s, job)
             for r in runs:
                 if r.error:
-                    (st.warning if r.status in ("interrupted", "stopped") else st.error)(f"{r.name}: {r.error}")
+                    (st.warning if r.status in RESUMABLE else st.error)(f"{r.name}: {r.error}")
         best = [f"{r.name}: best val acc **{r.best['val/acc']:.1%}**" for r in all_runs if "val/acc" in r.best]
         if best:
             st.markdown(" · ".join(best))
@@ -126,7 +141,7 @@ def runs_table(watch_key: str) -> None:
     @st.fragment(run_every=5)
     def table() -> None:
         s = store()
-        runs = s.runs()
+        runs = s.runs.list()
         st.subheader("Runs")
         if not runs:
             st.caption("Runs you and others launch on this server appear here.")
@@ -136,7 +151,7 @@ def runs_table(watch_key: str) -> None:
             "data": f"{r.data.get('name')} {r.data.get('image_size')}px",
             "best val acc": r.best.get("val/acc"), "step": f"{r.step}/{r.total_steps or '?'}",
             "duration (s)": round(r.duration_s, 1) if r.duration_s is not None else None, "device": r.device,
-            "twin of": r.twin_of,
+            "twin": r.partner_id,
         } for r in runs])
         event = st.dataframe(df, key=f"runs_table_{watch_key}", on_select="rerun", selection_mode="multi-row",
                              hide_index=True, width="stretch", column_config={
@@ -146,18 +161,19 @@ def runs_table(watch_key: str) -> None:
         if not chosen:
             st.caption("Select rows to compare their curves, watch, resume or delete them.")
             return
+        chosen_jobs = sorted({r.job_id for r in chosen if r.job_id is not None})
         a = st.columns(4)
         if a[0].button("Watch", key=f"act_watch_{watch_key}"):
-            st.session_state[watch_key] = sorted({r.twin_of or r.id for r in chosen})
+            st.session_state[watch_key] = [r.id for r in chosen]
             st.rerun()
         if a[1].button("Resume", key=f"act_resume_{watch_key}", disabled=not all(
-                r.status in ("stopped", "interrupted") and r.twin_of is None for r in chosen)):
-            for r in chosen:
-                launcher.resume(r.id, s)
+                r.status in RESUMABLE for r in chosen)):
+            for job_id in chosen_jobs:
+                jobs.resume(job_id, s)
             st.rerun()
         if a[2].button("Delete", key=f"act_delete_{watch_key}", disabled=any(r.active for r in chosen)):
-            for job_id in sorted({r.twin_of or r.id for r in chosen}):
-                s.delete(job_id)
+            for job_id in chosen_jobs:
+                s.jobs.delete(job_id)
             st.session_state.pop(watch_key, None)
             st.rerun()
         st.markdown("**Compare**")

@@ -7,14 +7,16 @@ a plain list, so a figure's JSON holds the exact numbers of the report.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..analysis.degradation import DegradationReport
 from ..analysis.lesion import DeletionCurve, LesionStudy
 from .training import PALETTE, PLAIN_COLOR
+
+if TYPE_CHECKING:  # a report in, a figure out: viz reads its fields, never the store
+    from ..experiments.degradation import DegradationReport
 
 RESNET_COLOR = PALETTE[0]  # the ResNet red of the training curves
 THIN, BOLD = 1.5, 4.0  # line widths: shallower net thin, deeper net bold (as in the paper's figures)

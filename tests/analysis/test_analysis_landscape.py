@@ -15,11 +15,9 @@ from resnet_lab.analysis.landscape import (
     Surface,
     effective_batches,
     estimate_cost,
-    load_result,
     loss_surface,
     random_directions,
     rise_at_half_span,
-    save_result,
     summary,
     training_batches,
 )
@@ -278,32 +276,6 @@ def fake_surface(params: LandscapeParams, fn, label="m", skip=True, run_id=1) ->
     return Surface(label=label, run_id=run_id, skip=skip, params=params, alphas=tuple(c),
                    betas=None if params.dims == 1 else tuple(c), loss=loss, acc=acc, center_loss=fn(0.0, 0.0),
                    center_acc=0.5, images=16)
-
-
-def test_results_round_trip_atomically_and_malformed_files_are_refused(tmp_path):
-    p = LandscapeParams(dims=2, steps=3, batches=1, batch_size=8)
-    surfaces = [fake_surface(p, lambda a, b: 1 + a * a + b), fake_surface(p, lambda a, b: 2 + b, "plain", False, 2)]
-    path = save_result(tmp_path / "out" / "landscape-3.json", surfaces, p, task_id=3)
-    assert [f.name for f in path.parent.iterdir()] == ["landscape-3.json"]  # no temp file left behind
-    r = load_result(path)
-    assert r.task_id == 3 and r.params == p and r.surfaces == tuple(surfaces) and r.complete
-    doc = json.loads(path.read_text())
-    for broken, match in [
-        ({**doc, "kind": "other"}, "not a loss-landscape"),
-        ({**doc, "version": 99}, "format version"),
-        ({**doc, "surfaces": []}, "no surfaces"),
-        ({**doc, "surfaces": [{**doc["surfaces"][0], "loss": [[1, 2], [3, 4]]}]}, "rows"),
-        ({**doc, "surfaces": [{**doc["surfaces"][0], "betas": None}]}, "betas"),
-        ({**doc, "surfaces": [{**doc["surfaces"][0], "hack": 1}]}, "unknown"),
-        ({**doc, "params": {**doc["params"], "steps": 5}}, "other settings"),
-    ]:
-        bad = tmp_path / "bad.json"
-        bad.write_text(json.dumps(broken))
-        with pytest.raises(ValueError, match=match):
-            load_result(bad)
-    bad.write_text("{not json")
-    with pytest.raises(ValueError, match="not valid JSON"):
-        load_result(bad)
 
 
 def test_rise_at_half_span_is_the_mean_loss_at_half_span_on_each_axis_minus_the_centre():

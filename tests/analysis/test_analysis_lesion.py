@@ -237,7 +237,7 @@ def test_lesion_indices_are_a_stratified_sorted_subset():
 
 def test_on_a_trained_run_every_block_is_studied_for_both_twins(finished_run):
     store = Store()
-    subjects = [from_run(store.get(i)) for i in finished_run]
+    subjects = [from_run(store.runs.get(i)) for i in finished_run]
     store.close()
     data = load_dataset(subjects[0].data)
     idx = lesion_indices(data.y_val, 200)

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from resnet_lab import jobs
 from resnet_lab.store import Store
-from resnet_lab.train import launcher
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -29,6 +29,6 @@ def open_app_page():
 def no_workers_left(lab_home):
     """Pages start real worker processes; none may outlive its test."""
     yield
-    for run in Store().runs(statuses=["running"]):
-        if run.pid and launcher.pid_alive(run.pid):
-            os.kill(run.pid, signal.SIGKILL)
+    for job in Store().jobs.list(statuses=["running"]):
+        if job.pid and jobs.pid_alive(job.pid):
+            os.kill(job.pid, signal.SIGKILL)

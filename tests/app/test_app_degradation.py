@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from resnet_lab.analysis.degradation import KIND, DegradationConfig, summarize
+from resnet_lab.experiments.degradation import KIND, DegradationConfig, summarize
 from resnet_lab.models.presets import cifar_spec
 from resnet_lab.spec import ModelSpec
 from resnet_lab.store import Store
@@ -17,22 +17,27 @@ STEPS = [(4, 0.5), (8, 1.0), (12, 1.5), (16, 2.0)]  # 8 steps per epoch, logged 
 def fill(store: Store, errors: dict[str, float], running: str | None = None) -> int:
     """A 20-vs-56 experiment with hand-written metrics: final train error ``errors[label]``."""
     cfg = DegradationConfig()
-    jobs = []
+    job_ids = []
     for depth in (20, 56):
         spec = cifar_spec(depth, width=16, num_classes=6)
         rows = [{"name": f"{'resnet' if s.skip else 'plain'}-{depth}", "spec": s.to_dict(),
                  "data": cfg.data.to_dict(), "train": cfg.train.to_dict()} for s in (spec, spec.twin())]
-        ids = store.create_job(rows, device="cpu")
-        jobs.append(ids[0])
+        job, ids = store.jobs.create("train", rows[0]["name"], "cpu", runs=rows, partners=True, origin=KIND)
+        job_ids.append(job)
         for rid, row in zip(ids, rows):
             e = errors[row["name"]]
             values = [e + 0.3, e + 0.1, e + 0.02, e - 0.02]
-            store.add_metrics([(rid, s, ep, "train/acc", 1 - v) for (s, ep), v in zip(STEPS, values)]
+            store.runs.add_metrics([(rid, s, ep, "train/acc", 1 - v) for (s, ep), v in zip(STEPS, values)]
                               + [(rid, s, ep, "train/loss", 2 * v) for (s, ep), v in zip(STEPS, values)])
-            store.update(rid, step=16, total_steps=16)
-            if row["name"] != running:
-                store.set_status(rid, "done")
-    return store.create_experiment(KIND, "depth 20 vs 56", cfg.params(), jobs)
+            store.runs.update(rid, step=16, total_steps=16)
+        if running is None:
+            store.jobs.finish(job, "done", only_if=["queued"])
+        else:
+            store.jobs.claim({"cpu": 2})
+            for rid, row in zip(ids, rows):
+                if row["name"] != running:
+                    store.runs.finish(rid, "done")
+    return store.experiments.create(KIND, "depth 20 vs 56", cfg.params(), job_ids)
 
 
 def charts(at) -> list[dict]:
@@ -70,22 +75,22 @@ def test_run_the_experiment_queues_four_runs_once_and_stop_works(open_app_page):
     at.button(key="dg_start").click().run()  # a double click is one experiment
     assert not at.exception and not at.error
     store = Store()
-    exps = store.experiments(KIND)
-    assert len(exps) == 1 and len(store.runs()) == 4
+    exps = store.experiments.list(KIND)
+    assert len(exps) == 1 and len(store.runs.list()) == 4
     exp = exps[0]
     assert at.selectbox(key="dg_pick").value == exp.id
     assert (exp.params["shallow"], exp.params["deep"], exp.params["width"]) == (8, 14, 4)
     assert exp.params["data"]["train_subset"] == 64 and exp.params["train"]["epochs"] == 1
-    runs = [r for job in exp.job_ids for r in store.job_runs(job)]
+    runs = [r for job in exp.job_ids for r in store.runs.of_job(job)]
     assert [(ModelSpec.from_dict(r.spec).depth, r.spec["skip"]) for r in runs] == [
         (8, True), (8, False), (14, True), (14, False)]
     assert len(at.get("plotly_chart")) == 1
     for job in exp.job_ids:  # stop both jobs from the page
-        if store.get(job).status in ("queued", "running"):
+        if store.jobs.get(job).active:
             at.button(key=f"dg_stop_{job}").click().run()
             assert not at.exception
-    statuses = {r.id: r.status for r in store.runs()}
-    assert all(s in ("stopped", "done") or store.get(i).stop_requested for i, s in statuses.items())
+    assert all(store.jobs.get(j).status in ("stopped", "done") or store.jobs.get(j).stop_requested
+               for j in exp.job_ids)
     store.close()
 
 

@@ -96,7 +96,7 @@ def test_colour_controls_render(page):
 def test_layer_responses_equal_activation_stats(page, finished_run):
     store = Store()
     try:
-        runs = [store.get(i) for i in finished_run]
+        runs = [store.runs.get(i) for i in finished_run]
     finally:
         store.close()
     subjects = [from_run(run) for run in runs]

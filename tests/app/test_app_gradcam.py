@@ -37,7 +37,7 @@ def media(monkeypatch):
 def subjects(finished_run):
     """(ResNet subject, plain subject, their validation data), built outside the app."""
     store = Store()
-    resnet, plain = (from_run(store.get(i)) for i in finished_run)
+    resnet, plain = (from_run(store.runs.get(i)) for i in finished_run)
     store.close()
     return resnet, plain, load_dataset(resnet.data)
 

@@ -99,7 +99,7 @@ def test_run_section_shows_the_logged_norms_as_heatmaps(open_app_page, finished_
     assert len(heats) == 2
     store = Store()
     for fig, rid in zip(heats, (resnet_id, plain_id)):
-        names, steps, norms = store.grad_norms(rid)
+        names, steps, norms = store.runs.grad_norms(rid)
         assert steps and names
         (hm,) = fig["data"]
         assert hm["y"] == names and hm["x"] == steps

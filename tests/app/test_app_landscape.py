@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from resnet_lab.analysis.landscape import KIND, LandscapeParams, Surface, result_path, save_result
-from resnet_lab.train import launcher
+from resnet_lab import jobs
+from resnet_lab.analysis.landscape import LandscapeParams, Surface
+from resnet_lab.experiments.landscape import KIND, result_path, save_result
 
 PAGE = "app_pages/landscape.py"
 
@@ -38,10 +39,10 @@ def surface(params: LandscapeParams, fn, label: str, skip: bool, run_id: int) ->
 
 
 def finished_task(store, ids, params, surfaces, status="done") -> int:
-    tid = store.create_task(KIND, ids[0], {"runs": ids, **params.to_dict()}, "cpu")
+    tid = store.jobs.create(KIND, "landscape", "cpu", run_id=ids[0], params={"runs": ids, **params.to_dict()})[0]
     path = save_result(result_path(ids[0], tid), surfaces, params, tid)
-    store.set_task_status(tid, status)
-    store.update_task(tid, result_path=str(path), progress=params.points * 2, total=params.points * 2)
+    store.jobs.finish(tid, status, only_if=["queued"], result_path=str(path))
+    store.jobs.set_progress(tid, params.points * 2, params.points * 2)
     return tid
 
 
@@ -67,20 +68,20 @@ def test_the_estimate_follows_the_settings_and_start_queues_one_task(home, open_
     at.button(key="ls_start").click().run()
     at.button(key="ls_start").click().run()  # a double-click is one task
     assert not at.exception and not at.error, [e.value for e in at.error]
-    tasks = store.tasks(kind=KIND)
+    tasks = store.jobs.list(kinds=[KIND])
     assert len(tasks) == 1
     task = tasks[0]
     assert task.run_id == ids[0] and task.status in ("queued", "running", "done")
     assert task.params == {"runs": ids, "dims": 2, "steps": 3, "span": 1.0, "batches": 1, "batch_size": 32, "seed": 0}
-    assert f"Landscape task #{task.id}" in text(at) and at.get("progress")
+    assert f"Landscape job #{task.id}" in text(at) and at.get("progress")
     at.button(key="ls_stop").click().run()  # the live panel's Stop
     assert not at.exception
-    assert store.get_task(task.id).stop_requested or store.get_task(task.id).status in ("stopped", "done")
+    assert store.jobs.get(task.id).stop_requested or store.jobs.get(task.id).status in ("stopped", "done")
     deadline = time.time() + 120
-    while store.get_task(task.id).active and time.time() < deadline:
-        launcher.pump(store)
+    while store.jobs.get(task.id).active and time.time() < deadline:
+        jobs.pump(store)
         time.sleep(0.2)
-    assert store.get_task(task.id).status in ("stopped", "done")
+    assert store.jobs.get(task.id).status in ("stopped", "done")
 
 
 def test_finished_landscapes_are_drawn_from_their_stored_surfaces(home, open_app_page):
@@ -124,8 +125,9 @@ def test_finished_landscapes_are_drawn_from_their_stored_surfaces(home, open_app
 
 def test_a_failed_task_says_why_and_a_partial_result_is_marked(home, open_app_page):
     store, ids = home
-    tid = store.create_task(KIND, ids[0], {"runs": ids, **LandscapeParams(steps=3).to_dict()}, "cpu")
-    store.set_task_status(tid, "failed", error="RuntimeError: out of memory")
+    tid = store.jobs.create(KIND, "landscape", "cpu", run_id=ids[0],
+                            params={"runs": ids, **LandscapeParams(steps=3).to_dict()})[0]
+    store.jobs.finish(tid, "failed", error="RuntimeError: out of memory", only_if=["queued"])
     p = LandscapeParams(dims=2, steps=3)
     nan = math.nan
     partial = [surface(p, lambda a, b: nan if b > 0 else 1.0 + a * a, "#1 tiny (ResNet)", True, ids[0])]

@@ -21,7 +21,7 @@ def charts(at) -> list[dict]:
 def outside(finished_run):
     """A function n -> [ResNet study, plain study] computed without the app, plus the subjects and data."""
     store = Store()
-    subjects = [from_run(store.get(i)) for i in finished_run]
+    subjects = [from_run(store.runs.get(i)) for i in finished_run]
     store.close()
     data = load_dataset(subjects[0].data)
 

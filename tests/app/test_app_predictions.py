@@ -23,7 +23,7 @@ def _direct_evaluations(run_ids: list[int]) -> dict[int, object]:
     """Each run evaluated straight from its checkpoint, on the images the page says it evaluates."""
     store = Store()
     try:
-        runs = {r.id: r for r in store.runs(limit=50)}
+        runs = {r.id: r for r in store.runs.list(limit=50)}
     finally:
         store.close()
     out = {}

@@ -83,13 +83,13 @@ def _kill_workers(home: Path) -> None:
     db = home / "runs.db"
     if not db.exists():
         return
+    from resnet_lab.jobs import pid_alive
     from resnet_lab.store import Store
-    from resnet_lab.train.launcher import pid_alive
 
     store = Store(db)
-    for run in store.runs(statuses=["running"]):
-        if run.pid and pid_alive(run.pid):
-            os.kill(run.pid, signal.SIGKILL)
+    for job in store.jobs.list(statuses=["running"]):
+        if job.pid and pid_alive(job.pid):
+            os.kill(job.pid, signal.SIGKILL)
     store.close()
 
 

@@ -151,5 +151,5 @@ def test_submitting_from_imagenet_without_weights_is_refused_before_queueing(tor
     with pytest.raises(WeightsMissing, match="resnet18-f37072fd.pth"):
         launcher.submit_finetune(FinetuneConfig(source="imagenet:resnet18"), DataConfig(name="digits", image_size=32),
                                  TrainConfig(epochs=1))
-    assert Store().runs() == []
+    assert Store().runs.list() == []
     assert PRESETS["resnet18"].num_classes == 1000

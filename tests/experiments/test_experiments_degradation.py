@@ -6,21 +6,14 @@ import time
 import pytest
 import torch
 
-from resnet_lab.analysis.degradation import (
-    KIND,
-    TOLERANCE,
-    DegradationConfig,
-    from_runs,
-    last_epoch_mean,
-    submit_degradation,
-    summarize,
-)
+from resnet_lab import jobs
+from resnet_lab.analysis.degradation import TOLERANCE, last_epoch_mean
+from resnet_lab.experiments.degradation import KIND, DegradationConfig, from_runs, submit_degradation, summarize
 from resnet_lab.data.registry import DataConfig
 from resnet_lab.models import build_model
 from resnet_lab.models.presets import cifar_spec
 from resnet_lab.spec import ModelSpec
 from resnet_lab.store import Store
-from resnet_lab.train import launcher
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.viz.experiments import BOLD, THIN, degradation_figure
 
@@ -39,24 +32,24 @@ def fill(store: Store, errors: dict[str, float], shallow: int = 20, deep: int = 
     """A degradation experiment with hand-written metrics: final train error ``errors[label]``."""
     cfg = DegradationConfig(shallow=shallow, deep=deep, width=16)
     statuses = statuses or {}
-    jobs = []
+    job_ids = []
     for depth in (shallow, deep):
         spec = cifar_spec(depth, width=16, num_classes=6)
         train = deep_train if depth == deep and deep_train is not None else cfg.train
         rows = [{"name": f"{'resnet' if s.skip else 'plain'}-{depth}", "spec": s.to_dict(),
                  "data": cfg.data.to_dict(), "train": train.to_dict()} for s in (spec, spec.twin())]
-        ids = store.create_job(rows, device="cpu")
-        jobs.append(ids[0])
+        job, ids = store.jobs.create("train", rows[0]["name"], "cpu", runs=rows, partners=True)
+        job_ids.append(job)
         for rid, row in zip(ids, rows):
             label = row["name"]
             err = _series(errors[label])
-            store.add_metrics([(rid, s, e, "train/acc", 1 - v) for (s, e), v in zip(STEPS, err)]
+            store.runs.add_metrics([(rid, s, e, "train/acc", 1 - v) for (s, e), v in zip(STEPS, err)]
                               + [(rid, s, e, "train/loss", 10 * v) for (s, e), v in zip(STEPS, err)]
                               + [(rid, 5, 1.0, "val/acc", 0.5), (rid, 10, 2.0, "val/acc", 0.9 - errors[label])])
-            store.update(rid, step=10, total_steps=10)
+            store.runs.update(rid, step=10, total_steps=10)
             status = statuses.get(label, "done")
-            store.set_status(rid, status, error="the training loss became nan" if status == "diverged" else None)
-    return store.create_experiment(kind, f"depth {shallow} vs {deep}", cfg.params(), jobs)
+            store.runs.finish(rid, status, error="the training loss became nan" if status == "diverged" else None)
+    return store.experiments.create(kind, f"depth {shallow} vs {deep}", cfg.params(), job_ids)
 
 
 YES_YES = {"plain-20": 0.05, "plain-56": 0.15, "resnet-20": 0.04, "resnet-56": 0.03}
@@ -168,14 +161,15 @@ def test_runs_trained_with_different_budgets_are_flagged_as_unfair():
 def test_reports_refuse_what_is_not_a_degradation_experiment():
     store = Store()
     exp = fill(store, YES_YES)
-    jobs = store.experiment(exp).job_ids
+    job_ids = store.experiments.get(exp).job_ids
     with pytest.raises(ValueError, match="two jobs"):
-        from_runs(store, [jobs[0]])
-    lone = store.get(jobs[1])  # a resnet-56 trained alone, without its plain twin
-    alone = store.create_job([{"name": "alone", "spec": lone.spec, "data": lone.data, "train": lone.train}], "cpu")
+        from_runs(store, [job_ids[0]])
+    lone = store.runs.of_job(job_ids[1])[0]  # a resnet-56 trained alone, without its plain twin
+    alone, _ = store.jobs.create("train", "alone", "cpu", runs=[{"name": "alone", "spec": lone.spec,
+                                                                  "data": lone.data, "train": lone.train}])
     with pytest.raises(ValueError, match="not a degradation experiment"):
-        from_runs(store, [jobs[0], alone[0]])
-    other = store.create_experiment("landscape", "x", {}, jobs)
+        from_runs(store, [job_ids[0], alone])
+    other = store.experiments.create("landscape", "x", {}, job_ids)
     with pytest.raises(ValueError, match="landscape"):
         summarize(store, other)
     with pytest.raises(KeyError):
@@ -207,24 +201,23 @@ def test_whole_experiment_runs_on_cpu_with_real_workers():
     store = Store()
     exp = submit_degradation(cfg, store=store, request_key="session:a")
     assert submit_degradation(cfg, store=store, request_key="session:a") == exp
-    assert len(store.runs()) == 4 and [e.id for e in store.experiments(KIND)] == [exp]
+    assert len(store.runs.list()) == 4 and [e.id for e in store.experiments.list(KIND)] == [exp]
     try:
         deadline = time.time() + 240
         while not summarize(store, exp).finished and time.time() < deadline:
-            launcher.pump(store)
+            jobs.pump(store)
             time.sleep(0.3)
     finally:
-        for job in store.experiment(exp).job_ids:
-            for r in store.job_runs(job):
-                if r.status == "running" and r.pid and launcher.pid_alive(r.pid):
-                    launcher.stop(job, store)
+        for job in store.experiments.get(exp).job_ids:
+            jobs.stop(job, store)
     report = summarize(store, exp)
     assert [r.status for r in report.runs] == ["done"] * 4, [r.error for r in report.runs]
-    experiment = store.experiment(exp)
+    experiment = store.experiments.get(exp)
     assert experiment.params == cfg.params()
-    runs = [r for job in experiment.job_ids for r in store.job_runs(job)]
+    runs = [r for job in experiment.job_ids for r in store.runs.of_job(job)]
     assert len(runs) == 4
-    assert [r.twin_of for r in runs] == [None, runs[0].id, None, runs[2].id]
+    assert [r.partner_id for r in runs] == [runs[1].id, runs[0].id, runs[3].id, runs[2].id]
+    assert all(store.jobs.get(j).origin == KIND for j in experiment.job_ids)
     assert [r.name for r in runs] == [f"{k}-{d} (degradation #{exp})" for d in (8, 14) for k in ("resnet", "plain")]
     specs = [ModelSpec.from_dict(r.spec) for r in runs]
     assert [(s.depth, s.skip, s.widths) for s in specs] == [(8, True, (4, 8, 16)), (8, False, (4, 8, 16)),
@@ -233,7 +226,7 @@ def test_whole_experiment_runs_on_cpu_with_real_workers():
     assert report.complete and report.problems == ()
     final = {}
     for r in runs:  # one epoch, logged once at its end: the final error is that one point
-        acc = store.metrics(r.id, ["train/acc"])["train/acc"]
+        acc = store.runs.metrics(r.id, ["train/acc"])["train/acc"]
         final[(r.spec["skip"], ModelSpec.from_dict(r.spec).depth)] = 1 - acc[-1][2]
     for r in report.runs:
         assert r.final_error == pytest.approx(final[(r.skip, r.depth)])

@@ -1,0 +1,102 @@
+"""`runs`, `jobs`, `stop` and `resume`: what is on this lab's queue and in its records, and acting on it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import run_row
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    rs = sub.add_parser("runs", help="list runs (with where a queued or running one stands in the queue)")
+    rs.add_argument("--json", action="store_true")
+    rs.set_defaults(func=cmd_runs)
+
+    jb = sub.add_parser("jobs", help="list the background jobs of every kind: training, fine-tuning, landscapes")
+    jb.add_argument("--json", action="store_true")
+    jb.set_defaults(func=cmd_jobs)
+
+    sp = sub.add_parser("stop", help="stop a run's job (graceful: finishes the step and checkpoints)")
+    sp.add_argument("id", type=int, metavar="RUN_ID", help="a run (its job, with its twin, stops)")
+    sp.add_argument("--job", action="store_true", help="the id is a job's (e.g. a landscape job), not a run's")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_stop)
+
+    rm = sub.add_parser("resume", help="resume a stopped or interrupted run (its job) from its last checkpoint")
+    rm.add_argument("id", type=int, metavar="RUN_ID")
+    rm.add_argument("--job", action="store_true", help="the id is a job's, not a run's")
+    rm.set_defaults(func=cmd_resume)
+
+
+def _job_id(store, args: argparse.Namespace) -> int:
+    if args.job:
+        return store.jobs.get(args.id).id
+    from ..train.launcher import job_of
+
+    return job_of(args.id, store)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from ..jobs import pump
+    from ..jobs.eta import forecast
+    from ..store import Store
+
+    store = Store()
+    pump(store)
+    runs = store.runs.list()
+    where = forecast(store)
+    if args.json:
+        print(json.dumps([run_row(r, where.get(r.job_id) if r.active else None) for r in runs], indent=2))
+        return 0
+    for r in runs:
+        acc = r.best.get("val/acc")
+        twin = f" (twin: {r.partner_id})" if r.partner_id else ""
+        queue = f"  [{where[r.job_id].describe()}]" if r.active and r.job_id in where else ""
+        print(f"{r.id:>5}  {r.status:<11} {r.name}{twin}  step {r.step}/{r.total_steps or '?'}"
+              + (f"  best val acc {acc:.3f}" if acc is not None else "") + queue)
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from ..jobs import pump
+    from ..jobs.eta import forecast
+    from ..store import Store
+
+    store = Store()
+    pump(store)
+    jobs = store.jobs.list()
+    where = forecast(store)
+    rows = [{"id": j.id, "kind": j.kind, "name": j.name, "status": j.status, "device": j.device, "slot": j.slot,
+             "progress": j.progress, "total": j.total, "unit": j.unit, "error": j.error,
+             "runs": [r.id for r in store.runs.of_job(j.id)], "queue": where[j.id].to_dict() if j.id in where else None}
+            for j in jobs]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        queue = f"  [{row['queue']['text']}]" if row["queue"] else ""
+        print(f"{row['id']:>5}  {row['kind']:<10} {row['status']:<11} {row['name']}  {row['progress']}/"
+              f"{row['total'] or '?'} {row['unit']}" + queue)
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from ..jobs import stop
+    from ..store import Store
+
+    store = Store()
+    result = stop(_job_id(store, args), store)
+    what = "job" if args.job else "run"
+    print(json.dumps({what: args.id, "status": result}) if args.json else f"{what} {args.id}: {result}")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from ..jobs import resume
+    from ..store import Store
+
+    store = Store()
+    resume(_job_id(store, args), store)
+    print(f"{'job' if args.job else 'run'} {args.id}: queued to resume")
+    return 0

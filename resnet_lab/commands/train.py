@@ -1,0 +1,146 @@
+"""`train` and `finetune`: queue a training or fine-tuning job, follow it to its end, report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..models import resolve_spec
+from ..spec import ModelSpec
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    tr = sub.add_parser("train", help="train a model (and optionally its plain twin) in a worker process")
+    tr.add_argument("--model", default="resnet20", help="preset name (default resnet20)")
+    tr.add_argument("--spec", metavar="FILE", help="a spec JSON file instead of a preset")
+    tr.add_argument("--plain-twin", action="store_true", help="train the plain twin on the very same batches")
+    tr.add_argument("--name", help="a name for the run")
+    tr.add_argument("--data", default="shapes", help="dataset: shapes, digits, cifar10, mnist, fashion_mnist")
+    tr.add_argument("--image-size", type=int, help="image side in pixels (default: the model's or the data's)")
+    tr.add_argument("--subset", type=int, help="at most this many training images")
+    tr.add_argument("--no-augment", action="store_true", help="no pad-crop/flip augmentation")
+    tr.add_argument("--epochs", type=int, default=5)
+    tr.add_argument("--batch-size", type=int, default=128)
+    tr.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"])
+    tr.add_argument("--lr", type=float, default=0.1)
+    tr.add_argument("--schedule", default="onecycle", choices=["onecycle", "cosine", "step", "constant"])
+    tr.add_argument("--warmup-epochs", type=float, default=0.0)
+    tr.add_argument("--weight-decay", type=float, default=5e-4)
+    tr.add_argument("--label-smoothing", type=float, default=0.0)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    tr.add_argument("--detach", action="store_true", help="queue and return at once")
+    tr.add_argument("--json", action="store_true", help="JSON output")
+    tr.set_defaults(func=cmd_train)
+
+    ft = sub.add_parser("finetune", help="fine-tune from ImageNet weights, a lab run, or scratch")
+    ft.add_argument("--from", dest="source", required=True,
+                    help="imagenet:resnet18|resnet34|resnet50, run:ID, or scratch:PRESET")
+    ft.add_argument("--strategy", default="full",
+                    help="linear, last:N or full; several separated by commas to compare (e.g. linear,full)")
+    ft.add_argument("--backbone-lr-mult", type=float, default=0.1, help="backbone lr = this × lr (last:N, full)")
+    ft.add_argument("--data", default="digits", help="dataset name")
+    ft.add_argument("--image-size", type=int, default=32)
+    ft.add_argument("--subset", type=int)
+    ft.add_argument("--no-augment", action="store_true")
+    ft.add_argument("--epochs", type=int, default=3)
+    ft.add_argument("--batch-size", type=int, default=64)
+    ft.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"])
+    ft.add_argument("--lr", type=float, default=0.05)
+    ft.add_argument("--schedule", default="cosine", choices=["onecycle", "cosine", "step", "constant"])
+    ft.add_argument("--weight-decay", type=float, default=5e-4)
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ft.add_argument("--download", action="store_true", help="let torchvision download missing ImageNet weights")
+    ft.add_argument("--detach", action="store_true")
+    ft.add_argument("--json", action="store_true")
+    ft.set_defaults(func=cmd_finetune)
+
+
+def _train_parts(args: argparse.Namespace):
+    from ..data.registry import DataConfig
+    from ..train.config import TrainConfig
+
+    spec = ModelSpec.from_json(Path(args.spec).read_bytes()) if args.spec else resolve_spec(args.model)
+    data = DataConfig(name=args.data, image_size=args.image_size or (32 if args.data == "shapes"
+                                                                     else native_size(args.data)),
+                      train_subset=args.subset, augment=not args.no_augment, seed=args.seed)
+    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+                        schedule=args.schedule, weight_decay=args.weight_decay, seed=args.seed, device=args.device,
+                        label_smoothing=args.label_smoothing, warmup_epochs=args.warmup_epochs)
+    return spec, data, train
+
+
+def native_size(name: str) -> int:
+    from ..data.registry import dataset_info
+
+    return dataset_info(name).native_size
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..store import Store
+    from ..train import launcher
+
+    spec, data, train = _train_parts(args)
+    store = Store()
+    ids = launcher.submit(spec, data, train, twin=args.plain_twin, name=args.name, store=store)
+    return follow_runs(ids, store, args)
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from ..data.registry import DataConfig
+    from ..store import Store
+    from ..train import launcher
+    from ..train.config import TrainConfig
+    from ..train.finetune import FinetuneConfig
+
+    data = DataConfig(name=args.data, image_size=args.image_size, train_subset=args.subset,
+                      augment=not args.no_augment, seed=args.seed)
+    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+                        schedule=args.schedule, weight_decay=args.weight_decay, seed=args.seed, device=args.device)
+    store = Store()
+    ids = []
+    for strategy in args.strategy.split(","):
+        ft = FinetuneConfig(source=args.source, strategy=strategy.strip(), backbone_lr_mult=args.backbone_lr_mult)
+        ids += launcher.submit_finetune(ft, data, train, store=store, allow_download=args.download)
+    return follow_runs(ids, store, args)
+
+
+def follow_runs(ids: list[int], store, args: argparse.Namespace) -> int:
+    """Follow the runs' jobs to their end (Ctrl-C stops them gracefully) and report; or return at once with
+    --detach (saying where the job stands in the queue)."""
+    from ..jobs.eta import forecast
+    from ..jobs.follow import follow
+    from .common import run_row
+
+    jobs = list(dict.fromkeys(store.runs.get(i).job_id for i in ids))
+    if args.detach:
+        where = forecast(store)
+        if args.json:
+            print(json.dumps({"runs": ids, "jobs": jobs,
+                              "queue": [where[j].to_dict() for j in jobs if j in where]}))
+        else:
+            print(f"queued run(s) {', '.join(map(str, ids))}: "
+                  + "; ".join(where[j].describe() for j in jobs if j in where))
+        return 0
+
+    def report(_jobs) -> None:
+        if args.json:
+            return
+        for i in ids:
+            r = store.runs.get(i)
+            loss = store.runs.metrics(i, ["train/loss"]).get("train/loss", [])
+            print(f"run {i} {r.status:<8} step {r.step}/{r.total_steps or '?'}"
+                  + (f"  loss {loss[-1][2]:.4f}" if loss else ""), flush=True)
+
+    follow(store, jobs, report, stopping_text="stopping (finishing the step and writing a checkpoint)…")
+    runs = [store.runs.get(i) for i in ids]
+    if args.json:
+        print(json.dumps({"runs": [run_row(r) for r in runs]}, indent=2))
+    else:
+        for r in runs:
+            acc = r.best.get("val/acc")
+            print(f"run {r.id} {r.name}: {r.status}" + (f", best val acc {acc:.3f}" if acc is not None else "")
+                  + (f" — {r.error}" if r.error else ""))
+    return 0 if all(r.status == "done" for r in runs) else 1

@@ -1,0 +1,54 @@
+"""What each kind of job runs: kind -> handler, imported only by the worker that needs it.
+
+A handler is ``handler(ctx: JobContext) -> Outcome``: it does the work, reports progress through
+``ctx.progress(done, total)``, looks at ``ctx.should_stop()`` between units of work and returns how
+it ended. The harness (:mod:`resnet_lab.jobs.worker`) does everything else: pid, heartbeat, SIGTERM,
+final status, errors, the next job. A new kind of background work is one handler and one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+HANDLERS: dict[str, str] = {
+    "train": "resnet_lab.train.handler:run_training",
+    "finetune": "resnet_lab.train.handler:run_training",
+    "landscape": "resnet_lab.experiments.landscape:run_landscape",
+}
+"""kind -> "module:function" of its handler."""
+
+
+@dataclass
+class JobContext:
+    """What a handler gets: its job, the store, where to compute, and the two channels back."""
+
+    job: Any  # the store's Job, as claimed
+    store: Any  # the worker's Store
+    device: str  # "cuda" (the slot's GPU, the only one the worker sees) or "cpu"
+    progress: Callable[[int, int | None], None]  # (units done, units in all): throttled store writes
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    def should_stop(self) -> bool:
+        """True once a stop was asked for (the store's flag, or SIGTERM): finish the unit of work and return."""
+        return self.stop_event.is_set()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a handler ended (an exception means "failed")."""
+
+    status: str = "done"  # "done" or "stopped"
+    message: str | None = None  # for a stopped job: what was kept
+    result_path: Path | None = None  # the file written, if any
+
+
+def handler_for(kind: str) -> Callable[[JobContext], Outcome]:
+    target = HANDLERS.get(kind)
+    if target is None:
+        raise ValueError(f"unknown job kind {kind!r}; known: {', '.join(sorted(HANDLERS))}")
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)

@@ -1,0 +1,140 @@
+"""Starting jobs on free device slots and noticing workers that are gone.
+
+There is no daemon. Whoever touches the queue — a page's live panel, the CLI, and every worker as it
+finishes — calls :func:`pump`: it marks jobs whose worker died as ``interrupted`` and starts queued
+jobs while their kind of device has a free slot (:mod:`resnet_lab.jobs.slots`). Claiming is one
+SQLite ``BEGIN IMMEDIATE`` transaction, so two pumps never start the same job. Each job runs in its
+own process, ``python -m resnet_lab.jobs.worker JOB_ID``, whatever its kind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..paths import job_dir
+from ..store import Store
+from . import slots
+
+HEARTBEAT_S = float(os.environ.get("RESNET_LAB_HEARTBEAT_S", "2.0"))  # worker heartbeat period
+STALE_AFTER_S = max(3 * HEARTBEAT_S, 6.0)  # no heartbeat for this long: the worker is gone
+START_GRACE_S = 60.0  # a claimed job whose worker has not yet said hello is not stale before this
+_children: dict[int, subprocess.Popen] = {}  # workers this process started (polled so none is left a zombie)
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def submit(store: Store, kind: str, name: str, device: str = "auto", *, runs: Sequence[Mapping[str, Any]] = (),
+           partners: bool = False, params: Mapping[str, Any] | None = None, run_id: int | None = None,
+           origin: str | None = None, request_key: str | None = None, work: Mapping[str, Any] | None = None,
+           estimate_s: float | None = None, unit: str = "steps", start: bool = True) -> tuple[int, list[int]]:
+    """Queue a job of any kind and start it if its device has room; returns (job id, its runs' ids).
+
+    ``device`` is "auto", "cpu" or "cuda" (refused when there is no GPU). ``work`` = {"key", "units"}
+    names what the job computes and how much of it, so its duration can be estimated from the speed
+    learned on earlier jobs of the same key (``estimate_s``, when given, is used instead).
+    """
+    where = slots.resolve_device(device)
+    if estimate_s is None and work and work.get("key"):
+        per = store.jobs.speed(where, str(work["key"]))
+        estimate_s = per * float(work.get("units", 0)) if per is not None else None
+    job_id, ids = store.jobs.create(kind, name, where, params=params, runs=runs, partners=partners, run_id=run_id,
+                                    origin=origin, request_key=request_key, work=work, estimate_s=estimate_s,
+                                    unit=unit)
+    if start:
+        pump(store)
+    return job_id, ids
+
+
+def pump(store: Store | None = None, capacity: Mapping[str, int] | None = None) -> list[int]:
+    """Reap dead workers, then start queued jobs on free slots. Returns the job ids started."""
+    store = store or Store()
+    for pid, proc in list(_children.items()):
+        if proc.poll() is not None:
+            del _children[pid]
+    reap(store)
+    started = []
+    for job_id, slot in store.jobs.claim(capacity if capacity is not None else slots.capacity()):
+        spawn(store, job_id, slot)
+        started.append(job_id)
+    return started
+
+
+def _hello_by() -> float:
+    """The heartbeat stamped on a worker just started. It has START_GRACE_S to beat for the first time
+    (importing torch on a busy machine takes a while): until it does, its heartbeat is dated to when the
+    reaper's patience runs out."""
+    return time.time() + START_GRACE_S - STALE_AFTER_S
+
+
+def spawn(store: Store, job_id: int, slot: str) -> None:
+    """Start the worker of a claimed job on ``slot`` (its log: ``$RESNET_LAB_HOME/jobs/<id>/worker.log``)."""
+    try:
+        d = job_dir(job_id)
+        d.mkdir(parents=True, exist_ok=True)
+        with open(d / "worker.log", "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "resnet_lab.jobs.worker", str(job_id)],
+                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, cwd=_REPO,
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1", **slots.worker_env(slot)})
+    except OSError as e:  # the job must not stay "running" with no worker
+        store.jobs.finish(job_id, "failed", error=f"Its worker could not be started: {e}")
+        return
+    _children[proc.pid] = proc
+    store.jobs.started(job_id, proc.pid, _hello_by())
+
+
+def pid_alive(pid: int) -> bool:
+    """True if the process exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def gone(pid: int | None, heartbeat_at: float | None, now: float) -> str | None:
+    """Why a running job's worker counts as gone, or None while it is alive. Claimed with no worker started
+    yet (no pid), it has START_GRACE_S; started, the heartbeat timeout (see _hello_by)."""
+    if pid is not None and not pid_alive(pid):
+        return "its worker process ended unexpectedly"
+    if heartbeat_at is not None and now - heartbeat_at > (STALE_AFTER_S if pid is not None else START_GRACE_S):
+        return f"its worker sent no heartbeat for {now - heartbeat_at:.0f} s"
+    return None
+
+
+def reap(store: Store, now: float | None = None) -> list[int]:
+    """Mark running jobs whose worker is gone (dead pid, or no heartbeat) as ``interrupted``, with their
+    runs; returns those jobs' ids, newest first."""
+    now = time.time() if now is None else now
+    lost = []
+    for job in store.jobs.list(statuses=["running"]):
+        why = gone(job.pid, job.heartbeat_at, now)
+        if why:
+            then = "Resume continues from the last checkpoint." if job.kind in ("train", "finetune") \
+                else "Start it again to recompute."
+            if store.jobs.finish(job.id, "interrupted", error=f"Interrupted: {why}. {then}"):
+                lost.append(job.id)
+    return lost
+
+
+def stop(job_id: int, store: Store | None = None) -> str:
+    """Ask a job to stop: a queued one stops at once ("stopped"); a running one ("stopping") finishes its
+    step — a training job writes a checkpoint, an analysis keeps what it computed."""
+    return (store or Store()).jobs.stop(job_id)
+
+
+def resume(job_id: int, store: Store | None = None) -> None:
+    """Queue a stopped or interrupted job again (training continues from its last checkpoint)."""
+    store = store or Store()
+    store.jobs.requeue(job_id)
+    pump(store)

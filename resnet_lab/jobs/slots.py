@@ -1,0 +1,76 @@
+"""Device slots: where jobs may run, and how many at once on each.
+
+The slots are ``cpu`` and ``cuda:0`` … ``cuda:N-1`` for the GPUs this machine shows. A GPU takes
+``RESNET_LAB_JOBS_PER_GPU`` jobs at once (default 2: a small CIFAR run leaves a big GPU mostly idle);
+the CPU takes ``RESNET_LAB_JOBS_PER_CPU`` (default 1: a second training job on the same cores only
+makes both slower). ``RESNET_LAB_GPUS`` caps the GPUs the lab uses (say, to keep one for yourself).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+DEFAULT_JOBS_PER_GPU = 2
+DEFAULT_JOBS_PER_CPU = 1
+
+
+def _setting(name: str, default: int, lo: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < lo:
+        raise ValueError(f"{name} must be at least {lo}, got {value}")
+    return value
+
+
+@lru_cache(maxsize=1)
+def _visible_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def gpu_count() -> int:
+    """GPUs the lab may use: those visible, at most RESNET_LAB_GPUS."""
+    visible = _visible_gpus()
+    cap = _setting("RESNET_LAB_GPUS", visible, 0)
+    return min(visible, cap)
+
+
+def capacity(gpus: int | None = None) -> dict[str, int]:
+    """{slot: jobs it may run at once}, for ``gpus`` GPUs (default: :func:`gpu_count`)."""
+    n = gpu_count() if gpus is None else gpus
+    per_gpu = _setting("RESNET_LAB_JOBS_PER_GPU", DEFAULT_JOBS_PER_GPU, 1)
+    return {"cpu": _setting("RESNET_LAB_JOBS_PER_CPU", DEFAULT_JOBS_PER_CPU, 1),
+            **{f"cuda:{i}": per_gpu for i in range(n)}}
+
+
+def default_device() -> str:
+    """The kind of device a job asks for when it says "auto": "cuda" when the lab has a GPU, else "cpu"."""
+    return "cuda" if gpu_count() else "cpu"
+
+
+def resolve_device(requested: str) -> str:
+    """"auto", "cpu" or "cuda" -> the kind of device to queue on; "cuda" without a GPU is refused now, not
+    left queued forever."""
+    if requested == "auto":
+        return default_device()
+    if requested == "cpu":
+        return "cpu"
+    if requested == "cuda":
+        if not gpu_count():
+            raise ValueError("device 'cuda' was asked for, but this machine shows no GPU to the lab; use auto or cpu")
+        return "cuda"
+    raise ValueError(f"unknown device {requested!r}; one of auto, cpu, cuda")
+
+
+def worker_env(slot: str) -> dict[str, str]:
+    """Environment for a worker on ``slot``: a GPU slot sees only its GPU (as cuda:0), the CPU slot none."""
+    if slot.startswith("cuda:"):
+        return {"CUDA_VISIBLE_DEVICES": slot.split(":", 1)[1]}
+    return {"CUDA_VISIBLE_DEVICES": ""}

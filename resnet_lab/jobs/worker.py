@@ -1,0 +1,117 @@
+"""The one worker harness: ``python -m resnet_lab.jobs.worker JOB_ID`` runs one claimed job of any kind.
+
+It records its pid, beats a heartbeat from a side thread (which also watches the store's stop flag),
+turns SIGTERM into a graceful stop, hands the job to its kind's handler (:mod:`resnet_lab.jobs.handlers`)
+with a throttled progress channel, and ends the job with a status and a message:
+
+- ``done``, or ``stopped`` (a stop request or SIGTERM: the handler saved what it had);
+- ``failed``: any exception, as "TypeName: message" (the traceback goes to the job's log).
+
+A job that ran start to finish teaches the lab its speed (seconds per unit of ``work``) for later
+estimates. Whatever happens, the worker finally pumps the queue so the next queued job starts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+from ..store import Store, slot_class
+from .handlers import JobContext, handler_for
+from .scheduler import HEARTBEAT_S, pump
+
+PROGRESS_EVERY_S = 0.3  # at most this often a progress write (plus the last one)
+
+
+class Progress:
+    """Progress writes to the store, throttled: the first, then at most every PROGRESS_EVERY_S, and
+    (``flush``) the last."""
+
+    def __init__(self, store: Store, job_id: int) -> None:
+        self.store, self.job_id = store, job_id
+        self.last_write = -float("inf")
+        self.pending: tuple[int, int | None] | None = None
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        self.pending = (int(done), None if total is None else int(total))
+        if time.monotonic() - self.last_write >= PROGRESS_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            self.store.jobs.set_progress(self.job_id, *self.pending)
+            self.pending = None
+            self.last_write = time.monotonic()
+
+
+def _heartbeat(db: Path, job_id: int, stop_event: threading.Event, done: threading.Event) -> None:
+    store = Store(db)  # its own connection: one per thread
+    try:
+        while not done.wait(HEARTBEAT_S):
+            if store.jobs.beat(job_id):
+                stop_event.set()
+    finally:
+        store.close()
+
+
+def run_job(job_id: int, store: Store | None = None) -> str:
+    """Run a claimed (``running``) job to its end; returns its final status."""
+    store = store or Store()
+    job = store.jobs.get(job_id)
+    if job.status != "running":
+        print(f"job {job_id} is {job.status}, not running: nothing to do", file=sys.stderr)
+        return job.status
+    began = time.time()
+    store.jobs.started(job_id, os.getpid(), began)
+    ctx = JobContext(job=job, store=store, device=slot_class(job.slot or job.device), progress=Progress(store, job_id))
+    if job.stop_requested:
+        ctx.stop_event.set()
+    signal.signal(signal.SIGTERM, lambda *_: ctx.stop_event.set())
+    done = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(store.path, job_id, ctx.stop_event, done), daemon=True)
+    beat.start()
+    try:
+        outcome = handler_for(job.kind)(ctx)
+        ctx.progress.flush()
+        if outcome.status not in ("done", "stopped"):
+            raise ValueError(f"a handler ends a job done or stopped, not {outcome.status!r}")
+        store.jobs.finish(job_id, outcome.status, error=outcome.message,
+                          result_path=str(outcome.result_path) if outcome.result_path else None)
+        if outcome.status == "done" and not job.resumes and job.work.get("key"):
+            store.jobs.learn_speed(job.device, str(job.work["key"]), time.time() - began,
+                                   float(job.work.get("units", 0)))
+    except Exception as e:  # every failure ends the job visibly, with its reason
+        traceback.print_exc()
+        ctx.progress.flush()
+        store.jobs.finish(job_id, "failed", error=f"{type(e).__name__}: {e}")
+    finally:
+        done.set()
+        beat.join(timeout=5)
+    return store.jobs.get(job_id).status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1 or not args[0].isdigit():
+        print("usage: python -m resnet_lab.jobs.worker JOB_ID", file=sys.stderr)
+        return 2
+    store = Store()
+    try:
+        run_job(int(args[0]), store)
+    except KeyError as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 2
+    finally:
+        pump(store)  # hand the slot to the next queued job
+        store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,297 @@
+"""The lab's one SQLite file: connection, transactions, and the versioned schema with its migrations.
+
+Many processes write (one worker per job, each a few times a second at most) and many read (every
+open browser tab polls). WAL lets readers run beside one writer; the busy timeout makes a writer wait
+for another instead of failing with "database is locked"; every write is one short transaction.
+
+The schema carries its version in ``PRAGMA user_version``. Opening a database upgrades it in place,
+in one transaction, through every step in :data:`MIGRATIONS`; a database written by a newer lab is
+refused (:class:`SchemaTooNew`) before anything in it is touched. Paths to files in the lab home
+(checkpoints, results) are stored relative to the home (the database's folder), so a home copied or
+restored elsewhere keeps working; :meth:`Database.rel` and :meth:`Database.abs` convert.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterator
+
+BUSY_TIMEOUT_MS = 30_000
+SCHEMA_VERSION = 2
+"""1: the unversioned layout (runs with ``twin_of``, a separate ``tasks`` table, absolute paths);
+2: one ``jobs`` table for every kind of background work, runs linked to their job and partner, paths
+relative to the lab home, learned speeds for queue estimates."""
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    params_json TEXT NOT NULL,
+    status TEXT NOT NULL,
+    device TEXT NOT NULL,
+    slot TEXT,
+    run_id INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+    origin TEXT,
+    request_key TEXT,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    heartbeat_at REAL,
+    pid INTEGER,
+    error TEXT,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    progress INTEGER NOT NULL DEFAULT 0,
+    total INTEGER,
+    unit TEXT NOT NULL DEFAULT 'steps',
+    result_path TEXT,
+    resumes INTEGER NOT NULL DEFAULT 0,
+    work_json TEXT,
+    estimate_s REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, device, id);
+CREATE INDEX IF NOT EXISTS jobs_request ON jobs(request_key, created_at);
+CREATE INDEX IF NOT EXISTS jobs_run ON jobs(run_id, kind, id);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+    partner_id INTEGER,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    spec_json TEXT NOT NULL,
+    data_json TEXT NOT NULL,
+    train_json TEXT NOT NULL,
+    finetune_json TEXT,
+    device TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    error TEXT,
+    step INTEGER NOT NULL DEFAULT 0,
+    total_steps INTEGER,
+    best_json TEXT,
+    last_json TEXT,
+    ckpt_best TEXT,
+    ckpt_last TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_job ON runs(job_id, id);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status, id);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL,
+    epoch REAL NOT NULL,
+    key TEXT NOT NULL,
+    value REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_run_key ON metrics(run_id, key, step);
+CREATE TABLE IF NOT EXISTS grad_norms (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL,
+    norms_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS grad_norms_run ON grad_norms(run_id, step);
+CREATE TABLE IF NOT EXISTS run_layers (
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    names_json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS experiments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    params_json TEXT NOT NULL,
+    job_ids_json TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS speeds (
+    device TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seconds_per_unit REAL NOT NULL,
+    samples INTEGER NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (device, key)
+);
+"""
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer ResNet Lab; it is left exactly as it is."""
+
+
+def _statements(sql: str) -> list[str]:
+    return [s for s in (part.strip() for part in sql.split(";")) if s]
+
+
+def home_relative(path: str | None, home: Path) -> str | None:
+    """A path to store: relative (POSIX) when it lies in ``home``; else as given."""
+    if not path:
+        return path
+    p = Path(path)
+    if not p.is_absolute():
+        return PurePosixPath(*p.parts).as_posix()
+    try:
+        return PurePosixPath(*p.resolve().relative_to(home.resolve()).parts).as_posix()
+    except ValueError:
+        pass
+    try:
+        return PurePosixPath(*p.relative_to(home).parts).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def _moved_home_relative(path: str | None, home: Path) -> str | None:
+    """For the migration: an absolute path written by an older lab, maybe in a home that has moved since.
+    A path under this home, or with a ``runs/<id>/...`` tail (where the lab keeps its files), becomes
+    relative; anything else is kept as it was."""
+    rel = home_relative(path, home)
+    if not rel or not Path(rel).is_absolute():
+        return rel
+    parts = Path(rel).parts
+    for i in range(len(parts) - 2, 0, -1):
+        if parts[i] == "runs" and parts[i + 1].isdigit():
+            return PurePosixPath(*parts[i:]).as_posix()
+    return rel
+
+
+def _v1_to_v2(con: sqlite3.Connection, home: Path) -> None:
+    """Runs and tasks -> one jobs table; ``twin_of`` -> ``job_id`` + ``partner_id``; paths relative to the home.
+
+    A training job keeps its id (the id of its first run, as before), so experiments that list job ids
+    stay valid; tasks become ``landscape`` (or their kind of) jobs with new ids after them.
+    """
+    con.create_function("lab_rel", 1, lambda p: _moved_home_relative(p, home), deterministic=True)
+    cols = {r[1] for r in con.execute("PRAGMA table_info(runs)")}
+    if "finetune_json" not in cols:  # a database made before fine-tuning existed
+        con.execute("ALTER TABLE runs ADD COLUMN finetune_json TEXT")
+    # The 12-step way (sqlite.org/lang_altertable.html): build the new table beside the old one, copy, drop the
+    # old one, rename the new one. Renaming the *old* table would rewrite the children's foreign keys to it.
+    runs_ddl = next(s for s in _statements(SCHEMA) if s.startswith("CREATE TABLE IF NOT EXISTS runs "))
+    con.execute(runs_ddl.replace("CREATE TABLE IF NOT EXISTS runs ", "CREATE TABLE runs_v2 ", 1))
+    for stmt in _statements(SCHEMA):
+        if not stmt.startswith(("CREATE INDEX", "CREATE TABLE IF NOT EXISTS runs ")):
+            con.execute(stmt)
+    con.execute(
+        "INSERT INTO jobs(id, kind, name, params_json, status, device, slot, request_key, created_at, started_at,"
+        " finished_at, heartbeat_at, pid, error, stop_requested, progress, total, unit, resumes)"
+        " SELECT id, CASE WHEN finetune_json IS NULL THEN 'train' ELSE 'finetune' END, name, '{}',"
+        " CASE status WHEN 'diverged' THEN 'done' ELSE status END, device,"
+        " CASE WHEN status='running' THEN device END, request_key, created_at, started_at, finished_at,"
+        " heartbeat_at, pid, error, stop_requested, step, total_steps, 'steps', resumes"
+        " FROM runs WHERE twin_of IS NULL ORDER BY id")
+    con.execute(
+        "INSERT INTO runs_v2(id, job_id, partner_id, name, status, spec_json, data_json, train_json, finetune_json,"
+        " device, created_at, started_at, finished_at, error, step, total_steps, best_json, last_json, ckpt_best,"
+        " ckpt_last)"
+        " SELECT r.id, COALESCE(r.twin_of, r.id),"
+        " CASE WHEN r.twin_of IS NOT NULL THEN r.twin_of"
+        "      ELSE (SELECT MIN(t.id) FROM runs t WHERE t.twin_of = r.id) END,"
+        " r.name, r.status, r.spec_json, r.data_json, r.train_json, r.finetune_json, r.device, r.created_at,"
+        " r.started_at, r.finished_at, r.error, r.step, r.total_steps, r.best_json, r.last_json,"
+        " lab_rel(r.ckpt_best), lab_rel(r.ckpt_last) FROM runs r ORDER BY r.id")
+    if con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='tasks'").fetchone():
+        con.execute(
+            "INSERT INTO jobs(kind, name, params_json, status, device, slot, run_id, request_key, created_at,"
+            " started_at, finished_at, heartbeat_at, pid, error, stop_requested, progress, total, unit,"
+            " result_path)"
+            " SELECT t.kind, t.kind || ' of run ' || t.run_id, t.params_json, t.status, t.device,"
+            " CASE WHEN t.status='running' THEN t.device END, t.run_id, t.request_key, t.created_at,"
+            " t.started_at, t.finished_at, t.heartbeat_at, t.pid, t.error, t.stop_requested, t.progress,"
+            " t.total, 'evaluations', lab_rel(t.result_path) FROM tasks t ORDER BY t.id")
+        con.execute("DROP TABLE tasks")
+    con.execute("DROP INDEX IF EXISTS runs_status")
+    con.execute("DROP INDEX IF EXISTS runs_request")
+    con.execute("DROP TABLE runs")
+    con.execute("ALTER TABLE runs_v2 RENAME TO runs")
+    for stmt in _statements(SCHEMA):
+        if stmt.startswith("CREATE INDEX"):
+            con.execute(stmt)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {1: _v1_to_v2}
+"""version -> the step that upgrades a database of that version to the next one."""
+
+
+class Database:
+    """One connection to the lab's database (open one per process, or per thread)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.home = self.path.parent
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   check_same_thread=False)
+        self.con.row_factory = sqlite3.Row
+        self.con.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        try:
+            self._check_not_newer()
+            self.con.execute("PRAGMA journal_mode=WAL")
+            self.con.execute("PRAGMA synchronous=NORMAL")
+            self._upgrade()
+            self.con.execute("PRAGMA foreign_keys=ON")
+        except BaseException:
+            self.con.close()
+            raise
+
+    def _version(self) -> int:
+        version = int(self.con.execute("PRAGMA user_version").fetchone()[0])
+        if version == 0 and self.con.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='runs'").fetchone():
+            return 1  # the unversioned layout
+        return version
+
+    def _check_not_newer(self) -> None:
+        version = self._version()
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"The lab home's database {self.path} was written by a newer ResNet Lab (schema version {version}); "
+                f"this one reads versions up to {SCHEMA_VERSION}. It was left unchanged: upgrade ResNet Lab, or set "
+                "RESNET_LAB_HOME to another folder.")
+
+    def _upgrade(self) -> None:
+        """Create a new database, or bring an older one up to SCHEMA_VERSION, in one transaction.
+        Foreign keys are off meanwhile (a table rebuilt must not cascade into its children) and are
+        checked before the commit."""
+        if int(self.con.execute("PRAGMA user_version").fetchone()[0]) == SCHEMA_VERSION:
+            return
+        self.con.execute("PRAGMA foreign_keys=OFF")
+        with self.tx() as con:
+            version = self._version()  # again, under the write lock: another process may have upgraded it
+            if version > SCHEMA_VERSION:
+                raise SchemaTooNew(f"{self.path} was upgraded to schema {version} by a newer ResNet Lab meanwhile")
+            if version == 0:
+                for stmt in _statements(SCHEMA):
+                    con.execute(stmt)
+            else:
+                while version < SCHEMA_VERSION:
+                    MIGRATIONS[version](con, self.home)
+                    version += 1
+                bad = con.execute("PRAGMA foreign_key_check").fetchall()
+                if bad:
+                    raise RuntimeError(f"upgrading {self.path} would break {len(bad)} references; nothing was changed")
+            con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.con.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken up front (BEGIN IMMEDIATE) so it never fails half-way on a lock."""
+        self.con.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def rel(self, path: str | Path | None) -> str | None:
+        """A path as stored: relative to the lab home when it lies inside it."""
+        return home_relative(str(path), self.home) if path else None
+
+    def abs(self, stored: str | None) -> str | None:
+        """A stored path as a usable one: resolved against the lab home where it is relative."""
+        if not stored:
+            return None
+        p = Path(stored)
+        return str(p if p.is_absolute() else self.home / p)

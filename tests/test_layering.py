@@ -1,0 +1,94 @@
+"""Who may import whom (the layer list in the README and ../shared/DESIGN.md), read from the source with ast:
+lazy imports inside functions count too."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG = ROOT / "resnet_lab"
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module a file imports, as an absolute dotted name (relative imports resolved)."""
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+    package = parts if path.name == "__init__.py" else parts[:-1]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            out.add(mod)
+            out |= {f"{mod}.{a.name}" for a in node.names}
+    return out
+
+
+def files(sub: str) -> list[Path]:
+    return sorted((PKG / sub).rglob("*.py"))
+
+
+def offenders(sub: str, forbidden: tuple[str, ...]) -> list[str]:
+    bad = []
+    for path in files(sub):
+        for mod in imports_of(path):
+            if any(mod == f or mod.startswith(f + ".") for f in forbidden):
+                bad.append(f"{path.relative_to(ROOT)} imports {mod}")
+    return bad
+
+
+def test_the_import_reader_sees_relative_and_lazy_imports(tmp_path):
+    assert "resnet_lab.store" in imports_of(PKG / "jobs" / "scheduler.py")
+    assert "resnet_lab.jobs.slots" in imports_of(PKG / "ui" / "runs.py")
+    assert "resnet_lab.analysis.subject" in imports_of(PKG / "experiments" / "landscape.py")  # inside a function
+
+
+@pytest.mark.parametrize("layer, forbidden", [
+    # analysis is the math: a model and data in, numbers out
+    ("analysis", ("resnet_lab.store", "resnet_lab.jobs", "resnet_lab.experiments", "resnet_lab.train.launcher",
+                  "resnet_lab.train.handler", "resnet_lab.commands", "resnet_lab.cli", "resnet_lab.ui", "streamlit")),
+    # the store is SQL: it knows no queue policy, no training, no pages
+    ("store", ("resnet_lab.jobs", "resnet_lab.experiments", "resnet_lab.train", "resnet_lab.analysis",
+               "resnet_lab.commands", "resnet_lab.ui", "streamlit", "torch")),
+    # the job system runs any kind of work: it names handlers, never imports them
+    ("jobs", ("resnet_lab.train", "resnet_lab.experiments", "resnet_lab.analysis", "resnet_lab.commands",
+              "resnet_lab.ui", "streamlit")),
+    ("train", ("resnet_lab.experiments", "resnet_lab.commands", "resnet_lab.ui", "streamlit")),
+    ("experiments", ("resnet_lab.commands", "resnet_lab.ui", "streamlit")),
+    ("viz", ("resnet_lab.store", "resnet_lab.jobs", "resnet_lab.train", "resnet_lab.commands", "resnet_lab.ui",
+             "streamlit")),
+    ("models", ("resnet_lab.store", "resnet_lab.jobs", "resnet_lab.train", "resnet_lab.analysis", "resnet_lab.ui",
+                "streamlit")),
+    ("data", ("resnet_lab.store", "resnet_lab.jobs", "resnet_lab.train", "resnet_lab.analysis", "resnet_lab.ui",
+              "streamlit")),
+    ("commands", ("resnet_lab.ui", "streamlit")),
+])
+def test_each_layer_imports_only_what_is_below_it(layer, forbidden):
+    assert offenders(layer, forbidden) == []
+
+
+def test_the_viz_layer_names_experiment_reports_only_for_type_checking():
+    tree = ast.parse((PKG / "viz" / "experiments.py").read_text())
+    top = {a.module for a in tree.body if isinstance(a, ast.ImportFrom)}
+    assert "experiments.degradation" not in top and not any((m or "").endswith("experiments.degradation") for m in top)
+
+
+def test_no_command_imports_private_names_from_the_cli():
+    for path in files("commands"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("cli"):
+                assert not any(a.name.startswith("_") for a in node.names), path
+
+
+def test_only_the_job_system_spawns_processes():
+    for path in sorted(PKG.rglob("*.py")):
+        if path.is_relative_to(PKG / "jobs"):
+            continue
+        text = path.read_text()
+        assert "subprocess" not in text and "Popen" not in text, path
