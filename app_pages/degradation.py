@@ -7,6 +7,7 @@ from datetime import datetime
 
 import streamlit as st
 
+from resnet_lab.checks import MAX_SEED
 from resnet_lab import jobs
 from resnet_lab.analysis.degradation import TOLERANCE
 from resnet_lab.data.registry import DataConfig, dataset_info
@@ -57,7 +58,7 @@ epochs = d[1].number_input("Epochs", 1, 200, 5, key="dg_epochs")
 batch = d[2].number_input("Batch size", 8, 1024, 128, step=16, key="dg_batch")
 lr = d[3].number_input("Learning rate", 0.001, 1.0, 0.1, format="%.3g", key="dg_lr",
                        help="Peak of a one-cycle SGD schedule, the same for all four.")
-seed = d[4].number_input("Seed", 0, 2**31 - 1, 0, key="dg_seed", help="Data, initialization and batch order.")
+seed = d[4].number_input("Seed", 0, MAX_SEED, 0, key="dg_seed", help="Data, initialization and batch order.")
 
 
 def _config() -> DegradationConfig:

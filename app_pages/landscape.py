@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from resnet_lab.checks import MAX_SEED
 from resnet_lab import jobs
 from resnet_lab.analysis.landscape import (MAX_BATCHES, MAX_SPAN, MAX_STEPS, LandscapeParams, estimate_cost, summary,
                                            time_forward)
@@ -65,7 +66,7 @@ c = st.columns([2, 2, 1])
 batches = int(c[0].slider("Batches", 1, MAX_BATCHES, 2, key="ls_batches",
                           help="Training batches (no augmentation) averaged at every grid point."))
 batch_size = int(c[1].select_slider("Batch size", BATCH_SIZES, 128, key="ls_bs"))
-seed = int(c[2].number_input("Direction seed", 0, 2**31 - 1, 0, key="ls_seed",
+seed = int(c[2].number_input("Direction seed", 0, MAX_SEED, 0, key="ls_seed",
                              help="Seeds the random directions and the choice of training images."))
 try:
     params = LandscapeParams(dims=dims, steps=steps, span=span, batches=batches, batch_size=batch_size, seed=seed)

@@ -3,6 +3,7 @@ import json
 
 import streamlit as st
 
+from resnet_lab.checks import MAX_SEED
 from resnet_lab.data.registry import DATASETS, DataConfig, dataset_info
 from resnet_lab.models.presets import PRESETS
 from resnet_lab.train import launcher
@@ -77,7 +78,7 @@ with st.expander("Training settings", expanded=False):
     wd = h[1].number_input("Weight decay", 0.0, 1.0, 5e-4 if optimizer == "sgd" else 0.05, format="%.4g",
                            key=f"train_wd_{optimizer}")
     smoothing = h[2].number_input("Label smoothing", 0.0, 0.5, 0.0, step=0.05, key="train_smoothing")
-    seed = h[3].number_input("Seed", 0, 2**31 - 1, 0, key="train_seed")
+    seed = h[3].number_input("Seed", 0, MAX_SEED, 0, key="train_seed")
     device = h[4].selectbox("Device", ["auto", "cpu", "cuda"], key="train_device",
                             help="auto: the GPU when there is one.")
 

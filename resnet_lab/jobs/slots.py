@@ -29,10 +29,24 @@ def _setting(name: str, default: int, lo: int) -> int:
 
 
 @lru_cache(maxsize=1)
-def _visible_gpus() -> int:
+def _torch_gpus() -> int:
     import torch
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _visible_gpus() -> int:
+    """GPUs of the machine as the lab was started. A worker sees only its own GPU, so what its parent saw
+    comes down in RESNET_LAB_GPU_COUNT: a worker that pumps the queue as it ends places jobs on every GPU."""
+    passed = os.environ.get("RESNET_LAB_GPU_COUNT")
+    return int(passed) if passed and passed.isdigit() else _torch_gpus()
+
+
+def _base_devices() -> list[str] | None:
+    """The CUDA_VISIBLE_DEVICES the lab was started with, as a list (None: not set, GPUs by index)."""
+    raw = os.environ["RESNET_LAB_CUDA_DEVICES"] if "RESNET_LAB_CUDA_DEVICES" in os.environ \
+        else os.environ.get("CUDA_VISIBLE_DEVICES")
+    return [d.strip() for d in raw.split(",") if d.strip()] if raw else None
 
 
 def gpu_count() -> int:
@@ -70,7 +84,12 @@ def resolve_device(requested: str) -> str:
 
 
 def worker_env(slot: str) -> dict[str, str]:
-    """Environment for a worker on ``slot``: a GPU slot sees only its GPU (as cuda:0), the CPU slot none."""
+    """Environment for a worker on ``slot``: a GPU slot sees only its GPU (as cuda:0), the CPU slot none.
+    Slot ``cuda:i`` is the i-th GPU the lab was started with (the i-th entry of its CUDA_VISIBLE_DEVICES, if
+    it was started with one); the machine's view is passed down for the worker's own pump."""
+    base = _base_devices()
+    env = {"RESNET_LAB_GPU_COUNT": str(_visible_gpus()), "RESNET_LAB_CUDA_DEVICES": ",".join(base or [])}
     if slot.startswith("cuda:"):
-        return {"CUDA_VISIBLE_DEVICES": slot.split(":", 1)[1]}
-    return {"CUDA_VISIBLE_DEVICES": ""}
+        i = int(slot.split(":", 1)[1])
+        return {**env, "CUDA_VISIBLE_DEVICES": base[i] if base and i < len(base) else str(i)}
+    return {**env, "CUDA_VISIBLE_DEVICES": ""}

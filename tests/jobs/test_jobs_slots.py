@@ -7,7 +7,8 @@ from resnet_lab.jobs import slots
 
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch):
-    for name in ("RESNET_LAB_JOBS_PER_GPU", "RESNET_LAB_JOBS_PER_CPU", "RESNET_LAB_GPUS"):
+    for name in ("RESNET_LAB_JOBS_PER_GPU", "RESNET_LAB_JOBS_PER_CPU", "RESNET_LAB_GPUS", "RESNET_LAB_GPU_COUNT",
+                 "RESNET_LAB_CUDA_DEVICES", "CUDA_VISIBLE_DEVICES"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -29,7 +30,7 @@ def test_settings_change_the_slots(monkeypatch):
 
 
 def test_the_gpu_count_is_what_is_visible_capped_by_the_setting(monkeypatch):
-    monkeypatch.setattr(slots, "_visible_gpus", lambda: 4)
+    monkeypatch.setattr(slots, "_torch_gpus", lambda: 4)
     assert slots.gpu_count() == 4 and list(slots.capacity()) == ["cpu", "cuda:0", "cuda:1", "cuda:2", "cuda:3"]
     monkeypatch.setenv("RESNET_LAB_GPUS", "1")
     assert slots.gpu_count() == 1 and slots.default_device() == "cuda"
@@ -40,7 +41,7 @@ def test_the_gpu_count_is_what_is_visible_capped_by_the_setting(monkeypatch):
 
 
 def test_devices_resolve_and_bad_ones_are_refused(monkeypatch):
-    monkeypatch.setattr(slots, "_visible_gpus", lambda: 0)
+    monkeypatch.setattr(slots, "_torch_gpus", lambda: 0)
     assert slots.resolve_device("auto") == "cpu" and slots.resolve_device("cpu") == "cpu"
     with pytest.raises(ValueError, match="no GPU"):
         slots.resolve_device("cuda")
@@ -48,9 +49,20 @@ def test_devices_resolve_and_bad_ones_are_refused(monkeypatch):
         slots.resolve_device("tpu")
 
 
-def test_a_worker_sees_only_its_gpu():
-    assert slots.worker_env("cuda:1") == {"CUDA_VISIBLE_DEVICES": "1"}
-    assert slots.worker_env("cpu") == {"CUDA_VISIBLE_DEVICES": ""}
+def test_a_worker_sees_only_its_gpu_and_knows_the_machine_for_its_own_pump(monkeypatch):
+    monkeypatch.setattr(slots, "_torch_gpus", lambda: 2)
+    assert slots.worker_env("cuda:1")["CUDA_VISIBLE_DEVICES"] == "1"
+    assert slots.worker_env("cpu")["CUDA_VISIBLE_DEVICES"] == ""
+    # started on GPUs 2 and 3 of a bigger machine: slot cuda:1 is GPU 3
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    env = slots.worker_env("cuda:1")
+    assert env == {"CUDA_VISIBLE_DEVICES": "3", "RESNET_LAB_GPU_COUNT": "2", "RESNET_LAB_CUDA_DEVICES": "2,3"}
+    # inside that worker (it sees one GPU, or none on the CPU slot): the queue still has both GPU slots
+    for key, value in {**slots.worker_env("cpu"), "CUDA_VISIBLE_DEVICES": ""}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(slots, "_torch_gpus", lambda: 0)
+    assert list(slots.capacity()) == ["cpu", "cuda:0", "cuda:1"]
+    assert slots.worker_env("cuda:0")["CUDA_VISIBLE_DEVICES"] == "2"
 
 
 def test_a_job_lands_on_the_slot_the_pump_gives_it_with_that_gpu_visible(lab_home, monkeypatch):
