@@ -63,7 +63,7 @@ def queue_preview(device: str, estimate_s: float | None, what: str = "A new run"
         st.caption(f":material/warning: {e}")
         return
     f = forecast(store(), new={"device": where, "estimate_s": estimate_s})[None]
-    st.caption(f":material/schedule: {what} on {where} {f.describe()}.")
+    st.caption(f":material/schedule: {what} on {where}: {f.describe()}.")
 
 
 def _job_controls(s: Store, job: Job) -> None:

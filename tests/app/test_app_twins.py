@@ -62,4 +62,4 @@ def test_each_page_shows_only_its_own_kind_of_job(lab_home, open_app_page):
     assert any(h.value.startswith("Run #") and "mine" in h.value for h in at.subheader)
     at = open_app_page("app_pages/finetune.py")
     assert any("No runs yet" in i.value for i in at.info)
-    assert any("Fine-tuning (2 runs) on cpu starts now" in c.value for c in at.caption)  # before the button
+    assert any("Fine-tuning (2 runs) on cpu: starts now" in c.value for c in at.caption)  # before the button
