@@ -10,6 +10,7 @@ import streamlit as st
 from resnet_lab.checks import MAX_SEED
 from resnet_lab import jobs
 from resnet_lab.analysis.degradation import TOLERANCE
+from resnet_lab.analysis.learned import ACC_MARGIN, LOSS_FACTOR
 from resnet_lab.data.registry import DataConfig, dataset_info
 from resnet_lab.experiments.degradation import (
     DEPTH_CHOICES,
@@ -134,11 +135,15 @@ def _final_table(report) -> None:
 
     st.dataframe([{"model": r.label, "run": r.run_id, "status": r.status,
                    "final train loss": None if r.final_loss is None else round(r.final_loss, 4),
-                   "final train error (%)": pct(r.final_error), "val error (%)": pct(r.final_val_error)}
+                   "final train error (%)": pct(r.final_error), "val error (%)": pct(r.final_val_error),
+                   "learned": r.learned.learned if r.status == "done" else None}
                   for r in report.runs], hide_index=True, key="dg_table")
     st.caption("Final training loss and error: the mean over the last epoch's training batches (each logged "
                "point is a running mean over the steps since the previous one, so a single point is noisy). "
-               f"“At least as well” allows {100 * TOLERANCE:.1f} points, about the noise of one short run.")
+               f"“At least as well” allows {100 * TOLERANCE:.1f} points, about the noise of one short run. "
+               f"*Learned*: final training accuracy at least {100 * ACC_MARGIN:.0f}% of the way from chance to "
+               f"100%, and a final loss at most {LOSS_FACTOR:g}× the first; the verdict needs the two shallower "
+               "nets to have learned (a deeper net stuck at chance beside them is the degradation itself).")
 
 
 def _show(exp_id: int, was_finished: bool) -> None:
@@ -159,6 +164,11 @@ def _show(exp_id: int, was_finished: bool) -> None:
     if report.verdict is not None:
         for line in report.verdict.markdown():
             st.markdown(line)
+        for r in report.runs:
+            if not r.learned.learned:  # a deeper net stuck at chance beside a shallower one that learned
+                st.caption(f"{r.label} did not learn: {r.learned.numbers()}.")
+    elif report.inconclusive is not None:
+        st.warning(report.inconclusive[0].upper() + report.inconclusive[1:], icon=":material/help:")
     elif not report.finished:
         st.caption("The verdict appears when all four runs are done.")
     else:

@@ -4,7 +4,11 @@ import streamlit as st
 import torch
 
 from resnet_lab.analysis import Subject, activation_stats, feature_maps, layer_tree, map_stats, top_channels
+from resnet_lab.analysis.features import compare_responses
+from resnet_lab.analysis.learned import inconclusive
+from resnet_lab.experiments.learned import check_runs
 from resnet_lab.ui.inspect import feed, pick_image, pick_models
+from resnet_lab.ui.runs import store
 from resnet_lab.viz.inspect import STAT_TITLES, feature_grid_figure, layer_stats_figure, to_pil
 
 RESPONSE_IMAGES = 64  # validation images behind the layer-response chart
@@ -144,9 +148,30 @@ except (ValueError, RuntimeError) as e:
     st.stop()
 title = f"{STAT_TITLES[stat]}, over {where}"
 st.plotly_chart(layer_stats_figure(stats, stat, title=title, sort=sort), width="stretch", key="fm_stats_chart")
-st.caption("What to look for: with BN after each branch's last layer, the std of the residual branch F(x) measures "
-           "how much a block changes its input. He et al. 2015 (sec. 4.2, Fig. 7) find ResNets' residual "
-           "responses generally smaller than the plain net's layer responses, and smaller still in deeper "
-           "ResNets: the residual functions stay close to zero, so each block only nudges the signal. "
-           "A small net after a short run may not show it yet; train longer or deeper and compare. "
-           "The fraction of zero outputs shows how many units a ReLU switched off.")
+st.caption("What is measured: with BN after each branch's last layer, the std of the residual branch F(x) measures "
+           "how much a block changes its input (He et al. 2015, sec. 4.2, Fig. 7, compare it between ResNets and "
+           "plain nets). The fraction of zero outputs shows how many units a ReLU switched off.")
+
+
+def fig7_finding() -> None:
+    """The Fig. 7 comparison, computed from the measured stds: only for a ResNet beside its plain twin, only
+    for trained runs that learned."""
+    kinds = [s.spec.skip for s in subjects]
+    if sorted(kinds) != [False, True]:
+        return
+    rows = dict(zip(kinds, stats.values()))
+    comparison = compare_responses(rows[True], rows[False])
+    if comparison is None:
+        return
+    if any(r is None for r in picked.runs):
+        st.info("These models have fresh, untrained weights: He et al.'s Fig. 7 is about trained networks, so "
+                "their finding is not tested here. Pick trained runs to compare.", icon=":material/info:")
+        return
+    why = inconclusive(check_runs(store(), picked.runs))
+    if why is not None:
+        st.warning(why[0].upper() + why[1:], icon=":material/help:")
+    else:
+        st.markdown(comparison.sentence)
+
+
+fig7_finding()

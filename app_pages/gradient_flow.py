@@ -10,8 +10,10 @@ import torch
 
 from resnet_lab.analysis.gradflow import (DEPTHS, GradFlow, cifar_spec, flow_batch, flow_data, gradient_flow,
                                           init_flow)
+from resnet_lab.analysis.learned import inconclusive
 from resnet_lab.data.registry import DataConfig, dataset_info
 from resnet_lab.device import pick_device
+from resnet_lab.experiments.learned import check_runs
 from resnet_lab.spec import ModelSpec
 from resnet_lab.ui.common import PAGES
 from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_runs, partner_of, run_label
@@ -204,6 +206,11 @@ else:
         st.error(f"The gradient flow could not be computed: {e}", icon=":material/error:")
     else:
         st.caption(f"At the checkpoint, on {n} {main.data.name} training images (class-balanced).")
+        why = inconclusive(check_runs(store(), chosen))  # a trained net's gradients only once it has learned
+        if why is not None:
+            st.warning(why[0].upper() + why[1:] + " The gradients below are those of nets that have not learned "
+                       "their task: they say nothing yet about how trained ResNets and plain nets differ.",
+                       icon=":material/help:")
         show_flows([(f"#{r.id} {short(s.spec)}", s.spec, f) for r, s, f in zip(chosen, subjects, flows)], "gf_run")
 
 logged = [store().runs.grad_norms(r.id) for r in chosen]

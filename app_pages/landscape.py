@@ -11,10 +11,12 @@ import streamlit as st
 
 from resnet_lab.checks import MAX_SEED
 from resnet_lab import jobs
-from resnet_lab.analysis.landscape import (MAX_BATCHES, MAX_SPAN, MAX_STEPS, LandscapeParams, estimate_cost, summary,
-                                           time_forward)
+from resnet_lab.analysis.landscape import (MAX_BATCHES, MAX_SPAN, MAX_STEPS, LandscapeParams, basin_sentence,
+                                           estimate_cost, summary, time_forward)
+from resnet_lab.analysis.learned import inconclusive
 from resnet_lab.fmt import finite_or_none
 from resnet_lab.experiments.landscape import KIND, concerns, landscape_jobs, load_result, submit_landscape
+from resnet_lab.experiments.learned import check_runs
 from resnet_lab.jobs.eta import forecast
 from resnet_lab.jobs.slots import default_device
 from resnet_lab.ui.common import PAGES
@@ -32,7 +34,8 @@ st.caption("How does the training loss change as the weights move away from wher
            "Following Li et al. (2018), the weights θ of a trained run are moved along random directions δ (and η) "
            "whose every filter is rescaled to the norm of the matching weight filter (*filter normalization*, "
            "so nets of different scales compare), and the loss L(θ + αδ + βη) is measured on a grid. "
-           "Skip connections keep the basin wide and smooth; deep plain nets get sharp, chaotic landscapes.")
+           "Li et al. found that skip connections keep the basin wide and smooth where deep plain nets get sharp, "
+           "chaotic landscapes; below the slices, what these two models show.")
 
 runs = inspectable_runs()
 if not runs:
@@ -232,3 +235,21 @@ st.caption("*Centre*: the trained weights (α = β = 0). *Rise at ½ span*: the 
            "along each direction minus the centre loss — small for a wide, flat basin, large for a sharp one. "
            f"Each point averages {rows[0]['images']:,} training images; BN uses its running statistics (eval mode), "
            "biases and BN parameters are not moved. Random directions: another seed gives another slice.")
+
+
+def sliced_runs() -> list:
+    """The runs behind the surfaces (those still in the store)."""
+    out = []
+    for s in surfaces:
+        try:
+            out.append(store().runs.get(s.run_id))
+        except KeyError:
+            pass
+    return out
+
+
+why = inconclusive(check_runs(store(), sliced_runs()))  # a basin says something only about a net that learned
+if why is not None:
+    st.warning(why[0].upper() + why[1:], icon=":material/help:")
+elif basin_sentence(surfaces):
+    st.markdown(basin_sentence(surfaces))

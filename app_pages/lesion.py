@@ -6,19 +6,24 @@ from pathlib import Path
 
 import streamlit as st
 
+from resnet_lab.analysis.learned import inconclusive
 from resnet_lab.analysis.lesion import (
     KIND_LABELS,
     KINDS,
+    comparison_sentence,
+    deletion_sentence,
     lesion_indices,
     lesion_study,
     random_deletions,
     summary_sentence,
 )
 from resnet_lab.analysis.subject import checkpoint_of
+from resnet_lab.experiments.learned import check_runs
 from resnet_lab.spec import kind_of
 from resnet_lab.ui.cache import computed_with_progress, shared_results
 from resnet_lab.ui.common import PAGES
 from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_runs, partner_of, run_label
+from resnet_lab.ui.runs import store
 from resnet_lab.viz.experiments import deletion_figure, lesion_figure
 
 PAGE = "app_pages/lesion.py"
@@ -96,7 +101,12 @@ studies = computed_with_progress(RESULTS, [
     f"Lesioning {n_blocks} blocks one at a time, {n} images each"
     + (", and the same for the twin" if len(subjects) > 1 else ""))
 st.plotly_chart(lesion_figure(studies, kind), key="lz_fig", width="stretch")
+why = inconclusive(check_runs(store(), chosen))  # did they learn? else no conclusion is drawn
+if why is not None:
+    st.warning(why[0].upper() + why[1:], icon=":material/help:")
 st.markdown(summary_sentence(studies, kind))
+if why is None and comparison_sentence(studies, kind):
+    st.markdown(comparison_sentence(studies, kind))
 st.caption("Bars: intact accuracy minus the accuracy with that one block lesioned, in percentage points. "
            "Shaded blocks downsample (stride 2, more channels): a plain one cannot be removed at all, and "
            "the averages leave them out, as Veit et al. do. “n/a”: the lesion is not possible.")
@@ -121,5 +131,5 @@ if st.toggle("Delete several blocks at once (Veit et al., Fig. 5a)", key="lz_mul
         for r, s in zip(chosen, subjects)], "Deleting random sets of blocks")
     st.plotly_chart(deletion_figure(curves), key="lz_multi_fig", width="stretch")
     st.caption(f"Mean accuracy over {TRIALS} random sets of k blocks deleted together (band: best and worst set); "
-               "only blocks that keep their input's shape are deleted. A ResNet degrades smoothly, like an "
-               "ensemble losing members; a plain net falls apart after the first deletion.")
+               "only blocks that keep their input's shape are deleted. "
+               + (deletion_sentence(curves) if why is None else "No conclusion: the models did not learn (above)."))

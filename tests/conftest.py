@@ -109,3 +109,20 @@ def private_trained_home(trained_home, tmp_path, monkeypatch):
         if job.pid and jobs.pid_alive(job.pid):
             os.kill(job.pid, signal.SIGKILL)
     store.close()
+
+
+def rewrite_run_numbers(store, run_id: int, val_acc: float, last_loss: float | None = None) -> None:
+    """Make a run in a private lab home look as if it reached ``val_acc`` (best and last) and ended its training
+    loss at ``last_loss`` (default: its first logged loss, a flat curve) — "at chance" or "learned" on demand,
+    whatever the tiny real run reached. One train/loss point is appended; the checkpoint, the other metrics and
+    the gradient norms are untouched."""
+    loss = store.runs.metrics(run_id, ["train/loss"])["train/loss"]
+    step, epoch, first = loss[-1][0] + 1, loss[-1][1], loss[0][2]
+    store.runs.add_metrics([(run_id, step, epoch, "train/loss", first if last_loss is None else last_loss)])
+    store.runs.update(run_id, best={"val/acc": val_acc}, last={"val/acc": val_acc})
+
+
+@pytest.fixture
+def run_numbers():
+    """:func:`rewrite_run_numbers`, for tests that need runs at chance (or learned) in a private home."""
+    return rewrite_run_numbers

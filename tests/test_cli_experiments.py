@@ -11,8 +11,10 @@ import torch
 
 from resnet_lab.analysis import from_run
 from resnet_lab.experiments.degradation import KIND, DegradationConfig, summarize
+from resnet_lab.experiments.learned import check_runs
 from resnet_lab.models.presets import cifar_spec
-from resnet_lab.analysis.lesion import lesion_indices, lesion_study, summary_sentence
+from resnet_lab.analysis.learned import inconclusive
+from resnet_lab.analysis.lesion import comparison_sentence, lesion_indices, lesion_study, summary_sentence
 from resnet_lab.cli import main
 from resnet_lab.data.registry import DataConfig, load_dataset
 from resnet_lab.spec import ModelSpec
@@ -75,6 +77,21 @@ def test_degradation_reports_an_experiment_as_summarize_does(capsys):
     store.close()
 
 
+def test_degradation_at_chance_says_inconclusive_and_why_never_yes(capsys):
+    store = Store()
+    exp = fill(store, {label: 0.835 for label in ("plain-20", "plain-56", "resnet-20", "resnet-56")})
+    got = cli_json(capsys, "degradation", "--experiment", exp, "--json")
+    report = summarize(store, exp)
+    assert got == json.loads(json.dumps(report.to_dict()))
+    assert got["verdict"] is None and got["inconclusive"] is True
+    assert got["inconclusive_why"].startswith("inconclusive: these models did not learn (")
+    assert "training accuracy 16.5% vs 16.7% chance" in got["inconclusive_why"]
+    assert main(["degradation", "--experiment", str(exp)]) == 0
+    text = capsys.readouterr().out
+    assert report.inconclusive in text and "yes" not in text and "No verdict" not in text
+    store.close()
+
+
 @pytest.mark.parametrize("args, message", [
     (["--shallow", "21"], "6n+2"),
     (["--shallow", "56", "--deep", "20"], "more layers than"),
@@ -125,9 +142,46 @@ def test_lesion_json_is_the_lesion_study_of_both_twins(capsys, finished_run):
             assert (row["block"], row["kind"], row["downsampling"]) == (want.block, want.kind, want.downsampling)
             assert row["acc"] == (None if want.acc is None else pytest.approx(want.acc))
     assert got["summary"]["branch"] == summary_sentence(studies, "branch")
+    store = Store()
+    checks = check_runs(store, [store.runs.get(i) for i in finished_run])
+    store.close()
+    assert [m["learned"] for m in got["models"]] == [json.loads(json.dumps(c.to_dict())) for c in checks]
+    assert got["inconclusive_why"] == inconclusive(checks) and got["inconclusive"] == (inconclusive(checks) is not None)
+    want = None if got["inconclusive"] else (comparison_sentence(studies, "branch") or None)
+    assert got["comparison"]["branch"] == want and got["comparison"]["skip"] is None  # a plain net has no skip
     assert main(["lesion", "--run", str(finished_run[1]), "--n", "40", "--kinds", "branch"]) == 0
     text = capsys.readouterr().out
     assert "n/a" in text and "layer2.0 ↓" in text and "intact accuracy" in text
+
+
+def test_lesion_of_runs_at_chance_is_inconclusive_and_draws_no_conclusion(capsys, private_trained_home, run_numbers):
+    store, ids = private_trained_home
+    for rid in ids:
+        run_numbers(store, rid, 0.17)  # 6 classes: chance is 16.7%; the loss ends where it began
+    got = cli_json(capsys, "lesion", "--run", ids[0], "--twin", "--n", 40, "--kinds", "branch", "--json")
+    assert got["inconclusive"] is True and got["comparison"] == {"branch": None}
+    assert got["inconclusive_why"].startswith("inconclusive: these models did not learn (ResNet #")
+    assert "val accuracy 17.0% vs 16.7% chance" in got["inconclusive_why"] and "try " in got["inconclusive_why"]
+    assert [m["learned"]["learned"] for m in got["models"]] == [False, False]
+    assert main(["lesion", "--run", str(ids[0]), "--twin", "--n", "40", "--kinds", "branch"]) == 0
+    text = capsys.readouterr().out
+    assert got["inconclusive_why"] in text and "Veit et al." not in text and "falls apart" not in text
+
+
+def test_lesion_of_runs_that_learned_compares_them(capsys, private_trained_home, run_numbers):
+    store, ids = private_trained_home
+    for rid in ids:
+        run_numbers(store, rid, 0.95, last_loss=0.05)
+    got = cli_json(capsys, "lesion", "--run", ids[0], "--twin", "--n", 40, "--kinds", "branch", "--json")
+    assert got["inconclusive"] is False and got["inconclusive_why"] is None
+    d_res, d_plain = (m["mean_drop"]["branch"] for m in got["models"])
+    sentence = got["comparison"]["branch"]
+    if abs(d_plain - d_res) < 0.01:
+        assert sentence.startswith("The two lose about the same")
+    else:
+        who = "plain net" if d_plain > d_res else "ResNet"
+        assert sentence.startswith(f"The {who} loses {100 * abs(d_plain - d_res):.1f} points more per deleted block")
+        assert ("as Veit et al. found" in sentence) == (who == "plain net")
 
 
 @pytest.mark.parametrize("args, message", [

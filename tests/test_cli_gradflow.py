@@ -14,8 +14,10 @@ import torch.nn.functional as F
 
 from resnet_lab.analysis import from_run
 from resnet_lab.analysis.gradflow import cifar_spec, flow_batch, flow_data, init_flow
+from resnet_lab.analysis.learned import inconclusive
 from resnet_lab.cli import main
 from resnet_lab.data.registry import load_dataset
+from resnet_lab.experiments.learned import check_runs
 from resnet_lab.models import get_preset
 from resnet_lab.store import Store
 
@@ -72,6 +74,24 @@ def test_run_json_equals_a_direct_backward_loop_at_the_checkpoint(capsys, finish
         F.cross_entropy(model(x), y).backward()
         ref = [float(p.grad.norm()) for p in model.parameters() if p.dim() > 1]
         assert [layer["grad_norm"] for layer in m["layers"]] == pytest.approx(ref, rel=1e-5)
+    checks = check_runs(store, [store.runs.get(i) for i in (resnet_id, plain_id)])
+    assert [m["learned"]["learned"] for m in result["models"]] == [c.learned for c in checks]
+    assert result["inconclusive_why"] == inconclusive(checks)
+    assert result["inconclusive"] == (inconclusive(checks) is not None)
+
+
+def test_a_run_at_chance_is_said_inconclusive_before_its_gradients(capsys, private_trained_home, run_numbers):
+    store, ids = private_trained_home
+    for rid in ids:
+        run_numbers(store, rid, 0.17)
+    code, out, err = _run(capsys, "--run", str(ids[0]), "--twin", "--batch", "16", "--json", "--device", "cpu")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["inconclusive"] is True
+    assert result["inconclusive_why"].startswith("inconclusive: these models did not learn (ResNet #")
+    assert [m["learned"]["learned"] for m in result["models"]] == [False, False]
+    code, out, err = _run(capsys, "--run", str(ids[0]), "--twin", "--batch", "16", "--device", "cpu")
+    assert code == 0 and out.splitlines()[1].strip().startswith("inconclusive: these models did not learn")
 
 
 @pytest.mark.parametrize("argv, message", [

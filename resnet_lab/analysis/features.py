@@ -1,11 +1,14 @@
 """Feature maps and per-layer activation statistics (the ResNet paper's "layer responses").
 
 Both run one forward pass under ``torch.no_grad()`` with hooks scoped to the call; the model is not
-changed (no parameter, buffer, mode or hook survives the call).
+changed (no parameter, buffer, mode or hook survives the call). :func:`compare_responses` puts a ResNet's
+layer responses beside its plain twin's and says, from the numbers, whether He et al.'s Fig. 7 finding holds.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import torch
@@ -104,3 +107,67 @@ def _unique_modules(points: Iterable[Point]) -> list[tuple[str, nn.Module]]:
     for p in points:
         out.setdefault(id(p.module), p.module)
     return [(str(k), m) for k, m in out.items()]
+
+
+SAME_RATIO = 1.1
+"""Mean layer responses within 10% of each other count as "about the same": the stds are over one batch of
+validation images, and a few percent move with the batch."""
+
+
+@dataclass(frozen=True)
+class ResponseComparison:
+    """The ResNet's residual-branch responses against its plain twin's (He et al. 2015, Fig. 7), from the
+    ``branch_std`` rows of :func:`activation_stats` of the two models on the same images."""
+
+    resnet_mean: float  # mean branch_std over the blocks both models have
+    plain_mean: float
+    blocks: int  # blocks compared
+    resnet_smaller_in: int  # blocks where the ResNet's response is the smaller one
+    factor: float  # the larger mean / the smaller mean (>= 1)
+    smaller: str | None  # "ResNet", "plain", or None when within SAME_RATIO
+
+    @property
+    def holds(self) -> bool:
+        """The paper's finding holds here: the ResNet's responses are the smaller ones."""
+        return self.smaller == "ResNet"
+
+    @property
+    def sentence(self) -> str:
+        nums = (f"The std of the residual branch F(x) averages {self.resnet_mean:.3g} in the ResNet and "
+                f"{self.plain_mean:.3g} in the plain net over {self.blocks} block{'s' if self.blocks != 1 else ''} "
+                f"(the ResNet's is smaller in {self.resnet_smaller_in} of {self.blocks})")
+        if self.smaller is None:
+            return (f"{nums}: about the same (within {100 * (SAME_RATIO - 1):.0f}%), so He et al.'s finding "
+                    "(2015, Fig. 7: smaller responses in ResNets) does not show here.")
+        if self.holds:
+            return (f"{nums}: the ResNet's responses are {self.factor:.3g}× smaller, as He et al. (2015, Fig. 7) "
+                    "found — its residual functions stay closer to zero.")
+        return (f"{nums}: the ResNet's responses are {self.factor:.3g}× larger, the opposite of He et al.'s "
+                "finding (2015, Fig. 7).")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"resnet_mean": self.resnet_mean, "plain_mean": self.plain_mean, "blocks": self.blocks,
+                "resnet_smaller_in": self.resnet_smaller_in, "factor": self.factor, "smaller": self.smaller,
+                "holds": self.holds, "sentence": self.sentence}
+
+
+def compare_responses(resnet_rows: Sequence[dict[str, Any]],
+                      plain_rows: Sequence[dict[str, Any]]) -> ResponseComparison | None:
+    """Compare two models' ``branch_std`` rows (from :func:`activation_stats`) block by block, over the blocks
+    both have; None when they share no block with a finite branch_std."""
+    def by_name(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+        return {r["name"]: float(r["branch_std"]) for r in rows
+                if r.get("branch_std") is not None and math.isfinite(float(r["branch_std"]))}
+
+    res, plain = by_name(resnet_rows), by_name(plain_rows)
+    names = [n for n in res if n in plain]
+    if not names:
+        return None
+    r_mean = sum(res[n] for n in names) / len(names)
+    p_mean = sum(plain[n] for n in names) / len(names)
+    lo, hi = sorted((r_mean, p_mean))
+    factor = hi / lo if lo > 0 else math.inf
+    smaller = None if factor < SAME_RATIO else ("ResNet" if r_mean < p_mean else "plain")
+    return ResponseComparison(resnet_mean=r_mean, plain_mean=p_mean, blocks=len(names),
+                              resnet_smaller_in=sum(res[n] < plain[n] for n in names), factor=factor,
+                              smaller=smaller)

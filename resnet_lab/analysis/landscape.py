@@ -360,6 +360,42 @@ def summary(surface: Surface) -> dict[str, Any]:
             "complete": surface.complete, "seconds": surface.seconds}
 
 
+SAME_RISE = 1.1
+"""Two rises at half span within 10% of each other count as "about the same" basin: the loss at each grid
+point is a mean over a couple of batches, and another direction seed moves the rise by a few percent."""
+
+
+def basin_sentence(surfaces: Sequence[Surface]) -> str:
+    """What the slices show about the basins, from their numbers: each model's rise at ½ span, and — for a
+    ResNet beside its plain twin — which basin is flatter and by what factor, stated as Li et al.'s finding
+    only when the ResNet's is the flatter one. "" when no rise could be computed (a stopped job)."""
+    rises = [(s, rise_at_half_span(s)) for s in surfaces]
+    rises = [(s, r) for s, r in rises if math.isfinite(r)]
+    if not rises:
+        return ""
+    half = surfaces[0].params.span / 2
+    res = [(s, r) for s, r in rises if s.skip]
+    plain = [(s, r) for s, r in rises if not s.skip]
+    if len(res) != 1 or len(plain) != 1:
+        said = " and ".join(f"{s.label} {r:.3g}" for s, r in rises)
+        return f"At ±{half:g} along the directions the loss rises by {said}."
+    r_res, r_plain = res[0][1], plain[0][1]
+    out = (f"At ±{half:g} along the directions the plain net's loss rises by {r_plain:.3g} and the ResNet's by "
+           f"{r_res:.3g}")
+    if min(r_res, r_plain) <= 0:
+        who = "the ResNet" if r_res <= 0 else "the plain net"
+        return (out + f": the loss of {who} does not rise, so its trained weights are not at the bottom of this "
+                "slice and there is no basin to compare.")
+    lo, hi = sorted((r_res, r_plain))
+    if hi / lo < SAME_RISE:
+        return out + f": about the same (within {100 * (SAME_RISE - 1):.0f}%), so neither basin is the flatter here."
+    if r_res < r_plain:
+        return (out + f": the ResNet sits in the wider, flatter basin ({hi / lo:.3g}× smaller rise), as Li et al. "
+                "found for nets with skip connections.")
+    return (out + f": the plain net sits in the wider, flatter basin ({hi / lo:.3g}× smaller rise), the opposite of "
+            "Li et al.'s finding.")
+
+
 # --- cost ----------------------------------------------------------------------------------------
 
 

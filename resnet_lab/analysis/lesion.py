@@ -376,3 +376,85 @@ def summary_sentence(studies: Sequence[LesionStudy], kind: str = "branch") -> st
         names = " and ".join(impossible)
         out.append(f"{names[0].upper()}{names[1:]} {why}.")
     return " ".join(out)
+
+
+SAME_WITHIN = 0.01
+"""Two mean drops closer than this (1 percentage point) count as "about the same": the drops are measured on the
+same images, but one image flips the accuracy of a 100-image study by a point."""
+
+
+def _pair(items: Sequence[Any]) -> tuple[Any, Any] | None:
+    """(the ResNet's item, the plain net's) when there is exactly one of each, else None."""
+    res = [i for i in items if i.skip]
+    plain = [i for i in items if not i.skip]
+    return (res[0], plain[0]) if len(res) == 1 and len(plain) == 1 else None
+
+
+def comparison_sentence(studies: Sequence[LesionStudy], kind: str = "branch") -> str:
+    """Which model loses more accuracy per lesioned block, by how much, and whether that is Veit et al.'s
+    finding (a ResNet survives a deleted block far better than a plain net) — computed from the studies'
+    mean drops (downsampling blocks left out). "" when there is no ResNet/plain pair to compare or one of
+    them cannot take this lesion (a plain net has no skip to remove)."""
+    kind = _check_kinds([kind])[0]
+    pair = _pair(studies)
+    if pair is None:
+        return ""
+    d_res, d_plain = pair[0].mean_drop(kind), pair[1].mean_drop(kind)
+    if d_res is None or d_plain is None:
+        return ""
+    diff = d_plain - d_res
+    if abs(diff) < SAME_WITHIN:
+        return (f"The two lose about the same (within {100 * SAME_WITHIN:g} point): Veit et al.'s finding, that a "
+                "ResNet survives a deleted block far better than a plain net, does not show here.")
+    ratio = ""
+    lo, hi = sorted((d_res, d_plain))
+    if lo > 0:
+        ratio = f", {hi / lo:.3g}× as much"
+    if diff > 0:
+        return (f"The plain net loses {100 * diff:.1f} points more per deleted block than the ResNet{ratio}, "
+                "as Veit et al. found.")
+    return (f"The ResNet loses {100 * -diff:.1f} points more per deleted block than the plain net{ratio}: "
+            "the opposite of Veit et al.'s finding.")
+
+
+def deletion_sentence(curves: Sequence[DeletionCurve]) -> str:
+    """What deleting several blocks at once cost each model, from its curve: the mean drop with one block
+    deleted and with all candidates deleted, and — for a ResNet/plain pair — which loses more at every k
+    (Veit et al., Fig. 5a: a ResNet degrades smoothly, a plain net breaks at once). "" without a k = 0 point."""
+    costs = []
+    for c in curves:
+        if 0 not in c.ks or len(c.ks) < 2:
+            return ""
+        base = c.mean_acc[c.ks.index(0)]
+        drops = {k: base - a for k, a in zip(c.ks, c.mean_acc) if k > 0}
+        costs.append((c, drops))
+    if not costs:
+        return ""
+    names = [("the ResNet" if c.skip else "the plain net") if _pair(curves) else (c.label or "the model")
+             for c, _ in costs]
+    first = min(min(d) for _, d in costs)
+    last = max(max(d) for _, d in costs)
+    hurts = all(v >= 0 for _, d in costs for v in d.values())  # else an untrained or odd model gained accuracy
+
+    def pts(v: float) -> str:
+        return f"{100 * v:.1f}" if hurts else f"{-100 * v:+.1f}"
+
+    one = " and ".join(f"{n}{'' if hurts else ' by'} {pts(d[first])} points" for n, (_, d) in zip(names, costs)
+                       if first in d)
+    out = (f"Deleting {first} block{'s' if first != 1 else ''} {'costs' if hurts else 'changes the accuracy of'} "
+           f"{one} on average")
+    if last != first and all(last in d for _, d in costs):
+        out += f"; deleting {last}, " + " and ".join(pts(d[last]) for _, d in costs) + " points"
+    out += "."
+    pair = _pair(curves)
+    if pair is not None:
+        ks = sorted(set(k for k in pair[0].ks if k > 0) & set(k for k in pair[1].ks if k > 0))
+        d_res = dict(next(d for c, d in costs if c is pair[0]))
+        d_plain = dict(next(d for c, d in costs if c is pair[1]))
+        if ks and all(d_plain[k] - d_res[k] >= SAME_WITHIN for k in ks):
+            out += " The plain net loses more at every k: the ResNet degrades more gently, as Veit et al. found."
+        elif ks and all(d_res[k] - d_plain[k] >= SAME_WITHIN for k in ks):
+            out += " The ResNet loses more at every k: the opposite of Veit et al.'s finding."
+        elif ks:
+            out += " Neither loses clearly more at every k: Veit et al.'s finding does not show here."
+    return out

@@ -68,10 +68,15 @@ def _print_report(report, as_json: bool) -> None:
         print(f"  {r.label:<12}{r.run_id:>6}  {r.status:<12}{num(r.final_loss):>11}{num(r.final_error, True):>13}"
               f"{num(r.final_val_error, True):>11}")
     print("  (final = mean over the last epoch's training batches; val error after the last epoch)")
+    for r in report.runs:
+        if report.verdict is not None and not r.learned.learned:  # a deeper net at chance: part of the finding
+            print(f"  {r.label} did not learn: {r.learned.numbers()}")
     for p in report.problems:
         print(f"  ! {p}")
     if report.verdict is not None:
         print(report.verdict.sentence)
+    elif report.inconclusive is not None:
+        print(report.inconclusive)
     elif not report.finished:
         print("The runs are still training: no verdict yet.")
     else:

@@ -88,11 +88,22 @@ def _cmd(args: argparse.Namespace) -> int:
             raise ValueError(f"run {args.run}'s checkpoint does not say which data it was trained on")
         ds = load_dataset(main.data)
         x, y = flow_batch(ds, min(args.batch, len(ds.y_train)), seed=0, mean=main.mean, std=main.std)
-        for r, s in zip(runs, subjects):
+        from ..analysis.learned import inconclusive
+        from ..experiments.learned import check_runs
+        from ..store import Store
+
+        store = Store()
+        try:
+            checks = check_runs(store, runs)  # conclusions about a trained net only once it has learned
+        finally:
+            store.close()
+        for r, s, c in zip(runs, subjects, checks):
             flow = gradient_flow(s.model.to(device), x.to(device), y.to(device))
-            models.append({"label": s.label, "run": r.id, "spec": s.spec.to_dict(), **flow.to_dict()})
+            models.append({"label": s.label, "run": r.id, "spec": s.spec.to_dict(), **flow.to_dict(),
+                           "learned": c.to_dict()})
+        why = inconclusive(checks)
         result = {"models": models, "data": main.data.to_dict(), "batch": int(x.shape[0]), "seed": None,
-                  "checkpoint": True}
+                  "checkpoint": True, "inconclusive": why is not None, "inconclusive_why": why}
     else:
         specs = _init_specs(args)
         data = flow_data(args.data or "shapes", max(specs, key=lambda s: s.min_input_size))
@@ -119,6 +130,8 @@ def _print_table(result: dict[str, Any]) -> None:
     where = "at the checkpoint" if result["checkpoint"] else f"at initialization (seed {result['seed']})"
     print(f"Gradient flow {where}, one batch of {result['batch']} {result['data']['name']} training images, "
           "train mode")
+    if result.get("inconclusive_why"):
+        print(f"  {result['inconclusive_why']} (the gradients below are those of nets that have not learned)")
     models = result["models"]
     for m in models:
         print(f"  {m['label']}: loss {_num(m['loss'], '.4f')}, first/last conv gradient "

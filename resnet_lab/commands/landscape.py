@@ -38,9 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    from ..analysis.landscape import LandscapeParams, estimate_cost, summary
+    from ..analysis.landscape import LandscapeParams, basin_sentence, estimate_cost, summary
+    from ..analysis.learned import inconclusive
     from ..analysis.subject import from_run
     from ..experiments.landscape import landscape_runs, load_result, submit_landscape
+    from ..experiments.learned import check_runs
     from ..jobs.follow import follow
     from ..jobs.slots import default_device
     from ..store import Store
@@ -69,15 +71,20 @@ def _cmd(args: argparse.Namespace) -> int:
 
     job = follow(store, [job_id], report, poll_s=0.3, stopping_text="stopping (saving what has been computed)…")[0]
     models = []
+    checks = check_runs(store, runs)  # a basin says something only about a net that learned
+    why = inconclusive(checks)
+    basin = None
     if job.result_path:
         result = load_result(job.result_path)
+        basin = None if why is not None else (basin_sentence(result.surfaces) or None)
         for s in result.surfaces:
             row = summary(s)
             models.append({k: finite_or_none(row[k]) if isinstance(row[k], float) else row[k] for k in ("label", "run", "skip", "center_loss", "center_acc",
                                                         "min_loss", "max_loss", "rise_at_half_span", "complete")})
     out = {"job": job_id, "status": job.status, "error": job.error, "result_path": job.result_path,
            "params": params.to_dict(), "runs": [r.id for r in runs], "progress": job.progress, "total": job.total,
-           "estimate": estimate, "models": models}
+           "estimate": estimate, "models": models, "learned": [c.to_dict() for c in checks],
+           "inconclusive": why is not None, "inconclusive_why": why, "basin": basin}
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -87,6 +94,10 @@ def _cmd(args: argparse.Namespace) -> int:
                 return "—" if v is None else f"{v:.4f}"
             print(f"  {m['label']}: centre loss {f(m['center_loss'])}, min {f(m['min_loss'])}, "
                   f"max {f(m['max_loss'])}, rise at half span {f(m['rise_at_half_span'])}")
+        if why is not None:
+            print(f"  {why}")
+        elif basin:
+            print(f"  {basin}")
         if job.result_path:
             print(f"  saved to {job.result_path}")
     return 0 if job.status == "done" else 1

@@ -33,9 +33,12 @@ def parse_kinds(text: str) -> tuple[str, ...]:
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    from ..analysis.lesion import lesion_indices, lesion_study, summary_sentence
+    from ..analysis.learned import inconclusive
+    from ..analysis.lesion import comparison_sentence, lesion_indices, lesion_study, summary_sentence
     from .common import run_subjects
     from ..data.registry import load_dataset
+    from ..experiments.learned import check_runs
+    from ..store import Store
 
     kinds = parse_kinds(args.kinds)
     if args.n < 1:
@@ -54,15 +57,27 @@ def _cmd(args: argparse.Namespace) -> int:
             raise ValueError(f"runs {runs[0].id} and {s.run_id} were trained on different data; cannot compare them")
         studies.append(lesion_study(s.model, s.normalize(data.x_val[idx]), data.y_val[idx],
                                     batch_size=args.batch_size, kinds=kinds, label=s.label))
+    store = Store()
+    try:
+        checks = check_runs(store, runs)
+    finally:
+        store.close()
+    why = inconclusive(checks)  # None when both learned: only then is a conclusion drawn
     result = {"n": len(idx), "data": main.data.name, "kinds": list(kinds),
-              "models": [{"run": r.id, **st.to_dict()} for r, st in zip(runs, studies)],
-              "summary": {k: summary_sentence(studies, k) for k in kinds}}
+              "models": [{"run": r.id, **st.to_dict(), "learned": c.to_dict()}
+                         for r, st, c in zip(runs, studies, checks)],
+              "summary": {k: summary_sentence(studies, k) for k in kinds},
+              "inconclusive": why is not None, "inconclusive_why": why,
+              "comparison": {k: None if why is not None else (comparison_sentence(studies, k) or None)
+                             for k in kinds}}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     print(f"lesion study on {len(idx)} validation images of {main.data.name}")
     for st in studies:
         print(f"  {st.label}: intact accuracy {st.base_acc:.1%}")
+    if why is not None:
+        print(why)
     for kind in kinds:
         what = "residual branch deleted" if kind == "branch" else "skip removed"
         print(f"\naccuracy drop (points) with one block's {what}:")
@@ -77,5 +92,7 @@ def _cmd(args: argparse.Namespace) -> int:
                 cells.append("n/a" if row is None or row.drop is None else f"{100 * row.drop:.1f}")
             print(f"  {block + (' ↓' if down else ''):<12}" + "".join(f"{c:>16}" for c in cells))
         print(summary_sentence(studies, kind))
+        if result["comparison"][kind]:
+            print(result["comparison"][kind])
     print("(↓: the block downsamples; n/a: not possible — a plain block that reshapes, or a plain block's skip)")
     return 0

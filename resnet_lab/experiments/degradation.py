@@ -2,6 +2,13 @@
 setting, seed and budget, and read the four runs back into a report with its verdict.
 
 The paper's claim and where this differs from it: :mod:`resnet_lab.analysis.degradation`.
+
+Before the verdict, every run is checked for having learned (:mod:`resnet_lab.analysis.learned`: its final
+training accuracy above chance by the stated margin, its training loss down from where it started). The
+verdict needs the *shallower* pair to have learned: they are the baseline depth is measured against. A deeper
+net stuck at chance beside a shallower one that learned is not a failed experiment but the finding itself (the
+paper's plain-56, and this lab's, at 3,000 shapes images and 8 epochs), so it is judged, not excused. When a
+shallower net did not learn, the report is inconclusive and says which runs did not learn and what to try.
 """
 
 from __future__ import annotations
@@ -10,12 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..analysis.degradation import DegradationVerdict, Series, last_epoch_mean, run_label, verdict_of
+from ..analysis.learned import LearnedCheck, check_learned, inconclusive
 from ..data.registry import DataConfig
 from ..models.presets import CIFAR_DEPTHS, cifar_blocks, cifar_spec
 from ..spec import ModelSpec
 from ..store import Run, Store
 from ..train import launcher
 from ..train.config import TrainConfig
+from .learned import setting_of
 
 KIND = "degradation"  # the experiments table's kind for this experiment
 DEPTH_CHOICES = CIFAR_DEPTHS  # offered by the page
@@ -123,6 +132,7 @@ class RunSummary:
     final_loss: float | None  # step-weighted mean train loss over the last logged epoch
     final_error: float | None  # step-weighted mean train error over the last logged epoch, fraction
     final_val_error: float | None  # 1 - the last val/acc, fraction
+    learned: LearnedCheck  # did it learn: final training accuracy vs chance, training loss first -> final
 
     @property
     def progress(self) -> float:
@@ -133,7 +143,7 @@ class RunSummary:
         d = {"label": self.label, "depth": self.depth, "skip": self.skip, "run": self.run_id, "name": self.name,
              "status": self.status, "error": self.error, "step": self.step, "total_steps": self.total_steps,
              "final_train_loss": self.final_loss, "final_train_error": self.final_error,
-             "final_val_error": self.final_val_error}
+             "final_val_error": self.final_val_error, "learned": self.learned.to_dict()}
         if series:
             d["train_loss"] = [list(p) for p in self.loss]
             d["train_error"] = [list(p) for p in self.train_error]
@@ -149,7 +159,8 @@ class DegradationReport:
     job_ids: tuple[int, int]  # (shallow job, deep job); each job is a ResNet run and its plain twin
     runs: tuple[RunSummary, ...]  # resnet-shallow, resnet-deep, plain-shallow, plain-deep
     complete: bool  # all four runs are done
-    verdict: DegradationVerdict | None  # None until complete
+    verdict: DegradationVerdict | None  # None until complete, and when inconclusive
+    inconclusive: str | None  # why there is no verdict although all four are done: the shallower nets did not learn
     problems: tuple[str, ...]  # runs that failed, diverged, stopped or were interrupted; setup mismatches
 
     @property
@@ -172,7 +183,9 @@ class DegradationReport:
         return {"experiment": self.experiment_id, "name": self.name, "shallow": self.shallow, "deep": self.deep,
                 "jobs": list(self.job_ids), "complete": self.complete, "finished": self.finished,
                 "runs": [r.to_dict(series) for r in self.runs],
-                "verdict": self.verdict.to_dict() if self.verdict else None, "problems": list(self.problems)}
+                "verdict": self.verdict.to_dict() if self.verdict else None,
+                "inconclusive": self.inconclusive is not None, "inconclusive_why": self.inconclusive,
+                "problems": list(self.problems)}
 
 
 def _summary(store: Store, run: Run) -> RunSummary:
@@ -181,10 +194,15 @@ def _summary(store: Store, run: Run) -> RunSummary:
     loss = [tuple(p) for p in m.get("train/loss", [])]
     err = [(s, e, 1.0 - v) for s, e, v in m.get("train/acc", [])]
     val = m.get("val/acc", [])
-    return RunSummary(label=run_label(spec.skip, spec.depth), depth=spec.depth, skip=spec.skip, run_id=run.id, job_id=run.job_id,
+    label = run_label(spec.skip, spec.depth)
+    final_loss, final_error = last_epoch_mean(loss), last_epoch_mean(err)
+    learned = check_learned(None if final_error is None else 1.0 - final_error, spec.num_classes,
+                            loss[0][2] if loss else None, final_loss, accuracy_kind="training accuracy",
+                            label=label, setting=setting_of(run))
+    return RunSummary(label=label, depth=spec.depth, skip=spec.skip, run_id=run.id, job_id=run.job_id,
                       name=run.name, status=run.status, error=run.error, step=run.step, total_steps=run.total_steps,
-                      loss=loss, train_error=err, final_loss=last_epoch_mean(loss), final_error=last_epoch_mean(err),
-                      final_val_error=1.0 - val[-1][2] if val else None)
+                      loss=loss, train_error=err, final_loss=final_loss, final_error=final_error,
+                      final_val_error=1.0 - val[-1][2] if val else None, learned=learned)
 
 
 def from_runs(store: Store, job_ids: Sequence[int], experiment_id: int | None = None,
@@ -218,16 +236,21 @@ def from_runs(store: Store, job_ids: Sequence[int], experiment_id: int | None = 
         problems.append("the four runs did not share one training config (seed, budget, schedule): "
                         "the comparison is not fair")
     complete = all(s.status == "done" for s in summaries)
-    verdict = None
+    verdict = why = None
     if complete and all(s.final_error is not None for s in summaries):
-        by = {(s.skip, s.depth): s.final_error for s in summaries}
-        verdict = verdict_of(by[(False, shallow)], by[(False, deep)], by[(True, shallow)], by[(True, deep)],
-                             shallow, deep)
+        baselines = [s.learned for s in summaries if s.depth == shallow]
+        if all(c.learned for c in baselines):
+            by = {(s.skip, s.depth): s.final_error for s in summaries}
+            verdict = verdict_of(by[(False, shallow)], by[(False, deep)], by[(True, shallow)], by[(True, deep)],
+                                 shallow, deep)
+        else:  # no baseline to degrade from: name every run that did not learn
+            why = inconclusive([s.learned for s in summaries])
     elif complete:
         problems.append("a run finished without logging training accuracy, so there is no verdict")
     return DegradationReport(experiment_id=experiment_id, name=name or f"depth {shallow} vs {deep}",
                              shallow=shallow, deep=deep, job_ids=(job_ids[0], job_ids[1]), runs=tuple(summaries),
-                             complete=complete and verdict is not None, verdict=verdict, problems=tuple(problems))
+                             complete=complete and (verdict is not None or why is not None), verdict=verdict,
+                             inconclusive=why, problems=tuple(problems))
 
 
 def summarize(store: Store, experiment_id: int) -> DegradationReport:

@@ -4,7 +4,8 @@ A running job's remaining time comes from its own progress (elapsed / done × le
 made any, from its estimate (learned seconds per unit of work × its units, see ``JobStore.speed``).
 Queued jobs are then laid onto the slots of their kind of device in queue order, each on the slot
 that frees first — the same first-come-first-served rule the scheduler follows — so every queued job
-gets a place, and a start and end time where the jobs before it have known durations.
+gets a place, and a start and end time where the jobs before it have known durations. A job of
+``world_size`` N holds N lanes and starts when the N-th of them frees.
 """
 
 from __future__ import annotations
@@ -94,25 +95,27 @@ def plan(running: Iterable[Job], queued: Iterable[Job], capacity: Mapping[str, i
     for job in running:
         left = remaining_s(job, now)
         out[job.id] = Forecast(job.id, "running", 0, 0.0, left)
-        busy.setdefault(slot_class(job.slot or job.device), []).append(math.inf if left is None else left)
+        busy.setdefault(slot_class(job.slot or job.device), []).extend(
+            [math.inf if left is None else left] * max(1, len(job.slots)))
     for kind, heap in lanes.items():
         for i, left in enumerate(sorted(busy.get(kind, []))[: len(heap)]):
             heap[i] = left
         heapq.heapify(heap)
     ahead: dict[str, int] = {}
-    pending = [(j.id, j.device, j.estimate_s) for j in queued]
+    pending = [(j.id, j.device, j.estimate_s, j.world_size) for j in queued]
     if new is not None:
-        pending.append((None, str(new["device"]), new.get("estimate_s")))
-    for job_id, device, estimate in pending:
+        pending.append((None, str(new["device"]), new.get("estimate_s"), int(new.get("world_size") or 1)))
+    for job_id, device, estimate, n in pending:
         heap = lanes.get(device)
         k = ahead.get(device, 0)
         ahead[device] = k + 1
-        if not heap:
+        if not heap or len(heap) < n:
             out[job_id] = Forecast(job_id, "queued", k, None, None)
             continue
-        start = heapq.heappop(heap)
+        start = max(heapq.heappop(heap) for _ in range(n))
         end = start + estimate if estimate is not None and math.isfinite(start) else math.inf
-        heapq.heappush(heap, end)
+        for _ in range(n):
+            heapq.heappush(heap, end)
         out[job_id] = Forecast(job_id, "queued", k, start if math.isfinite(start) else None,
                                end if math.isfinite(end) else None)
     return out

@@ -21,6 +21,9 @@ HANDLERS: dict[str, str] = {
 }
 """kind -> "module:function" of its handler."""
 
+GROUP_KINDS: tuple[str, ...] = ("train",)
+"""Kinds whose handler can run as a group of processes (``world_size`` > 1, one device each, via torchrun)."""
+
 
 @dataclass
 class JobContext:
@@ -31,6 +34,13 @@ class JobContext:
     device: str  # "cuda" (the slot's GPU, the only one the worker sees) or "cpu"
     progress: Callable[[int, int | None], None]  # (units done, units in all): throttled store writes
     stop_event: threading.Event = field(default_factory=threading.Event)
+    rank: int = 0  # this process's place in the job's group (0: the leader, the one that writes to the store)
+    world_size: int = 1  # processes running the job together (job.world_size)
+
+    @property
+    def leader(self) -> bool:
+        """True for the process that records the job (the only one, unless the job runs as a group)."""
+        return self.rank == 0
 
     def should_stop(self) -> bool:
         """True once a stop was asked for (the store's flag, or SIGTERM): finish the unit of work and return."""

@@ -4,12 +4,16 @@ There is no daemon. Whoever touches the queue — a page's live panel, the CLI, 
 finishes — calls :func:`pump`: it marks jobs whose worker died as ``interrupted`` and starts queued
 jobs while their kind of device has a free slot (:mod:`resnet_lab.jobs.slots`). Claiming is one
 SQLite ``BEGIN IMMEDIATE`` transaction, so two pumps never start the same job. Each job runs in its
-own process, ``python -m resnet_lab.jobs.worker JOB_ID``, whatever its kind.
+own process, ``python -m resnet_lab.jobs.worker JOB_ID``, whatever its kind. A training job of
+``world_size`` N > 1 takes N slots and runs as one group of N such processes started by torchrun
+(``python -m torch.distributed.run --nproc_per_node N ... -m resnet_lab.jobs.worker JOB_ID``); its rank 0
+is the job's worker as far as the store knows (pid, heartbeat, final status).
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +23,7 @@ from typing import Any, Mapping, Sequence
 from ..paths import job_dir
 from ..store import Store
 from . import slots
+from .handlers import GROUP_KINDS
 
 HEARTBEAT_S = float(os.environ.get("RESNET_LAB_HEARTBEAT_S", "2.0"))  # worker heartbeat period
 STALE_AFTER_S = max(3 * HEARTBEAT_S, 6.0)  # no heartbeat for this long: the worker is gone
@@ -30,20 +35,26 @@ _REPO = Path(__file__).resolve().parents[2]
 def submit(store: Store, kind: str, name: str, device: str = "auto", *, runs: Sequence[Mapping[str, Any]] = (),
            partners: bool = False, params: Mapping[str, Any] | None = None, run_id: int | None = None,
            origin: str | None = None, request_key: str | None = None, work: Mapping[str, Any] | None = None,
-           estimate_s: float | None = None, unit: str = "steps", start: bool = True) -> tuple[int, list[int]]:
+           estimate_s: float | None = None, unit: str = "steps", start: bool = True,
+           world_size: int = 1) -> tuple[int, list[int]]:
     """Queue a job of any kind and start it if its device has room; returns (job id, its runs' ids).
 
     ``device`` is "auto", "cpu" or "cuda" (refused when there is no GPU). ``work`` = {"key", "units"}
     names what the job computes and how much of it, so its duration can be estimated from the speed
-    learned on earlier jobs of the same key (``estimate_s``, when given, is used instead).
+    learned on earlier jobs of the same key (``estimate_s``, when given, is used instead). ``world_size``:
+    processes it runs on, one per device (kinds in ``GROUP_KINDS`` only; refused when the lab has too few
+    GPUs, or cpu lanes, ever to start it).
     """
     where = slots.resolve_device(device)
+    if world_size != 1 and kind not in GROUP_KINDS:
+        raise ValueError(f"a {kind} job runs in one process; world_size > 1 is for {', '.join(GROUP_KINDS)} jobs")
+    slots.check_world_size(where, world_size)
     if estimate_s is None and work and work.get("key"):
         per = store.jobs.speed(where, str(work["key"]))
         estimate_s = per * float(work.get("units", 0)) if per is not None else None
     job_id, ids = store.jobs.create(kind, name, where, params=params, runs=runs, partners=partners, run_id=run_id,
                                     origin=origin, request_key=request_key, work=work, estimate_s=estimate_s,
-                                    unit=unit)
+                                    unit=unit, world_size=world_size)
     if start:
         pump(store)
     return job_id, ids
@@ -70,13 +81,31 @@ def _hello_by() -> float:
     return time.time() + START_GRACE_S - STALE_AFTER_S
 
 
+def free_port() -> int:
+    """A TCP port free on this machine now (for a group's rendezvous; the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def worker_command(job_id: int, processes: int = 1) -> list[str]:
+    """The command that runs a job: its worker, or for several processes torchrun starting that many workers
+    on this machine (no restarts: a lost rank ends the group, and the job is resumed from its checkpoint)."""
+    worker = ["-m", "resnet_lab.jobs.worker", str(job_id)]
+    if processes == 1:
+        return [sys.executable, *worker]
+    return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", str(processes),
+            "--master_addr", "127.0.0.1", "--master_port", str(free_port()), "--max_restarts", "0", *worker]
+
+
 def spawn(store: Store, job_id: int, slot: str) -> None:
-    """Start the worker of a claimed job on ``slot`` (its log: ``$RESNET_LAB_HOME/jobs/<id>/worker.log``)."""
+    """Start the worker of a claimed job on ``slot`` (its log: ``$RESNET_LAB_HOME/jobs/<id>/worker.log``); a job
+    on several slots ("cuda:0,cuda:1") as one torchrun group, one process per slot."""
     try:
         d = job_dir(job_id)
         d.mkdir(parents=True, exist_ok=True)
         with open(d / "worker.log", "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "resnet_lab.jobs.worker", str(job_id)],
+            proc = subprocess.Popen(worker_command(job_id, len(slot.split(","))),
                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True, cwd=_REPO,
                                     env={**os.environ, "PYTHONUNBUFFERED": "1", **slots.worker_env(slot)})

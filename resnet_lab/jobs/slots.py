@@ -83,13 +83,30 @@ def resolve_device(requested: str) -> str:
     raise ValueError(f"unknown device {requested!r}; one of auto, cpu, cuda")
 
 
+def check_world_size(kind: str, world_size: int) -> None:
+    """Refuse, at submission, a job of ``world_size`` processes that could never be placed on ``kind``: a GPU job
+    needs that many GPUs (one per process), a CPU job that many lanes of the cpu slot."""
+    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
+        raise ValueError(f"world_size must be a whole number of at least 1, got {world_size!r}")
+    if world_size == 1:
+        return
+    if kind == "cuda" and world_size > gpu_count():
+        raise ValueError(f"world_size={world_size} needs {world_size} GPUs; the lab has {gpu_count()}")
+    if kind == "cpu" and world_size > capacity(0)["cpu"]:
+        raise ValueError(f"world_size={world_size} needs {world_size} lanes of the cpu slot; it has "
+                         f"{capacity(0)['cpu']} (RESNET_LAB_JOBS_PER_CPU)")
+
+
 def worker_env(slot: str) -> dict[str, str]:
     """Environment for a worker on ``slot``: a GPU slot sees only its GPU (as cuda:0), the CPU slot none.
     Slot ``cuda:i`` is the i-th GPU the lab was started with (the i-th entry of its CUDA_VISIBLE_DEVICES, if
-    it was started with one); the machine's view is passed down for the worker's own pump."""
+    it was started with one); the machine's view is passed down for the worker's own pump. A job on several
+    GPUs (``slot`` = "cuda:0,cuda:2") sees those, in that order: rank r's GPU is its cuda:r."""
     base = _base_devices()
     env = {"RESNET_LAB_GPU_COUNT": str(_visible_gpus()), "RESNET_LAB_CUDA_DEVICES": ",".join(base or [])}
-    if slot.startswith("cuda:"):
-        i = int(slot.split(":", 1)[1])
-        return {**env, "CUDA_VISIBLE_DEVICES": base[i] if base and i < len(base) else str(i)}
-    return {**env, "CUDA_VISIBLE_DEVICES": ""}
+    gpus = []
+    for one in slot.split(","):
+        if one.startswith("cuda:"):
+            i = int(one.split(":", 1)[1])
+            gpus.append(base[i] if base and i < len(base) else str(i))
+    return {**env, "CUDA_VISIBLE_DEVICES": ",".join(gpus)}

@@ -9,6 +9,12 @@ with a throttled progress channel, and ends the job with a status and a message:
 
 A job that ran start to finish teaches the lab its speed (seconds per unit of ``work``) for later
 estimates. Whatever happens, the worker finally pumps the queue so the next queued job starts.
+
+A job run as a group (torchrun started ``world_size`` workers: ``RANK``/``WORLD_SIZE`` in the environment)
+has one voice: rank 0 does all of the above; the other ranks run the same handler with a context that
+writes nothing (:func:`follow`) and exit non-zero on an error, which makes torchrun end the group. When
+rank 0 then sees the group's communication fail — or is sent SIGTERM by torchrun and fails — the job ends
+``interrupted`` (resumable), not ``failed``; if rank 0 itself dies, the reaper finds it gone and says the same.
 """
 
 from __future__ import annotations
@@ -60,19 +66,44 @@ def _heartbeat(db: Path, job_id: int, stop_event: threading.Event, done: threadi
         store.close()
 
 
+def group_env() -> tuple[int, int]:
+    """(rank, world size) of this worker as torchrun set them; (0, 1) for a worker started alone."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def group_lost(error: BaseException, terminated: bool) -> bool:
+    """Whether an error of a group's rank 0 means another rank is gone: torch.distributed's own errors (a
+    gloo or NCCL transport failing: a peer closed its connection), or any error after torchrun sent SIGTERM
+    (it does when one of its workers ended)."""
+    if terminated:
+        return True
+    kinds = {cls.__name__ for cls in type(error).__mro__}
+    text = str(error).lower()
+    return bool(kinds & {"DistError", "DistBackendError", "DistNetworkError", "DistStoreError"}) \
+        or "gloo" in text or "nccl" in text
+
+
 def run_job(job_id: int, store: Store | None = None) -> str:
-    """Run a claimed (``running``) job to its end; returns its final status."""
+    """Run a claimed (``running``) job to its end; returns its final status. In a group: rank 0's part."""
     store = store or Store()
     job = store.jobs.get(job_id)
     if job.status != "running":
         print(f"job {job_id} is {job.status}, not running: nothing to do", file=sys.stderr)
         return job.status
+    _, world = group_env()
     began = time.time()
     store.jobs.started(job_id, os.getpid(), began)
-    ctx = JobContext(job=job, store=store, device=slot_class(job.slot or job.device), progress=Progress(store, job_id))
+    ctx = JobContext(job=job, store=store, device=slot_class(job.slot or job.device), progress=Progress(store, job_id),
+                     world_size=world)
     if job.stop_requested:
         ctx.stop_event.set()
-    signal.signal(signal.SIGTERM, lambda *_: ctx.stop_event.set())
+    terminated = threading.Event()
+
+    def on_sigterm(*_: object) -> None:
+        terminated.set()
+        ctx.stop_event.set()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     done = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(store.path, job_id, ctx.stop_event, done), daemon=True)
     beat.start()
@@ -89,11 +120,30 @@ def run_job(job_id: int, store: Store | None = None) -> str:
     except Exception as e:  # every failure ends the job visibly, with its reason
         traceback.print_exc()
         ctx.progress.flush()
-        store.jobs.finish(job_id, "failed", error=f"{type(e).__name__}: {e}")
+        if world > 1 and group_lost(e, terminated.is_set()):
+            store.jobs.finish(job_id, "interrupted", error=(
+                f"Interrupted: a process of its group of {world} ended unexpectedly ({type(e).__name__}; the job's "
+                "log has each process's output). Resume continues from the last checkpoint."))
+        else:
+            store.jobs.finish(job_id, "failed", error=f"{type(e).__name__}: {e}")
     finally:
         done.set()
         beat.join(timeout=5)
     return store.jobs.get(job_id).status
+
+
+def follow(job_id: int, rank: int, world: int, store: Store | None = None) -> str:
+    """Rank ``rank`` > 0 of a group job: the same handler, with a context that writes nothing (no pid, heartbeat,
+    progress or status: rank 0 keeps those). A SIGTERM asks for a stop, which the group agrees on. Errors
+    propagate: this process ends, and torchrun ends the group."""
+    store = store or Store()
+    job = store.jobs.get(job_id)
+    if job.status != "running":
+        return job.status
+    ctx = JobContext(job=job, store=store, device=slot_class(job.slot or job.device), progress=lambda *_: None,
+                     rank=rank, world_size=world)
+    signal.signal(signal.SIGTERM, lambda *_: ctx.stop_event.set())
+    return handler_for(job.kind)(ctx).status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,6 +152,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: python -m resnet_lab.jobs.worker JOB_ID", file=sys.stderr)
         return 2
     store = Store()
+    rank, world = group_env()
+    if rank > 0:
+        try:
+            follow(int(args[0]), rank, world, store)
+        except Exception:  # this rank is lost: exit non-zero, torchrun ends the group, rank 0 reports it
+            traceback.print_exc()
+            return 1
+        finally:
+            store.close()
+        return 0
     try:
         run_job(int(args[0]), store)
     except KeyError as e:

@@ -21,7 +21,8 @@ from typing import Callable, Iterator
 BUSY_TIMEOUT_MS = 30_000
 SCHEMA_VERSION = 2
 """1: the unversioned layout (runs with ``twin_of``, a separate ``tasks`` table, absolute paths);
-2: one ``jobs`` table for every kind of background work, runs linked to their job and partner, paths
+2: one ``jobs`` table for every kind of background work (a training job may span several devices:
+``world_size`` processes, its ``slot`` one per process), runs linked to their job and partner, paths
 relative to the lab home, learned speeds for queue estimates."""
 
 SCHEMA = """
@@ -49,7 +50,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     result_path TEXT,
     resumes INTEGER NOT NULL DEFAULT 0,
     work_json TEXT,
-    estimate_s REAL
+    estimate_s REAL,
+    world_size INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, device, id);
 CREATE INDEX IF NOT EXISTS jobs_request ON jobs(request_key, created_at);

@@ -22,8 +22,33 @@ _UPDATABLE = {"name", "progress", "total", "unit", "result_path", "error", "esti
 
 
 def slot_class(slot: str) -> str:
-    """The kind of device a slot is: "cuda:1" -> "cuda", "cpu" -> "cpu"."""
-    return slot.split(":", 1)[0]
+    """The kind of device a slot is: "cuda:1" -> "cuda", "cpu" -> "cpu"; of a job's slots ("cuda:0,cuda:1"), the first's."""
+    return slot.split(",", 1)[0].split(":", 1)[0]
+
+
+def place(kind: str, n: int, capacity: Mapping[str, int], free: Mapping[str, int]) -> list[str] | None:
+    """Where a job of ``n`` processes on ``kind`` of device would run now: one slot per process, or None.
+
+    One process goes to the slot of its kind with the most room (the lowest-numbered on a tie). Several
+    processes of one GPU job take that many *different* GPUs (one device per rank, as NCCL requires),
+    the roomiest first; on the CPU they take that many lanes of the cpu slot.
+    """
+    order = list(capacity)
+    room = sorted((s for s in capacity if slot_class(s) == kind and free[s] > 0),
+                  key=lambda s: (-free[s], order.index(s)))
+    if kind == "cuda" or n == 1:
+        return room[:n] if len(room) >= n else None
+    return [room[0]] * n if room and free[room[0]] >= n else None
+
+
+def lanes_in_use(slots: Iterable[str | None]) -> dict[str, int]:
+    """{slot: processes on it} for the ``slot`` values of running jobs (each may list several)."""
+    used: dict[str, int] = {}
+    for text in slots:
+        for slot in (text or "").split(","):
+            if slot:
+                used[slot] = used.get(slot, 0) + 1
+    return used
 
 
 class JobStore:
@@ -38,16 +63,19 @@ class JobStore:
     def create(self, kind: str, name: str, device: str, *, params: Mapping[str, Any] | None = None,
                runs: Sequence[Mapping[str, Any]] = (), partners: bool = False, run_id: int | None = None,
                origin: str | None = None, request_key: str | None = None, work: Mapping[str, Any] | None = None,
-               estimate_s: float | None = None, unit: str = "steps") -> tuple[int, list[int]]:
+               estimate_s: float | None = None, unit: str = "steps", world_size: int = 1) -> tuple[int, list[int]]:
         """Queue a job; returns (job id, the ids of the runs created with it).
 
         Each item of ``runs`` holds ``name``, ``spec``, ``data``, ``train`` (and optionally ``finetune``);
         with ``partners`` the first two are each other's twin. ``run_id``: the run an analysis studies.
         With a ``request_key`` (say, a browser session and the launch settings), a second identical request
         within DEDUPE_WINDOW_S returns the first job instead of queueing again: a double-click is one job.
+        ``world_size``: processes it runs on, each on its own slot (a DDP training job: several GPUs).
         """
         if device not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+        if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
+            raise ValueError(f"world_size must be a whole number of at least 1, got {world_size!r}")
         if partners and len(runs) < 2:
             raise ValueError("twins need two runs")
         now = time.time()
@@ -63,9 +91,9 @@ class JobStore:
                 raise KeyError(f"no run with id {run_id}")
             job_id = int(con.execute(
                 "INSERT INTO jobs(kind, name, params_json, status, device, run_id, origin, request_key, created_at,"
-                " work_json, estimate_s, unit) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+                " work_json, estimate_s, unit, world_size) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (kind, name, json.dumps(dict(params or {})), device, run_id, origin, request_key, now,
-                 json.dumps(dict(work)) if work else None, estimate_s, unit)).lastrowid)
+                 json.dumps(dict(work)) if work else None, estimate_s, unit, world_size)).lastrowid)
             ids: list[int] = []
             for r in runs:
                 ids.append(int(con.execute(
@@ -125,29 +153,32 @@ class JobStore:
     def claim(self, capacity: Mapping[str, int]) -> list[tuple[int, str]]:
         """Atomically start queued jobs on free slots; returns [(job id, slot)] in queue order.
 
-        ``capacity`` maps each slot ("cpu", "cuda:0", ...) to how many jobs may run on it at once. Jobs are
-        taken first come, first served; each goes to the slot of its device kind with the most room (the
-        lowest-numbered on a tie). A job whose kind of device is full waits; one behind it for another kind
-        of device may start.
+        ``capacity`` maps each slot ("cpu", "cuda:0", ...) to how many processes may run on it at once. Jobs
+        are taken first come, first served and placed by :func:`place`: a job of ``world_size`` N takes N
+        lanes, its ``slot`` then lists one slot per process ("cuda:0,cuda:2", "cpu,cpu"). A job that does not
+        fit waits, and so does every job behind it for the same kind of device (a small job never overtakes
+        a big one that waits for its GPUs); a job for another kind of device may start.
         """
         if self.db.con.execute("SELECT 1 FROM jobs WHERE status='queued' LIMIT 1").fetchone() is None:
             return []  # the common case (many pages polling, nothing queued) takes no write lock
         now = time.time()
         started: list[tuple[int, str]] = []
         with self.db.tx() as con:
-            used = {slot: 0 for slot in capacity}
-            for r in con.execute("SELECT slot, COUNT(*) AS n FROM jobs WHERE status='running' GROUP BY slot"):
-                if r["slot"] in used:
-                    used[r["slot"]] = r["n"]
-            free = {slot: capacity[slot] - used[slot] for slot in capacity}
-            for row in con.execute("SELECT id, device FROM jobs WHERE status='queued' ORDER BY id").fetchall():
-                room = [s for s in capacity if slot_class(s) == row["device"] and free[s] > 0]
-                if not room:
-                    if not any(free.values()):
+            used = lanes_in_use(r["slot"] for r in con.execute("SELECT slot FROM jobs WHERE status='running'"))
+            free = {slot: capacity[slot] - used.get(slot, 0) for slot in capacity}
+            waiting: set[str] = set()  # kinds of device with a job waiting: those behind it wait too
+            for row in con.execute("SELECT id, device, world_size FROM jobs WHERE status='queued' ORDER BY id"
+                                   ).fetchall():
+                chosen = None if row["device"] in waiting else place(row["device"], row["world_size"], capacity,
+                                                                     free)
+                if chosen is None:
+                    waiting.add(row["device"])
+                    if not any(v > 0 for v in free.values()):
                         break
                     continue
-                slot = max(room, key=lambda s: (free[s], -list(capacity).index(s)))
-                free[slot] -= 1
+                for s in chosen:
+                    free[s] -= 1
+                slot = ",".join(chosen)
                 con.execute("UPDATE jobs SET status='running', slot=?, heartbeat_at=?, started_at=COALESCE(started_at,"
                             " ?), stop_requested=0, pid=NULL WHERE id=? AND status='queued'",
                             (slot, now, now, row["id"]))
@@ -157,8 +188,8 @@ class JobStore:
         return started
 
     def running_per_slot(self) -> dict[str, int]:
-        return {r["slot"]: r["n"] for r in self.db.con.execute(
-            "SELECT slot, COUNT(*) AS n FROM jobs WHERE status='running' GROUP BY slot")}
+        """{slot: processes of running jobs on it} (a job of several processes counts once on each of its slots)."""
+        return lanes_in_use(r["slot"] for r in self.db.con.execute("SELECT slot FROM jobs WHERE status='running'"))
 
     def started(self, job_id: int, pid: int, heartbeat_at: float) -> None:
         """Record the worker process of a claimed job."""

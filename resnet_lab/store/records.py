@@ -69,7 +69,7 @@ class Job:
     params: dict[str, Any]  # the kind's request
     status: str  # one of JOB_STATUSES
     device: str  # the kind of device asked for: "cpu" or "cuda"
-    slot: str | None  # where it runs or ran: "cpu", "cuda:0", ...
+    slot: str | None  # where it runs or ran: "cpu", "cuda:0", ...; one per process: "cuda:0,cuda:1", "cpu,cpu"
     run_id: int | None  # the run an analysis job studies (None for training jobs, which own runs)
     origin: str | None  # what launched it when not a page of its own kind, e.g. "degradation"
     created_at: float
@@ -86,10 +86,16 @@ class Job:
     resumes: int
     work: dict[str, Any]  # {"key": what it computes, "units": how much}: for learned speeds and ETAs
     estimate_s: float | None  # estimated seconds of work, when known at queueing
+    world_size: int = 1  # processes (devices) it runs on: >1 is one DDP group started by torchrun
 
     @property
     def active(self) -> bool:
         return self.status in ACTIVE
+
+    @property
+    def slots(self) -> list[str]:
+        """The slot of each of its processes, rank 0 first ([] while queued)."""
+        return self.slot.split(",") if self.slot else []
 
     @property
     def fraction(self) -> float:
@@ -130,7 +136,7 @@ def job_from_row(row: sqlite3.Row, abspath: Callable[[str | None], str | None]) 
         heartbeat_at=row["heartbeat_at"], pid=row["pid"], error=row["error"],
         stop_requested=bool(row["stop_requested"]), progress=row["progress"], total=row["total"], unit=row["unit"],
         result_path=abspath(row["result_path"]), resumes=row["resumes"], work=_loads(row["work_json"]),
-        estimate_s=row["estimate_s"])
+        estimate_s=row["estimate_s"], world_size=row["world_size"])
 
 
 def experiment_from_row(row: sqlite3.Row) -> Experiment:

@@ -29,7 +29,10 @@ class TrainConfig:
     seed: int = 0  # init, batch order and augmentation; the twins share it
     log_every: int = 10  # steps between metric logs (the only host syncs in the loop)
     grad_norm_every: int = 50  # steps between per-layer gradient-norm snapshots (0: never)
+    eval_points: int = 10  # at least this many val passes per run (every total_steps // eval_points steps and at
+    #   each epoch end): a short run draws a validation curve, not two dots; 0: at epoch ends only
     device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
+    compile: bool = False  # torch.compile the training forward: pays back on long GPU runs; first step = compile_s
 
     def __post_init__(self) -> None:
         check_int("epochs", self.epochs, 1, 1000)
@@ -46,8 +49,11 @@ class TrainConfig:
         check_int("seed", self.seed, 0, MAX_SEED)
         check_int("log_every", self.log_every, 1, 100_000)
         check_int("grad_norm_every", self.grad_norm_every, 0, 100_000)
+        check_int("eval_points", self.eval_points, 0, 1000)
         if not isinstance(self.nesterov, bool):
             raise ValueError(f"nesterov must be true or false, got {self.nesterov!r}")
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"compile must be true or false, got {self.compile!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -5,9 +5,25 @@ draws one batch (same permutation, same augmentation) and every still-active mod
 on it. Same seed, same initialisation: each model is built right after ``torch.manual_seed(seed)``,
 so a ResNet and its option-A plain twin start from identical weights.
 
+Validation runs at each epoch's end and, so that short runs draw a curve too, every
+``total_steps // eval_points`` steps in between (never twice at one step). A mid-epoch evaluation reports
+``on_eval`` at its fractional epoch and, like any evaluation, saves "best" when validation accuracy
+improves; "last" is still saved at each epoch's end (and every ``CHECKPOINT_EVERY_S``).
+
 Host syncs happen only every ``log_every`` steps: losses, accuracies and gradient norms accumulate
 as device tensors in between. A non-finite loss found at a log point ends that model's run as
 ``diverged``.
+
+The CUDA fast path: the data lives on the GPU and is augmented there, the forward runs under bf16
+autocast on channels-last tensors, the optimizer is the fused kernel (``fused=True``), cuDNN picks its
+fastest convolutions (``cudnn.benchmark``), and nothing in a step waits for the GPU (no ``.item()``,
+``float()`` or device-to-host copy between log points; the epoch's permutation travels from pinned
+memory). ``TrainConfig.compile`` adds ``torch.compile`` of the training forward; the first step, which
+pays for the compilation, is reported apart as ``compile_s`` and left out of images/s.
+
+Several devices (``group``, see :mod:`.distributed`): each rank takes its share of every global batch,
+DDP averages the gradients, BatchNorm normalises over the global batch, metrics and validation are
+summed over the ranks, a stop is agreed on at log points, and only the leader checkpoints.
 
 What a step sees is decided once, at setup: a *batch source* hands out (inputs, labels) for training
 and validation (:class:`ImageBatches`: images on the device, augmented there; or, for a linear
@@ -34,8 +50,10 @@ from ..data.registry import Dataset
 from ..device import pick_device
 from ..models import build_model
 from ..spec import ModelSpec
+from . import distributed
 from .checkpoint import load_train_state, save_checkpoint
 from .config import TrainConfig
+from .distributed import Group
 
 EVAL_BATCH = 512
 CHECKPOINT_EVERY_S = 120.0  # also save "last" mid-epoch this often, so a crash loses little
@@ -82,6 +100,7 @@ class _Member:
     ckpt_dir: Path | None
     setup: MemberSetup = MemberSetup()
     frozen: tuple[str, ...] = ()  # top-level modules kept fixed (setup.frozen_in(model))
+    forward: nn.Module | None = None  # what a training step calls: the model, or it wrapped (DDP) / compiled
     status: str = "running"
     message: str | None = None
     best_val_acc: float = -1.0
@@ -147,9 +166,12 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module, backbone_lr_mult: float =
                                "lr": cfg.lr * mult})
     if not groups:
         raise ValueError("nothing to train: every parameter is frozen")
+    # on CUDA the fused kernel: one launch for every parameter, and no host sync (the lr is a Python float)
+    fused = all(p.is_cuda for g in groups for p in g["params"]) or None
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999))
-    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999), fused=fused)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+                           fused=fused)
 
 
 def weight_layers(model: nn.Module) -> tuple[list[str], list[torch.Tensor]]:
@@ -201,9 +223,16 @@ class ImageBatches:
     Training batches are augmented on the device (pad-crop, plus a flip where it keeps the label)
     when ``augment`` is set, drawing from ``generator``; every batch is normalized with the data's
     mean/std, and made channels-last on CUDA.
+
+    One rank of several (``share``, ``part``): the whole global batch is gathered and augmented, exactly
+    as one process would (the same random numbers in the same order), and the rank keeps its ``share``
+    of it; of the validation chunks it takes every ``part[1]``-th, starting at ``part[0]``.
     """
 
-    def __init__(self, data: Dataset, device: torch.device, augment: bool, generator: torch.Generator) -> None:
+    def __init__(self, data: Dataset, device: torch.device, augment: bool, generator: torch.Generator,
+                 share: slice | None = None, part: tuple[int, int] = (0, 1)) -> None:
+        self.share = share
+        self.part = part
         self.x_train = data.x_train.to(device)
         self.y_train = data.y_train.to(device)
         self.x_val = data.x_val.to(device)
@@ -226,14 +255,19 @@ class ImageBatches:
         return x
 
     def train(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.share is not None and not self.augment:
+            idx = idx[self.share]  # nothing random: gather only this rank's share
         y = self.y_train[idx]
         x = self.x_train[idx]
         if self.augment:
             x = augment_batch(x, generator=self.generator, flip_p=self.flip_p)
+            if self.share is not None:
+                x, y = x[self.share], y[self.share]
         return self.inputs(x), y
 
     def val(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for start in range(0, len(self.y_val), EVAL_BATCH):
+        rank, world = self.part
+        for start in range(rank * EVAL_BATCH, len(self.y_val), world * EVAL_BATCH):
             yield self.inputs(self.x_val[start:start + EVAL_BATCH]), self.y_val[start:start + EVAL_BATCH]
 
 
@@ -283,7 +317,9 @@ class Trainer:
     def __init__(self, specs: Sequence[ModelSpec], data: Dataset, cfg: TrainConfig,
                  callbacks: Callbacks | None = None, checkpoint_dirs: Sequence[Path | None] | None = None,
                  meta: Sequence[dict[str, Any]] | None = None, augment: bool = True,
-                 setups: Sequence[MemberSetup] | None = None) -> None:
+                 setups: Sequence[MemberSetup] | None = None, group: Group | None = None) -> None:
+        """``group``: this process's place among several training the same models together (torchrun);
+        None for one process. The batch size is the global batch, split evenly over the group."""
         if not specs:
             raise ValueError("nothing to train: no model specs")
         for spec in specs:
@@ -296,25 +332,36 @@ class Trainer:
         self.cfg = cfg
         self.data = data
         self.cb = callbacks or Callbacks()
+        self.group = group
+        self.rank, self.world = (group.rank, group.world_size) if group is not None else (0, 1)
         self.device = resolve_device(cfg.device)
+        if group is not None:
+            self.device = group.device(self.device.type)
         self.cuda = self.device.type == "cuda"
+        if self.cuda:
+            torch.backends.cudnn.benchmark = True  # every step has the same shapes: let cuDNN time its kernels once
         n = len(data.y_train)
         self.batch = min(cfg.batch_size, n)
+        share = distributed.share(self.batch, group)
         self.steps_per_epoch = max(1, n // self.batch)  # drop the ragged last batch: BN wants full batches
         self.total_steps = cfg.epochs * self.steps_per_epoch
+        # steps between mid-epoch validations (0: epoch ends only)
+        self.eval_every = max(1, self.total_steps // cfg.eval_points) if cfg.eval_points else 0
         self.meta = list(meta) if meta is not None else [{} for _ in specs]
         dirs = list(checkpoint_dirs) if checkpoint_dirs is not None else [None] * len(specs)
         setups = list(setups) if setups is not None else [MemberSetup()] * len(specs)
         head_only = any(s.head_only for s in setups)
         if head_only and len(specs) != 1:
             raise ValueError("a linear probe trains one model at a time")
+        if head_only and group is not None:
+            raise ValueError("a linear probe trains on one device (it takes seconds); use world_size=1")
         self.members = [self._member(spec, d, st) for spec, d, st in zip(specs, dirs, setups)]
         self.layer_names = self.members[0].norm_names
 
         self.n_train = n
         self.order_gen = torch.Generator().manual_seed(cfg.seed)
         self.aug_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
-        images = ImageBatches(data, self.device, augment, self.aug_gen)
+        images = ImageBatches(data, self.device, augment, self.aug_gen, share=share, part=(self.rank, self.world))
         # the one place that knows about linear probes: what a step sees, and how it gets logits
         self.batches: Batches = FeatureBatches(images, self.members[0].model, self.cuda) if head_only else images
         self.logits: Logits = head_logits if head_only else full_logits
@@ -322,6 +369,7 @@ class Trainer:
         self.start_epoch = 0
         self.start_batch = 0
         self.epoch_order_state = self.order_gen.get_state()
+        self.compile_s: float | None = None  # seconds the first compiled step took, until logged
 
     def _member(self, spec: ModelSpec, ckpt_dir: Path | None, setup: MemberSetup) -> _Member:
         torch.manual_seed(self.cfg.seed)
@@ -337,12 +385,18 @@ class Trainer:
         model = model.to(self.device)
         if self.cuda:
             model = model.to(memory_format=torch.channels_last)
+        forward: nn.Module = model
+        if self.group is not None:
+            model = distributed.global_batchnorm(model, self.cuda)
+            forward = distributed.data_parallel(model, self.group, self.device)
+        if self.cfg.compile and not setup.head_only:
+            forward = torch.compile(forward)
         opt = make_optimizer(self.cfg, model, setup.backbone_lr_mult)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(self.cfg, self.steps_per_epoch))
         norm_names, norm_params = weight_layers(model)
         return _Member(spec=spec, model=model, optimizer=opt, scheduler=sched, norm_params=norm_params,
-                       norm_names=norm_names,
-                       ckpt_dir=Path(ckpt_dir) if ckpt_dir is not None else None, setup=setup, frozen=frozen)
+                       norm_names=norm_names, ckpt_dir=Path(ckpt_dir) if ckpt_dir is not None else None,
+                       setup=setup, frozen=frozen, forward=forward)
 
     def _train_mode(self, m: _Member) -> None:
         """Train mode, except frozen parts: their BatchNorm keeps its statistics (eval mode)."""
@@ -384,12 +438,13 @@ class Trainer:
         last_ckpt = time.monotonic()
         t_log = time.perf_counter()
         steps_since_log = 0
+        compile_clock = time.perf_counter() if cfg.compile else None  # the first step compiles the models
         for epoch in range(self.start_epoch, cfg.epochs):
             if epoch != self.start_epoch or self.start_batch == 0:
                 self.epoch_order_state = self.order_gen.get_state()
             else:
                 self.order_gen.set_state(self.epoch_order_state)
-            perm = torch.randperm(self.n_train, generator=self.order_gen).to(self.device)
+            perm = self._to_device(torch.randperm(self.n_train, generator=self.order_gen))
             for m in self._active():
                 self._train_mode(m)
             first = self.start_batch if epoch == self.start_epoch else 0
@@ -398,7 +453,7 @@ class Trainer:
                 track = cfg.grad_norm_every and self.step % cfg.grad_norm_every == 0
                 for m in self._active():
                     with _autocast(self.cuda):
-                        out = self.logits(m.model, x)
+                        out = self.logits(m.forward, x)
                     loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
                     m.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -413,17 +468,30 @@ class Trainer:
                     m.seen += len(y)
                 self.step += 1
                 steps_since_log += 1
+                if compile_clock is not None:  # its time is compilation, reported apart, not training speed
+                    self._sync()
+                    self.compile_s = time.perf_counter() - compile_clock
+                    compile_clock, t_log, steps_since_log = None, time.perf_counter(), 0
                 end_of_epoch = b == self.steps_per_epoch - 1
                 if self.step % cfg.log_every == 0 or end_of_epoch:
+                    self._sync()  # a log point syncs anyway: time the GPU's work, not its queue
                     now = time.perf_counter()
                     self._flush_logs(epoch + (b + 1) / self.steps_per_epoch,
                                      steps_since_log * self.batch / max(now - t_log, 1e-9))
                     t_log, steps_since_log = time.perf_counter(), 0
                     if not self._active():
                         break
-                if self.cb.should_stop():
+                if self._should_stop():
                     stopped = True
                     break
+                if self.eval_every and self.step % self.eval_every == 0 and not end_of_epoch:
+                    t_eval = time.perf_counter()
+                    self._evaluate(epoch + (b + 1) / self.steps_per_epoch)
+                    for m in self._active():
+                        self._train_mode(m)
+                    t_log += time.perf_counter() - t_eval  # images/s measures training, not evaluation
+                    if not self._active():
+                        break
                 if time.monotonic() - last_ckpt > CHECKPOINT_EVERY_S and not end_of_epoch:
                     self._checkpoint_all(epoch + (b + 1) / self.steps_per_epoch, "last")
                     last_ckpt = time.monotonic()
@@ -452,8 +520,41 @@ class Trainer:
     def _active(self) -> list[_Member]:
         return [m for m in self.members if m.status == "running"]
 
+    def _sync(self) -> None:
+        """Wait for the GPU (at log points and the first compiled step only); nothing on the CPU."""
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+
+    def _to_device(self, t: torch.Tensor) -> torch.Tensor:
+        """A CPU tensor on the training device; on CUDA from pinned memory, so the copy does not wait for the GPU."""
+        return t.pin_memory().to(self.device, non_blocking=True) if self.cuda else t.to(self.device)
+
+    def _should_stop(self) -> bool:
+        """Whether to stop after this step. One process asks its callbacks every step; a group agrees at log
+        points only (a collective and a host sync, where the log already syncs): a stop asked of any rank
+        stops them all after the same step."""
+        if self.group is None:
+            return self.cb.should_stop()
+        if self.step % self.cfg.log_every and self.step % self.steps_per_epoch:
+            return False
+        return distributed.any_rank(self.cb.should_stop(), self.device)
+
+    def _reduce_logs(self) -> None:
+        """In a group: sum the accumulated loss and accuracy of every rank (one all-reduce), so the leader logs
+        the global batch's. Every rank has the same running models and counts, so they all take part."""
+        members = [m for m in self.members if m.status == "running" and m.seen]
+        if self.group is None or not members:
+            return
+        sums = distributed.all_sum(torch.stack([torch.stack([m.loss_sum.float(), m.correct.float()])
+                                                for m in members]))
+        for m, row in zip(members, sums):
+            m.loss_sum, m.correct, m.seen = row[0], row[1], m.seen * self.world
+
     def _flush_logs(self, epoch: float, images_per_s: float | None) -> None:
-        """The one host sync: read accumulated loss/accuracy, check for divergence, hand out metrics."""
+        """The one host sync: read accumulated loss/accuracy, check for divergence, hand out metrics.
+        ``images_per_s`` is None or 0 when no step was timed since the last log."""
+        self._reduce_logs()
+        compile_s, self.compile_s = self.compile_s, None  # reported once, with the first log after it
         for i, m in enumerate(self.members):
             if m.status != "running" or m.seen == 0:
                 continue
@@ -461,8 +562,10 @@ class Trainer:
             acc = float(m.correct) / m.seen
             lr = max(g["lr"] for g in m.optimizer.param_groups)  # the head's, when the backbone learns slower
             metrics = {"train/loss": loss, "train/acc": acc, "lr": lr}
-            if images_per_s is not None:
+            if images_per_s:
                 metrics["images_per_s"] = images_per_s
+            if compile_s is not None:
+                metrics["compile_s"] = compile_s  # the first step: compilation of every model of the job
             m.loss_sum, m.correct, m.seen = None, None, 0
             for step, norms in m.pending_norms:
                 self.cb.on_grad_norms(i, step, norms.float().cpu().tolist())
@@ -477,6 +580,8 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """Validation loss and accuracy of ``model`` (in eval mode). In a group each rank takes its part of
+        the validation chunks and the sums are all-reduced: every rank gets the same numbers."""
         model.eval()
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
@@ -487,24 +592,32 @@ class Trainer:
             loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
             correct += (out.argmax(1) == y).sum()
             n += len(y)
+        if self.group is not None:
+            totals = distributed.all_sum(torch.stack([loss_sum.double(), correct.double(),
+                                                      torch.tensor(float(n), dtype=torch.float64, device=self.device)]))
+            loss_sum, correct, n = totals[0], totals[1], int(totals[2].item())
         n = max(1, n)
         return {"val/loss": float(loss_sum) / n, "val/acc": float(correct) / n}
 
     def _evaluate_and_checkpoint(self, epoch: float) -> None:
+        self._evaluate(epoch)
+        self._checkpoint_all(epoch, "last")
+
+    def _evaluate(self, epoch: float) -> None:
+        """Validate every running model, report it, and save "best" where validation accuracy improved."""
         for i, m in enumerate(self.members):
             if m.status != "running":
                 continue
             metrics = self.evaluate(m.model)
             if not math.isfinite(metrics["val/loss"]):
                 m.status = "diverged"
-                m.message = f"the validation loss became {metrics['val/loss']} after epoch {epoch:g}"
+                m.message = f"the validation loss became {metrics['val/loss']} at epoch {epoch:.3g}"
                 continue
             m.last_metrics.update(metrics)
             self.cb.on_eval(i, self.step, epoch, metrics)
             if metrics["val/acc"] > m.best_val_acc:
                 m.best_val_acc = metrics["val/acc"]
                 self._checkpoint(i, m, epoch, "best")
-        self._checkpoint_all(epoch, "last")
 
     def _checkpoint_all(self, epoch: float, tag: str) -> None:
         for i, m in enumerate(self.members):
@@ -512,7 +625,7 @@ class Trainer:
                 self._checkpoint(i, m, epoch, tag)
 
     def _checkpoint(self, i: int, m: _Member, epoch: float, tag: str) -> None:
-        if m.ckpt_dir is None:
+        if m.ckpt_dir is None or self.rank != 0:  # in a group the leader alone writes (every rank has the same state)
             return
         state = {
             "optimizer": m.optimizer.state_dict(), "scheduler": m.scheduler.state_dict(), "step": self.step,

@@ -5,6 +5,10 @@ jobs of kind ``train`` and ``finetune``.
 It turns the engine's callbacks into store writes (metrics batched, a few transactions a second at
 most) and stops gracefully — finishing the step and writing a checkpoint — when asked. Each run ends
 with its own status (done, diverged, stopped); the job ends stopped if a run was stopped, else done.
+
+A job of ``world_size`` N > 1 runs this handler in each of its N processes (see
+:mod:`resnet_lab.train.distributed`): all of them read the job, load the data, join the group and train;
+only the leader (rank 0) writes to the store — the others get callbacks that write nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from ..jobs.handlers import JobContext, Outcome
 from ..paths import run_dir
 from ..spec import ModelSpec
 from ..store import Run, Store
+from . import distributed
 from .config import TrainConfig
 from .engine import Callbacks, Trainer
 from .finetune import FinetuneConfig, adapt_data, load_base, plan
@@ -82,13 +87,24 @@ class StoreCallbacks(Callbacks):
         return self.ctx.should_stop()
 
 
+class RankCallbacks(Callbacks):
+    """A rank other than the leader: reports nothing, only passes on its own stop request (a SIGTERM)."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx = ctx
+
+    def should_stop(self) -> bool:
+        return self.ctx.should_stop()
+
+
 def run_training(ctx: JobContext) -> Outcome:
     """Train the job's running runs to the end (resuming from their last checkpoints when the job was
-    resumed) and give each its final status."""
+    resumed) and give each its final status. In a group, every rank trains and the leader records."""
     store, job = ctx.store, ctx.job
     runs = [r for r in store.runs.of_job(job.id) if r.status == "running"]
     if not runs:
         return Outcome("done")
+    world_size = job.world_size
     data_cfg = DataConfig.from_dict(runs[0].data)
     cfg = dataclasses.replace(TrainConfig.from_dict(runs[0].train), device=ctx.device)
     data = load_dataset(data_cfg)
@@ -104,19 +120,28 @@ def run_training(ctx: JobContext) -> Outcome:
         data = adapt_data(data, spec.in_channels, base.mean, base.std)
         setups = [setup]
         augment = augment and not setup.head_only
-    callbacks = StoreCallbacks(store, runs, ctx)
+    group = distributed.join(world_size, ctx.device)
+    if group is not None and group.rank != ctx.rank:
+        raise RuntimeError(f"torchrun made this process rank {group.rank}, the worker expected {ctx.rank}")
+    leader = group is None or group.leader
+    callbacks = StoreCallbacks(store, runs, ctx) if leader else RankCallbacks(ctx)
+    meta = [{"run_id": r.id, "name": r.name, "data": r.data, "finetune": r.finetune} for r in runs]
+    if world_size > 1:
+        meta = [{**m, "world_size": world_size} for m in meta]
     trainer = Trainer(specs, data, cfg, callbacks=callbacks, checkpoint_dirs=[run_dir(r.id) for r in runs],
-                      meta=[{"run_id": r.id, "name": r.name, "data": r.data, "finetune": r.finetune} for r in runs],
-                      augment=augment, setups=setups)
-    if job.resumes and all(r.ckpt_last for r in runs):
+                      meta=meta, augment=augment, setups=setups, group=group)
+    resuming = bool(job.resumes and all(r.ckpt_last for r in runs))
+    if resuming:  # every rank loads the same checkpoint
         trainer.resume_from([Path(r.ckpt_last) for r in runs])
-        callbacks.step = trainer.step
+    if leader:
+        if resuming:
+            callbacks.step = trainer.step
         for r in runs:
-            store.runs.truncate_metrics(r.id, trainer.step)
-    else:
-        for r in runs:
-            store.runs.truncate_metrics(r.id, -1)
+            store.runs.truncate_metrics(r.id, trainer.step if resuming else -1)
     results = trainer.run()
+    distributed.leave(group)
+    if not leader:
+        return Outcome("stopped" if any(res.status == "stopped" for res in results) else "done")
     for run, res in zip(runs, results):
         store.runs.update(run.id, step=res.steps)
         store.runs.finish(run.id, res.status, error=res.message, only_if=["running"])

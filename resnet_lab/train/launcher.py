@@ -41,13 +41,15 @@ def default_name(spec: ModelSpec, data: DataConfig) -> str:
     return f"{name} · {data.name}"
 
 
-def training_work(kind: str, specs: list[dict[str, Any]], data: DataConfig, train: TrainConfig) -> dict[str, Any]:
+def training_work(kind: str, specs: list[dict[str, Any]], data: DataConfig, train: TrainConfig,
+                  world_size: int = 1) -> dict[str, Any]:
     """What a training job computes, for learned speeds: the models, the data and its image size, and the
-    training images it will see (epochs × images × models)."""
+    training images it will see (epochs × images × models). A job on several devices learns its own speed."""
     signature = hashlib.sha1(json.dumps([specs, data.name, data.image_size, train.batch_size],
                                         sort_keys=True).encode()).hexdigest()[:16]
     images = data.train_subset or NOMINAL_TRAIN_IMAGES
-    return {"key": f"{kind}:{signature}", "units": train.epochs * images * len(specs)}
+    group = f"@{world_size}" if world_size > 1 else ""
+    return {"key": f"{kind}:{signature}{group}", "units": train.epochs * images * len(specs)}
 
 
 def training_rows(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = False,
@@ -60,19 +62,26 @@ def training_rows(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: b
 
 
 def submit(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = False, name: str | None = None,
-           request_key: str | None = None, store: Store | None = None, origin: str | None = None) -> list[int]:
+           request_key: str | None = None, store: Store | None = None, origin: str | None = None,
+           world_size: int = 1) -> list[int]:
     """Queue a run (or a run and its plain twin, trained together) and start it if there is room.
 
     The spec is fitted to the dataset (input channels, classes); a dataset whose files are missing is
     refused here, with what to put where, rather than failing later in the worker. ``origin`` marks a
-    job launched by an experiment (say "degradation"). Returns the run ids, the ResNet first.
+    job launched by an experiment (say "degradation"). ``world_size`` N > 1 trains on N devices at once
+    (N GPUs, or N lanes of the cpu slot) with DistributedDataParallel: the batch size stays the global
+    batch, split evenly (so it must divide by N), and the result is the one-device run's up to rounding.
+    Returns the run ids, the ResNet first.
     """
+    if world_size > 1 and train.batch_size % world_size:
+        raise ValueError(f"batch size {train.batch_size} does not split evenly over {world_size} devices; "
+                         f"choose a multiple of {world_size}")
     check_data_available(data)
     store = store or Store()
     rows = training_rows(spec, data, train, twin, name)
     _, ids = scheduler.submit(store, "train", rows[0]["name"], train.device, runs=rows, partners=twin,
-                              origin=origin, request_key=request_key,
-                              work=training_work("train", [r["spec"] for r in rows], data, train))
+                              origin=origin, request_key=request_key, world_size=world_size,
+                              work=training_work("train", [r["spec"] for r in rows], data, train, world_size))
     return ids
 
 
@@ -114,12 +123,12 @@ def resume(run_id: int, store: Store | None = None) -> None:
 
 
 def estimate(store: Store, spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = False,
-             kind: str = "train") -> float | None:
+             kind: str = "train", world_size: int = 1) -> float | None:
     """Seconds the job would take, from the speed learned on earlier jobs of the same models, data and image
-    size on this kind of device; None before any such job finished."""
+    size on this kind of device (and number of devices); None before any such job finished."""
     from ..jobs.slots import resolve_device
 
     rows = training_rows(spec, data, train, twin)
-    work = training_work(kind, [r["spec"] for r in rows], data, train)
+    work = training_work(kind, [r["spec"] for r in rows], data, train, world_size)
     per = store.jobs.speed(resolve_device(train.device), work["key"])
     return None if per is None else per * work["units"]

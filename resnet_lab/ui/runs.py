@@ -38,7 +38,10 @@ def session_token() -> str:
 
 def _curves(runs: list[Run]) -> list[RunCurves]:
     s = store()
-    return [RunCurves(label=f"#{r.id} {r.name}", plain=r.kind == "plain" and len(runs) > 1,
+    # colour from identity, the same in the live panel and the compare view: a plain twin takes its
+    # ResNet's id and is drawn in a grey shade of that colour
+    return [RunCurves(label=f"#{r.id} {r.name}", plain=r.kind == "plain",
+                      key=r.partner_id if r.kind == "plain" and r.partner_id is not None else r.id,
                       metrics=s.runs.metrics(r.id, max_points=MAX_POINTS)) for r in runs]
 
 

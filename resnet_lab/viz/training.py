@@ -1,7 +1,14 @@
-"""Training curves: loss, accuracy, learning rate and throughput for one or more runs on one figure."""
+"""Training curves: loss, accuracy, learning rate and throughput for one or more runs on one figure.
+
+Made to be read from the back of a classroom: every y axis has labelled ticks (the log loss axis gets
+1-2-5 ticks fitted to the data), the legend says which line style is training and which validation,
+and a run's colour comes from its identity, so it is the same in every view, alone or among others.
+"""
 
 from __future__ import annotations
 
+import math
+import zlib
 from dataclasses import dataclass
 
 import plotly.graph_objects as go
@@ -9,42 +16,122 @@ from plotly.subplots import make_subplots
 
 PALETTE = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 PLAIN_COLOR = "#7f7f7f"
+WAITING_TEXT = "Waiting for the first logged step…"
+STYLE_COLOR = "#444444"  # the "training" / "validation" legend entries: a line style, not a run
 
 Series = list[tuple[int, float, float]]  # (step, epoch, value)
+
+_NAMES = {"train/loss": "training loss", "val/loss": "validation loss", "train/acc": "training accuracy",
+          "val/acc": "validation accuracy", "lr": "learning rate", "images_per_s": "images/s"}
+_GOLDEN = (math.sqrt(5) - 1) / 2  # consecutive ids land far apart on the palette (Weyl sequence)
+# mantissas of log-axis ticks, coarse to fine; the first that gives 4 ticks in the range wins
+_MANTISSAS = ((1,), (1, 2, 5), (1, 2, 3, 5), (1, 1.5, 2, 3, 4, 5, 6, 8), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9))
 
 
 @dataclass(frozen=True)
 class RunCurves:
     label: str  # legend name, e.g. "#12 resnet20 · shapes"
     metrics: dict[str, Series]  # key -> points, keys like "train/loss", "val/acc", "lr", "images_per_s"
-    plain: bool = False  # a plain twin: drawn in grey when it sits next to its ResNet
-    color: str | None = None
+    plain: bool = False  # a plain twin: drawn in a grey shade of its colour
+    color: str | None = None  # explicit colour; None: from ``key``
+    key: str | int | None = None  # identity that picks the colour (a run id; a plain twin passes its ResNet's id so
+    # the two read as a pair); None: the label
+
+
+def run_color(key: str | int, plain: bool = False) -> str:
+    """A run's colour from its identity alone, never from its place in a list: ``key`` (a run id, or any
+    string) picks a palette colour; a plain twin gets that colour mixed 60% toward grey."""
+    n = key if isinstance(key, int) and not isinstance(key, bool) else zlib.crc32(str(key).encode())
+    base = PALETTE[int((n * _GOLDEN) % 1.0 * len(PALETTE)) % len(PALETTE)]
+    return _mix(base, PLAIN_COLOR, 0.6) if plain else base
+
+
+def _mix(a: str, b: str, t: float) -> str:
+    ca, cb = (tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in (a, b))
+    return "#" + "".join(f"{round((1 - t) * x + t * y):02x}" for x, y in zip(ca, cb))
+
+
+def _label(v: float) -> str:
+    return f"{float(f'{v:.6g}'):g}"  # 0.30000000000000004 -> "0.3"
+
+
+def log_ticks(lo: float, hi: float) -> tuple[list[float], list[float], list[str]]:
+    """A log axis for positive data in ``[lo, hi]``: its range (log10 units, padded) and tick values and
+    labels: 1-2-5 steps (or coarser/finer, whichever gives about four ticks in the range), evenly spaced
+    plain numbers when the range is too narrow for that. Never an axis without labels."""
+    a, b = math.log10(lo), math.log10(hi)
+    pad = max(0.04, 0.05 * (b - a))
+    rng = [a - pad, b + pad]
+    lo_v, hi_v = 10 ** rng[0], 10 ** rng[1]
+    ticks: list[float] = []
+    for mants in _MANTISSAS:
+        ticks = [m * 10.0 ** e for e in range(math.floor(rng[0]) - 1, math.ceil(rng[1]) + 1) for m in mants]
+        ticks = [t for t in ticks if lo_v <= t <= hi_v]
+        if len(ticks) >= 4:
+            break
+    if len(ticks) < 3:
+        ticks = _linear_ticks(lo_v, hi_v)
+    while len(ticks) > 10:
+        ticks = ticks[::2]
+    return rng, ticks, [_label(t) for t in ticks]
+
+
+def _linear_ticks(lo: float, hi: float) -> list[float]:
+    """Evenly spaced ticks in ``[lo, hi]``: the widest 1-2-2.5-5 step that still gives three of them."""
+    e = math.floor(math.log10(hi - lo))
+    for step in sorted((m * 10.0 ** k for k in (e - 2, e - 1, e) for m in (1, 2, 2.5, 5)), reverse=True):
+        ticks = [k * step for k in range(math.ceil(lo / step), math.floor(hi / step) + 1)]
+        if len(ticks) >= 3:
+            return ticks
+    return [lo, hi]
 
 
 def curves_figure(runs: list[RunCurves], x: str = "epoch", height: int = 520) -> go.Figure:
-    """2×2 panel: loss, accuracy, learning rate, images/s. Solid = train, dashed = validation."""
-    fig = make_subplots(rows=2, cols=2, subplot_titles=("Loss", "Accuracy", "Learning rate", "Images / s"),
-                        horizontal_spacing=0.08, vertical_spacing=0.14)
+    """2×2 panel: loss (log scale), accuracy, learning rate, images/s. Solid = training, dashed = validation,
+    said by two legend entries; one colour per run (:func:`run_color`). With no points yet it says it is
+    waiting instead of drawing empty axes."""
+    fig = make_subplots(rows=2, cols=2, subplot_titles=("Loss (log scale)", "Accuracy", "Learning rate",
+                                                        "Images / s"),
+                        horizontal_spacing=0.1, vertical_spacing=0.14)
     panels = (("train/loss", 1, 1, "solid"), ("val/loss", 1, 1, "dash"), ("train/acc", 1, 2, "solid"),
               ("val/acc", 1, 2, "dash"), ("lr", 2, 1, "solid"), ("images_per_s", 2, 2, "solid"))
-    for i, run in enumerate(runs):
-        color = run.color or (PLAIN_COLOR if run.plain else PALETTE[i % len(PALETTE)])
+    losses: list[float] = []
+    for run in runs:
+        color = run.color or run_color(run.key if run.key is not None else run.label, run.plain)
+        shown = False
         for key, row, col, dash in panels:
-            points = run.metrics.get(key)
+            points = [p for p in run.metrics.get(key) or () if math.isfinite(p[2])]
             if not points:
                 continue
+            if key.endswith("/loss"):
+                losses += [p[2] for p in points if p[2] > 0]
             xs = [p[1] if x == "epoch" else p[0] for p in points]
             fig.add_trace(go.Scatter(
                 x=xs, y=[p[2] for p in points],
                 mode="lines+markers" if key.startswith("val/") or len(points) < 20 else "lines",
                 name=run.label,
-                legendgroup=run.label, showlegend=key == "train/loss",
+                legendgroup=run.label, showlegend=not shown,
                 line=dict(color=color, dash=dash, width=2 if key.startswith("val/") else 1.5),
-                hovertemplate=f"{run.label}<br>{key}: %{{y:.4g}}<br>{x}: %{{x:.3g}}<extra></extra>",
+                hovertemplate=f"{run.label}<br>{_NAMES[key]}: %{{y:.4g}}<br>{x}: %{{x:.3g}}<extra></extra>",
             ), row=row, col=col)
+            shown = True
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision="keep",
-                      legend=dict(orientation="h", y=-0.12))
-    fig.update_yaxes(type="log", dtick=1, row=1, col=1)  # early validation losses can be 10x the final ones
-    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
-    fig.update_xaxes(title_text=x, row=2)
+                      legend=dict(orientation="h", y=-0.14, yanchor="top"))
+    fig.update_yaxes(automargin=True)
+    fig.update_xaxes(automargin=True, title_text=x, row=2)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
+    if not fig.data:  # nothing logged yet: say so, no made-up loss scale
+        fig.add_annotation(text=WAITING_TEXT, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+                           font=dict(size=15, color=PLAIN_COLOR))
+        fig.update_xaxes(range=[0, 1])
+        for row, col in ((1, 1), (2, 1), (2, 2)):
+            fig.update_yaxes(showticklabels=False, row=row, col=col)
+        return fig
+    for name, dash in (("training (solid)", "solid"), ("validation (dashed)", "dash")):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=name, legendgroup="line style",
+                                 legendrank=1, hoverinfo="skip", line=dict(color=STYLE_COLOR, dash=dash, width=2)),
+                      row=1, col=1)
+    if losses:  # early validation losses can be 10x the final ones: a log axis, ticked to fit the data
+        rng, ticks, labels = log_ticks(min(losses), max(losses))
+        fig.update_yaxes(type="log", range=rng, tickmode="array", tickvals=ticks, ticktext=labels, row=1, col=1)
     return fig

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from resnet_lab.analysis import activation_stats, evaluate, feature_maps, layer_tree, predict, top_channels
+from resnet_lab.analysis.features import compare_responses
 from resnet_lab.analysis.points import cam_layers
 from resnet_lab.analysis.predict import confusion_matrix
 from resnet_lab.models import build_model
@@ -141,3 +142,21 @@ def test_confusion_matrix_and_per_class_accuracy_by_hand():
     probs = F.one_hot(p, 3).float()
     acc = Evaluation(probs, y).per_class_accuracy()
     assert acc[0] == pytest.approx(0.5) and acc[1] == pytest.approx(2 / 3) and torch.isnan(acc[2])
+
+
+def _rows(stds: list[float]) -> list[dict]:
+    return [{"name": "stem", "index": 0, "std": 1.0}] + [
+        {"name": f"layer1.{i}", "index": i + 1, "std": 1.0, "branch_std": v} for i, v in enumerate(stds)]
+
+
+def test_fig7_comparison_is_computed_from_the_measured_stds():
+    c = compare_responses(_rows([0.2, 0.4]), _rows([0.6, 0.6]))
+    assert (c.resnet_mean, c.plain_mean, c.blocks, c.resnet_smaller_in) == pytest.approx((0.3, 0.6, 2, 2))
+    assert c.smaller == "ResNet" and c.holds and c.factor == pytest.approx(2.0)
+    assert "the ResNet's responses are 2× smaller, as He et al. (2015, Fig. 7) found" in c.sentence
+    reverse = compare_responses(_rows([0.9, 0.9]), _rows([0.3, 0.6]))
+    assert not reverse.holds and "2× larger, the opposite of He et al.'s finding" in reverse.sentence
+    same = compare_responses(_rows([0.5, 0.52]), _rows([0.5, 0.5]))
+    assert same.smaller is None and not same.holds and "does not show here" in same.sentence
+    assert "found" not in same.sentence.split("finding")[0]  # never stated as the paper's finding when it fails
+    assert compare_responses(_rows([]), _rows([0.3])) is None

@@ -13,6 +13,7 @@ from resnet_lab import ModelSpec
 from resnet_lab.analysis.landscape import (
     LandscapeParams,
     Surface,
+    basin_sentence,
     effective_batches,
     estimate_cost,
     loss_surface,
@@ -331,3 +332,35 @@ def test_1d_figure_draws_the_resnet_solid_and_the_plain_twin_dashed_grey():
     assert len(fig.data) == 4  # loss and accuracy rows
     with pytest.raises(ValueError, match="1D"):
         landscape_1d_figure([fake_surface(LandscapeParams(steps=3), lambda x, y: 1.0)])
+
+
+def _surface(fn, skip: bool, label: str, dims: int = 1, span: float = 1.0) -> Surface:
+    params = LandscapeParams(dims=dims, steps=5, span=span)
+    c = params.coords()
+    grid = [fn(a) for a in c] if dims == 1 else [[fn(a) + fn(b) - fn(0.0) for a in c] for b in c]
+    acc = [0.9] * len(c) if dims == 1 else [[0.9] * len(c) for _ in c]
+    return Surface.from_dict({"label": label, "run_id": None, "skip": skip, "params": params.to_dict(),
+                              "alphas": c, "betas": None if dims == 1 else c, "loss": grid, "acc": acc,
+                              "center_loss": fn(0.0), "center_acc": 0.9, "images": 64})
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_basin_sentence_is_computed_from_the_rises(dims):
+    res = _surface(lambda a: 0.2 + a * a, True, "res", dims)  # rise at ±0.5: 0.25
+    plain = _surface(lambda a: 0.5 + 4 * a * a, False, "plain", dims)  # 1.0
+    s = basin_sentence([res, plain])
+    assert s.startswith("At ±0.5 along the directions the plain net's loss rises by 1 and the ResNet's by 0.25")
+    assert "the ResNet sits in the wider, flatter basin (4× smaller rise), as Li et al. found" in s
+    s = basin_sentence([_surface(lambda a: 0.2 + 4 * a * a, True, "res", dims), plain])
+    assert "about the same" in s and "Li et al." not in s
+    s = basin_sentence([_surface(lambda a: 0.2 + 8 * a * a, True, "res", dims), plain])
+    assert "the plain net sits in the wider, flatter basin (2× smaller rise), the opposite of Li et al.'s" in s
+
+
+def test_basin_sentence_without_a_basin_or_a_pair():
+    flat_down = _surface(lambda a: 1.0 - a * a, True, "res")
+    s = basin_sentence([flat_down, _surface(lambda a: 0.5 + a * a, False, "plain")])
+    assert "the loss of the ResNet does not rise" in s and "no basin to compare" in s
+    assert basin_sentence([_surface(lambda a: 0.2 + a * a, True, "solo")]) == (
+        "At ±0.5 along the directions the loss rises by solo 0.25.")
+    assert basin_sentence([_surface(lambda a: math.nan, True, "stopped")]) == ""

@@ -11,6 +11,11 @@ from resnet_lab.analysis import from_run
 from resnet_lab.analysis.lesion import (
     NOTE_NO_SKIP,
     NOTE_SHAPE,
+    DeletionCurve,
+    Lesion,
+    LesionStudy,
+    comparison_sentence,
+    deletion_sentence,
     lesion_indices,
     lesion_study,
     random_deletions,
@@ -269,3 +274,47 @@ def test_figure_bars_are_the_drops_in_points_with_na_placeholders(batch):
     assert len(fig.layout.shapes) == 2  # the two downsampling blocks are shaded
     skip = {t.name: t for t in lesion_figure(studies, "skip").data}
     assert list(skip["pl: n/a"].x) == BLOCKS and all(v is None for v in skip["pl"].y)
+
+
+def hand_study(skip: bool, drops: list[float | None], label: str = "") -> LesionStudy:
+    """A study with the given per-block branch drops (None: not possible) on non-downsampling blocks."""
+    rows = tuple(Lesion(f"layer1.{i}", "branch", False, None if d is None else 0.9 - d, d, "")
+                 for i, d in enumerate(drops))
+    return LesionStudy(label=label, skip=skip, base_acc=0.9, n_images=100, rows=rows)
+
+
+@pytest.mark.parametrize("res, plain, start, veit", [
+    ([0.02, 0.04], [0.5, 0.7], "The plain net loses 57.0 points more per deleted block than the ResNet, 20× as much",
+     True),
+    ([0.5, 0.7], [0.02, 0.04], "The ResNet loses 57.0 points more per deleted block than the plain net, 20×", False),
+    ([0.02, 0.03], [0.03, 0.03], "The two lose about the same (within 1 point)", False),
+])
+def test_comparison_is_computed_from_the_mean_drops(res, plain, start, veit):
+    sentence = comparison_sentence([hand_study(True, res), hand_study(False, plain)])
+    assert sentence.startswith(start)
+    assert ("as Veit et al. found" in sentence) == veit
+    assert "falls apart" not in sentence
+
+
+def test_comparison_needs_a_resnet_and_a_plain_net_that_can_take_the_lesion():
+    assert comparison_sentence([hand_study(True, [0.1])]) == ""
+    assert comparison_sentence([hand_study(True, [0.1]), hand_study(True, [0.3])]) == ""
+    assert comparison_sentence([hand_study(True, [0.1]), hand_study(False, [None])]) == ""
+
+
+def curve(skip: bool, accs: list[float]) -> DeletionCurve:
+    ks = tuple(range(len(accs)))
+    return DeletionCurve("", skip, tuple(f"b{i}" for i in ks[1:]), ks, tuple(accs), tuple(accs), tuple(accs), 5)
+
+
+def test_deletion_sentence_is_computed_from_the_curves():
+    smooth, broken = curve(True, [0.9, 0.88, 0.8, 0.6]), curve(False, [0.9, 0.3, 0.2, 0.17])
+    s = deletion_sentence([smooth, broken])
+    assert s.startswith("Deleting 1 block costs the ResNet 2.0 points and the plain net 60.0 points on average; "
+                        "deleting 3, 30.0 and 73.0 points.")
+    assert "The plain net loses more at every k" in s and "as Veit et al. found" in s
+    at_chance = deletion_sentence([curve(True, [0.17, 0.17, 0.16, 0.17]), curve(False, [0.17, 0.18, 0.17, 0.17])])
+    assert "Veit et al.'s finding does not show here" in at_chance and "falls apart" not in at_chance
+    assert "changes the accuracy of the ResNet by" in at_chance  # the plain net gained a point at k = 1
+    reverse = deletion_sentence([curve(True, [0.9, 0.3, 0.2]), curve(False, [0.9, 0.88, 0.8])])
+    assert "The ResNet loses more at every k: the opposite of Veit et al.'s finding." in reverse

@@ -14,8 +14,9 @@ PAGE = "app_pages/degradation.py"
 STEPS = [(4, 0.5), (8, 1.0), (12, 1.5), (16, 2.0)]  # 8 steps per epoch, logged every 4
 
 
-def fill(store: Store, errors: dict[str, float], running: str | None = None) -> int:
-    """A 20-vs-56 experiment with hand-written metrics: final train error ``errors[label]``."""
+def fill(store: Store, errors: dict[str, float], running: str | None = None, flat_loss: float | None = None) -> int:
+    """A 20-vs-56 experiment with hand-written metrics: final train error ``errors[label]``; the training loss
+    falls with it (2 × the error), or stays at ``flat_loss`` (runs that learned nothing)."""
     cfg = DegradationConfig()
     job_ids = []
     for depth in (20, 56):
@@ -28,7 +29,8 @@ def fill(store: Store, errors: dict[str, float], running: str | None = None) -> 
             e = errors[row["name"]]
             values = [e + 0.3, e + 0.1, e + 0.02, e - 0.02]
             store.runs.add_metrics([(rid, s, ep, "train/acc", 1 - v) for (s, ep), v in zip(STEPS, values)]
-                              + [(rid, s, ep, "train/loss", 2 * v) for (s, ep), v in zip(STEPS, values)])
+                              + [(rid, s, ep, "train/loss", 2 * v if flat_loss is None else flat_loss)
+                                 for (s, ep), v in zip(STEPS, values)])
             store.runs.update(rid, step=16, total_steps=16)
         if running is None:
             store.jobs.finish(job, "done", only_if=["queued"])
@@ -124,4 +126,34 @@ def test_an_unfinished_experiment_waits_for_its_verdict(open_app_page):
     at = open_app_page(PAGE)
     assert any("verdict appears when all four runs are done" in c.value for c in at.caption)
     assert not any("trains worse" in m.value for m in at.markdown)
+    store.close()
+
+
+def test_runs_at_chance_show_inconclusive_not_yes(open_app_page):
+    """Seen in the browser: four nets at 83% training error and "the deeper ResNet trains at least as well:
+    yes". Now the page says the models did not learn, with the numbers and a setting to try."""
+    store = Store()
+    exp = fill(store, {label: 0.835 for label in ("plain-20", "plain-56", "resnet-20", "resnet-56")}, flat_loss=1.79)
+    at = open_app_page(PAGE)
+    assert not at.exception and not at.error
+    report = summarize(store, exp)
+    assert report.verdict is None
+    warnings = [w.value for w in at.warning]
+    assert warnings == ["I" + report.inconclusive[1:]]
+    assert warnings[0].startswith("Inconclusive: these models did not learn (")
+    assert "try 8 epochs and batch 32" in warnings[0]
+    shown = " ".join(m.value for m in at.markdown)
+    assert "**yes**" not in shown and "**no**" not in shown and "trains worse" not in shown
+    assert list(at.dataframe[0].value["learned"]) == [False] * 4
+    store.close()
+
+
+def test_a_deeper_plain_net_at_chance_beside_a_shallow_one_that_learned_is_judged(open_app_page):
+    store = Store()
+    fill(store, {"plain-20": 0.05, "plain-56": 0.835, "resnet-20": 0.04, "resnet-56": 0.03})
+    at = open_app_page(PAGE)
+    shown = [m.value for m in at.markdown]
+    assert any(m.startswith("The deeper plain net trains worse: **yes**") for m in shown)
+    assert not at.warning
+    assert any(c.value.startswith("plain-56 did not learn: training accuracy 16.5%") for c in at.caption)
     store.close()

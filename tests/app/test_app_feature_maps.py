@@ -5,6 +5,7 @@ import json
 import pytest
 
 from resnet_lab.analysis import activation_stats, from_run
+from resnet_lab.analysis.features import compare_responses
 from resnet_lab.data.registry import load_dataset
 from resnet_lab.store import Store
 
@@ -137,3 +138,48 @@ def test_untrained_model_from_build_renders(page):
     ok(at)
     assert len(grids(at)) == 2
     assert len(response_chart(at)["data"]) == 2
+
+
+def _direct_comparison(ids):
+    store = Store()
+    try:
+        runs = [store.runs.get(i) for i in ids]
+    finally:
+        store.close()
+    subjects = [from_run(run) for run in runs]
+    ds = load_dataset(subjects[0].data)
+    rows = [activation_stats(s.model, s.normalize(ds.x_val[:64])) for s in subjects]
+    return compare_responses(rows[0], rows[1])  # [resnet, plain]
+
+
+def test_fig7_finding_is_inconclusive_for_runs_at_chance(open_app_page, private_trained_home, run_numbers):
+    store, ids = private_trained_home
+    for rid in ids:
+        run_numbers(store, rid, 0.17)
+    at = open_app_page(PAGE)
+    ok(at)
+    (warning,) = [w.value for w in at.warning]
+    assert warning.startswith("Inconclusive: these models did not learn (ResNet #")
+    text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "Fig. 7) found" not in text and "smaller, as He et al." not in text
+
+
+def test_fig7_comparison_is_computed_from_the_measured_stds_for_runs_that_learned(open_app_page, private_trained_home,
+                                                                                   run_numbers):
+    store, ids = private_trained_home
+    for rid in ids:
+        run_numbers(store, rid, 0.95, last_loss=0.05)
+    at = open_app_page(PAGE)
+    ok(at)
+    assert not at.warning
+    comparison = _direct_comparison(ids)
+    assert comparison.sentence in [m.value for m in at.markdown]
+    caps = " ".join(c.value for c in at.caption)
+    assert "find ResNets' residual responses generally smaller" not in caps  # no fixed claim any more
+
+
+def test_untrained_models_are_not_compared_with_the_paper(page):
+    at = page.radio(key="fm_source").set_value("An untrained model (from Build)").run()
+    ok(at)
+    assert "fresh, untrained weights" in infos(at)
+    assert not any("He et al. (2015, Fig. 7) found" in m.value for m in at.markdown)

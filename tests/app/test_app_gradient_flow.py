@@ -109,3 +109,19 @@ def test_run_section_shows_the_logged_norms_as_heatmaps(open_app_page, finished_
         assert f"#{rid}" in fig["layout"]["title"]["text"]
     # the checkpoint's own gradient flow, for both runs
     assert set(traces(charts(at)["grad_norms"][1])) == {f"#{resnet_id} ResNet-8", f"#{plain_id} Plain-8"}
+
+
+def test_a_checkpoint_of_runs_at_chance_is_flagged_before_its_gradients(open_app_page, private_trained_home,
+                                                                       run_numbers):
+    store, ids = private_trained_home
+    for rid in ids:
+        run_numbers(store, rid, 0.17)
+    at = open_app_page(PAGE)
+    assert not at.exception and not at.error
+    (warning,) = [w.value for w in at.warning]
+    assert warning.startswith("Inconclusive: these models did not learn (ResNet #")
+    assert "they say nothing yet about how trained ResNets and plain nets differ" in warning
+    for rid in ids:
+        run_numbers(store, rid, 0.95, last_loss=0.05)
+    at = open_app_page(PAGE)
+    assert not at.exception and not at.warning

@@ -142,3 +142,37 @@ def test_a_failed_task_says_why_and_a_partial_result_is_marked(home, open_app_pa
     (fig,) = charts(at)
     z = [t for t in fig["data"] if t["type"] == "contour"][0]["z"]
     assert z[2] == [None, None, None] and all(v is not None for v in z[0])
+
+
+def _pair_1d(store, ids, res_fn, plain_fn) -> int:
+    p1 = LandscapeParams(dims=1, steps=5, span=2.0, batches=1, batch_size=32)
+    return finished_task(store, ids, p1, [surface(p1, res_fn, "#1 tiny (ResNet)", True, ids[0]),
+                                          surface(p1, plain_fn, "#2 tiny plain (plain)", False, ids[1])])
+
+
+def test_basins_of_runs_at_chance_are_inconclusive(home, open_app_page, run_numbers):
+    store, ids = home
+    for rid in ids:
+        run_numbers(store, rid, 0.17)
+    _pair_1d(store, ids, lambda a, b: 0.3 + a * a, lambda a, b: 0.6 + 2 * a * a)
+    at = open_app_page(PAGE)
+    assert not at.exception
+    (warning,) = [w.value for w in at.warning]
+    assert warning.startswith("Inconclusive: these models did not learn (ResNet #")
+    assert "flatter" not in text(at) and "Li et al. found" in text(at)  # only the intro, which cites the paper
+
+
+def test_the_basin_caption_is_computed_from_the_surfaces(home, open_app_page, run_numbers):
+    store, ids = home
+    for rid in ids:
+        run_numbers(store, rid, 0.95, last_loss=0.05)
+    _pair_1d(store, ids, lambda a, b: 0.3 + a * a, lambda a, b: 0.6 + 2 * a * a)  # rises 1 and 2 at ±1
+    at = open_app_page(PAGE)
+    assert not at.exception and not at.warning
+    assert ("At ±1 along the directions the plain net's loss rises by 2 and the ResNet's by 1: the ResNet sits in "
+            "the wider, flatter basin (2× smaller rise), as Li et al. found for nets with skip connections."
+            ) in [m.value for m in at.markdown]
+    _pair_1d(store, ids, lambda a, b: 0.3 + 3 * a * a, lambda a, b: 0.6 + a * a)  # newest first: the reverse
+    at = open_app_page(PAGE)
+    assert any("the plain net sits in the wider, flatter basin (3× smaller rise), the opposite of Li et al.'s"
+               in m.value for m in at.markdown)

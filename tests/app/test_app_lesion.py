@@ -6,7 +6,8 @@ import json
 import pytest
 
 from resnet_lab.analysis import from_run
-from resnet_lab.analysis.lesion import lesion_indices, lesion_study, random_deletions, summary_sentence
+from resnet_lab.analysis.lesion import (comparison_sentence, lesion_indices, lesion_study, random_deletions,
+                                        summary_sentence)
 from resnet_lab.data.registry import load_dataset
 from resnet_lab.store import Store
 
@@ -122,3 +123,44 @@ def test_no_runs_yet_says_what_to_do(open_app_page):
     at = open_app_page(PAGE)
     assert any("No run has a checkpoint yet" in i.value for i in at.info)
     assert not at.get("plotly_chart")
+
+
+def _private_studies(ids, n):
+    store = Store()
+    subjects = [from_run(store.runs.get(i)) for i in ids]
+    store.close()
+    data = load_dataset(subjects[0].data)
+    idx = lesion_indices(data.y_val, n)
+    return [lesion_study(s.model, s.normalize(data.x_val[idx]), data.y_val[idx], label=s.label) for s in subjects]
+
+
+def test_runs_at_chance_are_inconclusive_and_nothing_falls_apart(open_app_page, private_trained_home, run_numbers):
+    store, ids = private_trained_home
+    for rid in ids:
+        run_numbers(store, rid, 0.17)  # 6 classes: chance is 16.7%; the loss ends where it began
+    at = open_app_page(PAGE)
+    at.number_input(key="lz_n").set_value(50).run()
+    at.toggle(key="lz_multi").set_value(True).run()
+    assert not at.exception and not at.error
+    (warning,) = [w.value for w in at.warning]
+    assert warning.startswith("Inconclusive: these models did not learn (ResNet #")
+    assert "val accuracy 17.0% vs 16.7% chance" in warning and "try " in warning
+    text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "falls apart" not in text and "Veit et al. found" not in text and "loses" not in text
+    assert any("No conclusion: the models did not learn" in c.value for c in at.caption)
+    assert summary_sentence(_private_studies(ids, 50), "branch") in [m.value for m in at.markdown]  # the numbers
+
+
+def test_runs_that_learned_get_a_comparison_computed_from_the_study(open_app_page, private_trained_home,
+                                                                    run_numbers):
+    store, ids = private_trained_home
+    for rid in ids:
+        run_numbers(store, rid, 0.95, last_loss=0.05)
+    at = open_app_page(PAGE)
+    at.number_input(key="lz_n").set_value(50).run()
+    at.toggle(key="lz_multi").set_value(True).run()
+    assert not at.exception and not at.warning
+    studies = _private_studies(ids, 50)
+    assert comparison_sentence(studies, "branch") in [m.value for m in at.markdown]
+    caption = next(c.value for c in at.caption if c.value.startswith("Mean accuracy over"))
+    assert "Deleting 1 block" in caption and "falls apart" not in caption

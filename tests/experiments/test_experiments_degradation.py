@@ -28,8 +28,10 @@ def _series(final: float) -> list[float]:
 
 
 def fill(store: Store, errors: dict[str, float], shallow: int = 20, deep: int = 56, statuses: dict | None = None,
-         kind: str = KIND, deep_train: TrainConfig | None = None) -> int:
-    """A degradation experiment with hand-written metrics: final train error ``errors[label]``."""
+         kind: str = KIND, deep_train: TrainConfig | None = None, flat: dict[str, float] | None = None) -> int:
+    """A degradation experiment with hand-written metrics: final train error ``errors[label]``; the training loss
+    falls with the error (10 × it), or stays at ``flat[label]`` for the labels there (a run that learned nothing)."""
+    flat = flat or {}
     cfg = DegradationConfig(shallow=shallow, deep=deep, width=16)
     statuses = statuses or {}
     job_ids = []
@@ -44,7 +46,7 @@ def fill(store: Store, errors: dict[str, float], shallow: int = 20, deep: int = 
             label = row["name"]
             err = _series(errors[label])
             store.runs.add_metrics([(rid, s, e, "train/acc", 1 - v) for (s, e), v in zip(STEPS, err)]
-                              + [(rid, s, e, "train/loss", 10 * v) for (s, e), v in zip(STEPS, err)]
+                              + [(rid, s, e, "train/loss", flat.get(label, 10 * v)) for (s, e), v in zip(STEPS, err)]
                               + [(rid, 5, 1.0, "val/acc", 0.5), (rid, 10, 2.0, "val/acc", 0.9 - errors[label])])
             store.runs.update(rid, step=10, total_steps=10)
             status = statuses.get(label, "done")
@@ -139,6 +141,55 @@ def test_verdict_follows_the_final_training_errors(errors, plain_worse, resnet_g
     store.close()
 
 
+AT_CHANCE = {label: 1 - 1 / 6 + 0.003 for label in YES_YES}  # 6 classes: training accuracy 16.4%, as observed
+FLAT = {label: 1.79 for label in YES_YES}  # ln 6: the loss of a net that guesses
+
+
+def test_runs_at_chance_are_inconclusive_never_yes():
+    """The bug seen in the browser: four nets at 83% training error and "the deeper ResNet trains at least as
+    well: yes". At chance with a flat loss there is no verdict, and the report says why and what to try."""
+    store = Store()
+    report = summarize(store, fill(store, AT_CHANCE, flat=FLAT))
+    assert report.finished and report.complete and report.verdict is None
+    why = report.inconclusive
+    assert why.startswith("inconclusive: these models did not learn (")
+    for label in ("resnet-20", "resnet-56", "plain-20", "plain-56"):
+        assert f"{label}: training accuracy 16.4%" in why
+    assert "loss 1.79 → 1.79" in why and "needs 37.5%" in why
+    assert "try 8 epochs and batch 32 (this run: 2,000 images, 5 epochs at batch 128" in why
+    assert "yes" not in why
+    assert all(not r.learned.learned for r in report.runs)
+    d = report.to_dict()
+    assert d["verdict"] is None and d["inconclusive"] is True and d["inconclusive_why"] == why
+    assert all(r["learned"]["learned"] is False for r in d["runs"])
+    # a falling loss does not rescue an accuracy at chance
+    falling = summarize(store, fill(store, AT_CHANCE))
+    assert falling.verdict is None and falling.inconclusive.startswith("inconclusive: these models did not learn")
+    store.close()
+
+
+def test_the_same_numbers_with_learning_give_the_verdicts():
+    store = Store()
+    report = summarize(store, fill(store, YES_YES))
+    assert report.inconclusive is None and all(r.learned.learned for r in report.runs)
+    assert report.verdict.deeper_plain_worse and report.verdict.deeper_resnet_as_good
+    assert report.to_dict()["inconclusive"] is False
+    store.close()
+
+
+def test_a_deeper_plain_net_stuck_at_chance_is_the_finding_not_an_excuse():
+    """The paper's (and the README's) case: plain-56 never leaves chance while plain-20 learns. The shallower
+    pair is the baseline, so the verdict stands; only a shallower net at chance makes it inconclusive."""
+    store = Store()
+    report = summarize(store, fill(store, {**YES_YES, "plain-56": AT_CHANCE["plain-56"]}, flat={"plain-56": 1.79}))
+    assert report.verdict is not None and report.verdict.deeper_plain_worse and report.inconclusive is None
+    assert not report.get(False, 56).learned.learned and report.get(False, 20).learned.learned
+    half = summarize(store, fill(store, {**YES_YES, "resnet-20": AT_CHANCE["resnet-20"]}, flat={"resnet-20": 1.79}))
+    assert half.verdict is None
+    assert half.inconclusive.startswith("inconclusive: resnet-20 did not learn (training accuracy 16.4% vs 16.7%")
+    store.close()
+
+
 def test_no_verdict_until_all_four_are_done_and_failures_are_reported():
     store = Store()
     running = summarize(store, fill(store, YES_YES, statuses={"plain-56": "running"}))
@@ -230,6 +281,12 @@ def test_whole_experiment_runs_on_cpu_with_real_workers():
         final[(r.spec["skip"], ModelSpec.from_dict(r.spec).depth)] = 1 - acc[-1][2]
     for r in report.runs:
         assert r.final_error == pytest.approx(final[(r.skip, r.depth)])
+    shallow_learned = all(r.learned.learned for r in report.runs if r.depth == 8)
+    assert (report.verdict is not None) == shallow_learned  # one epoch on 128 images may well stay at chance
+    if report.verdict is None:
+        assert report.inconclusive.startswith("inconclusive: ") and "try " in report.inconclusive
+        store.close()
+        return
     v = report.verdict
     assert v.deeper_plain_worse == (final[(False, 14)] > final[(False, 8)])
     assert v.deeper_resnet_as_good == (final[(True, 14)] <= final[(True, 8)] + TOLERANCE)

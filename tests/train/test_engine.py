@@ -98,7 +98,7 @@ def test_non_finite_loss_ends_the_run_as_diverged():
 
 
 def test_metrics_and_gradient_norms_are_reported():
-    t, rec, _ = train(specs=(TINY, TINY.twin()))
+    t, rec, _ = train(CFG.replace(eval_points=0), specs=(TINY, TINY.twin()))
     assert {"train/loss", "train/acc", "lr", "images_per_s"} <= set(rec.logs[0][3])
     assert [(i, e) for i, _, e, _ in rec.evals] == [(0, 1.0), (1, 1.0), (0, 2.0), (1, 2.0)]
     assert 0 <= rec.evals[-1][3]["val/acc"] <= 1
@@ -219,7 +219,10 @@ def test_mismatched_data_is_refused_with_a_clear_message():
 
 @pytest.mark.parametrize("bad, field", [({"epochs": 0}, "epochs"), ({"lr": float("nan")}, "lr"),
                                          ({"optimizer": "lion"}, "optimizer"), ({"batch_size": 1}, "batch_size"),
-                                         ({"label_smoothing": 0.9}, "label_smoothing")])
+                                         ({"label_smoothing": 0.9}, "label_smoothing"),
+                                         ({"eval_points": -1}, "eval_points"),
+                                         ({"eval_points": 1001}, "eval_points"), ({"eval_points": 2.5}, "eval_points"),
+                                         ({"eval_points": True}, "eval_points")])
 def test_train_config_validation_names_the_field(bad, field):
     with pytest.raises(ValueError, match=field):
         TrainConfig(**bad)
@@ -252,3 +255,35 @@ def test_a_linear_probe_steps_on_cached_pooled_features_through_the_head_only():
     torch.testing.assert_close(x, (data.x_train[idx] - 0.4) / 0.3)
     augmented, _ = Trainer([TINY], data, cfg).batches.train(idx)
     assert augmented.shape == x.shape and not torch.equal(augmented, x)
+
+
+def test_short_runs_validate_eval_points_times_never_twice_at_one_step(tmp_path):
+    data = make_data(n_train=160)  # batch 16: 10 steps an epoch, 20 in all
+    cfg = CFG.replace(eval_points=10, log_every=5)
+    t, rec, res = train(cfg, data, dirs=[tmp_path / "r"])
+    assert t.total_steps == 20 and t.eval_every == 2 and res[0].status == "done"
+    steps = [s for _, s, _, _ in rec.evals]
+    assert steps == list(range(2, 21, 2))  # every 2 steps; the epoch ends (10, 20) once each
+    assert [e for _, _, e, _ in rec.evals] == pytest.approx([s / 10 for s in steps])  # fractional epochs
+    assert all(0 <= m["val/acc"] <= 1 and m["val/loss"] > 0 for _, _, _, m in rec.evals)
+    # "last" still only at epoch ends; "best" whenever validation accuracy improved, mid-epoch too
+    assert [tag for _, tag, _ in rec.ckpts].count("last") == 2
+    best_evals = sum(1 for i, m in enumerate(rec.evals)
+                     if m[3]["val/acc"] > max([-1.0] + [n[3]["val/acc"] for n in rec.evals[:i]]))
+    assert [tag for _, tag, _ in rec.ckpts].count("best") == best_evals
+    assert res[0].best_val_acc == max(m["val/acc"] for _, _, _, m in rec.evals)
+
+    _, rec0, _ = train(cfg.replace(eval_points=0), data)
+    assert [(s, e) for _, s, e, _ in rec0.evals] == [(10, 1.0), (20, 2.0)]  # 0: epoch ends only
+    # evaluating in between changes nothing about training: same batches, same losses
+    assert rec0.losses() == rec.losses()
+    _, many, _ = train(cfg.replace(eval_points=1000), data)
+    assert [s for _, s, _, _ in many.evals] == list(range(1, 21))  # at most one per step
+
+
+def test_a_stored_config_without_eval_points_still_loads_with_the_default():
+    old = TrainConfig().to_dict()
+    del old["eval_points"]
+    cfg = TrainConfig.from_dict(old)
+    assert cfg.eval_points == 20 and cfg == TrainConfig()
+    assert TrainConfig.from_dict(cfg.replace(eval_points=0).to_dict()).eval_points == 0

@@ -1,16 +1,80 @@
-from resnet_lab.viz.training import PLAIN_COLOR, RunCurves, curves_figure
+import math
+
+from resnet_lab.viz.training import PALETTE, WAITING_TEXT, RunCurves, curves_figure, log_ticks, run_color
+
+
+def _runs(fig):
+    """The run traces: (name, dash), without the two line-style legend entries."""
+    return [(t.name, t.line.dash) for t in fig.data if t.legendgroup != "line style"]
 
 
 def test_curves_figure_overlays_runs_with_train_solid_and_val_dashed():
     a = RunCurves("resnet", {"train/loss": [(10, 0.5, 2.0), (20, 1.0, 1.0)], "val/loss": [(20, 1.0, 1.2)],
-                             "val/acc": [(20, 1.0, 0.6)], "lr": [(10, 0.5, 0.1)]})
-    b = RunCurves("plain", {"train/loss": [(10, 0.5, 2.1), (20, 1.0, 1.5)]}, plain=True)
+                             "val/acc": [(20, 1.0, 0.6)], "lr": [(10, 0.5, 0.1)]}, key=12)
+    b = RunCurves("plain", {"train/loss": [(10, 0.5, 2.1), (20, 1.0, 1.5)]}, plain=True, key=12)
     fig = curves_figure([a, b])
-    names = [(t.name, t.line.dash) for t in fig.data]
-    assert names == [("resnet", "solid"), ("resnet", "dash"), ("resnet", "dash"), ("resnet", "solid"),
-                     ("plain", "solid")]
+    assert _runs(fig) == [("resnet", "solid"), ("resnet", "dash"), ("resnet", "dash"), ("resnet", "solid"),
+                          ("plain", "solid")]
     assert list(fig.data[0].x) == [0.5, 1.0] and list(fig.data[0].y) == [2.0, 1.0]
-    assert fig.data[-1].line.color == PLAIN_COLOR
-    assert [t.showlegend for t in fig.data] == [True, False, False, False, True]
+    # the plain twin: a grey shade of its ResNet's colour, not the same colour
+    assert fig.data[0].line.color == run_color(12) and fig.data[4].line.color == run_color(12, plain=True)
+    assert run_color(12) != run_color(12, plain=True)
+    assert [t.showlegend for t in fig.data[:5]] == [True, False, False, False, True]
     assert list(curves_figure([a], x="step").data[0].x) == [10, 20]
     assert fig.layout.yaxis.type == "log"
+
+
+def test_legend_says_which_line_is_training_and_which_validation():
+    a = RunCurves("resnet", {"train/loss": [(10, 0.5, 2.0)], "val/loss": [(10, 0.5, 2.2)]})
+    fig = curves_figure([a])
+    style = {t.name: t.line.dash for t in fig.data if t.legendgroup == "line style"}
+    assert style == {"training (solid)": "solid", "validation (dashed)": "dash"}
+    assert all(t.showlegend is not False for t in fig.data if t.legendgroup == "line style")
+    hovers = [t.hovertemplate for t in fig.data if t.legendgroup == "resnet"]
+    assert "training loss" in hovers[0] and "validation loss" in hovers[1]
+
+
+def test_log_loss_axis_has_labelled_ticks_across_the_data_range():
+    a = RunCurves("r", {"train/loss": [(1, 0.1, 2.5), (2, 0.2, 0.4), (3, 0.3, 0.03)]})
+    axis = curves_figure([a]).layout.yaxis
+    assert axis.type == "log" and axis.tickmode == "array"
+    lo, hi = 10 ** axis.range[0], 10 ** axis.range[1]
+    assert lo <= 0.03 and hi >= 2.5
+    inside = [v for v in axis.tickvals if lo <= v <= hi]
+    assert len(inside) >= 4 and list(axis.ticktext) == ["0.05", "0.1", "0.2", "0.5", "1", "2"]
+    # a narrow range (late training) still gets at least three labelled ticks; a dtick=1 axis would show none
+    for lo, hi in ((0.3, 0.9), (0.31, 0.33), (2.2, 2.3), (0.5, 0.5)):
+        rng, ticks, labels = log_ticks(lo, hi)
+        assert len([t for t in ticks if 10 ** rng[0] <= t <= 10 ** rng[1]]) >= 3, (lo, hi)
+        assert all(labels) and len(set(labels)) == len(labels)
+
+
+def test_a_run_keeps_its_colour_alone_among_others_and_in_any_order():
+    def curves(rid, plain=False, partner=None):
+        return RunCurves(f"#{rid}", {"train/loss": [(1, 0.1, 1.0)]}, plain=plain,
+                         key=partner if plain and partner else rid)
+
+    def colors(runs):
+        fig = curves_figure(runs)
+        return {t.name: t.line.color for t in fig.data if t.legendgroup != "line style"}
+
+    alone = colors([curves(7)])
+    pair = colors([curves(7), curves(8, plain=True, partner=7)])
+    others = colors([curves(3), curves(5), curves(8, plain=True, partner=7), curves(7)])
+    assert alone["#7"] == pair["#7"] == others["#7"]
+    assert pair["#8"] == others["#8"] == run_color(7, plain=True)
+    assert colors([curves(8, plain=True, partner=7)])["#8"] == pair["#8"]
+    assert len({run_color(i) for i in range(1, len(PALETTE) + 1)}) == len(PALETTE)  # neighbours differ
+    assert run_color("#12 resnet20") == run_color("#12 resnet20")  # strings hash stably (crc32, not hash())
+
+
+def test_an_empty_figure_waits_instead_of_drawing_a_made_up_loss_axis():
+    for runs in ([], [RunCurves("r", {})], [RunCurves("r", {"train/loss": []})]):
+        fig = curves_figure(runs)
+        assert [a.text for a in fig.layout.annotations if a.text == WAITING_TEXT] == [WAITING_TEXT]
+        assert fig.layout.yaxis.type != "log" and fig.layout.yaxis.range is None
+        assert not fig.data
+    fig = curves_figure([RunCurves("r", {"train/loss": [(1, 0.1, 2.3)]})])
+    assert WAITING_TEXT not in [a.text for a in fig.layout.annotations]
+    lo, hi = (10 ** v for v in fig.layout.yaxis.range)
+    assert 1 < lo < 2.3 < hi < 4 and not math.isclose(hi, 1e4)

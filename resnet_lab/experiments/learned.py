@@ -1,0 +1,53 @@
+"""Did these runs learn? :func:`resnet_lab.analysis.learned.check_learned` fed from a run's store record.
+
+The accuracy judged is the validation accuracy of the checkpoint the pages and commands inspect (the run's
+best, else its last evaluation); the loss series is the run's logged ``train/loss`` (first and last points);
+the suggestion comes from the run's data and training settings.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..analysis.learned import LearnedCheck, Setting, check_learned, inconclusive
+from ..store import Run, Store
+
+
+def run_label(run: Run) -> str:
+    """"ResNet #3", "plain #4"."""
+    return f"{run.kind} #{run.id}"
+
+
+def setting_of(run: Run) -> Setting:
+    """The data and training settings a run used, as far as its record says."""
+    data, train = run.data or {}, run.train or {}
+    images = data.get("train_subset")
+    return Setting(dataset=data.get("name"), images=int(images) if images else None, epochs=train.get("epochs"),
+                   batch_size=train.get("batch_size"), lr=train.get("lr"))
+
+
+def val_accuracy(run: Run) -> float | None:
+    """The validation accuracy of the checkpoint that is inspected (its best, else the last evaluation)."""
+    for record in (run.best, run.last):
+        v = (record or {}).get("val/acc")
+        if v is not None:
+            return float(v)
+    return None
+
+
+def check_run(store: Store, run: Run, label: str | None = None) -> LearnedCheck:
+    """Whether ``run`` learned: its validation accuracy against chance, its training loss first → last."""
+    loss = store.runs.metrics(run.id, ["train/loss"]).get("train/loss", [])
+    first, last = (loss[0][2], loss[-1][2]) if loss else (None, None)
+    return check_learned(val_accuracy(run), int(run.spec.get("num_classes", 10)), first, last,
+                         accuracy_kind="val accuracy", label=run_label(run) if label is None else label,
+                         setting=setting_of(run))
+
+
+def check_runs(store: Store, runs: Sequence[Run]) -> tuple[LearnedCheck, ...]:
+    return tuple(check_run(store, r) for r in runs)
+
+
+def inconclusive_runs(store: Store, runs: Sequence[Run]) -> str | None:
+    """None when every run learned; else "inconclusive: these models did not learn (...); try ..."."""
+    return inconclusive(check_runs(store, runs))
