@@ -15,9 +15,12 @@ from resnet_lab.models.pretrained import IMAGENET_WEIGHTS, load_imagenet, top_k,
 from resnet_lab.train import launcher
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.train.finetune import STRATEGY_HELP, FinetuneConfig
+from resnet_lab.train.recipes import recipe_for
 from resnet_lab.ui.runs import live_panel, queue_preview, runs_table, session_token, store
 
 WATCH_KEY = "ft_watch_jobs"
+FLIPS = ("Yes — flips keep the label (photos of objects, animals, scenes)",
+         "No — a mirror image may be another class (letters, digits, arrows)")
 STRATEGIES = ("linear", "last:1", "last:2", "full")
 
 st.title("Fine-tune")
@@ -106,11 +109,16 @@ else:
         if upload is None:
             st.session_state["ft_import_error"] = "Choose a zip file first."
             return
+        flips = st.session_state.get("ft_zip_flips")
+        if flips is None:
+            st.session_state["ft_import_error"] = ("Say whether a mirror image keeps its label: the lab cannot guess "
+                                                   "it for your images.")
+            return
         with tempfile.TemporaryDirectory() as tmp:
             zpath = Path(tmp) / "upload.zip"
             zpath.write_bytes(upload.getvalue())
             try:
-                report = import_zip(zpath, name)
+                import_zip(zpath, name, hflip=flips == FLIPS[0])
             except DatasetRejected as e:
                 st.session_state["ft_import_error"] = f"{name} was not imported: {e}"
                 st.session_state["ft_import_report"] = e.report
@@ -124,6 +132,9 @@ else:
         st.file_uploader("Zip file", type=["zip"], key="ft_zip")
         st.text_input("Name for the dataset", key="ft_zip_name", placeholder="e.g. my-flowers",
                       help="Lower-case letters, digits, - and _ (up to 40).")
+        st.radio("Is a mirror image of one of your pictures still the same class?", FLIPS, index=None,
+                 key="ft_zip_flips", help="Training shows the model mirrored copies only if it is: a flipped cat "
+                                          "is a cat, but a flipped “b” is a “d”. Kept with the dataset.")
         st.button("Import", key="ft_import", on_click=_import, icon=":material/upload:")
         if st.session_state.get("ft_import_error"):
             st.error(st.session_state["ft_import_error"], icon=":material/error:")
@@ -143,9 +154,12 @@ else:
 if data_name:
     info = dataset_info(data_name)
     c = st.columns(3)
-    size = c[0].number_input("Image size (px)", info.min_size, info.max_size,
-                             min(max(64 if kind == "ImageNet weights" else 32, info.min_size), info.max_size),
-                             step=8, key="ft_size")
+    family = PRESETS["resnet18" if kind == "ImageNet weights" else "resnet20"]
+    default_size = recipe_for(data_name, family).image_size if data_name.startswith(FOLDER_PREFIX) else \
+        min(max(64 if kind == "ImageNet weights" else 32, info.min_size), info.max_size)
+    size = c[0].number_input("Image size (px)", info.min_size, info.max_size, default_size, step=8, key="ft_size",
+                             help="Your own images default to their own size (the median shorter side), rounded "
+                                  "to the model's stride and at most 128 px for a short run.")
     subset = c[1].number_input("Training images (0 = all)", 0, 1_000_000, 0, step=500, key="ft_subset")
     augment = c[2].toggle("Augment", value=True, key="ft_augment", help="Not used by the linear probe (its "
                           "features are computed once).")

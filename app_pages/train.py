@@ -8,6 +8,7 @@ from resnet_lab.data.registry import DATASETS, DataConfig, dataset_info
 from resnet_lab.models.presets import PRESETS
 from resnet_lab.train import launcher
 from resnet_lab.train.config import OPTIMIZERS, SCHEDULES, TrainConfig
+from resnet_lab.train.recipes import recipe_for
 from resnet_lab.ui.runs import live_panel, queue_preview, runs_table, session_token, store
 from resnet_lab.ui.state import TRAIN_SPEC_KEY
 
@@ -29,7 +30,7 @@ if source == "From Build":
     c[0].markdown(f"**Model:** {spec.describe()}")
 else:
     default = list(PRESETS).index("resnet20")
-    name = c[0].selectbox("Model", list(PRESETS), index=default, key="train_preset",
+    name = c[0].selectbox("Model", list(PRESETS), index=default, key="train_preset", on_change=lambda: _apply_recipe(),
                           format_func=lambda n: f"{n} — {PRESETS[n].describe()}")
     spec = PRESETS[name]
 if carried is None:
@@ -37,22 +38,31 @@ if carried is None:
 
 
 
-def _data_defaults(name: str) -> dict:
-    info = dataset_info(name)
-    size = 32 if name == "shapes" else info.native_size
-    return {"train_size": min(max(size, info.min_size), info.max_size), "train_subset": 2000 if name == "shapes" else 0,
-            "train_val_fraction": 0.2}
+def _chosen_spec():
+    """The model the page is set to, read from the widgets' state (callbacks run before the script)."""
+    if carried is not None and st.session_state.get("train_source", "From Build") == "From Build":
+        return carried
+    return PRESETS[st.session_state.get("train_preset", "resnet20")]
 
 
-def _on_data_change() -> None:
-    st.session_state.update(_data_defaults(st.session_state["train_data"]))
+def _recipe_settings(recipe) -> dict:
+    return {"train_size": recipe.image_size, "train_subset": recipe.train_subset or 0, "train_val_fraction": 0.2,
+            "train_augment": recipe.augment, "train_epochs": recipe.epochs, "train_batch": recipe.batch_size,
+            "train_lr_sgd": recipe.lr, "train_schedule": recipe.schedule, "train_wd_sgd": recipe.weight_decay,
+            "train_smoothing": recipe.label_smoothing, "train_opt": "sgd", "train_warmup": 0.0}
 
 
-for key, value in _data_defaults(st.session_state.get("train_data", "shapes")).items():
+def _apply_recipe() -> None:
+    """A new dataset or model: every setting goes back to that pair's recipe."""
+    st.session_state.update(_recipe_settings(recipe_for(st.session_state.get("train_data", "shapes"), _chosen_spec())))
+
+
+for key, value in {**_recipe_settings(recipe_for(st.session_state.get("train_data", "shapes"), _chosen_spec())),
+                   "train_lr_adamw": 0.002, "train_wd_adamw": 0.05, "train_seed": 0}.items():
     st.session_state.setdefault(key, value)
 
 d = st.columns([3, 2, 3, 2, 3])
-data_name = d[0].selectbox("Dataset", list(DATASETS), key="train_data", on_change=_on_data_change,
+data_name = d[0].selectbox("Dataset", list(DATASETS), key="train_data", on_change=_apply_recipe,
                            help="\n\n".join(f"**{k}**: {v}" for k, v in DATASETS.items()))
 info = dataset_info(data_name)
 image_size = d[1].number_input("Image size (px)", info.min_size, info.max_size, step=4, key="train_size")
@@ -61,26 +71,35 @@ subset = d[2].number_input("Training images (0 = all)", 0, 1_000_000, step=500, 
 val_fraction = d[3].number_input("Validation split", 0.01, 0.5, step=0.05, key="train_val_fraction",
                                  disabled=info.official_val,
                                  help="Share held out for validation; datasets with an official test split use it.")
-augment = d[4].toggle("Augment (pad-crop" + (" + flip)" if info.hflip else ")"), value=True, key="train_augment")
+augment = d[4].toggle("Augment (pad-crop" + (" + flip)" if info.hflip else ")"), key="train_augment",
+                      help=None if info.hflip else "No flips: for this dataset a mirror image may change the label.")
 st.caption(DATASETS[data_name])
+recipe = recipe_for(data_name, spec)
 
 with st.expander("Training settings", expanded=False):
     h = st.columns(5)
-    epochs = h[0].number_input("Epochs", 1, 1000, 5, key="train_epochs")
-    batch = h[1].number_input("Batch size", 2, 8192, 128, step=16, key="train_batch")
+    epochs = h[0].number_input("Epochs", 1, 1000, key="train_epochs")
+    batch = h[1].number_input("Batch size", 2, 8192, step=16, key="train_batch")
     optimizer = h[2].selectbox("Optimizer", OPTIMIZERS, key="train_opt")
-    lr = h[3].number_input("Learning rate", 1e-6, 10.0, 0.1 if optimizer == "sgd" else 0.002, format="%.4g",
-                           key=f"train_lr_{optimizer}")
+    lr = h[3].number_input("Learning rate", 1e-6, 10.0, format="%.4g", key=f"train_lr_{optimizer}")
     schedule = h[4].selectbox("Schedule", SCHEDULES, key="train_schedule")
     h = st.columns(5)
-    warmup = h[0].number_input("Warm-up epochs", 0.0, float(epochs), 0.0, step=0.5, key="train_warmup",
+    warmup = h[0].number_input("Warm-up epochs", 0.0, float(epochs), step=0.5, key="train_warmup",
                                disabled=schedule == "onecycle", help="One-cycle has its own warm-up.")
-    wd = h[1].number_input("Weight decay", 0.0, 1.0, 5e-4 if optimizer == "sgd" else 0.05, format="%.4g",
-                           key=f"train_wd_{optimizer}")
-    smoothing = h[2].number_input("Label smoothing", 0.0, 0.5, 0.0, step=0.05, key="train_smoothing")
-    seed = h[3].number_input("Seed", 0, MAX_SEED, 0, key="train_seed")
+    wd = h[1].number_input("Weight decay", 0.0, 1.0, format="%.4g", key=f"train_wd_{optimizer}")
+    smoothing = h[2].number_input("Label smoothing", 0.0, 0.5, step=0.05, key="train_smoothing")
+    seed = h[3].number_input("Seed", 0, MAX_SEED, key="train_seed")
     device = h[4].selectbox("Device", ["auto", "cpu", "cuda"], key="train_device",
                             help="auto: the GPU when there is one.")
+    st.button("Back to the recipe", key="train_recipe_reset", on_click=_apply_recipe, icon=":material/restart_alt:",
+              help="Every setting above as the recipe for this dataset and model has it.")
+as_recipe = (int(image_size), int(subset) or None, int(epochs), int(batch), optimizer, float(lr), schedule,
+             float(wd), float(smoothing), bool(augment)) == (recipe.image_size, recipe.train_subset, recipe.epochs,
+                                                            recipe.batch_size, "sgd", recipe.lr, recipe.schedule,
+                                                            recipe.weight_decay, recipe.label_smoothing,
+                                                            recipe.augment)
+st.caption(f":material/tune: **Recipe** — {recipe.why}. {recipe.describe().capitalize()}; {recipe.budget}."
+           + ("" if as_recipe else " **You changed some settings** (Training settings › Back to the recipe)."))
 
 
 def _settings() -> tuple[DataConfig, TrainConfig]:

@@ -84,3 +84,50 @@ def test_finetune_from_the_command_line(lab_home, tmp_path, monkeypatch):
     assert runs[0]["name"].endswith("linear") and runs[1]["name"].endswith("full")
     missing = run_cli("finetune", "--from", "imagenet:resnet18", "--data", "digits")
     assert missing.returncode == 2 and "resnet18-f37072fd.pth" in missing.stderr and "torch_home" in missing.stderr
+
+
+def test_train_starts_from_the_recipe_and_says_why(lab_home, monkeypatch):
+    from resnet_lab.cli import main
+    from resnet_lab.jobs import scheduler
+    from resnet_lab.store import Store
+    from resnet_lab.train.recipes import recipe_for
+
+    monkeypatch.setattr(scheduler, "pump", lambda store=None, capacity=None: [])  # queue only
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert main(["train", "--data", "digits", "--detach", "--json"]) == 0
+    r = recipe_for("digits", PRESETS["resnet20"])
+    assert "recipe: digits: 8 px upsampled to 32" in err.getvalue() and "changed on the command line" not in err.getvalue()
+    (run,) = Store().runs.list()
+    assert (run.data["image_size"], run.data["train_subset"], run.train["epochs"], run.train["batch_size"],
+            run.train["lr"]) == (r.image_size, r.train_subset, r.epochs, r.batch_size, r.lr)
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert main(["train", "--data", "digits", "--epochs", "2", "--subset", "100", "--detach", "--json"]) == 0
+    assert "changed on the command line to 32 px, 100 images, 2 epochs" in err.getvalue()
+
+
+def test_import_dataset_asks_whether_flips_keep_the_label(lab_home, tmp_path):
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    z = tmp_path / "letters.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for cls in ("b", "d"):
+            for i in range(4):
+                buf = io.BytesIO()
+                Image.new("RGB", (36, 30), (40 * i, 0, 200 if cls == "b" else 0)).save(buf, "PNG")
+                zf.writestr(f"{cls}/{i}.png", buf.getvalue())
+    unanswered = run_cli("import-dataset", str(z), "--name", "letters")
+    assert unanswered.returncode == 2 and "--flips-keep-label" in unanswered.stderr  # argparse: one is required
+    done = run_cli("import-dataset", str(z), "--name", "letters", "--no-flips", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["hflip"] is False and json.loads(done.stdout)["native_size"] == 30
+    listed = json.loads(run_cli("datasets", "--json").stdout)
+    assert [(d["name"], d["classes"], d["hflip"], d["native_size"]) for d in listed] == [("folder:letters", 2, False, 30)]
+    again = run_cli("import-dataset", str(z), "--name", "letters", "--no-flips")
+    assert again.returncode == 2 and "already exists" in again.stderr

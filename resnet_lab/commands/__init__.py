@@ -4,5 +4,5 @@
 follows background jobs to their end.
 """
 
-COMMANDS = ("models", "train", "runs", "inspect", "gradflow", "degradation", "lesion", "landscape")
+COMMANDS = ("models", "train", "datasets", "runs", "inspect", "gradflow", "degradation", "lesion", "landscape")
 """Modules in the order their commands are listed in ``--help``."""

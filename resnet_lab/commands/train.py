@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from ..models import resolve_spec
@@ -17,17 +18,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--plain-twin", action="store_true", help="train the plain twin on the very same batches")
     tr.add_argument("--name", help="a name for the run")
     tr.add_argument("--data", default="shapes", help="dataset: shapes, digits, cifar10, mnist, fashion_mnist")
-    tr.add_argument("--image-size", type=int, help="image side in pixels (default: the model's or the data's)")
-    tr.add_argument("--subset", type=int, help="at most this many training images")
+    tr.add_argument("--image-size", type=int, help="image side in pixels (default: the recipe's)")
+    tr.add_argument("--subset", type=int, help="at most this many training images, 0 for all (default: the recipe's)")
     tr.add_argument("--no-augment", action="store_true", help="no pad-crop/flip augmentation")
-    tr.add_argument("--epochs", type=int, default=5)
-    tr.add_argument("--batch-size", type=int, default=128)
+    tr.add_argument("--epochs", type=int, help="default: the recipe's")
+    tr.add_argument("--batch-size", type=int, help="default: the recipe's")
     tr.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"])
-    tr.add_argument("--lr", type=float, default=0.1)
-    tr.add_argument("--schedule", default="onecycle", choices=["onecycle", "cosine", "step", "constant"])
+    tr.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
+    tr.add_argument("--schedule", choices=["onecycle", "cosine", "step", "constant"], help="default: the recipe's")
     tr.add_argument("--warmup-epochs", type=float, default=0.0)
-    tr.add_argument("--weight-decay", type=float, default=5e-4)
-    tr.add_argument("--label-smoothing", type=float, default=0.0)
+    tr.add_argument("--weight-decay", type=float, help="default: the recipe's")
+    tr.add_argument("--label-smoothing", type=float, help="default: the recipe's")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     tr.add_argument("--detach", action="store_true", help="queue and return at once")
@@ -59,33 +60,50 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _train_parts(args: argparse.Namespace):
+    """The spec, data and training settings: the recipe for this dataset and model family, with every
+    setting given on the command line in its place."""
     from ..data.registry import DataConfig
     from ..train.config import TrainConfig
+    from ..train.recipes import recipe_for
 
     spec = ModelSpec.from_json(Path(args.spec).read_bytes()) if args.spec else resolve_spec(args.model)
-    data = DataConfig(name=args.data, image_size=args.image_size or (32 if args.data == "shapes"
-                                                                     else native_size(args.data)),
-                      train_subset=args.subset, augment=not args.no_augment, seed=args.seed)
-    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                        schedule=args.schedule, weight_decay=args.weight_decay, seed=args.seed, device=args.device,
-                        label_smoothing=args.label_smoothing, warmup_epochs=args.warmup_epochs)
-    return spec, data, train
+    recipe = recipe_for(args.data, spec)
 
+    def given(value, default):
+        return default if value is None else value
 
-def native_size(name: str) -> int:
-    from ..data.registry import dataset_info
-
-    return dataset_info(name).native_size
+    subset = recipe.train_subset if args.subset is None else (args.subset or None)
+    data = DataConfig(name=args.data, image_size=given(args.image_size, recipe.image_size), train_subset=subset,
+                      augment=recipe.augment and not args.no_augment, seed=args.seed)
+    train = TrainConfig(epochs=given(args.epochs, recipe.epochs), batch_size=given(args.batch_size, recipe.batch_size),
+                        optimizer=args.optimizer, lr=given(args.lr, recipe.lr),
+                        schedule=given(args.schedule, recipe.schedule),
+                        weight_decay=given(args.weight_decay, recipe.weight_decay), seed=args.seed, device=args.device,
+                        label_smoothing=given(args.label_smoothing, recipe.label_smoothing),
+                        warmup_epochs=args.warmup_epochs)
+    return spec, data, train, recipe
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ..store import Store
     from ..train import launcher
 
-    spec, data, train = _train_parts(args)
+    spec, data, train, recipe = _train_parts(args)
+    print(f"recipe: {recipe.why}. Settings: {recipe.describe()}"
+          + ("" if _is_recipe(data, train, recipe) else " — changed on the command line to "
+             f"{data.image_size} px, {data.train_subset or 'all'} images, {train.epochs} epochs at batch "
+             f"{train.batch_size}, lr {train.lr:g} {train.schedule}") + ".",
+          file=sys.stderr if args.json else sys.stdout, flush=True)
     store = Store()
     ids = launcher.submit(spec, data, train, twin=args.plain_twin, name=args.name, store=store)
     return follow_runs(ids, store, args)
+
+
+def _is_recipe(data, train, recipe) -> bool:
+    return (data.image_size, data.train_subset, train.epochs, train.batch_size, train.lr, train.schedule,
+            train.weight_decay, train.label_smoothing) == (recipe.image_size, recipe.train_subset, recipe.epochs,
+                                                           recipe.batch_size, recipe.lr, recipe.schedule,
+                                                           recipe.weight_decay, recipe.label_smoothing)
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:

@@ -21,21 +21,25 @@ folder usually produces. Junk (``__MACOSX``, ``.DS_Store``, hidden files) is ign
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 import shutil
+import statistics
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
 from ..checks import MAX_SEED, check_float, check_int
 from ..paths import lab_home
 from .archives import ArchiveLimits, extract_zip, is_junk
 from .images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image, resize_square
-from .types import NAME_PATTERN, VAL_FRACTION_RANGE, Dataset, validate_name
+from .types import FOLDER_NATIVE_SIZE, NAME_PATTERN, VAL_FRACTION_RANGE, Dataset, validate_name
 
 DEFAULT_MIN_SIDE = 16  # images whose shorter side is below this many px are skipped as too small
 MIN_IMAGES_WARN = 5  # a class with fewer usable images than this gets a warning
@@ -44,6 +48,7 @@ IMAGE_SIZE_RANGE = (8, 512)  # allowed image_size for load_folder_dataset, px
 CACHE_VERSION = 1  # bump when the cache layout or the decoding changes
 OUTSIDE_CLASS = "outside_class"  # SkippedFile.kind of a file not inside any class folder
 SYMLINK = "symlink"  # SkippedFile.kind of a symbolic link (never followed)
+META_FILE = ".lab.json"  # what the lab keeps about an imported dataset (hidden: never listed as an image)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class FolderReport:
     warnings: tuple[str, ...] = ()  # things worth fixing (tiny, empty or imbalanced classes, ...)
     ok: bool = False  # True when it can train: at least two classes with usable images
     error: str | None = None  # why it cannot train (None when ok)
+    native_size: int | None = None  # median shorter side of the usable images, px (None: no usable image)
 
     @property
     def num_images(self) -> int:
@@ -79,6 +85,7 @@ class FolderReport:
             "ok": self.ok,
             "error": self.error,
             "num_images": self.num_images,
+            "native_size": self.native_size,
         }
 
 
@@ -229,6 +236,7 @@ def scan_folder(
     listing = _list(folder)
     counts = dict.fromkeys(listing.classes, 0)
     skipped = list(listing.skipped)
+    sides: list[int] = []
     for ci, path in listing.files:
         try:
             decode_image(path, max_pixels, min_side=min_side, shrink_to=max(1, min_side))
@@ -236,7 +244,10 @@ def scan_folder(
             skipped.append(SkippedFile(_rel(path, folder), e.kind, str(e)))
             continue
         counts[listing.classes[ci]] += 1
-    return _report(listing.root, counts, tuple(skipped))
+        with Image.open(path) as im:  # the door accepted it: its header's size is safe to read
+            sides.append(min(im.size))
+    native = int(statistics.median(sides)) if sides else None
+    return dataclasses.replace(_report(listing.root, counts, tuple(skipped)), native_size=native)
 
 
 def _report(root: Path, counts: dict[str, int], skipped: tuple[SkippedFile, ...]) -> FolderReport:
@@ -287,8 +298,13 @@ def import_zip(
     *,
     limits: ArchiveLimits = ArchiveLimits(),
     min_side: int = DEFAULT_MIN_SIDE,
+    hflip: bool = False,
 ) -> FolderReport:
     """Import an uploaded zip of class folders as the user dataset ``name``.
+
+    ``hflip``: whether a mirror image keeps its label (a cat flipped is a cat; a "b" flipped is a "d").
+    The lab cannot guess it for your images, so the import asks; the answer is kept with the dataset
+    (:func:`dataset_meta`) and decides whether training augments with flips. Default: no flips.
 
     ``name`` must be a safe slug (:func:`validate_name`) not already in use. The archive goes through
     :func:`~resnet_lab.data.archives.extract_zip` (raising its ``ArchiveRejected`` for an unsafe
@@ -314,7 +330,39 @@ def import_zip(
     if not report.ok:
         shutil.rmtree(dest, ignore_errors=True)
         raise DatasetRejected(report)
+    write_dataset_meta(name, {"hflip": bool(hflip), "native_size": report.native_size}, datasets_dir)
     return report
+
+
+def _meta_path(name: str, datasets_dir: str | os.PathLike[str] | None = None) -> Path:
+    return dataset_path(name, datasets_dir) / META_FILE
+
+
+def dataset_meta(name: str, datasets_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """What the lab keeps about an imported dataset: ``hflip`` (a mirror image keeps its label) and
+    ``native_size`` (median shorter side of its images, px). A dataset imported before these were kept,
+    or a damaged file, gives the safe defaults: no flips, FOLDER_NATIVE_SIZE."""
+    out: dict[str, Any] = {"hflip": False, "native_size": FOLDER_NATIVE_SIZE}
+    try:
+        raw = json.loads(_meta_path(name, datasets_dir).read_text())
+    except (OSError, ValueError):
+        return out
+    if isinstance(raw, dict):
+        if isinstance(raw.get("hflip"), bool):
+            out["hflip"] = raw["hflip"]
+        size = raw.get("native_size")
+        if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+            out["native_size"] = size
+    return out
+
+
+def write_dataset_meta(name: str, meta: dict[str, Any], datasets_dir: str | os.PathLike[str] | None = None) -> None:
+    """Keep ``meta`` (merged into what is kept) with the dataset, written atomically."""
+    merged = {**dataset_meta(name, datasets_dir), **{k: v for k, v in meta.items() if v is not None}}
+    path = _meta_path(name, datasets_dir)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"version": 1, **merged}))
+    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -341,7 +389,8 @@ def load_folder_dataset(
 
     The split is stratified and seeded: in each class with n >= 2 images, ``round(n * val_fraction)``
     of them (at least 1, at most n - 1) go to val; a class with one image goes to train. Mean/std come
-    from the train split; ``hflip`` is True. Raises ValueError when fewer than two classes have images.
+    from the train split; ``hflip`` is what was said at import (:func:`dataset_meta`). Raises ValueError
+    when fewer than two classes have images.
     """
     check_int("image_size", image_size, *IMAGE_SIZE_RANGE)
     val_fraction = check_float("val_fraction", val_fraction, *VAL_FRACTION_RANGE)
@@ -363,7 +412,8 @@ def load_folder_dataset(
     train_idx, val_idx = stratified_split(y, len(names), float(val_fraction), seed)
     xf = x.to(torch.float32).div_(255.0)
     return Dataset.from_tensors(
-        xf[train_idx], y[train_idx], xf[val_idx], y[val_idx], class_names=names, hflip=True
+        xf[train_idx], y[train_idx], xf[val_idx], y[val_idx], class_names=names,
+        hflip=bool(dataset_meta(folder.name, folder.parent)["hflip"]),
     )
 
 

@@ -50,13 +50,14 @@ def dataset_info(name: str) -> DatasetInfo:
 
 def _folder_info(slug: str) -> DatasetInfo:
     """A user dataset's entry, from a listing of its class folders (nothing is decoded here)."""
-    from .folders import folder_listing
+    from .folders import dataset_meta, folder_listing
 
     classes, n_files = folder_listing(slug)
+    meta = dataset_meta(slug)
     lo, hi = FOLDER_SIZE_RANGE
     description = f"your images: {slug} ({n_files} files in {len(classes)} class folders)"
-    return DatasetInfo(f"{FOLDER_PREFIX}{slug}", description, 3, len(classes), FOLDER_NATIVE_SIZE, lo, hi,
-                       official_val=False, hflip=True, needs_files=False)
+    return DatasetInfo(f"{FOLDER_PREFIX}{slug}", description, 3, len(classes), meta["native_size"], lo, hi,
+                       official_val=False, hflip=meta["hflip"], needs_files=False)
 
 
 def load_dataset(cfg: DataConfig, root: str | os.PathLike[str] | None = None) -> Dataset:

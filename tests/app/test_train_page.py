@@ -19,7 +19,8 @@ def open_train(open_app_page):
 def tiny_digits(at: AppTest) -> AppTest:
     at.selectbox(key="train_preset").set_value("resnet20").run()
     at.selectbox(key="train_data").set_value("digits").run()
-    assert at.number_input(key="train_size").value == 8  # the dataset's own size
+    assert at.number_input(key="train_size").value == 32  # the recipe: 8 px digits upsampled for the CIFAR stem
+    at.number_input(key="train_size").set_value(8).run()
     at.number_input(key="train_subset").set_value(128).run()
     at.number_input(key="train_epochs").set_value(1).run()
     at.number_input(key="train_batch").set_value(32).run()
@@ -29,7 +30,36 @@ def tiny_digits(at: AppTest) -> AppTest:
 def test_train_page_renders_with_no_runs(open_train):
     at = open_train()
     assert any("No runs yet" in i.value for i in at.info)
-    assert [b.label for b in at.button][:2] == ["Train", "Train with plain twin"]
+    assert {"Train", "Train with plain twin"} <= {b.label for b in at.button}
+
+
+def recipe_caption(at: AppTest) -> str:
+    (caption,) = [c.value for c in at.caption if "**Recipe**" in c.value]
+    return caption
+
+
+def test_settings_start_from_the_recipe_of_the_dataset_and_model_and_say_why(open_train):
+    from resnet_lab.models import PRESETS
+    from resnet_lab.train.recipes import recipe_for
+
+    at = open_train()
+    at.selectbox(key="train_data").set_value("digits").run()
+    r = recipe_for("digits", PRESETS["resnet20"])
+    assert (at.number_input(key="train_size").value, at.number_input(key="train_subset").value,
+            at.number_input(key="train_epochs").value, at.number_input(key="train_batch").value,
+            at.number_input(key="train_lr_sgd").value) == (r.image_size, 0, r.epochs, r.batch_size, r.lr)
+    assert "8 px upsampled to 32" in recipe_caption(at) and "You changed" not in recipe_caption(at)
+    at.number_input(key="train_epochs").set_value(2).run()
+    assert "You changed some settings" in recipe_caption(at)
+    at.button(key="train_recipe_reset").click().run()
+    assert at.number_input(key="train_epochs").value == r.epochs and "You changed" not in recipe_caption(at)
+    at.selectbox(key="train_data").set_value("shapes").run()  # another dataset: its own recipe
+    shapes = recipe_for("shapes", PRESETS["resnet20"])
+    assert (at.number_input(key="train_subset").value, at.number_input(key="train_batch").value) == (
+        shapes.train_subset, shapes.batch_size)
+    at.selectbox(key="train_preset").set_value("resnet18").run()  # an ImageNet-stem model: a larger input
+    assert at.number_input(key="train_size").value == recipe_for("shapes", PRESETS["resnet18"]).image_size == 64
+    assert "downsamples 32×" in recipe_caption(at) and not at.exception
 
 
 def test_train_button_launches_one_run_even_when_double_clicked(open_train):

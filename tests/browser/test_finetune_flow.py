@@ -32,9 +32,12 @@ def test_upload_zip_see_report_fine_tune_and_see_curves(page: Page, app_url, tmp
     name = page.get_by_label("Name for the dataset", exact=True)
     name.fill("my-photos")
     name.press("Enter")
+    main = page.get_by_test_id("stMain")
+    page.get_by_role("button", name="Import").click()  # the flip question is not answered yet
+    expect(main).to_contain_text("Say whether a mirror image keeps its label")
+    page.get_by_text("Yes — flips keep the label", exact=False).click()
     page.get_by_role("button", name="Import").click()
 
-    main = page.get_by_test_id("stMain")
     expect(main).to_contain_text("my-photos: 20 usable images in 2 classes")
     expect(main).to_contain_text("1 file(s) skipped")
 

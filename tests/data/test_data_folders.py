@@ -190,6 +190,41 @@ def test_import_zip_then_load(tmp_path):
     assert torch.allclose(red[:, 0], torch.ones_like(red[:, 0])) and float(red[:, 2].max()) == 0.0
 
 
+def _zip_of(path: Path, sizes: list[tuple[int, int]]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for cls in ("bs", "ds"):
+            for i, size in enumerate(sizes):
+                buf = io.BytesIO()
+                Image.new("RGB", size, (200, 10 * i, 0) if cls == "bs" else (0, 10 * i, 200)).save(buf, "PNG")
+                zf.writestr(f"{cls}/{i}.png", buf.getvalue())
+    return path
+
+
+@pytest.mark.parametrize("hflip", [True, False])
+def test_import_keeps_the_flip_answer_and_the_images_size_with_the_dataset(tmp_path, hflip):
+    from resnet_lab.data.folders import dataset_meta
+    from resnet_lab.data.registry import DataConfig, dataset_info, load_dataset
+
+    z = _zip_of(tmp_path / "letters.zip", [(40, 30), (90, 50), (48, 60), (200, 44), (41, 41)])
+    report = import_zip(z, "letters", hflip=hflip)
+    assert report.native_size == 44  # the median shorter side of 30, 50, 48, 44, 41
+    assert dataset_meta("letters") == {"hflip": hflip, "native_size": 44}
+    info = dataset_info("folder:letters")
+    assert info.hflip is hflip and info.native_size == 44
+    assert load_dataset(DataConfig(name="folder:letters", image_size=16)).hflip is hflip
+
+
+def test_a_dataset_imported_without_an_answer_or_with_a_damaged_record_does_not_flip(tmp_path):
+    from resnet_lab.data.folders import META_FILE, dataset_meta, dataset_path
+
+    import_zip(_zip_of(tmp_path / "old.zip", [(20, 20)] * 3), "old")
+    dataset_path("old").joinpath(META_FILE).unlink()  # imported before the lab kept it
+    assert dataset_meta("old") == {"hflip": False, "native_size": 64}
+    dataset_path("old").joinpath(META_FILE).write_text('{"hflip": "yes", "native_size": -3')
+    assert dataset_meta("old") == {"hflip": False, "native_size": 64}
+    assert list_user_datasets() == ["old"] and load_folder_dataset("old", 16).class_names == ("bs", "ds")
+
+
 def test_import_zip_rejects_and_cleans_up(tmp_path):
     z = tmp_path / "cats.zip"
     with zipfile.ZipFile(z, "w") as zf:
@@ -211,7 +246,7 @@ def test_load_shapes_dtypes_and_stats(ds):
     d = load_folder_dataset("pets", 16, val_fraction=0.25, seed=3)
     assert isinstance(d, Dataset)
     assert d.class_names == ("cats", "dogs", "mice")
-    assert d.in_channels == 3 and d.hflip is True and d.image_size == 16
+    assert d.in_channels == 3 and d.hflip is False and d.image_size == 16
     assert d.x_train.dtype == torch.float32 and d.x_val.dtype == torch.float32
     assert d.y_train.dtype == torch.int64 and d.y_val.dtype == torch.int64
     assert tuple(d.x_train.shape[1:]) == (3, 16, 16) and tuple(d.x_val.shape[1:]) == (3, 16, 16)

@@ -1,0 +1,150 @@
+"""Default recipes: for each dataset and model family, the input size and training settings with which
+the default short run reaches an accuracy worth showing in its budget.
+
+A recipe is what the Train page and ``python -m resnet_lab train`` start from; every setting stays the
+user's to change. Each recipe says why (``Recipe.why``), in a sentence a page can show: "digits: 8 px
+upsampled to 32, the size the CIFAR stem was designed for".
+
+Measured on a 2-core CPU (``bench/time_to_accuracy.py`` prints it; the README's table has the figures).
+The numbers behind the choices:
+- CIFAR-stem ResNets (resnet20 …) were designed for 32-px inputs: two stride-2 stages take 32 to 8;
+  at 8 px the last stage sees 2×2 maps and digits top out near 80%. Upsampled to 32 px, the same
+  images reach 98%+.
+- Small batches learn faster per image on a small dataset in a short run: 45 optimizer steps (3 epochs
+  of 2,000 images at batch 128) leave resnet20 near chance on ``shapes``; batch 32 gets it to ~90%.
+- One-cycle (warm-up to the peak and cosine down, Smith & Topin 2017) needs no separate warm-up, and
+  weight decay 5e-4 is the CIFAR ResNet's (He et al. 2015 use 1e-4 at 64k iterations; short runs
+  tolerate more).
+- ImageNet-stem ResNets (resnet18 …) downsample 32×: they get 64 px on small datasets, so the last
+  stage still sees 2×2 maps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from ..data.registry import DataConfig, dataset_info
+from ..spec import ModelSpec
+from .config import TrainConfig
+
+CPU_MAX_FOLDER_SIZE = 128  # user images larger than this are shrunk to it by default (a short run on a CPU)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A default input size and training schedule for one dataset and model family."""
+
+    dataset: str  # registry name ("shapes", "digits", "folder:NAME", ...)
+    image_size: int  # input side, px (a multiple of the model's stride where it can be)
+    train_subset: int | None  # training images used (None: all)
+    epochs: int
+    batch_size: int
+    lr: float  # peak learning rate (SGD with Nesterov momentum 0.9)
+    schedule: str  # "onecycle" etc. (TrainConfig.schedule)
+    weight_decay: float
+    label_smoothing: float
+    augment: bool  # pad-crop, plus a flip when the dataset says a flip keeps the label
+    why: str  # one sentence for people: what was chosen and why
+    budget: str  # what the run costs and reaches, as measured, e.g. "about 40 s on a 2-core CPU, ~98%"
+
+    def data(self, seed: int = 0, val_fraction: float = 0.2) -> DataConfig:
+        return DataConfig(name=self.dataset, image_size=self.image_size, train_subset=self.train_subset,
+                          augment=self.augment, seed=seed, val_fraction=val_fraction)
+
+    def train(self, device: str = "auto", seed: int = 0) -> TrainConfig:
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, schedule=self.schedule,
+                           weight_decay=self.weight_decay, label_smoothing=self.label_smoothing, seed=seed,
+                           device=device)
+
+    def describe(self) -> str:
+        """E.g. "32 px, all 1,438 training images, 10 epochs at batch 64, lr 0.05 one-cycle"."""
+        images = "all training images" if self.train_subset is None else f"{self.train_subset:,} training images"
+        return (f"{self.image_size} px, {images}, {self.epochs} epochs at batch {self.batch_size}, "
+                f"lr {self.lr:g} {self.schedule}, weight decay {self.weight_decay:g}"
+                + (f", label smoothing {self.label_smoothing:g}" if self.label_smoothing else ""))
+
+
+def model_stride(spec: ModelSpec) -> int:
+    """How many input pixels one pixel of the last stage covers: the stem's stride (4 for the ImageNet
+    stem's conv + max-pool, 1 for the CIFAR stem) times 2 for every stage after the first."""
+    return (4 if spec.stem == "imagenet" else 1) * 2 ** (len(spec.depths) - 1)
+
+
+def round_to_stride(size: float, spec: ModelSpec, lo: int, hi: int) -> int:
+    """``size`` rounded to a multiple of the model's stride (at least two strides, so the last stage
+    sees at least 2×2), clamped to [lo, hi]."""
+    stride = model_stride(spec)
+    rounded = max(2 * stride, stride * round(size / stride))
+    return int(min(max(rounded, lo), hi))
+
+
+# Per built-in dataset, for the CIFAR family (small-image nets): measured with resnet20 on 2 CPU cores.
+_SMALL = {
+    "digits": dict(image_size=32, train_subset=None, epochs=10, batch_size=64, lr=0.05,
+                   why="digits: 8 px upsampled to 32, the size the CIFAR stem was designed for (at 8 px the "
+                       "last stage sees 2×2 maps and tops out near 80%); all 1,438 training images, small "
+                       "batches for enough steps",
+                   budget="about 40 s for resnet20 on a 2-core CPU; ~98% validation accuracy"),
+    "shapes": dict(image_size=32, train_subset=3000, epochs=5, batch_size=32, lr=0.05,
+                   why="shapes: 3,000 images at 32 px in batches of 32 — enough optimizer steps (470) for "
+                       "resnet20 to learn in a short run; batch 128 on 2,000 images leaves it near chance",
+                   budget="about 60 s for resnet20 on a 2-core CPU; ~95% validation accuracy"),
+    "mnist": dict(image_size=32, train_subset=10_000, epochs=3, batch_size=64, lr=0.05,
+                  why="MNIST: 28 px resized to 32 for the CIFAR stem; 10,000 of the 60,000 images are "
+                      "plenty for a short run",
+                  budget="a few minutes on a 2-core CPU; ~98%"),
+    "fashion_mnist": dict(image_size=32, train_subset=10_000, epochs=4, batch_size=64, lr=0.05,
+                          why="Fashion-MNIST: 28 px up to 32 for the CIFAR stem; 10,000 images, 4 epochs",
+                          budget="a few minutes on a 2-core CPU; ~85%"),
+    "cifar10": dict(image_size=32, train_subset=10_000, epochs=8, batch_size=64, lr=0.05,
+                    why="CIFAR-10 at its own 32 px; 10,000 of the 50,000 images keep a CPU run to minutes "
+                        "(use them all on a GPU)",
+                    budget="about 10 minutes on a 2-core CPU; ~70%"),
+}
+_COMMON = dict(schedule="onecycle", weight_decay=5e-4, label_smoothing=0.0, augment=True)
+
+
+def recipe_for(dataset: str, spec: ModelSpec) -> Recipe:
+    """The default recipe for ``dataset`` and ``spec``'s family (CIFAR stem or ImageNet stem).
+
+    Built-in datasets use the table above. A user dataset (``folder:NAME``) trains at the size of its
+    images — the median shorter side recorded at import — rounded to the model's stride, at most
+    :data:`CPU_MAX_FOLDER_SIZE` px, on all its images. ImageNet-stem models get at least 64 px.
+    """
+    info = dataset_info(dataset)
+    lo, hi = info.min_size, info.max_size
+    small = dict(_SMALL.get(info.name, {}))
+    if small:
+        fields = {**_COMMON, **small}
+        size = fields["image_size"]
+    else:  # a user dataset
+        native = info.native_size
+        size = round_to_stride(min(native, CPU_MAX_FOLDER_SIZE), spec, lo, hi)
+        shrunk = native > CPU_MAX_FOLDER_SIZE
+        flip = "with flips" if info.hflip else "no flips (you said a mirror image may change the label)"
+        fields = {**_COMMON, "train_subset": None, "epochs": 10, "batch_size": 32, "lr": 0.05,
+                  "why": (f"your images are {native} px (median shorter side)"
+                          + (f", shrunk to {size} px for a short run" if shrunk else f", used at {size} px")
+                          + f" — a multiple of the model's stride ({model_stride(spec)}); all images, {flip}"),
+                  "budget": "depends on your images; the queue estimate learns it from the first run"}
+    fields["image_size"] = size
+    if spec.stem == "imagenet" and size < 64:
+        big = round_to_stride(64, spec, lo, hi)
+        fields["why"] = (f"{fields['why']}; an ImageNet-stem model downsamples {model_stride(spec)}×, so it gets "
+                         f"{big} px")
+        fields["image_size"] = big
+        fields["budget"] = "several times the CIFAR-stem budget at this size"
+    return Recipe(dataset=info.name, **fields)
+
+
+def with_changes(recipe: Recipe, **changes) -> Recipe:
+    """The recipe with some settings replaced (what a person changed), its ``why`` kept."""
+    return dataclasses.replace(recipe, **changes)
+
+
+def steps_per_run(recipe: Recipe, n_train: int) -> int:
+    """Optimizer steps the recipe takes on ``n_train`` training images."""
+    images = min(n_train, recipe.train_subset or n_train)
+    return recipe.epochs * math.ceil(images / recipe.batch_size)
