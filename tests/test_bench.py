@@ -44,3 +44,46 @@ def test_inspect_cost_bench_quick_json_reports_positive_finite_ratios():
             for estimate in ("value", "paired", "best"):  # timings themselves are never asserted
                 assert math.isfinite(ratio[estimate]) and ratio[estimate] > 0
             assert ratio["passed"] is (ratio["value"] <= ratio["target"])
+
+
+def test_throughput_bench_quick_json_reports_every_model_with_and_without_skips():
+    import json
+    import math
+
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "throughput.py"), "--quick", "--device", "cpu", "--json",
+                        "--models", "resnet20,resnet18"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["quick"] is True and report["device_kind"] == "cpu" and report["gpu"] is None
+    assert report["peak_bf16_tflops"] is None and report["epoch"] is None and report["checks"] == {}
+    assert set(report["targets"]) == {"resnet20_images_per_s", "resnet18_224_images_per_s", "resnet20_epoch_s"}
+    assert [(x["model"], x["skip"], x["image_size"]) for x in report["results"]] == [
+        ("resnet20", True, 16), ("plain20", False, 16), ("resnet18", True, 32), ("plain18", False, 32)]
+    for x in report["results"]:
+        for key in ("images_per_s", "train_gflop_per_image", "tflops"):  # figures are never asserted, only their form
+            assert math.isfinite(x[key]) and x[key] > 0, (x["model"], key)
+        assert x["mfu"] is None and x["compile_s"] is None and x["batch"] == 4
+
+
+def test_throughput_knows_the_bf16_peak_of_the_usual_gpus():
+    sys.path.insert(0, str(ROOT / "bench"))
+    from throughput import peak_tflops
+
+    assert peak_tflops("NVIDIA H200") == peak_tflops("NVIDIA H100 80GB HBM3") == 989.0
+    assert peak_tflops("NVIDIA H100 PCIe") == 756.0 and peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0
+    assert peak_tflops("NVIDIA L40S") == 362.0 and peak_tflops("NVIDIA L4") == 121.0
+    assert peak_tflops("Some Future GPU") is None
+
+
+def test_time_to_accuracy_bench_quick_json_compares_the_lab_and_the_paper_loop():
+    import json
+
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "time_to_accuracy.py"), "--quick", "--json",
+                        "--datasets", "digits", "--models", "resnet20", "--threads", "1"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads(r.stdout)["rows"]
+    assert row["dataset"] == "digits" and row["model"] == "resnet20" and row["train_images"] == 128
+    for loop in ("lab", "paper"):  # a target of 0 is reached at the first validation pass
+        assert row[loop]["seconds"] > 0 and row[loop]["steps"] >= 1 and 0 <= row[loop]["best"] <= 1
+    assert row["lab_over_paper_time"] > 0
