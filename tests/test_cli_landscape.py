@@ -11,8 +11,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resnet_lab.analysis.landscape import LandscapeParams, training_batches
+from resnet_lab.analysis.landscape import LandscapeParams, basin_sentence, training_batches
+from resnet_lab.analysis.learned import inconclusive
 from resnet_lab.experiments.landscape import load_result
+from resnet_lab.experiments.learned import check_runs
 from resnet_lab.analysis.subject import from_run
 from resnet_lab.cli import main
 from resnet_lab.data.registry import load_dataset
@@ -53,7 +55,23 @@ def test_a_small_landscape_reports_json_with_the_result_file(home, capsys):
         with torch.no_grad():
             tol = 1e-5 if doc["estimate"]["device"] == "cpu" else 1e-2  # CUDA convolutions may use TF32
             assert math.isclose(m["center_loss"], F.cross_entropy(subject.model(x), y).item(), rel_tol=tol)
+    checks = check_runs(store, [store.runs.get(i) for i in doc["runs"]])  # the learned check, then the basin
+    assert doc["learned"] == [json.loads(json.dumps(c.to_dict())) for c in checks]
+    assert doc["inconclusive_why"] == inconclusive(checks) and doc["inconclusive"] == (inconclusive(checks) is not None)
+    assert doc["basin"] == (None if doc["inconclusive"] else (basin_sentence(result.surfaces) or None))
     store.close()
+
+
+def test_a_landscape_of_runs_at_chance_is_inconclusive(capsys, private_trained_home, run_numbers):
+    store, ids = private_trained_home
+    for rid in ids:
+        run_numbers(store, rid, 0.17)
+    rc = main(["landscape", "--run", str(ids[0]), "--dims", "1", "--steps", "3", "--span", "0.5", "--batches", "1",
+               "--batch-size", "16"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "inconclusive: these models did not learn (ResNet #" in out
+    assert "flatter" not in out and "Li et al." not in out
 
 
 @pytest.mark.parametrize("args, message", [
