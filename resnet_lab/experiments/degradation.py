@@ -24,7 +24,7 @@ from ..spec import ModelSpec
 from ..store import Run, Store
 from ..train import launcher
 from ..train.config import TrainConfig
-from .learned import setting_of
+from .learned import goal_of, setting_of
 
 KIND = "degradation"  # the experiments table's kind for this experiment
 DEPTH_CHOICES = CIFAR_DEPTHS  # offered by the page
@@ -198,7 +198,7 @@ def _summary(store: Store, run: Run) -> RunSummary:
     final_loss, final_error = last_epoch_mean(loss), last_epoch_mean(err)
     learned = check_learned(None if final_error is None else 1.0 - final_error, spec.num_classes,
                             loss[0][2] if loss else None, final_loss, accuracy_kind="training accuracy",
-                            label=label, setting=setting_of(run))
+                            label=label, setting=setting_of(run), goal=goal_of(run))
     return RunSummary(label=label, depth=spec.depth, skip=spec.skip, run_id=run.id, job_id=run.job_id,
                       name=run.name, status=run.status, error=run.error, step=run.step, total_steps=run.total_steps,
                       loss=loss, train_error=err, final_loss=final_loss, final_error=final_error,

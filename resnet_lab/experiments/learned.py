@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..analysis.learned import LearnedCheck, Setting, check_learned, inconclusive
+from ..analysis.learned import GOAL, Goal, LearnedCheck, Setting, check_learned, inconclusive
+from ..spec import ModelSpec
 from ..store import Run, Store
 
 
@@ -24,6 +25,19 @@ def setting_of(run: Run) -> Setting:
     images = data.get("train_subset")
     return Setting(dataset=data.get("name"), images=int(images) if images else None, epochs=train.get("epochs"),
                    batch_size=train.get("batch_size"), lr=train.get("lr"))
+
+
+def goal_of(run: Run) -> Goal:
+    """What to suggest to a run that did not learn: its dataset's default recipe (resnet_lab.train.recipes), or
+    the general goal when the recipe cannot be had (an unknown or deleted dataset, an odd spec)."""
+    from ..train.recipes import recipe_for
+
+    try:
+        recipe = recipe_for(str((run.data or {}).get("name")), ModelSpec.from_dict(run.spec))
+    except (ValueError, TypeError, KeyError):
+        return GOAL
+    images = recipe.train_subset or GOAL.images
+    return Goal(images=images, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr)
 
 
 def val_accuracy(run: Run) -> float | None:
@@ -41,7 +55,7 @@ def check_run(store: Store, run: Run, label: str | None = None) -> LearnedCheck:
     first, last = (loss[0][2], loss[-1][2]) if loss else (None, None)
     return check_learned(val_accuracy(run), int(run.spec.get("num_classes", 10)), first, last,
                          accuracy_kind="val accuracy", label=run_label(run) if label is None else label,
-                         setting=setting_of(run))
+                         setting=setting_of(run), goal=goal_of(run))
 
 
 def check_runs(store: Store, runs: Sequence[Run]) -> tuple[LearnedCheck, ...]:

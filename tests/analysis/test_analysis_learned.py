@@ -7,7 +7,7 @@ import pytest
 from resnet_lab.analysis.learned import (
     ACC_MARGIN,
     LOSS_FACTOR,
-    RECIPE,
+    GOAL,
     Setting,
     accuracy_bar,
     check_learned,
@@ -96,7 +96,7 @@ def test_several_models_one_sentence_naming_those_that_did_not_learn():
     (Setting("digits", 500, 8, 32, 0.05), ["all of digits' training images"], ["2,000+", "8 epochs"]),
     (Setting("shapes", 2000, 8, 32, 0.5), ["lr 0.05"], ["2,000+", "8 epochs", "batch 32"]),
     (Setting("shapes", 5000, 10, 32, 0.1), ["lower learning rate (lr 0.05)", "shallower"], ["2,000+"]),
-    (Setting(), [f"{RECIPE.images:,}+ training images", f"{RECIPE.epochs} epochs"], []),
+    (Setting(), [f"{GOAL.images:,}+ training images", f"{GOAL.epochs} epochs"], []),
 ])
 def test_the_suggestion_names_only_what_fell_short(setting, said, not_said):
     text = suggestion(setting).split(" (this run")[0]  # what to try, without the run's own setting

@@ -156,7 +156,7 @@ def test_runs_at_chance_are_inconclusive_never_yes():
     for label in ("resnet-20", "resnet-56", "plain-20", "plain-56"):
         assert f"{label}: training accuracy 16.4%" in why
     assert "loss 1.79 → 1.79" in why and "needs 37.5%" in why
-    assert "try 8 epochs and batch 32 (this run: 2,000 images, 5 epochs at batch 128" in why
+    assert "try more training images (3,000+) and batch 32 (this run: 2,000 images, 5 epochs at batch 128" in why
     assert "yes" not in why
     assert all(not r.learned.learned for r in report.runs)
     d = report.to_dict()

@@ -36,7 +36,7 @@ def test_runs_at_chance_did_not_learn_and_say_what_to_try():
     assert (checks[0].accuracy, checks[0].first_loss, checks[0].last_loss) == (0.17, 1.80, 1.79)
     why = inconclusive_runs(store, runs)
     assert why.startswith("inconclusive: these models did not learn (ResNet #")
-    assert "try more training images (2,000+), 8 epochs and batch 32 (this run: 300 images, 2 epochs at batch 128 " \
+    assert "try more training images (3,000+), 5 epochs and batch 32 (this run: 300 images, 2 epochs at batch 128 " \
            "= about 4 optimizer steps, lr 0.1)" in why
     store.close()
 
@@ -58,3 +58,16 @@ def test_best_else_last_accuracy_and_the_setting_of_a_run():
     s = setting_of(runs[0])
     assert (s.dataset, s.images, s.epochs, s.batch_size, s.lr) == ("shapes", 300, 2, 128, 0.1)
     store.close()
+
+
+def test_the_suggestion_is_the_datasets_default_recipe(private_trained_home):
+    from resnet_lab.experiments.learned import goal_of
+    from resnet_lab.models import PRESETS
+    from resnet_lab.train.recipes import recipe_for
+
+    store, (resnet, _) = private_trained_home
+    run = store.runs.get(resnet)  # trained on shapes
+    recipe = recipe_for("shapes", PRESETS["resnet20"])
+    goal = goal_of(run)
+    assert (goal.images, goal.epochs, goal.batch_size, goal.lr) == (recipe.train_subset, recipe.epochs,
+                                                                     recipe.batch_size, recipe.lr)
