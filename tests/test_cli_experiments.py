@@ -115,7 +115,7 @@ def test_degradation_detach_queues_the_four_runs(capsys, monkeypatch):
     exp = store.experiments.get(got["experiment"])
     assert exp.job_ids == got["jobs"]
     data = DataConfig(name="shapes", image_size=16, train_subset=100, seed=3)
-    train = TrainConfig(epochs=1, batch_size=16, lr=0.05, seed=3, device="cpu")
+    train = TrainConfig(epochs=1, batch_size=16, lr=0.05, seed=3, device="cpu", eval_points=0)
     assert exp.params == DegradationConfig(8, 14, 4, data, train).params()
     runs = [r for job in exp.job_ids for r in store.runs.of_job(job)]
     assert sorted(r.id for r in runs) == sorted(got["runs"])

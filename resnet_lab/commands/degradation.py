@@ -25,9 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--deep", type=int, default=56, help="depth of the deeper pair, 6n+2 (default 56)")
     p.add_argument("--width", type=int, default=16, help="channels of the first stage, 4..64 (default 16)")
     p.add_argument("--data", default="shapes", help="dataset: shapes, digits, cifar10, mnist, fashion_mnist")
-    p.add_argument("--subset", type=int, default=2000, help="at most this many training images (0: all)")
+    p.add_argument("--subset", type=int, default=3000, help="at most this many training images (0: all; default 3000)")
     p.add_argument("--image-size", type=int, help="image side in px (default: 32 for shapes, else the data's own)")
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1, help="peak learning rate (one-cycle SGD)")
     p.add_argument("--seed", type=int, default=0, help="data, initialization and batch order of all four runs")
@@ -49,7 +49,8 @@ def config_from_args(args: argparse.Namespace):
     size = args.image_size or (32 if args.data == "shapes" else min(max(info.native_size, info.min_size),
                                                                      info.max_size))
     data = DataConfig(name=args.data, image_size=size, train_subset=args.subset or None, seed=args.seed)
-    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device)
+    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
+                        eval_points=0)
     return DegradationConfig(shallow=args.shallow, deep=args.deep, width=args.width, data=data, train=train)
 
 

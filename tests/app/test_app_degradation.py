@@ -141,7 +141,7 @@ def test_runs_at_chance_show_inconclusive_not_yes(open_app_page):
     warnings = [w.value for w in at.warning]
     assert warnings == ["I" + report.inconclusive[1:]]
     assert warnings[0].startswith("Inconclusive: these models did not learn (")
-    assert "try more training images (3,000+) and batch 32" in warnings[0]
+    assert "try batch 32 (this run: 3,000 images, 8 epochs at batch 128" in warnings[0]
     shown = " ".join(m.value for m in at.markdown)
     assert "**yes**" not in shown and "**no**" not in shown and "trains worse" not in shown
     assert list(at.dataframe[0].value["learned"]) == [False] * 4
