@@ -40,10 +40,10 @@ class RunCurves:
 
 def run_color(key: str | int, plain: bool = False) -> str:
     """A run's colour from its identity alone, never from its place in a list: ``key`` (a run id, or any
-    string) picks a palette colour; a plain twin gets that colour mixed 60% toward grey."""
+    string) picks a palette colour; a plain twin gets that colour mixed 80% toward grey (its family shows, the grey says "plain")."""
     n = key if isinstance(key, int) and not isinstance(key, bool) else zlib.crc32(str(key).encode())
     base = PALETTE[int((n * _GOLDEN) % 1.0 * len(PALETTE)) % len(PALETTE)]
-    return _mix(base, PLAIN_COLOR, 0.6) if plain else base
+    return _mix(base, PLAIN_COLOR, 0.8) if plain else base
 
 
 def _mix(a: str, b: str, t: float) -> str:
