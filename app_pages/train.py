@@ -8,6 +8,7 @@ from resnet_lab.data.registry import DATASETS, DataConfig, dataset_info
 from resnet_lab.models.presets import PRESETS
 from resnet_lab.train import launcher
 from resnet_lab.train.config import OPTIMIZERS, SCHEDULES, TrainConfig
+from resnet_lab.jobs.slots import gpu_count
 from resnet_lab.train.recipes import recipe_for
 from resnet_lab.ui.runs import live_panel, queue_preview, runs_table, session_token, store
 from resnet_lab.ui.state import TRAIN_SPEC_KEY
@@ -91,6 +92,13 @@ with st.expander("Training settings", expanded=False):
     seed = h[3].number_input("Seed", 0, MAX_SEED, key="train_seed")
     device = h[4].selectbox("Device", ["auto", "cpu", "cuda"], key="train_device",
                             help="auto: the GPU when there is one.")
+    gpus_here = gpu_count()
+    world_size = 1
+    if gpus_here > 1:  # several GPUs: one run may use several at once (DistributedDataParallel via torchrun)
+        world_size = int(st.select_slider(
+            "GPUs for one run", list(range(1, gpus_here + 1)), value=1, key="train_world_size",
+            help="DistributedDataParallel: each GPU takes its share of every batch (the batch size is the total); "
+                 "the run takes that many GPU slots of the queue."))
     st.button("Back to the recipe", key="train_recipe_reset", on_click=_apply_recipe, icon=":material/restart_alt:",
               help="Every setting above as the recipe for this dataset and model has it.")
 as_recipe = (int(image_size), int(subset) or None, int(epochs), int(batch), optimizer, float(lr), schedule,
@@ -114,9 +122,10 @@ def _settings() -> tuple[DataConfig, TrainConfig]:
 def _launch(twin: bool) -> None:
     try:
         data, cfg = _settings()
-        fingerprint = hashlib.sha1(json.dumps([spec.to_dict(), data.to_dict(), cfg.to_dict(), twin],
+        fingerprint = hashlib.sha1(json.dumps([spec.to_dict(), data.to_dict(), cfg.to_dict(), twin, world_size],
                                               sort_keys=True).encode()).hexdigest()[:16]
         ids = launcher.submit(spec, data, cfg, twin=twin, request_key=f"{session_token()}:{fingerprint}",
+                              world_size=world_size,
                               store=store())
     except ValueError as e:
         st.session_state["train_error"] = str(e)

@@ -91,3 +91,16 @@ def test_missing_dataset_files_show_what_to_do_and_queue_nothing(open_train):
     next(b for b in at.button if b.label == "Train").click().run()
     assert any("CIFAR-10 is not in" in e.value for e in at.error)
     assert Store().runs.list() == []
+
+
+def test_several_gpus_are_offered_only_when_more_than_one_is_visible(open_train, monkeypatch):
+    from resnet_lab.jobs import slots
+
+    monkeypatch.delenv("RESNET_LAB_GPU_COUNT", raising=False)
+    monkeypatch.setattr(slots, "_torch_gpus", lambda: 1)
+    at = open_train()
+    assert not [s for s in at.select_slider if s.key == "train_world_size"]
+    monkeypatch.setattr(slots, "_torch_gpus", lambda: 4)
+    at = open_train()
+    (gpus,) = [s for s in at.select_slider if s.key == "train_world_size"]
+    assert gpus.options == ["1", "2", "3", "4"] and gpus.value == 1
