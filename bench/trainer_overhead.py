@@ -65,6 +65,7 @@ def bare_loop(model_name: str, data: Dataset, cfg: TrainConfig, warmup: int, ste
     model = build_model(spec).to(device).train()
     cuda = device.type == "cuda"
     if cuda:
+        torch.backends.cudnn.benchmark = True  # as the lab's loop does (and make_optimizer fuses on CUDA for both)
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(cfg, model)
     spe = len(data.y_train) // cfg.batch_size
@@ -109,7 +110,9 @@ def main() -> None:
         p.error("--warmup and --steps must be multiples of 10 (the lab logs every 10 steps)")
     total = args.warmup + args.steps
     data = synthetic(n=args.batch * total, size=args.size)
-    cfg = TrainConfig(epochs=1, batch_size=args.batch, lr=0.05, log_every=10, grad_norm_every=50, device=args.device)
+    # no mid-epoch validation: the timed window compares training steps (the bare loop validates nothing)
+    cfg = TrainConfig(epochs=1, batch_size=args.batch, lr=0.05, log_every=10, grad_norm_every=50, eval_points=0,
+                      device=args.device)
     print(f"device: {device_description()}; model {args.model}, {args.size}px, batch {args.batch}, "
           f"{args.steps} timed steps after {args.warmup} warm-up, {args.repeats} repeats")
     bare, lab = [], []

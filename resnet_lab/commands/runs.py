@@ -68,7 +68,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     jobs = store.jobs.list()
     where = forecast(store)
     rows = [{"id": j.id, "kind": j.kind, "name": j.name, "status": j.status, "device": j.device, "slot": j.slot,
-             "progress": j.progress, "total": j.total, "unit": j.unit, "error": j.error,
+             "world_size": j.world_size, "progress": j.progress, "total": j.total, "unit": j.unit, "error": j.error,
              "runs": [r.id for r in store.runs.of_job(j.id)], "queue": where[j.id].to_dict() if j.id in where else None}
             for j in jobs]
     if args.json:

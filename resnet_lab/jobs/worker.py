@@ -13,8 +13,8 @@ estimates. Whatever happens, the worker finally pumps the queue so the next queu
 A job run as a group (torchrun started ``world_size`` workers: ``RANK``/``WORLD_SIZE`` in the environment)
 has one voice: rank 0 does all of the above; the other ranks run the same handler with a context that
 writes nothing (:func:`follow`) and exit non-zero on an error, which makes torchrun end the group. When
-rank 0 then sees the group's communication fail — or is sent SIGTERM by torchrun and fails — the job ends
-``interrupted`` (resumable), not ``failed``; if rank 0 itself dies, the reaper finds it gone and says the same.
+rank 0 then sees the group's communication fail (:func:`group_lost`), the job ends ``interrupted``
+(resumable), not ``failed``; if rank 0 itself dies, the reaper finds it gone and says the same.
 """
 
 from __future__ import annotations
@@ -71,12 +71,11 @@ def group_env() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def group_lost(error: BaseException, terminated: bool) -> bool:
-    """Whether an error of a group's rank 0 means another rank is gone: torch.distributed's own errors (a
-    gloo or NCCL transport failing: a peer closed its connection), or any error after torchrun sent SIGTERM
-    (it does when one of its workers ended)."""
-    if terminated:
-        return True
+def group_lost(error: BaseException) -> bool:
+    """Whether an error of a group's rank 0 means another rank is gone: torch.distributed's own errors (a gloo
+    or NCCL transport failing: a peer closed its connection). Any other error is rank 0's own, and fails the
+    job with its message (the SIGTERM torchrun sends when a worker ends only asks for a stop: it raises nothing).
+    """
     kinds = {cls.__name__ for cls in type(error).__mro__}
     text = str(error).lower()
     return bool(kinds & {"DistError", "DistBackendError", "DistNetworkError", "DistStoreError"}) \
@@ -97,13 +96,7 @@ def run_job(job_id: int, store: Store | None = None) -> str:
                      world_size=world)
     if job.stop_requested:
         ctx.stop_event.set()
-    terminated = threading.Event()
-
-    def on_sigterm(*_: object) -> None:
-        terminated.set()
-        ctx.stop_event.set()
-
-    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGTERM, lambda *_: ctx.stop_event.set())
     done = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(store.path, job_id, ctx.stop_event, done), daemon=True)
     beat.start()
@@ -120,7 +113,7 @@ def run_job(job_id: int, store: Store | None = None) -> str:
     except Exception as e:  # every failure ends the job visibly, with its reason
         traceback.print_exc()
         ctx.progress.flush()
-        if world > 1 and group_lost(e, terminated.is_set()):
+        if world > 1 and group_lost(e):
             store.jobs.finish(job_id, "interrupted", error=(
                 f"Interrupted: a process of its group of {world} ended unexpectedly ({type(e).__name__}; the job's "
                 "log has each process's output). Resume continues from the last checkpoint."))

@@ -22,7 +22,8 @@ _UPDATABLE = {"name", "progress", "total", "unit", "result_path", "error", "esti
 
 
 def slot_class(slot: str) -> str:
-    """The kind of device a slot is: "cuda:1" -> "cuda", "cpu" -> "cpu"; of a job's slots ("cuda:0,cuda:1"), the first's."""
+    """The kind of device a slot is: "cuda:1" -> "cuda", "cpu" -> "cpu"; of a job's slots ("cuda:0,cuda:1"),
+    the first's."""
     return slot.split(",", 1)[0].split(":", 1)[0]
 
 

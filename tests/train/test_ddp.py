@@ -11,6 +11,7 @@ tells the global-batch semantics from the per-rank ones. Augmentation is on (pad
 the whole global batch with the shared generator and keeps its half, so it draws what one process draws.
 """
 
+import contextlib
 import os
 import signal
 import time
@@ -42,7 +43,19 @@ def wait_for(predicate, store, timeout=180.0, what="condition"):
         if predicate():
             return
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}; the jobs: {jobs_and_logs(store)}")
+
+
+def jobs_and_logs(store) -> str:
+    """Every job's status and error, and the end of its workers' log: what a failed wait shows."""
+    from resnet_lab.paths import job_dir
+
+    out = []
+    for job in store.jobs.list():
+        log = job_dir(job.id) / "worker.log"
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+        out.append(f"\njob {job.id} {job.status} progress {job.progress} error {job.error!r}\n{tail}")
+    return "".join(out)
 
 
 def children(pid: int) -> list[int]:
@@ -70,10 +83,13 @@ def store(lab_home, monkeypatch):
     monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
     s = Store()
     yield s
-    for agent in list(scheduler._children):  # leave no agent and no worker behind
-        for pid in [*children(agent), agent]:
-            if jobs.pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+    for proc in list(scheduler._children.values()):  # leave no torchrun agent and none of its workers behind
+        if proc.poll() is None:  # still our child: its pid is its own, not a reused one
+            for pid in children(proc.pid):
+                with contextlib.suppress(ProcessLookupError):  # it may have ended since it was listed
+                    os.kill(pid, signal.SIGKILL)
+            proc.kill()
+            proc.wait(timeout=30)
     s.close()
 
 
@@ -139,8 +155,8 @@ def test_two_processes_end_with_one_process_weights_and_metrics_recorded_once(st
 
 
 @pytest.mark.slow
-def test_a_killed_rank_interrupts_the_job_and_resume_and_a_stop_carry_the_whole_group(store):
-    long = SHORT.replace(epochs=60, log_every=1)  # 240 steps: long enough to kill, stop and resume it
+def test_a_killed_rank_interrupts_the_job_and_resume_and_stops_carry_the_whole_group(store):
+    long = SHORT.replace(epochs=100, log_every=1)  # 400 steps: long enough to kill, stop and resume it twice
     (run_id,) = launcher.submit(TINY, DIGITS, long, store=store, world_size=2)
     job_id = store.runs.get(run_id).job_id
 
@@ -157,7 +173,7 @@ def test_a_killed_rank_interrupts_the_job_and_resume_and_a_stop_carry_the_whole_
     os.kill(rank1, signal.SIGKILL)
     wait_for(lambda: store.jobs.get(job_id).status == "interrupted", store, timeout=60, what="interrupted")
     job = store.jobs.get(job_id)
-    assert "Interrupted" in job.error and "Resume" in job.error, job.error
+    assert "Interrupted" in job.error and "Resume" in job.error, jobs_and_logs(store)
     assert store.runs.get(run_id).status == "interrupted"
     wait_for(lambda: not any(jobs.pid_alive(p) for p in group), store, timeout=60, what="the whole group to end")
     saved = load_checkpoint(store.runs.get(run_id).ckpt_last).meta["step"]
@@ -167,12 +183,32 @@ def test_a_killed_rank_interrupts_the_job_and_resume_and_a_stop_carry_the_whole_
     assert jobs.stop(job_id, store) == "stopping"  # seen by rank 0, agreed on by both at the next log point
     wait_for(lambda: store.jobs.get(job_id).status == "stopped", store, timeout=60, what="stopped")
     run = store.runs.get(run_id)
-    assert run.status == "stopped" and load_checkpoint(run.ckpt_last).meta["step"] == run.step > saved
+    assert run.status == "stopped" and load_checkpoint(run.ckpt_last).meta["step"] == run.step > saved, \
+        jobs_and_logs(store)
+
+    jobs.resume(job_id, store)
+    wait_for(lambda: under_way(run.step), store, what="the group to go on again")
+    os.kill(store.jobs.get(job_id).pid, signal.SIGTERM)  # a SIGTERM to rank 0 is a stop for the whole group
+    wait_for(lambda: store.jobs.get(job_id).status == "stopped", store, timeout=60, what="stopped by SIGTERM")
+    run = store.runs.get(run_id)
+    assert run.status == "stopped" and load_checkpoint(run.ckpt_last).meta["step"] == run.step, jobs_and_logs(store)
 
     jobs.resume(job_id, store)
     wait_for(lambda: finished(store, [run_id]), store, what="the job to finish")
     run = store.runs.get(run_id)
-    assert run.status == "done" and run.step == run.total_steps == 240, run.error
-    assert store.jobs.get(job_id).status == "done" and store.jobs.get(job_id).resumes == 2
+    assert run.status == "done" and run.step == run.total_steps == 400, jobs_and_logs(store)
+    assert store.jobs.get(job_id).status == "done" and store.jobs.get(job_id).resumes == 3
     steps = [s for s, _, _ in store.runs.metrics(run_id, ["train/loss"])["train/loss"]]
-    assert steps == list(range(1, 241))  # every step logged once across a kill, a stop and two resumes
+    assert steps == list(range(1, 401)), steps  # every step logged once across a kill, two stops and three resumes
+
+
+@pytest.mark.slow
+def test_an_error_of_every_rank_fails_the_group_job_with_its_reason(store):
+    # cifar10's files are absent: every rank fails the same way, and the job says why (failed, not interrupted)
+    from resnet_lab import PRESETS
+
+    job, (run_id,) = store.jobs.create("train", "no data", "cpu", world_size=2, runs=[{
+        "name": "no data", "spec": PRESETS["resnet20"].to_dict(), "data": DataConfig(name="cifar10").to_dict(),
+        "train": SHORT.to_dict()}])
+    wait_for(lambda: finished(store, [run_id]), store, what="the job to end")
+    assert store.jobs.get(job).status == "failed" and "DatasetMissing" in store.jobs.get(job).error

@@ -285,5 +285,5 @@ def test_a_stored_config_without_eval_points_still_loads_with_the_default():
     old = TrainConfig().to_dict()
     del old["eval_points"]
     cfg = TrainConfig.from_dict(old)
-    assert cfg.eval_points == 20 and cfg == TrainConfig()
+    assert cfg.eval_points == 10 and cfg == TrainConfig()
     assert TrainConfig.from_dict(cfg.replace(eval_points=0).to_dict()).eval_points == 0

@@ -102,7 +102,7 @@ def test_a_shapes_run_fine_tuned_on_digits_with_each_strategy_records_runs_with_
     for i in ids:
         run = store.runs.get(i)
         curves = store.runs.metrics(i)
-        assert len(curves["train/loss"]) >= 2 and len(curves["val/acc"]) == 2, run.name
+        assert len(curves["train/loss"]) >= 2 and len(curves["val/acc"]) >= 2, run.name
         assert run.spec["num_classes"] == 10 and run.spec["in_channels"] == 3  # head swapped, digits shown as RGB
         assert run.finetune["source"] == f"run:{base}"
         print(f"\n{run.name}: best val acc {run.best['val/acc']:.3f}")
