@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--label-smoothing", type=float, help="default: the recipe's")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    tr.add_argument("--gpus", type=int, default=1, metavar="N",
+                    help="devices for this one run (DistributedDataParallel through torchrun; default 1)")
     tr.add_argument("--detach", action="store_true", help="queue and return at once")
     tr.add_argument("--json", action="store_true", help="JSON output")
     tr.set_defaults(func=cmd_train)
@@ -95,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
              f"{train.batch_size}, lr {train.lr:g} {train.schedule}") + ".",
           file=sys.stderr if args.json else sys.stdout, flush=True)
     store = Store()
-    ids = launcher.submit(spec, data, train, twin=args.plain_twin, name=args.name, store=store)
+    ids = launcher.submit(spec, data, train, twin=args.plain_twin, name=args.name, store=store, world_size=args.gpus)
     return follow_runs(ids, store, args)
 
 
