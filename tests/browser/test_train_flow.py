@@ -25,9 +25,13 @@ def test_launch_watch_the_curve_grow_and_stop(page: Page, app_url):
     page.get_by_role("combobox", name="Dataset").click()
     page.get_by_role("option", name="digits").click()
     expect(page.get_by_label("Image size (px)", exact=True)).to_have_attribute("min", "8")  # digits' range is in
+    main = page.get_by_test_id("stMain")
+    expect(main).to_contain_text("digits: 8 px upsampled to 32")  # the recipe says what it chose and why
+    expect(page.get_by_label("Image size (px)", exact=True)).to_have_value("32")
     _set_number(page, "Image size (px)", 8)
+    expect(main).to_contain_text("You changed some settings")
     _set_number(page, "Training images (0 = all)", 256)
-    page.get_by_text("Training settings").click()
+    page.get_by_test_id("stExpander").get_by_text("Training settings", exact=True).click()
     _set_number(page, "Epochs", 300)
     _set_number(page, "Batch size", 32)
 
