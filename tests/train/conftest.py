@@ -28,3 +28,21 @@ def make_data(n_train: int = 96, n_val: int = 48, size: int = 8, seed: int = 0, 
 @pytest.fixture
 def tiny_data():
     return make_data()
+
+
+@pytest.fixture
+def store(lab_home, monkeypatch):
+    """A store in this test's lab home; workers beat every 0.5 s and none outlives the test."""
+    import os
+    import signal
+
+    from resnet_lab import jobs
+    from resnet_lab.store import Store
+
+    monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
+    s = Store()
+    yield s
+    for job in s.jobs.list(statuses=["running"]):  # leave no worker behind
+        if job.pid and jobs.pid_alive(job.pid):
+            os.kill(job.pid, signal.SIGKILL)
+    s.close()

@@ -12,8 +12,6 @@ first test checks that on every machine. The others need CUDA:
 - with two or more GPUs, a job on two of them (DDP, NCCL, SyncBatchNorm) runs to the end and logs once.
 """
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -38,20 +36,6 @@ def test_training_and_its_benches_import_nothing_a_gpu_machine_lacks():
     assert out.returncode == 0, out.stderr
     loaded = set(out.stdout.split())
     assert "torch" in loaded and not loaded & set(NOT_ON_A_GPU_MACHINE)
-
-
-@pytest.fixture
-def store(lab_home, monkeypatch):
-    from resnet_lab import jobs
-    from resnet_lab.store import Store
-
-    monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
-    s = Store()
-    yield s
-    for job in s.jobs.list(statuses=["running"]):  # leave no worker behind
-        if job.pid and jobs.pid_alive(job.pid):
-            os.kill(job.pid, signal.SIGKILL)
-    s.close()
 
 
 def wait_done(store, ids, timeout=300.0):

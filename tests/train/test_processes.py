@@ -1,15 +1,12 @@
 """Training jobs in real worker processes against a real database file (what every kind of job shares —
 kill, resume, stop, turns, pollers — is tested in tests/jobs/test_jobs_processes.py)."""
 
-import os
-import signal
 import time
 
 import pytest
 
 from resnet_lab import PRESETS, jobs
 from resnet_lab.data.registry import DataConfig
-from resnet_lab.store import Store
 from resnet_lab.train import launcher
 from resnet_lab.train.checkpoint import load_checkpoint
 from resnet_lab.train.config import TrainConfig
@@ -29,16 +26,6 @@ def wait_for(predicate, timeout=120.0, store=None, what="condition"):
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def store(lab_home, monkeypatch):
-    monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
-    s = Store()
-    yield s
-    for job in s.jobs.list(statuses=["running"]):  # leave no worker behind
-        if job.pid and jobs.pid_alive(job.pid):
-            os.kill(job.pid, signal.SIGKILL)
 
 
 def test_twin_job_runs_in_one_worker_and_records_both(store):
