@@ -19,11 +19,14 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 BUSY_TIMEOUT_MS = 30_000
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """1: the unversioned layout (runs with ``twin_of``, a separate ``tasks`` table, absolute paths);
 2: one ``jobs`` table for every kind of background work (a training job may span several devices:
 ``world_size`` processes, its ``slot`` one per process), runs linked to their job and partner, paths
-relative to the lab home, learned speeds for queue estimates."""
+relative to the lab home, learned speeds for queue estimates;
+3: owners (every job and run has one; what a lab made before is the machine's, ``local``), the time a
+job joined the queue (``queued_at``: moved to the back = queued again now), a job's settings fingerprint
+(the same job finished earlier is offered instead of training a copy), and the class's ``people``."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -51,11 +54,17 @@ CREATE TABLE IF NOT EXISTS jobs (
     resumes INTEGER NOT NULL DEFAULT 0,
     work_json TEXT,
     estimate_s REAL,
-    world_size INTEGER NOT NULL DEFAULT 1
+    world_size INTEGER NOT NULL DEFAULT 1,
+    owner TEXT NOT NULL DEFAULT 'local',
+    owner_name TEXT NOT NULL DEFAULT '',
+    queued_at REAL,
+    fingerprint TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, device, id);
 CREATE INDEX IF NOT EXISTS jobs_request ON jobs(request_key, created_at);
 CREATE INDEX IF NOT EXISTS jobs_run ON jobs(run_id, kind, id);
+CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, status);
+CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs(fingerprint, status);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
@@ -76,7 +85,8 @@ CREATE TABLE IF NOT EXISTS runs (
     best_json TEXT,
     last_json TEXT,
     ckpt_best TEXT,
-    ckpt_last TEXT
+    ckpt_last TEXT,
+    owner TEXT NOT NULL DEFAULT 'local'
 );
 CREATE INDEX IF NOT EXISTS runs_job ON runs(job_id, id);
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status, id);
@@ -105,6 +115,13 @@ CREATE TABLE IF NOT EXISTS experiments (
     params_json TEXT NOT NULL,
     job_ids_json TEXT NOT NULL,
     created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS people (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    last_seen REAL
 );
 CREATE TABLE IF NOT EXISTS speeds (
     device TEXT NOT NULL,
@@ -210,7 +227,22 @@ def _v1_to_v2(con: sqlite3.Connection, home: Path) -> None:
             con.execute(stmt)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {1: _v1_to_v2}
+def _v2_to_v3(con: sqlite3.Connection, home: Path) -> None:
+    """Owners, queue times, fingerprints and people. Everything made before belongs to the machine (``local``);
+    a job joined the queue when it was created."""
+    for table, column, ddl in (
+            ("jobs", "owner", "TEXT NOT NULL DEFAULT 'local'"), ("jobs", "owner_name", "TEXT NOT NULL DEFAULT ''"),
+            ("jobs", "queued_at", "REAL"), ("jobs", "fingerprint", "TEXT"),
+            ("runs", "owner", "TEXT NOT NULL DEFAULT 'local'")):
+        if column not in {r[1] for r in con.execute(f"PRAGMA table_info({table})")}:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+    con.execute("UPDATE jobs SET queued_at=created_at WHERE queued_at IS NULL")
+    for stmt in _statements(SCHEMA):
+        if stmt.startswith(("CREATE TABLE IF NOT EXISTS people", "CREATE INDEX")):
+            con.execute(stmt)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 """version -> the step that upgrades a database of that version to the next one."""
 
 

@@ -14,6 +14,7 @@ import json
 import time
 from typing import Any, Iterable, Mapping, Sequence
 
+from ..identity import MACHINE, Identity
 from .db import Database
 from .records import ACTIVE, FINISHED, JOB_STATUSES, RESUMABLE, Job, job_from_row, placeholders
 
@@ -64,7 +65,8 @@ class JobStore:
     def create(self, kind: str, name: str, device: str, *, params: Mapping[str, Any] | None = None,
                runs: Sequence[Mapping[str, Any]] = (), partners: bool = False, run_id: int | None = None,
                origin: str | None = None, request_key: str | None = None, work: Mapping[str, Any] | None = None,
-               estimate_s: float | None = None, unit: str = "steps", world_size: int = 1) -> tuple[int, list[int]]:
+               estimate_s: float | None = None, unit: str = "steps", world_size: int = 1,
+               owner: Identity = MACHINE, fingerprint: str | None = None) -> tuple[int, list[int]]:
         """Queue a job; returns (job id, the ids of the runs created with it).
 
         Each item of ``runs`` holds ``name``, ``spec``, ``data``, ``train`` (and optionally ``finetune``);
@@ -72,6 +74,8 @@ class JobStore:
         With a ``request_key`` (say, a browser session and the launch settings), a second identical request
         within DEDUPE_WINDOW_S returns the first job instead of queueing again: a double-click is one job.
         ``world_size``: processes it runs on, each on its own slot (a DDP training job: several GPUs).
+        ``owner``: who queues it (the job and its runs are theirs); ``fingerprint``: its settings, to find the
+        same job finished earlier.
         """
         if device not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
@@ -92,16 +96,18 @@ class JobStore:
                 raise KeyError(f"no run with id {run_id}")
             job_id = int(con.execute(
                 "INSERT INTO jobs(kind, name, params_json, status, device, run_id, origin, request_key, created_at,"
-                " work_json, estimate_s, unit, world_size) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " work_json, estimate_s, unit, world_size, owner, owner_name, queued_at, fingerprint)"
+                " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (kind, name, json.dumps(dict(params or {})), device, run_id, origin, request_key, now,
-                 json.dumps(dict(work)) if work else None, estimate_s, unit, world_size)).lastrowid)
+                 json.dumps(dict(work)) if work else None, estimate_s, unit, world_size, owner.owner, owner.name, now,
+                 fingerprint)).lastrowid)
             ids: list[int] = []
             for r in runs:
                 ids.append(int(con.execute(
                     "INSERT INTO runs(job_id, name, status, spec_json, data_json, train_json, finetune_json, device,"
-                    " created_at) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                    " created_at, owner) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
                     (job_id, r["name"], json.dumps(r["spec"]), json.dumps(r["data"]), json.dumps(r["train"]),
-                     json.dumps(r["finetune"]) if r.get("finetune") else None, device, now)).lastrowid))
+                     json.dumps(r["finetune"]) if r.get("finetune") else None, device, now, owner.owner)).lastrowid))
             if partners:
                 con.execute("UPDATE runs SET partner_id=? WHERE id=?", (ids[1], ids[0]))
                 con.execute("UPDATE runs SET partner_id=? WHERE id=?", (ids[0], ids[1]))
@@ -253,7 +259,7 @@ class JobStore:
             if row["status"] not in RESUMABLE:
                 raise ValueError(f"job {job_id} is {row['status']}; only stopped or interrupted jobs resume")
             con.execute("UPDATE jobs SET status='queued', finished_at=NULL, error=NULL, stop_requested=0, pid=NULL,"
-                        " resumes=resumes+1 WHERE id=?", (job_id,))
+                        " resumes=resumes+1, queued_at=? WHERE id=?", (time.time(), job_id))
             con.execute(f"UPDATE runs SET status='queued', finished_at=NULL, error=NULL WHERE job_id=? AND status IN"
                         f" ({placeholders(RESUMABLE)})", (job_id, *RESUMABLE))
 

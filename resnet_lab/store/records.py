@@ -41,6 +41,7 @@ class Run:
     last: dict[str, Any]  # metrics at the last evaluation
     ckpt_best: str | None  # absolute paths (stored relative to the lab home)
     ckpt_last: str | None
+    owner: str = "local"  # who made it (see resnet_lab.identity): only they or a teacher may change it
 
     @property
     def active(self) -> bool:
@@ -87,6 +88,10 @@ class Job:
     work: dict[str, Any]  # {"key": what it computes, "units": how much}: for learned speeds and ETAs
     estimate_s: float | None  # estimated seconds of work, when known at queueing
     world_size: int = 1  # processes (devices) it runs on: >1 is one DDP group started by torchrun
+    owner: str = "local"  # who queued it (see resnet_lab.identity): only they or a teacher may change it
+    owner_name: str = ""  # their display name when it was queued (untrusted text)
+    queued_at: float | None = None  # when it joined the queue last (created, resumed, or moved to the back)
+    fingerprint: str | None = None  # its settings (model, data, training, seed): the same job has the same one
 
     @property
     def active(self) -> bool:
@@ -125,7 +130,7 @@ def run_from_row(row: sqlite3.Row, abspath: Callable[[str | None], str | None]) 
         finetune=_loads(row["finetune_json"]), device=row["device"], created_at=row["created_at"],
         started_at=row["started_at"], finished_at=row["finished_at"], error=row["error"], step=row["step"],
         total_steps=row["total_steps"], best=_loads(row["best_json"]), last=_loads(row["last_json"]),
-        ckpt_best=abspath(row["ckpt_best"]), ckpt_last=abspath(row["ckpt_last"]))
+        ckpt_best=abspath(row["ckpt_best"]), ckpt_last=abspath(row["ckpt_last"]), owner=row["owner"])
 
 
 def job_from_row(row: sqlite3.Row, abspath: Callable[[str | None], str | None]) -> Job:
@@ -136,7 +141,8 @@ def job_from_row(row: sqlite3.Row, abspath: Callable[[str | None], str | None]) 
         heartbeat_at=row["heartbeat_at"], pid=row["pid"], error=row["error"],
         stop_requested=bool(row["stop_requested"]), progress=row["progress"], total=row["total"], unit=row["unit"],
         result_path=abspath(row["result_path"]), resumes=row["resumes"], work=_loads(row["work_json"]),
-        estimate_s=row["estimate_s"], world_size=row["world_size"])
+        estimate_s=row["estimate_s"], world_size=row["world_size"], owner=row["owner"], owner_name=row["owner_name"],
+        queued_at=row["queued_at"], fingerprint=row["fingerprint"])
 
 
 def experiment_from_row(row: sqlite3.Row) -> Experiment:
