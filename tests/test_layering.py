@@ -68,9 +68,16 @@ def test_the_import_reader_sees_relative_and_lazy_imports(tmp_path):
     ("data", ("resnet_lab.store", "resnet_lab.jobs", "resnet_lab.train", "resnet_lab.analysis", "resnet_lab.ui",
               "streamlit")),
     ("commands", ("resnet_lab.ui", "streamlit")),
+    # the classroom decides who a session is and what it may train; pages ask it, the scheduler reads its settings
+    ("classroom", ("resnet_lab.jobs", "resnet_lab.ui", "resnet_lab.commands", "resnet_lab.cli", "streamlit")),
 ])
 def test_each_layer_imports_only_what_is_below_it(layer, forbidden):
     assert offenders(layer, forbidden) == []
+
+
+def test_the_data_layer_knows_owners_but_not_the_classroom():
+    assert offenders("data", ("resnet_lab.classroom",)) == []
+    assert "resnet_lab.identity" in imports_of(PKG / "data" / "folders.py")
 
 
 def test_the_viz_layer_names_experiment_reports_only_for_type_checking():

@@ -50,9 +50,10 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from ..data.archives import ArchiveRejected
     from ..data.folders import DatasetRejected, import_zip
+    from ..identity import MACHINE
 
     try:
-        report = import_zip(args.zip, args.name, hflip=args.hflip)
+        report = import_zip(args.zip, args.name, hflip=args.hflip, owner=MACHINE)  # the CLI is the machine's owner
     except DatasetRejected as e:
         raise ValueError(f"{args.name} was not imported: {e}") from None
     except ArchiveRejected as e:

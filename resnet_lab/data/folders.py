@@ -14,6 +14,10 @@ folder usually produces. Junk (``__MACOSX``, ``.DS_Store``, hidden files) is ign
 * :func:`import_zip` extracts an upload through the safe archive door (``archives.py``) into
   ``$RESNET_LAB_HOME/datasets/<name>``, scans it, and removes it again when it cannot train, so a bad
   upload never leaves a half-registered dataset behind.
+* Every imported dataset has an owner (who uploaded it), kept in its ``.lab.json`` with the upload's size:
+  :func:`dataset_owner`, :func:`owner_upload_bytes` (for a per-person upload cap, see
+  ``resnet_lab.classroom``); only the owner or a teacher may delete it (:func:`remove_user_dataset`).
+  A dataset placed by hand, or imported before owners were kept, belongs to the machine (``"local"``).
 * :func:`load_folder_dataset` turns a dataset folder into train/val tensors at a given image size,
   caching the decoded, resized images as uint8 in ``<dataset>/.cache_<size>.pt`` (rebuilt when the
   folder's files change).
@@ -36,6 +40,7 @@ import torch
 from PIL import Image
 
 from ..checks import MAX_SEED, check_float, check_int
+from ..identity import LOCAL, MACHINE, Identity, require
 from ..paths import lab_home
 from .archives import ArchiveLimits, extract_zip, is_junk
 from .images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image, resize_square
@@ -136,9 +141,14 @@ def dataset_path(name_or_path: str | os.PathLike[str], datasets_dir: str | os.Pa
     return resolved
 
 
-def remove_user_dataset(name: str, datasets_dir: str | os.PathLike[str] | None = None) -> None:
-    """Delete an imported dataset folder (and its caches)."""
-    shutil.rmtree(dataset_path(validate_name(name), datasets_dir))
+def remove_user_dataset(name: str, by: Identity, datasets_dir: str | os.PathLike[str] | None = None) -> None:
+    """Delete an imported dataset folder (and its caches) on behalf of ``by``: its owner or a teacher.
+
+    Anyone else gets :class:`~resnet_lab.identity.NotAllowed` and the folder stays as it was."""
+    folder = dataset_path(validate_name(name), datasets_dir)
+    owner, owner_name = dataset_ownership(name, datasets_dir)
+    require(by, owner, "delete", f"the dataset {name!r}", owner_name)
+    shutil.rmtree(folder)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -299,8 +309,9 @@ def import_zip(
     limits: ArchiveLimits = ArchiveLimits(),
     min_side: int = DEFAULT_MIN_SIDE,
     hflip: bool = False,
+    owner: Identity = MACHINE,
 ) -> FolderReport:
-    """Import an uploaded zip of class folders as the user dataset ``name``.
+    """Import an uploaded zip of class folders as the user dataset ``name``, owned by ``owner``.
 
     ``hflip``: whether a mirror image keeps its label (a cat flipped is a cat; a "b" flipped is a "d").
     The lab cannot guess it for your images, so the import asks; the answer is kept with the dataset
@@ -312,7 +323,12 @@ def import_zip(
     :func:`scan_folder` validates it. When the report is not ``ok`` the extracted folder is removed
     and :class:`DatasetRejected` (carrying the report) is raised, so nothing partial stays registered.
     Returns the report of a dataset that can train (it may still carry warnings).
+
+    ``owner`` (the CLI and single-user mode: the machine) is kept with the dataset, with its display name and the
+    zip's size in bytes (what a per-person upload cap counts, :func:`owner_upload_bytes`).
     """
+    if not isinstance(owner, Identity):
+        raise TypeError(f"owner must be an Identity, got {type(owner).__name__}")
     validate_name(name)
     base = Path(datasets_dir) if datasets_dir is not None else datasets_root()
     dest = base / name
@@ -330,7 +346,12 @@ def import_zip(
     if not report.ok:
         shutil.rmtree(dest, ignore_errors=True)
         raise DatasetRejected(report)
-    write_dataset_meta(name, {"hflip": bool(hflip), "native_size": report.native_size}, datasets_dir)
+    try:
+        upload_bytes = os.path.getsize(zip_path)
+    except OSError:
+        upload_bytes = None
+    write_dataset_meta(name, {"hflip": bool(hflip), "native_size": report.native_size, "owner": owner.owner,
+                              "owner_name": owner.name, "upload_bytes": upload_bytes}, datasets_dir)
     return report
 
 
@@ -356,9 +377,70 @@ def dataset_meta(name: str, datasets_dir: str | os.PathLike[str] | None = None) 
     return out
 
 
+def _raw_meta(name: str, datasets_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Everything kept in the dataset's ``.lab.json`` (empty when missing or damaged). ValueError when there is
+    no such dataset."""
+    path = _meta_path(name, datasets_dir)
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def dataset_ownership(name: str, datasets_dir: str | os.PathLike[str] | None = None) -> tuple[str, str]:
+    """(owner key, owner's display name) of an imported dataset; ``("local", "")`` for one without a recorded
+    owner (placed by hand, imported before owners were kept, or a damaged record): the machine's."""
+    raw = _raw_meta(name, datasets_dir)
+    owner, owner_name = raw.get("owner"), raw.get("owner_name")
+    if not isinstance(owner, str) or not owner:
+        return LOCAL, ""
+    return owner, owner_name if isinstance(owner_name, str) else ""
+
+
+def dataset_owner(name: str, datasets_dir: str | os.PathLike[str] | None = None) -> str:
+    """The owner key of an imported dataset (``"local"`` when none is recorded)."""
+    return dataset_ownership(name, datasets_dir)[0]
+
+
+def dataset_bytes(name: str, datasets_dir: str | os.PathLike[str] | None = None) -> int:
+    """What a dataset counts against its owner's upload cap: the zip's size as uploaded, or, when that was not
+    recorded, the bytes of its files (the lab's caches and records left out)."""
+    size = _raw_meta(name, datasets_dir).get("upload_bytes")
+    if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
+        return size
+    total = 0
+    folder = dataset_path(name, datasets_dir)
+    for dirpath, _dirs, names in os.walk(folder, followlinks=False):
+        for n in names:
+            p = Path(dirpath) / n
+            if p.parent == folder and (n == META_FILE or n.startswith(".cache_")):
+                continue
+            if not p.is_symlink():
+                total += p.stat().st_size
+    return total
+
+
+def owner_upload_bytes(owner: str | Identity, datasets_dir: str | os.PathLike[str] | None = None) -> int:
+    """Bytes of the datasets ``owner`` (a key such as ``"class:3"``, or an Identity) uploaded and still keeps."""
+    key = owner.owner if isinstance(owner, Identity) else owner
+    if not isinstance(key, str):
+        raise TypeError(f"owner must be an owner key or an Identity, got {type(owner).__name__}")
+    total = 0
+    for name in list_user_datasets(datasets_dir):
+        try:
+            if dataset_owner(name, datasets_dir) == key:
+                total += dataset_bytes(name, datasets_dir)
+        except (OSError, ValueError):  # removed while we looked: it no longer counts
+            continue
+    return total
+
+
 def write_dataset_meta(name: str, meta: dict[str, Any], datasets_dir: str | os.PathLike[str] | None = None) -> None:
     """Keep ``meta`` (merged into what is kept) with the dataset, written atomically."""
-    merged = {**dataset_meta(name, datasets_dir), **{k: v for k, v in meta.items() if v is not None}}
+    merged = {**_raw_meta(name, datasets_dir), **dataset_meta(name, datasets_dir),
+              **{k: v for k, v in meta.items() if v is not None}}
+    merged.pop("version", None)
     path = _meta_path(name, datasets_dir)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps({"version": 1, **merged}))

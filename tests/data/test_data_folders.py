@@ -25,6 +25,7 @@ from resnet_lab.data.folders import (
     validate_name,
 )
 from resnet_lab.data.registry import Dataset, channel_stats
+from resnet_lab.identity import MACHINE
 
 
 def save_image(path: Path, seed: int, size: tuple[int, int] = (24, 20), fmt: str | None = None) -> Path:
@@ -166,7 +167,7 @@ def test_list_and_remove_user_datasets(ds):
     (datasets_root() / "file").write_text("x")
     assert list_user_datasets() == ["pets"]
     assert list_user_datasets(datasets_root()) == ["pets"]
-    remove_user_dataset("pets")
+    remove_user_dataset("pets", MACHINE)
     assert list_user_datasets() == []
 
 
