@@ -67,9 +67,15 @@ def test_train_runs_and_stop_from_the_command_line(lab_home):
     jobs = json.loads(run_cli("jobs", "--json").stdout)
     assert [(j["id"], j["kind"], j["status"], j["runs"]) for j in jobs] == [
         (runs[0]["job"], "train", "done", [runs[0]["id"], runs[1]["id"]])]
+    assert (jobs[0]["owner"], jobs[0]["owner_name"]) == ("local", "this machine")  # the CLI acts as the machine
     assert json.loads(run_cli("stop", "--job", str(runs[0]["job"]), "--json").stdout) == {
         "job": runs[0]["job"], "status": "done"}
     assert "no job with id 999" in run_cli("resume", "--job", "999").stderr
+    assert (lab_home / "runs" / str(runs[1]["id"])).is_dir()
+    deleted = run_cli("delete", str(runs[1]["id"]))  # the plain twin's id: the job goes with both runs
+    assert deleted.returncode == 0 and deleted.stdout.strip() == f"deleted runs {runs[0]['id']}, {runs[1]['id']}"
+    assert json.loads(run_cli("runs", "--json").stdout) == [] and json.loads(run_cli("jobs", "--json").stdout) == []
+    assert not any((lab_home / "runs" / str(r["id"])).exists() for r in runs)  # checkpoints too
     bad = run_cli("train", "--data", "cifar10")
     assert bad.returncode == 2 and "CIFAR-10 is not in" in bad.stderr
 

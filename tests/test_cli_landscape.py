@@ -18,6 +18,7 @@ from resnet_lab.experiments.learned import check_runs
 from resnet_lab.analysis.subject import from_run
 from resnet_lab.cli import main
 from resnet_lab.data.registry import load_dataset
+from resnet_lab.identity import MACHINE
 from resnet_lab.store import Store
 from resnet_lab import jobs
 from resnet_lab.paths import run_dir
@@ -109,7 +110,7 @@ def test_detach_queues_and_returns_at_once(home, capsys):
     store = Store()
     job = store.jobs.get(doc["job"])
     assert job.kind == "landscape" and job.params["runs"] == home and doc["status"] in ("queued", "running")
-    jobs.stop(job.id, store)
+    jobs.stop(job.id, store, by=MACHINE)
     store.close()
 
 

@@ -1,10 +1,14 @@
-"""`runs`, `jobs`, `stop` and `resume`: what is on this lab's queue and in its records, and acting on it."""
+"""`runs`, `jobs`, `stop`, `resume` and `delete`: what is on this lab's queue and in its records, and acting on it.
+
+The command line acts as the machine (:data:`resnet_lab.identity.MACHINE`, a teacher): it may act on
+everyone's jobs."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
+from ..identity import LOCAL, MACHINE
 from .common import run_row
 
 
@@ -27,6 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     rm.add_argument("id", type=int, metavar="RUN_ID")
     rm.add_argument("--job", action="store_true", help="the id is a job's, not a run's")
     rm.set_defaults(func=cmd_resume)
+
+    dl = sub.add_parser("delete", help="delete a finished run with its twin, metrics, analyses and files")
+    dl.add_argument("id", type=int, metavar="RUN_ID")
+    dl.add_argument("--job", action="store_true", help="the id is a job's (e.g. a landscape job), not a run's")
+    dl.set_defaults(func=cmd_delete)
 
 
 def _job_id(store, args: argparse.Namespace) -> int:
@@ -67,7 +76,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     pump(store)
     jobs = store.jobs.list()
     where = forecast(store)
-    rows = [{"id": j.id, "kind": j.kind, "name": j.name, "status": j.status, "device": j.device, "slot": j.slot,
+    rows = [{"id": j.id, "kind": j.kind, "name": j.name, "owner": j.owner, "owner_name": j.owner_name,
+             "status": j.status, "device": j.device, "slot": j.slot,
              "world_size": j.world_size, "progress": j.progress, "total": j.total, "unit": j.unit, "error": j.error,
              "runs": [r.id for r in store.runs.of_job(j.id)], "queue": where[j.id].to_dict() if j.id in where else None}
             for j in jobs]
@@ -76,7 +86,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         queue = f"  [{row['queue']['text']}]" if row["queue"] else ""
-        print(f"{row['id']:>5}  {row['kind']:<10} {row['status']:<11} {row['name']}  {row['progress']}/"
+        whose = f"  ({row['owner_name'] or row['owner']})" if row["owner"] != LOCAL else ""
+        print(f"{row['id']:>5}  {row['kind']:<10} {row['status']:<11} {row['name']}{whose}  {row['progress']}/"
               f"{row['total'] or '?'} {row['unit']}" + queue)
     return 0
 
@@ -86,7 +97,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     from ..store import Store
 
     store = Store()
-    result = stop(_job_id(store, args), store)
+    result = stop(_job_id(store, args), store, by=MACHINE)
     what = "job" if args.job else "run"
     print(json.dumps({what: args.id, "status": result}) if args.json else f"{what} {args.id}: {result}")
     return 0
@@ -97,6 +108,22 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from ..store import Store
 
     store = Store()
-    resume(_job_id(store, args), store)
+    resume(_job_id(store, args), store, by=MACHINE)
     print(f"{'job' if args.job else 'run'} {args.id}: queued to resume")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from ..jobs import delete
+    from ..store import Store
+    from ..train.launcher import delete_run
+
+    store = Store()
+    runs = [r.id for r in store.runs.of_job(store.jobs.get(args.id).id)] if args.job else [args.id]
+    if not runs:  # an analysis job: it goes alone
+        delete(args.id, store, by=MACHINE)
+        print(f"job {args.id}: deleted")
+        return 0
+    gone = delete_run(runs[0], store, by=MACHINE)
+    print(f"deleted run{'s' if len(gone) != 1 else ''} {', '.join(map(str, gone))}")
     return 0

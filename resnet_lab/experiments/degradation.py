@@ -19,6 +19,8 @@ from typing import Any, Mapping, Sequence
 from ..analysis.degradation import DegradationVerdict, Series, last_epoch_mean, run_label, verdict_of
 from ..analysis.learned import LearnedCheck, check_learned, inconclusive
 from ..data.registry import DataConfig
+from ..identity import MACHINE, Identity
+from ..jobs import scheduler
 from ..models.presets import CIFAR_DEPTHS, cifar_blocks, cifar_spec
 from ..spec import ModelSpec
 from ..store import Run, Store
@@ -99,23 +101,28 @@ class DegradationConfig:
                    train=TrainConfig.from_dict(params["train"]))
 
 
-def submit_degradation(cfg: DegradationConfig, store: Store | None = None, request_key: str | None = None) -> int:
+def submit_degradation(cfg: DegradationConfig, store: Store | None = None, request_key: str | None = None,
+                       owner: Identity = MACHINE) -> int:
     """Queue the experiment: two twin jobs [resnet-shallow + plain-shallow], [resnet-deep + plain-deep] with
     the same DataConfig and TrainConfig, and an ``experiments`` row grouping them. Returns its id.
 
     The shallow job is queued first, so on one device it trains first. With a ``request_key`` a repeated
     request within the store's dedupe window (a double click) returns the same experiment: the store
     dedupes each job by its key, and the experiment over exactly those jobs (``Store.create_experiment``).
+    The jobs are ``owner``'s; an owner without room for both under the class's cap is refused before either
+    is queued (:class:`resnet_lab.jobs.QueueFull`).
     """
     if not isinstance(cfg, DegradationConfig):
         raise ValueError(f"expected a DegradationConfig, got {type(cfg).__name__}")
     store = store or Store()
+    if request_key is None or store.jobs.requested(f"{request_key}:{KIND}:shallow") is None:  # not a repeat
+        scheduler.check_room(store, owner, 2)
     jobs = []
     for which in ("shallow", "deep"):
         depth = getattr(cfg, which)
         key = None if request_key is None else f"{request_key}:{KIND}:{which}"
         ids = launcher.submit(cfg.spec(depth), cfg.data, cfg.train, twin=True, name=f"{run_label(True, depth)} "
-                              f"({KIND})", request_key=key, store=store, origin=KIND)
+                              f"({KIND})", request_key=key, store=store, origin=KIND, owner=owner)
         jobs.append(launcher.job_of(ids[0], store))
     exp_id = store.experiments.create(KIND, f"depth {cfg.shallow} vs {cfg.deep} · {cfg.data.name}", cfg.params(), jobs)
     for job in jobs:

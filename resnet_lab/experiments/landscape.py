@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import torch
 
 from ..analysis.landscape import LandscapeParams, Surface, loss_surface, training_batches
+from ..identity import MACHINE, Identity
 from ..jobs import scheduler
 from ..jobs.handlers import JobContext, Outcome
 from ..paths import run_dir
@@ -125,8 +126,10 @@ def landscape_jobs(store: Store, run: Run, statuses: Sequence[str] | None = None
 
 
 def submit_landscape(run_id: int, params: LandscapeParams, twin: bool = True, store: Store | None = None,
-                     request_key: str | None = None, estimate_s: float | None = None) -> int:
-    """Queue a landscape of run ``run_id`` (and of its twin) and start it if the device has room.
+                     request_key: str | None = None, estimate_s: float | None = None,
+                     owner: Identity = MACHINE) -> int:
+    """Queue a landscape of run ``run_id`` (and of its twin) for ``owner`` and start it if the device has room.
+    Anyone may study anyone's run: the landscape job is its ``owner``'s (theirs to stop and delete).
 
     Checks now what would make it fail later (no such run, no checkpoint, no twin). The job's params
     hold ``runs`` (ids, the run first) and the :class:`LandscapeParams`. The same ``request_key``
@@ -140,7 +143,7 @@ def submit_landscape(run_id: int, params: LandscapeParams, twin: bool = True, st
     job_id, _ = scheduler.submit(
         store, KIND, f"landscape of run {run_id}" + (f" and {runs[1].id}" if twin else ""), "auto",
         params={"runs": [r.id for r in runs], **params.to_dict()}, run_id=run_id, request_key=request_key,
-        estimate_s=estimate_s, unit="evaluations")
+        estimate_s=estimate_s, unit="evaluations", owner=owner)
     return job_id
 
 

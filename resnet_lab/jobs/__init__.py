@@ -1,14 +1,17 @@
 """One queue for all background work (training, fine-tuning, loss landscapes, and any later analysis).
 
-- :mod:`.scheduler`: submit, pump (reap + claim + spawn), stop, resume; the rule for "the worker is gone";
+- :mod:`.scheduler`: submit, pump (reap + claim + spawn), stop, resume, move to the back, delete (each naming who
+  asks: only the owner or a teacher may); the class's caps; the rule for "the worker is gone";
 - :mod:`.slots`: the device slots (``cpu``, ``cuda:0`` …) and how many jobs each runs at once;
 - :mod:`.worker`: the one worker harness, ``python -m resnet_lab.jobs.worker JOB_ID``;
 - :mod:`.handlers`: kind -> handler; :mod:`.eta`: queue position and time estimates;
 - :mod:`.follow`: the command line's "follow these jobs until they end".
-The SQL lives in :mod:`resnet_lab.store.jobs`.
+The SQL, and the fair-turns rule a claim applies (:func:`resnet_lab.store.jobs.turn_order`), live in
+:mod:`resnet_lab.store.jobs`.
 """
 
-from .scheduler import HEARTBEAT_S, STALE_AFTER_S, START_GRACE_S, gone, pid_alive, pump, reap, resume, spawn, stop, submit
+from .scheduler import (HEARTBEAT_S, STALE_AFTER_S, START_GRACE_S, QueueFull, check_room, delete, gone, move_to_back,
+                        pid_alive, pump, queue_caps, reap, resume, spawn, stop, submit)
 
-__all__ = ["HEARTBEAT_S", "STALE_AFTER_S", "START_GRACE_S", "gone", "pid_alive", "pump", "reap", "resume", "spawn",
-           "stop", "submit"]
+__all__ = ["HEARTBEAT_S", "STALE_AFTER_S", "START_GRACE_S", "QueueFull", "check_room", "delete", "gone", "move_to_back",
+           "pid_alive", "pump", "queue_caps", "reap", "resume", "spawn", "stop", "submit"]

@@ -7,6 +7,7 @@ import sys
 import time
 from typing import Callable, Sequence
 
+from ..identity import MACHINE, Identity
 from ..store import Job, Store
 from .scheduler import pump, stop
 
@@ -16,9 +17,10 @@ REPORT_EVERY_S = 5.0  # seconds between progress reports
 
 def follow(store: Store, job_ids: Sequence[int], report: Callable[[list[Job]], None] | None = None,
            poll_s: float = POLL_S, report_every_s: float = REPORT_EVERY_S,
-           stopping_text: str = "stopping (finishing the current step)…") -> list[Job]:
+           stopping_text: str = "stopping (finishing the current step)…", by: Identity = MACHINE) -> list[Job]:
     """Block until every job in ``job_ids`` has ended; returns them as they ended. ``report(jobs)`` is
-    called at most every ``report_every_s`` while they run (the CLI's progress lines)."""
+    called at most every ``report_every_s`` while they run (the CLI's progress lines). Ctrl-C stops them
+    as ``by`` (the command line acts as the machine)."""
     last = 0.0
     try:
         while True:
@@ -32,7 +34,7 @@ def follow(store: Store, job_ids: Sequence[int], report: Callable[[list[Job]], N
             time.sleep(poll_s)
     except KeyboardInterrupt:
         for j in job_ids:
-            stop(j, store)
+            stop(j, store, by=by)
         print(stopping_text, file=sys.stderr, flush=True)
         while any(store.jobs.get(j).active for j in job_ids):
             pump(store)

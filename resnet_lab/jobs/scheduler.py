@@ -8,6 +8,11 @@ own process, ``python -m resnet_lab.jobs.worker JOB_ID``, whatever its kind. A t
 ``world_size`` N > 1 takes N slots and runs as one group of N such processes started by torchrun
 (``python -m torch.distributed.run --nproc_per_node N ... -m resnet_lab.jobs.worker JOB_ID``); its rank 0
 is the job's worker as far as the store knows (pid, heartbeat, final status).
+
+Owners take fair turns (:func:`resnet_lab.store.jobs.turn_order`), within the class's caps
+(:func:`queue_caps`): so many jobs waiting or running per owner, checked when one is queued
+(:class:`QueueFull`), and so many running per owner, checked when jobs are started. Stopping, resuming,
+moving and deleting name who asks (``by``); the store refuses anyone but the owner or a teacher.
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
+from ..identity import MACHINE, Identity
 from ..paths import job_dir
-from ..store import Store
+from ..store import QueueFull, Store
+from ..store.jobs import queue_full_message
 from . import slots
 from .handlers import GROUP_KINDS
 
@@ -30,22 +37,49 @@ STALE_AFTER_S = max(3 * HEARTBEAT_S, 6.0)  # no heartbeat for this long: the wor
 START_GRACE_S = 60.0  # a claimed job whose worker has not yet said hello is not stale before this
 _children: dict[int, subprocess.Popen] = {}  # workers this process started (polled so none is left a zombie)
 _REPO = Path(__file__).resolve().parents[2]
+FROM_SETTINGS: Literal["settings"] = "settings"  # a cap argument's default: the class's settings decide
+
+
+def queue_caps() -> tuple[int | None, int | None]:
+    """(jobs one owner may have waiting or running, jobs one owner may have running) for this class, from
+    :func:`resnet_lab.classroom.settings.load_settings` (None: no cap; no settings file: no caps)."""
+    from ..classroom.settings import load_settings  # here: settings are read (and cached) when asked for
+
+    caps = load_settings().queue
+    return caps.max_queued_per_owner, caps.max_running_per_owner
+
+
+def check_room(store: Store, owner: Identity, wanted: int = 1,
+               max_queued_per_owner: int | None | Literal["settings"] = FROM_SETTINGS) -> None:
+    """Refuse (:class:`QueueFull`) before queueing ``wanted`` jobs at once (an experiment's) that would take
+    ``owner`` past the class's cap on jobs waiting or running. Teachers and the machine are not capped."""
+    cap = queue_caps()[0] if max_queued_per_owner == FROM_SETTINGS else max_queued_per_owner
+    if cap is None or owner.teacher:
+        return
+    active = store.jobs.active_count(owner.owner)
+    if active + wanted > cap:
+        raise QueueFull(queue_full_message(active, cap, wanted))
 
 
 def submit(store: Store, kind: str, name: str, device: str = "auto", *, runs: Sequence[Mapping[str, Any]] = (),
            partners: bool = False, params: Mapping[str, Any] | None = None, run_id: int | None = None,
            origin: str | None = None, request_key: str | None = None, work: Mapping[str, Any] | None = None,
            estimate_s: float | None = None, unit: str = "steps", start: bool = True,
-           world_size: int = 1) -> tuple[int, list[int]]:
+           world_size: int = 1, owner: Identity = MACHINE, fingerprint: str | None = None,
+           max_queued_per_owner: int | None | Literal["settings"] = FROM_SETTINGS) -> tuple[int, list[int]]:
     """Queue a job of any kind and start it if its device has room; returns (job id, its runs' ids).
 
     ``device`` is "auto", "cpu" or "cuda" (refused when there is no GPU). ``work`` = {"key", "units"}
     names what the job computes and how much of it, so its duration can be estimated from the speed
     learned on earlier jobs of the same key (``estimate_s``, when given, is used instead). ``world_size``:
     processes it runs on, one per device (kinds in ``GROUP_KINDS`` only; refused when the lab has too few
-    GPUs, or cpu lanes, ever to start it).
+    GPUs, or cpu lanes, ever to start it). ``owner``: who queues it (theirs to stop, resume and delete);
+    ``fingerprint``: its settings (see :func:`resnet_lab.train.launcher.fingerprint`). An owner who already
+    has ``max_queued_per_owner`` jobs waiting or running (default: the class's settings) is refused with
+    :class:`QueueFull`; a teacher, and the machine, are not.
     """
     where = slots.resolve_device(device)
+    cap = queue_caps()[0] if max_queued_per_owner == FROM_SETTINGS else max_queued_per_owner
     if world_size != 1 and kind not in GROUP_KINDS:
         raise ValueError(f"a {kind} job runs in one process; world_size > 1 is for {', '.join(GROUP_KINDS)} jobs")
     slots.check_world_size(where, world_size)
@@ -54,21 +88,25 @@ def submit(store: Store, kind: str, name: str, device: str = "auto", *, runs: Se
         estimate_s = per * float(work.get("units", 0)) if per is not None else None
     job_id, ids = store.jobs.create(kind, name, where, params=params, runs=runs, partners=partners, run_id=run_id,
                                     origin=origin, request_key=request_key, work=work, estimate_s=estimate_s,
-                                    unit=unit, world_size=world_size)
+                                    unit=unit, world_size=world_size, owner=owner, fingerprint=fingerprint,
+                                    max_active_per_owner=cap)
     if start:
         pump(store)
     return job_id, ids
 
 
-def pump(store: Store | None = None, capacity: Mapping[str, int] | None = None) -> list[int]:
-    """Reap dead workers, then start queued jobs on free slots. Returns the job ids started."""
+def pump(store: Store | None = None, capacity: Mapping[str, int] | None = None,
+         max_running_per_owner: int | None | Literal["settings"] = FROM_SETTINGS) -> list[int]:
+    """Reap dead workers, then start queued jobs on free slots, owners taking turns, none past
+    ``max_running_per_owner`` running jobs (default: the class's settings). Returns the job ids started."""
     store = store or Store()
+    cap = queue_caps()[1] if max_running_per_owner == FROM_SETTINGS else max_running_per_owner
     for pid, proc in list(_children.items()):
         if proc.poll() is not None:
             del _children[pid]
     reap(store)
     started = []
-    for job_id, slot in store.jobs.claim(capacity if capacity is not None else slots.capacity()):
+    for job_id, slot in store.jobs.claim(capacity if capacity is not None else slots.capacity(), cap):
         spawn(store, job_id, slot)
         started.append(job_id)
     return started
@@ -156,14 +194,29 @@ def reap(store: Store, now: float | None = None) -> list[int]:
     return lost
 
 
-def stop(job_id: int, store: Store | None = None) -> str:
+def stop(job_id: int, store: Store | None = None, *, by: Identity) -> str:
     """Ask a job to stop: a queued one stops at once ("stopped"); a running one ("stopping") finishes its
-    step — a training job writes a checkpoint, an analysis keeps what it computed."""
-    return (store or Store()).jobs.stop(job_id)
+    step — a training job writes a checkpoint, an analysis keeps what it computed. Only its owner or a
+    teacher may (:class:`resnet_lab.identity.NotAllowed`)."""
+    return (store or Store()).jobs.stop(job_id, by=by)
 
 
-def resume(job_id: int, store: Store | None = None) -> None:
-    """Queue a stopped or interrupted job again (training continues from its last checkpoint)."""
+def resume(job_id: int, store: Store | None = None, *, by: Identity) -> None:
+    """Queue a stopped or interrupted job again (training continues from its last checkpoint). Only its owner
+    or a teacher may."""
     store = store or Store()
-    store.jobs.requeue(job_id)
+    store.jobs.requeue(job_id, by=by)
     pump(store)
+
+
+def move_to_back(job_id: int, store: Store | None = None, *, by: Identity) -> None:
+    """Move a queued job to the back: it starts after every job waiting now. Only its owner or a teacher may."""
+    store = store or Store()
+    store.jobs.move_to_back(job_id, by=by)
+    pump(store)
+
+
+def delete(job_id: int, store: Store | None = None, *, by: Identity) -> None:
+    """Delete a finished job with its runs and the analyses of them (their files stay on disk: see
+    :func:`resnet_lab.train.launcher.delete_run` for a run with its files). Only its owner or a teacher may."""
+    (store or Store()).jobs.delete(job_id, by=by)

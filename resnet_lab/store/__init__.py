@@ -2,7 +2,8 @@
 
 :class:`Store` opens the database (upgrading an older one in place, refusing a newer one) and hands out
 one accessor per kind of record: ``store.runs`` (trained models and their metrics), ``store.jobs`` (the
-one queue of background work), ``store.experiments`` and ``store.people`` (a class's members). Open one Store per process (or per thread).
+one queue of background work), ``store.experiments`` and ``store.people`` (a class's members). Open one Store
+per process (or per thread).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from pathlib import Path
 from ..paths import lab_home
 from .db import BUSY_TIMEOUT_MS, SCHEMA_VERSION, Database, SchemaTooNew
 from .experiments import ExperimentStore
-from .jobs import DEDUPE_WINDOW_S, JobStore, slot_class
+from .jobs import DEDUPE_WINDOW_S, JobStore, QueueFull, Waiting, pick, slot_class, turn_order
 from .people import PeopleStore, Person
 from .records import ACTIVE, FINISHED, JOB_STATUSES, RESUMABLE, STATUSES, Experiment, Job, Run
 from .runs import RunStore, decimate
 
 __all__ = ["ACTIVE", "BUSY_TIMEOUT_MS", "DEDUPE_WINDOW_S", "FINISHED", "JOB_STATUSES", "RESUMABLE", "SCHEMA_VERSION",
-           "STATUSES", "Database", "Experiment", "Job", "Person", "Run", "SchemaTooNew", "Store", "decimate", "slot_class"]
+           "STATUSES", "Database", "Experiment", "Job", "Person", "QueueFull", "Run", "SchemaTooNew", "Store",
+           "Waiting", "decimate", "pick", "slot_class", "turn_order"]
 
 
 class Store:

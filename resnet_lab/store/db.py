@@ -25,8 +25,9 @@ SCHEMA_VERSION = 3
 ``world_size`` processes, its ``slot`` one per process), runs linked to their job and partner, paths
 relative to the lab home, learned speeds for queue estimates;
 3: owners (every job and run has one; what a lab made before is the machine's, ``local``), the time a
-job joined the queue (``queued_at``: moved to the back = queued again now), a job's settings fingerprint
-(the same job finished earlier is offered instead of training a copy), and the class's ``people``."""
+job joined the queue (``queued_at``: moved to the back = queued again now, ``at_back`` set), a job's settings
+fingerprint (the same job finished earlier is offered instead of training a copy), the class's ``people``, and
+``turns``: which owner had a job started last on each kind of device (fair turns between owners)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -58,7 +59,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     owner TEXT NOT NULL DEFAULT 'local',
     owner_name TEXT NOT NULL DEFAULT '',
     queued_at REAL,
-    fingerprint TEXT
+    fingerprint TEXT,
+    at_back INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, device, id);
 CREATE INDEX IF NOT EXISTS jobs_request ON jobs(request_key, created_at);
@@ -122,6 +124,12 @@ CREATE TABLE IF NOT EXISTS people (
     token_hash TEXT NOT NULL UNIQUE,
     created_at REAL NOT NULL,
     last_seen REAL
+);
+CREATE TABLE IF NOT EXISTS turns (
+    device TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (device, owner)
 );
 CREATE TABLE IF NOT EXISTS speeds (
     device TEXT NOT NULL,
@@ -228,17 +236,17 @@ def _v1_to_v2(con: sqlite3.Connection, home: Path) -> None:
 
 
 def _v2_to_v3(con: sqlite3.Connection, home: Path) -> None:
-    """Owners, queue times, fingerprints and people. Everything made before belongs to the machine (``local``);
-    a job joined the queue when it was created."""
+    """Owners, queue times, fingerprints, people and turns. Everything made before belongs to the machine
+    (``local``); a job joined the queue when it was created; nobody has had a turn yet."""
     for table, column, ddl in (
             ("jobs", "owner", "TEXT NOT NULL DEFAULT 'local'"), ("jobs", "owner_name", "TEXT NOT NULL DEFAULT ''"),
             ("jobs", "queued_at", "REAL"), ("jobs", "fingerprint", "TEXT"),
-            ("runs", "owner", "TEXT NOT NULL DEFAULT 'local'")):
+            ("jobs", "at_back", "INTEGER NOT NULL DEFAULT 0"), ("runs", "owner", "TEXT NOT NULL DEFAULT 'local'")):
         if column not in {r[1] for r in con.execute(f"PRAGMA table_info({table})")}:
             con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
     con.execute("UPDATE jobs SET queued_at=created_at WHERE queued_at IS NULL")
     for stmt in _statements(SCHEMA):
-        if stmt.startswith(("CREATE TABLE IF NOT EXISTS people", "CREATE INDEX")):
+        if stmt.startswith(("CREATE TABLE IF NOT EXISTS people", "CREATE TABLE IF NOT EXISTS turns", "CREATE INDEX")):
             con.execute(stmt)
 
 

@@ -4,17 +4,24 @@ A job is created with the runs it will train (none for an analysis), claimed ont
 ``BEGIN IMMEDIATE`` transaction (so two pumps never start it twice), beats a heartbeat while its worker
 lives, and ends with a status. A job's status moves its active runs with it — claimed: running; stopped
 while queued: stopped; lost: interrupted; resumed: queued — while a run's own final status (done,
-diverged, stopped) is set by the worker that trains it. Placing, spawning and reaping live in
-:mod:`resnet_lab.jobs`; this module is the SQL.
+diverged, stopped) is set by the worker that trains it. Spawning and reaping live in
+:mod:`resnet_lab.jobs`; this module is the SQL, and the two pure rules a claim applies inside its
+transaction: whose turn it is (:func:`turn_order`, :func:`pick`) and where a job fits (:func:`place`).
+
+Every change to a job names who asks (``by``, a :class:`resnet_lab.identity.Identity`); the owner is read
+and checked in the same transaction as the change, so a refused request (:class:`NotAllowed`) changes
+nothing.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
-from typing import Any, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence, TypeVar
 
-from ..identity import MACHINE, Identity
+from ..identity import LOCAL, MACHINE, Identity, require
 from .db import Database
 from .records import ACTIVE, FINISHED, JOB_STATUSES, RESUMABLE, Job, job_from_row, placeholders
 
@@ -43,6 +50,134 @@ def place(kind: str, n: int, capacity: Mapping[str, int], free: Mapping[str, int
     return [room[0]] * n if room and free[room[0]] >= n else None
 
 
+class QueueFull(ValueError):
+    """An owner already has as many jobs waiting or running as the class allows (nothing was queued)."""
+
+
+def queue_full_message(active: int, cap: int, wanted: int = 1) -> str:
+    """What a student is told when their jobs are at the class's cap."""
+    jobs = f"{active} job{'s' if active != 1 else ''}"
+    if wanted > 1:
+        return (f"This needs {wanted} jobs, and you already have {jobs} waiting or running; this class allows {cap} "
+                "at a time. Stop one or wait for one to finish.")
+    return (f"You already have {jobs} waiting or running; this class allows {cap} at a time. Stop one or wait "
+            "for one to finish.")
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """What the turn order knows of a queued job: a real one, or the one a page would queue (id None)."""
+
+    id: int | None
+    owner: str
+    device: str  # the kind of device it waits for: "cpu" or "cuda"
+    world_size: int = 1  # lanes it needs at once
+    queued_at: float = 0.0  # when it joined the queue last (math.inf: a job not queued yet, behind everything)
+    at_back: bool = False  # moved to the back: it waits for every job queued before its queued_at
+    estimate_s: float | None = None  # seconds of work, for forecasts (None: unknown)
+
+    @classmethod
+    def of(cls, job: Job) -> "Waiting":
+        return cls(job.id, job.owner, job.device, job.world_size,
+                   job.queued_at if job.queued_at is not None else job.created_at, job.at_back, job.estimate_s)
+
+    @property
+    def key(self) -> tuple[float, float]:
+        """Its place among jobs that joined the queue: when, then its id (a job not queued yet last)."""
+        return self.queued_at, math.inf if self.id is None else self.id
+
+
+W = TypeVar("W", bound=Waiting)
+
+
+def _kind_order(queued: list[W], turns: Mapping[tuple[str, str], int]) -> list[W]:
+    """:func:`turn_order` for the jobs of one kind of device."""
+    queued = sorted(queued, key=lambda w: w.key)
+    behind: list[W] = []  # moved to the back, and some job that was waiting at the move (queued earlier) still is
+    mine: dict[str, list[W]] = {}  # owner -> their other jobs, in queue order
+    for i, w in enumerate(queued):
+        if w.at_back and i > 0:
+            behind.append(w)
+        else:
+            mine.setdefault(w.owner, []).append(w)
+    owners = sorted(mine, key=lambda o: (turns.get((mine[o][0].device, o), 0), mine[o][0].key))
+    order: list[W] = []
+    for k in range(max((len(v) for v in mine.values()), default=0)):
+        order += [mine[o][k] for o in owners if k < len(mine[o])]
+    for w in behind:  # the oldest move first, so a later move lands behind an earlier one
+        last = max((i for i, o in enumerate(order) if o.key < w.key), default=-1)
+        order.insert(last + 1, w)
+    return order
+
+
+def turn_order(queued: Iterable[W], turns: Mapping[tuple[str, str], int] | None = None) -> list[W]:
+    """The order in which queued jobs get their turn: fair turns between owners, per kind of device.
+
+    For each kind of device ("cpu", "cuda") on its own:
+
+    1. each owner's jobs keep the order they joined the queue in (``queued_at``, then id);
+    2. owners take turns: the one whose job started least recently on that kind of device goes first
+       (``turns`` maps (device, owner) to a number that grows with every start; an owner never served
+       there counts 0 and comes before everyone who was), ties broken by their first job's place in
+       the queue;
+    3. round k takes the k-th job of every owner who has one, in that order. A queues five jobs, then B
+       one and C one, nobody served yet: A1 B1 C1 A2 A3 A4 A5. A job that starts makes its owner the
+       most recently served, so the order of the jobs left is this list without it (the rounds rotate);
+    4. a job moved to the back (``at_back``, ``queued_at`` = the time of the move) is put right behind
+       the last job that was already waiting when it was moved: it starts after every one of them,
+       whoever owns them. Jobs queued after the move keep their turns around it; once every job that
+       was waiting at the move has started, it takes ordinary turns again (as a job queued at the move).
+
+    The kinds' lists are merged by their next jobs' places in the queue (the order a claim reports).
+    :meth:`JobStore.claim` starts jobs in this order (:func:`pick`), and the forecast
+    (:func:`resnet_lab.jobs.eta.plan`) replays claims with the same two functions, so the place and the
+    start time a page shows are what the scheduler does.
+    """
+    turns = turns or {}
+    per_kind: dict[str, list[W]] = {}
+    for w in queued:
+        per_kind.setdefault(w.device, []).append(w)
+    lines = [_kind_order(v, turns) for v in per_kind.values()]
+    merged: list[W] = []
+    heads = [0] * len(lines)
+    while True:
+        live = [i for i, line in enumerate(lines) if heads[i] < len(line)]
+        if not live:
+            return merged
+        i = min(live, key=lambda j: lines[j][heads[j]].key)
+        merged.append(lines[i][heads[i]])
+        heads[i] += 1
+
+
+def pick(order: Iterable[W], capacity: Mapping[str, int], free: Mapping[str, int], running: Mapping[str, int],
+         max_running_per_owner: int | None = None) -> list[tuple[W, list[str]]]:
+    """Which queued jobs start now, and on which slots: each job in ``order`` (see :func:`turn_order`) in
+    turn is placed by :func:`place` on the ``free`` lanes. A job that does not fit waits, and so does every
+    job behind it for the same kind of device (a small job never overtakes a big one waiting for its GPUs);
+    a job for another kind of device may start. An owner with ``max_running_per_owner`` jobs running
+    (``running``: owner -> jobs running now) is passed over, not waited for: their jobs keep their turns
+    for later and everyone else's start. The machine's own jobs (owner ``local``) are never capped."""
+    free = dict(free)
+    running = dict(running)
+    waiting: set[str] = set()  # kinds of device with a job waiting: those behind it wait too
+    out: list[tuple[W, list[str]]] = []
+    for w in order:
+        if w.device in waiting:
+            continue
+        if max_running_per_owner is not None and w.owner != LOCAL and running.get(w.owner, 0) >= \
+                max_running_per_owner:
+            continue
+        chosen = place(w.device, w.world_size, capacity, free)
+        if chosen is None:
+            waiting.add(w.device)
+            continue
+        for slot in chosen:
+            free[slot] -= 1
+        running[w.owner] = running.get(w.owner, 0) + 1
+        out.append((w, chosen))
+    return out
+
+
 def lanes_in_use(slots: Iterable[str | None]) -> dict[str, int]:
     """{slot: processes on it} for the ``slot`` values of running jobs (each may list several)."""
     used: dict[str, int] = {}
@@ -66,7 +201,8 @@ class JobStore:
                runs: Sequence[Mapping[str, Any]] = (), partners: bool = False, run_id: int | None = None,
                origin: str | None = None, request_key: str | None = None, work: Mapping[str, Any] | None = None,
                estimate_s: float | None = None, unit: str = "steps", world_size: int = 1,
-               owner: Identity = MACHINE, fingerprint: str | None = None) -> tuple[int, list[int]]:
+               owner: Identity = MACHINE, fingerprint: str | None = None,
+               max_active_per_owner: int | None = None) -> tuple[int, list[int]]:
         """Queue a job; returns (job id, the ids of the runs created with it).
 
         Each item of ``runs`` holds ``name``, ``spec``, ``data``, ``train`` (and optionally ``finetune``);
@@ -75,7 +211,9 @@ class JobStore:
         within DEDUPE_WINDOW_S returns the first job instead of queueing again: a double-click is one job.
         ``world_size``: processes it runs on, each on its own slot (a DDP training job: several GPUs).
         ``owner``: who queues it (the job and its runs are theirs); ``fingerprint``: its settings, to find the
-        same job finished earlier.
+        same job finished earlier. ``max_active_per_owner``: the class's cap on one owner's jobs waiting or
+        running; a request past it raises :class:`QueueFull` (a teacher, and the machine, are not capped).
+        A repeated request (the same ``request_key``) is answered before the cap is counted.
         """
         if device not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
@@ -86,14 +224,17 @@ class JobStore:
         now = time.time()
         with self.db.tx() as con:
             if request_key is not None:
-                row = con.execute("SELECT id FROM jobs WHERE request_key=? AND created_at>? ORDER BY id DESC",
-                                  (request_key, now - DEDUPE_WINDOW_S)).fetchone()
+                row = self._requested(con, request_key, now)
                 if row is not None:
                     ids = [r["id"] for r in con.execute("SELECT id FROM runs WHERE job_id=? ORDER BY id",
                                                         (row["id"],))]
                     return int(row["id"]), ids
             if run_id is not None and con.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
                 raise KeyError(f"no run with id {run_id}")
+            if max_active_per_owner is not None and not owner.teacher:
+                active = self._active_count(con, owner.owner)
+                if active >= max_active_per_owner:
+                    raise QueueFull(queue_full_message(active, max_active_per_owner))
             job_id = int(con.execute(
                 "INSERT INTO jobs(kind, name, params_json, status, device, run_id, origin, request_key, created_at,"
                 " work_json, estimate_s, unit, world_size, owner, owner_name, queued_at, fingerprint)"
@@ -113,6 +254,16 @@ class JobStore:
                 con.execute("UPDATE runs SET partner_id=? WHERE id=?", (ids[0], ids[1]))
             return job_id, ids
 
+    @staticmethod
+    def _requested(con: Any, request_key: str, now: float) -> Any:
+        return con.execute("SELECT id FROM jobs WHERE request_key=? AND created_at>? ORDER BY id DESC",
+                           (request_key, now - DEDUPE_WINDOW_S)).fetchone()
+
+    def requested(self, request_key: str) -> int | None:
+        """The job a request with this key queued within DEDUPE_WINDOW_S (what repeating it returns), or None."""
+        row = self._requested(self.db.con, request_key, time.time())
+        return int(row["id"]) if row is not None else None
+
     def get(self, job_id: int) -> Job:
         row = self.db.con.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
         if row is None:
@@ -121,18 +272,19 @@ class JobStore:
 
     def list(self, kinds: Iterable[str] | None = None, statuses: Iterable[str] | None = None,
              run_ids: Iterable[int] | None = None, device: str | None = None, oldest_first: bool = False,
-             limit: int = 500) -> list[Job]:
+             limit: int = 500, owner: str | None = None) -> list[Job]:
         """Jobs (newest first, or oldest first), optionally of some kinds, in some statuses, about some runs,
-        asking for one kind of device."""
+        asking for one kind of device, of one owner (an ``Identity.owner`` key)."""
         where, args = [], []
         for column, values in (("kind", kinds), ("status", statuses), ("run_id", run_ids)):
             if values is not None:
                 values = tuple(values)
                 where.append(f"{column} IN ({placeholders(values)})")
                 args += list(values)
-        if device is not None:
-            where.append("device=?")
-            args.append(device)
+        for column, value in (("device", device), ("owner", owner)):
+            if value is not None:
+                where.append(f"{column}=?")
+                args.append(value)
         sql = ("SELECT * FROM jobs" + (f" WHERE {' AND '.join(where)}" if where else "")
                + f" ORDER BY id {'ASC' if oldest_first else 'DESC'} LIMIT ?")
         return [self._job(r) for r in self.db.con.execute(sql, (*args, limit)).fetchall()]
@@ -142,6 +294,21 @@ class JobStore:
         row = self.db.con.execute("SELECT j.* FROM jobs j JOIN runs r ON r.job_id=j.id WHERE r.id=?",
                                   (run_id,)).fetchone()
         return self._job(row) if row is not None else None
+
+    def done_by_fingerprint(self, fingerprint: str, limit: int = 20) -> list[Job]:
+        """Finished (``done``) jobs with these settings, the newest first."""
+        rows = self.db.con.execute("SELECT * FROM jobs WHERE fingerprint=? AND status='done'"
+                                   " ORDER BY finished_at DESC, id DESC LIMIT ?", (fingerprint, limit)).fetchall()
+        return [self._job(r) for r in rows]
+
+    @staticmethod
+    def _active_count(con: Any, owner: str) -> int:
+        return int(con.execute(f"SELECT COUNT(*) FROM jobs WHERE owner=? AND status IN ({placeholders(ACTIVE)})",
+                               (owner, *ACTIVE)).fetchone()[0])
+
+    def active_count(self, owner: str) -> int:
+        """How many of ``owner``'s jobs are waiting or running (what the class's queue cap counts)."""
+        return self._active_count(self.db.con, owner)
 
     def update(self, job_id: int, **fields: Any) -> None:
         cols, vals = [], []
@@ -157,46 +324,65 @@ class JobStore:
 
     # --- the queue -----------------------------------------------------------------------------------
 
-    def claim(self, capacity: Mapping[str, int]) -> list[tuple[int, str]]:
-        """Atomically start queued jobs on free slots; returns [(job id, slot)] in queue order.
+    def claim(self, capacity: Mapping[str, int], max_running_per_owner: int | None = None) -> list[tuple[int, str]]:
+        """Atomically start queued jobs on free slots; returns [(job id, slot)] in the order they were taken.
 
         ``capacity`` maps each slot ("cpu", "cuda:0", ...) to how many processes may run on it at once. Jobs
-        are taken first come, first served and placed by :func:`place`: a job of ``world_size`` N takes N
-        lanes, its ``slot`` then lists one slot per process ("cuda:0,cuda:2", "cpu,cpu"). A job that does not
-        fit waits, and so does every job behind it for the same kind of device (a small job never overtakes
-        a big one that waits for its GPUs); a job for another kind of device may start.
+        take fair turns between owners (:func:`turn_order`) and are placed by :func:`pick`: a job of
+        ``world_size`` N takes N lanes, its ``slot`` then lists one slot per process ("cuda:0,cuda:2",
+        "cpu,cpu"); one that does not fit waits, and so do the jobs behind it for the same kind of device;
+        an owner with ``max_running_per_owner`` jobs running is passed over (None: no cap; the machine's own
+        jobs are never capped). Each start is recorded as its owner's latest turn on that kind of device.
         """
         if self.db.con.execute("SELECT 1 FROM jobs WHERE status='queued' LIMIT 1").fetchone() is None:
             return []  # the common case (many pages polling, nothing queued) takes no write lock
         now = time.time()
         started: list[tuple[int, str]] = []
         with self.db.tx() as con:
-            used = lanes_in_use(r["slot"] for r in con.execute("SELECT slot FROM jobs WHERE status='running'"))
+            used = self._lanes(con)
             free = {slot: capacity[slot] - used.get(slot, 0) for slot in capacity}
-            waiting: set[str] = set()  # kinds of device with a job waiting: those behind it wait too
-            for row in con.execute("SELECT id, device, world_size FROM jobs WHERE status='queued' ORDER BY id"
-                                   ).fetchall():
-                chosen = None if row["device"] in waiting else place(row["device"], row["world_size"], capacity,
-                                                                     free)
-                if chosen is None:
-                    waiting.add(row["device"])
-                    if not any(v > 0 for v in free.values()):
-                        break
-                    continue
-                for s in chosen:
-                    free[s] -= 1
+            running = {r["owner"]: r["n"] for r in con.execute(
+                "SELECT owner, COUNT(*) AS n FROM jobs WHERE status='running' GROUP BY owner")}
+            turns = self._turns(con)
+            queued = [Waiting(r["id"], r["owner"], r["device"], r["world_size"],
+                              r["queued_at"] if r["queued_at"] is not None else r["created_at"], bool(r["at_back"]))
+                      for r in con.execute("SELECT id, owner, device, world_size, queued_at, created_at, at_back"
+                                           " FROM jobs WHERE status='queued'")]
+            seq = max(turns.values(), default=0)
+            for w, chosen in pick(turn_order(queued, turns), capacity, free, running, max_running_per_owner):
                 slot = ",".join(chosen)
                 con.execute("UPDATE jobs SET status='running', slot=?, heartbeat_at=?, started_at=COALESCE(started_at,"
-                            " ?), stop_requested=0, pid=NULL WHERE id=? AND status='queued'",
-                            (slot, now, now, row["id"]))
+                            " ?), stop_requested=0, pid=NULL, at_back=0 WHERE id=? AND status='queued'",
+                            (slot, now, now, w.id))
                 con.execute("UPDATE runs SET status='running', device=?, started_at=COALESCE(started_at, ?)"
-                            " WHERE job_id=? AND status='queued'", (slot, now, row["id"]))
-                started.append((int(row["id"]), slot))
+                            " WHERE job_id=? AND status='queued'", (slot, now, w.id))
+                seq += 1
+                con.execute("INSERT INTO turns(device, owner, seq) VALUES (?, ?, ?)"
+                            " ON CONFLICT(device, owner) DO UPDATE SET seq=excluded.seq", (w.device, w.owner, seq))
+                started.append((int(w.id), slot))
         return started
+
+    @staticmethod
+    def _lanes(con: Any) -> dict[str, int]:
+        return lanes_in_use(r["slot"] for r in con.execute("SELECT slot FROM jobs WHERE status='running'"))
+
+    @staticmethod
+    def _turns(con: Any) -> dict[tuple[str, str], int]:
+        return {(r["device"], r["owner"]): int(r["seq"]) for r in con.execute("SELECT device, owner, seq FROM turns")}
+
+    def turns(self) -> dict[tuple[str, str], int]:
+        """{(kind of device, owner): a number that grows with every start}: who was served least recently."""
+        return self._turns(self.db.con)
+
+    def turn_order(self, device: str | None = None) -> list[Job]:
+        """The queued jobs (of one kind of device, or all) in the order their turns come (:func:`turn_order`);
+        which of them start also depends on free slots and per-owner caps (see :meth:`claim`)."""
+        queued = {j.id: j for j in self.list(statuses=["queued"], device=device, limit=1_000_000)}
+        return [queued[w.id] for w in turn_order([Waiting.of(j) for j in queued.values()], self.turns())]
 
     def running_per_slot(self) -> dict[str, int]:
         """{slot: processes of running jobs on it} (a job of several processes counts once on each of its slots)."""
-        return lanes_in_use(r["slot"] for r in self.db.con.execute("SELECT slot FROM jobs WHERE status='running'"))
+        return self._lanes(self.db.con)
 
     def started(self, job_id: int, pid: int, heartbeat_at: float) -> None:
         """Record the worker process of a claimed job."""
@@ -231,13 +417,20 @@ class JobStore:
                             " status IN ('queued', 'running')", (status, error, finished, job_id))
             return moved
 
-    def stop(self, job_id: int) -> str:
+    def _owned(self, con: Any, job_id: int, by: Identity, action: str) -> Any:
+        """The job's row, read under the caller's write lock, after checking that ``by`` may ``action`` it."""
+        row = con.execute("SELECT id, status, owner, owner_name FROM jobs WHERE id=?", (job_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no job with id {job_id}")
+        require(by, row["owner"], action, f"job {job_id}", row["owner_name"])
+        return row
+
+    def stop(self, job_id: int, *, by: Identity) -> str:
         """Ask a job to stop: a queued job stops at once ("stopped"); a running one is asked ("stopping")
-        and finishes its current step or evaluation first. Anything else is left as it is."""
+        and finishes its current step or evaluation first. Anything else is left as it is. Only the job's
+        owner or a teacher may (:class:`NotAllowed` otherwise, and nothing changes)."""
         with self.db.tx() as con:
-            row = con.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()
-            if row is None:
-                raise KeyError(f"no job with id {job_id}")
+            row = self._owned(con, job_id, by, "stop")
             if row["status"] == "queued":
                 now = time.time()
                 con.execute("UPDATE jobs SET status='stopped', finished_at=? WHERE id=?", (now, job_id))
@@ -249,26 +442,35 @@ class JobStore:
                 return "stopping"
             return row["status"]
 
-    def requeue(self, job_id: int) -> None:
-        """Put a stopped or interrupted job back in the queue (a training job resumes from its last checkpoint);
-        runs that ended otherwise (done, diverged) stay as they are."""
+    def requeue(self, job_id: int, *, by: Identity) -> None:
+        """Put a stopped or interrupted job back in the queue (a training job resumes from its last checkpoint):
+        it joins the queue now, behind the jobs of its owner already waiting. Runs that ended otherwise
+        (done, diverged) stay as they are. Only the job's owner or a teacher may."""
         with self.db.tx() as con:
-            row = con.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()
-            if row is None:
-                raise KeyError(f"no job with id {job_id}")
+            row = self._owned(con, job_id, by, "resume")
             if row["status"] not in RESUMABLE:
                 raise ValueError(f"job {job_id} is {row['status']}; only stopped or interrupted jobs resume")
             con.execute("UPDATE jobs SET status='queued', finished_at=NULL, error=NULL, stop_requested=0, pid=NULL,"
-                        " resumes=resumes+1, queued_at=? WHERE id=?", (time.time(), job_id))
+                        " resumes=resumes+1, queued_at=?, at_back=0 WHERE id=?", (time.time(), job_id))
             con.execute(f"UPDATE runs SET status='queued', finished_at=NULL, error=NULL WHERE job_id=? AND status IN"
                         f" ({placeholders(RESUMABLE)})", (job_id, *RESUMABLE))
 
-    def delete(self, job_id: int) -> None:
-        """Delete a finished job with its runs, their metrics and the analysis jobs about them."""
+    def move_to_back(self, job_id: int, *, by: Identity) -> None:
+        """Move a queued job to the back of the queue: it starts after every job waiting now (of its kind of
+        device, whoever owns them), then takes ordinary turns with the jobs queued after the move (see
+        :func:`turn_order`, rule 4). Only the job's owner or a teacher may; a job not queued is refused."""
         with self.db.tx() as con:
-            row = con.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()
-            if row is None:
-                raise KeyError(f"no job with id {job_id}")
+            row = self._owned(con, job_id, by, "move")
+            if row["status"] != "queued":
+                raise ValueError(f"job {job_id} is {row['status']}; only a queued job can be moved to the back")
+            con.execute("UPDATE jobs SET queued_at=?, at_back=1 WHERE id=?", (time.time(), job_id))
+
+    def delete(self, job_id: int, *, by: Identity) -> None:
+        """Delete a finished job with its runs, their metrics and the analysis jobs about them (whoever queued
+        those: they are about runs that go). Only the job's owner or a teacher may: an analysis job about
+        someone else's run is its own owner's to delete."""
+        with self.db.tx() as con:
+            self._owned(con, job_id, by, "delete")
             ids = [r["id"] for r in con.execute("SELECT id FROM runs WHERE job_id=?", (job_id,))]
             active = con.execute(
                 f"SELECT id, status FROM jobs WHERE (id=? OR run_id IN ({placeholders(ids)})) AND status IN"

@@ -27,14 +27,18 @@ class RunStore:
             raise KeyError(f"no run with id {run_id}")
         return self._run(row)
 
-    def list(self, statuses: Iterable[str] | None = None, limit: int = 500) -> list[Run]:
-        """Runs, newest first."""
-        if statuses is None:
-            rows = self.db.con.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        else:
+    def list(self, statuses: Iterable[str] | None = None, limit: int = 500, owner: str | None = None) -> list[Run]:
+        """Runs, newest first; optionally in some statuses, of one owner (an ``Identity.owner`` key: "mine")."""
+        where, args = [], []
+        if statuses is not None:
             st = tuple(statuses)
-            rows = self.db.con.execute(f"SELECT * FROM runs WHERE status IN ({placeholders(st)}) ORDER BY id DESC"
-                                       " LIMIT ?", (*st, limit)).fetchall()
+            where.append(f"status IN ({placeholders(st)})")
+            args += list(st)
+        if owner is not None:
+            where.append("owner=?")
+            args.append(owner)
+        rows = self.db.con.execute("SELECT * FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "")
+                                   + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
         return [self._run(r) for r in rows]
 
     def of_job(self, job_id: int) -> list[Run]:

@@ -1,19 +1,24 @@
-"""Queueing training and fine-tuning jobs: the spec fitted to the data, the data checked, a name, and the
-work described for queue estimates. The queue itself (placing, spawning, reaping, stopping) is
-:mod:`resnet_lab.jobs`."""
+"""Queueing training and fine-tuning jobs: the spec fitted to the data, the data checked, a name, the work
+described for queue estimates, and the job's fingerprint — so that the same job finished earlier (by anyone
+in the class) can be offered instead of training a copy (:func:`shared_result`). The queue itself (placing,
+spawning, reaping, stopping) is :mod:`resnet_lab.jobs`; who may stop, resume or delete a run is decided there
+(``by``: the person asking)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 from ..data.registry import DataConfig, dataset_info
-from ..jobs import scheduler
+from ..identity import MACHINE, Identity
+from ..jobs import scheduler, slots
 from ..models.presets import preset_name
 from ..paths import data_root
 from ..spec import ModelSpec
-from ..store import Store
+from ..store import Job, Store
 from .config import TrainConfig
 from .finetune import FinetuneConfig, load_base, plan
 
@@ -61,9 +66,49 @@ def training_rows(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: b
             for n, s in zip(names, chosen)]
 
 
+def fingerprint(spec: ModelSpec | None, data: DataConfig, train: TrainConfig, twin: bool = False, world_size: int = 1,
+                kind: str = "train", finetune: FinetuneConfig | None = None) -> str:
+    """A stable hash of everything that decides what a job computes: its kind, the models as trained (fitted to
+    the data; with ``twin`` the plain twin too), the data settings, every training setting with the seed,
+    and the number of devices. The device setting counts as the kind of device it resolves to here ("auto"
+    on a GPU machine is "cuda"). A fine-tuning job (``finetune``) counts its fine-tuning settings instead of
+    ``spec``: its model follows from its source and the data. Names do not count: the same job has the
+    same fingerprint whoever queues it and whatever they call it."""
+    try:
+        device = slots.resolve_device(train.device)
+    except ValueError:  # a device this machine does not have: the job is refused at submission anyway
+        device = train.device
+    if finetune is not None:
+        kind, specs = "finetune", []
+    elif spec is None:
+        raise ValueError("a training job's fingerprint needs its spec")
+    else:
+        specs = [row["spec"] for row in training_rows(spec, data, train, twin)]
+    payload = {"kind": kind, "specs": specs, "data": data.to_dict(), "train": {**train.to_dict(), "device": device},
+               "twin": bool(twin), "world_size": int(world_size),
+               "finetune": finetune.to_dict() if finetune is not None else None}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _has_checkpoint(path: str | None) -> bool:
+    return bool(path) and Path(str(path)).is_file()
+
+
+def shared_result(store: Store, spec: ModelSpec | None, data: DataConfig, train: TrainConfig, twin: bool = False,
+                  world_size: int = 1, finetune: FinetuneConfig | None = None) -> Job | None:
+    """The newest finished (``done``) job with exactly these settings (see :func:`fingerprint`) whose runs all
+    have a checkpoint on disk, whoever queued it — offered instead of training a copy — or None."""
+    fp = fingerprint(spec, data, train, twin, world_size, finetune=finetune)
+    for job in store.jobs.done_by_fingerprint(fp):
+        runs = store.runs.of_job(job.id)
+        if runs and all(_has_checkpoint(r.ckpt_best) or _has_checkpoint(r.ckpt_last) for r in runs):
+            return job
+    return None
+
+
 def submit(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = False, name: str | None = None,
            request_key: str | None = None, store: Store | None = None, origin: str | None = None,
-           world_size: int = 1) -> list[int]:
+           world_size: int = 1, owner: Identity = MACHINE) -> list[int]:
     """Queue a run (or a run and its plain twin, trained together) and start it if there is room.
 
     The spec is fitted to the dataset (input channels, classes); a dataset whose files are missing is
@@ -71,7 +116,8 @@ def submit(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = F
     job launched by an experiment (say "degradation"). ``world_size`` N > 1 trains on N devices at once
     (N GPUs, or N lanes of the cpu slot) with DistributedDataParallel: the batch size stays the global
     batch, split evenly (so it must divide by N), and the result is the one-device run's up to rounding.
-    Returns the run ids, the ResNet first.
+    ``owner``: who queues it (the class's caps apply: :class:`resnet_lab.jobs.QueueFull`). The job's
+    :func:`fingerprint` is stored with it. Returns the run ids, the ResNet first.
     """
     if world_size > 1 and train.batch_size % world_size:
         raise ValueError(f"batch size {train.batch_size} does not split evenly over {world_size} devices; "
@@ -81,15 +127,16 @@ def submit(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = F
     rows = training_rows(spec, data, train, twin, name)
     _, ids = scheduler.submit(store, "train", rows[0]["name"], train.device, runs=rows, partners=twin,
                               origin=origin, request_key=request_key, world_size=world_size,
-                              work=training_work("train", [r["spec"] for r in rows], data, train, world_size))
+                              work=training_work("train", [r["spec"] for r in rows], data, train, world_size),
+                              owner=owner, fingerprint=fingerprint(spec, data, train, twin, world_size))
     return ids
 
 
 def submit_finetune(ft: FinetuneConfig, data: DataConfig, train: TrainConfig, name: str | None = None,
                     request_key: str | None = None, store: Store | None = None,
-                    allow_download: bool = False) -> list[int]:
-    """Queue a fine-tuning run. The base (weights file, lab run checkpoint) is checked now, so a missing
-    file is a message at once, not a failed run later. Returns [the run id]."""
+                    allow_download: bool = False, owner: Identity = MACHINE) -> list[int]:
+    """Queue a fine-tuning run for ``owner``. The base (weights file, lab run checkpoint) is checked now, so a
+    missing file is a message at once, not a failed run later. Returns [the run id]."""
     check_data_available(data)
     store = store or Store()
     base = load_base(ft, store, allow_download=allow_download)
@@ -98,7 +145,8 @@ def submit_finetune(ft: FinetuneConfig, data: DataConfig, train: TrainConfig, na
     row = {"name": name or f"{base.label} → {data.name} · {ft.strategy}", "spec": spec.to_dict(),
            "data": data.to_dict(), "train": train.to_dict(), "finetune": ft.to_dict()}
     _, ids = scheduler.submit(store, "finetune", row["name"], train.device, runs=[row], request_key=request_key,
-                              work=training_work(f"finetune:{ft.strategy}", [row["spec"]], data, train))
+                              work=training_work(f"finetune:{ft.strategy}", [row["spec"]], data, train),
+                              owner=owner, fingerprint=fingerprint(None, data, train, finetune=ft))
     return ids
 
 
@@ -110,16 +158,32 @@ def job_of(run_id: int, store: Store) -> int:
     return run.job_id
 
 
-def stop(run_id: int, store: Store | None = None) -> str:
-    """Stop the job that trains run ``run_id`` (and its twin): see :func:`resnet_lab.jobs.stop`."""
+def stop(run_id: int, store: Store | None = None, *, by: Identity) -> str:
+    """Stop the job that trains run ``run_id`` (and its twin) as ``by``: see :func:`resnet_lab.jobs.stop`."""
     store = store or Store()
-    return scheduler.stop(job_of(run_id, store), store)
+    return scheduler.stop(job_of(run_id, store), store, by=by)
 
 
-def resume(run_id: int, store: Store | None = None) -> None:
-    """Resume the job that trains run ``run_id`` from its last checkpoint."""
+def resume(run_id: int, store: Store | None = None, *, by: Identity) -> None:
+    """Resume the job that trains run ``run_id`` from its last checkpoint, as ``by``."""
     store = store or Store()
-    scheduler.resume(job_of(run_id, store), store)
+    scheduler.resume(job_of(run_id, store), store, by=by)
+
+
+def delete_run(run_id: int, store: Store | None = None, *, by: Identity) -> list[int]:
+    """Delete run ``run_id`` as ``by``: the job that trained it, with its twin, their metrics, the analyses of
+    them (:meth:`resnet_lab.store.jobs.JobStore.delete`: only the owner or a teacher may, and only once
+    nothing of it is queued or running), then their files — checkpoints, results, worker logs. Returns the
+    ids of the runs deleted."""
+    store = store or Store()
+    job_id = job_of(run_id, store)
+    runs = [r.id for r in store.runs.of_job(job_id)]
+    jobs = [job_id, *(j.id for j in store.jobs.list(run_ids=runs, limit=1_000_000))]
+    store.jobs.delete(job_id, by=by)
+    for folder in [store.home / "runs" / str(r) for r in runs] + [store.home / "jobs" / str(j) for j in jobs]:
+        if folder.is_dir():
+            shutil.rmtree(folder)
+    return runs
 
 
 def estimate(store: Store, spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = False,

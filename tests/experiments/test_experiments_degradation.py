@@ -13,6 +13,7 @@ from resnet_lab.data.registry import DataConfig
 from resnet_lab.models import build_model
 from resnet_lab.models.presets import cifar_spec
 from resnet_lab.spec import ModelSpec
+from resnet_lab.identity import MACHINE
 from resnet_lab.store import Store
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.viz.experiments import BOLD, THIN, degradation_figure
@@ -262,7 +263,7 @@ def test_whole_experiment_runs_on_cpu_with_real_workers():
             time.sleep(0.3)
     finally:
         for job in store.experiments.get(exp).job_ids:
-            jobs.stop(job, store)
+            jobs.stop(job, store, by=MACHINE)
     report = summarize(store, exp)
     assert [r.status for r in report.runs] == ["done"] * 4, [r.error for r in report.runs]
     experiment = store.experiments.get(exp)
@@ -293,3 +294,23 @@ def test_whole_experiment_runs_on_cpu_with_real_workers():
     assert v.deeper_plain_worse == (final[(False, 14)] > final[(False, 8)])
     assert v.deeper_resnet_as_good == (final[(True, 14)] <= final[(True, 8)] + TOLERANCE)
     store.close()
+
+
+def test_an_experiment_is_its_owners_and_is_refused_whole_when_their_queue_is_full(lab_home, monkeypatch):
+    from resnet_lab.identity import Identity
+    from resnet_lab.jobs import QueueFull, scheduler
+
+    ada = Identity("class:1", "Ada", source="class")
+    monkeypatch.setattr(scheduler, "pump", lambda store=None, capacity=None, max_running_per_owner=None: [])
+    monkeypatch.setattr(scheduler, "queue_caps", lambda: (3, None))
+    cfg = DegradationConfig(shallow=8, deep=14, width=4, data=DataConfig(name="shapes", image_size=16),
+                            train=TrainConfig(epochs=1, device="cpu"))
+    store = Store()
+    exp = submit_degradation(cfg, store=store, request_key="tab:1", owner=ada)
+    assert {store.jobs.get(j).owner for j in store.experiments.get(exp).job_ids} == {ada.owner}
+    assert {r.owner for r in store.runs.list()} == {ada.owner}
+    assert submit_degradation(cfg, store=store, request_key="tab:1", owner=ada) == exp  # a double click
+    with pytest.raises(QueueFull, match="This needs 2 jobs, and you already have 2 jobs"):
+        submit_degradation(cfg, store=store, owner=ada)  # room for one more job, not for two
+    assert len(store.jobs.list()) == 2 and len(store.experiments.list()) == 1
+    assert submit_degradation(cfg, store=store) != exp  # the machine is not capped

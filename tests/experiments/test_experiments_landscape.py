@@ -14,6 +14,7 @@ from resnet_lab.analysis.landscape import LandscapeParams, Surface, training_bat
 from resnet_lab.analysis.subject import from_run
 from resnet_lab.data.registry import load_dataset
 from resnet_lab.experiments.landscape import KIND, landscape_jobs, load_result, save_result, submit_landscape
+from resnet_lab.identity import MACHINE
 from resnet_lab.jobs import worker
 from resnet_lab.jobs.slots import default_device
 from resnet_lab.paths import job_dir, run_dir
@@ -68,7 +69,7 @@ def test_stopping_a_running_job_keeps_the_partial_result(home):
     params = LandscapeParams(dims=2, steps=51, span=1.0, batches=1, batch_size=8)  # 5,202 evaluations: minutes
     job_id = submit_landscape(ids[0], params, store=store)
     wait_job(store, job_id, until=lambda j: j.progress > 0 or not j.active)
-    assert jobs.stop(job_id, store) == "stopping"
+    assert jobs.stop(job_id, store, by=MACHINE) == "stopping"
     job = wait_job(store, job_id, timeout=60)
     assert job.status == "stopped", job.error
     assert "partial result is saved" in job.error and 0 < job.progress < job.total

@@ -15,6 +15,7 @@ from resnet_lab import ModelSpec, jobs
 from resnet_lab.analysis.landscape import LandscapeParams
 from resnet_lab.data.registry import DataConfig
 from resnet_lab.experiments.landscape import load_result, submit_landscape
+from resnet_lab.identity import MACHINE
 from resnet_lab.store import Store
 from resnet_lab.train import launcher
 from resnet_lab.train.checkpoint import load_checkpoint
@@ -63,11 +64,11 @@ def test_sigkill_is_detected_as_interrupted_and_resume_goes_on(private_trained_h
     assert all(r.status == "interrupted" for r in store.runs.of_job(job))
     saved = load_checkpoint(store.runs.of_job(job)[0].ckpt_last).meta["step"] if kind == "train" else 0
 
-    jobs.resume(job, store)
+    jobs.resume(job, store, by=MACHINE)
     wait_for(lambda: store.jobs.get(job).status == "running" and store.jobs.get(job).progress > saved + 2, store,
              what="the resumed job to go on")
     assert store.jobs.get(job).resumes == 1
-    jobs.stop(job, store)
+    jobs.stop(job, store, by=MACHINE)
     wait_for(lambda: store.jobs.get(job).status == "stopped", store, what="stopped")
     if kind == "train":
         (run,) = store.runs.of_job(job)
@@ -80,7 +81,7 @@ def test_stop_is_graceful_and_keeps_what_was_done(private_trained_home, kind):
     store, ids = private_trained_home
     job = long_job(kind, store, ids)
     wait_for(lambda: under_way(kind, store, job), store, what="the job under way")
-    assert jobs.stop(job, store) == "stopping"
+    assert jobs.stop(job, store, by=MACHINE) == "stopping"
     wait_for(lambda: store.jobs.get(job).status == "stopped", store, what="stopped")
     done = store.jobs.get(job)
     if kind == "train":

@@ -4,6 +4,7 @@ import threading
 
 import pytest
 
+from resnet_lab.identity import MACHINE
 from resnet_lab.store import DEDUPE_WINDOW_S, Store
 
 CPU1 = {"cpu": 1}
@@ -87,14 +88,14 @@ def test_concurrent_claims_never_start_a_job_twice(tmp_path):
 
 def test_stop_a_queued_job_at_once_and_a_running_one_by_request(s):
     queued, ids = s.jobs.create("train", "q", "cpu", runs=[run(), run()], partners=True)
-    assert s.jobs.stop(queued) == "stopped"
+    assert s.jobs.stop(queued, by=MACHINE) == "stopped"
     assert {s.runs.get(i).status for i in ids} == {"stopped"}
     running = s.jobs.create("landscape", "l", "cpu", run_id=ids[0])[0]
     s.jobs.claim(CPU1)
-    assert s.jobs.stop(running) == "stopping" and s.jobs.beat(running)
-    assert s.jobs.stop(queued) == "stopped"  # asking again changes nothing
+    assert s.jobs.stop(running, by=MACHINE) == "stopping" and s.jobs.beat(running)
+    assert s.jobs.stop(queued, by=MACHINE) == "stopped"  # asking again changes nothing
     with pytest.raises(KeyError):
-        s.jobs.stop(999)
+        s.jobs.stop(999, by=MACHINE)
 
 
 def test_requeue_only_from_stopped_or_interrupted_and_not_a_diverged_twin(s):
@@ -103,12 +104,12 @@ def test_requeue_only_from_stopped_or_interrupted_and_not_a_diverged_twin(s):
     s.runs.finish(b, "diverged")
     assert s.jobs.finish(job, "interrupted", error="Interrupted: gone")
     assert s.runs.get(a).status == "interrupted" and s.runs.get(b).status == "diverged"
-    s.jobs.requeue(job)
+    s.jobs.requeue(job, by=MACHINE)
     assert s.jobs.get(job).status == "queued" and s.jobs.get(job).resumes == 1 and s.jobs.get(job).error is None
     assert s.runs.get(a).status == "queued" and s.runs.get(b).status == "diverged"
     assert s.jobs.claim(CPU1) == [(job, "cpu")]
     with pytest.raises(ValueError, match="only stopped or interrupted"):
-        s.jobs.requeue(job)
+        s.jobs.requeue(job, by=MACHINE)
 
 
 def test_finish_moves_only_from_the_allowed_statuses_and_takes_active_runs_along(s):
@@ -137,9 +138,9 @@ def test_progress_and_result_path_are_kept(s, tmp_path):
 def test_deleting_a_job_takes_its_runs_and_the_analyses_of_them(s):
     job, (a,) = s.jobs.create("train", "r", "cpu", runs=[run()])
     land = s.jobs.create("landscape", "l", "cpu", run_id=a)[0]
-    s.jobs.stop(land)
+    s.jobs.stop(land, by=MACHINE)
     s.jobs.finish(job, "done", only_if=["queued"])
-    s.jobs.delete(job)
+    s.jobs.delete(job, by=MACHINE)
     assert s.runs.list() == [] and s.jobs.list() == []
 
 

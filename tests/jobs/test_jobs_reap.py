@@ -10,6 +10,7 @@ import pytest
 
 from resnet_lab import jobs
 from resnet_lab.jobs import scheduler
+from resnet_lab.identity import MACHINE
 from resnet_lab.store import Store
 
 
@@ -27,7 +28,7 @@ def make_job(store, kind):
     if kind == "train":
         return store.jobs.create("train", "t", "cpu", runs=runs, partners=True)
     rid = store.jobs.create("train", "t", "cpu", runs=runs[:1])[1][0]
-    store.jobs.stop(store.runs.get(rid).job_id)
+    store.jobs.stop(store.runs.get(rid).job_id, by=MACHINE)
     return store.jobs.create("landscape", "l", "cpu", run_id=rid)[0], []
 
 

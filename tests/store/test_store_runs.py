@@ -2,6 +2,7 @@
 
 import pytest
 
+from resnet_lab.identity import MACHINE
 from resnet_lab.store import Store, decimate
 
 
@@ -46,9 +47,9 @@ def test_metrics_round_trip_decimated_and_deleted_with_the_job(tmp_path):
     s.runs.add_grad_norms([(a, 0, [1.0, 2.0]), (a, 10, [0.5, 0.25])])
     assert s.runs.grad_norms(a) == (["conv1", "fc"], [0, 10], [[1.0, 2.0], [0.5, 0.25]])
     with pytest.raises(ValueError, match="stop it first"):
-        s.jobs.delete(job)
+        s.jobs.delete(job, by=MACHINE)
     s.jobs.finish(job, "done", only_if=["queued"])
-    s.jobs.delete(job)
+    s.jobs.delete(job, by=MACHINE)
     assert [r.id for r in s.runs.list()] == [other] and s.runs.metrics(a) == {} and s.runs.grad_norms(a)[1] == []
     assert len(s.runs.metrics(other)["train/loss"]) == 10
 

@@ -23,6 +23,7 @@ import torch
 from resnet_lab import build_model, jobs
 from resnet_lab.data.registry import DataConfig
 from resnet_lab.jobs import scheduler
+from resnet_lab.identity import MACHINE
 from resnet_lab.store import Store
 from resnet_lab.train import distributed, launcher
 from resnet_lab.train.checkpoint import load_checkpoint
@@ -178,22 +179,22 @@ def test_a_killed_rank_interrupts_the_job_and_resume_and_stops_carry_the_whole_g
     wait_for(lambda: not any(jobs.pid_alive(p) for p in group), store, timeout=60, what="the whole group to end")
     saved = load_checkpoint(store.runs.get(run_id).ckpt_last).meta["step"]
 
-    jobs.resume(job_id, store)  # every rank loads the last checkpoint
+    jobs.resume(job_id, store, by=MACHINE)  # every rank loads the last checkpoint
     wait_for(lambda: under_way(saved), store, what="the resumed group to go on")
-    assert jobs.stop(job_id, store) == "stopping"  # seen by rank 0, agreed on by both at the next log point
+    assert jobs.stop(job_id, store, by=MACHINE) == "stopping"  # seen by rank 0, agreed on by both at the next log point
     wait_for(lambda: store.jobs.get(job_id).status == "stopped", store, timeout=60, what="stopped")
     run = store.runs.get(run_id)
     assert run.status == "stopped" and load_checkpoint(run.ckpt_last).meta["step"] == run.step > saved, \
         jobs_and_logs(store)
 
-    jobs.resume(job_id, store)
+    jobs.resume(job_id, store, by=MACHINE)
     wait_for(lambda: under_way(run.step), store, what="the group to go on again")
     os.kill(store.jobs.get(job_id).pid, signal.SIGTERM)  # a SIGTERM to rank 0 is a stop for the whole group
     wait_for(lambda: store.jobs.get(job_id).status == "stopped", store, timeout=60, what="stopped by SIGTERM")
     run = store.runs.get(run_id)
     assert run.status == "stopped" and load_checkpoint(run.ckpt_last).meta["step"] == run.step, jobs_and_logs(store)
 
-    jobs.resume(job_id, store)
+    jobs.resume(job_id, store, by=MACHINE)
     wait_for(lambda: finished(store, [run_id]), store, what="the job to finish")
     run = store.runs.get(run_id)
     assert run.status == "done" and run.step == run.total_steps == 400, jobs_and_logs(store)
