@@ -102,7 +102,7 @@ class DegradationConfig:
 
 
 def submit_degradation(cfg: DegradationConfig, store: Store | None = None, request_key: str | None = None,
-                       owner: Identity = MACHINE) -> int:
+                       owner: Identity = MACHINE, lesson: Any = None) -> int:
     """Queue the experiment: two twin jobs [resnet-shallow + plain-shallow], [resnet-deep + plain-deep] with
     the same DataConfig and TrainConfig, and an ``experiments`` row grouping them. Returns its id.
 
@@ -110,19 +110,24 @@ def submit_degradation(cfg: DegradationConfig, store: Store | None = None, reque
     request within the store's dedupe window (a double click) returns the same experiment: the store
     dedupes each job by its key, and the experiment over exactly those jobs (``Store.create_experiment``).
     The jobs are ``owner``'s; an owner without room for both under the class's cap is refused before either
-    is queued (:class:`resnet_lab.jobs.QueueFull`).
+    is queued (:class:`resnet_lab.jobs.QueueFull`), and so is a pair outside the bounds that apply to them
+    (:func:`resnet_lab.train.launcher.check_bounds`, with the open ``lesson``'s).
     """
     if not isinstance(cfg, DegradationConfig):
         raise ValueError(f"expected a DegradationConfig, got {type(cfg).__name__}")
     store = store or Store()
     if request_key is None or store.jobs.requested(f"{request_key}:{KIND}:shallow") is None:  # not a repeat
         scheduler.check_room(store, owner, 2)
+    for depth in (cfg.shallow, cfg.deep):
+        launcher.check_bounds(owner, launcher.fit_spec_to_data(cfg.spec(depth), cfg.data), cfg.data, cfg.train,
+                              lesson)
     jobs = []
     for which in ("shallow", "deep"):
         depth = getattr(cfg, which)
         key = None if request_key is None else f"{request_key}:{KIND}:{which}"
         ids = launcher.submit(cfg.spec(depth), cfg.data, cfg.train, twin=True, name=f"{run_label(True, depth)} "
-                              f"({KIND})", request_key=key, store=store, origin=KIND, owner=owner)
+                              f"({KIND})", request_key=key, store=store, origin=KIND, owner=owner,
+                              lesson=lesson)
         jobs.append(launcher.job_of(ids[0], store))
     exp_id = store.experiments.create(KIND, f"depth {cfg.shallow} vs {cfg.deep} · {cfg.data.name}", cfg.params(), jobs)
     for job in jobs:

@@ -106,9 +106,21 @@ def shared_result(store: Store, spec: ModelSpec | None, data: DataConfig, train:
     return None
 
 
+def check_bounds(owner: Identity, spec: ModelSpec, data: DataConfig, train: TrainConfig,
+                 lesson: Any = None) -> None:
+    """Refuse (:class:`resnet_lab.classroom.bounds.OutOfBounds`, a ValueError naming each bound and its allowed
+    range) a training request outside the bounds that apply to ``owner``: the class's settings file for a
+    student (none for a teacher or the machine), made stricter by the open ``lesson``'s. Every submit calls it,
+    so a page that forgets to check, or a crafted request, is still refused."""
+    from ..classroom.lessons import effective_bounds
+    from ..classroom.settings import load_settings
+
+    effective_bounds(owner, load_settings(), lesson).check_training(spec, data, train)
+
+
 def submit(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = False, name: str | None = None,
            request_key: str | None = None, store: Store | None = None, origin: str | None = None,
-           world_size: int = 1, owner: Identity = MACHINE) -> list[int]:
+           world_size: int = 1, owner: Identity = MACHINE, lesson: Any = None) -> list[int]:
     """Queue a run (or a run and its plain twin, trained together) and start it if there is room.
 
     The spec is fitted to the dataset (input channels, classes); a dataset whose files are missing is
@@ -116,12 +128,14 @@ def submit(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = F
     job launched by an experiment (say "degradation"). ``world_size`` N > 1 trains on N devices at once
     (N GPUs, or N lanes of the cpu slot) with DistributedDataParallel: the batch size stays the global
     batch, split evenly (so it must divide by N), and the result is the one-device run's up to rounding.
-    ``owner``: who queues it (the class's caps apply: :class:`resnet_lab.jobs.QueueFull`). The job's
-    :func:`fingerprint` is stored with it. Returns the run ids, the ResNet first.
+    ``owner``: who queues it (the class's caps apply: :class:`resnet_lab.jobs.QueueFull`; its bounds, and the
+    open ``lesson``'s: :func:`check_bounds`). The job's :func:`fingerprint` is stored with it. Returns the run
+    ids, the ResNet first.
     """
     if world_size > 1 and train.batch_size % world_size:
         raise ValueError(f"batch size {train.batch_size} does not split evenly over {world_size} devices; "
                          f"choose a multiple of {world_size}")
+    check_bounds(owner, fit_spec_to_data(spec, data), data, train, lesson)
     check_data_available(data)
     store = store or Store()
     rows = training_rows(spec, data, train, twin, name)
@@ -134,14 +148,16 @@ def submit(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = F
 
 def submit_finetune(ft: FinetuneConfig, data: DataConfig, train: TrainConfig, name: str | None = None,
                     request_key: str | None = None, store: Store | None = None,
-                    allow_download: bool = False, owner: Identity = MACHINE) -> list[int]:
-    """Queue a fine-tuning run for ``owner``. The base (weights file, lab run checkpoint) is checked now, so a
-    missing file is a message at once, not a failed run later. Returns [the run id]."""
+                    allow_download: bool = False, owner: Identity = MACHINE, lesson: Any = None) -> list[int]:
+    """Queue a fine-tuning run for ``owner`` (within the bounds that apply: :func:`check_bounds`). The base
+    (weights file, lab run checkpoint) is checked now, so a missing file is a message at once, not a failed
+    run later. Returns [the run id]."""
     check_data_available(data)
     store = store or Store()
     base = load_base(ft, store, allow_download=allow_download)
     info = dataset_info(data.name)
     spec, _ = plan(ft, base, info.num_classes, info.in_channels)
+    check_bounds(owner, spec, data, train, lesson)
     row = {"name": name or f"{base.label} → {data.name} · {ft.strategy}", "spec": spec.to_dict(),
            "data": data.to_dict(), "train": train.to_dict(), "finetune": ft.to_dict()}
     _, ids = scheduler.submit(store, "finetune", row["name"], train.device, runs=[row], request_key=request_key,
