@@ -40,13 +40,24 @@ _REPO = Path(__file__).resolve().parents[2]
 FROM_SETTINGS: Literal["settings"] = "settings"  # a cap argument's default: the class's settings decide
 
 
+_last_caps: tuple[int | None, int | None] = (None, None)  # the caps of the last settings file that could be read
+
+
 def queue_caps() -> tuple[int | None, int | None]:
     """(jobs one owner may have waiting or running, jobs one owner may have running) for this class, from
-    :func:`resnet_lab.classroom.settings.load_settings` (None: no cap; no settings file: no caps)."""
-    from ..classroom.settings import load_settings  # here: settings are read (and cached) when asked for
+    :func:`resnet_lab.classroom.settings.load_settings` (None: no cap; no settings file: no caps).
 
-    caps = load_settings().queue
-    return caps.max_queued_per_owner, caps.max_running_per_owner
+    A settings file broken while the lab runs (a teacher saving a typo) must not stop the queue: the caps
+    last read stay in force, and the pages show the file's error to the teacher."""
+    from ..classroom.settings import SettingsError, load_settings  # here: read (and cached) when asked for
+
+    global _last_caps
+    try:
+        caps = load_settings().queue
+    except SettingsError:
+        return _last_caps
+    _last_caps = (caps.max_queued_per_owner, caps.max_running_per_owner)
+    return _last_caps
 
 
 def check_room(store: Store, owner: Identity, wanted: int = 1,

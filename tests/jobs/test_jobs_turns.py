@@ -235,3 +235,12 @@ def test_a_new_jobs_forecast_takes_its_owners_turn_and_changes_no_other(s):
     mine = eta.forecast(s, {"cpu": 1}, now=0.0, new={"device": "cpu", "estimate_s": 10.0, "owner": A.owner},
                         max_running_per_owner=None)[None]
     assert (mine.ahead, mine.start_in_s) == (3, 180.0)
+
+
+def test_a_settings_file_broken_while_the_lab_runs_keeps_the_last_caps(lab_home):
+    (lab_home / "classroom.toml").write_text("[queue]\nmax_queued_per_owner = 2\nmax_running_per_owner = 1\n")
+    assert scheduler.queue_caps() == (2, 1)
+    (lab_home / "classroom.toml").write_text("[queue]\nmax_queued_per_owner = 'many'\n")  # a typo
+    assert scheduler.queue_caps() == (2, 1)
+    (lab_home / "classroom.toml").write_text("[queue]\nmax_queued_per_owner = 4\n")
+    assert scheduler.queue_caps() == (4, None)
