@@ -4,6 +4,9 @@ A handler is ``handler(ctx: JobContext) -> Outcome``: it does the work, reports 
 ``ctx.progress(done, total)``, looks at ``ctx.should_stop()`` between units of work and returns how
 it ended. The harness (:mod:`resnet_lab.jobs.worker`) does everything else: pid, heartbeat, SIGTERM,
 final status, errors, the next job. A new kind of background work is one handler and one line here.
+
+A handler that knows what went wrong in words a person can act on raises :class:`JobFailed` with them; any
+other exception is shown as "TypeName: message".
 """
 
 from __future__ import annotations
@@ -45,6 +48,11 @@ class JobContext:
     def should_stop(self) -> bool:
         """True once a stop was asked for (the store's flag, or SIGTERM): finish the unit of work and return."""
         return self.stop_event.is_set()
+
+
+class JobFailed(Exception):
+    """The job cannot go on, for a reason already put in words for the person who started it (what happened,
+    to what, and what to do about it): the worker records the message as it is, without an exception's name."""
 
 
 @dataclass(frozen=True)

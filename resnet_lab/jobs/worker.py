@@ -5,10 +5,13 @@ turns SIGTERM into a graceful stop, hands the job to its kind's handler (:mod:`r
 with a throttled progress channel, and ends the job with a status and a message:
 
 - ``done``, or ``stopped`` (a stop request or SIGTERM: the handler saved what it had);
-- ``failed``: any exception, as "TypeName: message" (the traceback goes to the job's log).
+- ``failed``: any exception, as "TypeName: message" (the traceback goes to the job's log); a handler's
+  :class:`~resnet_lab.jobs.handlers.JobFailed` as its message alone, and the GPU running out of memory as
+  what to do about it.
 
 A job that ran start to finish teaches the lab its speed (seconds per unit of ``work``) for later
-estimates. Whatever happens, the worker finally pumps the queue so the next queued job starts.
+estimates. Whatever happens, the worker then lets go of what the job held (its objects, the GPU memory
+torch keeps cached) and finally pumps the queue so the next queued job starts.
 
 A job run as a group (torchrun started ``world_size`` workers: ``RANK``/``WORLD_SIZE`` in the environment)
 has one voice: rank 0 does all of the above; the other ranks run the same handler with a context that
@@ -19,6 +22,7 @@ rank 0 then sees the group's communication fail (:func:`group_lost`), the job en
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -29,7 +33,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..store import Store, slot_class
-from .handlers import JobContext, handler_for
+from .handlers import JobContext, JobFailed, handler_for
 from .scheduler import HEARTBEAT_S, pump
 
 PROGRESS_EVERY_S = 0.3  # at most this often a progress write (plus the last one)
@@ -82,6 +86,38 @@ def group_lost(error: BaseException) -> bool:
         or "gloo" in text or "nccl" in text
 
 
+def out_of_gpu_memory(error: BaseException) -> bool:
+    """Whether ``error`` is torch's "CUDA out of memory" (torch is not imported for this: without it, no GPU)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(error, torch.cuda.OutOfMemoryError)
+
+
+def failure_message(error: BaseException, kind: str, device: str) -> str:
+    """What a failed job's record says: a handler's own words (JobFailed), what to do when the GPU ran out of
+    memory (a handler that knows its sizes says it better: see the training handler), else "TypeName: message"."""
+    if isinstance(error, JobFailed):
+        return str(error)
+    if out_of_gpu_memory(error):
+        return (f"The GPU ({device}) ran out of memory during this {kind} job: wait for the GPU to be free (other "
+                "jobs on it hold memory), or ask for less at once, then start it again.")
+    return f"{type(error).__name__}: {error}"
+
+
+def free_device_memory() -> None:
+    """Let go of what the job held before the next one starts: objects reachable only through a failure's
+    traceback until now (a failed job's models and optimizer state), and the GPU memory torch keeps cached,
+    which goes back to the driver for the next job on this GPU. Nothing to do where torch was never loaded."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    gc.collect()
+    if torch.cuda.is_initialized():
+        try:
+            torch.cuda.empty_cache()
+        except RuntimeError as e:  # a GPU left in an error state by the job: the process's exit frees it all
+            print(f"could not hand the GPU's cached memory back: {e}", file=sys.stderr)
+
+
 def run_job(job_id: int, store: Store | None = None) -> str:
     """Run a claimed (``running``) job to its end; returns its final status. In a group: rank 0's part."""
     store = store or Store()
@@ -118,10 +154,11 @@ def run_job(job_id: int, store: Store | None = None) -> str:
                 f"Interrupted: a process of its group of {world} ended unexpectedly ({type(e).__name__}; the job's "
                 "log has each process's output). Resume continues from the last checkpoint."))
         else:
-            store.jobs.finish(job_id, "failed", error=f"{type(e).__name__}: {e}")
+            store.jobs.finish(job_id, "failed", error=failure_message(e, job.kind, job.slot or job.device))
     finally:
         done.set()
         beat.join(timeout=5)
+        free_device_memory()  # after the except block: the failure (and what its traceback held) is gone by now
     return store.jobs.get(job_id).status
 
 

@@ -3,21 +3,29 @@
 ``<tag>.safetensors`` holds the weights, ``<tag>.state.pt`` the optimizer/scheduler/RNG state (plain
 tensors and numbers, read back with ``torch.load(weights_only=True)``), and ``<tag>.json`` the
 manifest: spec, training and data settings, class names and normalization — enough to rebuild the
-exact model and its preprocessing from the checkpoint alone. Every file is written to a temporary
-name and renamed; the manifest goes last, so a manifest on disk always points at complete files.
+exact model and its preprocessing from the checkpoint alone.
+
+A save is all or nothing. Every file of it is first written in full to a temporary name (and flushed to
+the disk); only then are they renamed into place, the manifest last. A write that fails part-way — a full
+disk (``ENOSPC``) is the usual cause — leaves the previous checkpoint of that tag exactly as it was (weights,
+training state and manifest still belong together) and no temporary file behind, and raises
+:class:`CheckpointNotSaved` saying which folder and why.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Mapping
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from ..models import build_model
@@ -27,31 +35,74 @@ FORMAT = 1
 MAX_MANIFEST_BYTES = 1_000_000
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+class CheckpointNotSaved(OSError):
+    """A checkpoint could not be written (say, the disk is full). Nothing of it was kept: the previous checkpoint
+    with that tag, if any, is untouched. ``errno``/``strerror`` are the operating system's; ``directory`` and ``tag``
+    say which checkpoint."""
+
+    def __init__(self, directory: Path, tag: str, error: OSError) -> None:
+        super().__init__(error.errno, error.strerror or str(error))
+        self.directory = Path(directory)
+        self.tag = tag
+
+    def __str__(self) -> str:
+        return f"the {self.tag!r} checkpoint in {self.directory} was not saved: {self.strerror}"
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write ``data`` as the whole content of ``path`` and flush it to the disk (a full disk raises here)."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _commit(directory: Path, files: Mapping[str, bytes]) -> None:
+    """Write ``files`` ({name: content}) into ``directory`` all or nothing: each to a temporary name first, then
+    every one renamed into place, in order. A failure before the renames removes the temporary files and leaves
+    the directory as it was."""
+    staged: list[tuple[Path, Path]] = []
     try:
-        write(Path(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        for name, data in files.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+            os.close(fd)
+            staged.append((Path(tmp), directory / name))
+            _write(Path(tmp), data)
+        for tmp, final in staged:
+            os.replace(tmp, final)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
         raise
+    # the renames survive a power cut once the directory is flushed too; a filesystem that cannot flush a
+    # directory (EINVAL) still has every file complete, so that is no reason to call the save failed
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def save_checkpoint(directory: Path, tag: str, model: nn.Module, meta: dict[str, Any],
                     train_state: dict[str, Any] | None = None) -> Path:
-    """Write ``directory/<tag>.{safetensors,state.pt,json}`` atomically; return the manifest path."""
+    """Write ``directory/<tag>.{safetensors,state.pt,json}`` all or nothing; return the manifest path.
+    Raises :class:`CheckpointNotSaved` when a file cannot be written (the previous checkpoint stays as it was)."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    _atomic(directory / f"{tag}.safetensors", lambda p: save_file(weights, str(p)))
+    files = {f"{tag}.safetensors": safetensors_bytes(weights)}
     manifest = {"format": FORMAT, "weights": f"{tag}.safetensors", **meta}
     if train_state is not None:
-        _atomic(directory / f"{tag}.state.pt", lambda p: torch.save(train_state, p))
+        buffer = io.BytesIO()
+        torch.save(train_state, buffer)
+        files[f"{tag}.state.pt"] = buffer.getvalue()
         manifest["train_state"] = f"{tag}.state.pt"
-    _atomic(directory / f"{tag}.json", lambda p: p.write_text(json.dumps(manifest, indent=2)))
+    files[f"{tag}.json"] = json.dumps(manifest, indent=2).encode()  # last: it names the others
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _commit(directory, files)
+    except OSError as e:
+        raise CheckpointNotSaved(directory, tag, e) from e
     return directory / f"{tag}.json"
 
 

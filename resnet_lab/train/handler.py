@@ -9,21 +9,30 @@ with its own status (done, diverged, stopped); the job ends stopped if a run was
 A job of ``world_size`` N > 1 runs this handler in each of its N processes (see
 :mod:`resnet_lab.train.distributed`): all of them read the job, load the data, join the group and train;
 only the leader (rank 0) writes to the store — the others get callbacks that write nothing.
+
+Two failures are put in words a student can act on (:class:`~resnet_lab.jobs.handlers.JobFailed`): the GPU
+running out of memory (which models, batch size and image size did not fit, and what to change), and a
+checkpoint that could not be written, a full disk most often (which run; its previous checkpoint is intact).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import time
+import traceback
 from pathlib import Path
 from typing import Sequence
 
+import torch
+
 from ..data.registry import DataConfig, load_dataset
-from ..jobs.handlers import JobContext, Outcome
+from ..jobs.handlers import JobContext, JobFailed, Outcome
 from ..paths import run_dir
 from ..spec import ModelSpec
 from ..store import Run, Store
 from . import distributed
+from .checkpoint import CheckpointNotSaved, read_manifest
 from .config import TrainConfig
 from .engine import Callbacks, Trainer
 from .finetune import FinetuneConfig, adapt_data, load_base, plan
@@ -99,7 +108,69 @@ class RankCallbacks(Callbacks):
 
 def run_training(ctx: JobContext) -> Outcome:
     """Train the job's running runs to the end (resuming from their last checkpoints when the job was
-    resumed) and give each its final status. In a group, every rank trains and the leader records."""
+    resumed) and give each its final status. In a group, every rank trains and the leader records.
+    Raises JobFailed, with what to do, when the GPU runs out of memory or a checkpoint cannot be saved."""
+    try:
+        return _train(ctx)
+    except torch.cuda.OutOfMemoryError:
+        traceback.print_exc()  # torch's own account (what it tried to allocate) goes to the job's log
+        message = out_of_memory_message(ctx)
+    except CheckpointNotSaved as e:
+        traceback.print_exc()
+        message = checkpoint_message(ctx, e)
+    # raised here, outside the except blocks: the failure's traceback, and the models and batches its frames
+    # hold, are let go now, so the worker can hand their memory back before the next job starts
+    raise JobFailed(message)
+
+
+def _models(runs: Sequence[Run]) -> str:
+    """The models a job trains, in words: "ResNet-56", or "ResNet-56 with its plain twin"."""
+    names = [ModelSpec.from_dict(r.spec).describe().split(" (")[0] for r in runs]
+    return names[0] + (" with its plain twin" if len(names) > 1 else "")
+
+
+def out_of_memory_message(ctx: JobContext) -> str:
+    """What to tell the person whose training job ran out of GPU memory: which models, batch size and image
+    size did not fit where (and whether other jobs were using that GPU), and what to change."""
+    store, job = ctx.store, ctx.job
+    runs = store.runs.of_job(job.id)
+    train = TrainConfig.from_dict(runs[0].train)
+    size = DataConfig.from_dict(runs[0].data).image_size
+    slot = job.slot or job.device
+    batch = f"batch size {train.batch_size}"
+    if job.world_size > 1:
+        batch += f" ({train.batch_size // job.world_size} per GPU)"
+    mine = set(slot.split(","))
+    others = [j for j in store.jobs.list(statuses=["running"])
+              if j.id != job.id and mine & set((j.slot or "").split(","))]
+    busy = "" if not others else "; another job was using it" if len(others) == 1 else \
+        f"; {len(others)} other jobs were using it"
+    return (f"Out of GPU memory: run #{runs[0].id} ({_models(runs)}) at {batch} and {size}×{size} px images did not "
+            f"fit on {slot}{busy}. Lower the batch size or image size, or wait for the GPU to be free, then start it "
+            "again.")
+
+
+def checkpoint_message(ctx: JobContext, error: CheckpointNotSaved) -> str:
+    """What to tell the person whose training job could not save a checkpoint: why (a full disk, said so), which
+    run and where, what to do, and that the previous checkpoint is intact."""
+    runs = ctx.store.runs.of_job(ctx.job.id)
+    run = next((r for r in runs if run_dir(r.id) == error.directory), None)
+    which = f"run #{run.id} ({run.name})" if run is not None else "a run"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        why = "No space left on device" if error.errno == errno.ENOSPC else "Disk quota exceeded"
+        what = f"{why} while saving the checkpoint of {which} in {error.directory}: free some disk space, then"
+    else:
+        what = f"Could not save the checkpoint of {which} in {error.directory} ({error.strerror}): fix that, then"
+    previous = error.directory / f"{error.tag}.json"
+    try:
+        kept = f" Its previous checkpoint (step {read_manifest(previous).get('step', '?')}) is intact."
+    except (OSError, ValueError):
+        kept = " No earlier checkpoint of it was saved."
+    return f"{what} start it again.{kept}"
+
+
+def _train(ctx: JobContext) -> Outcome:
+    """:func:`run_training`'s work, with every error as it was raised."""
     store, job = ctx.store, ctx.job
     runs = [r for r in store.runs.of_job(job.id) if r.status == "running"]
     if not runs:
