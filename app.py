@@ -1,23 +1,19 @@
-"""ResNet Lab: only a router. Pages live in app_pages/, logic in resnet_lab/."""
+"""ResNet Lab: only a router. Pages live in app_pages/, logic in resnet_lab/.
+
+Who this session is comes first (a join form, a login button or nothing at all, as the class is set up);
+then the navigation for that person and lesson, who they are in the sidebar, the lesson's banner, the page."""
 
 import streamlit as st
 
-from resnet_lab.ui.common import PAGES, device_badge
+from resnet_lab.ui.common import device_badge
+from resnet_lab.ui.identity import identity_gate, identity_sidebar
+from resnet_lab.ui.lesson import lesson_banner, navigation
 
 st.set_page_config(page_title="ResNet Lab", page_icon=":material/science:", layout="wide")
 
-
-def _page(path: str, default: bool = False) -> st.Page:
-    title, icon, _ = PAGES[path]
-    return st.Page(path, title=title, icon=icon, default=default)
-
-
-nav = st.navigation({
-    "ResNet Lab": [_page("app_pages/home.py", default=True)],
-    "The path": [_page("app_pages/build.py"), _page("app_pages/train.py"), _page("app_pages/finetune.py")],
-    "Inspect": [_page("app_pages/predictions.py"), _page("app_pages/feature_maps.py"), _page("app_pages/gradcam.py")],
-    "Experiments": [_page("app_pages/gradient_flow.py"), _page("app_pages/degradation.py"),
-                    _page("app_pages/lesion.py"), _page("app_pages/landscape.py")],
-})
+who = identity_gate()
+nav = navigation(who)
+identity_sidebar(who)
+lesson_banner(nav, who)
 device_badge()
 nav.run()

@@ -7,6 +7,8 @@ from resnet_lab.models.summary import MAX_BATCH, MAX_INPUT_SIZE, MIN_INPUT_SIZE,
 from resnet_lab.spec import BLOCKS, MAX_JSON_BYTES, NORMS, SHORTCUTS, STEMS
 from resnet_lab.ui import state as S
 from resnet_lab.ui.cache import cached_dot, cached_summary
+from resnet_lab.ui.common import plain
+from resnet_lab.ui.identity import hidden
 from resnet_lab.viz.summary import stage_cost_figure
 
 W = S.W
@@ -45,34 +47,36 @@ top[1].number_input("Input size (px)", min_value=max(MIN_INPUT_SIZE, spec.min_in
 top[2].number_input("Batch (for memory)", min_value=1, max_value=MAX_BATCH, value=128, step=16, key=W + "batch",
                     help="Only used to estimate activation memory during training.")
 
-with st.expander("Customise the architecture", expanded=st.session_state[W + "preset"] == S.CUSTOM):
-    c = st.columns(4)
-    c[0].radio("Stem", STEMS, key=W + "stem", on_change=S.on_field_change, horizontal=True,
-               help="imagenet: 7×7/2 conv + 3×3/2 max-pool. cifar: one 3×3 conv, no pooling.")
-    c[1].radio("Block", BLOCKS, key=W + "block", on_change=S.on_field_change, horizontal=True,
-               help="basic: two 3×3 convs. bottleneck: 1×1 → 3×3 → 1×1 with 4× expansion.")
-    c[2].radio("Normalization", NORMS, key=W + "norm", on_change=S.on_field_change, horizontal=True,
-               format_func=lambda n: {"batch": "BatchNorm", "none": "none"}[n])
-    c[3].toggle("Skip connections", key=W + "skip", on_change=S.on_field_change,
-                help="Off gives the plain net: no shortcut module and no addition in forward.")
-    c = st.columns(4)
-    c[0].radio("Shortcut option", SHORTCUTS, key=W + "shortcut", on_change=S.on_field_change,
-               format_func=lambda o: SHORTCUT_HELP[o], disabled=not st.session_state[W + "skip"],
-               help="He et al. 2015, sec. 3.3.")
-    c[1].toggle("Pre-activation (v2)", key=W + "preact", on_change=S.on_field_change,
-                help="BN → ReLU → conv inside each block (He et al. 2016, Identity Mappings).")
-    c[1].toggle("Zero-init residuals", key=W + "zero_init_residual", on_change=S.on_field_change,
-                help="Each residual block starts as an identity (Goyal et al. 2017, arXiv:1706.02677).")
-    c[2].number_input("Input channels", *S.LIMITS["in_channels"], key=W + "in_channels", on_change=S.on_field_change)
-    c[3].number_input("Classes", *S.LIMITS["num_classes"], key=W + "num_classes", on_change=S.on_field_change)
+if not hidden("custom_model"):  # a lesson may offer presets only
+    with st.expander("Customise the architecture", expanded=st.session_state[W + "preset"] == S.CUSTOM):
+        c = st.columns(4)
+        c[0].radio("Stem", STEMS, key=W + "stem", on_change=S.on_field_change, horizontal=True,
+                   help="imagenet: 7×7/2 conv + 3×3/2 max-pool. cifar: one 3×3 conv, no pooling.")
+        c[1].radio("Block", BLOCKS, key=W + "block", on_change=S.on_field_change, horizontal=True,
+                   help="basic: two 3×3 convs. bottleneck: 1×1 → 3×3 → 1×1 with 4× expansion.")
+        c[2].radio("Normalization", NORMS, key=W + "norm", on_change=S.on_field_change, horizontal=True,
+                   format_func=lambda n: {"batch": "BatchNorm", "none": "none"}[n])
+        c[3].toggle("Skip connections", key=W + "skip", on_change=S.on_field_change,
+                    help="Off gives the plain net: no shortcut module and no addition in forward.")
+        c = st.columns(4)
+        c[0].radio("Shortcut option", SHORTCUTS, key=W + "shortcut", on_change=S.on_field_change,
+                   format_func=lambda o: SHORTCUT_HELP[o], disabled=not st.session_state[W + "skip"],
+                   help="He et al. 2015, sec. 3.3.")
+        c[1].toggle("Pre-activation (v2)", key=W + "preact", on_change=S.on_field_change,
+                    help="BN → ReLU → conv inside each block (He et al. 2016, Identity Mappings).")
+        c[1].toggle("Zero-init residuals", key=W + "zero_init_residual", on_change=S.on_field_change,
+                    help="Each residual block starts as an identity (Goyal et al. 2017, arXiv:1706.02677).")
+        c[2].number_input("Input channels", *S.LIMITS["in_channels"], key=W + "in_channels",
+                          on_change=S.on_field_change)
+        c[3].number_input("Classes", *S.LIMITS["num_classes"], key=W + "num_classes", on_change=S.on_field_change)
 
-    n_stages = st.slider("Stages", *S.LIMITS["stages"], key=W + "stages", on_change=S.on_field_change)
-    cols = st.columns(n_stages)
-    for i, col in enumerate(cols):
-        col.number_input(f"layer{i + 1} blocks", *S.LIMITS["depth"], key=W + f"depth_{i}",
-                         on_change=S.on_field_change)
-        col.number_input(f"layer{i + 1} width", *S.LIMITS["width"], key=W + f"width_{i}",
-                         on_change=S.on_field_change, help="Base channels; bottleneck blocks output 4× this.")
+        n_stages = st.slider("Stages", *S.LIMITS["stages"], key=W + "stages", on_change=S.on_field_change)
+        cols = st.columns(n_stages)
+        for i, col in enumerate(cols):
+            col.number_input(f"layer{i + 1} blocks", *S.LIMITS["depth"], key=W + f"depth_{i}",
+                             on_change=S.on_field_change)
+            col.number_input(f"layer{i + 1} width", *S.LIMITS["width"], key=W + f"width_{i}",
+                             on_change=S.on_field_change, help="Base channels; bottleneck blocks output 4× this.")
 
 if S.ERROR_KEY in st.session_state:
     st.error(f"That combination is not a valid network, so the model below is unchanged: "
@@ -131,7 +135,10 @@ with st.expander("Per-layer table"):
 
 # --- share, export, import --------------------------------------------------------------------
 st.subheader("Share and export")
-share, export, imp = st.tabs(["Share link", "Export", "Import"])
+if hidden("custom_model"):  # a lesson may offer presets only: nothing to import
+    share, export, imp = (*st.tabs(["Share link", "Export"]), None)
+else:
+    share, export, imp = st.tabs(["Share link", "Export", "Import"])
 with share:
     st.markdown("The address bar always holds a link to exactly this model — copy it to share it with a class.")
     st.code("?" + "&".join(f"{k}={v}" for k, v in S.spec_to_query(spec, st.session_state.get(S.SIZE_KEY)).items()),
@@ -153,19 +160,21 @@ def _import_file() -> None:
     if upload is None:
         return
     if upload.size > MAX_JSON_BYTES:
-        st.session_state["build_import_error"] = f"{upload.name} is {upload.size:,} bytes; a spec is at most {MAX_JSON_BYTES:,}"
+        st.session_state["build_import_error"] = (f"{plain(upload.name)} is {upload.size:,} bytes; a spec is at most "
+                                                  f"{MAX_JSON_BYTES:,}")
         return
     st.session_state["build_import_error"] = S.import_spec_text(upload.getvalue())
 
 
-with imp:
-    st.file_uploader("Spec JSON file", type=["json"], key=W + "import_file", on_change=_import_file,
-                     max_upload_size=1)
-    st.text_area("…or paste spec JSON", key=W + "import_text", height=150, placeholder='{"stem": "cifar", ...}')
-    st.button("Import", on_click=_import_text, icon=":material/upload:")
-    err = st.session_state.get("build_import_error")
-    if err:
-        st.error(f"Could not import that spec — nothing changed. {err}", icon=":material/error:")
+if imp is not None:
+    with imp:
+        st.file_uploader("Spec JSON file", type=["json"], key=W + "import_file", on_change=_import_file,
+                         max_upload_size=1)
+        st.text_area("…or paste spec JSON", key=W + "import_text", height=150, placeholder='{"stem": "cifar", ...}')
+        st.button("Import", on_click=_import_text, icon=":material/upload:")
+        err = st.session_state.get("build_import_error")
+        if err:
+            st.error(f"Could not import that spec — nothing changed. {err}", icon=":material/error:")
 
 st.divider()
 if st.button("Use this model →", type="primary", help="Carry this spec to the Train page."):

@@ -7,6 +7,7 @@ from resnet_lab.analysis import Subject, activation_stats, feature_maps, layer_t
 from resnet_lab.analysis.features import compare_responses
 from resnet_lab.analysis.learned import inconclusive
 from resnet_lab.experiments.learned import check_runs
+from resnet_lab.ui.common import plain
 from resnet_lab.ui.inspect import feed, pick_image, pick_models
 from resnet_lab.ui.runs import store
 from resnet_lab.viz.inspect import STAT_TITLES, feature_grid_figure, layer_stats_figure, to_pil
@@ -93,7 +94,7 @@ else:
     right.caption(img.caption)
     cols = st.columns(len(subjects))
     for i, (col, subject, label) in enumerate(zip(cols, subjects, unique_labels(subjects))):
-        col.markdown(f"**{label}**")
+        col.markdown(f"**{plain(label)}**")
         other_nodes = {n.name: n for n in layer_tree(subject.model)} if i else nodes
         if layer not in other_nodes:
             if layer.endswith(":shortcut") and block_name in other_nodes and not subject.spec.skip:

@@ -1,27 +1,37 @@
 import hashlib
 import json
+import math
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from resnet_lab.data.folders import DatasetRejected, FolderReport, dataset_path, import_zip, list_user_datasets, \
-    scan_folder
+from resnet_lab.classroom.uploads import import_dataset
+from resnet_lab.data.folders import DatasetRejected, FolderReport, dataset_ownership, dataset_path, \
+    list_user_datasets, remove_user_dataset, scan_folder
 from resnet_lab.data.images import decode_image
 from resnet_lab.data.registry import DATASETS, FOLDER_PREFIX, DataConfig, dataset_info
+from resnet_lab.identity import NotAllowed
 from resnet_lab.models.presets import PRESETS
 from resnet_lab.models.pretrained import IMAGENET_WEIGHTS, load_imagenet, top_k, weights_path
+from resnet_lab.spec import ModelSpec
 from resnet_lab.train import launcher
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.train.finetune import STRATEGY_HELP, FinetuneConfig
 from resnet_lab.train.recipes import recipe_for
+from resnet_lab.ui.common import plain
+from resnet_lab.ui.gallery import ago, owner_label
+from resnet_lab.ui.identity import current_bounds, current_identity, current_lesson, hidden
 from resnet_lab.ui.runs import live_panel, queue_preview, runs_table, session_token, store
 
 WATCH_KEY = "ft_watch_jobs"
 FLIPS = ("Yes — flips keep the label (photos of objects, animals, scenes)",
          "No — a mirror image may be another class (letters, digits, arrows)")
 STRATEGIES = ("linear", "last:1", "last:2", "full")
+
+who = current_identity()
+bounds = current_bounds()
 
 st.title("Fine-tune")
 st.caption("Start from ImageNet weights, a finished lab run, or scratch; adapt to a built-in dataset or your "
@@ -34,29 +44,52 @@ def _report(path: str, stamp: float) -> FolderReport:
 
 
 def show_report(report: FolderReport) -> None:
-    """Classes and counts, skipped files with reasons, warnings — before any training."""
+    """Classes and counts, skipped files with reasons, warnings — before any training. Class and file names
+    come from someone's zip: they are shown as text (tables, or escaped)."""
     counts = pd.DataFrame({"class": list(report.counts), "images": list(report.counts.values())})
     c = st.columns([2, 3])
     c[0].dataframe(counts, hide_index=True, width="stretch")
     c[1].bar_chart(counts, x="class", y="images", height=220)
     for w in report.warnings:
-        st.warning(w, icon=":material/warning:")
+        st.warning(plain(w, 500), icon=":material/warning:")
     if report.error:
-        st.error(report.error, icon=":material/error:")
+        st.error(plain(report.error, 500), icon=":material/error:")
     if report.skipped:
         with st.expander(f"{len(report.skipped)} file(s) skipped"):
             st.dataframe(pd.DataFrame([{"file": s.path, "why": s.reason} for s in report.skipped]),
                          hide_index=True, width="stretch")
 
 
+def _allowed_spec(spec_dict: dict) -> bool:
+    try:
+        bounds.check_spec(ModelSpec.from_dict(spec_dict))
+    except ValueError:
+        return False
+    return True
+
+
+def number(container, label: str, key: str, default, field: str | None, lo, hi, **kw):
+    """A number input whose range is clipped by the bound on ``field``; its value is kept inside the range."""
+    if field is not None:
+        lo, hi = bounds.limit(field, lo, hi)
+    value = st.session_state.setdefault(key, default)
+    if isinstance(value, (int, float)) and not lo <= value <= hi:
+        st.session_state[key] = type(value)(min(max(value, lo), hi))
+    return container.number_input(label, lo, hi, key=key, **kw)
+
+
 # --- 1. where to start ------------------------------------------------------------------------
 st.subheader("1 · Start from")
-kind = st.radio("Start from", ["ImageNet weights", "A lab run", "Scratch"], horizontal=True, key="ft_kind",
-                label_visibility="collapsed")
+imagenet_models = [n for n in IMAGENET_WEIGHTS if bounds.allows_preset(n)]
+scratch_models = [n for n, s in PRESETS.items() if s.skip and bounds.allows_preset(n)]
+kinds = (["ImageNet weights"] if imagenet_models else []) + ["A lab run"] + (["Scratch"] if scratch_models else [])
+kind = st.radio("Start from", kinds, horizontal=True, key="ft_kind", label_visibility="collapsed")
 source = None
+base_spec = None
 allow_download = False
 if kind == "ImageNet weights":
-    name = st.selectbox("Model", list(IMAGENET_WEIGHTS), key="ft_imagenet")
+    name = st.selectbox("Model", imagenet_models, key="ft_imagenet")
+    base_spec = PRESETS[name]
     path = weights_path(name)
     if path.is_file():
         st.success(f"Using torchvision's ImageNet weights from {path}.", icon=":material/check_circle:")
@@ -72,7 +105,7 @@ if kind == "ImageNet weights":
                                  hide_index=True, column_config={"p": st.column_config.ProgressColumn(
                                      min_value=0, max_value=1, format="percent")})
                 except ValueError as e:
-                    st.error(f"That image cannot be used: {e}", icon=":material/error:")
+                    st.error(f"That image cannot be used: {plain(e, 500)}", icon=":material/error:")
     else:
         st.warning(f"The weights file {path.name} is not in {path.parent}. Put it there (torchvision's own "
                    "cache, $TORCH_HOME/hub/checkpoints), or let torchvision download it if this machine is online.",
@@ -80,25 +113,33 @@ if kind == "ImageNet weights":
         allow_download = st.checkbox("Let torchvision download it", key="ft_download")
     source = f"imagenet:{name}"
 elif kind == "A lab run":
-    finished = [r for r in store().runs.list(statuses=["done", "stopped"]) if r.ckpt_best or r.ckpt_last]
+    finished = [r for r in store().runs.list(statuses=["done", "stopped"])
+                if (r.ckpt_best or r.ckpt_last) and _allowed_spec(r.spec)]
     if not finished:
         st.info("No finished run with a checkpoint yet: train one on the Train page first.", icon=":material/info:")
     else:
         run = st.selectbox("Run", finished, key="ft_run", format_func=lambda r: f"#{r.id} {r.name} — best val acc "
                            + (f"{r.best['val/acc']:.1%}" if "val/acc" in r.best else "?"))
         source = f"run:{run.id}"
+        base_spec = ModelSpec.from_dict(run.spec)
 else:
-    preset = st.selectbox("Model", [n for n, s in PRESETS.items() if s.skip], key="ft_scratch",
-                          index=list(n for n, s in PRESETS.items() if s.skip).index("resnet20"))
+    if st.session_state.get("ft_scratch") not in scratch_models:
+        st.session_state["ft_scratch"] = "resnet20" if "resnet20" in scratch_models else scratch_models[0]
+    preset = st.selectbox("Model", scratch_models, key="ft_scratch")
     source = f"scratch:{preset}"
+    base_spec = PRESETS[preset]
 
 # --- 2. data ----------------------------------------------------------------------------------------
 st.subheader("2 · Data")
-data_kind = st.radio("Data", ["Built-in", "Your images"], horizontal=True, key="ft_data_kind",
-                     label_visibility="collapsed")
+builtin = [n for n in DATASETS if bounds.allows_dataset(n)]
+own_allowed = bounds.datasets is None or any(d.startswith(FOLDER_PREFIX) for d in bounds.datasets)
+data_kinds = (["Built-in"] if builtin else []) + (["Your images"] if own_allowed else [])
+data_kind = st.radio("Data", data_kinds, horizontal=True, key="ft_data_kind", label_visibility="collapsed")
 data_name = None
 if data_kind == "Built-in":
-    data_name = st.selectbox("Dataset", list(DATASETS), key="ft_builtin", index=list(DATASETS).index("digits"))
+    if st.session_state.get("ft_builtin") not in builtin:
+        st.session_state["ft_builtin"] = "digits" if "digits" in builtin else builtin[0]
+    data_name = st.selectbox("Dataset", builtin, key="ft_builtin")
     st.caption(DATASETS[data_name])
 else:
     def _import() -> None:
@@ -118,37 +159,59 @@ else:
             zpath = Path(tmp) / "upload.zip"
             zpath.write_bytes(upload.getvalue())
             try:
-                import_zip(zpath, name, hflip=flips == FLIPS[0])
+                import_dataset(zpath, name, owner=who, bounds=bounds, hflip=flips == FLIPS[0])
             except DatasetRejected as e:
                 st.session_state["ft_import_error"] = f"{name} was not imported: {e}"
                 st.session_state["ft_import_report"] = e.report
                 return
-            except ValueError as e:
+            except ValueError as e:  # an unsafe archive, a bad name, or over this person's upload cap
                 st.session_state["ft_import_error"] = f"That archive was not imported: {e}"
                 return
         st.session_state["ft_folder"] = name
 
-    with st.expander("Import a zip of class folders (one folder per class)", expanded=not list_user_datasets()):
-        st.file_uploader("Zip file", type=["zip"], key="ft_zip")
-        st.text_input("Name for the dataset", key="ft_zip_name", placeholder="e.g. my-flowers",
-                      help="Lower-case letters, digits, - and _ (up to 40).")
-        st.radio("Is a mirror image of one of your pictures still the same class?", FLIPS, index=None,
-                 key="ft_zip_flips", help="Training shows the model mirrored copies only if it is: a flipped cat "
-                                          "is a cat, but a flipped “b” is a “d”. Kept with the dataset.")
-        st.button("Import", key="ft_import", on_click=_import, icon=":material/upload:")
-        if st.session_state.get("ft_import_error"):
-            st.error(st.session_state["ft_import_error"], icon=":material/error:")
-        if st.session_state.get("ft_import_report") is not None:
-            show_report(st.session_state["ft_import_report"])
-    names = list_user_datasets()
+    def _remove(name: str) -> None:
+        st.session_state.pop("ft_remove_error", None)
+        try:
+            remove_user_dataset(name, by=who)
+        except (NotAllowed, ValueError, OSError) as e:
+            st.session_state["ft_remove_error"] = str(e)
+            return
+        st.session_state.pop("ft_folder", None)
+
+    names = [n for n in list_user_datasets() if bounds.allows_dataset(FOLDER_PREFIX + n)]
+    if not hidden("upload"):
+        with st.expander("Import a zip of class folders (one folder per class)", expanded=not names):
+            cap = bounds.max_upload_mb
+            st.file_uploader("Zip file", type=["zip"], key="ft_zip",
+                             max_upload_size=math.ceil(cap) if cap is not None and not who.teacher else None,
+                             help=(f"Up to {cap:g} MB of uploads per person in this class." if cap is not None
+                                   and not who.teacher else None))
+            st.text_input("Name for the dataset", key="ft_zip_name", placeholder="e.g. my-flowers",
+                          help="Lower-case letters, digits, - and _ (up to 40).")
+            st.radio("Is a mirror image of one of your pictures still the same class?", FLIPS, index=None,
+                     key="ft_zip_flips", help="Training shows the model mirrored copies only if it is: a "
+                                              "flipped cat is a cat, but a flipped “b” is a “d”. Kept with the "
+                                              "dataset.")
+            st.button("Import", key="ft_import", on_click=_import, icon=":material/upload:")
+            if st.session_state.get("ft_import_error"):
+                st.error(plain(st.session_state["ft_import_error"], 1000), icon=":material/error:")
+            if st.session_state.get("ft_import_report") is not None:
+                show_report(st.session_state["ft_import_report"])
+    if st.session_state.get("ft_remove_error"):
+        st.error(st.session_state["ft_remove_error"], icon=":material/error:")
     if names:
         if st.session_state.get("ft_folder") not in names:
             st.session_state["ft_folder"] = names[0]
         folder = st.selectbox("Your dataset", names, key="ft_folder")
         p = dataset_path(folder)
         report = _report(str(p), max(f.stat().st_mtime for f in [p, *p.iterdir()]))
-        st.markdown(f"**{folder}**: {sum(report.counts.values())} usable images in {len(report.class_names)} classes")
+        owner, owner_name = dataset_ownership(folder)
+        st.markdown(f"**{plain(folder)}**: {sum(report.counts.values())} usable images in "
+                    f"{len(report.class_names)} classes · imported by {plain(owner_label(owner, owner_name, who))}")
         show_report(report)
+        if who.may_manage(owner):
+            st.button("Delete this dataset", key="ft_remove", on_click=_remove, args=(folder,),
+                      icon=":material/delete:", help="Removes its images from the server (runs trained on it stay).")
         data_name = FOLDER_PREFIX + folder if report.ok else None
 
 if data_name:
@@ -157,12 +220,12 @@ if data_name:
     family = PRESETS["resnet18" if kind == "ImageNet weights" else "resnet20"]
     default_size = recipe_for(data_name, family).image_size if data_name.startswith(FOLDER_PREFIX) else \
         min(max(64 if kind == "ImageNet weights" else 32, info.min_size), info.max_size)
-    size = c[0].number_input("Image size (px)", info.min_size, info.max_size, default_size, step=8, key="ft_size",
-                             help="Your own images default to their own size (the median shorter side), rounded "
-                                  "to the model's stride and at most 128 px for a short run.")
-    subset = c[1].number_input("Training images (0 = all)", 0, 1_000_000, 0, step=500, key="ft_subset")
-    augment = c[2].toggle("Augment", value=True, key="ft_augment", help="Not used by the linear probe (its "
-                          "features are computed once).")
+    size = number(c[0], "Image size (px)", "ft_size", default_size, "image_size", info.min_size, info.max_size,
+                  step=8, help="Your own images default to their own size (the median shorter side), rounded "
+                               "to the model's stride and at most 128 px for a short run.")
+    subset = number(c[1], "Training images (0 = all)", "ft_subset", 0, "train_images", 0, 1_000_000, step=500)
+    augment = True if hidden("augment") else c[2].toggle(
+        "Augment", value=True, key="ft_augment", help="Not used by the linear probe (its features are computed once).")
 
 # --- 3. strategy ----------------------------------------------------------------------------------
 st.subheader("3 · Strategy")
@@ -170,34 +233,78 @@ strategies = st.multiselect("Strategies (one run each, side by side)", STRATEGIE
                             key="ft_strategies",
                             help="\n\n".join(f"**{k}**: {v}" for k, v in STRATEGY_HELP.items()))
 c = st.columns(4)
-epochs = c[0].number_input("Epochs", 1, 500, 3, key="ft_epochs")
-batch = c[1].number_input("Batch size", 2, 4096, 64, step=16, key="ft_batch")
-lr = c[2].number_input("Learning rate (head)", 1e-5, 5.0, 0.05, format="%.4g", key="ft_lr")
-mult = c[3].number_input("Backbone lr ×", 0.001, 1.0, 0.1, format="%.3g", key="ft_mult",
-                         help="Discriminative fine-tuning: the backbone learns slower than the new head.")
+epochs = number(c[0], "Epochs", "ft_epochs", 3, "epochs", 1, 500)
+batch = 64 if hidden("batch_size") else number(c[1], "Batch size", "ft_batch", 64, "batch_size", 2, 4096, step=16)
+if hidden("lr"):
+    lr, mult = 0.05, 0.1
+else:
+    lr = number(c[2], "Learning rate (head)", "ft_lr", 0.05, None, 1e-5, 5.0, format="%.4g")
+    mult = number(c[3], "Backbone lr ×", "ft_mult", 0.1, None, 0.001, 1.0, format="%.3g",
+                  help="Discriminative fine-tuning: the backbone learns slower than the new head.")
+bound_lines = bounds.describe()
+if bound_lines and current_lesson() is None:  # a lesson's banner says them already
+    st.caption(":material/rule: **Limits here** — " + " · ".join(plain(x) for x in bound_lines))
+
+
+def _configs() -> tuple[DataConfig, TrainConfig, list[FinetuneConfig]]:
+    """What the Fine-tune button would queue: the data, the training settings, one fine-tuning per strategy."""
+    if source is None or data_name is None:
+        raise ValueError("Choose where to start from and a dataset that can train first.")
+    if not strategies:
+        raise ValueError("Choose at least one strategy.")
+    data = DataConfig(name=data_name, image_size=int(size), train_subset=int(subset) or None, augment=augment)
+    cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), schedule="cosine")
+    return data, cfg, [FinetuneConfig(source=source, strategy=s, backbone_lr_mult=float(mult)) for s in strategies]
 
 
 def _launch() -> None:
     st.session_state.pop("ft_error", None)
     try:
-        if source is None or data_name is None:
-            raise ValueError("Choose where to start from and a dataset that can train first.")
-        if not strategies:
-            raise ValueError("Choose at least one strategy.")
-        data = DataConfig(name=data_name, image_size=int(size), train_subset=int(subset) or None, augment=augment)
-        cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), schedule="cosine")
+        data, cfg, fts = _configs()
+        bounds.check_training(base_spec, data, cfg)  # said here at once; the launcher checks again
         ids = []
-        for strategy in strategies:
-            ft = FinetuneConfig(source=source, strategy=strategy, backbone_lr_mult=float(mult))
+        for ft in fts:
             key = hashlib.sha1(json.dumps([ft.to_dict(), data.to_dict(), cfg.to_dict()], sort_keys=True).encode())
             ids += launcher.submit_finetune(ft, data, cfg, store=store(), allow_download=allow_download,
-                                            request_key=f"{session_token()}:{key.hexdigest()[:16]}")
-    except ValueError as e:
+                                            request_key=f"{session_token()}:{key.hexdigest()[:16]}", owner=who,
+                                            lesson=current_lesson())
+    except (ValueError, NotAllowed) as e:  # OutOfBounds and QueueFull are ValueErrors too
         st.session_state["ft_error"] = str(e)
         return
     st.session_state[WATCH_KEY] = ids
 
 
+def _watch(run_ids: list[int]) -> None:
+    st.session_state.pop("ft_error", None)
+    st.session_state[WATCH_KEY] = run_ids
+
+
+def shared_offer() -> None:
+    """Strategies whose very same fine-tuning already finished (anyone's): their runs, at once."""
+    try:
+        data, cfg, fts = _configs()
+        bounds.check_training(base_spec, data, cfg)
+    except ValueError:
+        return
+    found = [(ft, launcher.shared_result(store(), None, data, cfg, finetune=ft)) for ft in fts]
+    found = [(ft, job) for ft, job in found if job is not None]
+    if not found:
+        return
+    run_ids = [r.id for _, job in found for r in store().runs.of_job(job.id)]
+    lines = []
+    for ft, job in found:
+        accs = [r.best["val/acc"] for r in store().runs.of_job(job.id) if isinstance(r.best.get("val/acc"),
+                                                                                    (int, float))]
+        lines.append(f"*{ft.strategy}* by {plain(owner_label(job.owner, job.owner_name, who))} {ago(job.finished_at)}"
+                     + (f" (best val acc **{max(accs):.1%}**)" if accs else ""))
+    with st.container(border=True, key="ft_shared_offer"):
+        st.markdown(":material/recycling: **Already fine-tuned** with these very settings — " + "; ".join(lines)
+                    + ". Fine-tune below trains fresh ones anyway.")
+        st.button("Open these runs", key="ft_open_shared", type="primary", icon=":material/visibility:",
+                  on_click=_watch, args=(run_ids,))
+
+
+shared_offer()
 st.button("Fine-tune", type="primary", icon=":material/tune:", on_click=_launch)
 if st.session_state.get("ft_error"):
     st.error(st.session_state["ft_error"], icon=":material/error:")

@@ -9,6 +9,7 @@ import torch
 
 from resnet_lab.analysis import METHODS, attribute, cam_layers, cascading_randomization, localization, predict
 from resnet_lab.analysis.attributions import LAYER_METHODS
+from resnet_lab.ui.common import plain
 from resnet_lab.ui.inspect import feed, pick_image, pick_models
 from resnet_lab.viz.inspect import heatmap_grid_figure, localization_figure, overlay
 
@@ -97,13 +98,13 @@ def explain(key: str, _subject, _image: torch.Tensor, target: int | None, layer:
 if target is None:
     st.caption("Each model explains **its own prediction**, so the two maps may be about different classes.")
 else:
-    st.caption(f"Both models explain the class **{main.class_name(target)}**.")
+    st.caption(f"Both models explain the class **{plain(main.class_name(target))}**.")
 cols = st.columns(len(picked.subjects))
 img_key = image_key()
 for col, subject in zip(cols, picked.subjects):
     lay = layer_for(subject)
     key = f"{subject.label}|{id(subject.model)}|{img_key}"
-    col.markdown(f"**{subject.label}**")
+    col.markdown(f"**{plain(subject.label)}**")
     try:
         heat, probs = explain(key, subject, img.image, target, lay, method)
     except ValueError as e:
@@ -114,8 +115,8 @@ for col, subject in zip(cols, picked.subjects):
     where = f" at `{lay}`" if method in LAYER_METHODS else ""
     col.image(overlay(img.image, heat, alpha, size=SIZE), output_format="PNG",
               caption=f"{METHODS[method]}{where} for {subject.class_name(cls)}")
-    col.caption(f"Explains **{subject.class_name(cls)}** (p = {probs.get(cls, 0.0):.1%}) · "
-                f"predicts **{subject.class_name(pred)}** ({probs[pred]:.1%})")
+    col.caption(f"Explains **{plain(subject.class_name(cls))}** (p = {probs.get(cls, 0.0):.1%}) · "
+                f"predicts **{plain(subject.class_name(pred))}** ({probs[pred]:.1%})")
     if method in LAYER_METHODS and lay != layer:
         col.caption(f"This model has no `{layer}`: its deepest stage `{lay}` is shown.")
 st.caption(img.caption)
@@ -136,8 +137,8 @@ if picked.data is not None and picked.data.name == "shapes" and ds is not None a
     fits = [s for s in picked.subjects if (s.in_channels, s.image_size, s.image_size) == size]
     for s in picked.subjects:
         if s not in fits:
-            st.warning(f"**{s.label}** takes other images than these ({s.in_channels} × {s.image_size} px), so it is "
-                       "not scored.", icon=":material/warning:")
+            st.warning(f"**{plain(s.label)}** takes other images than these ({s.in_channels} × {s.image_size} px), "
+                       "so it is not scored.", icon=":material/warning:")
     loc_key = (tuple((s.label, id(s.model)) for s in fits), layer, method, n)
     results = st.session_state.setdefault(LOC_KEY, {})
     if run_loc and fits:
@@ -177,7 +178,7 @@ st.subheader("Sanity check: cascading randomization")
 st.caption("Adebayo et al. (2018): re-initialize the weights from the top (fc, then block by block downwards) and "
            "explain the same image again. A faithful map changes as the weights are destroyed; maps that stay "
            "similar (rank correlation ρ near 1) explain the image, not the model. "
-           f"Runs on **{main.label}**.")
+           f"Runs on **{plain(main.label)}**.")
 rand_key = (main.label, id(main.model), img_key, target, layer_for(main), method)
 rand = st.session_state.setdefault(RAND_KEY, {})
 if st.button("Randomize layer by layer", key="cam_rand_go", icon=":material/shuffle:"):

@@ -15,7 +15,7 @@ from resnet_lab.data.registry import DataConfig, dataset_info
 from resnet_lab.device import pick_device
 from resnet_lab.experiments.learned import check_runs
 from resnet_lab.spec import ModelSpec
-from resnet_lab.ui.common import PAGES
+from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_runs, partner_of, run_label
 from resnet_lab.ui.runs import store
 from resnet_lab.ui.state import TRAIN_SPEC_KEY, current_spec
@@ -66,7 +66,7 @@ def show_flows(flows: list[tuple[str, ModelSpec, GradFlow]], key: str) -> None:
     for col, (label, _spec, f) in zip(st.container(key=f"{key}_verdicts").columns(len(flows)), flows):
         with col:
             v = f.verdict()
-            st.markdown(f"**{label}** {BADGE[v.word]}")
+            st.markdown(f"**{plain(label)}** {BADGE[v.word]}")
             m = st.columns(3)
             m[0].metric("First / last conv gradient", fmt_factor(f.first_last_ratio),
                         help="‖dL/dW‖ of the first conv layer divided by the last conv layer's. Below 1: the "

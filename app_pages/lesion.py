@@ -21,7 +21,7 @@ from resnet_lab.analysis.subject import checkpoint_of
 from resnet_lab.experiments.learned import check_runs
 from resnet_lab.spec import kind_of
 from resnet_lab.ui.cache import computed_with_progress, shared_results
-from resnet_lab.ui.common import PAGES
+from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_runs, partner_of, run_label
 from resnet_lab.ui.runs import store
 from resnet_lab.viz.experiments import deletion_figure, lesion_figure
@@ -121,7 +121,8 @@ for b in studies[0].blocks:
         row[f"{name} drop (points)"] = None if lesion is None or lesion.drop is None else round(100 * lesion.drop, 2)
     table.append(row)
 st.dataframe(table, hide_index=True, key="lz_table")
-st.caption(" · ".join(f"{s.label}: intact accuracy **{s.base_acc:.1%}** on {s.n_images} images" for s in studies))
+st.caption(" · ".join(f"{plain(s.label)}: intact accuracy **{s.base_acc:.1%}** on {s.n_images} images"
+                      for s in studies))
 
 if st.toggle("Delete several blocks at once (Veit et al., Fig. 5a)", key="lz_multi"):
     curves = computed_with_progress(RESULTS, [

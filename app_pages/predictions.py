@@ -3,6 +3,7 @@ import math
 import streamlit as st
 
 from resnet_lab.analysis import Evaluation, Subject, predict
+from resnet_lab.ui.common import plain
 from resnet_lab.ui.inspect import as_seen, cached_evaluation, feed, pick_image, pick_models
 from resnet_lab.viz.inspect import confusion_figure, per_class_figure, to_pil, topk_figure
 
@@ -32,12 +33,12 @@ def short(subject: Subject) -> str:
 
 
 def verdict(subject: Subject, cls: int, p: float, label: int | None) -> str:
-    said = f"**{subject.class_name(cls)}** with {p:.1%}"
+    said = f"**{plain(subject.class_name(cls))}** with {p:.1%}"
     if label is None or subject.class_names != main.class_names:
         return f"Predicts {said}."
     if cls == label:
         return f":green-badge[:material/check: right] predicts {said}."
-    return f":red-badge[:material/close: wrong] predicts {said}; the true class is **{main.class_name(label)}**."
+    return f":red-badge[:material/close: wrong] predicts {said}; the true class is **{plain(main.class_name(label))}**."
 
 
 # --- 1. one image ---------------------------------------------------------------------------------
@@ -53,7 +54,7 @@ else:
     true_name = main.class_name(img.label) if img.label is not None else None
     for i, (col, subject) in enumerate(zip(st.columns(len(subjects)), subjects)):
         with col:
-            st.markdown(f"**{subject.label}**")
+            st.markdown(f"**{plain(subject.label)}**")
             try:
                 seen = as_seen(subject, img.image)
                 with subject.lock:
@@ -82,7 +83,7 @@ for subject in subjects:
     if subject is not main and (subject.class_names != main.class_names or subject.in_channels != ds.in_channels
                                 or subject.image_size != ds.x_val.shape[-1]):
         trained_on = subject.data.name if subject.data is not None else "unknown data"
-        st.warning(f"**{subject.label}** was trained on other images than {main.label} ({trained_on}, "
+        st.warning(f"**{plain(subject.label)}** was trained on other images than {plain(main.label)} ({trained_on}, "
                    f"{len(subject.class_names)} classes, {subject.image_size} px): it is left out of the comparison "
                    "on these validation images.", icon=":material/warning:")
         continue
@@ -100,7 +101,7 @@ accs = [ev.accuracy for _, ev in evals]
 cols = st.columns(len(evals) + (1 if len(evals) == 2 else 0))
 for col, (subject, ev) in zip(cols, evals):
     wrong = len(ev.select("wrong"))
-    col.metric(f"Accuracy · {subject.label}", f"{ev.accuracy:.1%}", border=True,
+    col.metric(f"Accuracy · {plain(subject.label)}", f"{ev.accuracy:.1%}", border=True,
                help=f"{len(ev.labels) - wrong:,} of {len(ev.labels):,} right, {wrong:,} wrong")
 if len(evals) == 2:
     cols[2].metric(f"Difference ({short(evals[0][0])} − {short(evals[1][0])})",
@@ -113,10 +114,11 @@ if len(evals) == 2:
         gaps = [(per_class[1 - worse][c] - per_class[worse][c], c) for c in range(len(main.class_names))
                 if not (math.isnan(per_class[0][c]) or math.isnan(per_class[1][c]))]
         gap, c = max(gaps) if gaps else (0.0, 0)
-        where = (f", most on **{main.class_name(c)}** ({per_class[worse][c]:.0%} right against "
+        where = (f", most on **{plain(main.class_name(c))}** ({per_class[worse][c]:.0%} right against "
                  f"{per_class[1 - worse][c]:.0%})" if gap > 0 else "")
-        st.caption(f"**{evals[worse][0].label}** makes {abs(wrongs[0] - wrongs[1]):,} more mistakes{where}. Look at "
-                   "that row of its confusion matrix: the off-diagonal cells are the classes it takes them for.")
+        st.caption(f"**{plain(evals[worse][0].label)}** makes {abs(wrongs[0] - wrongs[1]):,} more mistakes{where}. "
+                   "Look at that row of its confusion matrix: the off-diagonal cells are the classes it takes them "
+                   "for.")
     else:
         st.caption("Both make as many mistakes; the confusion matrices show whether they are the same ones.")
 
@@ -141,7 +143,7 @@ def caption(ev: Evaluation, pos: int) -> str:
 st.subheader("Validation images")
 whose = 0
 if len(evals) == 2:
-    whose = st.radio("Predictions of", [0, 1], format_func=lambda i: evals[i][0].label, horizontal=True,
+    whose = st.radio("Predictions of", [0, 1], format_func=lambda i: plain(evals[i][0].label), horizontal=True,
                      key="pred_whose")
 subject, ev = evals[whose]
 f = st.columns([2, 2, 3])
@@ -170,12 +172,12 @@ st.subheader("Most confident mistakes")
 mistakes = ev.confident_mistakes(12)
 others = [(s, e) for s, e in evals if s is not subject]
 if not mistakes:
-    st.success(f"No mistakes: {subject.label} gets every evaluated validation image right.",
+    st.success(f"No mistakes: {plain(subject.label)} gets every evaluated validation image right.",
                icon=":material/check_circle:")
 else:
     st.caption("Wrong answers given with the highest confidence. Often the image is ambiguous or the label is hard "
                "to see; sometimes the model has learned a shortcut"
-               + (f". Under each, what **{others[0][0].label}** answered." if others else "."))
+               + (f". Under each, what **{plain(others[0][0].label)}** answered." if others else "."))
     with st.grid(6, min_column_width=140, gap="xsmall", key="pred_mistakes"):
         for pos in mistakes:
             text = caption(ev, pos)

@@ -1,27 +1,47 @@
-import hashlib
-import json
-
 import streamlit as st
 
 from resnet_lab.checks import MAX_SEED
 from resnet_lab.data.registry import DATASETS, DataConfig, dataset_info
+from resnet_lab.identity import NotAllowed
+from resnet_lab.jobs.slots import gpu_count
 from resnet_lab.models.presets import PRESETS
 from resnet_lab.train import launcher
 from resnet_lab.train.config import OPTIMIZERS, SCHEDULES, TrainConfig
-from resnet_lab.jobs.slots import gpu_count
 from resnet_lab.train.recipes import recipe_for
+from resnet_lab.ui.common import plain
+from resnet_lab.ui.gallery import ago, owner_label
+from resnet_lab.ui.identity import current_bounds, current_identity, current_lesson, hidden
 from resnet_lab.ui.runs import live_panel, queue_preview, runs_table, session_token, store
 from resnet_lab.ui.state import TRAIN_SPEC_KEY
 
 WATCH_KEY = "train_watch_job"
+DEFAULT_PRESET = "resnet20"
 
+who = current_identity()
+bounds = current_bounds()
 
 st.title("Train")
 st.caption("Short runs in a background process: closing the tab or reloading never disturbs them. "
            "“Train with plain twin” trains the ResNet and its plain twin on the very same batches.")
 
+# what this class (and lesson) allows: only those presets and datasets are offered
+presets = [n for n in PRESETS if bounds.allows_preset(n)]
+datasets = [n for n in DATASETS if bounds.allows_dataset(n)]
+if not presets or not datasets:
+    st.info("This class trains only " + ("on your own images: use the **Fine-tune** page." if not datasets
+                                         else "the models the teacher chose, and none is available here."),
+            icon=":material/info:")
+    st.stop()
+default_preset = DEFAULT_PRESET if DEFAULT_PRESET in presets else presets[0]
+if st.session_state.get("train_preset") not in presets:
+    st.session_state["train_preset"] = default_preset
+if st.session_state.get("train_data", "shapes") not in datasets:
+    st.session_state["train_data"] = "shapes" if "shapes" in datasets else datasets[0]
+
 # --- what to train ----------------------------------------------------------------------------
 carried = st.session_state.get(TRAIN_SPEC_KEY)
+if not bounds.allows_custom or hidden("custom_model"):
+    carried = None  # a lesson or a class with a preset allowlist trains presets only
 c = st.columns([2, 1])
 source = "Preset"
 if carried is not None:
@@ -30,20 +50,18 @@ if source == "From Build":
     spec = carried
     c[0].markdown(f"**Model:** {spec.describe()}")
 else:
-    default = list(PRESETS).index("resnet20")
-    name = c[0].selectbox("Model", list(PRESETS), index=default, key="train_preset", on_change=lambda: _apply_recipe(),
+    name = c[0].selectbox("Model", presets, key="train_preset", on_change=lambda: _apply_recipe(),
                           format_func=lambda n: f"{n} — {PRESETS[n].describe()}")
     spec = PRESETS[name]
-if carried is None:
+if carried is None and bounds.allows_custom and not hidden("custom_model"):
     st.caption("Tip: shape any model on the Build page and press “Use this model” to train it here.")
-
 
 
 def _chosen_spec():
     """The model the page is set to, read from the widgets' state (callbacks run before the script)."""
     if carried is not None and st.session_state.get("train_source", "From Build") == "From Build":
         return carried
-    return PRESETS[st.session_state.get("train_preset", "resnet20")]
+    return PRESETS[st.session_state.get("train_preset", default_preset)]
 
 
 def _recipe_settings(recipe) -> dict:
@@ -59,15 +77,34 @@ def _apply_recipe() -> None:
 
 
 for key, value in {**_recipe_settings(recipe_for(st.session_state.get("train_data", "shapes"), _chosen_spec())),
-                   "train_lr_adamw": 0.002, "train_wd_adamw": 0.05, "train_seed": 0}.items():
+                   "train_lr_adamw": 0.002, "train_wd_adamw": 0.05, "train_seed": 0, "train_device": "auto"}.items():
     st.session_state.setdefault(key, value)
 
+
+def limits(key: str, field: str | None, lo, hi):
+    """The widget's range within the bound on ``field``, with the value it holds moved inside (a recipe, or
+    an earlier choice, may be outside it: Streamlit would refuse to draw the widget)."""
+    if field is not None:
+        lo, hi = bounds.limit(field, lo, hi)
+    value = st.session_state.get(key)
+    if isinstance(value, (int, float)) and not lo <= value <= hi:
+        st.session_state[key] = type(value)(min(max(value, lo), hi))
+    return lo, hi
+
+
+def control(name: str, key: str, draw):
+    """A control a lesson may hide: hidden, it keeps the value it has (the recipe's), unseen."""
+    return st.session_state.get(key) if hidden(name) else draw()
+
+
 d = st.columns([3, 2, 3, 2, 3])
-data_name = d[0].selectbox("Dataset", list(DATASETS), key="train_data", on_change=_apply_recipe,
-                           help="\n\n".join(f"**{k}**: {v}" for k, v in DATASETS.items()))
+data_name = d[0].selectbox("Dataset", datasets, key="train_data", on_change=_apply_recipe,
+                           help="\n\n".join(f"**{k}**: {v}" for k, v in DATASETS.items() if k in datasets))
 info = dataset_info(data_name)
-image_size = d[1].number_input("Image size (px)", info.min_size, info.max_size, step=4, key="train_size")
-subset = d[2].number_input("Training images (0 = all)", 0, 1_000_000, step=500, key="train_subset",
+image_size = d[1].number_input("Image size (px)", *limits("train_size", "image_size", info.min_size, info.max_size),
+                               step=4, key="train_size")
+subset = d[2].number_input("Training images (0 = all)", *limits("train_subset", "train_images", 0, 1_000_000),
+                           step=500, key="train_subset",
                            help="Fewer images make a faster run. For shapes, how many to generate.")
 val_fraction = d[3].number_input("Validation split", 0.01, 0.5, step=0.05, key="train_val_fraction",
                                  disabled=info.official_val,
@@ -79,22 +116,24 @@ recipe = recipe_for(data_name, spec)
 
 with st.expander("Training settings", expanded=False):
     h = st.columns(5)
-    epochs = h[0].number_input("Epochs", 1, 1000, key="train_epochs")
-    batch = h[1].number_input("Batch size", 2, 8192, step=16, key="train_batch")
-    optimizer = h[2].selectbox("Optimizer", OPTIMIZERS, key="train_opt")
+    epochs = h[0].number_input("Epochs", *limits("train_epochs", "epochs", 1, 1000), key="train_epochs")
+    batch = h[1].number_input("Batch size", *limits("train_batch", "batch_size", 2, 8192), step=16, key="train_batch")
+    optimizer = control("optimizer", "train_opt", lambda: h[2].selectbox("Optimizer", OPTIMIZERS, key="train_opt"))
     lr = h[3].number_input("Learning rate", 1e-6, 10.0, format="%.4g", key=f"train_lr_{optimizer}")
-    schedule = h[4].selectbox("Schedule", SCHEDULES, key="train_schedule")
+    schedule = control("schedule", "train_schedule",
+                       lambda: h[4].selectbox("Schedule", SCHEDULES, key="train_schedule"))
     h = st.columns(5)
-    warmup = h[0].number_input("Warm-up epochs", 0.0, float(epochs), step=0.5, key="train_warmup",
-                               disabled=schedule == "onecycle", help="One-cycle has its own warm-up.")
+    warmup = h[0].number_input("Warm-up epochs", *limits("train_warmup", None, 0.0, float(epochs)), step=0.5,
+                               key="train_warmup", disabled=schedule == "onecycle",
+                               help="One-cycle has its own warm-up.")
     wd = h[1].number_input("Weight decay", 0.0, 1.0, format="%.4g", key=f"train_wd_{optimizer}")
     smoothing = h[2].number_input("Label smoothing", 0.0, 0.5, step=0.05, key="train_smoothing")
-    seed = h[3].number_input("Seed", 0, MAX_SEED, key="train_seed")
-    device = h[4].selectbox("Device", ["auto", "cpu", "cuda"], key="train_device",
-                            help="auto: the GPU when there is one.")
+    seed = control("seed", "train_seed", lambda: h[3].number_input("Seed", 0, MAX_SEED, key="train_seed"))
+    device = control("device", "train_device", lambda: h[4].selectbox(
+        "Device", ["auto", "cpu", "cuda"], key="train_device", help="auto: the GPU when there is one."))
     gpus_here = gpu_count()
     world_size = 1
-    if gpus_here > 1:  # several GPUs: one run may use several at once (DistributedDataParallel via torchrun)
+    if gpus_here > 1 and not hidden("device"):  # several GPUs: one run may use several (DistributedDataParallel)
         world_size = int(st.select_slider(
             "GPUs for one run", list(range(1, gpus_here + 1)), value=1, key="train_world_size",
             help="DistributedDataParallel: each GPU takes its share of every batch (the batch size is the total); "
@@ -108,6 +147,9 @@ as_recipe = (int(image_size), int(subset) or None, int(epochs), int(batch), opti
                                                             recipe.augment)
 st.caption(f":material/tune: **Recipe** — {recipe.why}. {recipe.describe().capitalize()}; {recipe.budget}."
            + ("" if as_recipe else " **You changed some settings** (Training settings › Back to the recipe)."))
+bound_lines = bounds.describe()
+if bound_lines and current_lesson() is None:  # a lesson's banner says them already
+    st.caption(":material/rule: **Limits here** — " + " · ".join(plain(x) for x in bound_lines))
 
 
 def _settings() -> tuple[DataConfig, TrainConfig]:
@@ -122,31 +164,69 @@ def _settings() -> tuple[DataConfig, TrainConfig]:
 def _launch(twin: bool) -> None:
     try:
         data, cfg = _settings()
-        fingerprint = hashlib.sha1(json.dumps([spec.to_dict(), data.to_dict(), cfg.to_dict(), twin, world_size],
-                                              sort_keys=True).encode()).hexdigest()[:16]
+        bounds.check_training(spec, data, cfg)  # said here at once; the launcher checks again
+        fingerprint = launcher.fingerprint(spec, data, cfg, twin=twin, world_size=world_size)
         ids = launcher.submit(spec, data, cfg, twin=twin, request_key=f"{session_token()}:{fingerprint}",
-                              world_size=world_size,
-                              store=store())
-    except ValueError as e:
+                              world_size=world_size, store=store(), owner=who, lesson=current_lesson())
+    except (ValueError, NotAllowed) as e:  # OutOfBounds and QueueFull are ValueErrors too
         st.session_state["train_error"] = str(e)
         return
     st.session_state.pop("train_error", None)
     st.session_state[WATCH_KEY] = [ids[0]]
 
 
+def _watch(run_ids: list[int]) -> None:
+    st.session_state.pop("train_error", None)
+    st.session_state[WATCH_KEY] = run_ids
+
+
+def shared_offer(data: DataConfig, cfg: TrainConfig) -> None:
+    """The same job already finished (anyone's): offer its runs at once instead of training a copy."""
+    for twin in (True, False):
+        job = launcher.shared_result(store(), spec, data, cfg, twin=twin, world_size=world_size)
+        if job is not None:
+            break
+    else:
+        return
+    runs = store().runs.of_job(job.id)
+    if not runs:
+        return
+    accs = [r.best["val/acc"] for r in runs if isinstance(r.best.get("val/acc"), (int, float))]
+    by = owner_label(job.owner, job.owner_name, who)
+    with st.container(border=True, key="train_shared_offer"):
+        st.markdown(f":material/recycling: **Already trained** — by {plain(by)} {ago(job.finished_at)}"
+                    + (f": best val acc **{max(accs):.1%}**" if accs else "")
+                    + (" (with its plain twin)" if twin else "") + ". The very same model, data, settings and seed.")
+        o = st.columns([1, 1, 2])
+        o[0].button("Open these runs", key="train_open_shared", type="primary", icon=":material/visibility:",
+                    on_click=_watch, args=([r.id for r in runs],), width="stretch")
+        o[1].button("Train a fresh one anyway", key="train_fresh", icon=":material/refresh:", on_click=_launch,
+                    args=(twin,), width="stretch")
+
+
+try:
+    preview_data, preview_cfg = _settings()
+    preview_error = None
+    bounds.check_training(spec, preview_data, preview_cfg)
+except ValueError as e:  # the same message comes back, in red, if a button is pressed
+    preview_error = str(e)
+else:
+    shared_offer(preview_data, preview_cfg)
 b = st.columns([1, 1, 3])
 b[0].button("Train", icon=":material/play_arrow:", on_click=_launch, args=(False,), width="stretch")
 b[1].button("Train with plain twin", type="primary", icon=":material/compare:", on_click=_launch, args=(True,),
             width="stretch")
 if st.session_state.get("train_error"):
     st.error(st.session_state["train_error"], icon=":material/error:")
-try:
-    preview_data, preview_cfg = _settings()
-    preview_estimate = launcher.estimate(store(), spec, preview_data, preview_cfg, twin=True)
-except ValueError as e:  # the same message comes back, in red, if the button is pressed
-    st.caption(f":material/warning: {e}")
+if preview_error:
+    st.caption(f":material/warning: {preview_error}")
 else:
-    queue_preview(preview_cfg.device, preview_estimate, "A run with its plain twin")
+    try:
+        preview_estimate = launcher.estimate(store(), spec, preview_data, preview_cfg, twin=True)
+    except ValueError as e:
+        st.caption(f":material/warning: {e}")
+    else:
+        queue_preview(preview_cfg.device, preview_estimate, "A run with its plain twin")
 
 
 live_panel(WATCH_KEY, "No runs yet: choose a model and a dataset, then press Train.")

@@ -9,7 +9,11 @@ makes both slower). ``RESNET_LAB_GPUS`` caps the GPUs the lab uses (say, to keep
 from __future__ import annotations
 
 import os
+import subprocess
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
 
 DEFAULT_JOBS_PER_GPU = 2
 DEFAULT_JOBS_PER_CPU = 1
@@ -110,3 +114,91 @@ def worker_env(slot: str) -> dict[str, str]:
             i = int(one.split(":", 1)[1])
             gpus.append(base[i] if base and i < len(base) else str(i))
     return {**env, "CUDA_VISIBLE_DEVICES": ",".join(gpus)}
+
+
+# --- what the devices are doing (the teacher page) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    """One slot as the teacher sees it: what it is, how busy, and how many of its lanes hold a job."""
+
+    slot: str  # "cpu", "cuda:0", …
+    name: str  # "CPU (16 cores)", "NVIDIA H200"
+    utilisation: float | None  # 0..1: GPU busy time, or the CPU's 1-minute load per core (None: unknown)
+    memory_used: int | None  # bytes (None: unknown)
+    memory_total: int | None  # bytes
+    jobs: int  # jobs running on it now
+    capacity: int  # jobs it may run at once
+
+
+def _nvidia_smi() -> dict[str, tuple[str, float | None, int | None, int | None]]:
+    """{GPU index and UUID: (name, utilisation 0..1, memory used, memory total in bytes)} from nvidia-smi; {} when
+    there is none or it fails (it never starts a CUDA context in this process, as torch would)."""
+    query = "index,uuid,name,utilization.gpu,memory.used,memory.total"
+    try:
+        out = subprocess.run(["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=5, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    found: dict[str, tuple[str, float | None, int | None, int | None]] = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.split(",")]
+        if len(cells) != 6:
+            continue
+        index, uuid, name, util, used, total = cells
+
+        def number(text: str, scale: float) -> float | None:
+            try:
+                return float(text) * scale
+            except ValueError:  # "[N/A]", "[Not Supported]"
+                return None
+
+        u, m_used, m_total = number(util, 0.01), number(used, 2 ** 20), number(total, 2 ** 20)
+        row = (name, u, None if m_used is None else int(m_used), None if m_total is None else int(m_total))
+        found[index] = found[uuid] = row
+    return found
+
+
+def _cpu_memory() -> tuple[int | None, int | None]:
+    """(used, total) bytes of this machine's memory, from /proc/meminfo ((None, None) elsewhere)."""
+    try:
+        text = Path("/proc/meminfo").read_text()
+    except OSError:
+        return None, None
+    kb = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            kb[key] = int(parts[0]) * 1024
+    total, available = kb.get("MemTotal"), kb.get("MemAvailable")
+    if total is None or available is None:
+        return None, total
+    return total - available, total
+
+
+def devices_status(running: Iterable[Any] = ()) -> list[DeviceStatus]:
+    """Every slot of the lab with its utilisation, memory and occupancy. ``running``: the running jobs (anything
+    with ``.slots``), to count the lanes each slot has in use."""
+    lanes = capacity()
+    busy: dict[str, int] = {}
+    for job in running:
+        for slot in job.slots:
+            busy[slot] = busy.get(slot, 0) + 1
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0] / cores
+    except OSError:
+        load = None
+    used, total = _cpu_memory()
+    out = [DeviceStatus("cpu", f"CPU ({cores} core{'s' if cores != 1 else ''})", load, used, total,
+                        busy.get("cpu", 0), lanes["cpu"])]
+    gpus = _nvidia_smi() if len(lanes) > 1 else {}
+    base = _base_devices()
+    for i in range(len(lanes) - 1):
+        slot = f"cuda:{i}"
+        ref = base[i] if base and i < len(base) else str(i)
+        name, util, m_used, m_total = gpus.get(ref, (f"GPU {ref}", None, None, None))
+        out.append(DeviceStatus(slot, name, util, m_used, m_total, busy.get(slot, 0), lanes[slot]))
+    return out

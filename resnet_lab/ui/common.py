@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import string
+
 import streamlit as st
 
 from .cache import cached_device_description
@@ -25,7 +27,22 @@ PAGES = {  # path -> (title, icon, one-line purpose)
                             "Remove one block at test time: ResNets shrug, plain nets collapse"),
     "app_pages/landscape.py": ("Loss landscape", ":material/landscape:",
                                "Filter-normalized 1D/2D slices of the loss around a trained run"),
+    "app_pages/gallery.py": ("Gallery", ":material/photo_library:", "Every finished run of the class, and whose it is"),
+    "app_pages/teacher.py": ("Teacher", ":material/school:",
+                             "Everyone's jobs, the queue and its turns, the devices, the class"),
 }
+
+_MARKDOWN_SPECIAL = {c: "\\" + c for c in string.punctuation}
+
+
+def plain(text: object, max_chars: int = 200) -> str:
+    """Untrusted text (a display name, a run or file name) made safe to put *inside* Markdown: every
+    punctuation mark is backslash-escaped, so ``**bold**``, ``[link](…)``, ``:red[x]``, ``$x$`` and ``<img …>``
+    all show literally; line breaks become spaces. Where the text stands alone, prefer ``st.text``."""
+    flat = " ".join(str(text).split())
+    if len(flat) > max_chars:
+        flat = flat[: max_chars - 1] + "…"
+    return flat.translate(str.maketrans(_MARKDOWN_SPECIAL))
 
 
 def device_badge() -> None:

@@ -21,6 +21,7 @@ from ..data.images import IMAGE_EXTENSIONS, ImageRejected
 from ..data.registry import DATASETS, DataConfig, Dataset, load_dataset, stratified_order
 from ..spec import ModelSpec
 from ..store import Run
+from .common import plain
 from .runs import store
 from .state import TRAIN_SPEC_KEY, current_spec
 
@@ -195,7 +196,8 @@ def _pick_runs(key: str, runs: list[Run], keep: dict, allow_pair: bool) -> Picke
 
 def _pick_spec(key: str, keep: dict, allow_pair: bool) -> Picked | None:
     spec = st.session_state.get(TRAIN_SPEC_KEY) or current_spec()
-    builtin = [n for n in DATASETS if n in ("shapes", "digits")] + [n for n in DATASETS if n not in ("shapes", "digits")]
+    first = ("shapes", "digits")
+    builtin = [n for n in DATASETS if n in first] + [n for n in DATASETS if n not in first]
     cols = st.columns([2, 1, 1])
     name = cols[0].selectbox("Images from", builtin, key=f"{key}_spec_data",
                              index=builtin.index(keep.get("spec_data", "shapes")) if keep.get("spec_data", "shapes")
@@ -254,10 +256,10 @@ def pick_image(key: str, picked: Picked) -> PickedImage | None:
         _keep()["img"] = i
         y = int(ds.y_val[i])
         x = ds.x_val[i]
-        return PickedImage(x, y, f"validation #{i} · true class **{subject.class_name(y)}**", i)
+        return PickedImage(x, y, f"validation #{i} · true class **{plain(subject.class_name(y))}**", i)
     if how == "Upload":
-        f = st.file_uploader("An image (JPEG, PNG, GIF, BMP, WEBP, TIFF)", type=[e.lstrip(".") for e in IMAGE_EXTENSIONS],
-                             key=f"{key}_upload")
+        f = st.file_uploader("An image (JPEG, PNG, GIF, BMP, WEBP, TIFF)",
+                             type=[e.lstrip(".") for e in IMAGE_EXTENSIONS], key=f"{key}_upload")
     else:
         f = st.camera_input("Take a picture", key=f"{key}_camera")
     if f is None:

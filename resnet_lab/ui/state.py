@@ -135,9 +135,14 @@ def sync_from_url() -> str | None:
     return None
 
 
+KEPT_PARAMS = ("me", "lesson")  # who this is and which lesson: the URL keeps them whatever the page writes
+
+
 def write_url() -> None:
-    """Put the current spec in the URL so the address bar is a shareable link."""
+    """Put the current spec in the URL so the address bar is a shareable link (the personal token and the
+    lesson stay in it: see :mod:`resnet_lab.ui.identity`)."""
     query = spec_to_query(current_spec(), st.session_state.get(SIZE_KEY))
-    if {k: st.query_params.get(k) for k in st.query_params} != query:
-        st.query_params.from_dict(query)
+    want = {**query, **{k: st.query_params[k] for k in KEPT_PARAMS if k in st.query_params}}
+    if {k: st.query_params.get(k) for k in st.query_params} != want:
+        st.query_params.from_dict(want)
     st.session_state[URL_SEEN_KEY] = repr(sorted((k, [v]) for k, v in query.items()))

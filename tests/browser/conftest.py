@@ -39,41 +39,52 @@ def server_home(tmp_path_factory):
     return tmp_path_factory.mktemp("browser_home")
 
 
-@pytest.fixture(scope="session")
-def app_url(server_home):
-    home = server_home
+def start_server(home: Path, env: dict[str, str] | None = None, log_name: str = "server.log"):
+    """``streamlit run app.py`` on a free localhost port for the lab home ``home`` (``env`` added to this
+    process's environment); returns (process, url) once it answers its health check."""
     port = _free_port()
-    log = (home / "server.log").open("w")
-    env = {**os.environ, "RESNET_LAB_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    log = (home / log_name).open("w")
+    full_env = {**os.environ, "RESNET_LAB_HOME": str(home), "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
     )
+    log.close()
     url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app server exited early: {(home / log_name).read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            pass
+        if time.time() > deadline:
+            stop_server(proc, home)
+            raise RuntimeError("app server did not become healthy within 90 s")
+        time.sleep(0.5)
+
+
+def stop_server(proc: subprocess.Popen, home: Path) -> None:
+    """End a server from :func:`start_server`, and the workers it started (they outlive it by design)."""
+    proc.terminate()
     try:
-        deadline = time.time() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"app server exited early: {(home / 'server.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                raise RuntimeError("app server did not become healthy within 90 s")
-            time.sleep(0.5)
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    _kill_workers(home)
+
+
+@pytest.fixture(scope="session")
+def app_url(server_home):
+    proc, url = start_server(server_home)
+    try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        _kill_workers(home)
+        stop_server(proc, server_home)
 
 
 def _kill_workers(home: Path) -> None:
@@ -110,3 +121,19 @@ def page(browser):
     pg.set_default_timeout(60_000)
     yield pg
     context.close()
+
+
+@pytest.fixture(scope="module")
+def serve():
+    """A function ``serve(home, env) -> url`` that starts another app server (say, one set up for a class);
+    every server it started is ended, with its workers, after the module's tests."""
+    started: list[tuple[subprocess.Popen, Path]] = []
+
+    def start(home: Path, env: dict[str, str] | None = None) -> str:
+        proc, url = start_server(home, env)
+        started.append((proc, home))
+        return url
+
+    yield start
+    for proc, home in started:
+        stop_server(proc, home)

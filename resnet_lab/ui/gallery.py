@@ -1,0 +1,94 @@
+"""The class gallery (every finished run, whose it is, how well it did) and the owner-aware helpers the
+Gallery and Teacher pages share. Everyone may *view* every run; names typed by people are shown as text."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from ..analysis.subject import checkpoint_of
+from ..identity import MACHINE, Identity
+from ..spec import ModelSpec
+from ..store import Job, Run, Store
+from .runs import store
+
+GALLERY_STATUSES = ("done", "stopped")  # finished runs; a stopped one counts when it kept a checkpoint
+
+
+def ago(t: float | None, now: float | None = None) -> str:
+    """"just now", "4 min ago", "2 h ago", "3 days ago" (or "" without a time)."""
+    if t is None:
+        return ""
+    s = max(0.0, (time.time() if now is None else now) - t)
+    if s < 60:
+        return "just now"
+    if s < 5400:
+        return f"{round(s / 60)} min ago"
+    if s < 48 * 3600:
+        return f"{round(s / 3600)} h ago"
+    return f"{round(s / 86400)} days ago"
+
+
+def owner_names(s: Store, limit: int = 5000) -> dict[int, Job]:
+    """{job id: job} of the training and fine-tuning jobs: a run's owner name is its job's."""
+    return {j.id: j for j in s.jobs.list(kinds=("train", "finetune"), limit=limit)}
+
+
+def owner_label(owner: str | None, name: str | None, who: Identity) -> str:
+    """How an owner is named to ``who``: "you", the machine, or the display name they gave (plain text)."""
+    if owner is not None and owner == who.owner:
+        return "you"
+    if owner in (None, "", MACHINE.owner):
+        return MACHINE.name
+    return name or owner
+
+
+def describe_spec(spec: dict) -> str:
+    try:
+        return ModelSpec.from_dict(spec).describe()
+    except ValueError:
+        return "?"
+
+
+def gallery_rows(s: Store, who: Identity, mine_only: bool = False) -> list[tuple[Run, dict]]:
+    """(run, its row) for every finished run with a checkpoint, newest first."""
+    jobs = owner_names(s)
+    rows = []
+    for r in s.runs.list(statuses=GALLERY_STATUSES, limit=2000):
+        if mine_only and r.owner != who.owner:
+            continue
+        if checkpoint_of(r) is None:
+            continue
+        job = jobs.get(r.job_id) if r.job_id is not None else None
+        acc = r.best.get("val/acc")
+        rows.append((r, {
+            "run": r.id, "owner": owner_label(r.owner, job.owner_name if job else "", who), "name": r.name,
+            "model": describe_spec(r.spec), "data": f"{r.data.get('name', '?')} {r.data.get('image_size', '?')}px",
+            "best val acc": acc if isinstance(acc, (int, float)) else None, "status": r.status,
+            "finished": ago(r.finished_at),
+        }))
+    return rows
+
+
+def gallery(key: str, who: Identity) -> None:
+    """The gallery table with a "Mine only" toggle and a link that opens a run in Predictions."""
+    s = store()
+    mine = st.toggle("Mine only", key=f"{key}_mine", help="Only the runs you trained.")
+    rows = gallery_rows(s, who, mine_only=mine)
+    if not rows:
+        st.info("No finished run yet" + (" of yours" if mine else "") + ": runs appear here when they finish.",
+                icon=":material/photo_library:")
+        return
+    st.dataframe(pd.DataFrame([row for _, row in rows]), key=f"{key}_table", hide_index=True, width="stretch",
+                 column_config={"best val acc": st.column_config.ProgressColumn(min_value=0, max_value=1,
+                                                                                format="percent")})
+    by_id = {r.id: row for r, row in rows}
+    c = st.columns([3, 2])
+    rid = c[0].selectbox("Open a run", list(by_id), key=f"{key}_open", format_func=lambda i: (
+        f"#{i} {by_id[i]['name']} — {by_id[i]['owner']}"))
+    with c[1]:
+        st.write("")  # line the link up with the select box
+        st.page_link("app_pages/predictions.py", label="Open in Predictions", icon=":material/label:",
+                     query_params={"run": str(rid)})
