@@ -15,6 +15,14 @@ def lab_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_guess_counter(monkeypatch):
+    """Wrong class codes are counted per server process; each test starts with none counted."""
+    from resnet_lab.classroom import people
+
+    monkeypatch.setattr(people, "_guesses", people._Guesses())
+
+
+@pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
 

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 import time
 import unicodedata
 from typing import TYPE_CHECKING, Any, Mapping
@@ -78,6 +79,36 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(hashlib.sha256(a.encode("utf-8")).digest(), hashlib.sha256(b.encode("utf-8")).digest())
 
 
+GUESS_WINDOW_S = 60.0  # wrong class codes / teacher tokens are counted over this window ...
+MAX_WRONG_GUESSES = 30  # ... and past this many, every attempt is refused until the window clears
+
+
+class _Guesses:
+    """Wrong secrets tried lately, in this server process: a short class code cannot be found by trying them
+    all. Past :data:`MAX_WRONG_GUESSES` in :data:`GUESS_WINDOW_S`, every attempt (even a right one) is refused
+    until older ones age out, so guessing is slower than any class; people already in are not affected."""
+
+    def __init__(self) -> None:
+        self._times: list[float] = []
+        self._lock = threading.Lock()
+
+    def _recent(self, now: float) -> list[float]:
+        self._times = [t for t in self._times if now - t < GUESS_WINDOW_S]
+        return self._times
+
+    def blocked(self) -> bool:
+        with self._lock:
+            return len(self._recent(time.monotonic())) >= MAX_WRONG_GUESSES
+
+    def wrong(self) -> None:
+        with self._lock:
+            self._recent(time.monotonic()).append(time.monotonic())
+
+
+_guesses = _Guesses()
+TOO_MANY = "Too many wrong codes were tried in the last minute; wait a minute, then try again."
+
+
 def join_class(store: Store, name: Any, code: Any, settings: ClassSettings) -> tuple[Identity, str]:
     """Join the class as ``name`` with the class ``code``: the new identity and its personal token.
 
@@ -87,7 +118,10 @@ def join_class(store: Store, name: Any, code: Any, settings: ClassSettings) -> t
     checked before the name, so a wrong code never reveals anything about names."""
     if not settings.class_code:
         raise JoinRefused("This lab has no class code set, so there is no class to join.")
+    if _guesses.blocked():
+        raise JoinRefused(TOO_MANY)
     if not isinstance(code, str) or not _same(code.strip(), settings.class_code):
+        _guesses.wrong()
         raise JoinRefused("That class code is not right. Ask your teacher for it.")
     name = check_name(name)
     token = secrets.token_urlsafe(TOKEN_BYTES)
@@ -115,9 +149,10 @@ def identity_from_token(store: Store, token: Any) -> Identity | None:
 def teacher_identity(token: Any, settings: ClassSettings) -> Identity | None:
     """The teacher, when ``token`` is the teacher's token (``RESNET_LAB_TEACHER_TOKEN``, constant-time compare);
     None otherwise, and always when no teacher token is set."""
-    if not settings.teacher_token or not isinstance(token, str) or not token:
+    if not settings.teacher_token or not isinstance(token, str) or not token or _guesses.blocked():
         return None
     if not _same(token.strip(), settings.teacher_token):
+        _guesses.wrong()
         return None
     return Identity(TEACHER, "Teacher", teacher=True, source="teacher")
 

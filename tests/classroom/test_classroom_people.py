@@ -173,3 +173,20 @@ def test_resolve_identity_picks_the_source_by_mode(store):
     assert resolve_identity(CLASS, auth_configured=True, user={"is_logged_in": True, "name": "?"}) is None
     assert resolve_identity(CLASS, auth_configured=True, user={"is_logged_in": True, "email": "a@b.c"}).owner == \
         "login:a@b.c"
+
+
+def test_guessing_the_class_code_is_throttled_and_the_teacher_token_too(store, monkeypatch):
+    from resnet_lab.classroom import people
+
+    settings = ClassSettings(class_code="skip-2016", teacher_token="t" * 32)
+    for i in range(people.MAX_WRONG_GUESSES):
+        with pytest.raises(JoinRefused, match="not right"):
+            join_class(store, "Eve", f"guess-{i}", settings)
+    with pytest.raises(JoinRefused, match="Too many wrong codes"):  # even the right code, for now
+        join_class(store, "Ana", "skip-2016", settings)
+    assert teacher_identity("t" * 32, settings) is None
+    assert store.people.list() == []
+    clock = [people.time.monotonic() + people.GUESS_WINDOW_S + 1]
+    monkeypatch.setattr(people.time, "monotonic", lambda: clock[0])  # a minute later
+    who, _ = join_class(store, "Ana", "skip-2016", settings)
+    assert who.name == "Ana" and teacher_identity("t" * 32, settings).teacher
