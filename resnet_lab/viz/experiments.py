@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..analysis.lesion import DeletionCurve, LesionStudy
+from .text import plain, plain_template
 from .training import PALETTE, PLAIN_COLOR
 
 if TYPE_CHECKING:  # a report in, a figure out: viz reads its fields, never the store
@@ -39,12 +40,12 @@ def degradation_figure(report: DegradationReport, height: int = 420) -> go.Figur
     for r in report.runs:
         color = RESNET_COLOR if r.skip else PLAIN_COLOR
         line = dict(color=color, width=BOLD if r.depth == report.deep else THIN, dash="solid" if r.skip else "dash")
-        name = r.label + ("" if r.status == "done" else f" ({r.status})")
+        name = plain(r.label + ("" if r.status == "done" else f" ({r.status})"))
         for col, points, scale, fmt in ((1, r.loss, 1.0, ".4g"), (2, r.train_error, 100.0, ".2f")):
             fig.add_trace(go.Scatter(
                 x=[p[1] for p in points], y=[scale * p[2] for p in points], mode="lines", name=name,
-                legendgroup=r.label, showlegend=col == 1, line=line,
-                hovertemplate=f"{r.label}<br>epoch %{{x:.2f}}<br>%{{y:{fmt}}}<extra></extra>",
+                legendgroup=plain(r.label), showlegend=col == 1, line=line,
+                hovertemplate=f"{plain_template(r.label)}<br>epoch %{{x:.2f}}<br>%{{y:{fmt}}}<extra></extra>",
             ), row=1, col=col)
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(title_text="loss", row=1, col=1, rangemode="tozero")
@@ -71,22 +72,23 @@ def lesion_figure(studies: Sequence[LesionStudy], kind: str = "branch", height: 
         color = study_color(s.skip, resnets)
         resnets += s.skip
         rows = {r.block: r for r in s.kind_rows(kind)}
+        hover = plain_template(s.label)
         present = [b for b in blocks if b in rows]
         fig.add_trace(go.Bar(
             x=present, y=[None if rows[b].drop is None else 100 * rows[b].drop for b in present],
-            name=s.label, marker_color=color, offsetgroup=str(i),
+            name=plain(s.label), marker_color=color, offsetgroup=str(i),
             customdata=[[None if rows[b].acc is None else 100 * rows[b].acc, rows[b].note] for b in present],
-            hovertemplate=f"{s.label}<br>%{{x}}: drop %{{y:.1f}} points<br>accuracy %{{customdata[0]:.1f}}% "
+            hovertemplate=f"{hover}<br>%{{x}}: drop %{{y:.1f}} points<br>accuracy %{{customdata[0]:.1f}}% "
                           f"(intact {100 * s.base_acc:.1f}%)<br>%{{customdata[1]}}<extra></extra>",
         ))
         na = [b for b in present if rows[b].acc is None]
         if na:
             fig.add_trace(go.Bar(
-                x=na, y=[na_height] * len(na), name=f"{s.label}: n/a", offsetgroup=str(i), showlegend=False,
+                x=na, y=[na_height] * len(na), name=plain(f"{s.label}: n/a"), offsetgroup=str(i), showlegend=False,
                 marker=dict(color="rgba(0,0,0,0)", line=dict(color=color, width=1),
                             pattern=dict(shape=NA_PATTERN, fgcolor=color)),
                 text=["n/a"] * len(na), textposition="outside", customdata=[rows[b].note for b in na],
-                hovertemplate=f"{s.label}<br>%{{x}}: not possible (%{{customdata}})<extra></extra>",
+                hovertemplate=f"{hover}<br>%{{x}}: not possible (%{{customdata}})<extra></extra>",
             ))
     down = {r.block for s in studies for r in s.kind_rows(kind) if r.downsampling}
     for j, b in enumerate(blocks):
@@ -113,12 +115,13 @@ def deletion_figure(curves: Sequence[DeletionCurve], height: int = 380) -> go.Fi
         color = study_color(s.skip, resnets)
         resnets += s.skip
         ks = list(s.ks)
+        hover = plain_template(s.label)
         fig.add_trace(go.Scatter(x=ks + ks[::-1], y=[100 * a for a in s.max_acc] + [100 * a for a in s.min_acc[::-1]],
                                  fill="toself", line=dict(width=0), fillcolor=color, opacity=0.15,
-                                 hoverinfo="skip", showlegend=False, name=f"{s.label}: range"))
-        fig.add_trace(go.Scatter(x=ks, y=[100 * a for a in s.mean_acc], mode="lines+markers", name=s.label,
+                                 hoverinfo="skip", showlegend=False, name=plain(f"{s.label}: range")))
+        fig.add_trace(go.Scatter(x=ks, y=[100 * a for a in s.mean_acc], mode="lines+markers", name=plain(s.label),
                                  line=dict(color=color, width=2),
-                                 hovertemplate=f"{s.label}<br>%{{x}} blocks deleted: %{{y:.1f}}%<extra></extra>"))
+                                 hovertemplate=f"{hover}<br>%{{x}} blocks deleted: %{{y:.1f}}%<extra></extra>"))
     fig.update_layout(height=height, margin=_MARGIN, uirevision="keep",
                       xaxis=dict(title="blocks deleted at once", dtick=1),
                       yaxis=dict(title="accuracy (%)", range=[0, 102]), legend=dict(orientation="h", y=-0.2))

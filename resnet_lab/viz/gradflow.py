@@ -15,6 +15,8 @@ from typing import Sequence
 import plotly.graph_objects as go
 
 from ..fmt import finite_or_none
+from .text import plain as plain_text  # spread_figure has a parameter named `plain`
+from .text import plain_template
 from .training import PALETTE, PLAIN_COLOR
 
 _MARGIN = dict(l=10, r=10, t=50, b=10)
@@ -53,11 +55,12 @@ def _depth_lines(series: Sequence[FlowSeries], kind: str, title: str, ytitle: st
     fig = go.Figure()
     for i, s in enumerate(series):
         fig.add_trace(go.Scatter(
-            x=list(range(len(s.values))), y=_positive(s.values), customdata=list(s.names), name=s.label,
+            x=list(range(len(s.values))), y=_positive(s.values), customdata=[plain_text(n) for n in s.names],
+            name=plain_text(s.label),
             mode="lines+markers", marker=dict(size=5), line=_style(i, s), connectgaps=False,
-            hovertemplate=f"{s.label}<br>%{{customdata}}<br>{value_label}: %{{y:.3g}}<extra></extra>",
+            hovertemplate=f"{plain_template(s.label)}<br>%{{customdata}}<br>{value_label}: %{{y:.3g}}<extra></extra>",
         ))
-    fig.update_layout(title=title, height=height, margin=_MARGIN, meta={"figure": kind},
+    fig.update_layout(title=plain_text(title), height=height, margin=_MARGIN, meta={"figure": kind},
                       legend=dict(orientation="h", y=-0.18), hovermode="closest")
     fig.update_yaxes(type="log", title_text=ytitle, exponentformat="power")
     fig.update_xaxes(title_text=xtitle, rangemode="tozero")
@@ -99,12 +102,12 @@ def grad_heatmap_figure(names: Sequence[str], steps: Sequence[int], norms: Seque
         raise ValueError(f"{len(steps)} steps but {len(norms)} rows of norms")
     z = log_norm_grid(names, steps, norms)
     fig = go.Figure(go.Heatmap(
-        z=z, x=list(steps), y=list(names), colorscale="Viridis", name=title,
+        z=z, x=list(steps), y=[plain_text(n) for n in names], colorscale="Viridis", name=plain_text(title),
         zmin=zrange[0] if zrange else None, zmax=zrange[1] if zrange else None,
         colorbar=dict(title=dict(text=LOG_NORM_LABEL, side="right")),
         hovertemplate="%{y}<br>step %{x}<br>log₁₀ norm %{z:.2f}<extra></extra>",
     ))
-    fig.update_layout(title=title, height=height, margin=_MARGIN, meta={"figure": "grad_heatmap"})
+    fig.update_layout(title=plain_text(title), height=height, margin=_MARGIN, meta={"figure": "grad_heatmap"})
     fig.update_yaxes(autorange="reversed", title_text="layer (input at the top)", type="category")
     fig.update_xaxes(title_text="training step")
     return fig
@@ -120,10 +123,10 @@ def spread_figure(depths: Sequence[int], resnet: Sequence[float], plain: Sequenc
     for i, (label, values, is_plain) in enumerate(((resnet_label, resnet, False), (plain_label, plain, True))):
         s = FlowSeries(label, tuple(str(d) for d in depths), tuple(values), plain=is_plain)
         fig.add_trace(go.Scatter(
-            x=list(depths), y=_positive(s.values), name=label, mode="lines+markers", line=_style(i, s),
-            hovertemplate=f"{label}-%{{x}}<br>max/min gradient norm %{{y:.3g}}×<extra></extra>",
+            x=list(depths), y=_positive(s.values), name=plain_text(label), mode="lines+markers", line=_style(i, s),
+            hovertemplate=f"{plain_template(label)}-%{{x}}<br>max/min gradient norm %{{y:.3g}}×<extra></extra>",
         ))
-    fig.update_layout(title=title, height=height, margin=_MARGIN, meta={"figure": "spread"},
+    fig.update_layout(title=plain_text(title), height=height, margin=_MARGIN, meta={"figure": "spread"},
                       legend=dict(orientation="h", y=-0.2))
     fig.update_yaxes(type="log", title_text="max / min conv gradient norm", exponentformat="power")
     fig.update_xaxes(title_text="depth (weighted layers)")

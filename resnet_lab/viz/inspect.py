@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..fmt import finite_or_none
+from .text import plain, plain_template
 from .training import PALETTE, PLAIN_COLOR
 
 # the model first, its plain twin second (same red/grey pair as the training curves), then the rest
@@ -134,12 +135,13 @@ def topk_figure(probs: Sequence[float], labels: Sequence[str], title: str = "",
     xs = [float(p[i]) for i in order]
     ys = [labels[i] for i in order]
     colors = [HIGHLIGHT_COLOR if highlight is not None and y == str(highlight) else BAR_COLOR for y in ys]
+    ys = [plain(y) for y in ys]  # class names are user text (folder names of an uploaded zip)
     fig = go.Figure(go.Bar(
         x=xs, y=ys, orientation="h", marker_color=colors,
         text=[f"{v:.1%}" for v in xs], textposition="auto",
         hovertemplate="%{y}: %{x:.2%}<extra></extra>",
     ))
-    fig.update_layout(title=title or None, height=80 + 28 * max(len(xs), 1), margin=_MARGIN, showlegend=False)
+    fig.update_layout(title=plain(title) or None, height=80 + 28 * max(len(xs), 1), margin=_MARGIN, showlegend=False)
     fig.update_xaxes(range=[0, 1], tickformat=".0%")
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=ys)
     return fig
@@ -157,6 +159,7 @@ def confusion_figure(cm, class_names: Sequence[str], normalize: bool = False, ti
         raise ValueError(f"confusion matrix must be CxC, got shape {counts.shape}")
     if counts.shape[0] != len(names):
         raise ValueError(f"{counts.shape[0]} classes in the matrix but {len(names)} class names")
+    names = [plain(n) for n in names]  # axis categories: user text
     rows = counts.sum(axis=1, keepdims=True)
     frac = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
     z = frac if normalize else counts
@@ -174,7 +177,7 @@ def confusion_figure(cm, class_names: Sequence[str], normalize: bool = False, ti
         colorbar=dict(title="share of row" if normalize else "count", tickformat=".0%" if normalize else None),
     ))
     side = min(900, max(320, 120 + 28 * c))
-    fig.update_layout(title=title or None, height=side, margin=_MARGIN)
+    fig.update_layout(title=plain(title) or None, height=side, margin=_MARGIN)
     fig.update_xaxes(title_text="predicted", type="category", constrain="domain", tickangle=-45 if c > 10 else 0)
     fig.update_yaxes(title_text="true", type="category", autorange="reversed", scaleanchor="x",
                      constrain="domain")
@@ -185,7 +188,7 @@ def per_class_figure(acc_by_model: Mapping[str, Sequence[float]], class_names: S
                      title: str = "") -> go.Figure:
     """Grouped bars of per-class accuracy, one bar per model and class ({model label: C values in [0, 1]};
     NaN = no samples of that class, drawn as a gap)."""
-    names = [str(n) for n in class_names]
+    names = [plain(n) for n in class_names]
     fig = go.Figure()
     for i, (label, accs) in enumerate(acc_by_model.items()):
         a = _numpy(accs).reshape(-1)
@@ -193,10 +196,10 @@ def per_class_figure(acc_by_model: Mapping[str, Sequence[float]], class_names: S
             raise ValueError(f"{label}: {len(a)} accuracies for {len(names)} classes")
         ys = [finite_or_none(v) for v in a]
         fig.add_trace(go.Bar(
-            x=names, y=ys, name=label, marker_color=_model_color(i),
-            hovertemplate=f"{label}<br>%{{x}}: %{{y:.1%}}<extra></extra>",
+            x=names, y=ys, name=plain(label), marker_color=_model_color(i),
+            hovertemplate=f"{plain_template(label)}<br>%{{x}}: %{{y:.1%}}<extra></extra>",
         ))
-    fig.update_layout(title=title or None, barmode="group", height=360, margin=_MARGIN,
+    fig.update_layout(title=plain(title) or None, barmode="group", height=360, margin=_MARGIN,
                       legend=dict(orientation="h", y=-0.2))
     fig.update_xaxes(type="category", title_text="class")
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text="accuracy")
@@ -213,11 +216,12 @@ def _facet_grid(arr: np.ndarray, labels: list[str], colorscale: str, cols: int, 
                     range_color=[zmin, zmax], aspect="equal",
                     facet_col_spacing=min(0.02, 0.5 / max(cols - 1, 1)),
                     facet_row_spacing=min(0.06, 0.5 / max(rows - 1, 1)))
-    fig.for_each_annotation(lambda a: a.update(text=labels[int(a.text.split("=")[-1])]))
+    fig.for_each_annotation(lambda a: a.update(text=plain(labels[int(a.text.split("=")[-1])])))
     fig.update_xaxes(showticklabels=False, ticks="", title_text=None)
     fig.update_yaxes(showticklabels=False, ticks="", title_text=None)
     fig.update_traces(hovertemplate="x: %{x}<br>y: %{y}<br>value: %{z:.3g}<extra></extra>")
-    fig.update_layout(title=title or None, height=60 + 170 * rows, margin=dict(l=10, r=10, t=60 if title else 30, b=10),
+    fig.update_layout(title=plain(title) or None, height=60 + 170 * rows,
+                      margin=dict(l=10, r=10, t=60 if title else 30, b=10),
                       coloraxis_colorbar=dict(title=colorbar_title))
     return fig
 
@@ -282,11 +286,11 @@ def layer_stats_figure(stats_by_model: Mapping[str, Sequence[Mapping]], stat: st
         else:
             xs = [p[0] for p in points]
         fig.add_trace(go.Scatter(
-            x=xs, y=[p[2] for p in points], text=[p[1] for p in points], name=label,
+            x=xs, y=[p[2] for p in points], text=[plain(p[1]) for p in points], name=plain(label),
             mode="lines+markers", line=dict(color=_model_color(i), width=1.5), marker=dict(size=5),
-            hovertemplate=f"{label}<br>%{{text}}<br>{stat}: %{{y:{fmt}}}<extra></extra>",
+            hovertemplate=f"{plain_template(label)}<br>%{{text}}<br>{stat}: %{{y:{fmt}}}<extra></extra>",
         ))
-    fig.update_layout(title=title or None, height=360, margin=_MARGIN, legend=dict(orientation="h", y=-0.2))
+    fig.update_layout(title=plain(title) or None, height=360, margin=_MARGIN, legend=dict(orientation="h", y=-0.2))
     fig.update_xaxes(title_text="layer index (sorted by magnitude)" if sort else "layer index (depth)")
     fig.update_yaxes(title_text=STAT_TITLES[stat], tickformat=".0%" if stat == "zero_frac" else None)
     return fig
@@ -302,14 +306,14 @@ def localization_figure(scores_by_model: Mapping[str, Mapping[str, float]], base
     for i, (label, scores) in enumerate(scores_by_model.items()):
         ys = [float(scores[k]) for k in keys]
         fig.add_trace(go.Bar(
-            x=names, y=ys, name=label, marker_color=_model_color(i),
+            x=names, y=ys, name=plain(label), marker_color=_model_color(i),
             text=[f"{v:.0%}" for v in ys], textposition="auto",
-            hovertemplate=f"{label}<br>%{{x}}: %{{y:.1%}}<extra></extra>",
+            hovertemplate=f"{plain_template(label)}<br>%{{x}}: %{{y:.1%}}<extra></extra>",
         ))
     if baseline is not None:
         fig.add_hline(y=float(baseline), line_dash="dash", line_color="#444", line_width=1,
                       annotation_text="uniform map", annotation_position="top left")
-    fig.update_layout(title=title or None, barmode="group", height=340, margin=_MARGIN,
+    fig.update_layout(title=plain(title) or None, barmode="group", height=340, margin=_MARGIN,
                       legend=dict(orientation="h", y=-0.15))
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
     return fig

@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 
 from ..analysis.landscape import LOSS_FLOOR, Surface
 from ..fmt import finite_or_none
+from .text import plain, plain_template
 from .training import PALETTE, PLAIN_COLOR
 
 COLORSCALE = "Viridis"
@@ -49,16 +50,17 @@ def landscape_1d_figure(surfaces: Sequence[Surface], show_acc: bool = True, heig
     for i, s in enumerate(surfaces):
         color = model_color(s, i)
         dash = "solid" if s.skip else "dash"
-        fig.add_trace(go.Scatter(x=list(s.alphas), y=_values(s.grid()), mode="lines+markers", name=s.label,
-                                 legendgroup=s.label, line=dict(color=color, dash=dash, width=2),
+        name, hover = plain(s.label), plain_template(s.label)
+        fig.add_trace(go.Scatter(x=list(s.alphas), y=_values(s.grid()), mode="lines+markers", name=name,
+                                 legendgroup=name, line=dict(color=color, dash=dash, width=2),
                                  marker=dict(size=5),
-                                 hovertemplate=f"{s.label}<br>α=%{{x:.3g}}<br>loss %{{y:.4g}}<extra></extra>"),
+                                 hovertemplate=f"{hover}<br>α=%{{x:.3g}}<br>loss %{{y:.4g}}<extra></extra>"),
                       row=1, col=1)
         if show_acc:
-            fig.add_trace(go.Scatter(x=list(s.alphas), y=_values(s.acc_grid()), mode="lines", name=s.label,
-                                     legendgroup=s.label, showlegend=False,
+            fig.add_trace(go.Scatter(x=list(s.alphas), y=_values(s.acc_grid()), mode="lines", name=name,
+                                     legendgroup=name, showlegend=False,
                                      line=dict(color=color, dash=dash, width=1.5),
-                                     hovertemplate=f"{s.label}<br>α=%{{x:.3g}}<br>acc %{{y:.1%}}<extra></extra>"),
+                                     hovertemplate=f"{hover}<br>α=%{{x:.3g}}<br>acc %{{y:.1%}}<extra></extra>"),
                           row=2, col=1)
     fig.add_vline(x=0, line=dict(color="#bbbbbb", width=1, dash="dot"))
     fig.update_yaxes(title_text="loss", row=1, col=1)
@@ -105,7 +107,7 @@ def landscape_2d_figure(surfaces: Sequence[Surface], kind: str = "contour", heig
         raise ValueError("landscape_2d_figure needs one or more 2D surfaces")
     n = len(surfaces)
     spec_type = "scene" if kind == "surface" else "xy"
-    fig = make_subplots(rows=1, cols=n, subplot_titles=[s.label for s in surfaces], horizontal_spacing=0.06,
+    fig = make_subplots(rows=1, cols=n, subplot_titles=[plain(s.label) for s in surfaces], horizontal_spacing=0.06,
                         specs=[[{"type": spec_type} for _ in surfaces]])
     lo, hi = log_loss_range(surfaces)
     ticks, labels = _loss_ticks(lo, hi)
@@ -113,13 +115,14 @@ def landscape_2d_figure(surfaces: Sequence[Surface], kind: str = "contour", heig
         grid = s.grid()
         log_grid = torch.log10(grid.clamp_min(LOSS_FLOOR))
         x, y = list(s.alphas), list(s.betas or ())
+        name, hover = plain(s.label), plain_template(s.label)
         if kind == "contour":
             fig.add_trace(go.Contour(
-                x=x, y=y, z=_values(log_grid), customdata=_values(grid), coloraxis="coloraxis", name=s.label,
+                x=x, y=y, z=_values(log_grid), customdata=_values(grid), coloraxis="coloraxis", name=name,
                 contours=dict(start=lo, end=hi, size=(hi - lo) / CONTOUR_LEVELS, coloring="heatmap",
                               showlines=True),
                 line=dict(width=0.5, color="rgba(255,255,255,0.5)"),
-                hovertemplate=f"{s.label}<br>α=%{{x:.3g}}, β=%{{y:.3g}}<br>loss %{{customdata:.4g}}<extra></extra>"),
+                hovertemplate=f"{hover}<br>α=%{{x:.3g}}, β=%{{y:.3g}}<br>loss %{{customdata:.4g}}<extra></extra>"),
                 row=1, col=i + 1)
             fig.add_trace(go.Scatter(x=[0.0], y=[0.0], mode="markers", showlegend=False,
                                      marker=dict(symbol="x", size=10, color="white", line=dict(width=1)),
@@ -130,8 +133,8 @@ def landscape_2d_figure(surfaces: Sequence[Surface], kind: str = "contour", heig
                              row=1, col=i + 1)
         else:
             fig.add_trace(go.Surface(
-                x=x, y=y, z=_values(grid), surfacecolor=_values(log_grid), coloraxis="coloraxis", name=s.label,
-                hovertemplate=f"{s.label}<br>α=%{{x:.3g}}, β=%{{y:.3g}}<br>loss %{{z:.4g}}<extra></extra>"),
+                x=x, y=y, z=_values(grid), surfacecolor=_values(log_grid), coloraxis="coloraxis", name=name,
+                hovertemplate=f"{hover}<br>α=%{{x:.3g}}, β=%{{y:.3g}}<br>loss %{{z:.4g}}<extra></extra>"),
                 row=1, col=i + 1)
             scene = "scene" if i == 0 else f"scene{i + 1}"
             fig.update_layout({scene: dict(xaxis_title="α", yaxis_title="β", zaxis_title="loss",

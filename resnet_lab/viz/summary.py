@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..models.summary import ModelSummary
+from .text import plain
 
 COLORS = {"skip": "#d62728", "plain": "#7f7f7f"}
 
@@ -14,9 +15,9 @@ def stage_cost_figure(a: ModelSummary, b: ModelSummary) -> go.Figure:
     """Parameters and multiply-adds per stage, two models side by side (grouped bars, log-free)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Parameters per stage", "Multiply-adds per stage (per image)"))
     for s in (a, b):
-        name = s.spec.describe()
+        name = plain(s.spec.describe())
         color = COLORS["skip" if s.spec.skip else "plain"]
-        stages = [r.name for r in s.stages]
+        stages = [plain(r.name) for r in s.stages]
         fig.add_trace(go.Bar(x=stages, y=[r.params for r in s.stages], name=name, marker_color=color,
                              legendgroup=name), row=1, col=1)
         fig.add_trace(go.Bar(x=stages, y=[r.macs for r in s.stages], name=name, marker_color=color,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .text import plain, plain_template
+
 PALETTE = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 PLAIN_COLOR = "#7f7f7f"
 WAITING_TEXT = "Waiting for the first logged step…"
@@ -109,10 +111,11 @@ def curves_figure(runs: list[RunCurves], x: str = "epoch", height: int = 520) ->
             fig.add_trace(go.Scatter(
                 x=xs, y=[p[2] for p in points],
                 mode="lines+markers" if key.startswith("val/") or len(points) < 20 else "lines",
-                name=run.label,
-                legendgroup=run.label, showlegend=not shown,
+                name=plain(run.label),
+                legendgroup=plain(run.label), showlegend=not shown,
                 line=dict(color=color, dash=dash, width=2 if key.startswith("val/") else 1.5),
-                hovertemplate=f"{run.label}<br>{_NAMES[key]}: %{{y:.4g}}<br>{x}: %{{x:.3g}}<extra></extra>",
+                hovertemplate=f"{plain_template(run.label)}<br>{_NAMES[key]}: %{{y:.4g}}<br>{x}: %{{x:.3g}}"
+                              "<extra></extra>",
             ), row=row, col=col)
             shown = True
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision="keep",
