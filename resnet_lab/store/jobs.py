@@ -221,8 +221,8 @@ class JobStore:
             raise ValueError(f"world_size must be a whole number of at least 1, got {world_size!r}")
         if partners and len(runs) < 2:
             raise ValueError("twins need two runs")
-        now = time.time()
         with self.db.tx() as con:
+            now = time.time()  # under the write lock: queue times follow the order jobs are created in
             if request_key is not None:
                 row = self._requested(con, request_key, now)
                 if row is not None:
