@@ -24,9 +24,12 @@ from resnet_lab.experiments.degradation import (
     submit_degradation,
     summarize,
 )
+from resnet_lab.identity import Identity
+from resnet_lab.store import Job
 from resnet_lab.train.config import TrainConfig
-from resnet_lab.ui.common import PAGES
-from resnet_lab.ui.runs import STATUS_ICON, session_token, store
+from resnet_lab.ui.common import PAGES, plain
+from resnet_lab.ui.runs import (STATUS_ICON, act, cached_view, live_fragment, me, not_yours, progress_key, pump,
+                                session_token, show_error, store)
 from resnet_lab.viz.experiments import degradation_figure
 
 PAGE = "app_pages/degradation.py"
@@ -89,7 +92,8 @@ def _launch() -> None:
     try:
         config = _config()
         fingerprint = hashlib.sha1(json.dumps(config.params(), sort_keys=True).encode()).hexdigest()[:16]
-        exp_id = submit_degradation(config, store=store(), request_key=f"{session_token()}:{fingerprint}")
+        exp_id = submit_degradation(config, store=store(), request_key=f"{session_token()}:{fingerprint}",
+                                    owner=me())
     except ValueError as e:
         st.session_state[ERROR_KEY] = str(e)
         return
@@ -120,18 +124,26 @@ exp_id = st.selectbox("Experiment", list(by_id), key="dg_pick", format_func=lamb
     f"#{i} {by_id[i].name} · {datetime.fromtimestamp(by_id[i].created_at):%Y-%m-%d %H:%M}"))
 
 
-def _job_row(report, job: int, depth: int) -> None:
+ACTION_ERROR_KEY = "dg_action_error"
+
+
+def _job_row(report, job: Job | None, job_id: int, depth: int, who: Identity) -> None:
     pair = [report.get(True, depth), report.get(False, depth)]
     lead = pair[0]
     st.markdown(" · ".join(f"{STATUS_ICON.get(r.status, '')} {r.label} (#{r.run_id}): **{r.status}**" for r in pair))
     cols = st.columns([5, 1])
     cols[0].progress(lead.progress, text=f"{depth} layers: step {lead.step} of {lead.total_steps or '?'}")
-    if lead.status in ("queued", "running"):
-        cols[1].button("Stop", icon=":material/stop:", key=f"dg_stop_{job}", on_click=jobs.stop,
-                       args=(job, store()), help="Finishes the step and saves a checkpoint; Resume continues.")
+    why = not_yours(job, who) if job is not None else None
+    if why is not None:  # someone else's: whose it is, no button (the jobs layer would refuse anyway)
+        if lead.status in ("queued", "running", "stopped", "interrupted"):
+            cols[1].caption(f":material/lock: {plain(why)}")
+    elif lead.status in ("queued", "running"):
+        cols[1].button("Stop", icon=":material/stop:", key=f"dg_stop_{job_id}", on_click=act,
+                       args=(jobs.stop, job_id, store(), who, ACTION_ERROR_KEY),
+                       help="Finishes the step and saves a checkpoint; Resume continues.")
     elif lead.status in ("stopped", "interrupted"):
-        cols[1].button("Resume", icon=":material/replay:", key=f"dg_resume_{job}", on_click=jobs.resume,
-                       args=(job, store()))
+        cols[1].button("Resume", icon=":material/replay:", key=f"dg_resume_{job_id}", on_click=act,
+                       args=(jobs.resume, job_id, store(), who, ACTION_ERROR_KEY))
 
 
 def _final_table(report) -> None:
@@ -151,19 +163,46 @@ def _final_table(report) -> None:
                "nets to have learned (a deeper net stuck at chance beside them is the degradation itself).")
 
 
-def _show(exp_id: int, was_finished: bool) -> None:
-    s = store()
-    jobs.pump(s)
-    try:
+def _jobs_of(s, exp_id: int) -> list[Job]:
+    """The experiment's jobs as they are now (a deleted one left out): a few reads by key."""
+    found = []
+    for job_id in s.experiments.get(exp_id).job_ids:
+        try:
+            found.append(s.jobs.get(job_id))
+        except KeyError:
+            continue
+    return found
+
+
+def _report(s, exp_id: int, experiment_jobs: list[Job]):
+    """(report, figure) of the experiment, computed once per new data for every tab of this server: the
+    runs' metrics are read and judged again only when a job or run moved on."""
+    key = ("degradation", str(s.path), exp_id,
+           tuple((j.id, j.status, j.progress, j.stop_requested) for j in experiment_jobs),
+           progress_key([r for j in experiment_jobs for r in s.runs.of_job(j.id)]))
+
+    def make():
         report = summarize(s, exp_id)
+        return report, degradation_figure(report)
+
+    return cached_view(key, make)
+
+
+def _show(exp_id: int) -> list[str]:
+    """One tick of the experiment's view; returns its jobs' statuses (see ``live_fragment``)."""
+    s = store()
+    pump(s)
+    try:
+        experiment_jobs = _jobs_of(s, exp_id)
+        report, figure = _report(s, exp_id, experiment_jobs)
     except (KeyError, ValueError) as e:
         st.error(f"Experiment #{exp_id} cannot be shown: {e}", icon=":material/error:")
-        return
-    if report.finished and not was_finished:
-        st.rerun()  # the runs just ended: redraw once without the timer
-    for job, depth in zip(report.job_ids, (report.shallow, report.deep)):
-        _job_row(report, job, depth)
-    st.plotly_chart(degradation_figure(report), key="dg_fig", width="stretch")
+        return []
+    by_job, who = {j.id: j for j in experiment_jobs}, me()
+    show_error(ACTION_ERROR_KEY)
+    for job_id, depth in zip(report.job_ids, (report.shallow, report.deep)):
+        _job_row(report, by_job.get(job_id), job_id, depth, who)
+    st.plotly_chart(figure, key="dg_fig", width="stretch")
     for p in report.problems:
         st.warning(p, icon=":material/warning:")
     if report.verdict is not None:
@@ -181,10 +220,12 @@ def _show(exp_id: int, was_finished: bool) -> None:
                 "experiment again — a lower learning rate helps when a deep plain net diverges.",
                 icon=":material/info:")
     _final_table(report)
+    return [j.status for j in experiment_jobs]  # the same source as the page's first look: one pace for both
 
 
+# fast while a run trains, slower while they wait, not at all once all four ended (the page reruns then)
 try:
-    finished_now = summarize(store(), exp_id).finished
-except (KeyError, ValueError):
-    finished_now = True
-st.fragment(run_every=None if finished_now else 1.5)(_show)(exp_id, finished_now)
+    statuses_now = [j.status for j in _jobs_of(store(), exp_id)]
+except KeyError:
+    statuses_now = []
+live_fragment(_show, statuses_now, exp_id, idle=None)

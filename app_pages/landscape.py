@@ -17,11 +17,12 @@ from resnet_lab.analysis.learned import inconclusive
 from resnet_lab.fmt import finite_or_none
 from resnet_lab.experiments.landscape import KIND, concerns, landscape_jobs, load_result, submit_landscape
 from resnet_lab.experiments.learned import check_runs
-from resnet_lab.jobs.eta import forecast
 from resnet_lab.jobs.slots import default_device
-from resnet_lab.ui.common import PAGES
+from resnet_lab.store import Job
+from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_runs, partner_of, run_label
-from resnet_lab.ui.runs import STATUS_ICON, session_token, store
+from resnet_lab.ui.runs import (STATUS_ICON, act, live_fragment, me, not_yours, pump, queue_place, session_token,
+                                show_error, store)
 from resnet_lab.viz.landscape import landscape_1d_figure, landscape_2d_figure
 
 PAGE = "app_pages/landscape.py"
@@ -118,7 +119,7 @@ if st.button("Start", key="ls_start", icon=":material/play_arrow:", type="primar
     request = f"{session_token()}|{KIND}|{rid}|{twin}|{json.dumps(params.to_dict(), sort_keys=True)}"
     try:
         st.session_state[TASK_KEY] = submit_landscape(rid, params, twin=twin, store=store(), request_key=request,
-                                                      estimate_s=cost.seconds)
+                                                      estimate_s=cost.seconds, owner=me())
     except (ValueError, KeyError) as e:
         st.error(f"The landscape could not be started: {e}", icon=":material/error:")
 
@@ -129,22 +130,32 @@ def jobs_of(run_id: int, statuses: list[str]) -> list:
 
 
 # --- live progress -------------------------------------------------------------------------------
-@st.fragment(run_every=1.5)
-def live() -> None:
-    s = store()
-    jobs.pump(s)
-    job = None
+STOP_ERROR_KEY = "ls_stop_error"
+
+
+def shown_job(s, run_id: int) -> Job | None:
+    """The landscape job the live panel shows: the one this session started, else an active one of the run."""
     watched = st.session_state.get(TASK_KEY)
     if watched is not None:
         try:
             job = s.jobs.get(watched)
         except KeyError:
             st.session_state.pop(TASK_KEY, None)
-    if job is None or not concerns(job, rid):
-        active = jobs_of(rid, ["queued", "running"])
-        job = active[0] if active else None
+        else:
+            if concerns(job, run_id):
+                return job
+    active = jobs_of(run_id, ["queued", "running"])
+    return active[0] if active else None
+
+
+def live(run_id: int) -> list[str]:
+    """One tick of the live panel; returns the status of the job it showed (see ``live_fragment``)."""
+    s = store()
+    pump(s)
+    job = shown_job(s, run_id)
     if job is None:
-        return
+        return []
+    who = me()
     p = LandscapeParams.from_dict({k: v for k, v in job.params.items() if k != "runs"})
     st.markdown(f"{STATUS_ICON.get(job.status, '')} Landscape job #{job.id} ({p.describe()}): **{job.status}**")
     eta = ""
@@ -152,12 +163,16 @@ def live() -> None:
         left = (time.time() - job.started_at) / job.progress * (job.total - job.progress)
         eta = f" · about {left:.0f} s left"
     if job.status == "queued":
-        place = forecast(s).get(job.id)
+        place = queue_place(s, job)
         eta = f" · {place.describe()}" if place is not None else ""
     st.progress(job.fraction, text=f"{job.progress} of {job.total or '?'} grid evaluations{eta}")
+    show_error(STOP_ERROR_KEY)
     if job.active:
-        if st.button("Stop", key="ls_stop", icon=":material/stop:", disabled=job.stop_requested):
-            jobs.stop(job.id, s)
+        why = not_yours(job, who)
+        if why is not None:  # someone else's: whose it is, no button (the jobs layer would refuse anyway)
+            st.caption(f":material/lock: {plain(why)}")
+        elif st.button("Stop", key="ls_stop", icon=":material/stop:", disabled=job.stop_requested):
+            act(jobs.stop, job.id, s, who, STOP_ERROR_KEY)
             job = s.jobs.get(job.id)  # shown as stopping (or stopped, if it was still queued) right away
         if job.stop_requested:
             st.caption("Stopping: saving what has been computed…")
@@ -168,12 +183,15 @@ def live() -> None:
     seen = st.session_state.setdefault("ls_seen", [])
     if not job.active and job.id not in seen:
         seen.append(job.id)
-        if job.result_path and watched == job.id:
+        if job.result_path and st.session_state.get(TASK_KEY) == job.id:
             st.session_state[PICK_KEY] = job.id
             st.rerun(scope="app")  # show the new result below
+    return [job.status]
 
 
-live()
+# fast while a job runs, slower while it waits, a slow look otherwise (one started in another tab shows up)
+first = shown_job(store(), rid)
+live_fragment(live, [first.status] if first is not None else [], rid)
 
 # --- finished landscapes -------------------------------------------------------------------------
 st.subheader("Landscapes of this run")

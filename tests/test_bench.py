@@ -87,3 +87,25 @@ def test_time_to_accuracy_bench_quick_json_compares_the_lab_and_the_paper_loop()
     for loop in ("lab", "paper"):  # a target of 0 is reached at the first validation pass
         assert row[loop]["seconds"] > 0 and row[loop]["steps"] >= 1 and 0 <= row[loop]["best"] <= 1
     assert row["lab_over_paper_time"] > 0
+
+
+def test_classroom_bench_quick_json_reports_the_class_it_served():
+    import json
+    import math
+
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "classroom.py"), "--quick", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr  # no --strict: a missed target never fails the run
+    report = json.loads(r.stdout)
+    assert report["quick"] is True and report["students"] == 2
+    assert report["targets"] == {"server_cpu_pct": 50.0, "throughput_ratio": 0.9, "page_errors": 0}
+    w, q = report["watching"], report["pressing"]
+    for key in ("no_pages_before", "pages_open", "no_pages_after"):  # figures are never asserted, only their form
+        assert math.isfinite(w[key]["server_cpu_pct"]) and w[key]["server_cpu_pct"] >= 0
+        assert w[key]["server_rss_mb"] > 0 and w[key]["seconds"] > 0
+    assert 0 <= w["pages_live"] <= 2 and isinstance(report["page_errors"], int)
+    # what is asserted is what was recorded: two presses each, every job once, each student shown a place
+    assert q["jobs_pressed"] == q["jobs_recorded"] == 4 and q["lost"] == q["doubled"] == 0
+    assert sorted(q["pressed_order"]) == sorted(q["start_order"]) == ["S01", "S01", "S02", "S02"]
+    assert len(q["queue_seen_s"]) == 2 and isinstance(q["turns_alternate"], bool)
+    assert set(report["passed"]) == {"server_cpu_pct", "throughput_ratio", "page_errors", "jobs_recorded"}
