@@ -12,6 +12,8 @@ functions never change it, and callers that attach hooks hold :attr:`Subject.loc
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,7 @@ class Subject:
     data: DataConfig | None  # the dataset it was trained on (None: unknown)
     run_id: int | None = None
     ink_on_dark: bool = False  # trained on bright strokes on black (digits): light photos get inverted
+    key: str = ""  # stable identity of the weights, for caches (see from_checkpoint, from_spec); never id(model)
     lock: threading.RLock = field(default_factory=threading.RLock, compare=False, repr=False)
 
     @property
@@ -78,16 +81,20 @@ class Subject:
 
 def from_checkpoint(path: str | Path, label: str | None = None, run_id: int | None = None) -> Subject:
     """A subject from a checkpoint manifest written by the trainer (weights loaded strictly)."""
-    ckpt = load_checkpoint(Path(path))
+    path = Path(path)
+    stamp = path.stat().st_mtime_ns  # taken before the load: a checkpoint rewritten meanwhile gets a newer key
+    ckpt = load_checkpoint(path)
     meta = ckpt.meta
     data_dict: Any = meta.get("data")
     data = DataConfig.from_dict(data_dict) if isinstance(data_dict, dict) else None
     size = data.image_size if data is not None else 32
     names = tuple(ckpt.class_names) or tuple(f"class {i}" for i in range(ckpt.spec.num_classes))
     rid = run_id if run_id is not None else meta.get("run_id")
+    key = f"run {rid} · {path.resolve()} · {stamp}"  # the run, which checkpoint file, and that file's version
     default = f"run {rid} · {meta.get('name', ckpt.spec.describe())}" if rid is not None else ckpt.spec.describe()
     return Subject(label or default, ckpt.model, ckpt.spec, names, tuple(meta["mean"]), tuple(meta["std"]), size,
-                   data, rid if isinstance(rid, int) else None, ink_on_dark=data is not None and data.name == "digits")
+                   data, rid if isinstance(rid, int) else None, ink_on_dark=data is not None and data.name == "digits",
+                   key=key)
 
 
 def checkpoint_of(run: Any) -> str | None:
@@ -116,5 +123,7 @@ def from_spec(spec: ModelSpec, dataset: Dataset, data: DataConfig, seed: int = 0
         model = build_model(spec).eval()
     names = tuple(dataset.class_names) if len(dataset.class_names) == spec.num_classes else tuple(
         f"class {i}" for i in range(spec.num_classes))
+    digest = hashlib.sha1(spec.to_json(indent=None).encode()).hexdigest()[:16]
     return Subject(label or f"untrained {spec.describe()}", model, spec, names, tuple(dataset.mean),
-                   tuple(dataset.std), dataset.image_size, data, None, ink_on_dark=data.name == "digits")
+                   tuple(dataset.std), dataset.image_size, data, None, ink_on_dark=data.name == "digits",
+                   key=f"untrained {digest} · seed {seed} · {json.dumps(data.to_dict(), sort_keys=True)}")

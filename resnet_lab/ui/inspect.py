@@ -22,6 +22,7 @@ from ..data.registry import DATASETS, DataConfig, Dataset, load_dataset, stratif
 from ..spec import ModelSpec
 from ..store import Run
 from .common import plain
+from .compute import Keyed, on_model
 from .runs import store
 from .state import TRAIN_SPEC_KEY, current_spec
 
@@ -82,17 +83,17 @@ def eval_indices(labels: torch.Tensor, limit: int = MAX_EVAL) -> torch.Tensor:
     return stratified_order(labels, 0)[:limit].sort().values
 
 
-@st.cache_data(max_entries=16, show_spinner="Evaluating on the validation images…")
-def _evaluation(key: str, _subject: Subject, _dataset: Dataset) -> Evaluation:
-    idx = eval_indices(_dataset.y_val)
-    with _subject.lock:
-        return evaluate(_subject.model, _subject.normalize(_dataset.x_val[idx]), _dataset.y_val[idx])
+def _evaluate(subject: Subject, x_val: torch.Tensor, y_val: torch.Tensor) -> Evaluation:
+    idx = eval_indices(y_val)
+    return evaluate(subject.model, subject.normalize(x_val[idx]), y_val[idx])
 
 
 def cached_evaluation(subject: Subject, dataset: Dataset, data: DataConfig) -> tuple[Evaluation, torch.Tensor]:
     """(evaluation of the subject on its validation images, the dataset indices evaluated)."""
-    key = f"{subject.label}|{id(subject.model)}|{data.to_dict()}"
-    return _evaluation(key, subject, dataset), eval_indices(dataset.y_val)
+    key = json.dumps(data.to_dict(), sort_keys=True)
+    ev = on_model("evaluate", subject, _evaluate, Keyed(dataset.x_val, ("x_val", key)),
+                  Keyed(dataset.y_val, ("y_val", key)), spinner="Evaluating on the validation images…")
+    return ev, eval_indices(dataset.y_val)
 
 
 # --- the model picker ---------------------------------------------------------------------------
