@@ -25,7 +25,8 @@ from ..identity import LOCAL, MACHINE, Identity, require
 from .db import Database
 from .records import ACTIVE, FINISHED, JOB_STATUSES, RESUMABLE, Job, job_from_row, placeholders
 
-DEDUPE_WINDOW_S = 5.0  # the same launch request from one browser session within this window is one job
+DEDUPE_WINDOW_S = 5.0  # the same launch request from one browser session within this window (or while its job
+# is still queued or running) is one job
 _UPDATABLE = {"name", "progress", "total", "unit", "result_path", "error", "estimate_s"}
 
 
@@ -208,7 +209,9 @@ class JobStore:
         Each item of ``runs`` holds ``name``, ``spec``, ``data``, ``train`` (and optionally ``finetune``);
         with ``partners`` the first two are each other's twin. ``run_id``: the run an analysis studies.
         With a ``request_key`` (say, a browser session and the launch settings), a second identical request
-        within DEDUPE_WINDOW_S returns the first job instead of queueing again: a double-click is one job.
+        returns the first job instead of queueing again while that job is queued or running, or within
+        DEDUPE_WINDOW_S of it: a double-click is one job, and so is a click that reaches a loaded server twice
+        (a browser resending it seconds later) — the same settings and seed would train the same model.
         ``world_size``: processes it runs on, each on its own slot (a DDP training job: several GPUs).
         ``owner``: who queues it (the job and its runs are theirs); ``fingerprint``: its settings, to find the
         same job finished earlier. ``max_active_per_owner``: the class's cap on one owner's jobs waiting or
@@ -256,11 +259,12 @@ class JobStore:
 
     @staticmethod
     def _requested(con: Any, request_key: str, now: float) -> Any:
-        return con.execute("SELECT id FROM jobs WHERE request_key=? AND created_at>? ORDER BY id DESC",
-                           (request_key, now - DEDUPE_WINDOW_S)).fetchone()
+        return con.execute("SELECT id FROM jobs WHERE request_key=? AND (created_at>? OR status IN (?, ?))"
+                           " ORDER BY id DESC", (request_key, now - DEDUPE_WINDOW_S, *ACTIVE)).fetchone()
 
     def requested(self, request_key: str) -> int | None:
-        """The job a request with this key queued within DEDUPE_WINDOW_S (what repeating it returns), or None."""
+        """The job a request with this key queued, while it is active or within DEDUPE_WINDOW_S (what repeating
+        the request returns), or None."""
         row = self._requested(self.db.con, request_key, time.time())
         return int(row["id"]) if row is not None else None
 

@@ -27,12 +27,21 @@ def test_a_double_click_is_one_job(s):
     assert s.jobs.create("train", "x", "cpu", runs=[run()], request_key="other:abc")[0] != job
 
 
-def test_dedupe_window_expires(s, monkeypatch):
+def test_a_repeated_request_is_the_same_job_while_it_waits_and_a_new_one_after_it_ended(s, monkeypatch):
     first = s.jobs.create("landscape", "l", "cpu", request_key="k")[0]
     import resnet_lab.store.jobs as jobs_mod
     real = jobs_mod.time.time
-    monkeypatch.setattr(jobs_mod.time, "time", lambda: real() + DEDUPE_WINDOW_S + 1)
-    assert s.jobs.create("landscape", "l", "cpu", request_key="k")[0] != first
+    later = [DEDUPE_WINDOW_S + 1]
+    monkeypatch.setattr(jobs_mod.time, "time", lambda: real() + later[0])
+    # a click that reaches a loaded server again long after the first: still queued, so still the same job
+    assert s.jobs.create("landscape", "l", "cpu", request_key="k")[0] == first
+    assert s.jobs.requested("k") == first
+    assert s.jobs.claim({"cpu": 1}) == [(first, "cpu")]
+    assert s.jobs.create("landscape", "l", "cpu", request_key="k")[0] == first  # running: the same job too
+    s.jobs.finish(first, "done")
+    later[0] = 2 * DEDUPE_WINDOW_S + 2
+    again = s.jobs.create("landscape", "l", "cpu", request_key="k")[0]  # ended, and not a double-click: new
+    assert again != first and s.jobs.requested("k") == again
 
 
 def test_an_analysis_job_must_name_a_run_that_exists(s):
