@@ -169,7 +169,7 @@ class Student:
     page: Any = None
     errors: list[str] = field(default_factory=list)  # uncaught exceptions, console errors, the lab's own failed loads
     elsewhere: list[str] = field(default_factory=list)  # failed loads from other hosts, Streamlit's base-path probe
-    sent: int = 0  # websocket messages the page sent the server (a live tick sends one)
+    sent: dict[str, int] = field(default_factory=dict)  # messages the page sent the server, by kind (see sent_kind)
 
     @property
     def tag(self) -> str:
@@ -187,6 +187,23 @@ class Student:
         (self.elsewhere if probe or dropped or not own else self.errors).append(f"{why}: {url}")
 
 
+def sent_kind(payload: bytes | str) -> str:
+    """What a message from a page asks the server: "tick" (a fragment's own timer), "rerun" (a click, a page
+    opened, a widget), "heartbeat", or another BackMsg type."""
+    from google.protobuf.message import DecodeError
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    msg = BackMsg()
+    try:
+        msg.ParseFromString(payload if isinstance(payload, bytes) else payload.encode("latin-1"))
+    except DecodeError:
+        return "unparsed"
+    kind = msg.WhichOneof("type") or "empty"
+    if kind == "rerun_script":
+        return "tick" if msg.rerun_script.is_auto_rerun else "rerun"
+    return "heartbeat" if kind == "app_heartbeat" else kind
+
+
 def open_pages(browser: Any, url: str, students: list[Student], demo_run: int, timeout_s: float) -> None:
     """The Train page as each student, all loading at once; returns when each shows the demo run (the class's
     newest). Their errors are collected from here on."""
@@ -200,7 +217,8 @@ def open_pages(browser: Any, url: str, students: list[Student], demo_run: int, t
         page.on("requestfailed", lambda r, s=student: s.failed_load(r.url, r.failure or "failed", url))
         page.on("response", lambda r, s=student: s.failed_load(r.url, f"HTTP {r.status}", url)
                 if r.status >= 400 else None)
-        page.on("websocket", lambda ws, s=student: ws.on("framesent", lambda _: setattr(s, "sent", s.sent + 1)))
+        page.on("websocket", lambda ws, s=student: ws.on("framesent", lambda payload, s=s: s.sent.__setitem__(
+            sent_kind(payload), s.sent.get(sent_kind(payload), 0) + 1)))
         page.goto(f"{url}/train?me={student.token}", wait_until="commit")
         student.page = page
     for student in students:
@@ -292,6 +310,10 @@ def watching(args: argparse.Namespace, server: Server, store: Any, browser: Any,
              rid: int) -> tuple[dict, dict]:
     """Part 1, the windows with no page and with N pages (the pages stay open for part 2). Returns this part's
     figures and the state the last window needs (RSS before the pages)."""
+    from streamlit.logger import set_log_level
+
+    set_log_level("error")  # imported outside a server, Streamlit's caches warn that there is no runtime
+    from resnet_lab.ui import runs as live  # the pace the pages are meant to keep
     time.sleep(args.settle_s)
     before = window(server, store, rid, args.window_s)
     rss_before = rss_mb(server.pid)
@@ -300,15 +322,19 @@ def watching(args: argparse.Namespace, server: Server, store: Any, browser: Any,
     open_s, open_cpu = time.monotonic() - t, cpu_seconds(server.pid) - c
     time.sleep(args.settle_s)
     steps0 = [s.page.evaluate(STEP_JS) for s in students]
-    sent0 = sum(s.sent for s in students)
+    sent0 = [dict(s.sent) for s in students]
     watched = window(server, store, rid, args.window_s)
     steps1 = [s.page.evaluate(STEP_JS) for s in students]  # (Playwright hands over events during its calls)
-    sent = sum(s.sent for s in students) - sent0
+    sent: dict[str, int] = {}
+    for s, before_window in zip(students, sent0):
+        for kind, n in s.sent.items():
+            sent[kind] = sent.get(kind, 0) + n - before_window.get(kind, 0)
     return {"no_pages_before": before, "pages_open": watched, "open_pages_s": round(open_s, 1),
             "server_cpu_s_per_page_opened": round(open_cpu / len(students), 3),
             "rss_growth_with_pages_mb": round(watched["server_rss_mb"] - rss_before, 1),
             "pages_live": sum(b > a >= 0 for a, b in zip(steps0, steps1)),
-            "page_messages_per_s": round(sent / watched["seconds"], 2),
+            "page_messages_per_s": {k: round(n / watched["seconds"], 2) for k, n in sorted(sent.items()) if n},
+            "expected_ticks_per_s": round(len(students) / live.FAST_S + len(students) / live.TABLE_S, 2),
             "exception_boxes": sum(exception_boxes(s) for s in students)}, {"rss_before": rss_before}
 
 
@@ -327,14 +353,17 @@ def closed_again(args: argparse.Namespace, server: Server, store: Any, students:
 
 
 def pressing(args: argparse.Namespace, store: Any, students: list[Student]) -> dict:
-    """Part 2, on the open pages: every student presses Train, then Train with plain twin, while the demo run
-    holds the slot (every job waits). Each page notes itself when it first shows its job's place, so the time
-    from a press to the place is each student's own, whatever the others are doing meanwhile."""
+    """Part 2, on the open pages: every student presses Train, then (once the page shows that run) Train with
+    plain twin, while the demo run holds the slot (every job waits). Each page notes itself when it first shows
+    its job's place, so the time from a press to the place is each student's own, whatever the others do."""
     pressed_at: dict[str, float] = {}
     t0 = time.monotonic()
     for s in students:
         s.page.get_by_role("button", name="Train", exact=True).click()
-        wait_for(lambda: store.jobs.list(owner=s.owner), args.page_timeout_s, f"{s.tag}'s first job")
+        first = wait_for(lambda: store.jobs.list(owner=s.owner), args.page_timeout_s, f"{s.tag}'s first job")[0]
+        # as a person does, the second press waits for the page to show the first run: a click into a page that
+        # is redrawing itself may land on whatever moved under the pointer
+        s.page.get_by_role("heading", name=re.compile(rf"^Run #{store.runs.of_job(first.id)[0].id}: ")).wait_for()
         s.page.get_by_role("button", name="Train with plain twin", exact=True).click()
         pressed_at[s.owner] = time.time()
         second = wait_for(lambda: (lambda j: j[0] if len(j) >= 2 else None)(store.jobs.list(owner=s.owner)),
@@ -383,10 +412,18 @@ def turns(args: argparse.Namespace, store: Any, students: list[Student], job_id:
     except AttributeError:  # pending: fair turns not in this tree
         planned = []
     firsts = {min(j.id for j in js) for js in per_owner.values() if js}
+    doubled = {}  # a student with more jobs than presses: which session asked for each, when, for what
+    for s in students:
+        if len(per_owner[s.owner]) > 2:
+            rows = store.db.con.execute("SELECT id, created_at, request_key, fingerprint FROM jobs WHERE owner=?"
+                                        " ORDER BY id", (s.owner,)).fetchall()
+            doubled[s.tag] = [{"job": r["id"], "at_s": round(r["created_at"] - rows[0]["created_at"], 2),
+                               "session": (r["request_key"] or "")[:8], "settings": (r["fingerprint"] or "")[:8]}
+                              for r in rows]
     first_round = [j.id in firsts for j in observed + planned]
     part2.update({
         "jobs_recorded": len(every), "lost": sum(max(0, 2 - len(js)) for js in per_owner.values()),
-        "doubled": sum(max(0, len(js) - 2) for js in per_owner.values()),
+        "doubled": sum(max(0, len(js) - 2) for js in per_owner.values()), "doubled_jobs": doubled,
         "pressed_order": [tag[j.owner] for j in sorted(every, key=lambda j: j.id)],
         "start_order": [tag[j.owner] for j in observed + planned], "observed_starts": len(observed),
         "turns_alternate": bool(first_round) and first_round == sorted(first_round, reverse=True)})
@@ -499,8 +536,8 @@ def print_summary(r: dict) -> None:
     print(f"   images/s with {n} watchers over none: {w['throughput_ratio']} (target >= {TARGETS['throughput_ratio']})")
     print(f"   server memory: +{w['rss_growth_with_pages_mb']} MB with the pages open, "
           f"+{w['rss_kept_after_close_mb']} MB kept after they closed")
-    print(f"   pages live (step count moved while watched): {w['pages_live']} of {n}; they sent "
-          f"{w['page_messages_per_s']} messages/s (a live tick is one)")
+    print(f"   pages live (step count moved while watched): {w['pages_live']} of {n}; messages/s they sent: "
+          f"{w['page_messages_per_s']} (live ticks at the pages' pace: {w['expected_ticks_per_s']}/s)")
     print(f"   opening the {n} pages took {w['open_pages_s']} s; the server spent {w['server_cpu_s_per_page_opened']}"
           " s of CPU per page meanwhile (the ticks of the pages already open included)")
     print(f"   page errors: {r['page_errors']}"
@@ -510,7 +547,7 @@ def print_summary(r: dict) -> None:
               f"base-path probe, e.g. {r['not_counted']['samples']}")
     print("2. every student presses Train, then Train with plain twin")
     print(f"   {q['jobs_pressed']} presses in {q['presses_s']} s: {q['jobs_recorded']} jobs recorded, "
-          f"{q['lost']} lost, {q['doubled']} doubled")
+          f"{q['lost']} lost, {q['doubled']} doubled" + (f" {q['doubled_jobs']}" if q["doubled_jobs"] else ""))
     seen = [x for x in q["queue_seen_s"] if x is not None]
     if seen:
         print(f"   place shown to every student ({len(seen)} of {n}) within {max(seen):.2f} s of their press "
