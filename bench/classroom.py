@@ -41,25 +41,20 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+from appserver import CHROMIUM_ARGS, IDENTITY_SETTINGS, AppServer, chromium_path  # noqa: E402  (the tests' server)
 
 CODE = "bench-class-code-4242"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-dev-shm-usage"]
-IDENTITY_SETTINGS = ("RESNET_LAB_TEACHER_TOKEN", "RESNET_LAB_TEACHERS", "RESNET_LAB_PROXY_HEADER",
-                     "RESNET_LAB_SETTINGS")
 TICK = os.sysconf("SC_CLK_TCK")
 TARGETS = {"server_cpu_pct": 50.0, "throughput_ratio": 0.9, "page_errors": 0}
 # the place a queued job's live panel shows in its progress text (Forecast.describe)
@@ -90,12 +85,6 @@ def rss_mb(pid: int) -> float:
     return math.nan
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def cpu_sets(args: argparse.Namespace) -> tuple[set[int] | None, set[int] | None, set[int] | None]:
     """(server, worker, browsers) core sets; None: not pinned (one core, or not allowed here)."""
     def parse(text: str) -> set[int]:
@@ -109,51 +98,6 @@ def cpu_sets(args: argparse.Namespace) -> tuple[set[int] | None, set[int] | None
     browsers = parse(args.browser_cpus) if args.browser_cpus else set(cores[half:])
     worker = parse(args.worker_cpus) if args.worker_cpus else server
     return server, worker, browsers
-
-
-class Server:
-    """``streamlit run app.py`` on a free port for ``home``, in class mode, pinned to ``cpus``."""
-
-    def __init__(self, home: Path, cpus: set[int] | None) -> None:
-        self.log_path = home / "server.log"
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if k not in IDENTITY_SETTINGS}
-        env.update(RESNET_LAB_HOME=str(home), RESNET_LAB_CLASS_CODE=CODE, PYTHONUNBUFFERED="1",
-                   PYTHONPATH=str(ROOT))
-        with self.log_path.open("w") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                 "--server.address", "127.0.0.1", "--server.headless", "true"], cwd=ROOT, env=env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
-        self.url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 120
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the server exited early: {self.log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.time() > deadline:
-                self.end()
-                raise RuntimeError("the server did not become healthy within 120 s")
-            time.sleep(0.3)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def end(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=20)
 
 
 # --- pages ---------------------------------------------------------------------------------------------
@@ -250,7 +194,7 @@ def close_page(student: Student) -> None:
 # --- measuring -----------------------------------------------------------------------------------------
 
 
-def window(server: Server, store: Any, rid: int, seconds: float) -> dict:
+def window(server: AppServer, store: Any, rid: int, seconds: float) -> dict:
     """Server CPU and RSS over ``seconds``, and the run's training images/s: the harmonic mean of the
     ``images_per_s`` the engine logged in the window (each timed over ``log_every`` steps, evaluation and
     checkpoints left out), i.e. images trained over the time spent training them."""
@@ -306,7 +250,7 @@ def join_students(store: Any, n: int) -> list[Student]:
     return out
 
 
-def watching(args: argparse.Namespace, server: Server, store: Any, browser: Any, students: list[Student],
+def watching(args: argparse.Namespace, server: AppServer, store: Any, browser: Any, students: list[Student],
              rid: int) -> tuple[dict, dict]:
     """Part 1, the windows with no page and with N pages (the pages stay open for part 2). Returns this part's
     figures and the state the last window needs (RSS before the pages)."""
@@ -338,7 +282,7 @@ def watching(args: argparse.Namespace, server: Server, store: Any, browser: Any,
             "exception_boxes": sum(exception_boxes(s) for s in students)}, {"rss_before": rss_before}
 
 
-def closed_again(args: argparse.Namespace, server: Server, store: Any, students: list[Student], rid: int,
+def closed_again(args: argparse.Namespace, server: AppServer, store: Any, students: list[Student], rid: int,
                  part1: dict, rss_before: float) -> None:
     """Part 1's last window: every page closed, the demo run still training (the students' jobs wait)."""
     for s in students:
@@ -466,15 +410,14 @@ def main() -> int:
                               "browser_cpus": sorted(browser_cpus) if browser_cpus else None, "targets": TARGETS}
     students: list[Student] = []
     try:
-        server = Server(home, server_cpus)
+        server = AppServer(home, {"PYTHONPATH": str(ROOT)}, cpus=server_cpus, timeout_s=120)  # in class mode
         students = join_students(store, args.students)
         if worker_cpus:
             os.sched_setaffinity(0, worker_cpus)  # the demo run's worker is started from here: it inherits these
         job_id, rid = demo_run(store, args.quick)
         if browser_cpus:
             os.sched_setaffinity(0, browser_cpus)  # Chromium, started from here, inherits these
-        chromium = (os.environ.get("RESNET_LAB_CHROMIUM") or shutil.which("chromium")
-                    or shutil.which("chromium-browser"))
+        chromium = chromium_path()
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
             warm_up(browser, server.url, students[0], args.page_timeout_s)

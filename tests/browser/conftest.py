@@ -1,19 +1,13 @@
 """A real app server (``streamlit run app.py``) and a real Chromium driven by Playwright."""
 
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-dev-shm-usage"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from appserver import CHROMIUM_ARGS, AppServer, chromium_path  # noqa: E402  (beside this file)
 
 
 def pytest_collection_modifyitems(items):
@@ -22,69 +16,30 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def chromium_path() -> str | None:
-    """The system Chromium (or RESNET_LAB_CHROMIUM); None means Playwright's own install is used."""
-    return os.environ.get("RESNET_LAB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.fixture(scope="session")
 def server_home(tmp_path_factory):
     """The app server's RESNET_LAB_HOME (tests may put finished runs there)."""
     return tmp_path_factory.mktemp("browser_home")
 
 
-def start_server(home: Path, env: dict[str, str] | None = None, log_name: str = "server.log"):
-    """``streamlit run app.py`` on a free localhost port for the lab home ``home`` (``env`` added to this
-    process's environment); returns (process, url) once it answers its health check."""
-    port = _free_port()
-    log = (home / log_name).open("w")
-    full_env = {**os.environ, "RESNET_LAB_HOME": str(home), "PYTHONUNBUFFERED": "1", **(env or {})}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    log.close()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app server exited early: {(home / log_name).read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            pass
-        if time.time() > deadline:
-            stop_server(proc, home)
-            raise RuntimeError("app server did not become healthy within 90 s")
-        time.sleep(0.5)
+def start_server(home: Path, env: dict[str, str] | None = None, log_name: str = "server.log") -> AppServer:
+    """An app server for the lab home ``home`` (``env`` added to this process's environment), answering."""
+    return AppServer(home, env, log_name=log_name)
 
 
-def stop_server(proc: subprocess.Popen, home: Path) -> None:
+def stop_server(server: AppServer, home: Path) -> None:
     """End a server from :func:`start_server`, and the workers it started (they outlive it by design)."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    server.end()
     _kill_workers(home)
 
 
 @pytest.fixture(scope="session")
 def app_url(server_home):
-    proc, url = start_server(server_home)
+    server = start_server(server_home)
     try:
-        yield url
+        yield server.url
     finally:
-        stop_server(proc, server_home)
+        stop_server(server, server_home)
 
 
 def _kill_workers(home: Path) -> None:
@@ -127,13 +82,12 @@ def page(browser):
 def serve():
     """A function ``serve(home, env) -> url`` that starts another app server (say, one set up for a class);
     every server it started is ended, with its workers, after the module's tests."""
-    started: list[tuple[subprocess.Popen, Path]] = []
+    started: list[AppServer] = []
 
     def start(home: Path, env: dict[str, str] | None = None) -> str:
-        proc, url = start_server(home, env)
-        started.append((proc, home))
-        return url
+        started.append(start_server(home, env))
+        return started[-1].url
 
     yield start
-    for proc, home in started:
-        stop_server(proc, home)
+    for server in started:
+        stop_server(server, server.home)

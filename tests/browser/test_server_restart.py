@@ -12,13 +12,10 @@ which it takes as a stop request) and the page shows the run stopped.
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
+from appserver import IDENTITY_SETTINGS, AppServer
 from playwright.sync_api import expect
 
 from resnet_lab import ModelSpec
@@ -29,64 +26,21 @@ from resnet_lab.train import launcher
 from resnet_lab.train.checkpoint import load_checkpoint
 from resnet_lab.train.config import TrainConfig
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY = ModelSpec(stem="cifar", depths=(1, 1), widths=(4, 8), shortcut="A", num_classes=3, in_channels=3)
 DIGITS = DataConfig(name="digits", image_size=8, train_subset=1024, augment=False)
 # 64 steps an epoch, 1000 epochs: far longer than the test, which stops it; a step costs milliseconds, so the
 # step count moves every second however busy the machine
 LONG = TrainConfig(epochs=1000, batch_size=16, lr=0.05, log_every=1, grad_norm_every=0, eval_points=0, device="cpu")
-IDENTITY_SETTINGS = ("RESNET_LAB_CLASS_CODE", "RESNET_LAB_TEACHER_TOKEN", "RESNET_LAB_TEACHERS",
-                     "RESNET_LAB_PROXY_HEADER", "RESNET_LAB_SETTINGS")
 STEP_JS = ("() => { for (const bar of document.querySelectorAll('[data-testid=stProgress]')) {"  # the live panel's bar
            " const m = bar.innerText.match(/step ([\\d,]+) of/); if (m) return parseInt(m[1].replace(/,/g, '')); }"
            " return -1; }")
 
 
-class Server:
-    """``streamlit run app.py`` on a free port, for the lab home ``home`` (single-user mode: no class settings)."""
-
-    def __init__(self, home: Path, name: str) -> None:
-        self.log_path = home / f"server-{name}.log"
-        port = _free_port()
-        env = {k: v for k, v in os.environ.items() if k not in IDENTITY_SETTINGS}
-        env.update(RESNET_LAB_HOME=str(home), PYTHONUNBUFFERED="1", RESNET_LAB_HEARTBEAT_S="0.5",
-                   OMP_NUM_THREADS="1")  # the worker it starts inherits these: one core for it, the other for us
-        with self.log_path.open("w") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                 "--server.address", "127.0.0.1", "--server.headless", "true"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 90
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"app server exited early: {self.log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.time() > deadline:
-                self.end(signal.SIGKILL)
-                raise RuntimeError("app server did not become healthy within 90 s")
-            time.sleep(0.5)
-
-    def end(self, sig: int) -> None:
-        """Send ``sig`` to the server's whole process group (what a terminal or a supervisor ends), and wait."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=20)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def server_on(home: Path, name: str) -> AppServer:
+    """An app server on ``home`` in single-user mode (no class settings from this shell); the worker it starts
+    inherits OMP_NUM_THREADS=1: one core for it, the other for us."""
+    return AppServer(home, {"RESNET_LAB_HEARTBEAT_S": "0.5", "OMP_NUM_THREADS": "1"}, log_name=f"server-{name}.log",
+                     drop=IDENTITY_SETTINGS)
 
 
 def parent_of(pid: int) -> int:
@@ -102,7 +56,7 @@ def wait_for(predicate, timeout=60.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def watch_live(browser, server: Server, run_id: int) -> None:
+def watch_live(browser, server: AppServer, run_id: int) -> None:
     """Open the Train page of ``server``: it shows the run, and its step count goes up while we look."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
@@ -131,9 +85,9 @@ def test_a_run_keeps_training_through_server_restarts_and_a_new_server_shows_it_
     store = Store(lab_home / "runs.db")
     rows = launcher.training_rows(TINY, DIGITS, LONG, name="through restarts")
     job, (rid,) = store.jobs.create("train", rows[0]["name"], "cpu", runs=rows)  # queued: a page will start it
-    servers: list[Server] = []
+    servers: list[AppServer] = []
     try:
-        servers.append(Server(lab_home, "first"))
+        servers.append(server_on(lab_home, "first"))
         first = servers[-1]
         watch_live(browser, first, rid)  # its live panel pumped the queue: this server started the worker
         worker = store.jobs.get(job).pid
@@ -143,13 +97,13 @@ def test_a_run_keeps_training_through_server_restarts_and_a_new_server_shows_it_
         first.end(signal.SIGTERM)
         assert first.proc.returncode is not None and pid_alive(worker)
         keeps_training(store, job)
-        servers.append(Server(lab_home, "second"))
+        servers.append(server_on(lab_home, "second"))
         watch_live(browser, servers[-1], rid)
 
         servers[-1].end(signal.SIGKILL)
         assert servers[-1].proc.returncode == -signal.SIGKILL and pid_alive(worker)
         keeps_training(store, job)
-        servers.append(Server(lab_home, "third"))
+        servers.append(server_on(lab_home, "third"))
         watch_live(browser, servers[-1], rid)
         assert store.jobs.get(job).pid == worker  # one worker all along: never restarted, never resumed
 
