@@ -98,7 +98,7 @@ if kind == "ImageNet weights":
                                      key="ft_photo")
             if photo is not None:
                 try:
-                    image = decode_image(photo.getvalue())
+                    image = decode_image(photo.getvalue(), shrink_to=256)
                     pre = load_imagenet(name)
                     st.image(image.permute(1, 2, 0).numpy(), width=224)
                     st.dataframe(pd.DataFrame(top_k(pre.model, image, pre.categories), columns=["class", "p"]),

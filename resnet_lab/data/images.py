@@ -18,8 +18,14 @@ What it guards against:
   switched that global on, a JPEG must have an EOI marker after its last scan and a PNG an IEND
   chunk after its last IDAT.
 * **Odd modes** become RGB: palette (with or without transparency), RGBA/LA/PA (composited on
-  white), CMYK, YCbCr, 1-bit, 16-bit (``I;16*``), 32-bit integer (``I``) and float (``F``) grey.
+  white), CMYK, YCbCr, 1-bit, 16-bit (``I;16*``, with or without a transparency key), 32-bit integer
+  (``I``) and float (``F``) grey.
 * **EXIF orientation** is applied (``ImageOps.exif_transpose``), so a phone photo stands upright.
+* **Convert, then shrink.** When the caller asks for a smaller image (``shrink_to``), the box
+  reduction runs on the converted RGB image, never on the decoded mode: Pillow's ``reduce`` refuses
+  palette, 1-bit and 16-bit images ("image has wrong mode"), averaging palette indices would be
+  meaningless anyway, and min-max scaled ``I``/``F`` images must be scaled over all their pixels, not
+  over block averages. (Only JPEG's DCT scaling, which yields the same mode, comes before.)
 
 :func:`resize_square` turns a decoded image into a square training image (shorter side resized with
 antialiasing, then a centre crop).
@@ -91,21 +97,25 @@ def decode_image(
     of :data:`ALLOWED_FORMATS`, its header claims more than ``max_pixels`` pixels (checked before
     decoding), its shorter side is below ``min_side`` px, or its data is truncated or corrupt.
 
-    H x W is the upright size (after EXIF orientation). Transparent pixels are composited on white;
-    grey images are repeated into 3 channels. 16-bit grey is scaled by 1/65535; 32-bit integer grey by
-    1/255 or 1/65535 when its values fit those ranges, else min-max scaled; float grey is kept when it
-    lies in [0, 1], else min-max scaled.
+    H x W is the upright size (after EXIF orientation). Transparent pixels are composited on white
+    (:data:`WHITE`); grey images are repeated into 3 channels. 16-bit grey is scaled by 1/65535; 32-bit
+    integer grey by 1/255 or 1/65535 when its values fit those ranges, else min-max scaled; float grey
+    is kept when it lies in [0, 1], else min-max scaled (over the whole image, before any shrinking).
 
     ``shrink_to`` (px) lets a caller who will downscale anyway trade resolution for speed: the image
-    may come back smaller (JPEG DCT scaling, then an integer box reduction), but its shorter side
-    stays at least ``shrink_to`` px (or the original size, if that is smaller). None: full size.
+    may come back smaller (JPEG DCT scaling while decoding, then an integer box reduction of the RGB
+    image), but its shorter side stays at least ``shrink_to`` px (or the original size, if that is
+    smaller). None: full size. Every mode gives the same colours with or without it (up to the
+    averaging of neighbouring pixels).
     """
     im = _open_checked(data, max_pixels=max_pixels, min_side=min_side, max_bytes=max_bytes, shrink_to=shrink_to)
     try:
-        rgb = _to_rgb(im)
+        rgb = _shrink(_to_rgb(im), shrink_to)  # convert first: reduce() refuses P, 1 and I;16 images
     except ImageRejected:
         raise
-    except (OSError, ValueError, SyntaxError, MemoryError) as e:
+    except MemoryError as e:
+        raise ImageRejected("the image is too large to convert to RGB", TOO_LARGE) from e
+    except (OSError, ValueError, SyntaxError) as e:
         raise ImageRejected(f"the image could not be converted to RGB ({_short(e)})", CORRUPT) from e
     arr = np.asarray(rgb, dtype=np.uint8)  # H x W x 3
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).to(torch.float32).div_(255.0).contiguous()
@@ -172,7 +182,8 @@ def _read(data: ImageSource, max_bytes: int) -> bytes:
 def _open_checked(
     data: ImageSource, *, max_pixels: int, min_side: int, max_bytes: int, shrink_to: int | None
 ) -> Image.Image:
-    """Open with the allowlisted plugins, check the header size, then decode the pixels (first frame)."""
+    """Open with the allowlisted plugins, check the header size, then decode the pixels (first frame) in
+    their own mode, upright. A JPEG may be decoded at a reduced DCT scale when ``shrink_to`` is given."""
     raw = _read(data, max_bytes)
     try:
         with _OPEN_LOCK, warnings.catch_warnings():
@@ -220,11 +231,16 @@ def _open_checked(
     except Exception:  # a broken EXIF block only loses the orientation, never the image  # noqa: BLE001
         pass
 
-    if shrink_to is not None:
-        factor = min(im.size) // max(1, shrink_to)
-        if factor >= 2:
-            im = im.reduce(factor)  # box average over factor x factor blocks: antialiased and cheap
     return im
+
+
+def _shrink(rgb: Image.Image, shrink_to: int | None) -> Image.Image:
+    """Box-average an RGB image by the largest integer factor that keeps its shorter side >= ``shrink_to``
+    (antialiased and cheap); unchanged when ``shrink_to`` is None or the image is already small."""
+    if shrink_to is None:
+        return rgb
+    factor = min(rgb.size) // max(1, shrink_to)
+    return rgb.reduce(factor) if factor >= 2 else rgb
 
 
 def _check_size(size: tuple[int, int], fmt: str, max_pixels: int, min_side: int) -> None:
@@ -337,16 +353,21 @@ def _looks_like_text(chunk: bytes) -> bool:
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
-    """Convert a decoded image of any Pillow mode to 8-bit RGB (transparency composited on white)."""
+    """Convert a decoded image of any Pillow mode to 8-bit RGB (transparency composited on white).
+
+    High-depth grey (``I;16*``, ``I``, ``F``) is scaled by :func:`_grey_high_depth` before anything
+    else: Pillow's own ``convert`` clips those values at 255 instead of scaling them.
+    """
     mode = im.mode
-    if mode == "RGB" and "transparency" not in im.info:
-        return im
-    if mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info:
-        rgba = im.convert("RGBA")  # applies a palette/grey/RGB transparency key; un-premultiplies La/RGBa
-        white = Image.new("RGBA", rgba.size, WHITE + (255,))
-        return Image.alpha_composite(white, rgba).convert("RGB")
     if mode.startswith("I;16") or mode in ("I", "F"):
         return _grey_high_depth(im)
+    if mode == "RGB" and not im.has_transparency_data:
+        return im
+    if im.has_transparency_data:  # an alpha band, a palette with alpha, or a transparency key
+        rgba = im.convert("RGBA")  # applies a palette/grey/RGB transparency key; un-premultiplies La/RGBa
+        out = Image.new("RGB", rgba.size, WHITE)
+        out.paste(rgba, mask=rgba)  # out = a * colour + (1 - a) * white: "over" on an opaque background
+        return out
     try:
         return im.convert("RGB")  # 1, L, P, CMYK, YCbCr, RGBX, HSV ...
     except (ValueError, OSError) as e:
@@ -354,27 +375,40 @@ def _to_rgb(im: Image.Image) -> Image.Image:
 
 
 def _grey_high_depth(im: Image.Image) -> Image.Image:
-    """16-bit, 32-bit integer and float grey to 8-bit RGB (see decode_image for the scaling)."""
+    """16-bit, 32-bit integer and float grey to 8-bit RGB (see decode_image for the scaling); pixels
+    equal to a transparency key (a 16-bit PNG's tRNS chunk) become :data:`WHITE`."""
     a = np.asarray(im)
     if a.ndim != 2:
         raise ImageRejected(f"pixel mode {im.mode} with shape {a.shape} is not supported", UNSUPPORTED)
+    g = _sixteen_bit_levels(a) if im.mode.startswith("I;16") else _wide_levels(a, im.mode)
+    key = im.info.get("transparency")
+    if isinstance(key, (int, float)) and not isinstance(key, bool):
+        g[a == key] = WHITE[0]  # a key is all or nothing: keyed pixels show the background
+    return Image.fromarray(np.repeat(g[:, :, None], 3, axis=2), "RGB")
+
+
+def _sixteen_bit_levels(a: np.ndarray) -> np.ndarray:
+    """uint16 grey -> uint8, round(v * 255 / 65535) in exact integer arithmetic (v / 257 never ties)."""
+    return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _wide_levels(a: np.ndarray, mode: str) -> np.ndarray:
+    """32-bit integer (``I``) or float (``F``) grey -> uint8: a fixed scale when the values fit 8 or 16
+    bits (``I``) or [0, 1] (``F``), else min-max over the whole image; non-finite values count as 0."""
     a = a.astype(np.float64)
     finite = np.isfinite(a)
     if not finite.all():
         a = np.where(finite, a, 0.0)
     lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-    if im.mode.startswith("I;16"):
-        a = a / 65535.0
-    elif im.mode == "I" and lo >= 0 and hi <= 255:
+    if mode == "I" and lo >= 0 and hi <= 255:
         a = a / 255.0
-    elif im.mode == "I" and lo >= 0 and hi <= 65535:
+    elif mode == "I" and lo >= 0 and hi <= 65535:
         a = a / 65535.0
-    elif im.mode == "F" and lo >= 0 and hi <= 1:
+    elif mode == "F" and lo >= 0 and hi <= 1:
         pass
     else:
         a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-    g = np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
-    return Image.fromarray(np.repeat(g[:, :, None], 3, axis=2), "RGB")
+    return np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
 
 
 def _allowed() -> str:

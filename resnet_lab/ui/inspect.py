@@ -284,9 +284,16 @@ def feed(subject: Subject, image: torch.Tensor) -> torch.Tensor:
 
 
 def decode_upload(subject: Subject, raw: bytes, name: str) -> PickedImage | None:
+    """An uploaded (or camera) file through the safe door and ``subject``'s preprocessing, as a
+    :class:`PickedImage`; a refused file, or one this model cannot take, gives an ``st.error`` naming the
+    file (escaped: file names are user text) and None, never a traceback."""
+    shown = plain(name, 120)
     try:
         x = subject.load_image(raw)
     except ImageRejected as e:
-        st.error(f"**{name}** was not used: {e}.", icon=":material/image_not_supported:")
+        st.error(f"**{shown}** was not used: {plain(e, 400)}.", icon=":material/image_not_supported:")
         return None
-    return PickedImage(x, None, f"{name} · resized to {subject.image_size} px like the training images")
+    except ValueError as e:  # the image is fine but this model cannot be fed it (e.g. an odd channel count)
+        st.error(f"**{shown}** cannot be fed to this model: {plain(e, 400)}.", icon=":material/error:")
+        return None
+    return PickedImage(x, None, f"{shown} · resized to {subject.image_size} px like the training images")

@@ -11,11 +11,13 @@ import torch
 from PIL import Image
 
 from resnet_lab.analysis import from_checkpoint
-from resnet_lab.analysis.subject import Subject
-from resnet_lab.data.images import ImageRejected
+from resnet_lab.analysis.subject import LUMA, Subject
+from resnet_lab.data.images import ImageRejected, decode_image, resize_square
 from resnet_lab.models import build_model
 from resnet_lab.spec import ModelSpec
 from resnet_lab.train.checkpoint import save_checkpoint
+from resnet_lab.viz.inspect import overlay, to_pil
+from tests.data.test_images_odd_modes import CASES, SIZES, encoded, reference
 
 SIZE = 24
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
@@ -162,3 +164,63 @@ def test_grey_models_get_luma_and_digits_get_bright_ink(subject):
     paper.paste(0, (15, 5, 25, 35))  # a dark "1" on white paper
     x = digits.load_image(enc(paper, "PNG"))
     assert float(x[0, 8, 8]) > 0.9 and float(x[0, 1, 1]) < 0.1  # inverted: bright stroke on black
+
+
+# --- every odd mode at every size, through the Subject (decode, shrink, resize, crop) -----------------
+
+
+def _centre_points() -> list[int]:
+    return [SIZE // 4, 3 * SIZE // 4]  # well inside the crop's quadrants (or the same blend in both, for strips)
+
+
+# the door's own tests take every mode to 1600 x 1200; here one of each family is enough (each costs ~0.1 s)
+VERY_LARGE = ("P+alpha", "PA", "1", "I;16+key", "I;16-tiff-exif6", "F-wide", "CMYK-jpeg-exif8", "YCbCr-tiff")
+GRID = [(case, size) for case in CASES for size in SIZES if size != "very-large" or case in VERY_LARGE]
+
+
+@pytest.mark.parametrize("case, size", GRID)
+def test_every_mode_at_every_size_reaches_the_model_with_its_colours(case, size, subject):
+    """What the model is fed equals the expected image (colours from the stored values, EXIF applied)
+    resized and centre-cropped like the training images; the shrink path only moves quadrant edges."""
+    c, (w, h) = CASES[case], SIZES[size]
+    x = subject.load_image(encoded(c, w, h))
+    assert x.shape == (3, SIZE, SIZE) and x.dtype == torch.float32
+    want = resize_square(reference(c, w, h), SIZE)
+    diff = (x - want).abs()
+    pts = _centre_points()
+    assert float(diff[:, pts][:, :, pts].max()) <= (c.tol + 2) / 255, (case, size)
+    assert float(diff.mean()) <= 8 / 255, (case, size)  # edges blend a little differently after a box reduction
+
+
+@pytest.mark.parametrize("case", ["P+alpha", "I;16", "CMYK-jpeg", "PA", "F"])
+def test_grey_models_get_the_luma_of_odd_modes_at_the_shrink_size(case):
+    spec = ModelSpec(stem="cifar", depths=(1,), widths=(4,), num_classes=2, in_channels=1)
+    grey = Subject("g", build_model(spec).eval(), spec, ("a", "b"), (0.3,), (0.4,), 16, None)
+    c = CASES[case]
+    x = grey.load_image(encoded(c, 200, 150))  # several times the input: the shrink path
+    want = (resize_square(reference(c, 200, 150), 16) * torch.tensor(LUMA).view(3, 1, 1)).sum(0, keepdim=True)
+    assert x.shape == (1, 16, 16)
+    pts = [4, 12]
+    assert float((x - want).abs()[:, pts][:, :, pts].max()) <= (c.tol + 2) / 255, case
+
+
+@pytest.mark.parametrize("size", ["smaller", "9x", "1xN", "Nx1"])
+@pytest.mark.parametrize("case", ["P+key", "I;16+key", "PA", "1", "CMYK-jpeg-exif8"])
+def test_odd_images_draw_and_take_an_overlay(case, size, subject):
+    """The pages and the CLI draw what the door gives (full size) and what the model is fed (S x S):
+    to_pil keeps the colours and the aspect ratio (a 1-pixel strip stays at least 1 px wide), and
+    overlay() blends a heat map of another size over either."""
+    c, (w, h) = CASES[case], SIZES[size]
+    data = encoded(c, w, h)
+    full = decode_image(data)
+    assert np.array_equal(np.asarray(to_pil(full)), np.rint(full.permute(1, 2, 0).numpy() * 255).astype(np.uint8))
+    drawn = to_pil(full, size=256)
+    assert drawn.mode == "RGB" and max(drawn.size) == 256 and min(drawn.size) >= 1
+    fw, fh = full.shape[2], full.shape[1]
+    want = (max(1, round(fw * 256 / max(fw, fh))), max(1, round(fh * 256 / max(fw, fh))))
+    assert all(abs(a - b) <= 1 for a, b in zip(drawn.size, want)), (drawn.size, want)  # aspect kept
+    heat = torch.linspace(0, 1, 35).view(5, 7)
+    for img in (full, subject.load_image(data)):
+        assert np.array_equal(np.asarray(overlay(img, heat, alpha=0.0)), np.asarray(to_pil(img)))
+        blended = overlay(img, heat, alpha=0.5, size=128)
+        assert blended.mode == "RGB" and max(blended.size) == 128
