@@ -4,6 +4,7 @@ same data, seed and budget, shows their training curves overlaid, and says what 
 import hashlib
 import json
 from datetime import datetime
+from typing import Any, Mapping
 
 import streamlit as st
 
@@ -35,6 +36,7 @@ from resnet_lab.viz.experiments import degradation_figure
 PAGE = "app_pages/degradation.py"
 DATASETS = ("shapes", "digits")  # built in: no files to place, quick on a CPU
 ERROR_KEY = "dg_error"
+NOT_YET = "—"  # what the table shows for a number a run has not logged yet (Streamlit would write "None")
 
 st.title(PAGES[PAGE][0])
 st.caption("He et al. (2015) noticed something odd: a 56-layer plain network has *higher training error* than a "
@@ -51,32 +53,37 @@ def _size(name: str) -> int:
 
 # --- the form ----------------------------------------------------------------------------------------
 c = st.columns(4)
-shallow = c[0].selectbox("Shallow depth", DEPTH_CHOICES, index=DEPTH_CHOICES.index(20), key="dg_shallow",
-                         help="Layers of the shallower pair: 6n+2, n blocks in each of three stages.")
-deep = c[1].selectbox("Deep depth", DEPTH_CHOICES, index=DEPTH_CHOICES.index(56), key="dg_deep",
-                      help="Layers of the deeper pair (the paper: 56).")
-width = c[2].number_input("Width", WIDTH_RANGE[0], WIDTH_RANGE[1], 16, step=4, key="dg_width",
-                          help="Channels of the first stage; the stages have width, 2×, 4×. The paper: 16.")
-data_name = c[3].selectbox("Dataset", DATASETS, key="dg_data", help="shapes: synthetic, 6 classes; digits: "
-                           "scikit-learn's 8×8 handwritten digits, 10 classes.")
+c[0].selectbox("Shallow depth", DEPTH_CHOICES, index=DEPTH_CHOICES.index(20), key="dg_shallow",
+               help="Layers of the shallower pair: 6n+2, n blocks in each of three stages.")
+c[1].selectbox("Deep depth", DEPTH_CHOICES, index=DEPTH_CHOICES.index(56), key="dg_deep",
+               help="Layers of the deeper pair (the paper: 56).")
+c[2].number_input("Width", WIDTH_RANGE[0], WIDTH_RANGE[1], 16, step=4, key="dg_width",
+                  help="Channels of the first stage; the stages have width, 2×, 4×. The paper: 16.")
+c[3].selectbox("Dataset", DATASETS, key="dg_data", help="shapes: synthetic, 6 classes; digits: "
+               "scikit-learn's 8×8 handwritten digits, 10 classes.")
 d = st.columns(5)
-subset = d[0].number_input("Training images", 64, 100_000, DEFAULT_IMAGES, step=500, key="dg_subset",
-                           help="For shapes, how many to generate; digits has about 1,400.")
-epochs = d[1].number_input("Epochs", 1, 200, DEFAULT_EPOCHS, key="dg_epochs")
-batch = d[2].number_input("Batch size", 8, 1024, DEFAULT_BATCH, step=16, key="dg_batch")
-lr = d[3].number_input("Learning rate", 0.001, 1.0, DEFAULT_LR, format="%.3g", key="dg_lr",
-                       help="Peak of a one-cycle SGD schedule, the same for all four.")
-seed = d[4].number_input("Seed", 0, MAX_SEED, 0, key="dg_seed", help="Data, initialization and batch order.")
+d[0].number_input("Training images", 64, 100_000, DEFAULT_IMAGES, step=500, key="dg_subset",
+                  help="For shapes, how many to generate; digits has about 1,400.")
+d[1].number_input("Epochs", 1, 200, DEFAULT_EPOCHS, key="dg_epochs")
+d[2].number_input("Batch size", 8, 1024, DEFAULT_BATCH, step=16, key="dg_batch")
+d[3].number_input("Learning rate", 0.001, 1.0, DEFAULT_LR, format="%.3g", key="dg_lr",
+                  help="Peak of a one-cycle SGD schedule, the same for all four.")
+d[4].number_input("Seed", 0, MAX_SEED, 0, key="dg_seed", help="Data, initialization and batch order.")
 
 
-def _config() -> DegradationConfig:
-    data = DataConfig(name=data_name, image_size=_size(data_name), train_subset=int(subset), seed=int(seed))
-    train = TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), seed=int(seed), eval_points=0)
-    return DegradationConfig(shallow=int(shallow), deep=int(deep), width=int(width), data=data, train=train)
+def _config(form: Mapping[str, Any]) -> DegradationConfig:
+    """The experiment the form describes (``form``: the session state, which holds the widgets' values under
+    their keys — also in the button's callback, which runs before the page does). ValueError when invalid."""
+    name, seed = form["dg_data"], int(form["dg_seed"])
+    data = DataConfig(name=name, image_size=_size(name), train_subset=int(form["dg_subset"]), seed=seed)
+    train = TrainConfig(epochs=int(form["dg_epochs"]), batch_size=int(form["dg_batch"]), lr=float(form["dg_lr"]),
+                        seed=seed, eval_points=0)
+    return DegradationConfig(shallow=int(form["dg_shallow"]), deep=int(form["dg_deep"]), width=int(form["dg_width"]),
+                             data=data, train=train)
 
 
 try:
-    cfg = _config()
+    cfg = _config(st.session_state)
     problem = None
 except ValueError as e:
     cfg, problem = None, str(e)
@@ -90,7 +97,7 @@ if cfg is not None:
 
 def _launch() -> None:
     try:
-        config = _config()
+        config = _config(st.session_state)
         fingerprint = hashlib.sha1(json.dumps(config.params(), sort_keys=True).encode()).hexdigest()[:16]
         exp_id = submit_degradation(config, store=store(), request_key=f"{session_token()}:{fingerprint}",
                                     owner=me())
@@ -154,7 +161,7 @@ def _final_table(report) -> None:
                    "final train loss": None if r.final_loss is None else round(r.final_loss, 4),
                    "final train error (%)": pct(r.final_error), "val error (%)": pct(r.final_val_error),
                    "learned": r.learned.learned if r.status == "done" else None}
-                  for r in report.runs], hide_index=True, key="dg_table")
+                  for r in report.runs], hide_index=True, key="dg_table", placeholder=NOT_YET)
     st.caption("Final training loss and error: the mean over the last epoch's training batches (each logged "
                "point is a running mean over the steps since the previous one, so a single point is noisy). "
                f"“At least as well” allows {100 * TOLERANCE:.1f} points, about the noise of one short run. "

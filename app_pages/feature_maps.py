@@ -1,4 +1,4 @@
-import hashlib
+import json
 
 import streamlit as st
 import torch
@@ -7,7 +7,9 @@ from resnet_lab.analysis import Subject, activation_stats, feature_maps, layer_t
 from resnet_lab.analysis.features import compare_responses
 from resnet_lab.analysis.learned import inconclusive
 from resnet_lab.experiments.learned import check_runs
+from resnet_lab.store import Run
 from resnet_lab.ui.common import plain
+from resnet_lab.ui.compute import Keyed, on_model
 from resnet_lab.ui.inspect import feed, pick_image, pick_models
 from resnet_lab.ui.runs import store
 from resnet_lab.viz.inspect import STAT_TITLES, feature_grid_figure, layer_stats_figure, to_pil
@@ -55,11 +57,14 @@ def model_batch(subject: Subject, images: torch.Tensor) -> torch.Tensor:
     return torch.cat([feed(subject, im) for im in images])
 
 
-@st.cache_data(max_entries=32, show_spinner="Measuring layer responses…")
-def cached_stats(key: str, data_key: str, _subject: Subject, _images: torch.Tensor) -> list[dict]:
-    """activation_stats of one subject over a batch; cached per (subject, data)."""
-    with _subject.lock:
-        return activation_stats(_subject.model, model_batch(_subject, _images))
+def layer_stats(subject: Subject, images: torch.Tensor) -> list[dict]:
+    """activation_stats of one subject over a batch of images in [0, 1] (run by on_model, under its lock)."""
+    return activation_stats(subject.model, model_batch(subject, images))
+
+
+def maps_at(subject: Subject, image: torch.Tensor, layer: str) -> torch.Tensor:
+    """C x H x W (or C) activations of one image at ``layer`` (run by on_model, under the subject's lock)."""
+    return feature_maps(subject.model, feed(subject, image), [layer])[layer][0].float().cpu()
 
 
 # --- where to look --------------------------------------------------------------------------------
@@ -104,9 +109,8 @@ else:
                 col.info(f"This model has no point **{layer}** (its architecture differs).",
                          icon=":material/block:")
             continue
-        try:
-            with subject.lock:
-                maps = feature_maps(subject.model, feed(subject, img.image), [layer])[layer][0].float().cpu()
+        try:  # shared with other sessions: read only
+            maps = on_model("feature_maps.maps", subject, maps_at, img.image, layer, spinner=None, max_entries=16)
         except (ValueError, RuntimeError) as e:
             col.error(f"The feature maps at {layer} could not be computed: {e}", icon=":material/error:")
             continue
@@ -126,12 +130,13 @@ else:
 # --- layer responses across depth ---------------------------------------------------------------------
 st.subheader("Layer responses across depth", divider="gray")
 if picked.dataset is not None:
-    batch = picked.dataset.x_val[:RESPONSE_IMAGES]
-    data_key = f"val[:{RESPONSE_IMAGES}] of {picked.data.to_dict() if picked.data is not None else '?'}"
-    where = f"the first {len(batch)} validation images"
+    first = picked.dataset.x_val[:RESPONSE_IMAGES]
+    where = f"the first {len(first)} validation images"
+    # the dataset's config names these images: no need to hash them on every rerun
+    batch = first if picked.data is None else Keyed(
+        first, ("x_val", RESPONSE_IMAGES, json.dumps(picked.data.to_dict(), sort_keys=True)))
 elif img is not None:
     batch = img.image[None]
-    data_key = f"image {hashlib.sha1(img.image.numpy().tobytes()).hexdigest()}"
     where = "the picked image"
 else:
     st.info("Pick or upload an image to measure the layer responses.", icon=":material/image:")
@@ -142,7 +147,7 @@ stat = c[0].selectbox("Statistic", STATS, key="fm_stat", format_func=lambda s: S
 sort = c[1].toggle("Sort by magnitude", value=False, key="fm_sort",
                    help="Each model's values sorted from largest to smallest (the paper's lower panel).")
 try:
-    stats = {label: cached_stats(f"{s.label}|{id(s.model)}", data_key, s, batch)
+    stats = {label: on_model("feature_maps.stats", s, layer_stats, batch, spinner="Measuring layer responses…")
              for s, label in zip(subjects, unique_labels(subjects))}
 except (ValueError, RuntimeError) as e:
     st.error(f"The layer responses could not be measured: {e}", icon=":material/error:")
@@ -154,9 +159,9 @@ st.caption("What is measured: with BN after each branch's last layer, the std of
            "plain nets). The fraction of zero outputs shows how many units a ReLU switched off.")
 
 
-def fig7_finding() -> None:
-    """The Fig. 7 comparison, computed from the measured stds: only for a ResNet beside its plain twin, only
-    for trained runs that learned."""
+def fig7_finding(subjects: tuple[Subject, ...], stats: dict[str, list[dict]], runs: tuple[Run | None, ...]) -> None:
+    """The Fig. 7 comparison, computed from the measured stds (``stats``: one list per subject, in order):
+    only for a ResNet beside its plain twin, only for trained runs that learned."""
     kinds = [s.spec.skip for s in subjects]
     if sorted(kinds) != [False, True]:
         return
@@ -164,15 +169,15 @@ def fig7_finding() -> None:
     comparison = compare_responses(rows[True], rows[False])
     if comparison is None:
         return
-    if any(r is None for r in picked.runs):
+    if any(r is None for r in runs):
         st.info("These models have fresh, untrained weights: He et al.'s Fig. 7 is about trained networks, so "
                 "their finding is not tested here. Pick trained runs to compare.", icon=":material/info:")
         return
-    why = inconclusive(check_runs(store(), picked.runs))
+    why = inconclusive(check_runs(store(), runs))
     if why is not None:
         st.warning(why[0].upper() + why[1:], icon=":material/help:")
     else:
         st.markdown(comparison.sentence)
 
 
-fig7_finding()
+fig7_finding(subjects, stats, picked.runs)

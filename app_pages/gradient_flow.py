@@ -11,11 +11,13 @@ import torch
 from resnet_lab.analysis.gradflow import (DEPTHS, GradFlow, cifar_spec, flow_batch, flow_data, gradient_flow,
                                           init_flow)
 from resnet_lab.analysis.learned import inconclusive
+from resnet_lab.analysis.subject import Subject
 from resnet_lab.data.registry import DataConfig, dataset_info
 from resnet_lab.device import pick_device
 from resnet_lab.experiments.learned import check_runs
 from resnet_lab.spec import ModelSpec
 from resnet_lab.ui.common import PAGES, plain
+from resnet_lab.ui.compute import Keyed, on_models
 from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_runs, partner_of, run_label
 from resnet_lab.ui.runs import store
 from resnet_lab.ui.state import TRAIN_SPEC_KEY, current_spec
@@ -68,11 +70,12 @@ def show_flows(flows: list[tuple[str, ModelSpec, GradFlow]], key: str) -> None:
             v = f.verdict()
             st.markdown(f"**{plain(label)}** {BADGE[v.word]}")
             m = st.columns(3)
-            m[0].metric("First / last conv gradient", fmt_factor(f.first_last_ratio),
-                        help="‖dL/dW‖ of the first conv layer divided by the last conv layer's. Below 1: the "
-                             "gradient shrinks on its way to the input; above 1: it grows.")
-            m[1].metric("Conv spread (max / min)", fmt_factor(f.conv_spread),
-                        help="The largest conv gradient norm divided by the smallest: 1 is perfectly even.")
+            m[0].metric("First / last", fmt_factor(f.first_last_ratio),
+                        help="First / last conv gradient: ‖dL/dW‖ of the first conv layer divided by the last "
+                             "conv layer's. Below 1: the gradient shrinks on its way to the input; above 1: it grows.")
+            m[1].metric("Conv spread", fmt_factor(f.conv_spread),
+                        help="Conv spread (max / min): the largest conv gradient norm divided by the smallest; "
+                             "1 is perfectly even.")
             m[2].metric("Loss", f"{f.loss:.3f}" if f.loss == f.loss else "n/a",
                         help="Cross-entropy of the batch (train mode).")
             st.caption(v.sentence)
@@ -89,15 +92,10 @@ def init_pair(spec_json: str, data_json: str, batch: int, seed: int) -> tuple[Gr
     return init_flow(spec, x, y, seed), init_flow(spec.twin(), x, y, seed)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def run_pair(key: str, _subjects: tuple, _x: torch.Tensor, _y: torch.Tensor) -> tuple[GradFlow, ...]:
-    """Gradient flow of each checkpoint on the same batch (gradient_flow works on a copy of the shared model;
-    the lock keeps other sessions' scoped hooks out of that copy)."""
-    out = []
-    for s in _subjects:
-        with s.lock:
-            out.append(gradient_flow(s.model, _x.to(s.device), _y.to(s.device)))
-    return tuple(out)
+def checkpoint_flows(subjects: tuple[Subject, ...], x: torch.Tensor, y: torch.Tensor) -> tuple[GradFlow, ...]:
+    """Gradient flow of each checkpoint on the same batch (run by on_models with the subjects' locks held:
+    gradient_flow works on a copy of the shared model, and the lock keeps other sessions' hooks out of it)."""
+    return tuple(gradient_flow(s.model, x.to(s.device), y.to(s.device)) for s in subjects)
 
 
 # --- 1. at initialization, any depth ---------------------------------------------------------------
@@ -199,9 +197,10 @@ else:
         ds = cached_dataset(main.data)
         n = min(batch, len(ds.y_train))
         x, y = flow_batch(ds, n, seed=0, mean=main.mean, std=main.std)
-        key = "|".join(f"{s.label}:{id(s.model)}" for s in subjects) + f"|{n}|{main.data.to_dict()}"
-        with st.spinner("Forward and backward at the checkpoint…"):
-            flows = run_pair(key, subjects, x, y)
+        batch_key = ("flow_batch", n, 0, json.dumps(main.data.to_dict(), sort_keys=True), tuple(main.mean),
+                     tuple(main.std))  # what flow_batch made the batch from: no need to hash it on every rerun
+        flows = on_models("gradient_flow.checkpoint", subjects, checkpoint_flows, Keyed(x, ("x",) + batch_key),
+                          Keyed(y, ("y",) + batch_key), spinner="Forward and backward at the checkpoint…")
     except (ValueError, RuntimeError, OSError) as e:
         st.error(f"The gradient flow could not be computed: {e}", icon=":material/error:")
     else:

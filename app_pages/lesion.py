@@ -1,15 +1,18 @@
 """Lesion study page: delete one block of a trained run at test time and see how much accuracy it costs,
 the ResNet beside its plain twin (Veit, Wilber, Belongie 2016)."""
 
-import copy
-from pathlib import Path
+import json
+from typing import Callable, Sequence
 
 import streamlit as st
+import torch
 
 from resnet_lab.analysis.learned import inconclusive
 from resnet_lab.analysis.lesion import (
     KIND_LABELS,
     KINDS,
+    DeletionCurve,
+    LesionStudy,
     comparison_sentence,
     deletion_sentence,
     lesion_indices,
@@ -17,11 +20,11 @@ from resnet_lab.analysis.lesion import (
     random_deletions,
     summary_sentence,
 )
-from resnet_lab.analysis.subject import checkpoint_of
+from resnet_lab.analysis.subject import Subject
 from resnet_lab.experiments.learned import check_runs
 from resnet_lab.spec import kind_of
-from resnet_lab.ui.cache import computed_with_progress, shared_results
 from resnet_lab.ui.common import PAGES, plain
+from resnet_lab.ui.compute import Keyed, on_models
 from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_runs, partner_of, run_label
 from resnet_lab.ui.runs import store
 from resnet_lab.viz.experiments import deletion_figure, lesion_figure
@@ -30,7 +33,7 @@ PAGE = "app_pages/lesion.py"
 DEFAULT_N = 1000  # validation images by default (all when there are fewer)
 MAX_N = 100_000
 TRIALS = 5  # random subsets per k in the "several blocks" chart
-RESULTS = shared_results("lesion", 64)  # finished studies and deletion curves, shared by every session
+NA = "n/a"  # what a table cell says where a lesion is not possible (the reason is in the row's "why n/a")
 
 st.title(PAGES[PAGE][0])
 st.caption("Veit, Wilber and Belongie (2016) deleted single blocks from trained networks at test time. "
@@ -80,26 +83,62 @@ if n < n_req:
     st.caption(f"{data.name} has {len(dataset.y_val)} validation images: all of them are used.")
 
 
-def _key(r) -> str:
-    path = checkpoint_of(r)
-    return f"{r.id}|{path}|{Path(path).stat().st_mtime if path else 0}"
+Tick = Callable[[int, int], None]
 
 
-def _model(subject):
-    """A private copy of the cached model (shared by every session: copied while nobody has hooks on it)."""
-    with subject.lock:
-        return copy.deepcopy(subject.model)
+def in_turn(tick: Tick, count: int) -> list[Tick]:
+    """Progress callbacks for ``count`` pieces of work done one after another under one bar: piece j's
+    ``progress(done, total)`` moves the bar through the j-th equal share."""
+    return [lambda done, total, j=j: tick(j * total + done, count * total) for j in range(count)]
+
+
+def studies_of(subjects: Sequence[Subject], x: torch.Tensor, y: torch.Tensor, kind: str,
+               tick: Tick) -> tuple[LesionStudy, ...]:
+    """Each subject's lesion study of ``kind`` on (x in [0, 1], y), in turn (run by on_models on private
+    copies of the models: a study switches skips and branches off and on)."""
+    return tuple(lesion_study(s.model, s.normalize(x), y, kinds=(kind,), label=s.label, progress=t)
+                 for s, t in zip(subjects, in_turn(tick, len(subjects))))
+
+
+def curves_of(subjects: Sequence[Subject], x: torch.Tensor, y: torch.Tensor, trials: int,
+              tick: Tick) -> tuple[DeletionCurve, ...]:
+    """Each subject's accuracy with random sets of blocks deleted (Veit et al., Fig. 5a), in turn."""
+    return tuple(random_deletions(s.model, s.normalize(x), y, trials=trials, label=s.label, progress=t)
+                 for s, t in zip(subjects, in_turn(tick, len(subjects))))
+
+
+def lesion_table(studies: Sequence[LesionStudy], kind: str) -> list[dict]:
+    """One row per block: whether it downsamples, each model's accuracy (%) and drop (points) with that block
+    lesioned — missing (the table shows "n/a") where the lesion is not possible — and, in "why n/a", why not
+    (a column left out when every lesion is possible)."""
+    table = []
+    for b in studies[0].blocks:
+        row = {"block": b, "downsamples": studies[0].row(b, kind).downsampling}
+        why = []
+        for s in studies:
+            name = kind_of(s.skip)
+            lesion = s.row(b, kind) if b in s.blocks else None
+            possible = lesion is not None and lesion.acc is not None and lesion.drop is not None
+            row[f"{name} accuracy (%)"] = round(100 * lesion.acc, 2) if possible else None
+            row[f"{name} drop (points)"] = round(100 * lesion.drop, 2) if possible else None
+            if not possible:
+                why.append(f"{name}: {lesion.note if lesion is not None else 'has no such block'}")
+        row["why n/a"] = "; ".join(why)
+        table.append(row)
+    if not any(row["why n/a"] for row in table):  # every lesion possible: no empty column
+        for row in table:
+            del row["why n/a"]
+    return table
 
 
 idx = lesion_indices(dataset.y_val, n)
+data_json = json.dumps(data.to_dict(), sort_keys=True)
+images = (Keyed(dataset.x_val[idx], ("x_val", data_json, n)), Keyed(dataset.y_val[idx], ("y_val", data_json, n)))
 n_blocks = sum(1 for _ in subjects[0].model.blocks())
-studies = computed_with_progress(RESULTS, [
-    (("study", _key(r), n, kind),
-     lambda tick, s=s: lesion_study(_model(s), s.normalize(dataset.x_val[idx]), dataset.y_val[idx], kinds=(kind,),
-                                    label=s.label, progress=tick))
-    for r, s in zip(chosen, subjects)],
-    f"Lesioning {n_blocks} blocks one at a time, {n} images each"
-    + (", and the same for the twin" if len(subjects) > 1 else ""))
+studies = on_models("lesion.study", subjects, lambda subs, x, y, tick: studies_of(subs, x, y, kind, tick), *images,
+                    params=(n, kind), copy_models=True,
+                    progress=f"Lesioning {n_blocks} blocks one at a time, {n} images each"
+                    + (", and the same for the twin" if len(subjects) > 1 else ""))
 st.plotly_chart(lesion_figure(studies, kind), key="lz_fig", width="stretch")
 why = inconclusive(check_runs(store(), chosen))  # did they learn? else no conclusion is drawn
 if why is not None:
@@ -109,27 +148,17 @@ if why is None and comparison_sentence(studies, kind):
     st.markdown(comparison_sentence(studies, kind))
 st.caption("Bars: intact accuracy minus the accuracy with that one block lesioned, in percentage points. "
            "Shaded blocks downsample (stride 2, more channels): a plain one cannot be removed at all, and "
-           "the averages leave them out, as Veit et al. do. “n/a”: the lesion is not possible.")
+           "the averages leave them out, as Veit et al. do. “n/a” (no bar): the lesion is not possible; hover "
+           "it, or see the table's last column, for why.")
 
-table = []
-for b in studies[0].blocks:
-    row = {"block": b, "downsamples": studies[0].row(b, kind).downsampling}
-    for s in studies:
-        name = kind_of(s.skip)
-        lesion = s.row(b, kind) if b in s.blocks else None
-        row[f"{name} accuracy (%)"] = None if lesion is None or lesion.acc is None else round(100 * lesion.acc, 2)
-        row[f"{name} drop (points)"] = None if lesion is None or lesion.drop is None else round(100 * lesion.drop, 2)
-    table.append(row)
-st.dataframe(table, hide_index=True, key="lz_table")
+st.dataframe(lesion_table(studies, kind), hide_index=True, key="lz_table", placeholder=NA)
 st.caption(" · ".join(f"{plain(s.label)}: intact accuracy **{s.base_acc:.1%}** on {s.n_images} images"
                       for s in studies))
 
 if st.toggle("Delete several blocks at once (Veit et al., Fig. 5a)", key="lz_multi"):
-    curves = computed_with_progress(RESULTS, [
-        (("deletions", _key(r), n),
-         lambda tick, s=s: random_deletions(_model(s), s.normalize(dataset.x_val[idx]), dataset.y_val[idx],
-                                            trials=TRIALS, label=s.label, progress=tick))
-        for r, s in zip(chosen, subjects)], "Deleting random sets of blocks")
+    curves = on_models("lesion.deletions", subjects,
+                       lambda subs, x, y, tick: curves_of(subs, x, y, TRIALS, tick), *images,
+                       params=(n, TRIALS), copy_models=True, progress="Deleting random sets of blocks")
     st.plotly_chart(deletion_figure(curves), key="lz_multi_fig", width="stretch")
     st.caption(f"Mean accuracy over {TRIALS} random sets of k blocks deleted together (band: best and worst set); "
                "only blocks that keep their input's shape are deleted. "

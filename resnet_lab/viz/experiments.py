@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # a report in, a figure out: viz reads its fields, never the 
 RESNET_COLOR = PALETTE[0]  # the ResNet red of the training curves
 THIN, BOLD = 1.5, 4.0  # line widths: shallower net thin, deeper net bold (as in the paper's figures)
 DOWNSAMPLE_SHADE = "rgba(127, 127, 127, 0.12)"
-NA_PATTERN = "/"  # hatch of the "n/a" placeholder bars
+NA_TEXT = "n/a"  # written at the baseline where a lesion is not possible (no bar: nothing to read as a value)
 _MARGIN = dict(l=10, r=10, t=50, b=10)
 
 
@@ -57,16 +57,15 @@ def degradation_figure(report: DegradationReport, height: int = 420) -> go.Figur
 def lesion_figure(studies: Sequence[LesionStudy], kind: str = "branch", height: int = 420) -> go.Figure:
     """Grouped bars per block (x = block name, depth order): the accuracy drop in percentage points when
     that one block is lesioned, one bar colour per model (ResNet red, plain grey). A lesion that is not
-    possible gets a hatched placeholder bar labelled "n/a" in its model's slot (its own trace, named
-    "<label>: n/a"); the drop traces hold ``None`` there. Downsampling blocks are shaded."""
+    possible has no bar (its drop trace holds ``None`` there); instead the word "n/a" sits at the baseline
+    (y = 0) in its model's slot, in its own text-only trace named "<label>: n/a", whose hover gives the
+    reason. A placeholder bar with a height would read as a measured drop. Downsampling blocks are shaded."""
     fig = go.Figure()
     blocks: list[str] = []
     for s in studies:
         for b in s.blocks:
             if b not in blocks:
                 blocks.append(b)
-    drops = [100 * r.drop for s in studies for r in s.kind_rows(kind) if r.drop is not None]
-    na_height = max([abs(d) for d in drops] + [1.0]) * 0.15
     resnets = 0
     for i, s in enumerate(studies):
         color = study_color(s.skip, resnets)
@@ -83,11 +82,10 @@ def lesion_figure(studies: Sequence[LesionStudy], kind: str = "branch", height: 
         ))
         na = [b for b in present if rows[b].acc is None]
         if na:
-            fig.add_trace(go.Bar(
-                x=na, y=[na_height] * len(na), name=plain(f"{s.label}: n/a"), offsetgroup=str(i), showlegend=False,
-                marker=dict(color="rgba(0,0,0,0)", line=dict(color=color, width=1),
-                            pattern=dict(shape=NA_PATTERN, fgcolor=color)),
-                text=["n/a"] * len(na), textposition="outside", customdata=[rows[b].note for b in na],
+            fig.add_trace(go.Scatter(
+                x=na, y=[0] * len(na), mode="text", text=[NA_TEXT] * len(na), textposition="top center",
+                textfont=dict(color=color, size=13, weight="bold"), name=plain(f"{s.label}: n/a"), offsetgroup=str(i),
+                showlegend=False, customdata=[rows[b].note for b in na],
                 hovertemplate=f"{hover}<br>%{{x}}: not possible (%{{customdata}})<extra></extra>",
             ))
     down = {r.block for s in studies for r in s.kind_rows(kind) if r.downsampling}
@@ -98,7 +96,7 @@ def lesion_figure(studies: Sequence[LesionStudy], kind: str = "branch", height: 
         fig.add_annotation(text="shaded: downsampling blocks", xref="paper", yref="paper", x=1, y=1.08,
                            showarrow=False, font=dict(size=11, color=PLAIN_COLOR))
     what = "residual branch deleted" if kind == "branch" else "skip connection removed"
-    fig.update_layout(barmode="group", height=height, margin=_MARGIN, uirevision="keep",
+    fig.update_layout(barmode="group", scattermode="group", height=height, margin=_MARGIN, uirevision="keep",
                       title=dict(text=f"Accuracy drop with one block's {what}", font=dict(size=14)),
                       xaxis=dict(title="block (depth order)", categoryorder="array", categoryarray=blocks),
                       yaxis=dict(title="accuracy drop (points)", zeroline=True),

@@ -56,7 +56,7 @@ def test_depth_slider_rebuilds_both_charts_from_init_flow(open_app_page, batch):
     assert not at.exception and not at.error
     _expect_depth(at, 8, batch)
     labels = [m.label for m in at.metric]
-    assert labels.count("First / last conv gradient") == 2 and labels.count("Conv spread (max / min)") == 2
+    assert labels.count("First / last") == 2 and labels.count("Conv spread") == 2
 
 
 def test_sweep_shows_spread_against_depth(open_app_page, batch):

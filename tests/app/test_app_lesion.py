@@ -6,8 +6,8 @@ import json
 import pytest
 
 from resnet_lab.analysis import from_run
-from resnet_lab.analysis.lesion import (comparison_sentence, lesion_indices, lesion_study, random_deletions,
-                                        summary_sentence)
+from resnet_lab.analysis.lesion import (NOTE_SHAPE, comparison_sentence, lesion_indices, lesion_study,
+                                        random_deletions, summary_sentence)
 from resnet_lab.data.registry import load_dataset
 from resnet_lab.store import Store
 
@@ -58,11 +58,17 @@ def test_page_shows_the_lesion_study_of_the_run_and_its_twin(open_app_page, fini
     assert_bars_are(fig, studies, "branch")
     na = [t for t in fig["data"] if t["name"].endswith(": n/a")]
     assert len(na) == 1 and na[0]["x"] == ["layer2.0", "layer3.0"]  # the plain net's downsampling blocks
+    assert na[0]["type"] != "bar" and na[0]["y"] == [0, 0] and na[0]["text"] == ["n/a", "n/a"]  # no height
     assert summary_sentence(studies, "branch") in [m.value for m in at.markdown]
     table = at.dataframe[0].value
     assert list(table["block"]) == studies[0].blocks
     assert list(table["ResNet accuracy (%)"]) == pytest.approx(
         [round(100 * r.acc, 2) for r in studies[0].kind_rows("branch")])
+    # not possible: the cell is missing, drawn as "n/a" (not "None"), and the row says why
+    assert at.dataframe[0].proto.placeholder == "n/a"
+    missing = table["plain accuracy (%)"].isna() & table["plain drop (points)"].isna()
+    assert list(table["block"][missing]) == ["layer2.0", "layer3.0"]
+    assert list(table["why n/a"]) == ["" if b == "layer1.0" else f"plain: {NOTE_SHAPE}" for b in table["block"]]
 
 
 def test_kind_and_image_count_recompute(open_app_page, finished_run, outside):
