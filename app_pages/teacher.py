@@ -133,7 +133,7 @@ def queue_and_devices() -> None:
                  "starts in": "now" if job.status == "running" else when(job, "start_in_s"),
                  "ends in": when(job, "end_in_s")}
                 for turn, job in [(0, j) for j in running] + list(enumerate(queued, 1))]
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="teacher_queue")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="teacher_queue", placeholder="—")
         st.caption("Owners take turns: each round starts the next job of every owner with one waiting, the one "
                    "served least recently first. “Back” moves a job behind everything waiting now.")
     st.subheader("Devices")
@@ -166,7 +166,7 @@ with tab_people:
             per_owner[job.owner] = per_owner.get(job.owner, 0) + 1
         st.dataframe(pd.DataFrame([{"name": p.name, "joined": ago(p.created_at), "last seen": ago(p.last_seen),
                                     "jobs": per_owner.get(f"class:{p.id}", 0)} for p in people]),
-                     hide_index=True, width="stretch", key="teacher_people")
+                     hide_index=True, width="stretch", key="teacher_people", placeholder="—")
 with tab_lessons:
     lessons, problems = list_lessons(conf), lesson_problems(conf)
     if not lessons and not problems:

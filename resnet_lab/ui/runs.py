@@ -504,7 +504,7 @@ def _table(watch_key: str) -> list[str]:
     order = ["id", "status", "name", *(["owner"] if shared else []), "model", "data", "best val acc", "step",
              "duration (s)", "device", "twin"]
     event = st.dataframe(pd.DataFrame(table, columns=order), key=f"runs_table_{watch_key}", on_select="rerun",
-                         selection_mode="multi-row", hide_index=True, width="stretch", column_config={
+                         selection_mode="multi-row", hide_index=True, width="stretch", placeholder="—", column_config={
                              "best val acc": st.column_config.ProgressColumn(min_value=0, max_value=1,
                                                                              format="percent")})
     picked = [i for i in (event.selection.rows if event and event.selection else []) if 0 <= i < len(shown)]
