@@ -147,11 +147,75 @@ def topk_figure(probs: Sequence[float], labels: Sequence[str], title: str = "",
     return fig
 
 
-def confusion_figure(cm, class_names: Sequence[str], normalize: bool = False, title: str = "") -> go.Figure:
+CELL_TRACE = 1  # in a clickable confusion figure, the curve number of the (invisible) markers at the cell centres
+PICKED_COLOR = "#ff7f0e"  # the outline of the cell that is open
+# tick label angles plotly may choose from, first that fits: long class names turn instead of overlapping
+TICK_ANGLES = (0, -45, -90)
+TICK_CHAR_PX = 6  # about one character of a 12 px tick label, px
+
+
+def short_label(name: str, max_chars: int) -> str:
+    """``name`` cut to at most ``max_chars`` characters by an ellipsis in the middle ("a rather…name 7"): class
+    names often share a start ("n01440764 …", "class 1…") or an end, so both are kept. Raw text in, raw text out:
+    escape after cutting, so an HTML entity is never cut in half."""
+    if max_chars < 3:
+        raise ValueError(f"max_chars must be at least 3, got {max_chars}")
+    name = " ".join(str(name).split())
+    if len(name) <= max_chars:
+        return name
+    head = max_chars // 2
+    tail = max_chars - 1 - head
+    return name[:head].rstrip() + "…" + name[len(name) - tail:].lstrip()
+
+
+def _common_affixes(names: Sequence[str]) -> tuple[int, int]:
+    """Lengths of the prefix and suffix all ``names`` share, backed off to whole words (and the prefix by one more
+    word, for context), so "a number 1 of ten" and "a number 10 of ten" keep "number 1" and "number 10"."""
+    first, last = min(names), max(names)  # the common prefix of all strings is that of the extremes
+    pre = next((i for i, (a, b) in enumerate(zip(first, last)) if a != b), min(len(first), len(last)))
+    pre = first.rfind(" ", 0, pre) + 1
+    pre = first.rfind(" ", 0, pre - 1) + 1 if pre > 1 else pre  # keep the last shared word: "…number 3…"
+    rev = sorted(n[::-1] for n in names)
+    suf = next((i for i, (a, b) in enumerate(zip(rev[0], rev[-1])) if a != b), min(len(rev[0]), len(rev[-1])))
+    suf = max(0, rev[0].rfind(" ", 0, suf) + 1)
+    return pre, suf
+
+
+def short_labels(names: Sequence[str], max_chars: int) -> list[str]:
+    """Each name cut to ``max_chars`` characters (:func:`short_label`), as distinct as the names are: when cutting
+    makes two alike, the words all names share at the start and the end become "…" and what tells them apart is
+    kept ("a long name 3 of ten" -> "…name 3…"); if even that collides, each label starts with its index."""
+    names = [" ".join(str(n).split()) for n in names]
+    cut = [short_label(n, max_chars) for n in names]
+    if len(set(cut)) == len(set(names)) or len(names) < 2:
+        return cut
+    pre, suf = _common_affixes(names)
+    if pre or suf:
+        cores = [n[pre: len(n) - suf].strip() for n in names]
+        cut = [("…" if pre else "") + short_label(c, max_chars - bool(pre) - bool(suf)) + ("…" if suf else "")
+               if len(n) > max_chars else n for n, c in zip(names, cores)]
+        if len(set(cut)) == len(set(names)):
+            return cut
+    return [f"{i} {short_label(n, max(3, max_chars - len(str(i)) - 1))}" for i, n in enumerate(names)]
+
+
+def confusion_figure(cm, class_names: Sequence[str], normalize: bool = False, title: str = "",
+                     clickable: bool = False, picked: tuple[int, int] | None = None,
+                     tick_chars: int | None = None) -> go.Figure:
     """Heatmap of a CxC confusion matrix of counts (rows = true class, columns = predicted), class 0 on top.
 
     normalize=True colours and labels each cell by its share of the row (empty rows stay 0).
-    Cell text is dropped when C > 20.
+    Cell text is dropped when C > 20. The predicted-class labels turn (0°, then -45°, then -90°, the first angle
+    at which they do not overlap, chosen by plotly at the drawn width) and both axes take the margin their labels
+    need, so many or long class names stay readable; the hover always names both classes in full.
+    tick_chars=N shortens the tick labels of both axes to about N characters (:func:`short_labels`) and makes the
+    figure taller by the room its rotated labels need, so long names do not squeeze the matrix.
+
+    clickable=True adds, as trace :data:`CELL_TRACE`, an invisible square marker at the centre of every cell,
+    row by row (point ``t * C + p`` is cell (t, p); see :func:`resnet_lab.viz.errors.cell_of_point`), and
+    moves the hover onto them: plotly cannot select heatmap cells, so a click selects the nearest marker instead
+    (``hoverdistance=-1``: a click anywhere in a cell lands on its centre). ``picked`` = (true, pred) outlines
+    that cell.
     """
     counts = _numpy(cm)
     names = [str(n) for n in class_names]
@@ -177,11 +241,40 @@ def confusion_figure(cm, class_names: Sequence[str], normalize: bool = False, ti
         colorbar=dict(title="share of row" if normalize else "count", tickformat=".0%" if normalize else None),
     ))
     side = min(900, max(320, 120 + 28 * c))
+    ticks: dict = {}
+    if tick_chars is not None:
+        short = short_labels(class_names, tick_chars)
+        ticks = dict(tickmode="array", tickvals=names, ticktext=[plain(t) for t in short])
+        side += TICK_CHAR_PX * max(len(t) for t in short)  # room for the x labels
     fig.update_layout(title=plain(title) or None, height=side, margin=_MARGIN)
-    fig.update_xaxes(title_text="predicted", type="category", constrain="domain", tickangle=-45 if c > 10 else 0)
+    fig.update_xaxes(title_text="predicted", type="category", constrain="domain",
+                     autotickangles=list(TICK_ANGLES), automargin=True, **ticks)
     fig.update_yaxes(title_text="true", type="category", autorange="reversed", scaleanchor="x",
-                     constrain="domain")
+                     constrain="domain", automargin=True, **ticks)
+    if clickable:
+        _add_cell_markers(fig, counts, frac, names, side)
+    if picked is not None:
+        t, p = (int(v) for v in picked)
+        if not (0 <= t < c and 0 <= p < c):
+            raise ValueError(f"picked cell {picked} is outside a {c} x {c} matrix")
+        fig.add_shape(type="rect", xref="x", yref="y", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5,
+                      line=dict(color=PICKED_COLOR, width=3), fillcolor="rgba(0,0,0,0)", layer="above")
     return fig
+
+
+def _add_cell_markers(fig: go.Figure, counts: np.ndarray, frac: np.ndarray, names: list[str], side: int) -> None:
+    """One invisible, selectable square marker per cell (row-major), carrying the cell's hover."""
+    c = len(names)
+    rows, cols = np.divmod(np.arange(c * c), c)
+    heat = fig.data[0]
+    fig.add_trace(go.Scatter(
+        x=[names[j] for j in cols], y=[names[i] for i in rows], mode="markers", name="cells", showlegend=False,
+        marker=dict(symbol="square", size=max(4, min(40, int(0.6 * side / c))), opacity=0, color=BAR_COLOR),
+        customdata=np.stack([counts.reshape(-1), frac.reshape(-1)], axis=1).tolist(),
+        hovertemplate=heat.hovertemplate.replace("<extra></extra>", "<br>click to open<extra></extra>"),
+    ))
+    heat.hoverinfo = "skip"  # the markers answer the hover and the click
+    fig.update_layout(hovermode="closest", hoverdistance=-1, clickmode="event+select")
 
 
 def per_class_figure(acc_by_model: Mapping[str, Sequence[float]], class_names: Sequence[str],
