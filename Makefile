@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8501
 
-.PHONY: run test test-fast venv dev browser clean
+.PHONY: run test test-fast venv dev browser tensorboard clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,15 @@ $(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
 	$(PY) -m pip install -r requirements-dev.txt
 	touch $@
 
+# Optional extra: TensorBoard, for `python -m resnet_lab export-tensorboard RUN DIR`. The test setup installs it
+# too, so that command's test runs in `make test`.
+$(VENV)/.tensorboard-deps: requirements-tensorboard.txt $(VENV)/.deps
+	$(PY) -m pip install -r requirements-tensorboard.txt
+	touch $@
+
 venv: $(VENV)/.deps
-dev: $(VENV)/.dev-deps
+dev: $(VENV)/.dev-deps $(VENV)/.tensorboard-deps
+tensorboard: $(VENV)/.tensorboard-deps
 
 # Chromium for the browser tests: the system's when present, else Debian's package (as root),
 # else Playwright's own browser as a last resort for machines where neither is possible.

@@ -1,10 +1,14 @@
+from pathlib import Path
+from urllib.parse import urlencode
+
 import pandas as pd
 import streamlit as st
 
 from resnet_lab.models.presets import PRESET_GROUPS, PRESETS, plain_name
 from resnet_lab.models.snippet import python_snippet
-from resnet_lab.models.summary import MAX_BATCH, MAX_INPUT_SIZE, MIN_INPUT_SIZE, format_bytes, format_count
-from resnet_lab.spec import BLOCKS, MAX_JSON_BYTES, NORMS, SHORTCUTS, STEMS
+from resnet_lab.models.summary import (MAX_BATCH, MAX_INPUT_SIZE, MIN_INPUT_SIZE, ShapeBreak, format_bytes,
+                                       format_count, shape_break)
+from resnet_lab.spec import BLOCKS, MAX_JSON_BYTES, NORMS, SHORTCUTS, STEMS, ModelSpec
 from resnet_lab.ui import state as S
 from resnet_lab.ui.cache import cached_dot, cached_summary
 from resnet_lab.ui.common import plain
@@ -41,9 +45,10 @@ top[0].selectbox("Preset", preset_options, key=W + "preset", format_func=_preset
                  on_change=S.on_preset_change, help="torchvision's ImageNet ResNets, the paper's CIFAR ResNets "
                  "(6n+2 layers, option A), pre-activation ResNet-18, and the plain twin of each.")
 spec = S.current_spec()
-top[1].number_input("Input size (px)", min_value=max(MIN_INPUT_SIZE, spec.min_input_size), max_value=MAX_INPUT_SIZE,
+top[1].number_input("Input size (px)", min_value=MIN_INPUT_SIZE, max_value=MAX_INPUT_SIZE,
                     step=8, key=W + "input_size", on_change=S.on_input_size_change,
-                    help="Side of the square input image: 224 for ImageNet stems, 32 for CIFAR stems.")
+                    help="Side of the square input image: 224 for ImageNet stems, 32 for CIFAR stems. Too small "
+                         "a size shows the layer where the network runs out of pixels.")
 top[2].number_input("Batch (for memory)", min_value=1, max_value=MAX_BATCH, value=128, step=16, key=W + "batch",
                     help="Only used to estimate activation memory during training.")
 
@@ -86,10 +91,40 @@ if S.ERROR_KEY in st.session_state:
 spec = S.current_spec()
 size = S.current_input_size()
 batch = int(st.session_state[W + "batch"])
-twin = spec.twin()
-with st.spinner("Summarising…"):
-    summary, twin_summary = cached_summary(spec, size, batch), cached_summary(twin, size, batch)
 
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _shape_break(spec_json: str, input_size: int) -> ShapeBreak | None:
+    return shape_break(ModelSpec.from_json(spec_json), input_size)
+
+
+def _use_size(n: int) -> None:
+    st.session_state[W + "input_size"] = n
+    S.on_input_size_change()
+
+
+def _show_break(brk: ShapeBreak) -> None:
+    """Too small an input: the layer where the map runs out of pixels, the shapes on the way there, a fix."""
+    st.error(f"**At {brk.input_size} px this model runs out of pixels.** {brk.message()}", icon=":material/crop_free:")
+    rows = []
+    for step in brk.steps:
+        side_in, side_out = step.in_shape[1], step.out_shape[1]
+        if step.name == brk.layer:
+            what = f"cannot halve {side_in} px"
+        elif step.stride > 1:
+            what = f"halves {side_in} → {side_out} px"
+        else:
+            what = f"keeps {side_out} px"
+        rows.append({"layer": step.name, "type": step.type, "input": " × ".join(map(str, step.in_shape)),
+                     "output": " × ".join(map(str, step.out_shape)), "what happens": what})
+    st.markdown(f"Shapes (channels × height × width) from the input up to **{brk.layer}**, where it breaks:")
+    broken = "background-color: rgba(255, 75, 75, 0.2)"
+    st.dataframe(pd.DataFrame(rows).style.apply(lambda r: [broken if r["layer"] == brk.layer else ""] * len(r),
+                                                axis=1),
+                 hide_index=True, width="stretch")
+    st.button(f"Use {brk.min_input_size} px", on_click=_use_size, args=(brk.min_input_size,), type="primary",
+              icon=":material/open_in_full:", key=W + "use_min_size",
+              help="The smallest side at which every downsampling layer still has at least 2 pixels to halve.")
 
 
 def _delta(a: int, b: int | None, fmt: str) -> str | None:
@@ -99,39 +134,63 @@ def _delta(a: int, b: int | None, fmt: str) -> str | None:
     return "same" if a == b else fmt.format(a - b)
 
 
-st.subheader(spec.describe())
-left, right = st.columns(2, gap="large")
-for col, s, other, label in ((left, summary, None, "This model"),
-                             (right, twin_summary, summary, "Plain twin" if spec.skip else "Residual twin")):
-    with col:
-        st.markdown(f"**{label}** · {s.spec.describe()}")
-        m = st.columns(2) + st.columns(2)
-        for slot, label, value, other_value, help_text in (
-            (m[0], "Parameters", s.params, other and other.params, f"{s.params:,} parameters"),
-            (m[1], "Multiply-adds", s.macs, other and other.macs,
-             f"{s.macs:,} per image at {size}×{size} ({format_count(s.flops)} FLOPs)"),
-        ):
-            delta = _delta(value, other_value, "{:+,}")
-            slot.metric(label, format_count(value), delta, delta_color="off", help=help_text,
-                        delta_arrow="off" if delta == "same" else "auto")
-        m[2].metric("Depth", s.depth, help="Weighted layers on the main path, counted as the paper does.")
-        m[3].metric("Activations", format_bytes(s.activation_bytes),
-                    help=f"float32 layer outputs kept for backward, batch of {batch}")
-        st.graphviz_chart(cached_dot(s.spec, size), width="content")
+def _compare() -> None:
+    """The model and its twin side by side: numbers, diagrams, stage tables, cost per stage, layer table."""
+    twin = spec.twin()
+    with st.spinner("Summarising…"):
+        summary, twin_summary = cached_summary(spec, size, batch), cached_summary(twin, size, batch)
+    left, right = st.columns(2, gap="large")
+    for col, s, other, label in ((left, summary, None, "This model"),
+                                 (right, twin_summary, summary, "Plain twin" if spec.skip else "Residual twin")):
+        with col:
+            st.markdown(f"**{label}** · {s.spec.describe()}")
+            m = st.columns(2) + st.columns(2)
+            for slot, name, value, other_value, help_text in (
+                (m[0], "Parameters", s.params, other and other.params, f"{s.params:,} parameters"),
+                (m[1], "Multiply-adds", s.macs, other and other.macs,
+                 f"{s.macs:,} per image at {size}×{size} ({format_count(s.flops)} FLOPs)"),
+            ):
+                delta = _delta(value, other_value, "{:+,}")
+                slot.metric(name, format_count(value), delta, delta_color="off", help=help_text,
+                            delta_arrow="off" if delta == "same" else "auto")
+            m[2].metric("Depth", s.depth, help="Weighted layers on the main path, counted as the paper does.")
+            m[3].metric("Activations", format_bytes(s.activation_bytes),
+                        help=f"float32 layer outputs kept for backward, batch of {batch}")
+            st.graphviz_chart(cached_dot(s.spec, size), width="content")
+            st.dataframe(
+                pd.DataFrame([{"stage": r.name, "blocks": r.blocks, "output": "×".join(map(str, r.output_shape)),
+                               "params": r.params, "MACs": format_count(r.macs)} for r in s.stages]),
+                hide_index=True, width="stretch",
+            )
+
+    st.plotly_chart(stage_cost_figure(summary, twin_summary), width="stretch")
+
+    with st.expander("Per-layer table"):
         st.dataframe(
-            pd.DataFrame([{"stage": r.name, "blocks": r.blocks, "output": "×".join(map(str, r.output_shape)),
-                           "params": r.params, "MACs": format_count(r.macs)} for r in s.stages]),
-            hide_index=True, width="stretch",
+            pd.DataFrame([{"layer": r.name, "type": r.type, "output": "×".join(map(str, r.output_shape)),
+                           "params": r.params, "MACs": r.macs} for r in summary.layers]),
+            hide_index=True, width="stretch", height=400,
         )
 
-st.plotly_chart(stage_cost_figure(summary, twin_summary), width="stretch")
 
-with st.expander("Per-layer table"):
-    st.dataframe(
-        pd.DataFrame([{"layer": r.name, "type": r.type, "output": "×".join(map(str, r.output_shape)),
-                       "params": r.params, "MACs": r.macs} for r in summary.layers]),
-        hide_index=True, width="stretch", height=400,
-    )
+st.subheader(spec.describe())
+brk = _shape_break(spec.to_json(indent=None), size)
+if brk is not None:
+    _show_break(brk)
+else:
+    _compare()
+
+
+def _share_link(query: dict[str, str]) -> str:
+    """The full address of this page with ``query``: the browser's own URL when it sent one, else built from
+    the Host header (behind a proxy that terminates TLS, X-Forwarded-Proto says https)."""
+    base = st.context.url
+    if not base:
+        host = st.context.headers.get("Host")
+        proto = st.context.headers.get("X-Forwarded-Proto", "http").split(",")[0].strip()
+        base = f"{proto if proto in ('http', 'https') else 'http'}://{host}/{Path(__file__).stem}" if host else ""
+    return f"{base}?{urlencode(query, safe=':,')}"
+
 
 # --- share, export, import --------------------------------------------------------------------
 st.subheader("Share and export")
@@ -140,9 +199,16 @@ if hidden("custom_model"):  # a lesson may offer presets only: nothing to import
 else:
     share, export, imp = st.tabs(["Share link", "Export", "Import"])
 with share:
-    st.markdown("The address bar always holds a link to exactly this model — copy it to share it with a class.")
-    st.code("?" + "&".join(f"{k}={v}" for k, v in S.spec_to_query(spec, st.session_state.get(S.SIZE_KEY)).items()),
-            language=None)
+    query = S.spec_to_query(spec, st.session_state.get(S.SIZE_KEY))
+    if "lesson" in st.query_params:  # the class's lesson, never the personal `me` token
+        query["lesson"] = st.query_params["lesson"]
+    link = _share_link(query)
+    st.markdown("A link to exactly this model (the copy button is at its right) — paste it to a class, or into "
+                "any browser that reaches this server.")
+    st.code(link, language=None, wrap_lines=True)
+    if not link.startswith("http"):
+        st.caption("This browser did not say which address it uses: put this after the app's address "
+                   "(the address bar holds the whole link).")
 with export:
     st.download_button("Download spec JSON", spec.to_json(), file_name="model_spec.json", mime="application/json",
                        icon=":material/download:")

@@ -8,5 +8,6 @@ from resnet_lab.ui.identity import current_identity
 
 st.title(PAGES["app_pages/gallery.py"][0])
 st.caption("Every finished run on this server — yours and everyone else's. Anyone may look at any run (open it in "
-           "Predictions, Feature maps, Grad-CAM); only its owner or the teacher may stop, resume or delete it.")
+           "Predictions, Feature maps, Grad-CAM) or take it home as a zip (its weights, a manifest and Python that "
+           "loads them); only its owner or the teacher may stop, resume or delete it.")
 gallery("gallery", current_identity())

@@ -4,5 +4,6 @@
 follows background jobs to their end.
 """
 
-COMMANDS = ("models", "train", "datasets", "runs", "inspect", "gradflow", "degradation", "lesion", "landscape")
+COMMANDS = ("models", "train", "datasets", "runs", "inspect", "gradflow", "degradation", "lesion", "landscape",
+            "export")
 """Modules in the order their commands are listed in ``--help``."""

@@ -1,4 +1,4 @@
-"""A short, runnable Python snippet that rebuilds a spec with the public API."""
+"""Short, runnable Python snippets that rebuild a spec with the public API."""
 
 from __future__ import annotations
 
@@ -8,18 +8,24 @@ from .presets import preset_name
 _DEFAULT = ModelSpec()
 
 
-def python_snippet(spec: ModelSpec) -> str:
+def spec_code(spec: ModelSpec) -> tuple[str, str]:
+    """(what to import from ``resnet_lab``, an expression for ``spec``): a preset by name, anything else as
+    ``ModelSpec(...)`` with only the fields that differ from the defaults. Every value is a validated number,
+    bool or choice, so the code is safe to paste anywhere."""
     name = preset_name(spec)
     if name is not None:
-        lines = ["import torch", "from resnet_lab import PRESETS, build_model", "", f"spec = PRESETS[{name!r}]"]
-    else:
-        lines = ["import torch", "from resnet_lab import ModelSpec, build_model", ""]
-        fields = []
-        for key, value in spec.to_dict().items():
-            default = getattr(_DEFAULT, key)
-            if (tuple(value) if isinstance(value, list) else value) != default:
-                fields.append(f"{key}={tuple(value)!r}" if isinstance(value, list) else f"{key}={value!r}")
-        lines.append("spec = ModelSpec(" + ", ".join(fields) + ")")
+        return "PRESETS", f"PRESETS[{name!r}]"
+    fields = []
+    for key, value in spec.to_dict().items():
+        default = getattr(_DEFAULT, key)
+        if (tuple(value) if isinstance(value, list) else value) != default:
+            fields.append(f"{key}={tuple(value)!r}" if isinstance(value, list) else f"{key}={value!r}")
+    return "ModelSpec", "ModelSpec(" + ", ".join(fields) + ")"
+
+
+def python_snippet(spec: ModelSpec) -> str:
+    name, expr = spec_code(spec)
+    lines = ["import torch", f"from resnet_lab import {name}, build_model", "", f"spec = {expr}"]
     size = spec.default_input_size
     lines += [
         "model = build_model(spec)                # " + spec.describe(),

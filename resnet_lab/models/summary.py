@@ -5,11 +5,16 @@ allocates no weights and takes about a second. FLOPs come from ``torch.utils.flo
 counts convolutions and matrix multiplies as 2 FLOPs per multiply-add; papers (and torchvision's
 ``_ops`` metadata) quote multiply-adds, so both are reported. Norms, ReLUs, pooling and the residual
 additions are not counted, as in the paper's Table 1.
+
+:func:`shape_break` says where a spec stops making sense at an input size that is too small, and
+:func:`smallest_input_size` which size is enough (see there for what "too small" means: PyTorch itself
+never refuses, it pads a 1-pixel map back to 1 pixel).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 import torch
@@ -18,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..fmt import format_bytes  # noqa: F401  (re-exported: callers import it from here)
 from ..spec import ModelSpec
-from .blocks import PadShortcut
+from .blocks import PadShortcut, ResidualBlock
 from .hooks import forward_hooks, leaf_modules
 from .resnet import ResNet
 
@@ -78,11 +83,17 @@ class ModelSummary:
 
 
 def check_input_size(spec: ModelSpec, input_size: int) -> None:
+    """Refuse an input size this lab does not summarise for ``spec``: not an integer, outside
+    ``MIN_INPUT_SIZE..MAX_INPUT_SIZE``, or so small that a downsampling layer gets a 1-pixel map
+    (the message then names that layer, see :func:`shape_break`)."""
     if isinstance(input_size, bool) or not isinstance(input_size, int):
         raise ValueError(f"input size must be an integer, got {input_size!r}")
-    lo = max(MIN_INPUT_SIZE, spec.min_input_size)
+    lo = max(MIN_INPUT_SIZE, smallest_input_size(spec))
     if not lo <= input_size <= MAX_INPUT_SIZE:
-        raise ValueError(f"input size {input_size} is out of range for this model; allowed {lo}..{MAX_INPUT_SIZE}")
+        brk = shape_break(spec, input_size) if 1 <= input_size < lo else None
+        why = f" — {brk.message()}" if brk is not None else ""
+        raise ValueError(f"input size {input_size} is out of range for this model; allowed {lo}..{MAX_INPUT_SIZE}"
+                         + why)
 
 
 def summarize(spec: ModelSpec, input_size: int | None = None, batch_size: int = 1) -> ModelSummary:
@@ -163,6 +174,194 @@ def _shortcut_kind(block: nn.Module) -> str:
     if block.downsample is None:
         return "identity"
     return "zero-pad" if isinstance(block.downsample, PadShortcut) else "projection"
+
+
+# --- where a too-small input stops making sense -------------------------------------------------
+
+@dataclass(frozen=True)
+class ShapeStep:
+    name: str  # a stem layer ("conv1", "maxpool"), a block ("layer2.0"), or the layer that breaks
+    type: str  # module class, e.g. "MaxPool2d", "BasicBlock"
+    in_shape: tuple[int, ...]  # per image (C, H, W)
+    out_shape: tuple[int, ...]  # per image (C, H, W)
+    stride: int  # how many times it means to shrink the side (1: keeps it)
+
+
+@dataclass(frozen=True)
+class ShapeBreak:
+    """The first downsampling layer that is handed a 1-pixel map at ``input_size``, and what would work."""
+
+    spec: ModelSpec
+    input_size: int  # the image side asked for, px
+    layer: str  # module path of the layer that breaks, e.g. "layer4.0.conv1"
+    type: str  # its class, e.g. "Conv2d"
+    kernel: int  # its kernel side (3 for a 3x3 conv or max-pool)
+    in_shape: tuple[int, ...]  # what it gets, per image (C, 1, 1) or (C, 1, W)
+    out_shape: tuple[int, ...]  # what it gives: the same 1-pixel side again
+    halved_by: tuple[str, ...]  # the downsampling layers before it, in order
+    min_input_size: int  # smallest side at which no downsampling layer gets a 1-pixel map
+    max_stages: int  # most stages (same stem, same first stages) that work at ``input_size``; 0: none
+    steps: tuple[ShapeStep, ...]  # stem layers and whole blocks before it, then the layer itself
+
+    def message(self) -> str:
+        """One paragraph for a person: the layer, its shapes, why, and the two ways out."""
+        shape = " × ".join(map(str, self.in_shape))
+        out = " × ".join(map(str, self.out_shape))
+        what = "window" if "Pool" in self.type else "kernel"
+        before = (f"the {self.input_size} px input is down to 1 px after {len(self.halved_by)} "
+                  f"halving{'s' if len(self.halved_by) != 1 else ''} ({', '.join(self.halved_by)})"
+                  if self.halved_by else f"the input is only {self.input_size} px")
+        fix = f"use at least {self.min_input_size} px"
+        if 0 < self.max_stages < len(self.spec.depths):
+            fix += f", or at most {self.max_stages} stage{'s' if self.max_stages != 1 else ''}"
+        return (f"{self.layer}: gets {shape} and has nothing left to halve — it returns {out} again, each "
+                f"{self.kernel}×{self.kernel} {what} seeing one pixel and padding. {before[0].upper()}{before[1:]}; "
+                f"{fix}.")
+
+
+def _stride(module: nn.Module) -> int:
+    s = getattr(module, "stride", 1)
+    return int(max(s)) if isinstance(s, tuple) else int(s)
+
+
+def _kernel(module: nn.Module) -> int:
+    k = getattr(module, "kernel_size", 1)
+    return int(max(k)) if isinstance(k, tuple) else int(k)
+
+
+_Call = tuple[str, nn.Module, tuple[int, ...], tuple[int, ...]]  # (name, module, input shape, output shape)
+
+
+def _trace(spec: ModelSpec, input_size: int, with_blocks: bool = False) -> list[_Call]:
+    """Every leaf module (and block) call of one forward pass of ``spec``'s model on the ``meta`` device (no
+    weights allocated), in the order they finish (a block finishes after its layers): PyTorch's own shapes."""
+    with torch.device("meta"):
+        model = ResNet(spec)
+        x = torch.empty(1, spec.in_channels, input_size, input_size)
+    model.eval()  # train-mode BatchNorm refuses one value per channel; the shapes are the same either way
+    calls: list[_Call] = []
+
+    def record(name: str, module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        calls.append((name, module, tuple(inputs[0].shape[1:]), tuple(out.shape[1:])))
+
+    named = list(leaf_modules(model)) + (list(model.named_blocks()) if with_blocks else [])
+    with torch.no_grad(), forward_hooks(named, record):
+        model(x)
+    return calls
+
+
+def _halves(name: str, module: nn.Module) -> bool:
+    """A downsampling layer on the main path (a shortcut's downsampling runs beside it, not after it)."""
+    return ".downsample" not in name and not isinstance(module, ResidualBlock) and _stride(module) > 1
+
+
+def _collapse(calls: list[_Call]) -> int | None:
+    """Index of the first main-path downsampling layer handed a 1-pixel side, or None."""
+    return next((i for i, (name, m, shape_in, _) in enumerate(calls)
+                 if _halves(name, m) and min(shape_in[1:]) < 2), None)
+
+
+def shape_break(spec: ModelSpec, input_size: int) -> ShapeBreak | None:
+    """Where ``spec`` stops making sense for square images of side ``input_size``, or None when it does not.
+
+    Every downsampling layer of these nets (the stem's 7×7/2 conv and 3×3/2 max-pool, the strided conv of
+    each later stage's first block, its projection or option-A shortcut) pads, so PyTorch halves a side
+    *rounding up*: ⌊(h + 2p − k)/2⌋ + 1 = ⌈h/2⌉. A map never shrinks to 0 pixels and the model runs at any
+    size; what breaks is the meaning. The first downsampling layer on the main path that is handed a 1-pixel
+    side cannot halve it: it returns 1 pixel again, its kernel seeing one real pixel and padding, and from
+    there on the network sees no spatial layout at all (every later 3×3 conv acts as a 1×1 conv). That layer
+    is what this reports. Where the paper's arithmetic says "16 px halved 5 times is half a pixel", PyTorch
+    says "1 px from the 4th halving on": the shapes here are PyTorch's, from a forward pass on the ``meta``
+    device (no weights), not arithmetic of our own.
+    """
+    check_size_range(input_size)
+    if not _collapses(_chain(_skeleton(spec)), input_size):  # the cheap answer first: most sizes are fine
+        return None
+    calls = _trace(spec, input_size, with_blocks=True)
+    at = _collapse(calls)
+    if at is None:
+        return None
+    name, module, shape_in, shape_out = calls[at]
+    steps = [ShapeStep(n, type(m).__name__, i, o, max(_stride(c) for c in m.modules()))
+             for n, m, i, o in calls[:at]
+             if isinstance(m, ResidualBlock) or n in _STEM_NAMES and not isinstance(m, nn.Identity)]
+    steps.append(ShapeStep(name, type(module).__name__, shape_in, shape_out, _stride(module)))
+    return ShapeBreak(spec=spec, input_size=input_size, layer=name, type=type(module).__name__, kernel=_kernel(module),
+                      in_shape=shape_in, out_shape=shape_out,
+                      halved_by=tuple(n for n, m, _, _ in calls[:at] if _halves(n, m)),
+                      min_input_size=smallest_input_size(spec), max_stages=_max_stages(spec, input_size),
+                      steps=tuple(steps))
+
+
+def check_size_range(input_size: int) -> None:
+    """An image side that can be traced at all: an integer in 1..MAX_INPUT_SIZE."""
+    if isinstance(input_size, bool) or not isinstance(input_size, int) or not 1 <= input_size <= MAX_INPUT_SIZE:
+        raise ValueError(f"input size must be an integer in 1..{MAX_INPUT_SIZE}, got {input_size!r}")
+
+
+def _skeleton(spec: ModelSpec, stages: int | None = None) -> ModelSpec:
+    """The same stem and (first ``stages``) stages, one block each, one channel wide. Only a stage's first
+    block downsamples and channels never change a side, so every downsampling layer sees the sides it sees in
+    ``spec``, for a fraction of the cost (and few distinct skeletons to cache)."""
+    n = len(spec.depths) if stages is None else stages
+    return spec.replace(depths=(1,) * n, widths=(1,) * n, in_channels=1, num_classes=1)
+
+
+@dataclass(frozen=True)
+class _SideOp:
+    """A main-path conv or pool, as far as the side of its input is concerned."""
+
+    stride: int
+    kernel: int
+    padding: int
+    dilation: int
+    ceil_mode: bool
+
+    def side(self, h: int) -> int:
+        """PyTorch's documented output side (``nn.Conv2d``, ``nn.MaxPool2d``): ⌊(h + 2p − d(k − 1) − 1)/s⌋ + 1
+        (rounded up instead with ``ceil_mode``)."""
+        span = h + 2 * self.padding - self.dilation * (self.kernel - 1) - 1
+        return (-(-span // self.stride) if self.ceil_mode else span // self.stride) + 1
+
+
+def _first(v: Any) -> int:
+    return int(v[0]) if isinstance(v, tuple) else int(v)
+
+
+@lru_cache(maxsize=256)
+def _chain(skeleton: ModelSpec) -> tuple[_SideOp, ...]:
+    """The convs and pools a side goes through on the main path, in order (traced once, on ``meta``)."""
+    return tuple(_SideOp(_first(m.stride), _first(m.kernel_size), _first(m.padding), _first(m.dilation),
+                         bool(getattr(m, "ceil_mode", False)))
+                 for name, m, _, _ in _trace(skeleton, 64)
+                 if ".downsample" not in name and isinstance(m, (nn.Conv2d, nn.MaxPool2d)))
+
+
+def _collapses(chain: tuple[_SideOp, ...], side: int) -> bool:
+    """Whether a downsampling op of ``chain`` is handed a 1-pixel side when the input has ``side`` px."""
+    for op in chain:
+        if op.stride > 1 and side < 2:
+            return True
+        side = op.side(side)
+    return False
+
+
+@lru_cache(maxsize=512)
+def smallest_input_size(spec: ModelSpec) -> int:
+    """The smallest image side at which no downsampling layer of ``spec`` is handed a 1-pixel map
+    (:func:`shape_break` finds nothing). With ⌈h/2⌉ halving and d downsampling layers that is 2^(d−1) + 1:
+    17 px for ResNet-18, whose 4th halving leaves 2 px for its 5th.
+
+    This is less than ``ModelSpec.min_input_size`` (2^d, the paper's "every stage keeps a whole pixel" count,
+    which rounds down where PyTorch rounds up)."""
+    chain = _chain(_skeleton(spec))
+    return next(side for side in range(1, MAX_INPUT_SIZE + 1) if not _collapses(chain, side))
+
+
+def _max_stages(spec: ModelSpec, input_size: int) -> int:
+    """The most leading stages of ``spec`` that work at ``input_size`` (0: not even one)."""
+    return next((n for n in range(len(spec.depths), 0, -1)
+                 if not _collapses(_chain(_skeleton(spec, n)), input_size)), 0)
 
 
 def format_count(n: float) -> str:

@@ -4,11 +4,13 @@ Gallery and Teacher pages share. Everyone may *view* every run; names typed by p
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import pandas as pd
 import streamlit as st
 
 from ..analysis.subject import checkpoint_of
+from ..export import export_run, zip_name
 from ..identity import MACHINE, Identity
 from ..spec import ModelSpec
 from ..store import Job, Run, Store
@@ -82,13 +84,30 @@ def gallery(key: str, who: Identity) -> None:
                 icon=":material/photo_library:")
         return
     st.dataframe(pd.DataFrame([row for _, row in rows]), key=f"{key}_table", hide_index=True, width="stretch",
+                 placeholder="—",
                  column_config={"best val acc": st.column_config.ProgressColumn(min_value=0, max_value=1,
                                                                                 format="percent")})
     by_id = {r.id: row for r, row in rows}
-    c = st.columns([3, 2])
+    c = st.columns([3, 2, 2])
     rid = c[0].selectbox("Open a run", list(by_id), key=f"{key}_open", format_func=lambda i: (
         f"#{i} {by_id[i]['name']} — {by_id[i]['owner']}"))
     with c[1]:
         st.write("")  # line the link up with the select box
         st.page_link("app_pages/predictions.py", label="Open in Predictions", icon=":material/label:",
                      query_params={"run": str(rid)})
+    with c[2]:
+        st.write("")
+        take_home(rid, by_id[rid]["name"], key=f"{key}_take_home")
+
+
+def _zip_bytes(run_id: int) -> bytes:
+    return export_run(run_id).data
+
+
+def take_home(run_id: int, name: str, key: str) -> None:
+    """The "Take it home" download of a finished run: the zip is built only when the button is clicked."""
+    st.download_button("Take it home (.zip)", data=partial(_zip_bytes, run_id), file_name=zip_name(run_id, name),
+                       mime="application/zip", on_click="ignore", icon=":material/download:", key=key,
+                       help="The weights (safetensors), a manifest (classes, input size, normalization, settings, "
+                            "accuracy, versions) and a Python file that loads them with ResNet Lab — and a second "
+                            "one for torchvision's own ResNet when it can hold them.")
