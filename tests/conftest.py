@@ -32,6 +32,42 @@ def pytest_configure(config):
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+def _leftover_workers(base: Path) -> list[tuple[int, str]]:
+    """(pid, lab home) of job workers still running for a lab home under ``base`` (this session's temp dir)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if b"resnet_lab.jobs.worker" not in (proc / "cmdline").read_bytes():
+                continue
+            env = dict(v.split(b"=", 1) for v in (proc / "environ").read_bytes().split(b"\0") if b"=" in v)
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        home = env.get(b"RESNET_LAB_HOME", b"").decode(errors="replace")
+        if home.startswith(str(base)):
+            found.append((int(proc.name), home))
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Workers outlive pages by design, so a test that lets a page start one must end it (see
+    tests/app/conftest.py ``no_workers_left``); any left over would train on for hours on CI's two cores."""
+    import signal
+
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or not Path("/proc").is_dir():
+        return
+    leftover = _leftover_workers(factory.getbasetemp())
+    for pid, _ in leftover:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if leftover:
+        homes = sorted({home for _, home in leftover})
+        session.config.get_terminal_writer().line(
+            f"ended {len(leftover)} job worker(s) a test left running: {homes}", red=True)
+
+
 TRAINED_SPEC = dict(stem="cifar", depths=(1, 1, 1), widths=(8, 16, 32), shortcut="A")
 
 

@@ -85,6 +85,7 @@ def _experiment_with_gaps(store: Store) -> int:
     return store.experiments.create(KIND, "depth 20 vs 56", cfg.params(), job_ids)
 
 
+@pytest.mark.usefixtures("no_workers_left")  # the page starts the queued jobs' worker: it must not outlive the test
 def test_degradation_table_marks_what_is_not_logged_yet(open_app_page):
     store = Store()
     try:
