@@ -329,3 +329,156 @@ def cascading_randomization(model: nn.Module, images: torch.Tensor, target: Targ
         rho = spearman(base.flatten(1).cpu(), heat.flatten(1).cpu())
         steps.append(RandomizationStep(name, heat, float(rho.mean())))
     return steps
+
+
+# ---------------------------------------------------------------------------------------------------
+# Grad-CAM across depth: every stage and block from one forward and one backward pass
+
+
+def depth_layers(model: nn.Module) -> list[str]:
+    """The Grad-CAM layers of :func:`~resnet_lab.analysis.points.cam_layers` from shallow to deep
+    (``layer1.0, layer1.1, …, layer1, layer2.0, …``): each stage comes right after its last block."""
+    from .points import cam_layers
+
+    return list(reversed(cam_layers(model)))
+
+
+@dataclass(frozen=True)
+class CamDepth:
+    """Grad-CAM of a batch at several layers, for one target per image."""
+
+    layers: tuple[str, ...]  # in the order asked (shallow to deep for depth_layers)
+    sizes: tuple[tuple[int, int], ...]  # each layer's own h x w: the map's resolution before upsampling
+    maps: torch.Tensor  # L x N x H x W in [0, 1] at the input's resolution (as grad_cam)
+    targets: torch.Tensor  # N classes explained
+    logits: torch.Tensor  # N x K
+
+    def columns(self) -> list[tuple[str, int]]:
+        """(title, index) of the maps worth drawing: a stage's output *is* its last block's output (a stage is
+        the sequence of its blocks), so a stage whose map equals the block just before it is drawn once,
+        titled ``"layer1.2 = layer1"``; every other layer keeps its own column."""
+        cols: list[tuple[str, int]] = []
+        for i, name in enumerate(self.layers):
+            prev = cols[-1] if cols else None
+            if (prev is not None and "." not in name and prev[0].startswith(f"{name}.") and "=" not in prev[0]
+                    and torch.equal(self.maps[prev[1]], self.maps[i])):
+                cols[-1] = (f"{prev[0]} = {name}", prev[1])
+            else:
+                cols.append((name, i))
+        return cols
+
+
+def grad_cam_depth(model: nn.Module, images: torch.Tensor, target: Target = None,
+                   layers: Sequence[str] | None = None) -> CamDepth:
+    """Grad-CAM (as :func:`grad_cam`) at every layer of ``layers`` (default: :func:`depth_layers`, every
+    block and stage from shallow to deep), from one forward and one backward pass: the gradient of the
+    target's logit reaches every hooked activation at once, so each map is exactly the one
+    :func:`grad_cam` computes for that layer alone, at the cost of one map. ``target`` None: each image's
+    predicted class, the same class at every layer."""
+    names = list(depth_layers(model) if layers is None else layers)
+    if not names:
+        raise ValueError("no layers to read Grad-CAM from")
+    points = [resolve(model, name) for name in names]
+    seen: dict[str, torch.Tensor] = {}
+
+    def grab(name: str, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        if name not in seen:
+            seen[name] = next(p for p in points if p.name == name).extract(inputs, output)
+
+    def keeper(point):
+        def keep(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor | None:
+            return output.clone() if point.extract(inputs, output) is output else None  # as in grad_cam_raw
+        return keep
+
+    with torch.enable_grad():
+        handles = [p.module.register_forward_hook(keeper(p)) for p in points]
+        try:
+            with forward_hooks([(p.name, p.module) for p in points], grab):
+                logits = model(images)
+        finally:
+            for h in handles:
+                h.remove()
+        missing = [n for n in names if n not in seen]
+        if missing:
+            raise ValueError(f"the forward pass never reached {', '.join(missing)}")
+        acts = [seen[n] for n in names]
+        for n, a in zip(names, acts):
+            if a.dim() != 4:
+                raise ValueError(f"Grad-CAM needs a spatial layer (N x C x h x w); {n} gives {tuple(a.shape)}")
+        targets = _target_tensor(target, images.shape[0], logits).to(logits.device)
+        _check_targets(targets, logits.shape[1])
+        score = logits.gather(1, targets.view(-1, 1)).sum()
+        grads = torch.autograd.grad(score, acts)
+    maps, sizes = [], []
+    for a, g in zip(acts, grads):
+        cam = F.relu((g.mean(dim=(2, 3), keepdim=True) * a.detach()).sum(1))
+        sizes.append((int(cam.shape[-2]), int(cam.shape[-1])))
+        maps.append(upsample(cam, images.shape[-2:]))
+    return CamDepth(tuple(names), tuple(sizes), torch.stack(maps).detach(), targets.detach(), logits.detach())
+
+
+@dataclass(frozen=True)
+class DepthLocalization:
+    """:func:`localization` of one method at several layers of one model, on the same images."""
+
+    method: str
+    layers: tuple[str, ...]  # in the order scored (shallow to deep for depth_layers)
+    scores: tuple[Localization, ...]  # one per layer
+
+    def best(self, metric: str = "energy") -> tuple[str, Localization]:
+        """The layer with the highest ``energy`` (or ``pointing``) and its scores; on a tie the shallower one
+        (a stage ties with its last block: the block's name is given)."""
+        if metric not in ("energy", "pointing"):
+            raise ValueError(f"metric must be energy or pointing, got {metric!r}")
+        i = max(range(len(self.layers)), key=lambda k: (getattr(self.scores[k], metric), -k))
+        return self.layers[i], self.scores[i]
+
+    def as_dict(self) -> dict:
+        layer, best = self.best()
+        return {"method": self.method, "best_layer": layer, "best_energy": best.energy,
+                "best_pointing": best.pointing, "baseline": self.scores[0].baseline, "n": self.scores[0].n,
+                "layers": [{"layer": name, **s.as_dict()} for name, s in zip(self.layers, self.scores)]}
+
+
+def localization_by_depth(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, target: Target = None,
+                          layers: Sequence[str] | None = None, method: str = "gradcam", batch_size: int = 64,
+                          tick=None) -> DepthLocalization:
+    """The :func:`localization` scores (energy inside the mask, pointing game) of ``method`` at each layer of
+    ``layers`` (default :func:`depth_layers`: every block and stage, shallow to deep) on the same images and
+    targets, so the depth whose maps find the object best can be read off.
+
+    Grad-CAM computes all layers of a batch in one forward/backward pass (:func:`grad_cam_depth`); Guided
+    Grad-CAM one layer at a time. ``tick(done, total)`` is called after each batch (progress bars).
+    """
+    if method not in LAYER_METHODS:
+        raise ValueError(f"{METHODS.get(method, method)} reads no layer; depth needs one of {', '.join(LAYER_METHODS)}")
+    names = list(depth_layers(model) if layers is None else layers)
+    n = images.shape[0]
+    if n < 1:
+        raise ValueError("no images to score")
+    if masks.shape[0] != n:
+        raise ValueError(f"{masks.shape[0]} masks for {n} images")
+    targets = None if target is None else _target_tensor(target, n)
+    energies: list[list[torch.Tensor]] = [[] for _ in names]
+    hits: list[list[torch.Tensor]] = [[] for _ in names]
+    batches = list(range(0, n, batch_size))
+    for b, i in enumerate(batches):
+        x, m = images[i : i + batch_size], masks[i : i + batch_size].cpu()
+        t = None if targets is None else targets[i : i + batch_size]
+        if method == "gradcam":
+            heats = list(grad_cam_depth(model, x, t, names).maps)
+        else:
+            if t is None:
+                with torch.no_grad():
+                    t = model(x).argmax(1)
+            heats = [attribute(model, x, t, method, name) for name in names]
+        for k, heat in enumerate(heats):
+            e, h = localization_scores(heat.cpu(), m)
+            energies[k].append(e)
+            hits[k].append(h)
+        if tick is not None:
+            tick(b + 1, len(batches))
+    base = float(masks.float().mean())
+    scores = tuple(Localization(float(torch.cat(e).mean()), float(torch.cat(h).mean()), base, n)
+                   for e, h in zip(energies, hits))
+    return DepthLocalization(method, tuple(names), scores)

@@ -1,5 +1,6 @@
-"""`gradcam` and `localize`: explain a run's prediction on one image (beside its twin), and score how well
-the explanation finds the object on shapes' masks."""
+"""`gradcam`, `localize` and `explain-quality`: explain a run's prediction on one image (beside its twin), score
+how well the explanation finds the object on shapes' masks, and measure how far each method's maps can be
+trusted (deletion / insertion areas, infidelity) and at which depth Grad-CAM finds the object best."""
 
 from __future__ import annotations
 
@@ -35,6 +36,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     lo.add_argument("--method", default="gradcam", choices=list(METHODS), help="attribution method")
     lo.add_argument("--json", action="store_true", help="JSON output")
     lo.set_defaults(func=cmd_localize)
+
+    eq = sub.add_parser("explain-quality",
+                        help="can each attribution method be trusted? deletion/insertion areas, infidelity, and the "
+                             "depth where Grad-CAM finds the object best (shapes)")
+    eq.add_argument("--run", type=int, required=True, metavar="ID", help="a finished run's id")
+    eq.add_argument("--twin", action="store_true", help="measure the run's twin too, on the same images")
+    eq.add_argument("--images", type=int, default=32, metavar="N",
+                    help="validation images for the deletion/insertion curves and infidelity (default 32)")
+    eq.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS), metavar="METHOD",
+                    help=f"attribution methods (default all: {' '.join(METHODS)})")
+    eq.add_argument("--layer", help="where Grad-CAM and Guided Grad-CAM read (default: the deepest stage)")
+    eq.add_argument("--steps", type=int, default=32, help="pixel groups per deletion/insertion curve (default 32)")
+    eq.add_argument("--depth-images", type=int, default=256, metavar="N",
+                    help="validation images for localization by depth, on shapes (default 256)")
+    eq.add_argument("--json", action="store_true", help="one JSON object")
+    eq.set_defaults(func=cmd_explain_quality)
 
 
 def cmd_gradcam(args: argparse.Namespace) -> int:
@@ -130,4 +147,66 @@ def cmd_localize(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"{r['label'][:40]:40s} {r['energy']:15.1%} {r['pointing']:14.1%}")
     print(f"{'a uniform map':40s} {rows[0]['baseline']:15.1%}")
+    return 0
+
+
+def cmd_explain_quality(args: argparse.Namespace) -> int:
+    from ..analysis import cam_layers, localization_by_depth, trust
+    from ..analysis.trust import NOISE, SAMPLES
+    from ..data.registry import load_dataset
+
+    if args.images < 1:
+        raise ValueError("--images must be at least 1")
+    if args.steps < 1:
+        raise ValueError("--steps must be at least 1")
+    if args.depth_images < 1:
+        raise ValueError("--depth-images must be at least 1")
+    methods = tuple(dict.fromkeys(args.methods))
+    runs, subjects = run_subjects(args.run, args.twin)
+    main = subjects[0]
+    if main.data is None:
+        raise ValueError(f"run {main.run_id}'s checkpoint does not say which data it was trained on")
+    if args.twin and subjects[1].class_names != main.class_names:
+        raise ValueError(f"runs {runs[0].id} and {runs[1].id} have different classes; cannot compare them")
+    data = load_dataset(main.data)
+    layer = args.layer or cam_layers(main.model)[0]
+    for s in subjects:
+        if layer not in cam_layers(s.model):
+            valid = ", ".join(cam_layers(s.model))
+            raise ValueError(f"unknown layer {layer!r} for run {s.run_id}; valid layers: {valid}")
+    n = min(args.images, len(data.y_val))
+    nd = min(args.depth_images, len(data.y_val))
+    masks = data.mask_val
+    models = []
+    for s in subjects:
+        report = trust(s.model, s.normalize(data.x_val[:n]), data.y_val[:n], methods, layer,
+                       masks=None if masks is None else masks[:n], steps=args.steps)
+        depth = None
+        if masks is not None:
+            depth = localization_by_depth(s.model, s.normalize(data.x_val[:nd]), masks[:nd], data.y_val[:nd]).as_dict()
+        models.append({"run": s.run_id, "label": s.label,
+                       "methods": [t.as_dict() for t in report if t.method in methods],
+                       "references": [t.as_dict() for t in report if t.method not in methods],
+                       "depth": depth})
+    result = {"data": main.data.name, "images": n, "target": "true class", "layer": layer, "steps": args.steps,
+              "deletion": "pixels replaced by the dataset mean, most important first",
+              "insertion": "pixels put back into the blurred image (sigma = 1/8 of the side), most important first",
+              "infidelity": {"perturbation": "gaussian", "sigma": NOISE, "samples": SAMPLES, "normalize": True},
+              "depth_images": nd if masks is not None else None, "models": models}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{n} validation images of {main.data.name}, true class; Grad-CAM reads {layer}; "
+          f"{args.steps} steps per curve")
+    print("deletion area: lower is better; insertion area: higher is better; infidelity: lower is better")
+    for m in models:
+        print(f"\n{m['label']}")
+        print(f"  {'method':28s} {'deletion':>9s} {'insertion':>9s} {'infidelity':>11s}")
+        for r in m["methods"] + m["references"]:
+            inf = "" if r["infidelity"] is None else f"{r['infidelity']:11.4g}"
+            print(f"  {r['label'][:28]:28s} {r['deletion_auc']:9.3f} {r['insertion_auc']:9.3f} {inf}")
+        if m["depth"] is not None:
+            d = m["depth"]
+            print(f"  Grad-CAM localises best at {d['best_layer']}: energy {d['best_energy']:.1%}, pointing game "
+                  f"{d['best_pointing']:.1%} ({d['n']} images; a uniform map: {d['baseline']:.1%})")
     return 0
