@@ -140,3 +140,23 @@ def test_a_rewritten_checkpoint_is_a_new_key(tmp_path, pair):
     later = time.time() + 10
     os.utime(path, (later, later))
     assert from_checkpoint(path).key != first.key
+
+
+def test_pages_compute_only_through_the_helper():
+    """No page or ui helper takes a model's lock or keys anything by the id() of a model or subject: they
+    call resnet_lab.ui.compute, which keys by the stable Subject.key."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    bad = []
+    for path in sorted([*(root / "app_pages").glob("*.py"), *(root / "resnet_lab" / "ui").glob("*.py")]):
+        if path.name == "compute.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "lock":
+                bad.append(f"{path.name}:{node.lineno} uses .lock")
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "id" and any(
+                    word in ast.unparse(node).lower() for word in ("model", "subject", "s.", "main")):
+                bad.append(f"{path.name}:{node.lineno} keys by {ast.unparse(node)}")
+    assert not bad, bad
