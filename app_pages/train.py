@@ -6,7 +6,7 @@ from resnet_lab.identity import NotAllowed
 from resnet_lab.jobs.slots import gpu_count
 from resnet_lab.models.presets import PRESETS
 from resnet_lab.train import launcher
-from resnet_lab.train.config import OPTIMIZERS, SCHEDULES, TrainConfig
+from resnet_lab.train.config import MAX_KEEP_BUDGET_MB, MAX_KEEP_EVERY, OPTIMIZERS, SCHEDULES, TrainConfig
 from resnet_lab.train.recipes import recipe_for
 from resnet_lab.ui.common import plain
 from resnet_lab.ui.gallery import ago, owner_label
@@ -138,6 +138,18 @@ with st.expander("Training settings", expanded=False):
             "GPUs for one run", list(range(1, gpus_here + 1)), value=1, key="train_world_size",
             help="DistributedDataParallel: each GPU takes its share of every batch (the batch size is the total); "
                  "the run takes that many GPU slots of the queue."))
+    h = st.columns(5)
+    keep_every = h[0].number_input(
+        "Keep weights every k steps", 0, MAX_KEEP_EVERY, 0, key="train_keep_every",
+        help="0: off. Otherwise the weights are saved at step 0, every k steps and at the end (no optimizer state), "
+             "so the Loss landscape page can draw the training path (PCA of the kept weights) and interpolate from "
+             "the initial weights.")
+    keep_budget = h[1].number_input(
+        "Kept weights budget (MB)", 1.0, MAX_KEEP_BUDGET_MB, 200.0, step=50.0, key="train_keep_budget",
+        disabled=not keep_every,
+        help="Disk the kept weights of this training (the model and its twin together) may take: if every k steps "
+             "would not fit, every 2k, 4k, … steps are kept instead; if not even the first and last fit, the "
+             "training is refused.")
     st.button("Back to the recipe", key="train_recipe_reset", on_click=_apply_recipe, icon=":material/restart_alt:",
               help="Every setting above as the recipe for this dataset and model has it.")
 as_recipe = (int(image_size), int(subset) or None, int(epochs), int(batch), optimizer, float(lr), schedule,
@@ -157,7 +169,8 @@ def _settings() -> tuple[DataConfig, TrainConfig]:
                       val_fraction=float(val_fraction), augment=augment, seed=int(seed))
     cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch), optimizer=optimizer, lr=float(lr),
                       schedule=schedule, warmup_epochs=float(warmup), weight_decay=float(wd),
-                      label_smoothing=float(smoothing), seed=int(seed), device=device)
+                      label_smoothing=float(smoothing), seed=int(seed), device=device,
+                      keep_weights_every=int(keep_every), keep_weights_budget_mb=float(keep_budget))
     return data, cfg
 
 

@@ -1,5 +1,6 @@
 """`python -m resnet_lab landscape`: a small real run reports JSON with the saved result, and bad input is
-a clear error with exit status 2."""
+a clear error with exit status 2; a run trained with --keep-weights-every gets its training path
+(--directions pca), and --interpolate reports the line from the initial weights."""
 
 import json
 import math
@@ -11,14 +12,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resnet_lab.analysis.landscape import LandscapeParams, basin_sentence, training_batches
+from resnet_lab.analysis.landscape import LandscapeParams, basin_sentence, interpolation_sentence, training_batches
 from resnet_lab.analysis.learned import inconclusive
-from resnet_lab.experiments.landscape import load_result
+from resnet_lab.experiments.landscape import load_interpolation, load_result
 from resnet_lab.experiments.learned import check_runs
 from resnet_lab.analysis.subject import from_run
 from resnet_lab.cli import main
 from resnet_lab.data.registry import load_dataset
 from resnet_lab.identity import MACHINE
+from resnet_lab.spec import ModelSpec
 from resnet_lab.store import Store
 from resnet_lab import jobs
 from resnet_lab.paths import run_dir
@@ -118,3 +120,76 @@ def test_the_real_command_exits_2_on_bad_input():
     proc = subprocess.run([sys.executable, "-m", "resnet_lab", "landscape", "--run", "1", "--steps", "4"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 2 and "error: steps=4 must be odd" in proc.stderr and proc.stdout == ""
+
+
+# --- the training path and interpolation -------------------------------------------------------------------
+
+
+def workers_gone(job_ids, timeout=30.0) -> None:
+    """Wait until the workers of these (finished) jobs have exited: a worker records "done" a moment before it
+    ends, and none may outlive the test."""
+    import time
+
+    store = Store()
+    deadline = time.time() + timeout
+    pids = [store.jobs.get(j).pid for j in job_ids]
+    while any(pid and jobs.pid_alive(pid) for pid in pids) and time.time() < deadline:
+        time.sleep(0.05)
+    store.close()
+    assert not any(pid and jobs.pid_alive(pid) for pid in pids)
+
+
+def test_a_path_needs_kept_weights_and_says_how_to_get_them(home, capsys):
+    assert main(["landscape", "--run", str(home[0]), "--directions", "pca", "--steps", "3"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: run {home[0]} kept no weights along its training" in err and "--keep-weights-every K" in err
+    assert main(["landscape", "--run", str(home[0]), "--directions", "pca", "--dims", "1"]) == 2
+    assert "error: the training path (directions='pca') is drawn on a 2D slice" in capsys.readouterr().err
+    assert main(["landscape", "--run", str(home[0]), "--from-run", str(home[1])]) == 2
+    assert "error: --from-run goes with --interpolate" in capsys.readouterr().err
+    assert main(["landscape", "--run", str(home[0]), "--interpolate", "--resolution", "1"]) == 2
+    assert "error: resolution=1 is out of range" in capsys.readouterr().err
+    assert Store().jobs.list(kinds=["landscape"]) == []
+
+
+def test_train_keeping_weights_then_draw_the_path_from_the_command_line(capsys, tmp_path):
+    spec = tmp_path / "tiny.json"
+    spec.write_text(ModelSpec(stem="cifar", depths=(1, 1), widths=(8, 16), shortcut="A").to_json())
+    assert main(["train", "--spec", str(spec), "--data", "shapes", "--image-size", "16", "--subset", "192",
+                 "--epochs", "2", "--batch-size", "32", "--plain-twin", "--device", "cpu", "--keep-weights-every", "4",
+                 "--json"]) == 0
+    ids = [r["id"] for r in json.loads(capsys.readouterr().out)["runs"]]
+    rc = main(["landscape", "--run", str(ids[0]), "--directions", "pca", "--steps", "3", "--span", "1.5",
+               "--batches", "1", "--batch-size", "16", "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["status"] == "done" and doc["params"]["directions"] == "pca"
+    result = load_result(doc["result_path"])
+    store = Store()
+    for m, s, rid in zip(doc["models"], result.surfaces, ids):
+        total = store.runs.get(rid).total_steps
+        assert m["path"]["steps"] == list(s.path.steps) == [k for k in range(total + 1) if k % 4 == 0 or k == total]
+        assert m["path"]["explained"] == list(s.path.explained) and 0 < sum(s.path.explained) <= 1 + 1e-9
+    assert doc["basin"] is None or "PCA directions explain" in doc["basin"]
+    trained_by = [store.runs.get(rid).job_id for rid in ids]
+    store.close()
+    workers_gone([doc["job"], *trained_by])
+
+
+def test_an_interpolation_from_the_rebuilt_initial_weights_reports_json(home, capsys):
+    ids = home
+    rc = main(["landscape", "--run", str(ids[0]), "--interpolate", "--resolution", "2", "--extend", "0.5",
+               "--batches", "1", "--batch-size", "16", "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "estimate: 2 models × 5 points × 1 batch × 2 (BN statistics, then the loss) = 20 forward passes" in err
+    doc = json.loads(out)
+    assert doc["status"] == "done" and doc["start"] == "init" and doc["runs"] == ids and doc["progress"] == 10
+    result = load_interpolation(doc["result_path"])
+    for m, c in zip(doc["models"], result.curves):
+        assert m["start"] == "its initial weights (rebuilt from seed 0)"  # trained without keeping weights
+        assert m["alphas"] == [-0.5, 0.0, 0.5, 1.0, 1.5] and m["loss"] == list(c.loss)
+        assert (m["loss_start"], m["loss_end"]) == (c.loss[1], c.loss[3])
+    assert doc["sentence"] == interpolation_sentence(result.curves)
+    workers_gone([doc["job"]])

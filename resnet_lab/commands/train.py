@@ -31,6 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--label-smoothing", type=float, help="default: the recipe's")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    tr.add_argument("--keep-weights-every", type=int, default=0, metavar="K",
+                    help="keep the weights at step 0, every K steps and at the end, for the landscape's training path "
+                         "and interpolation (default 0: off)")
+    tr.add_argument("--keep-weights-budget-mb", type=float, default=200.0, metavar="MB",
+                    help="disk the kept weights of this job may take; thinned to every 2K, 4K, … steps to fit "
+                         "(default 200)")
     tr.add_argument("--gpus", type=int, default=1, metavar="N",
                     help="devices for this one run (DistributedDataParallel through torchrun; default 1)")
     tr.add_argument("--detach", action="store_true", help="queue and return at once")
@@ -82,7 +88,8 @@ def _train_parts(args: argparse.Namespace):
                         schedule=given(args.schedule, recipe.schedule),
                         weight_decay=given(args.weight_decay, recipe.weight_decay), seed=args.seed, device=args.device,
                         label_smoothing=given(args.label_smoothing, recipe.label_smoothing),
-                        warmup_epochs=args.warmup_epochs)
+                        warmup_epochs=args.warmup_epochs, keep_weights_every=args.keep_weights_every,
+                        keep_weights_budget_mb=args.keep_weights_budget_mb)
     return spec, data, train, recipe
 
 

@@ -1,7 +1,21 @@
 """Loss landscapes as background work: queue a slice of a run (and its twin), compute it in a job, keep
 the result with the run (``$RESNET_LAB_HOME/runs/<run>/landscape-<job>.json``) and read it back.
 
-The math — directions, filter normalization, the surface — is :mod:`resnet_lab.analysis.landscape`.
+One job kind (``landscape``), two modes (``job.params["mode"]``; jobs from before modes are slices):
+
+- ``"slice"``: a 1D/2D slice along random filter-normalized directions, or — ``directions="pca"`` — along the
+  first two PCA directions of the run's kept weights (its training path, drawn over the slice; the slice is
+  then centred on the *last kept weights*, the end of training, where random slices are centred on the run's
+  best checkpoint);
+- ``"interpolation"``: the loss along the straight line from a start to the run's trained (best-checkpoint)
+  weights (Goodfellow et al. 2015), saved as ``interpolation-<job>.json``. The start is the run's initial
+  weights — its step-0 snapshot when it kept weights, else rebuilt from its spec and seed (the trainer seeds
+  the build with ``torch.manual_seed(seed)`` right before ``build_model(spec)``, so the rebuild is exact; a
+  fine-tuned run without a snapshot is refused: it started from other weights) — or another run of the same
+  architecture (say, the same spec trained with another seed; for the twin, that run's partner).
+
+The math — directions, filter normalization, PCA, the surface, interpolation — is
+:mod:`resnet_lab.analysis.landscape`.
 """
 
 from __future__ import annotations
@@ -16,15 +30,23 @@ from typing import Any, Sequence
 
 import torch
 
-from ..analysis.landscape import LandscapeParams, Surface, loss_surface, training_batches
+from ..analysis.landscape import (Interpolation, InterpolationParams, LandscapeParams, Surface, TrajectoryPath,
+                                  interpolate, loss_surface, path_axes, training_batches, trajectory_pca)
 from ..identity import MACHINE, Identity
 from ..jobs import scheduler
 from ..jobs.handlers import JobContext, Outcome
 from ..paths import run_dir
 from ..store import Run, Store
+from ..train import trajectory
 
 KIND = "landscape"  # the job kind
+MODES = ("slice", "interpolation")  # job.params["mode"]
+INTERPOLATION = "interpolation"  # the result file kind of an interpolation
 RESULT_VERSION = 1  # the result file's format
+STARTS = ("init", "run")  # an interpolation starts from the run's initial weights, or from another run
+MIN_PATH = 3  # kept weights a training path needs for two PCA directions
+HOW_TO_KEEP = ("train it with 'Keep weights every k steps' on (Train page › Training settings, or "
+               "`python -m resnet_lab train --keep-weights-every K`)")
 
 # --- results on disk -----------------------------------------------------------------------------
 
@@ -50,19 +72,8 @@ def result_path(run_id: int, job_id: int) -> Path:
 
 def save_result(path: Path, surfaces: Sequence[Surface], params: LandscapeParams, task_id: int | None = None) -> Path:
     """Write the surfaces as JSON via a temp file in the same folder and ``os.replace`` (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"version": RESULT_VERSION, "kind": KIND, "task": task_id, "created_at": time.time(),
-           "params": params.to_dict(), "surfaces": [s.to_dict() for s in surfaces]}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return _write_json(path, {"version": RESULT_VERSION, "kind": KIND, "task": task_id, "created_at": time.time(),
+                              "params": params.to_dict(), "surfaces": [s.to_dict() for s in surfaces]})
 
 
 def load_result(path: str | Path) -> LandscapeResult:
@@ -88,6 +99,120 @@ def load_result(path: str | Path) -> LandscapeResult:
     return LandscapeResult(task_id=task if isinstance(task, int) and not isinstance(task, bool) else None,
                            params=params, surfaces=surfaces,
                            created_at=float(created) if isinstance(created, (int, float)) else 0.0)
+
+
+@dataclass(frozen=True)
+class InterpolationResult:
+    """A finished (or stopped) interpolation job's curves: the run first, then its twin."""
+
+    task_id: int | None
+    params: InterpolationParams
+    curves: tuple[Interpolation, ...]
+    created_at: float
+
+    @property
+    def complete(self) -> bool:
+        return all(c.complete for c in self.curves)
+
+
+def interpolation_path(run_id: int, job_id: int) -> Path:
+    """Where an interpolation job's result lives: ``$RESNET_LAB_HOME/runs/<run>/interpolation-<job>.json``."""
+    return run_dir(run_id) / f"interpolation-{job_id}.json"
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> Path:
+    """``doc`` as JSON at ``path`` (NaN refused), via a temp file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f, allow_nan=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_interpolation(path: Path, curves: Sequence[Interpolation], params: InterpolationParams,
+                       task_id: int | None = None) -> Path:
+    """Write the curves as JSON, atomically (a temp file in the same folder, then ``os.replace``)."""
+    return _write_json(path, {"version": RESULT_VERSION, "kind": INTERPOLATION, "task": task_id,
+                              "created_at": time.time(), "params": params.to_dict(),
+                              "curves": [c.to_dict() for c in curves]})
+
+
+def load_interpolation(path: str | Path) -> InterpolationResult:
+    """Read and validate an interpolation result; anything malformed raises ValueError saying what."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path.name} is not valid JSON: {e}") from None
+    if not isinstance(doc, dict) or doc.get("kind") != INTERPOLATION:
+        raise ValueError(f"{path.name} is not an interpolation result")
+    if doc.get("version") != RESULT_VERSION:
+        raise ValueError(f"{path.name} has format version {doc.get('version')!r}; this lab reads {RESULT_VERSION}")
+    params = InterpolationParams.from_dict(doc.get("params"))
+    raw = doc.get("curves")
+    if not isinstance(raw, list) or not raw:
+        raise ValueError(f"{path.name} holds no curves")
+    curves = tuple(Interpolation.from_dict(c) for c in raw)
+    if any(c.params != params for c in curves):
+        raise ValueError(f"{path.name}: a curve was computed with other settings than the file's")
+    task, created = doc.get("task"), doc.get("created_at")
+    return InterpolationResult(task_id=task if isinstance(task, int) and not isinstance(task, bool) else None,
+                               params=params, curves=curves,
+                               created_at=float(created) if isinstance(created, (int, float)) else 0.0)
+
+
+# --- kept weights and starting points ------------------------------------------------------------------
+
+
+def kept_steps(run_id: int) -> list[int]:
+    """The steps at which run ``run_id`` kept its weights (:mod:`resnet_lab.train.trajectory`), oldest first."""
+    return [step for step, _ in trajectory.snapshots(run_dir(run_id))]
+
+
+def check_path(run: Run) -> None:
+    """Refuse (ValueError, saying how to get them) a run without enough kept weights for a training path."""
+    n = len(kept_steps(run.id))
+    if n < MIN_PATH:
+        kept = "kept no weights along its training" if n == 0 else f"kept only {n} snapshot{'s' if n > 1 else ''}"
+        raise ValueError(f"run {run.id} {kept}; its training path needs at least {MIN_PATH}: {HOW_TO_KEEP}")
+
+
+def initial_source(run: Run) -> str:
+    """Where run ``run``'s initial weights come from, in words (no weights are read): its step-0 snapshot, or a
+    rebuild from its spec and seed. Raises ValueError for a fine-tuned run without a snapshot (it started from a
+    base whose weights the lab does not keep)."""
+    from ..train.config import TrainConfig
+
+    if trajectory.initial_weights(run_dir(run.id)) is not None:
+        return "its initial weights (kept at step 0)"
+    if run.finetune:
+        raise ValueError(f"run {run.id} was fine-tuned from other weights and kept no step-0 snapshot, so its "
+                         f"initial weights are unknown: {HOW_TO_KEEP}")
+    return f"its initial weights (rebuilt from seed {TrainConfig.from_dict(run.train).seed})"
+
+
+def initial_state(run: Run) -> tuple[dict[str, torch.Tensor], str]:
+    """The weights run ``run`` started from, and :func:`initial_source`'s words for where they came from: its
+    step-0 snapshot, else rebuilt from its spec and seed exactly as the trainer built them
+    (``torch.manual_seed(seed)`` then ``build_model(spec)``), without touching the global RNG."""
+    from ..models import build_model
+    from ..spec import ModelSpec
+    from ..train.config import TrainConfig
+
+    said = initial_source(run)
+    kept = trajectory.initial_weights(run_dir(run.id))
+    if kept is not None:
+        return trajectory.load_snapshot(kept), said
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TrainConfig.from_dict(run.train).seed)
+        model = build_model(ModelSpec.from_dict(run.spec))
+    return model.state_dict(), said
 
 
 # --- the job ---------------------------------------------------------------------------------------
@@ -118,11 +243,38 @@ def concerns(job: Any, run_id: int) -> bool:
     return run_id == job.run_id or run_id in job.params.get("runs", [])
 
 
-def landscape_jobs(store: Store, run: Run, statuses: Sequence[str] | None = None) -> list[Any]:
-    """Landscape jobs that sliced ``run``, newest first: its own, and its partner's that included it."""
+def job_mode(job: Any) -> str:
+    """"slice" or "interpolation" (jobs from before modes are slices)."""
+    return job.params.get("mode", "slice")
+
+
+def job_settings(job: Any) -> LandscapeParams | InterpolationParams:
+    """The validated settings of a landscape job of either mode."""
+    raw = {k: v for k, v in job.params.items() if k not in ("runs", "mode", "start", "from_runs")}
+    return InterpolationParams.from_dict(raw) if job_mode(job) == INTERPOLATION else LandscapeParams.from_dict(raw)
+
+
+def describe_job(job: Any) -> str:
+    """A landscape job's settings in words, e.g. "interpolation from the initial weights, α from -0.5 to 1.5, …"
+    (settings that do not validate — a job that failed on them — are said to be unreadable, never raised)."""
+    try:
+        settings = job_settings(job)
+    except ValueError as e:
+        return f"settings not readable: {e}"
+    if job_mode(job) != INTERPOLATION:
+        return settings.describe()
+    start = "the initial weights" if job.params.get("start", "init") == "init" else \
+        "run " + " and ".join(f"#{i}" for i in job.params.get("from_runs") or [])
+    return f"interpolation from {start}, {settings.describe()}"
+
+
+def landscape_jobs(store: Store, run: Run, statuses: Sequence[str] | None = None,
+                   mode: str | None = None) -> list[Any]:
+    """Landscape jobs that sliced ``run``, newest first: its own, and its partner's that included it; only
+    those of ``mode`` ("slice", "interpolation") when given."""
     ids = [run.id] + ([run.partner_id] if run.partner_id is not None else [])
     found = store.jobs.list(kinds=[KIND], run_ids=ids, statuses=statuses)
-    return [j for j in found if concerns(j, run.id)]
+    return [j for j in found if concerns(j, run.id) and (mode is None or job_mode(j) == mode)]
 
 
 def submit_landscape(run_id: int, params: LandscapeParams, twin: bool = True, store: Store | None = None,
@@ -140,24 +292,116 @@ def submit_landscape(run_id: int, params: LandscapeParams, twin: bool = True, st
         raise ValueError("params must be LandscapeParams")
     store = store or Store()
     runs = landscape_runs(store, run_id, twin)
+    if params.directions == "pca":
+        for r in runs:
+            check_path(r)
     job_id, _ = scheduler.submit(
         store, KIND, f"landscape of run {run_id}" + (f" and {runs[1].id}" if twin else ""), "auto",
-        params={"runs": [r.id for r in runs], **params.to_dict()}, run_id=run_id, request_key=request_key,
-        estimate_s=estimate_s, unit="evaluations", owner=owner)
+        params={"runs": [r.id for r in runs], "mode": "slice", **params.to_dict()}, run_id=run_id,
+        request_key=request_key, estimate_s=estimate_s, unit="evaluations", owner=owner)
     return job_id
 
 
+def interpolation_starts(store: Store, runs: Sequence[Run], start: str, from_run: int | None) -> list[int] | None:
+    """Check where an interpolation of ``runs`` can start, now rather than in the worker. ``start="init"``: each
+    run's initial weights must be known (:func:`initial_state`'s rule); returns None. ``start="run"``: run
+    ``from_run`` (and, for the twin, its partner) must have a checkpoint and the very same architecture as the
+    run it is paired with; returns their ids, in the order of ``runs``."""
+    if start not in STARTS:
+        raise ValueError(f"start={start!r} is not allowed; choose one of {', '.join(STARTS)}")
+    if start == "init":
+        if from_run is not None:
+            raise ValueError("an interpolation from the initial weights takes no other run")
+        for r in runs:
+            initial_source(r)
+        return None
+    if from_run is None:
+        raise ValueError("an interpolation between two runs needs the other run's id")
+    if from_run == runs[0].id:
+        raise ValueError("an interpolation between two runs needs two different runs")
+    others = landscape_runs(store, from_run, twin=len(runs) > 1)
+    for mine, other in zip(runs, others):
+        if mine.spec != other.spec:
+            raise ValueError(f"run {other.id} is not the same architecture as run {mine.id} "
+                             f"({other.kind} vs {mine.kind}, or another shape): the line between them is not defined")
+    return [o.id for o in others]
+
+
+def same_architecture(candidates: Sequence[Run], run: Run, mate: Run | None = None) -> list[Run]:
+    """The runs of ``candidates`` an interpolation of ``run`` (and, given, its twin ``mate``) can start from: other
+    runs of the very same spec whose partner — when a twin is interpolated too — is among ``candidates`` with
+    ``mate``'s spec. (Checkpoints are the caller's concern: pass runs that have one.)"""
+    by_id = {r.id: r for r in candidates}
+    out = []
+    for r in candidates:
+        if r.id == run.id or r.spec != run.spec:
+            continue
+        if mate is not None:
+            partner = by_id.get(r.partner_id) if r.partner_id is not None else None
+            if partner is None or partner.spec != mate.spec:
+                continue
+        out.append(r)
+    return out
+
+
+def submit_interpolation(run_id: int, params: InterpolationParams, twin: bool = True, start: str = "init",
+                         from_run: int | None = None, store: Store | None = None, request_key: str | None = None,
+                         estimate_s: float | None = None, owner: Identity = MACHINE) -> int:
+    """Queue an interpolation of run ``run_id`` (and of its twin, each between its own two ends) for ``owner``:
+    from its initial weights (``start="init"``) or from run ``from_run`` (``start="run"``) to its trained
+    weights. Checks now what would fail later (:func:`interpolation_starts`). Returns the job id."""
+    if not isinstance(params, InterpolationParams):
+        raise ValueError("params must be InterpolationParams")
+    store = store or Store()
+    runs = landscape_runs(store, run_id, twin)
+    from_runs = interpolation_starts(store, runs, start, from_run)
+    title = f"interpolation of run {run_id}" + (f" and {runs[1].id}" if twin else "")
+    job_id, _ = scheduler.submit(
+        store, KIND, title, "auto",
+        params={"runs": [r.id for r in runs], "mode": INTERPOLATION, "start": start, "from_runs": from_runs,
+                **params.to_dict()},
+        run_id=run_id, request_key=request_key, estimate_s=estimate_s, unit="evaluations", owner=owner)
+    return job_id
+
+
+def _ids(raw: Any, what: str) -> list[int]:
+    if not isinstance(raw, list) or not raw or not all(isinstance(i, int) and not isinstance(i, bool) for i in raw):
+        raise ValueError(f"the job's {what} must be a list of run ids")
+    return raw
+
+
+def pca_slice_inputs(run: Run, model: torch.nn.Module, params: LandscapeParams
+                     ) -> tuple[list[dict[str, torch.Tensor]], list[list[float]], TrajectoryPath]:
+    """What a PCA slice of ``run`` needs: its kept weights are read, ``model`` is set to the last of them (the
+    centre), and the PCA of the path (:func:`trajectory_pca`, over the model's parameters) gives the directions
+    (on the model's device), the grid axes scaled to the path (:func:`path_axes`) and the path itself."""
+    check_path(run)
+    kept = trajectory.snapshots(run_dir(run.id))
+    states = [trajectory.load_snapshot(p) for _, p in kept]
+    model.load_state_dict(states[-1], strict=True)
+    device = next(model.parameters()).device
+    names = [n for n, _ in model.named_parameters()]
+    directions, coords, explained = trajectory_pca(states, states[-1], names)
+    path = TrajectoryPath(steps=tuple(s for s, _ in kept), alphas=tuple(coords[:, 0].tolist()),
+                          betas=tuple(coords[:, 1].tolist()), explained=explained)
+    return [{k: v.to(device) for k, v in d.items()} for d in directions], list(path_axes(params, path)), path
+
+
 def run_landscape(ctx: JobContext) -> Outcome:
-    """The job handler: every model's surface in turn, then one result file. On a stop the surfaces
-    computed so far — the last one partial — are saved."""
+    """The job handler: a slice job (every model's surface in turn, then one result file; on a stop the
+    surfaces computed so far — the last one partial — are saved) or an interpolation job
+    (:func:`run_interpolation`)."""
+    if job_mode(ctx.job) == INTERPOLATION:
+        return run_interpolation(ctx)
     from ..analysis.subject import from_run
     from ..data.registry import load_dataset
 
     job, store = ctx.job, ctx.store
     raw = dict(job.params)
-    ids = raw.pop("runs", [job.run_id])
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
-        raise ValueError("the job's runs must be a list of run ids")
+    ids = _ids(raw.pop("runs", [job.run_id]), "runs")
+    mode = raw.pop("mode", "slice")
+    if mode not in MODES:
+        raise ValueError(f"unknown landscape mode {mode!r}")
     params = LandscapeParams.from_dict(raw)
     runs = [store.runs.get(i) for i in ids]
     subjects = [from_run(r) for r in runs]
@@ -187,9 +431,12 @@ def run_landscape(ctx: JobContext) -> Outcome:
         if key not in datasets:
             datasets[key] = load_dataset(subject.data)
         batches = training_batches(subject, datasets[key], params)
+        directions, axes, path = None, None, None
+        if params.directions == "pca":
+            directions, axes, path = pca_slice_inputs(run, subject.model, params)
         surface = loss_surface(subject.model, batches, params, label=f"#{run.id} {run.name} ({subject.spec.kind})",
                                run_id=run.id, should_stop=ctx.should_stop,
-                               progress=lambda n, _, k=k: report(k, n))
+                               progress=lambda n, _, k=k: report(k, n), directions=directions, axes=axes, path=path)
         if not surface.complete:
             stopped = True
             if done > k * per_model:  # keep a surface cut short, not one never started
@@ -207,3 +454,72 @@ def run_landscape(ctx: JobContext) -> Outcome:
                f"({whole} complete surface{'s' if whole != 1 else ''} of {len(subjects)}"
                + (", the last one cut short)." if not surfaces[-1].complete else ")."))
     return Outcome("stopped", message, result_path=path)
+
+
+def run_interpolation(ctx: JobContext) -> Outcome:
+    """The handler of an interpolation job: every model's curve in turn (from its start to its trained weights),
+    then one result file; on a stop, the curves computed so far — the last one partial — are saved."""
+    from ..analysis.subject import from_run
+    from ..data.registry import load_dataset
+
+    job, store = ctx.job, ctx.store
+    raw = dict(job.params)
+    ids = _ids(raw.pop("runs", [job.run_id]), "runs")
+    raw.pop("mode")
+    start = raw.pop("start", "init")
+    from_runs = raw.pop("from_runs", None)
+    if start not in STARTS:
+        raise ValueError(f"unknown interpolation start {start!r}")
+    if start == "run":
+        from_runs = _ids(from_runs, "from_runs")
+        if len(from_runs) != len(ids):
+            raise ValueError("an interpolation between runs needs one start run per run")
+    params = InterpolationParams.from_dict(raw)
+    runs = [store.runs.get(i) for i in ids]
+    device = torch.device(ctx.device if ctx.device != "cuda" or torch.cuda.is_available() else "cpu")
+    per_model = params.points
+    total = per_model * len(runs)
+    ctx.progress(0, total)
+    curves: list[Interpolation] = []
+    datasets: dict[str, Any] = {}
+    done, stopped = 0, False
+    for k, run in enumerate(runs):
+        if ctx.should_stop():
+            stopped = True
+            break
+        subject = from_run(run)
+        subject.model.to(device)
+        if subject.data is None:
+            raise ValueError(f"run {run.id}'s checkpoint does not say which data it was trained on")
+        if start == "init":
+            first, said = initial_state(run)
+        else:
+            other = store.runs.get(from_runs[k])
+            first, said = from_run(other).model.state_dict(), f"run #{other.id} {other.name}"
+        key = json.dumps(subject.data.to_dict(), sort_keys=True)
+        if key not in datasets:
+            datasets[key] = load_dataset(subject.data)
+        batches = training_batches(subject, datasets[key], params)
+
+        def report(n: int, _: int, k: int = k) -> None:
+            nonlocal done
+            done = k * per_model + n
+            ctx.progress(done, total)
+
+        curve = interpolate(subject.model, first, subject.model.state_dict(), batches, params,
+                            label=f"#{run.id} {run.name} ({subject.spec.kind})", run_id=run.id, start_label=said,
+                            progress=report, should_stop=ctx.should_stop)
+        if not curve.complete:
+            stopped = True
+            if done > k * per_model:
+                curves.append(curve)
+            break
+        curves.append(curve)
+    if not curves:
+        return Outcome("stopped", "Stopped before the first evaluation; nothing was saved.")
+    path = save_interpolation(interpolation_path(job.run_id, job.id), curves, params, job.id)
+    ctx.progress(done, total)
+    if not stopped:
+        return Outcome("done", result_path=path)
+    return Outcome("stopped", f"Stopped after {done} of {total} evaluations; the partial result is saved.",
+                   result_path=path)

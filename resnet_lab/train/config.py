@@ -11,6 +11,8 @@ from ..checks import MAX_SEED, check_float, check_int
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("onecycle", "cosine", "step", "constant")
 DEVICES = ("auto", "cpu", "cuda")
+MAX_KEEP_EVERY = 1_000_000  # steps
+MAX_KEEP_BUDGET_MB = 100_000.0  # 100 GB: a cap on what one job's kept weights may ask for
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,10 @@ class TrainConfig:
     #   each epoch end): a short run draws a validation curve, not two dots; 0: at epoch ends only
     device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
     compile: bool = False  # torch.compile the training forward: pays back on long GPU runs; first step = compile_s
+    keep_weights_every: int = 0  # keep the weights at step 0, every this many steps and at the end, for the
+    #   landscape page's training path and interpolation (0: off; see resnet_lab.train.trajectory)
+    keep_weights_budget_mb: float = 200.0  # disk the kept weights of one job (all its models) may take, MB:
+    #   thinned to every 2k, 4k, … steps to fit; refused at submit if even the first and last do not fit
 
     def __post_init__(self) -> None:
         check_int("epochs", self.epochs, 1, 1000)
@@ -50,6 +56,8 @@ class TrainConfig:
         check_int("log_every", self.log_every, 1, 100_000)
         check_int("grad_norm_every", self.grad_norm_every, 0, 100_000)
         check_int("eval_points", self.eval_points, 0, 1000)
+        check_int("keep_weights_every", self.keep_weights_every, 0, MAX_KEEP_EVERY)
+        check_float("keep_weights_budget_mb", self.keep_weights_budget_mb, 1.0, MAX_KEEP_BUDGET_MB)
         if not isinstance(self.nesterov, bool):
             raise ValueError(f"nesterov must be true or false, got {self.nesterov!r}")
         if not isinstance(self.compile, bool):
@@ -58,8 +66,18 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def fingerprint_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` for a job's fingerprint: the keep-weights settings count only when on, so a job that
+        keeps no weights has the fingerprint it had before the setting existed (old finished jobs still match)."""
+        out = self.to_dict()
+        if not self.keep_weights_every:
+            del out["keep_weights_every"], out["keep_weights_budget_mb"]
+        return out
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        """Validate a stored or untrusted mapping. Settings added since a config was stored (``eval_points``,
+        ``keep_weights_*``) take their defaults; unknown keys are refused."""
         if not isinstance(data, Mapping):
             raise ValueError("a training config must be a JSON object")
         names = {f.name for f in dataclasses.fields(cls)}

@@ -30,6 +30,11 @@ and validation (:class:`ImageBatches`: images on the device, augmented there; or
 probe, :class:`FeatureBatches`: the frozen backbone's pooled features, computed once), and a
 *logits* function maps a batch to class scores (:func:`full_logits`: the whole model, or
 :func:`head_logits`: only its classifier). The loop, evaluation and checkpointing never ask which.
+
+Keeping the weights along the way (``TrainConfig.keep_weights_every``, see :mod:`.trajectory`): the plan is
+fitted to the disk budget when the trainer is built; the weights are written (by the leader, into each
+model's checkpoint folder) before the first step, after every kept step, and where training ends. Each write
+copies the weights to the host: a sync every k steps, none in between.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from ..data.registry import Dataset
 from ..device import pick_device
 from ..models import build_model
 from ..spec import ModelSpec
-from . import distributed
+from . import distributed, trajectory
 from .checkpoint import load_train_state, save_checkpoint
 from .config import TrainConfig
 from .distributed import Group
@@ -103,6 +108,7 @@ class _Member:
     forward: nn.Module | None = None  # what a training step calls: the model, or it wrapped (DDP) / compiled
     status: str = "running"
     message: str | None = None
+    kept_step: int = -1  # the last step whose weights were kept (trajectory), -1: none yet
     best_val_acc: float = -1.0
     last_metrics: dict[str, float] = field(default_factory=dict)
     loss_sum: torch.Tensor | None = None
@@ -370,6 +376,11 @@ class Trainer:
         self.start_batch = 0
         self.epoch_order_state = self.order_gen.get_state()
         self.compile_s: float | None = None  # seconds the first compiled step took, until logged
+        # the weights kept along the way, fitted to the budget now (TrajectoryTooLarge if even two do not fit)
+        self.trajectory: trajectory.TrajectoryPlan | None = None
+        if cfg.keep_weights_every:
+            self.trajectory = trajectory.plan(self.total_steps, cfg.keep_weights_every, cfg.keep_weights_budget_mb,
+                                              sum(trajectory.state_bytes(m.model) for m in self.members))
 
     def _member(self, spec: ModelSpec, ckpt_dir: Path | None, setup: MemberSetup) -> _Member:
         torch.manual_seed(self.cfg.seed)
@@ -434,6 +445,7 @@ class Trainer:
         for i, m in enumerate(self.members):
             self.cb.on_start(i, self.total_steps, m.norm_names)
         self.batches.prepare()  # before the clock starts: a linear probe's feature pass is not training
+        self._start_trajectory()
         stopped = False
         last_ckpt = time.monotonic()
         t_log = time.perf_counter()
@@ -468,6 +480,8 @@ class Trainer:
                     m.seen += len(y)
                 self.step += 1
                 steps_since_log += 1
+                if self.trajectory is not None and self.trajectory.keeps(self.step):
+                    self._keep_weights()
                 if compile_clock is not None:  # its time is compilation, reported apart, not training speed
                     self._sync()
                     self.compile_s = time.perf_counter() - compile_clock
@@ -509,6 +523,7 @@ class Trainer:
             if stopped:
                 break
 
+        self._keep_weights()  # where training ended (a stop, or the last step if not kept yet); not a diverged model
         results = []
         for i, m in enumerate(self.members):
             if m.status == "running":
@@ -519,6 +534,27 @@ class Trainer:
 
     def _active(self) -> list[_Member]:
         return [m for m in self.members if m.status == "running"]
+
+    # --- the weights along the way ------------------------------------------------------------------
+
+    def _start_trajectory(self) -> None:
+        """Write the plan beside each model's snapshots and keep the initial weights (a resumed run has them)."""
+        if self.trajectory is None or self.rank != 0:
+            return
+        for m in self.members:
+            if m.ckpt_dir is not None:
+                trajectory.save_plan(m.ckpt_dir, self.trajectory)
+        if self.step == 0:
+            self._keep_weights()
+
+    def _keep_weights(self) -> None:
+        """Keep every running model's weights at this step (once per step; the leader alone writes)."""
+        if self.trajectory is None or self.rank != 0:
+            return
+        for m in self._active():
+            if m.ckpt_dir is not None and m.kept_step != self.step:
+                trajectory.save_snapshot(m.ckpt_dir, self.step, m.model)
+                m.kept_step = self.step
 
     def _sync(self) -> None:
         """Wait for the GPU (at log points and the first compiled step only); nothing on the CPU."""

@@ -31,7 +31,7 @@ from ..jobs.handlers import JobContext, JobFailed, Outcome
 from ..paths import run_dir
 from ..spec import ModelSpec
 from ..store import Run, Store
-from . import distributed
+from . import distributed, trajectory
 from .checkpoint import CheckpointNotSaved, read_manifest
 from .config import TrainConfig
 from .engine import Callbacks, Trainer
@@ -154,8 +154,16 @@ def checkpoint_message(ctx: JobContext, error: CheckpointNotSaved) -> str:
     """What to tell the person whose training job could not save a checkpoint: why (a full disk, said so), which
     run and where, what to do, and that the previous checkpoint is intact."""
     runs = ctx.store.runs.of_job(ctx.job.id)
-    run = next((r for r in runs if run_dir(r.id) == error.directory), None)
+    kept = error.directory.name == trajectory.FOLDER  # a snapshot of the weights kept along the way
+    folder = error.directory.parent if kept else error.directory
+    run = next((r for r in runs if run_dir(r.id) == folder), None)
     which = f"run #{run.id} ({run.name})" if run is not None else "a run"
+    if kept:
+        why = "No space left on device" if error.errno == errno.ENOSPC else \
+            "Disk quota exceeded" if error.errno == errno.EDQUOT else error.strerror
+        return (f"{why} while keeping the weights of {which} along its training ({error.tag} in {error.directory}): "
+                "free some disk space, or lower 'Keep weights every k steps' / its budget (or turn it off), then "
+                "start it again. The weights kept so far and its checkpoints are intact.")
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         why = "No space left on device" if error.errno == errno.ENOSPC else "Disk quota exceeded"
         what = f"{why} while saving the checkpoint of {which} in {error.directory}: free some disk space, then"

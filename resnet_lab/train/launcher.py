@@ -21,6 +21,7 @@ from ..spec import ModelSpec
 from ..store import Job, Store
 from .config import TrainConfig
 from .finetune import FinetuneConfig, load_base, plan
+from .trajectory import check_budget
 
 NOMINAL_TRAIN_IMAGES = 10_000
 """Training images assumed for a dataset used whole, when estimating work before it is loaded. The same
@@ -71,7 +72,8 @@ def fingerprint(spec: ModelSpec | None, data: DataConfig, train: TrainConfig, tw
     """A stable hash of everything that decides what a job computes: its kind, the models as trained (fitted to
     the data; with ``twin`` the plain twin too), the data settings, every training setting with the seed,
     and the number of devices. The device setting counts as the kind of device it resolves to here ("auto"
-    on a GPU machine is "cuda"). A fine-tuning job (``finetune``) counts its fine-tuning settings instead of
+    on a GPU machine is "cuda"); the keep-weights settings count only when on (:meth:`TrainConfig.fingerprint_dict`).
+    A fine-tuning job (``finetune``) counts its fine-tuning settings instead of
     ``spec``: its model follows from its source and the data. Names do not count: the same job has the
     same fingerprint whoever queues it and whatever they call it."""
     try:
@@ -84,7 +86,8 @@ def fingerprint(spec: ModelSpec | None, data: DataConfig, train: TrainConfig, tw
         raise ValueError("a training job's fingerprint needs its spec")
     else:
         specs = [row["spec"] for row in training_rows(spec, data, train, twin)]
-    payload = {"kind": kind, "specs": specs, "data": data.to_dict(), "train": {**train.to_dict(), "device": device},
+    payload = {"kind": kind, "specs": specs, "data": data.to_dict(),
+               "train": {**train.fingerprint_dict(), "device": device},
                "twin": bool(twin), "world_size": int(world_size),
                "finetune": finetune.to_dict() if finetune is not None else None}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -129,7 +132,9 @@ def submit(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = F
     (N GPUs, or N lanes of the cpu slot) with DistributedDataParallel: the batch size stays the global
     batch, split evenly (so it must divide by N), and the result is the one-device run's up to rounding.
     ``owner``: who queues it (the class's caps apply: :class:`resnet_lab.jobs.QueueFull`; its bounds, and the
-    open ``lesson``'s: :func:`check_bounds`). The job's :func:`fingerprint` is stored with it. Returns the run
+    open ``lesson``'s: :func:`check_bounds`). Keeping the weights (``train.keep_weights_every``) is refused here
+    when even their first and last snapshots exceed the budget (:func:`resnet_lab.train.trajectory.check_budget`).
+    The job's :func:`fingerprint` is stored with it. Returns the run
     ids, the ResNet first.
     """
     if world_size > 1 and train.batch_size % world_size:
@@ -137,8 +142,9 @@ def submit(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = F
                          f"choose a multiple of {world_size}")
     check_bounds(owner, fit_spec_to_data(spec, data), data, train, lesson)
     check_data_available(data)
-    store = store or Store()
     rows = training_rows(spec, data, train, twin, name)
+    check_budget([ModelSpec.from_dict(r["spec"]) for r in rows], train)  # kept weights: refused only if 2 won't fit
+    store = store or Store()
     _, ids = scheduler.submit(store, "train", rows[0]["name"], train.device, runs=rows, partners=twin,
                               origin=origin, request_key=request_key, world_size=world_size,
                               work=training_work("train", [r["spec"] for r in rows], data, train, world_size),
@@ -158,6 +164,7 @@ def submit_finetune(ft: FinetuneConfig, data: DataConfig, train: TrainConfig, na
     info = dataset_info(data.name)
     spec, _ = plan(ft, base, info.num_classes, info.in_channels)
     check_bounds(owner, spec, data, train, lesson)
+    check_budget([spec], train)
     row = {"name": name or f"{base.label} → {data.name} · {ft.strategy}", "spec": spec.to_dict(),
            "data": data.to_dict(), "train": train.to_dict(), "finetune": ft.to_dict()}
     _, ids = scheduler.submit(store, "finetune", row["name"], train.device, runs=[row], request_key=request_key,

@@ -11,6 +11,7 @@ import pytest
 from resnet_lab import jobs
 from resnet_lab.analysis.landscape import LandscapeParams, Surface
 from resnet_lab.experiments.landscape import KIND, result_path, save_result
+from resnet_lab.ui.common import plain
 
 PAGE = "app_pages/landscape.py"
 
@@ -72,7 +73,8 @@ def test_the_estimate_follows_the_settings_and_start_queues_one_task(home, open_
     assert len(tasks) == 1
     task = tasks[0]
     assert task.run_id == ids[0] and task.status in ("queued", "running", "done")
-    assert task.params == {"runs": ids, "dims": 2, "steps": 3, "span": 1.0, "batches": 1, "batch_size": 32, "seed": 0}
+    assert task.params == {"runs": ids, "mode": "slice", "dims": 2, "steps": 3, "span": 1.0, "batches": 1,
+                           "batch_size": 32, "seed": 0, "directions": "random"}
     assert f"Landscape job #{task.id}" in text(at) and at.get("progress")
     at.button(key="ls_stop").click().run()  # the live panel's Stop
     assert not at.exception
@@ -100,8 +102,8 @@ def test_finished_landscapes_are_drawn_from_their_stored_surfaces(home, open_app
     lines = [t for t in fig["data"] if t.get("yaxis", "y") == "y"]
     assert [t["y"] for t in lines] == [list(s.loss) for s in res1]
     df = at.dataframe[0].value
-    assert list(df["centre loss"]) == pytest.approx([0.3, 0.6])
-    assert list(df["rise at ½ span"]) == pytest.approx([1.0, 2.0])  # ±1 along α: a² and 2a²
+    assert list(df["centre loss"]) == ["0.3000", "0.6000"]
+    assert list(df["rise at ½ span"]) == ["1.0000", "2.0000"]  # ±1 along α: a² and 2a²
 
     at.selectbox(key="ls_result").set_value(t2).run()
     (fig,) = charts(at)
@@ -169,10 +171,162 @@ def test_the_basin_caption_is_computed_from_the_surfaces(home, open_app_page, ru
     _pair_1d(store, ids, lambda a, b: 0.3 + a * a, lambda a, b: 0.6 + 2 * a * a)  # rises 1 and 2 at ±1
     at = open_app_page(PAGE)
     assert not at.exception and not at.warning
-    assert ("At ±1 along the directions the plain net's loss rises by 2 and the ResNet's by 1: the ResNet sits in "
-            "the wider, flatter basin (2× smaller rise), as Li et al. found for nets with skip connections."
-            ) in [m.value for m in at.markdown]
+    assert plain("At ±1 along the directions the plain net's loss rises by 2 and the ResNet's by 1: the ResNet sits "
+                 "in the wider, flatter basin (2× smaller rise), as Li et al. found for nets with skip connections.",
+                 2000) in [m.value for m in at.markdown]
     _pair_1d(store, ids, lambda a, b: 0.3 + 3 * a * a, lambda a, b: 0.6 + a * a)  # newest first: the reverse
     at = open_app_page(PAGE)
-    assert any("the plain net sits in the wider, flatter basin (3× smaller rise), the opposite of Li et al.'s"
-               in m.value for m in at.markdown)
+    assert any(plain("the plain net sits in the wider, flatter basin (3× smaller rise), the opposite of Li et al.'s",
+                     2000) in m.value for m in at.markdown)
+
+
+# --- the training path, interpolation, the table, the page's shape ------------------------------------------
+
+
+def wait_done(store, job_id, timeout=300.0):
+    deadline = time.time() + timeout
+    while store.jobs.get(job_id).active and time.time() < deadline:
+        jobs.pump(store)
+        time.sleep(0.2)
+    job = store.jobs.get(job_id)
+    assert job.status == "done", job.error
+    return job
+
+
+@pytest.fixture(scope="module")
+def kept_source(tmp_path_factory):
+    from tests.trajectory_runs import train_keeping_weights
+
+    home = tmp_path_factory.mktemp("kept_home")
+    return home, train_keeping_weights(home)
+
+
+@pytest.fixture
+def kept(kept_source, tmp_path, monkeypatch):
+    """(store, [resnet id, plain id]) in a private copy of a home whose runs kept their weights every 3 steps."""
+    from resnet_lab.store import Store
+    from tests.trajectory_runs import kill_workers, private_home
+
+    src, ids = kept_source
+    private_home(src, tmp_path / "kept")
+    monkeypatch.setenv("RESNET_LAB_HOME", str(tmp_path / "kept"))
+    monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
+    store = Store()
+    yield store, ids
+    kill_workers(store)
+    store.close()
+
+
+def test_the_training_path_is_drawn_for_a_run_that_kept_its_weights(kept, open_app_page):
+    from resnet_lab.experiments.landscape import kept_steps, load_result
+
+    store, ids = kept
+    at = open_app_page(PAGE)
+    at.radio(key="ls_dirs").set_value("Training path (PCA)").run()
+    assert not at.info and at.radio(key="ls_dims").disabled  # both runs have a path; the path needs 2D
+    at.slider(key="ls_steps").set_value(3).run()
+    at.slider(key="ls_batches").set_value(1).run()
+    at.select_slider(key="ls_bs").set_value(16).run()
+    at.button(key="ls_start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (task,) = store.jobs.list(kinds=[KIND])
+    assert task.params["directions"] == "pca" and task.params["mode"] == "slice"
+    task = wait_done(store, task.id)
+    at.run()
+    assert at.selectbox(key="ls_result").value == task.id
+    (fig,) = charts(at)
+    paths = [t for t in fig["data"] if t.get("name") == "training path"]
+    result = load_result(task.result_path)
+    assert len(paths) == 2
+    for trace, s, rid in zip(paths, result.surfaces, ids):
+        assert trace["customdata"] == kept_steps(rid) == list(s.path.steps)
+        assert trace["x"] == pytest.approx(list(s.path.alphas)) and trace["y"] == pytest.approx(list(s.path.betas))
+        assert trace["text"][0] == "start (step 0)" and trace["text"][-1] == f"end (step {s.path.steps[-1]})"
+    ex = result.surfaces[0].path.explained
+    assert fig["layout"]["xaxis"]["title"]["text"] == f"1st PCA direction: {100 * ex[0]:.1f}% of variance"
+    assert "PCA directions explain" in " ".join(m.value for m in at.markdown) or at.warning  # or: did not learn
+    assert "The red line joins the kept weights" in text(at)
+
+
+def test_a_run_without_kept_weights_says_how_to_get_them(home, open_app_page):
+    store, ids = home
+    at = open_app_page(PAGE)
+    at.radio(key="ls_dirs").set_value("Training path (PCA)").run()
+    said = [i.value for i in at.info]
+    assert len(said) == 2 and all("kept no weights along its training" in s for s in said)
+    assert all("train with 'Keep weights every k steps' on" in s for s in said)
+    assert at.button(key="ls_start").disabled
+    at.radio(key="ls_dirs").set_value("Random (filter-normalized)").run()
+    assert not at.info and not at.button(key="ls_start").disabled
+
+
+def test_an_interpolation_is_started_and_both_curves_are_drawn_side_by_side(home, open_app_page):
+    from resnet_lab.experiments.landscape import load_interpolation
+
+    store, ids = home
+    at = open_app_page(PAGE)
+    assert "No interpolation of this run yet." in text(at)
+    assert f"#{ids[0]}: its initial weights (rebuilt from seed 0)" in text(at)  # trained without kept weights
+    at.slider(key="ls_i_res").set_value(2).run()
+    at.slider(key="ls_i_batches").set_value(1).run()
+    at.select_slider(key="ls_i_bs").set_value(16).run()
+    assert "2 models × 5 points × 1 batch × 2 (BN statistics, then the loss) = 20 forward passes" in text(at)
+    at.radio(key="ls_i_from").set_value("another run of the same model").run()
+    assert any("No other run of this very model with its twin yet" in i.value for i in at.info)
+    at.radio(key="ls_i_from").set_value("its initial weights").run()
+    at.button(key="ls_i_start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (task,) = store.jobs.list(kinds=[KIND])
+    assert task.params["mode"] == "interpolation" and task.params["start"] == "init"
+    assert f"Interpolation job #{task.id}" in text(at)
+    task = wait_done(store, task.id)
+    at.run()
+    assert at.selectbox(key="ls_i_result").value == task.id
+    fig = [c for c in charts(at) if any(t.get("mode") == "markers+text" for t in c["data"])][0]
+    result = load_interpolation(task.result_path)
+    lines = [t for t in fig["data"] if t.get("mode") == "lines+markers"]
+    assert [t["xaxis"] for t in lines] == ["x", "x2"]
+    assert [t["y"] for t in lines] == [pytest.approx(list(c.loss)) for c in result.curves]
+    df = at.dataframe[-1].value
+    assert list(df["model"]) == [c.label for c in result.curves]
+    assert "None" not in df.to_string()
+
+
+def test_missing_numbers_read_n_a_never_none(home, open_app_page):
+    store, ids = home
+    p = LandscapeParams(dims=2, steps=3)
+    nan = math.nan
+    cut = [surface(p, lambda a, b: nan if b > 0 or (b == 0 and a > 0) else 1.0 + a * a, "#1 tiny (ResNet)", True,
+                   ids[0])]
+    cut = [Surface(**{**cut[0].__dict__, "complete": False})]
+    finished_task(store, ids, p, cut, status="stopped")
+    at = open_app_page(PAGE)
+    df = at.dataframe[0].value
+    assert list(df["rise at ½ span"]) == ["n/a"] and list(df["centre loss"]) == ["1.0000"]  # +α side missing
+    assert list(df["lowest loss"]) == ["1.0000"]
+    rendered = df.to_string() + json.dumps(df.to_dict())
+    assert "None" not in rendered and "nan" not in rendered.lower()
+    config = json.loads(at.dataframe[0].proto.columns)
+    assert "stopped before" in config["rise at ½ span"]["help"]  # the tooltip says why
+
+
+def test_the_page_computes_through_the_helper_and_its_functions_read_no_page_globals():
+    import ast
+    from pathlib import Path
+
+    src = (Path(__file__).resolve().parents[2] / PAGE).read_text()
+    assert "with s.lock" not in src and ".lock" not in src
+    assert not [n for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "id"]
+    assert "on_models(" in src
+    tree = ast.parse(src)
+    page_vars = set()  # variables the page script assigns outside functions (constants in CAPITALS are allowed)
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            page_vars |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+                          and not n.id.isupper()}
+    assert {"by_id", "the_run", "picked_subjects"} <= page_vars
+    for fn in [n for n in tree.body if isinstance(n, ast.FunctionDef)]:
+        own = {a.arg for a in ast.walk(fn) if isinstance(a, ast.arg)} | {
+            n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        read = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - own
+        assert not read & page_vars, f"{fn.name} reads page globals {sorted(read & page_vars)}"

@@ -1,0 +1,84 @@
+"""Shared by the landscape tests that need runs which kept their weights (a training path): train one tiny job
+through a real worker with ``keep_weights_every`` on, and give each test a private copy of that home."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+TRAINED_SPEC = dict(stem="cifar", depths=(1, 1, 1), widths=(8, 16, 32), shortcut="A")
+EVERY = 3  # steps between kept weights: 600 images / 64 = 9 steps an epoch, 18 in all -> 7 snapshots
+
+
+def train_keeping_weights(home: Path, every: int = EVERY) -> list[int]:
+    """Train a tiny ResNet and its plain twin on ``shapes`` (2 epochs) in ``home`` with a real worker process,
+    keeping the weights every ``every`` steps. Returns [resnet run id, plain run id]."""
+    from resnet_lab import ModelSpec
+    from resnet_lab.data.registry import DataConfig
+    from resnet_lab.store import Store
+    from resnet_lab.train.config import TrainConfig
+    from resnet_lab.train.launcher import fit_spec_to_data
+
+    old = os.environ.get("RESNET_LAB_HOME")
+    os.environ["RESNET_LAB_HOME"] = str(home)
+    try:
+        spec = ModelSpec(**TRAINED_SPEC)
+        data = DataConfig(name="shapes", image_size=32, train_subset=600, augment=False)
+        train = TrainConfig(epochs=2, batch_size=64, lr=0.05, device="cpu", keep_weights_every=every)
+        store = Store()
+        rows = [{"name": name, "spec": fit_spec_to_data(s, data).to_dict(), "data": data.to_dict(),
+                 "train": train.to_dict()} for name, s in (("kept", spec), ("kept plain", spec.twin()))]
+        job, ids = store.jobs.create("train", "kept", "cpu", runs=rows, partners=True)
+        assert store.jobs.claim({"cpu": 1}) == [(job, "cpu")]
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        subprocess.run([sys.executable, "-m", "resnet_lab.jobs.worker", str(job)], check=True, env=env, timeout=600)
+        assert [r.status for r in store.runs.of_job(job)] == ["done", "done"]
+        store.close()
+    finally:
+        if old is None:
+            os.environ.pop("RESNET_LAB_HOME", None)
+        else:
+            os.environ["RESNET_LAB_HOME"] = old
+    return ids
+
+
+def private_home(src: Path, dst: Path) -> None:
+    """Copy a lab home's database and run folders into ``dst``."""
+    dst.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(src / "runs.db") as a, sqlite3.connect(dst / "runs.db") as b:
+        a.backup(b)
+    shutil.copytree(src / "runs", dst / "runs")
+
+
+def _worker_of(pid: int, job_id: int, home: Path) -> bool:
+    """Whether process ``pid`` is the worker of job ``job_id`` in lab home ``home`` (a stored pid may have been
+    reused by any other process since: never signal one that is not)."""
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        env = dict(v.split(b"=", 1) for v in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if b"=" in v)
+    except OSError:
+        return False
+    return b"resnet_lab.jobs.worker" in cmd and str(job_id).encode() in cmd and \
+        env.get(b"RESNET_LAB_HOME", b"").decode(errors="replace") == str(home)
+
+
+def kill_workers(store, grace_s: float = 10.0) -> None:
+    """Leave no worker of this home's jobs behind: a worker records its job's end a moment before it exits, so
+    each gets ``grace_s`` to go, then is killed."""
+    import time
+
+    from resnet_lab.paths import lab_home
+
+    home = lab_home()
+    ours = [(j.pid, j.id) for j in store.jobs.list(limit=1000) if j.pid and _worker_of(j.pid, j.id, home)]
+    deadline = time.time() + grace_s
+    while any(_worker_of(pid, jid, home) for pid, jid in ours) and time.time() < deadline:
+        time.sleep(0.05)
+    for pid, jid in ours:
+        if _worker_of(pid, jid, home):
+            os.kill(pid, signal.SIGKILL)
