@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from ..fmt import finite_or_none
 
@@ -66,7 +67,6 @@ def _cmd(args: argparse.Namespace) -> int:
     from ..analysis.subject import from_run
     from ..experiments.landscape import landscape_runs, load_result, submit_landscape
     from ..experiments.learned import check_runs
-    from ..jobs.follow import follow
     from ..jobs.slots import default_device
     from ..store import Store
 
@@ -80,19 +80,9 @@ def _cmd(args: argparse.Namespace) -> int:
                          device=default_device())
     print(f"estimate: {cost.describe()}", file=sys.stderr if args.json else sys.stdout, flush=True)
     job_id = submit_landscape(args.run, params, twin=not args.no_twin, store=store, estimate_s=cost.seconds)
-    estimate = {"forwards": cost.forwards, "seconds": cost.seconds, "device": cost.device}
-    if args.detach:
-        job = store.jobs.get(job_id)
-        print(json.dumps({"job": job_id, "status": job.status, "estimate": estimate}) if args.json
-              else f"queued landscape job {job_id}")
+    job, estimate = _queued_or_followed(store, job_id, args, cost, "landscape")
+    if job is None:
         return 0
-
-    def report(jobs) -> None:
-        if not args.json:
-            j = jobs[0]
-            print(f"job {job_id} {j.status:<8} {j.progress}/{j.total or '?'} evaluations", flush=True)
-
-    job = follow(store, [job_id], report, poll_s=0.3, stopping_text="stopping (saving what has been computed)…")[0]
     models = []
     checks = check_runs(store, runs)  # a basin says something only about a net that learned
     why = inconclusive(checks)
@@ -133,12 +123,32 @@ def _cmd(args: argparse.Namespace) -> int:
     return 0 if job.status == "done" else 1
 
 
+def _queued_or_followed(store, job_id: int, args: argparse.Namespace, cost, what: str) -> tuple[Any, dict]:
+    """(the job once it ended, the cost estimate as JSON) — or, with ``--detach``, (None, …) after saying the
+    ``what`` job is queued. Progress is printed while it runs (not with ``--json``)."""
+    from ..jobs.follow import follow
+
+    estimate = {"forwards": cost.forwards, "seconds": cost.seconds, "device": cost.device}
+    if args.detach:
+        job = store.jobs.get(job_id)
+        print(json.dumps({"job": job_id, "status": job.status, "estimate": estimate}) if args.json
+              else f"queued {what} job {job_id}")
+        return None, estimate
+
+    def report(jobs) -> None:
+        if not args.json:
+            j = jobs[0]
+            print(f"job {job_id} {j.status:<8} {j.progress}/{j.total or '?'} evaluations", flush=True)
+
+    return follow(store, [job_id], report, poll_s=0.3,
+                  stopping_text="stopping (saving what has been computed)…")[0], estimate
+
+
 def _interpolate(args: argparse.Namespace) -> int:
     """``landscape --interpolate``: queue, follow and report an interpolation job."""
     from ..analysis.landscape import InterpolationParams, estimate_cost, interpolation_sentence, interpolation_summary
     from ..analysis.subject import from_run
     from ..experiments.landscape import landscape_runs, load_interpolation, submit_interpolation
-    from ..jobs.follow import follow
     from ..jobs.slots import default_device
     from ..store import Store
 
@@ -154,19 +164,9 @@ def _interpolate(args: argparse.Namespace) -> int:
     start = "init" if args.from_run is None else "run"
     job_id = submit_interpolation(args.run, params, twin=not args.no_twin, start=start, from_run=args.from_run,
                                   store=store, estimate_s=cost.seconds)
-    estimate = {"forwards": cost.forwards, "seconds": cost.seconds, "device": cost.device}
-    if args.detach:
-        job = store.jobs.get(job_id)
-        print(json.dumps({"job": job_id, "status": job.status, "estimate": estimate}) if args.json
-              else f"queued interpolation job {job_id}")
+    job, estimate = _queued_or_followed(store, job_id, args, cost, "interpolation")
+    if job is None:
         return 0
-
-    def report(jobs) -> None:
-        if not args.json:
-            j = jobs[0]
-            print(f"job {job_id} {j.status:<8} {j.progress}/{j.total or '?'} evaluations", flush=True)
-
-    job = follow(store, [job_id], report, poll_s=0.3, stopping_text="stopping (saving what has been computed)…")[0]
     models, sentence = [], None
     if job.result_path:
         result = load_interpolation(job.result_path)

@@ -76,17 +76,26 @@ def save_result(path: Path, surfaces: Sequence[Surface], params: LandscapeParams
                               "params": params.to_dict(), "surfaces": [s.to_dict() for s in surfaces]})
 
 
-def load_result(path: str | Path) -> LandscapeResult:
-    """Read and validate a result file; anything malformed raises ValueError saying what."""
-    path = Path(path)
+def _read_result(path: Path, kind: str, what: str) -> tuple[dict, int | None, float]:
+    """(the document, its task id or None, when it was written or 0) of a result file of ``kind``; anything
+    malformed raises ValueError naming the file."""
     try:
         doc = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"{path.name} is not valid JSON: {e}") from None
-    if not isinstance(doc, dict) or doc.get("kind") != KIND:
-        raise ValueError(f"{path.name} is not a loss-landscape result")
+    if not isinstance(doc, dict) or doc.get("kind") != kind:
+        raise ValueError(f"{path.name} is not {what}")
     if doc.get("version") != RESULT_VERSION:
         raise ValueError(f"{path.name} has format version {doc.get('version')!r}; this lab reads {RESULT_VERSION}")
+    task, created = doc.get("task"), doc.get("created_at")
+    return (doc, task if isinstance(task, int) and not isinstance(task, bool) else None,
+            float(created) if isinstance(created, (int, float)) else 0.0)
+
+
+def load_result(path: str | Path) -> LandscapeResult:
+    """Read and validate a result file; anything malformed raises ValueError saying what."""
+    path = Path(path)
+    doc, task, created = _read_result(path, KIND, "a loss-landscape result")
     params = LandscapeParams.from_dict(doc.get("params"))
     raw = doc.get("surfaces")
     if not isinstance(raw, list) or not raw:
@@ -94,11 +103,7 @@ def load_result(path: str | Path) -> LandscapeResult:
     surfaces = tuple(Surface.from_dict(s) for s in raw)
     if any(s.params != params for s in surfaces):
         raise ValueError(f"{path.name}: a surface was computed with other settings than the file's")
-    task = doc.get("task")
-    created = doc.get("created_at")
-    return LandscapeResult(task_id=task if isinstance(task, int) and not isinstance(task, bool) else None,
-                           params=params, surfaces=surfaces,
-                           created_at=float(created) if isinstance(created, (int, float)) else 0.0)
+    return LandscapeResult(task_id=task, params=params, surfaces=surfaces, created_at=created)
 
 
 @dataclass(frozen=True)
@@ -146,14 +151,7 @@ def save_interpolation(path: Path, curves: Sequence[Interpolation], params: Inte
 def load_interpolation(path: str | Path) -> InterpolationResult:
     """Read and validate an interpolation result; anything malformed raises ValueError saying what."""
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path.name} is not valid JSON: {e}") from None
-    if not isinstance(doc, dict) or doc.get("kind") != INTERPOLATION:
-        raise ValueError(f"{path.name} is not an interpolation result")
-    if doc.get("version") != RESULT_VERSION:
-        raise ValueError(f"{path.name} has format version {doc.get('version')!r}; this lab reads {RESULT_VERSION}")
+    doc, task, created = _read_result(path, INTERPOLATION, "an interpolation result")
     params = InterpolationParams.from_dict(doc.get("params"))
     raw = doc.get("curves")
     if not isinstance(raw, list) or not raw:
@@ -161,10 +159,7 @@ def load_interpolation(path: str | Path) -> InterpolationResult:
     curves = tuple(Interpolation.from_dict(c) for c in raw)
     if any(c.params != params for c in curves):
         raise ValueError(f"{path.name}: a curve was computed with other settings than the file's")
-    task, created = doc.get("task"), doc.get("created_at")
-    return InterpolationResult(task_id=task if isinstance(task, int) and not isinstance(task, bool) else None,
-                               params=params, curves=curves,
-                               created_at=float(created) if isinstance(created, (int, float)) else 0.0)
+    return InterpolationResult(task_id=task, params=params, curves=curves, created_at=created)
 
 
 # --- kept weights and starting points ------------------------------------------------------------------

@@ -57,8 +57,11 @@ def test_click_a_confusion_matrix_cell_and_see_its_images(page: Page, app_url, s
 
     cell = _click_biggest_cell(page, 0)  # the ResNet's matrix
     _expect_cell_open(page, cell, f"#{resnet_id} tiny (ResNet)")
-    expect(page.get_by_text(re.compile(r"^Each card: the image, then Grad-CAM"))).to_be_visible()
+    # the cell's cards carry this model's Grad-CAM alone (the disagreement cards below carry both models')
+    expect(page.get_by_text(re.compile(rf"^Each card: the image, then Grad-CAM of #{resnet_id} tiny \(ResNet\)'s "
+                                       r"answer at \S+ \(its deepest stage"))).to_be_visible()
 
     twin = _click_biggest_cell(page, 1)  # the twin's own matrix: its own images of its cell
     _expect_cell_open(page, twin, f"#{plain_id} tiny plain (plain)")
-    expect(page.get_by_role("radio", name=re.compile(rf"^#{plain_id} tiny plain"))).to_be_checked()
+    expect(page.get_by_role("radiogroup", name="Cells of").get_by_role(
+        "radio", name=re.compile(rf"^#{plain_id} tiny plain"))).to_be_checked()
