@@ -113,7 +113,8 @@ class Student:
     page: Any = None
     errors: list[str] = field(default_factory=list)  # uncaught exceptions, console errors, the lab's own failed loads
     elsewhere: list[str] = field(default_factory=list)  # failed loads from other hosts, Streamlit's base-path probe
-    sent: dict[str, int] = field(default_factory=dict)  # messages the page sent the server, by kind (see sent_kind)
+    sent: dict[str, int] = field(default_factory=dict)  # messages the page sent the server, by kind (see sent_message)
+    ticks: dict[str, int] = field(default_factory=dict)  # its fragment ticks, by fragment id
 
     @property
     def tag(self) -> str:
@@ -131,9 +132,9 @@ class Student:
         (self.elsewhere if probe or dropped or not own else self.errors).append(f"{why}: {url}")
 
 
-def sent_kind(payload: bytes | str) -> str:
-    """What a message from a page asks the server: "tick" (a fragment's own timer), "rerun" (a click, a page
-    opened, a widget), "heartbeat", or another BackMsg type."""
+def sent_message(payload: bytes | str) -> tuple[str, str | None]:
+    """What a message from a page asks the server — "tick" (a fragment's own timer), "rerun" (a click, a page
+    opened, a widget), "heartbeat", or another BackMsg type — and, for a tick, the fragment's id."""
     from google.protobuf.message import DecodeError
     from streamlit.proto.BackMsg_pb2 import BackMsg
 
@@ -141,11 +142,19 @@ def sent_kind(payload: bytes | str) -> str:
     try:
         msg.ParseFromString(payload if isinstance(payload, bytes) else payload.encode("latin-1"))
     except DecodeError:
-        return "unparsed"
+        return "unparsed", None
     kind = msg.WhichOneof("type") or "empty"
     if kind == "rerun_script":
-        return "tick" if msg.rerun_script.is_auto_rerun else "rerun"
-    return "heartbeat" if kind == "app_heartbeat" else kind
+        auto = msg.rerun_script.is_auto_rerun
+        return ("tick", msg.rerun_script.fragment_id) if auto else ("rerun", None)
+    return ("heartbeat" if kind == "app_heartbeat" else kind), None
+
+
+def note_sent(student: Student, payload: bytes | str) -> None:
+    kind, fragment = sent_message(payload)
+    student.sent[kind] = student.sent.get(kind, 0) + 1
+    if fragment is not None:
+        student.ticks[fragment] = student.ticks.get(fragment, 0) + 1
 
 
 def open_pages(browser: Any, url: str, students: list[Student], demo_run: int, timeout_s: float) -> None:
@@ -161,8 +170,7 @@ def open_pages(browser: Any, url: str, students: list[Student], demo_run: int, t
         page.on("requestfailed", lambda r, s=student: s.failed_load(r.url, r.failure or "failed", url))
         page.on("response", lambda r, s=student: s.failed_load(r.url, f"HTTP {r.status}", url)
                 if r.status >= 400 else None)
-        page.on("websocket", lambda ws, s=student: ws.on("framesent", lambda payload, s=s: s.sent.__setitem__(
-            sent_kind(payload), s.sent.get(sent_kind(payload), 0) + 1)))
+        page.on("websocket", lambda ws, s=student: ws.on("framesent", lambda payload, s=s: note_sent(s, payload)))
         page.goto(f"{url}/train?me={student.token}", wait_until="commit")
         student.page = page
     for student in students:
@@ -267,6 +275,7 @@ def watching(args: argparse.Namespace, server: AppServer, store: Any, browser: A
     time.sleep(args.settle_s)
     steps0 = [s.page.evaluate(STEP_JS) for s in students]
     sent0 = [dict(s.sent) for s in students]
+    ticks0 = [dict(s.ticks) for s in students]
     watched = window(server, store, rid, args.window_s)
     steps1 = [s.page.evaluate(STEP_JS) for s in students]  # (Playwright hands over events during its calls)
     sent: dict[str, int] = {}
@@ -279,6 +288,11 @@ def watching(args: argparse.Namespace, server: AppServer, store: Any, browser: A
             "pages_live": sum(b > a >= 0 for a, b in zip(steps0, steps1)),
             "page_messages_per_s": {k: round(n / watched["seconds"], 2) for k, n in sorted(sent.items()) if n},
             "expected_ticks_per_s": round(len(students) / live.FAST_S + len(students) / live.TABLE_S, 2),
+            # per page: how many fragments ticked in the window, and its ticks/s (the design: 2 fragments, 0.77/s)
+            "ticking_fragments_per_page": sorted(sum(n > t0.get(f, 0) for f, n in s.ticks.items())
+                                                 for s, t0 in zip(students, ticks0)),
+            "ticks_per_s_per_page": sorted(round(sum(n - t0.get(f, 0) for f, n in s.ticks.items())
+                                                 / watched["seconds"], 2) for s, t0 in zip(students, ticks0)),
             "exception_boxes": sum(exception_boxes(s) for s in students)}, {"rss_before": rss_before}
 
 
