@@ -4,14 +4,17 @@ It starts its own server (``streamlit run app.py`` on a free port, a temporary l
 class code), lets N students join the class (``resnet_lab.classroom.people.join_class``: one personal link
 each), and queues one long training run as the machine (the teacher's demo). Then:
 
-1. **Watching.** Three windows side by side in one run: no page open, N Chromium pages open on the Train page
-   (each as its student, ``/train?me=<token>``: the live panel shows the class's newest run), none open again.
+1. **Watching.** Windows side by side in one run: no page open; N Chromium pages open on the Train page (each
+   as its student, ``/train?me=<token>``: the live panel shows the class's newest run), the server on its own
+   cores (the run's) and then moved to the browsers' cores, alternating ``--rounds`` times; none open again.
    For each window: the server's CPU (% of one core, ``utime + stime`` from ``/proc/<pid>/stat`` of the
    server process only — its workers are other processes), its memory (RSS), and the run's training
-   images/s (from the job's progress, sampled every 0.2 s). The figure of merit is the run's images/s with N
-   watchers over the mean of the two windows without. Every page also reports its errors (uncaught
-   exceptions, console errors, Streamlit exception boxes), whether its step count moved while watched, and
-   how many messages it sent the server (a live tick sends one).
+   images/s (from the job's progress, sampled every 0.2 s). Two figures of merit: the run's images/s with N
+   watchers over the mean of the two windows without (the issue's figure: on one machine it also holds the
+   browsers' pull on the caches and memory the cores share), and the server's own cost — the same N
+   watchers with the server on the run's core over with the server off it. Every page also reports its
+   errors (uncaught exceptions, console errors, Streamlit exception boxes), whether its step count moved
+   while watched, and the messages it sent the server (a live tick sends one), timed by the page's own clock.
 2. **Pressing Train.** Each student presses *Train* and then *Train with plain twin* (two jobs each), page
    after page, while the demo run still holds the CPU slot, so every job queues. Reported: every job
    recorded once (none lost, none doubled), how long until each student's page showed their job's place
@@ -35,6 +38,7 @@ unless --strict is given and a target is missed (then 1).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -57,8 +61,14 @@ from appserver import CHROMIUM_ARGS, IDENTITY_SETTINGS, AppServer, chromium_path
 CODE = "bench-class-code-4242"
 TICK = os.sysconf("SC_CLK_TCK")
 TARGETS = {"server_cpu_pct": 50.0, "throughput_ratio": 0.9, "page_errors": 0}
+# the throughput target is checked twice: with N watchers over none (the browsers' pull on this machine's shared
+# caches included), and the server's own cost (the same watchers, the server on the run's core over off it)
 # the place a queued job's live panel shows in its progress text (Forecast.describe)
 PLACE_RE = r"step [\d,]+ of [\d,?]+ · ((\d+) jobs? ahead|next in line|starts now|running)"
+# installed in every page before its own scripts: notes when (Date.now(), ms) it sends each WebSocket message
+SENT_AT_JS = ("(() => { const send = WebSocket.prototype.send; window.__sentAt = [];"
+              " WebSocket.prototype.send = function (data) { window.__sentAt.push(Date.now());"
+              " return send.call(this, data); }; })()")
 STEP_JS = "() => { const m = (document.querySelector('[data-testid=\"stMain\"]') || document.body).innerText" \
           ".match(/step ([\\d,]+) of/); return m ? parseInt(m[1].replace(/,/g, '')) : -1; }"
 # installed in a page right after its press: notes when (Date.now(), ms) the page first shows run ``rid``'s place
@@ -67,6 +77,11 @@ WATCH_PLACE_JS = ("(rid) => { window.__place = null; const look = () => {"
                   " const m = t.includes('Run #' + rid + ':') ? t.match(/" + PLACE_RE + "/) : null;"
                   " if (m) { window.__place = [Date.now(), m[1]]; clearInterval(window.__placeTimer); } };"
                   " window.__placeTimer = setInterval(look, 50); look(); }")
+
+
+def say(what: str) -> None:
+    """Progress on stderr (a full run takes a quarter of an hour): what starts now, and when."""
+    print(f"[{time.strftime('%H:%M:%S')}] {what}", file=sys.stderr, flush=True)
 
 
 # --- processes -----------------------------------------------------------------------------------------
@@ -113,8 +128,8 @@ class Student:
     page: Any = None
     errors: list[str] = field(default_factory=list)  # uncaught exceptions, console errors, the lab's own failed loads
     elsewhere: list[str] = field(default_factory=list)  # failed loads from other hosts, Streamlit's base-path probe
-    sent: dict[str, int] = field(default_factory=dict)  # messages the page sent the server, by kind (see sent_message)
-    ticks: dict[str, int] = field(default_factory=dict)  # its fragment ticks, by fragment id
+    sent: list[tuple[str, str | None]] = field(default_factory=list)  # (kind, fragment id) of every message the
+    # page sent the server, in order (see sent_message); the page itself notes when it sent each (SENT_AT_JS)
 
     @property
     def tag(self) -> str:
@@ -151,10 +166,7 @@ def sent_message(payload: bytes | str) -> tuple[str, str | None]:
 
 
 def note_sent(student: Student, payload: bytes | str) -> None:
-    kind, fragment = sent_message(payload)
-    student.sent[kind] = student.sent.get(kind, 0) + 1
-    if fragment is not None:
-        student.ticks[fragment] = student.ticks.get(fragment, 0) + 1
+    student.sent.append(sent_message(payload))
 
 
 def open_pages(browser: Any, url: str, students: list[Student], demo_run: int, timeout_s: float) -> None:
@@ -162,6 +174,7 @@ def open_pages(browser: Any, url: str, students: list[Student], demo_run: int, t
     newest). Their errors are collected from here on."""
     for student in students:
         student.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        student.context.add_init_script(SENT_AT_JS)
         page = student.context.new_page()
         page.set_default_timeout(timeout_s * 1000)
         page.on("pageerror", lambda e, s=student: s.errors.append(f"exception: {e}"))
@@ -258,41 +271,106 @@ def join_students(store: Any, n: int) -> list[Student]:
     return out
 
 
+def move(pid: int, cores: set[int]) -> None:
+    """Pin every thread of process ``pid`` to ``cores`` (threads it starts later inherit it)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile has no place to move
+            os.sched_setaffinity(int(tid), cores)
+
+
+def pooled(windows: list[dict]) -> dict:
+    """Several windows of one kind as one: CPU and images/s weighted by time and by the logs in each."""
+    seconds = sum(w["seconds"] for w in windows)
+    rated = [w for w in windows if w["images_per_s"]]
+    return {"seconds": round(seconds, 1),
+            "server_cpu_pct": round(sum(w["server_cpu_pct"] * w["seconds"] for w in windows) / seconds, 2),
+            "server_rss_mb": windows[-1]["server_rss_mb"],
+            "server_rss_growth_mb": round(sum(w["server_rss_growth_mb"] for w in windows), 1),
+            "images_per_s": round(sum(w["images_per_s"] * w["logs"] for w in rated) / sum(w["logs"] for w in rated), 1)
+            if rated else None, "logs": sum(w["logs"] for w in windows), "windows": len(windows)}
+
+
+def page_traffic(students: list[Student], sent_at: list[list[float]], where: dict[tuple[float, float], str]
+                 ) -> dict[str, dict]:
+    """What the pages sent in the windows ``where`` ((t0, t1) in time.time() -> where the server was), pooled by
+    that place: messages/s by kind, and per page the fragments that ticked and its ticks/s (the design: 2
+    fragments, 1/FAST_S + 1/TABLE_S a second). ``sent_at``: each page's own clock of its sends (SENT_AT_JS), in
+    ms: Playwright hands this script a page's events only during its calls, late under load, so counting them as
+    they arrive would put a window's messages in the next."""
+    places = sorted(set(where.values()))
+    seconds = {p: sum(t1 - t0 for (t0, t1), q in where.items() if q == p) for p in places}
+    out = {p: {"page_messages_per_s": {}, "ticking_fragments_per_page": [], "ticks_per_s_per_page": []}
+           for p in places}
+    for s, times in zip(students, sent_at):
+        for p in places:
+            mine = [span for span, q in where.items() if q == p]
+            sent = [m for at, m in zip(times, s.sent) if any(t0 * 1000 <= at <= t1 * 1000 for t0, t1 in mine)]
+            kinds = out[p]["page_messages_per_s"]
+            for kind, _ in sent:
+                kinds[kind] = kinds.get(kind, 0) + 1
+            ticks = [fragment for kind, fragment in sent if kind == "tick"]
+            out[p]["ticking_fragments_per_page"].append(len(set(ticks)))
+            out[p]["ticks_per_s_per_page"].append(round(len(ticks) / seconds[p], 2))
+    for p in places:
+        out[p]["page_messages_per_s"] = {k: round(n / seconds[p], 2) for k, n in
+                                         sorted(out[p]["page_messages_per_s"].items())}
+        for key in ("ticking_fragments_per_page", "ticks_per_s_per_page"):
+            out[p][key].sort()
+    return out
+
+
 def watching(args: argparse.Namespace, server: AppServer, store: Any, browser: Any, students: list[Student],
-             rid: int) -> tuple[dict, dict]:
-    """Part 1, the windows with no page and with N pages (the pages stay open for part 2). Returns this part's
-    figures and the state the last window needs (RSS before the pages)."""
+             rid: int, cores: tuple[set[int] | None, set[int] | None]) -> tuple[dict, dict]:
+    """Part 1, the windows with no page and with N pages (the pages stay open for part 2). With the pages
+    open, windows alternate (``--rounds`` times) between the server on its own cores — the run's, where all
+    it spends is the run's loss — and the server moved to the browsers' cores: the same pages, the same
+    browsers, only the server's work taken off the run's core. What the first loses against the second is
+    the server's cost to the run; what the second loses against no pages at all is the browsers' (on another
+    core, yet sharing the caches and memory of this machine: they are students' laptops in a class).
+    Returns this part's figures and the state the last window needs (RSS before the pages)."""
     from streamlit.logger import set_log_level
 
     set_log_level("error")  # imported outside a server, Streamlit's caches warn that there is no runtime
     from resnet_lab.ui import runs as live  # the pace the pages are meant to keep
+    own, apart = cores
     time.sleep(args.settle_s)
+    say("window: no page open")
     before = window(server, store, rid, args.window_s)
     rss_before = rss_mb(server.pid)
+    say(f"opening {len(students)} pages")
     t, c = time.monotonic(), cpu_seconds(server.pid)
     open_pages(browser, server.url, students, rid, args.page_timeout_s)
     open_s, open_cpu = time.monotonic() - t, cpu_seconds(server.pid) - c
     time.sleep(args.settle_s)
     steps0 = [s.page.evaluate(STEP_JS) for s in students]
-    sent0 = [dict(s.sent) for s in students]
-    ticks0 = [dict(s.ticks) for s in students]
-    watched = window(server, store, rid, args.window_s)
-    steps1 = [s.page.evaluate(STEP_JS) for s in students]  # (Playwright hands over events during its calls)
-    sent: dict[str, int] = {}
-    for s, before_window in zip(students, sent0):
-        for kind, n in s.sent.items():
-            sent[kind] = sent.get(kind, 0) + n - before_window.get(kind, 0)
-    return {"no_pages_before": before, "pages_open": watched, "open_pages_s": round(open_s, 1),
+    windows: dict[str, list[dict]] = {"own": [], "apart": []}
+    where: dict[tuple[float, float], str] = {}  # each window's span -> where the server was
+    for _ in range(args.rounds):
+        for place in ("own", "apart") if own and apart else ("own",):
+            move(server.pid, own if place == "own" else apart)
+            say(f"window: {len(students)} pages, the server on cores {sorted(own if place == 'own' else apart)}")
+            time.sleep(min(args.settle_s, 3.0))
+            t0 = time.time()
+            windows[place].append(window(server, store, rid, args.window_s))
+            where[t0, time.time()] = place
+    if own:
+        move(server.pid, own)
+    say("asking each page what it showed and sent")
+    # one call per page (a busy page answers slowly): its step count now, and when it sent each message
+    steps1, sent_at = zip(*(s.page.evaluate(f"() => [({STEP_JS})(), window.__sentAt]") for s in students))
+    traffic = page_traffic(students, list(sent_at), where)
+    watched = pooled(windows["own"])
+    return {"no_pages_before": before, "pages_open": watched,
+            "pages_open_server_apart": pooled(windows["apart"]) if windows["apart"] else None,
+            "windows": {place: [w["images_per_s"] for w in ws] for place, ws in windows.items()},
+            "open_pages_s": round(open_s, 1),
             "server_cpu_s_per_page_opened": round(open_cpu / len(students), 3),
             "rss_growth_with_pages_mb": round(watched["server_rss_mb"] - rss_before, 1),
             "pages_live": sum(b > a >= 0 for a, b in zip(steps0, steps1)),
-            "page_messages_per_s": {k: round(n / watched["seconds"], 2) for k, n in sorted(sent.items()) if n},
+            **traffic["own"],
+            "ticks_per_s_per_page_server_apart": traffic["apart"]["ticks_per_s_per_page"] if "apart" in traffic
+            else None,
             "expected_ticks_per_s": round(len(students) / live.FAST_S + len(students) / live.TABLE_S, 2),
-            # per page: how many fragments ticked in the window, and its ticks/s (the design: 2 fragments, 0.77/s)
-            "ticking_fragments_per_page": sorted(sum(n > t0.get(f, 0) for f, n in s.ticks.items())
-                                                 for s, t0 in zip(students, ticks0)),
-            "ticks_per_s_per_page": sorted(round(sum(n - t0.get(f, 0) for f, n in s.ticks.items())
-                                                 / watched["seconds"], 2) for s, t0 in zip(students, ticks0)),
             "exception_boxes": sum(exception_boxes(s) for s in students)}, {"rss_before": rss_before}
 
 
@@ -302,12 +380,17 @@ def closed_again(args: argparse.Namespace, server: AppServer, store: Any, studen
     for s in students:
         close_page(s)
     time.sleep(args.settle_s)
+    say("window: every page closed again")
     after = window(server, store, rid, args.window_s)
     part1["no_pages_after"] = after
     part1["rss_kept_after_close_mb"] = round(after["server_rss_mb"] - rss_before, 1)
     base = [w["images_per_s"] for w in (part1["no_pages_before"], after) if w["images_per_s"]]
     watched = part1["pages_open"]["images_per_s"]
+    apart = (part1["pages_open_server_apart"] or {}).get("images_per_s")
     part1["throughput_ratio"] = round(watched / statistics.mean(base), 3) if base and watched else None
+    # the server's own cost: the same pages and browsers, the server on the run's core over off it
+    part1["server_cost_ratio"] = round(watched / apart, 3) if watched and apart else None
+    part1["browsers_ratio"] = round(apart / statistics.mean(base), 3) if base and apart else None
 
 
 def pressing(args: argparse.Namespace, store: Any, students: list[Student]) -> dict:
@@ -315,6 +398,7 @@ def pressing(args: argparse.Namespace, store: Any, students: list[Student]) -> d
     plain twin, while the demo run holds the slot (every job waits). Each page notes itself when it first shows
     its job's place, so the time from a press to the place is each student's own, whatever the others do."""
     pressed_at: dict[str, float] = {}
+    say(f"{len(students)} students press Train, then Train with plain twin")
     t0 = time.monotonic()
     for s in students:
         s.page.get_by_role("button", name="Train", exact=True).click()
@@ -354,6 +438,7 @@ def turns(args: argparse.Namespace, store: Any, students: list[Student], job_id:
     every = [j for j in store.jobs.list(limit=100_000) if j.owner in tag]
     per_owner = {s.owner: [j for j in every if j.owner == s.owner] for s in students}
     store.jobs.stop(job_id, by=MACHINE)
+    say("the demo run stopped: watching the queue start the students' jobs")
     started: list[int] = []
     deadline = time.monotonic() + args.observe_s
     while len(started) < args.observe and time.monotonic() < deadline:
@@ -390,7 +475,9 @@ def turns(args: argparse.Namespace, store: Any, students: list[Student], job_id:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--students", type=int, default=30, help="students (browser pages, identities); default 30")
-    p.add_argument("--window-s", type=float, default=30.0, help="each measuring window, s (default 30)")
+    p.add_argument("--window-s", type=float, default=20.0, help="each measuring window, s (default 20)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="with the pages open: windows with the server on its cores, then on the browsers' (default 3)")
     p.add_argument("--settle-s", type=float, default=8.0, help="pause before each window, s (default 8)")
     p.add_argument("--observe", type=int, default=6, help="job starts to observe in part 2 (default 6)")
     p.add_argument("--observe-s", type=float, default=120.0, help="at most this long, s (default 120)")
@@ -404,7 +491,7 @@ def main() -> int:
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = p.parse_args()
     if args.quick:
-        args.students, args.window_s, args.settle_s, args.observe, args.observe_s = 2, 2.5, 1.0, 1, 30.0
+        args.students, args.window_s, args.settle_s, args.observe, args.observe_s, args.rounds = 2, 2.5, 1.0, 1, 30.0, 1
     from playwright.sync_api import sync_playwright
 
     from resnet_lab.identity import MACHINE
@@ -437,7 +524,8 @@ def main() -> int:
             warm_up(browser, server.url, students[0], args.page_timeout_s)
             wait_for(lambda: store.jobs.get(job_id).progress > 0, 180, "the demo run to train")
             t = time.monotonic()
-            report["watching"], state = watching(args, server, store, browser, students, rid)
+            report["watching"], state = watching(args, server, store, browser, students, rid,
+                                                 (server_cpus, browser_cpus))
             report["pressing"] = pressing(args, store, students)
             closed_again(args, server, store, students, rid, report["watching"], state["rss_before"])
             browser.close()
@@ -469,6 +557,7 @@ def main() -> int:
     w = report["watching"]
     report["passed"] = {"server_cpu_pct": w["pages_open"]["server_cpu_pct"] <= TARGETS["server_cpu_pct"],
                         "throughput_ratio": (w["throughput_ratio"] or 0) >= TARGETS["throughput_ratio"],
+                        "server_cost_ratio": (w["server_cost_ratio"] or 0) >= TARGETS["throughput_ratio"],
                         "page_errors": report["page_errors"] <= TARGETS["page_errors"],
                         "jobs_recorded": report["pressing"]["lost"] == report["pressing"]["doubled"] == 0}
     if args.json:
@@ -485,16 +574,26 @@ def print_summary(r: dict) -> None:
            if r["server_cpus"] else "not pinned (one core)")
     print(f"classroom bench: {n} students, {r['cores']} cores ({pin})")
     print("1. watching a run train live")
-    for label, key in (("no pages", "no_pages_before"), (f"{n} pages", "pages_open"),
-                       ("no pages again", "no_pages_after")):
+    rows = [("no pages", "no_pages_before"), (f"{n} pages", "pages_open"), (f"{n} pages, server apart",
+                                                                            "pages_open_server_apart"),
+            ("no pages again", "no_pages_after")]
+    for label, key in rows:
         x = w[key]
-        print(f"   {label:>15}: server CPU {x['server_cpu_pct']:6.2f}% of a core · RSS {x['server_rss_mb']:.0f} MB"
+        if x is None:
+            continue
+        print(f"   {label:>24}: server CPU {x['server_cpu_pct']:6.2f}% of a core · RSS {x['server_rss_mb']:.0f} MB"
               f" · run {x['images_per_s']} images/s  ({x['seconds']} s)")
+    print(f"   the run's images/s, window by window: {w['windows']}")
     print(f"   images/s with {n} watchers over none: {w['throughput_ratio']} (target >= {TARGETS['throughput_ratio']})")
+    if w["server_cost_ratio"] is not None:
+        print(f"   the server's own cost: the same {n} watchers, server on the run's core over off it: "
+              f"{w['server_cost_ratio']} (target >= {TARGETS['throughput_ratio']}); the browsers' (server off the "
+              f"run's core, over no pages): {w['browsers_ratio']}")
     print(f"   server memory: +{w['rss_growth_with_pages_mb']} MB with the pages open, "
           f"+{w['rss_kept_after_close_mb']} MB kept after they closed")
     print(f"   pages live (step count moved while watched): {w['pages_live']} of {n}; messages/s they sent: "
-          f"{w['page_messages_per_s']} (live ticks at the pages' pace: {w['expected_ticks_per_s']}/s)")
+          f"{w['page_messages_per_s']} (live ticks at the pages' pace: {w['expected_ticks_per_s']}/s); ticks/s per "
+          f"page: {w['ticks_per_s_per_page']}")
     print(f"   opening the {n} pages took {w['open_pages_s']} s; the server spent {w['server_cpu_s_per_page_opened']}"
           " s of CPU per page meanwhile (the ticks of the pages already open included)")
     print(f"   page errors: {r['page_errors']}"

@@ -108,4 +108,10 @@ def test_classroom_bench_quick_json_reports_the_class_it_served():
     assert q["jobs_pressed"] == q["jobs_recorded"] == 4 and q["lost"] == q["doubled"] == 0
     assert sorted(q["pressed_order"]) == sorted(q["start_order"]) == ["S01", "S01", "S02", "S02"]
     assert len(q["queue_seen_s"]) == 2 and isinstance(q["turns_alternate"], bool)
-    assert set(report["passed"]) == {"server_cpu_pct", "throughput_ratio", "page_errors", "jobs_recorded"}
+    assert set(report["passed"]) == {"server_cpu_pct", "throughput_ratio", "server_cost_ratio", "page_errors",
+                                     "jobs_recorded"}
+    if report["cores"] >= 2:  # the server moved off the run's core for a window of the same pages
+        assert w["pages_open_server_apart"]["windows"] == w["pages_open"]["windows"] == 1
+        assert w["server_cost_ratio"] is None or w["server_cost_ratio"] > 0
+    # what the pages sent, by their own clock: a live page ticks its two fragments at most
+    assert len(w["ticks_per_s_per_page"]) == 2 and all(0 <= n <= 2 for n in w["ticking_fragments_per_page"])

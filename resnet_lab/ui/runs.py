@@ -4,11 +4,13 @@ of the lab uses to stay cheap.
 Live views are fragments that read what worker processes write to the store: a page never computes. A
 class keeps thirty of them open, so what one costs the server when nothing changes is the design:
 
-- **a cheap heap** — Streamlit runs a full garbage collection after every script and fragment run. With
-  torch, pandas and plotly loaded that walked some 400,000 long-lived objects: ~100 ms a tick, nearly all
-  of what an idle Train tab cost (23% of a core on a busy machine). :func:`settle_heap` moves what is alive
-  out of the collector's sight (``gc.freeze``) now and then, so those collections take a millisecond or two;
-  the caches below stay small for the same reason;
+- **a cheap heap** — Streamlit runs a full garbage collection after every script and fragment run unless told
+  not to (``runner.postScriptGC = false`` in ``.streamlit/config.toml``: 2 ms a tick here). With torch, pandas
+  and plotly loaded that walked some 400,000 long-lived objects: ~100 ms a tick, nearly all of what an idle
+  Train tab cost (23% of a core on a busy machine). Python's own collections still run, and
+  :func:`settle_heap` keeps them cheap too: it moves what is alive out of the collector's sight
+  (``gc.freeze``) now and then, so a collection takes a millisecond or two; the caches below stay small for
+  the same reason;
 - **pace** — a view refreshes fast only while a job it shows is running (:data:`FAST_S`), slower while it
   waits in the queue (:data:`QUEUED_S`), and with nothing active it only looks every :data:`IDLE_S` for a
   job started elsewhere (another tab, the CLI). A fragment's ``run_every`` is fixed by a full run of the
@@ -16,9 +18,10 @@ class keeps thirty of them open, so what one costs the server when nothing chang
   (:func:`live_fragment`);
 - **new data only** — the curves figure is built when its runs have new data, once for every tab of this
   server (at most once a :data:`FIGURE_EVERY_S` while they train), with its numbers rounded to what the
-  chart shows (half the bytes to send); the runs table is rebuilt only when one cheap query says a run
-  changed. (A fragment's tick sends all it draws again — Streamlit has no "unchanged" — so what is saved
-  is the building, and the pace decides how often anything is sent);
+  chart shows (half the bytes to send), as the finished dict ``st.plotly_chart`` sends (:class:`ReadyFigure`:
+  about a millisecond to build, nothing copied or validated again on a tick); the runs table is rebuilt only
+  when one cheap query says a run changed. (A fragment's tick sends all it draws again — Streamlit has no
+  "unchanged" — so what is saved is the building, and the pace decides how often anything is sent);
 - **shared chores** — pumping the queue (reap + start queued jobs) and forecasting it are done at most
   about once a second per server process, however many tabs ask. A worker pumps as it ends, so a freed
   slot never waits for a tab; a worker that died is reaped by the next tab that looks.
@@ -35,10 +38,11 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Hashable, Iterable, Sequence, TypeVar
 
 import pandas as pd
 import streamlit as st
+from plotly.basedatatypes import BaseFigure
 
 from .. import jobs
 from ..identity import Identity, NotAllowed
@@ -46,11 +50,8 @@ from ..jobs.eta import Forecast, forecast, remaining_s
 from ..jobs.slots import resolve_device
 from ..spec import ModelSpec
 from ..store import RESUMABLE, Job, Run, Store
-from ..viz.training import RunCurves, curves_figure
+from ..viz.training import RunCurves, curves_spec
 from .common import plain
-
-if TYPE_CHECKING:
-    import plotly.graph_objects as go
 
 MAX_POINTS = 200  # per curve and chart update (a panel of the chart is ~300 px wide): long runs are decimated
 FAST_S = 1.5  # a job shown is running: its curves grow
@@ -257,14 +258,27 @@ def progress_key(runs: Sequence[Run]) -> tuple:
                   json.dumps(r.last, sort_keys=True)) for r in runs)
 
 
-def curves_for(s: Store, runs: Sequence[Run]) -> go.Figure:
-    """The training curves of ``runs``: built once per new data and shared by every tab of this server (a
-    figure is never changed once built: ``st.plotly_chart`` only reads it). While they train, at most once a
-    :data:`FIGURE_EVERY_S`: a tab looks every :data:`FAST_S` anyway, and the worker writes twice a second, so
-    thirty tabs would otherwise each find new data. A run that changes status is drawn anew at once."""
+class ReadyFigure(BaseFigure):
+    """A figure already in the form ``st.plotly_chart`` sends: a plotly figure dict that is never changed.
+    ``st.plotly_chart`` takes a Figure's ``to_dict()`` — for a real one a deep copy of every point, ~3 ms — and
+    validates a plain dict anew (~50 ms): this one hands over its dict as it is, so a tick that draws the same
+    curves again costs the JSON only. (Not a full Figure: it is only drawn.)"""
+
+    def __init__(self, spec: dict) -> None:  # noqa: D107 — BaseFigure.__init__ would validate the whole figure
+        self._spec = spec
+
+    def to_dict(self) -> dict:
+        return self._spec
+
+
+def curves_for(s: Store, runs: Sequence[Run]) -> ReadyFigure:
+    """The training curves of ``runs`` (:func:`resnet_lab.viz.training.curves_spec`): built once per new data
+    and shared by every tab of this server. While they train, at most once a :data:`FIGURE_EVERY_S`: a tab
+    looks every :data:`FAST_S` anyway, and the worker writes twice a second, so thirty tabs would otherwise
+    each find new data. A run that changes status is drawn anew at once."""
     which, key = (str(s.path), tuple(r.id for r in runs)), progress_key(runs)
 
-    def fresh() -> go.Figure | None:
+    def fresh() -> ReadyFigure | None:
         newest = _figures.peek(which)
         if newest is None:
             return None
@@ -277,7 +291,7 @@ def curves_for(s: Store, runs: Sequence[Run]) -> go.Figure:
         with _build_lock:  # tabs asking at once: one builds, the others take its figure
             figure = fresh()
             if figure is None:
-                figure = curves_figure(_curves(s, runs))
+                figure = ReadyFigure(curves_spec(_curves(s, runs)))
                 _figures.put(which, (time.monotonic(), key, figure))
     return figure
 

@@ -7,6 +7,8 @@ and a run's colour comes from its identity, so it is the same in every view, alo
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import zlib
 from dataclasses import dataclass
@@ -91,50 +93,76 @@ def _linear_ticks(lo: float, hi: float) -> list[float]:
 def curves_figure(runs: list[RunCurves], x: str = "epoch", height: int = 520) -> go.Figure:
     """2×2 panel: loss (log scale), accuracy, learning rate, images/s. Solid = training, dashed = validation,
     said by two legend entries; one colour per run (:func:`run_color`). With no points yet it says it is
-    waiting instead of drawing empty axes."""
+    waiting instead of drawing empty axes. (The figure of :func:`curves_spec`.)"""
+    return go.Figure(curves_spec(runs, x, height))
+
+
+_PANELS = (("train/loss", 1, 1, "solid"), ("val/loss", 1, 1, "dash"), ("train/acc", 1, 2, "solid"),
+           ("val/acc", 1, 2, "dash"), ("lr", 2, 1, "solid"), ("images_per_s", 2, 2, "solid"))
+
+
+@functools.lru_cache(maxsize=16)
+def _frame(x: str, height: int, waiting: bool) -> tuple[str, dict[tuple[int, int], tuple[str, str]]]:
+    """The curves' layout without the runs (made by plotly's own ``make_subplots``, ~50 ms, so once per shape)
+    as JSON, and each panel's axis references (``(row, col) -> ("x2", "y2")``)."""
     fig = make_subplots(rows=2, cols=2, subplot_titles=("Loss (log scale)", "Accuracy", "Learning rate",
                                                         "Images / s"),
                         horizontal_spacing=0.1, vertical_spacing=0.14)
-    panels = (("train/loss", 1, 1, "solid"), ("val/loss", 1, 1, "dash"), ("train/acc", 1, 2, "solid"),
-              ("val/acc", 1, 2, "dash"), ("lr", 2, 1, "solid"), ("images_per_s", 2, 2, "solid"))
-    losses: list[float] = []
-    for run in runs:
-        color = run.color or run_color(run.key if run.key is not None else run.label, run.plain)
-        shown = False
-        for key, row, col, dash in panels:
-            points = [p for p in run.metrics.get(key) or () if math.isfinite(p[2])]
-            if not points:
-                continue
-            if key.endswith("/loss"):
-                losses += [p[2] for p in points if p[2] > 0]
-            xs = [p[1] if x == "epoch" else p[0] for p in points]
-            fig.add_trace(go.Scatter(
-                x=xs, y=[p[2] for p in points],
-                mode="lines+markers" if key.startswith("val/") or len(points) < 20 else "lines",
-                name=plain(run.label),
-                legendgroup=plain(run.label), showlegend=not shown,
-                line=dict(color=color, dash=dash, width=2 if key.startswith("val/") else 1.5),
-                hovertemplate=f"{plain_template(run.label)}<br>{_NAMES[key]}: %{{y:.4g}}<br>{x}: %{{x:.3g}}"
-                              "<extra></extra>",
-            ), row=row, col=col)
-            shown = True
+    refs = {}
+    for row, col in ((1, 1), (1, 2), (2, 1), (2, 2)):
+        sub = fig.get_subplot(row, col)
+        refs[row, col] = tuple(a.plotly_name.replace("axis", "") for a in (sub.xaxis, sub.yaxis))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision="keep",
                       legend=dict(orientation="h", y=-0.14, yanchor="top"))
     fig.update_yaxes(automargin=True)
     fig.update_xaxes(automargin=True, title_text=x, row=2)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
-    if not fig.data:  # nothing logged yet: say so, no made-up loss scale
+    if waiting:  # nothing logged yet: say so, no made-up loss scale
         fig.add_annotation(text=WAITING_TEXT, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
                            font=dict(size=15, color=PLAIN_COLOR))
         fig.update_xaxes(range=[0, 1])
         for row, col in ((1, 1), (2, 1), (2, 2)):
             fig.update_yaxes(showticklabels=False, row=row, col=col)
-        return fig
+    return json.dumps(fig.to_dict()["layout"]), refs
+
+
+def curves_spec(runs: list[RunCurves], x: str = "epoch", height: int = 520) -> dict:
+    """:func:`curves_figure` as the plain dict plotly would make of it (``go.Figure(spec).to_dict() == spec``),
+    built in about a millisecond instead of ~80: the layout comes ready-made from :func:`_frame`, the traces
+    are written as plotly writes them. A live panel builds it once per new data for every tab."""
+    layout_json, refs = _frame(x, height, not any(math.isfinite(p[2]) for run in runs for key, *_ in _PANELS
+                                                  for p in run.metrics.get(key) or ()))
+    layout = json.loads(layout_json)
+    data: list[dict] = []
+    losses: list[float] = []
+    for run in runs:
+        color = run.color or run_color(run.key if run.key is not None else run.label, run.plain)
+        shown = False
+        for key, row, col, dash in _PANELS:
+            points = [p for p in run.metrics.get(key) or () if math.isfinite(p[2])]
+            if not points:
+                continue
+            if key.endswith("/loss"):
+                losses += [p[2] for p in points if p[2] > 0]
+            xref, yref = refs[row, col]
+            data.append({
+                "hovertemplate": f"{plain_template(run.label)}<br>{_NAMES[key]}: %{{y:.4g}}<br>{x}: %{{x:.3g}}"
+                                 "<extra></extra>",
+                "legendgroup": plain(run.label),
+                "line": {"color": color, "dash": dash, "width": 2 if key.startswith("val/") else 1.5},
+                "mode": "lines+markers" if key.startswith("val/") or len(points) < 20 else "lines",
+                "name": plain(run.label), "showlegend": not shown,
+                "x": [p[1] if x == "epoch" else p[0] for p in points], "y": [p[2] for p in points],
+                "type": "scatter", "xaxis": xref, "yaxis": yref})
+            shown = True
+    if not data:
+        return {"data": [], "layout": layout}
+    xref, yref = refs[1, 1]
     for name, dash in (("training (solid)", "solid"), ("validation (dashed)", "dash")):
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=name, legendgroup="line style",
-                                 legendrank=1, hoverinfo="skip", line=dict(color=STYLE_COLOR, dash=dash, width=2)),
-                      row=1, col=1)
+        data.append({"hoverinfo": "skip", "legendgroup": "line style", "legendrank": 1,
+                     "line": {"color": STYLE_COLOR, "dash": dash, "width": 2}, "mode": "lines", "name": name,
+                     "x": [None], "y": [None], "type": "scatter", "xaxis": xref, "yaxis": yref})
     if losses:  # early validation losses can be 10x the final ones: a log axis, ticked to fit the data
         rng, ticks, labels = log_ticks(min(losses), max(losses))
-        fig.update_yaxes(type="log", range=rng, tickmode="array", tickvals=ticks, ticktext=labels, row=1, col=1)
-    return fig
+        layout["yaxis" + yref[1:]].update(type="log", range=rng, tickmode="array", tickvals=ticks, ticktext=labels)
+    return {"data": data, "layout": layout}

@@ -3,6 +3,7 @@ slower while it waits, rarely (or not at all) with nothing active; a job startin
 once to change the pace; a tick with no new data does not build the curves figure again. And in a class the
 runs table says whose each run is, as text, with a "Mine only" filter; someone else's job has no Stop."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -88,8 +89,8 @@ def test_a_running_job_is_polled_fast_and_a_waiting_one_slower(open_app_page, pa
 
 def test_a_tick_with_no_new_data_builds_no_figure_and_new_data_builds_one(open_app_page, monkeypatch, lab_home):
     built = []
-    real = live.curves_figure
-    monkeypatch.setattr(live, "curves_figure", lambda curves, **kw: built.append(len(curves)) or real(curves, **kw))
+    real = live.curves_spec
+    monkeypatch.setattr(live, "curves_spec", lambda curves, **kw: built.append(len(curves)) or real(curves, **kw))
     monkeypatch.setattr(live, "FIGURE_EVERY_S", 0.0)  # new data is drawn at once (not at most once a second)
     store = Store()
     job, ids = running_job(store)
@@ -186,3 +187,32 @@ def test_the_runs_table_names_owners_as_text_and_filters_mine(monkeypatch, lab_h
     assert not [b for b in at.button if b.key == f"stop_{theirs}"]  # no Stop for someone else's job
     assert any("Only" in c.value and "teacher may change it" in c.value for c in at.caption)
     assert store.jobs.get(theirs).status == "queued"
+
+
+def test_a_ready_figure_is_drawn_exactly_as_the_figure_it_stands_for():
+    """The live curves reach st.plotly_chart as a ReadyFigure (its dict as it is: no deep copy, no validation
+    on every tick). What the browser gets must be what a real plotly Figure of the same dict gives — this fails
+    if Streamlit starts to read a figure some other way."""
+    def script():
+        import plotly.graph_objects as go
+        import streamlit as st
+
+        from resnet_lab.ui.runs import ReadyFigure
+        from resnet_lab.viz.training import RunCurves, curves_spec
+
+        spec = curves_spec([RunCurves("#3 <i>r</i>", {"train/loss": [(1, 0.1, 2.0), (2, 0.2, 1.0)],
+                                                      "val/acc": [(2, 0.2, 0.5)]}, key=3)])
+        st.plotly_chart(ReadyFigure(spec), key="ready", width="stretch")
+        st.plotly_chart(go.Figure(spec), key="real", width="stretch")
+        st.session_state["spec_unchanged"] = spec == curves_spec(
+            [RunCurves("#3 <i>r</i>", {"train/loss": [(1, 0.1, 2.0), (2, 0.2, 1.0)], "val/acc": [(2, 0.2, 0.5)]},
+                       key=3)])
+
+    at = AppTest.from_function(script, default_timeout=60)
+    at.run()
+    assert not at.exception
+    ready, real = (c.proto for c in at.get("plotly_chart"))
+    assert json.loads(ready.spec) == json.loads(real.spec)  # the same figure (keys may come in another order)
+    assert "<i>" not in json.loads(ready.spec)["data"][0]["name"]  # names shown as text
+    assert '"type":"log"' in ready.spec and ready.config == real.config
+    assert at.session_state["spec_unchanged"]  # drawing it changed nothing in the shared dict

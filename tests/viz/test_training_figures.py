@@ -1,6 +1,10 @@
+import json
 import math
 
-from resnet_lab.viz.training import PALETTE, WAITING_TEXT, RunCurves, curves_figure, log_ticks, run_color
+import plotly.graph_objects as go
+
+from resnet_lab.viz.training import (PALETTE, WAITING_TEXT, RunCurves, curves_figure, curves_spec, log_ticks,
+                                     run_color)
 
 
 def _runs(fig):
@@ -78,3 +82,29 @@ def test_an_empty_figure_waits_instead_of_drawing_a_made_up_loss_axis():
     assert WAITING_TEXT not in [a.text for a in fig.layout.annotations]
     lo, hi = (10 ** v for v in fig.layout.yaxis.range)
     assert 1 < lo < 2.3 < hi < 4 and not math.isclose(hi, 1e4)
+
+
+def test_the_curves_spec_is_what_plotly_itself_makes_of_it():
+    """The live panel sends curves_spec as it is (no plotly validation on the way): every key and value must
+    already be in plotly's own form, for runs with and without points, both x axes and any height."""
+    def points(n, f):
+        return [(10 * i, i / 20, f(i)) for i in range(n)]
+
+    full = RunCurves("#1 <b>a</b>", {"train/loss": points(40, lambda i: 2 / (1 + i)), "val/loss": points(3, lambda i: 3.0),
+                                     "train/acc": points(40, lambda i: i / 40), "val/acc": points(3, lambda i: 0.5),
+                                     "lr": points(40, lambda i: 0.05), "images_per_s": points(5, lambda i: 90.0 + i)},
+                     key=1)
+    twin = RunCurves("#2 plain", {"train/loss": points(3, lambda i: math.nan if i == 1 else 0.5)}, plain=True, key=1)
+    zero = RunCurves("z", {"train/loss": points(3, lambda i: 0.0), "train/acc": points(3, lambda i: 1.0)}, color="#123456")
+    for runs in ([], [RunCurves("r", {})], [full], [full, twin], [zero]):
+        for x in ("epoch", "step"):
+            for height in (520, 300):
+                spec = curves_spec(runs, x, height)
+                canonical = go.Figure(spec).to_dict()  # validated by plotly, then written out by plotly
+                assert json.dumps(spec, sort_keys=True) == json.dumps(canonical, sort_keys=True), (runs, x, height)
+    spec = curves_spec([full, twin], "step", 300)
+    assert spec["layout"]["height"] == 300 and spec["layout"]["xaxis3"]["title"]["text"] == "step"
+    assert [t["x"][:2] for t in spec["data"][:1]] == [[0, 10]] and spec["layout"]["yaxis"]["type"] == "log"
+    assert curves_spec([full])["data"] is not curves_spec([full])["data"]  # a new dict each time: nothing shared
+    curves_spec([full])["layout"]["height"] = 1
+    assert curves_spec([full])["layout"]["height"] == 520  # the cached frame is never handed out to be changed
