@@ -29,6 +29,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import statistics
 import threading
@@ -351,7 +352,8 @@ def import_zip(
     except OSError:
         upload_bytes = None
     write_dataset_meta(name, {"hflip": bool(hflip), "native_size": report.native_size, "owner": owner.owner,
-                              "owner_name": owner.name, "upload_bytes": upload_bytes}, datasets_dir)
+                              "owner_name": owner.name, "upload_bytes": upload_bytes,
+                              "zip_sha256": _file_sha256(zip_path)}, datasets_dir)
     return report
 
 
@@ -375,6 +377,28 @@ def dataset_meta(name: str, datasets_dir: str | os.PathLike[str] | None = None) 
         if isinstance(size, int) and not isinstance(size, bool) and size > 0:
             out["native_size"] = size
     return out
+
+
+def dataset_contents(name: str, datasets_dir: str | os.PathLike[str] | None = None) -> str:
+    """What a dataset's images are, to tell apart two datasets that had the same name (say, one deleted and
+    another uploaded under its name): the sha256 of the zip it was imported from, kept at import; for a folder
+    placed by hand (or imported before that was kept), a sha256 of its files' paths, sizes and modification
+    times. ValueError when there is no such dataset."""
+    digest = _raw_meta(name, datasets_dir).get("zip_sha256")
+    if isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest):
+        return f"zip:{digest}"
+    folder = dataset_path(name, datasets_dir)
+    h = hashlib.sha256()
+    _hash_files(h, folder, _list(folder))
+    return f"files:{h.hexdigest()}"
+
+
+def _file_sha256(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _raw_meta(name: str, datasets_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
@@ -527,11 +551,16 @@ def _fingerprint(folder: Path, listing: _Listing, image_size: int, min_side: int
     """sha256 over the decoding settings and every candidate file's path, size and mtime."""
     h = hashlib.sha256()
     h.update(f"v{CACHE_VERSION}|{image_size}|{min_side}|{_rel(listing.root, folder)}|".encode())
+    _hash_files(h, folder, listing)
+    return h.hexdigest()
+
+
+def _hash_files(h: Any, folder: Path, listing: _Listing) -> None:
+    """Add the class names and every candidate file's path, size and modification time to the hash ``h``."""
     h.update(("|".join(listing.classes) + "\n").encode("utf-8", "surrogateescape"))
     for ci, p in listing.files:
         st = p.stat()
         h.update(f"{ci}|{_rel(p, folder)}|{st.st_size}|{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
-    return h.hexdigest()
 
 
 def _build(listing: _Listing, image_size: int, min_side: int) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.registry import DataConfig, dataset_info
+from ..data.types import FOLDER_PREFIX
 from ..identity import MACHINE, Identity
 from ..jobs import scheduler, slots
 from ..models.presets import preset_name
@@ -73,7 +74,8 @@ def fingerprint(spec: ModelSpec | None, data: DataConfig, train: TrainConfig, tw
     the data; with ``twin`` the plain twin too), the data settings, every training setting with the seed,
     and the number of devices. The device setting counts as the kind of device it resolves to here ("auto"
     on a GPU machine is "cuda"); the keep-weights settings count only when on (:meth:`TrainConfig.fingerprint_dict`).
-    A fine-tuning job (``finetune``) counts its fine-tuning settings instead of
+    A user dataset counts by what its images are too (:func:`resnet_lab.data.folders.dataset_contents`), not
+    only by its name. A fine-tuning job (``finetune``) counts its fine-tuning settings instead of
     ``spec``: its model follows from its source and the data. Names do not count: the same job has the
     same fingerprint whoever queues it and whatever they call it."""
     try:
@@ -90,7 +92,23 @@ def fingerprint(spec: ModelSpec | None, data: DataConfig, train: TrainConfig, tw
                "train": {**train.fingerprint_dict(), "device": device},
                "twin": bool(twin), "world_size": int(world_size),
                "finetune": finetune.to_dict() if finetune is not None else None}
+    contents = _dataset_contents(data)
+    if contents is not None:  # (a built-in dataset's name says it all: its fingerprints stay as they were)
+        payload["data_contents"] = contents
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _dataset_contents(data: DataConfig) -> str | None:
+    """What an imported dataset's images are (None for a built-in one, or one that is not there: submitting
+    refuses it anyway)."""
+    if not data.name.startswith(FOLDER_PREFIX):
+        return None
+    from ..data.folders import dataset_contents
+
+    try:
+        return dataset_contents(data.name[len(FOLDER_PREFIX):])
+    except ValueError:
+        return None
 
 
 def _has_checkpoint(path: str | None) -> bool:

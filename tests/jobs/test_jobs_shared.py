@@ -106,3 +106,49 @@ def test_a_stopped_or_failed_job_is_not_a_result(s):
     s.runs.update(ids[0], ckpt_last=str(path))
     assert launcher.shared_result(s, SPEC, DATA, TRAIN) is None
     assert s.jobs.done_by_fingerprint(launcher.fingerprint(SPEC, DATA, TRAIN)) == []
+
+
+def test_a_user_dataset_counts_by_its_images_not_only_by_its_name(s, tmp_path):
+    """Bob deletes his 'pets' and uploads other photos under the same name: Ada's run on the old ones is not
+    his result. The same zip uploaded again is the same images (and the same result); a folder placed by hand
+    counts by its files."""
+    import io
+    import os
+    import zipfile
+
+    from PIL import Image
+
+    from resnet_lab.data.folders import dataset_contents, dataset_path, import_zip, remove_user_dataset
+
+    def zip_of(path, color):
+        with zipfile.ZipFile(path, "w") as zf:
+            for cls in ("cats", "dogs"):
+                for i in range(4):
+                    buf = io.BytesIO()
+                    Image.new("RGB", (40, 40), color if cls == "cats" else (0, 0, 9 * i)).save(buf, "PNG")
+                    zf.writestr(f"{cls}/{i}.png", buf.getvalue())
+        return path
+
+    old, new = zip_of(tmp_path / "old.zip", (250, 0, 0)), zip_of(tmp_path / "new.zip", (0, 250, 0))
+    data = DataConfig(name="folder:pets", image_size=8)
+    import_zip(old, "pets", owner=ADA)
+    ids = launcher.submit(SPEC, data, TRAIN, store=s, owner=ADA)
+    finish_with_checkpoints(s, ids)
+    assert launcher.shared_result(s, SPEC, data, TRAIN).id == s.runs.get(ids[0]).job_id
+    first = launcher.fingerprint(SPEC, data, TRAIN)
+    remove_user_dataset("pets", ADA)
+    import_zip(new, "pets", owner=BOB)
+    assert launcher.fingerprint(SPEC, data, TRAIN) != first
+    assert launcher.shared_result(s, SPEC, data, TRAIN) is None  # other images: train them
+    remove_user_dataset("pets", BOB)
+    import_zip(old, "pets", owner=BOB)
+    assert launcher.fingerprint(SPEC, data, TRAIN) == first  # the same zip: the same images
+    assert launcher.shared_result(s, SPEC, data, TRAIN).id == s.runs.get(ids[0]).job_id
+    # placed by hand (no zip kept): its files count; touching one is another dataset
+    folder = dataset_path("pets")
+    (folder / ".lab.json").unlink()
+    by_hand = dataset_contents("pets")
+    assert by_hand.startswith("files:") and launcher.fingerprint(SPEC, data, TRAIN) not in (first,)
+    picture = folder / "cats" / "0.png"
+    os.utime(picture, ns=(picture.stat().st_atime_ns, picture.stat().st_mtime_ns + 10**9))
+    assert dataset_contents("pets") != by_hand
