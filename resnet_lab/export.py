@@ -6,8 +6,11 @@
 - ``manifest.json``: the spec, class names, the input size and normalization the model was trained with, the
   data and training settings, the run (id, name, accuracy) and the versions of resnet_lab, torch and
   torchvision that wrote it, and whether torchvision can hold the same weights (and if not, why not);
-- ``load_model.py``: rebuilds the model with :func:`resnet_lab.build_model`, loads the weights with
-  ``strict=True`` and classifies image files (``python load_model.py photo.jpg``);
+- ``resnet_model.py``: the model's definition — the lab's own block and ``ResNet`` classes, copied unchanged,
+  with a small ``ModelSpec`` (:mod:`resnet_lab.models.standalone`) — importing only torch;
+- ``load_model.py``: rebuilds the model from ``resnet_model.py``, loads the weights with ``strict=True`` and
+  classifies image files (``python load_model.py photo.jpg``). Neither file imports ResNet Lab: the zip runs
+  wherever torch, safetensors, numpy and Pillow are installed (the README says the one ``pip install``);
 - ``load_torchvision.py``, only for specs that torchvision's ``ResNet`` class expresses (the ImageNet stem,
   stage widths 64-128-256-512, projection shortcuts "B", post-activation, BatchNorm, 3 input channels):
   the same file into ``torchvision.models.resnet18(num_classes=...)`` (or ``resnet.ResNet(block, layers)``
@@ -38,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .models.snippet import spec_code
+from .models.standalone import module_source, spec_literal
 from .spec import ModelSpec
 
 EXPORT_FORMAT = "resnet-lab-export"
@@ -46,6 +49,8 @@ EXPORT_VERSION = 1
 WEIGHTS = "model.safetensors"
 MANIFEST = "manifest.json"
 LAB_SNIPPET = "load_model.py"
+MODEL_MODULE = "resnet_model.py"
+LAB_NEEDS = ("torch", "safetensors", "numpy", "pillow")  # what load_model.py and resnet_model.py import
 TORCHVISION_SNIPPET = "load_torchvision.py"
 README = "README.txt"
 
@@ -203,7 +208,8 @@ def export_checkpoint(manifest_path: str | Path, run: Any = None) -> Export:
     params = sum(p.numel() for p in ckpt.model.parameters())
     manifest = build_manifest(ckpt.meta, ckpt.spec, params, weights, path.stem, run)
     tv = torchvision_match(ckpt.spec)
-    files = {WEIGHTS: weights, LAB_SNIPPET: lab_snippet(ckpt.spec, manifest).encode()}
+    files = {WEIGHTS: weights, MODEL_MODULE: model_module(manifest).encode(),
+             LAB_SNIPPET: lab_snippet(ckpt.spec, manifest).encode()}
     if tv.ok:
         files[TORCHVISION_SNIPPET] = torchvision_snippet(tv, manifest).encode()
     files[README] = readme(manifest, tv).encode()
@@ -367,7 +373,7 @@ def _docstring(title: str, script: str, needs: str) -> str:
     return (f'"""{title}\n\n'
             f"    python {script}                    # load the weights (strict) and say so\n"
             f"    python {script} photo.jpg [--json]  # the top classes of each image\n\n"
-            f"Needs {needs}. The input size, normalization and class names come from manifest.json.\n"
+            f"Needs {needs}.\nThe input size, normalization and class names come from manifest.json.\n"
             '"""\n\n')
 
 
@@ -376,21 +382,29 @@ def _subject(manifest: Mapping[str, Any]) -> str:
     return f"run {run} of ResNet Lab" if run is not None else "a ResNet Lab model"
 
 
+def model_module(manifest: Mapping[str, Any]) -> str:
+    """``resnet_model.py``: the model's definition, self-contained (torch only, no ResNet Lab)."""
+    return module_source(f"The network of {_subject(manifest)}, as ResNet Lab builds it (no ResNet Lab needed).")
+
+
 def lab_snippet(spec: ModelSpec, manifest: Mapping[str, Any]) -> str:
-    """``load_model.py``: ResNet Lab rebuilds the model from its spec and loads the weights strictly."""
-    name, expr = spec_code(spec)
+    """``load_model.py``: rebuilds the model from ``resnet_model.py`` (next to it) and loads the weights strictly."""
     load = '''
 
 def load_model() -> torch.nn.Module:
     """The trained model: rebuilt from SPEC, every weight loaded (strict=True: none missing, none left over)."""
-    model = build_model(SPEC)
+    model = ResNet(SPEC)
     model.load_state_dict(load_file(HERE / "model.safetensors"), strict=True)
     return model.eval()
 '''
     return (_docstring(f"Rebuild {_subject(manifest)} ({spec.describe()}) and classify images.", LAB_SNIPPET,
-                       "resnet_lab, torch, safetensors, numpy and Pillow")
-            + _HEAD + f"\nfrom resnet_lab import {name}, build_model\n\nSPEC = {expr}\n"
+                       f"{_needs(LAB_NEEDS)}; not ResNet Lab ({MODEL_MODULE} defines the network)")
+            + _HEAD + f"\nfrom resnet_model import ModelSpec, ResNet\n\nSPEC = {spec_literal(spec)}\n"
             + _preprocess(spec, manifest) + load + _MAIN)
+
+
+def _needs(packages: Sequence[str]) -> str:
+    return ", ".join(packages[:-1]) + " and " + packages[-1]
 
 
 def torchvision_snippet(tv: TorchvisionMatch, manifest: Mapping[str, Any]) -> str:
@@ -419,10 +433,14 @@ def readme(manifest: Mapping[str, Any], tv: TorchvisionMatch) -> str:
              "",
              f"{WEIGHTS}  the weights (safetensors; parameter names as torchvision's)",
              f"{MANIFEST}      spec, class names, input size and normalization, data and training settings, versions",
-             f"{LAB_SNIPPET}      python {LAB_SNIPPET} photo.jpg   (needs resnet_lab)"]
+             f"{MODEL_MODULE}    the network's definition (torch only): from resnet_model import ModelSpec, ResNet",
+             f"{LAB_SNIPPET}      python {LAB_SNIPPET} photo.jpg   (the top classes; --json for the logits)"]
     if tv.ok:
         lines.append(f"{TORCHVISION_SNIPPET} python {TORCHVISION_SNIPPET} photo.jpg   ({tv.call}; no ResNet Lab)")
-    else:
+    lines += ["", "To run it, ResNet Lab is not needed: in this folder,",
+              f"    pip install {' '.join(LAB_NEEDS + (('torchvision',) if tv.ok else ()))}",
+              f"    python {LAB_SNIPPET} photo.jpg"]
+    if not tv.ok:
         lines += ["", "No torchvision version: " + "; ".join(tv.reasons) + "."]
     return "\n".join(lines) + "\n"
 

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 
 from resnet_lab.cli import main
-from resnet_lab.export import LAB_SNIPPET, MANIFEST, WEIGHTS
+from resnet_lab.export import LAB_SNIPPET, MANIFEST, MODEL_MODULE, WEIGHTS
 from resnet_lab.store import Store
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator",
@@ -23,7 +23,7 @@ def test_export_writes_the_zip_and_refuses_to_overwrite_it(finished_run, tmp_pat
     report = json.loads(capsys.readouterr().out)
     assert report["out"] == str(out) and report["bytes"] == out.stat().st_size
     with zipfile.ZipFile(out) as z:
-        assert {MANIFEST, WEIGHTS, LAB_SNIPPET} <= set(z.namelist())
+        assert {MANIFEST, WEIGHTS, MODEL_MODULE, LAB_SNIPPET} <= set(z.namelist())
         assert json.loads(z.read(MANIFEST))["run"]["id"] == rid
     assert report["manifest"]["torchvision"]["loadable"] is False
 

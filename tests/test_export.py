@@ -19,8 +19,9 @@ from torch import nn
 
 from resnet_lab import PRESETS, ModelSpec, build_model
 from resnet_lab.analysis.subject import from_checkpoint, from_run
-from resnet_lab.export import (LAB_SNIPPET, MANIFEST, TORCHVISION_SNIPPET, WEIGHTS, ExportError, export_checkpoint,
-                               export_run, exportable_checkpoint, torchvision_match, write_atomic, zip_name)
+from resnet_lab.export import (LAB_SNIPPET, MANIFEST, MODEL_MODULE, README, TORCHVISION_SNIPPET, WEIGHTS, ExportError,
+                               export_checkpoint, export_run, exportable_checkpoint, torchvision_match, write_atomic,
+                               zip_name)
 from resnet_lab.store import Store
 from resnet_lab.train.checkpoint import save_checkpoint
 
@@ -47,13 +48,24 @@ def probe_images(where: Path, channels: str = "RGB") -> list[str]:
     return names
 
 
-def run_snippet(where: Path, script: str, *args: str, with_lab: bool = True) -> str:
-    """``python SCRIPT ARGS`` in ``where``, as after unzipping: the lab importable only when ``with_lab``
-    (``-I``: no PYTHONPATH, no user site, not even the script's folder)."""
-    cmd = [sys.executable, script, *args] if with_lab else [sys.executable, "-I", script, *args]
-    env = {**os.environ, "PYTHONPATH": str(REPO)} if with_lab else {k: v for k, v in os.environ.items()
-                                                                     if k != "PYTHONPATH"}
-    done = subprocess.run(cmd, cwd=where, env=env, capture_output=True, text=True, timeout=300)
+def _without_the_lab(where: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python ARGS`` in ``where`` as on a machine where ResNet Lab is not installed: no PYTHON* variables and
+    ``-E`` (no PYTHONPATH), ``-s`` (no user site); the script's own folder is on the path, as always."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    return subprocess.run([sys.executable, "-E", "-s", *args], cwd=where, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def assert_no_lab_in(where: Path) -> None:
+    """The folder lies outside the repository and ``import resnet_lab`` fails there, as the snippets are run."""
+    assert REPO not in where.resolve().parents
+    done = _without_the_lab(where, "-c", "import resnet_lab")
+    assert done.returncode != 0 and "No module named 'resnet_lab'" in done.stderr, done.stderr
+
+
+def run_snippet(where: Path, script: str, *args: str) -> str:
+    """``python SCRIPT ARGS`` in ``where``, as after unzipping on a machine without ResNet Lab."""
+    done = _without_the_lab(where, script, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -75,7 +87,9 @@ def test_a_finished_run_goes_home_and_its_snippet_gives_the_labs_logits(finished
     export = export_run(rid, store)
     store.close()
     where = unzip(export.data, tmp_path / "home")
-    assert sorted(p.name for p in where.iterdir()) == sorted([MANIFEST, WEIGHTS, LAB_SNIPPET, "README.txt"])
+    assert sorted(p.name for p in where.iterdir()) == sorted([MANIFEST, WEIGHTS, MODEL_MODULE, LAB_SNIPPET,
+                                                              "README.txt"])
+    assert_no_lab_in(where)
     assert export.filename == zip_name(rid, run.name) == f"run{rid}-tiny.zip"
 
     manifest = json.loads((where / MANIFEST).read_text())
@@ -136,7 +150,7 @@ def test_a_torchvision_resnet18_loads_strictly_and_gives_the_same_logits(tmp_pat
 
     names = probe_images(where)
     want = lab_logits(from_checkpoint(ckpt), where, names)
-    theirs = snippet_logits(run_snippet(where, TORCHVISION_SNIPPET, *names, "--json", with_lab=False))
+    theirs = snippet_logits(run_snippet(where, TORCHVISION_SNIPPET, *names, "--json"))
     ours = snippet_logits(run_snippet(where, LAB_SNIPPET, *names, "--json"))
     for name in names:
         torch.testing.assert_close(theirs[name], want[name], atol=1e-5, rtol=1e-5)
@@ -221,3 +235,47 @@ def test_the_zip_is_written_whole_and_never_over_a_file_unasked(tmp_path):
     write_atomic(b"other", out, overwrite=True)
     assert out.read_bytes() == b"other" and [p.name for p in folder.iterdir()] == ["a.zip"]
     assert zip_name(12, "My model: v2!") == "run12-my-model-v2.zip" and zip_name(3, "???") == "run3.zip"
+
+
+def _pip_names(where: Path) -> set[str]:
+    """What the zip's Python files import from outside the standard library and the zip, as pip names."""
+    import ast
+
+    local = {p.stem for p in where.glob("*.py")}
+    found = set()
+    for script in where.glob("*.py"):
+        for node in ast.walk(ast.parse(script.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                found.add(node.module.split(".")[0])
+    pip = {"PIL": "pillow"}
+    return {pip.get(m, m) for m in found - set(sys.stdlib_module_names) - local}
+
+
+@pytest.mark.parametrize("spec", [
+    ModelSpec(stem="cifar", block="bottleneck", preact=True, shortcut="A", depths=(1, 2), widths=(4, 8),
+              num_classes=3),
+    ModelSpec(stem="imagenet", block="bottleneck", shortcut="C", norm="none", depths=(1, 1), widths=(4, 8),
+              num_classes=4, zero_init_residual=True),
+    ModelSpec(stem="cifar", block="basic", skip=False, preact=True, depths=(2, 1), widths=(4, 6), num_classes=2),
+], ids=["preact-bottleneck-A", "bottleneck-C-no-norm", "plain-preact-basic"])
+def test_the_zip_runs_where_the_lab_is_not_installed_and_its_readme_says_how(spec, tmp_path):
+    torch.manual_seed(2)
+    meta = {"run_id": 9, "name": "custom", "spec": spec.to_dict(), "class_names": [f"c{i}" for i in range(
+        spec.num_classes)], "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3], "data": {"image_size": 32}}
+    ckpt = save_checkpoint(tmp_path / "ckpt", "best", _trained_like(build_model(spec)), meta)
+    where = unzip(export_checkpoint(ckpt).data, tmp_path / "home")
+    assert_no_lab_in(where)
+    assert "resnet_lab" not in _pip_names(where)
+
+    readme = (where / README).read_text()
+    install = next(line.split("pip install", 1)[1].split() for line in readme.splitlines() if "pip install" in line)
+    assert set(install) >= _pip_names(where)  # the one command installs everything the Python files import
+    assert f"python {LAB_SNIPPET} photo.jpg" in readme and MODEL_MODULE in readme
+
+    names = probe_images(where)
+    got = snippet_logits(run_snippet(where, LAB_SNIPPET, *names, "--json"))
+    want = lab_logits(from_checkpoint(ckpt), where, names)
+    for name in names:
+        torch.testing.assert_close(got[name], want[name], atol=1e-5, rtol=1e-5)

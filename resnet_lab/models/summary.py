@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..fmt import format_bytes  # noqa: F401  (re-exported: callers import it from here)
+from ..fmt import format_bytes, format_count  # noqa: F401  (re-exported: callers import them from here)
 from ..spec import ModelSpec
 from .blocks import PadShortcut, ResidualBlock
 from .hooks import forward_hooks, leaf_modules
@@ -122,10 +122,18 @@ def summarize(spec: ModelSpec, input_size: int | None = None, batch_size: int = 
     def record_block(name: str, module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
         block_io[name] = (tuple(inputs[0].shape[1:]), tuple(out.shape[1:]))
 
+    # A stage's output is what its Sequential returns, not the last-registered leaf: a reused module (a
+    # pre-activation bottleneck's relu runs before conv3) keeps the shape of its last call, not the block's.
+    stage_io: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+
+    def record_stage(name: str, module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        stage_io[name] = (tuple(inputs[0].shape[1:]), tuple(out.shape[1:]))
+
     leaves = list(leaf_modules(model))
+    stage_modules = [(name, getattr(model, name)) for name in model.stages]
     with torch.no_grad(), forward_hooks(leaves, record), forward_hooks(model.named_blocks(), record_block), \
-            FlopCounterMode(display=False) as counter:
-        model(x)  # call the model itself: the counter names modules from the outermost call
+            forward_hooks(stage_modules, record_stage), FlopCounterMode(display=False) as counter:
+        logits = model(x)  # call the model itself: the counter names modules from the outermost call
 
     flops_by_module = {k.removeprefix("ResNet.") if k != "ResNet" else "": sum(v.values())
                        for k, v in counter.get_flop_counts().items()}
@@ -138,11 +146,13 @@ def summarize(spec: ModelSpec, input_size: int | None = None, batch_size: int = 
         for name, m in leaves if name in shapes
     )
 
-    stage_rows = [_stage_row("stem", 0, [r for r in layers if "." not in r.name and r.name in _STEM_NAMES])]
+    first = model.stages[0]
+    stage_rows = [_stage_row("stem", 0, [r for r in layers if "." not in r.name and r.name in _STEM_NAMES],
+                             stage_io[first][0])]
     for stage in model.stages:
         rows = [r for r in layers if r.name.startswith(stage + ".")]
-        stage_rows.append(_stage_row(stage, len(getattr(model, stage)), rows))
-    stage_rows.append(_stage_row("head", 0, [r for r in layers if r.name in _HEAD_NAMES]))
+        stage_rows.append(_stage_row(stage, len(getattr(model, stage)), rows, stage_io[stage][1]))
+    stage_rows.append(_stage_row("head", 0, [r for r in layers if r.name in _HEAD_NAMES], tuple(logits.shape[1:])))
 
     blocks = tuple(
         BlockRow(name=name, in_shape=block_io[name][0], out_shape=block_io[name][1], shortcut=_shortcut_kind(block))
@@ -162,9 +172,9 @@ _STEM_NAMES = ("conv1", "bn1", "relu", "maxpool")
 _HEAD_NAMES = ("bn_final", "relu_final", "avgpool", "fc")
 
 
-def _stage_row(name: str, n_blocks: int, rows: list[LayerRow]) -> StageRow:
-    shaped = [r for r in rows if r.output_shape]
-    return StageRow(name=name, blocks=n_blocks, output_shape=shaped[-1].output_shape if shaped else (),
+def _stage_row(name: str, n_blocks: int, rows: list[LayerRow], output_shape: tuple[int, ...]) -> StageRow:
+    """One stage's row: its layers' parameters and multiply-adds summed, and the shape the stage hands on."""
+    return StageRow(name=name, blocks=n_blocks, output_shape=output_shape,
                     params=sum(r.params for r in rows), macs=sum(r.macs for r in rows))
 
 
@@ -362,11 +372,3 @@ def _max_stages(spec: ModelSpec, input_size: int) -> int:
     """The most leading stages of ``spec`` that work at ``input_size`` (0: not even one)."""
     return next((n for n in range(len(spec.depths), 0, -1)
                  if not _collapses(_chain(_skeleton(spec, n)), input_size)), 0)
-
-
-def format_count(n: float) -> str:
-    """1_689_512 -> '1.69M', 4_089_184_256 -> '4.09G'."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return f"{n:.0f}"

@@ -7,7 +7,7 @@ import zipfile
 
 from streamlit.runtime.media_file_manager import MediaFileManager
 
-from resnet_lab.export import LAB_SNIPPET, MANIFEST, WEIGHTS, zip_name
+from resnet_lab.export import LAB_SNIPPET, MANIFEST, MODEL_MODULE, WEIGHTS, zip_name
 from resnet_lab.store import Store
 
 PAGE = "app_pages/gallery.py"
@@ -37,7 +37,7 @@ def test_pick_a_run_and_take_its_zip_home(finished_run, open_app_page, monkeypat
         make, mime = generators[name]
         assert mime == "application/zip"
         with zipfile.ZipFile(io.BytesIO(make())) as z:
-            assert {MANIFEST, WEIGHTS, LAB_SNIPPET} <= set(z.namelist())
+            assert {MANIFEST, WEIGHTS, MODEL_MODULE, LAB_SNIPPET} <= set(z.namelist())
             manifest = json.loads(z.read(MANIFEST))
         assert manifest["run"]["id"] == rid and manifest["model"]["spec"] == runs[rid].spec
         assert manifest["model"]["describe"].startswith("Plain" if rid == finished_run[1] else "ResNet")
