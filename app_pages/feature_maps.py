@@ -25,6 +25,11 @@ SHOWN = {  # which term of the block's equation the grid shows
     "branch": "F(x), the residual branch before the addition",
     "shortcut": "the shortcut term (x, or its projection)",
 }
+SHOWN_PLAIN = {  # a plain block has no shortcut and no addition: out is its layers' output
+    **SHOWN,
+    "out": "out, the block's output",
+    "branch": "F(x), the block's layers (a plain net adds nothing to them)",
+}
 
 st.title("Feature maps")
 st.caption("Look inside any residual block: its input x, the residual branch F(x), what the shortcut adds, and "
@@ -125,7 +130,8 @@ else:
         col.caption(f"{ch} × {h} × {w} (channels × height × width) · showing the {len(channels)} most active · "
                     f"mean {stats['mean']:.3g} · std {stats['std']:.3g} · zeros {stats['zero_frac']:.1%}")
         if block_name is not None:
-            col.markdown(f"{block_name}: `{formula(subject)}` · shown: {SHOWN[layer.partition(':')[2]]}")
+            shown = (SHOWN if subject.spec.skip else SHOWN_PLAIN)[layer.partition(":")[2]]
+            col.markdown(f"{block_name}: `{formula(subject)}` · shown: {shown}")
 
 # --- layer responses across depth ---------------------------------------------------------------------
 st.subheader("Layer responses across depth", divider="gray")

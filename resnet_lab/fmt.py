@@ -29,4 +29,24 @@ def format_bytes(n: float) -> str:
     return f"{n:.0f} B"
 
 
-__all__ = ["finite_or_none", "format_bytes"]
+def format_count(n: float, trim: bool = False) -> str:
+    """A count for people, in SI units (G, never plotly's "B"): 1_689_512 -> '1.69M', 4_089_184_256 -> '4.09G'.
+    ``trim`` drops trailing zeros, for axis ticks: 1_500_000_000 -> '1.5G', 500_000_000 -> '500M'."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            number = f"{n / scale:.2f}"
+            return (number.rstrip("0").rstrip(".") if trim else number) + unit
+    return f"{n:.0f}"
+
+
+def format_load(load: float, cores: int) -> str:
+    """A CPU's load for people, as cores busy out of those it has: (3.2, 4) -> '3.2 of 4 cores busy (80%)'.
+    A load above the cores (processes waiting for one) is capped at all of them and the rest said apart:
+    (3.2, 2) -> '2.0 of 2 cores busy (100%), 1.2 more waiting' — never '160%'."""
+    cores = max(1, int(cores))
+    busy = min(max(0.0, float(load)), cores)
+    text = f"{busy:.1f} of {cores} core{'s' if cores != 1 else ''} busy ({busy / cores:.0%})"
+    return text + (f", {load - cores:.1f} more waiting" if load - cores >= 0.05 else "")
+
+
+__all__ = ["finite_or_none", "format_bytes", "format_count", "format_load"]

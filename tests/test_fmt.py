@@ -45,3 +45,14 @@ def test_format_bytes(n, text):
 
 def test_format_bytes_is_still_importable_from_the_model_summary():
     assert summary.format_bytes is format_bytes
+
+
+@pytest.mark.parametrize("load, cores, text", [
+    (3.2, 4, "3.2 of 4 cores busy (80%)"), (1.6, 2, "1.6 of 2 cores busy (80%)"),
+    (3.2138, 2, "2.0 of 2 cores busy (100%), 1.2 more waiting"),  # the '160.69%'
+    (0.0, 1, "0.0 of 1 core busy (0%)"), (2.02, 2, "2.0 of 2 cores busy (100%)"),
+])
+def test_format_load_never_says_more_than_every_core(load, cores, text):
+    from resnet_lab.fmt import format_load
+
+    assert format_load(load, cores) == text

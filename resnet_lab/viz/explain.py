@@ -24,21 +24,58 @@ CURVE_TITLES = {"deletion": "deletion (lower area is better)", "insertion": "ins
 DEPTH_METRICS = {"energy": "energy inside the mask", "pointing": "pointing-game hit rate"}
 
 
+STRIP_WIDTH = 860  # px: the Grad-CAM page's width in a 1280 px window (wide layout, sidebar open)
+TITLE_CHAR_PX = 7.0  # an 11 px subplot title's average character, with room to spare (about 6 px in Chromium)
+TITLE_LINE_PX = 14  # one line of an 11 px subplot title
+_GAP_PX = 4  # between two cells of a row
+
+
+def _wrap(text: str, chars: int) -> list[str]:
+    """``text`` in lines of at most ``chars`` characters, broken at spaces (a longer word keeps its own line)."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= chars:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
 def depth_strip_figure(rows: Sequence[tuple[str, object, Sequence[tuple[str, object]]]], alpha: float = 0.5,
-                       title: str = "", cell_px: int = 120) -> go.Figure:
+                       title: str = "", cell_px: int = 240, width: int = STRIP_WIDTH) -> go.Figure:
     """One row per model, one column per layer from shallow to deep: each map laid over the image.
 
     ``rows``: ``[(model label, image C x H x W in [0, 1], [(column title, heat H x W in [0, 1]), ...]), ...]``;
     the column titles (e.g. ``"layer2.1 · 16×16"``) are the code's, the model label is user text.
     A row with fewer layers than another leaves its last cells empty.
+
+    Laid out for a figure ``width`` px wide: cells are square (at most ``cell_px``), and a column title that is
+    wider than its cell is wrapped at its spaces; where even one word would not fit (a deep net's many narrow
+    columns) the titles are turned upright instead. Each row keeps the height its titles need above it, so no
+    title runs into its neighbour or into the row above.
     """
     rows = [r for r in rows if r[2]]
     if not rows:
         raise ValueError("no maps to draw")
     n_rows, n_cols = len(rows), max(len(r[2]) for r in rows)
-    titles = [plain(r[2][c][0]) if c < len(r[2]) else "" for r in rows for c in range(n_cols)]
-    fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=titles, horizontal_spacing=0.01,
-                        vertical_spacing=0.12 if n_rows > 1 else 0.0)
+    names = [plain(r[2][c][0]) if c < len(r[2]) else "" for r in rows for c in range(n_cols)]
+    margin = dict(l=40, r=10, t=40 if title else 6, b=10)
+    plot_w = max(width - margin["l"] - margin["r"], n_cols * 2 * _GAP_PX)
+    cell_w = (plot_w - (n_cols - 1) * _GAP_PX) / n_cols
+    chars = max(1, int(cell_w // TITLE_CHAR_PX))
+    upright = any(len(word) > chars for name in names for word in name.split(" "))
+    if upright:  # one line each, turned: as tall as the longest title
+        titles = names
+        title_px = max(len(n) for n in names) * TITLE_CHAR_PX + 6
+    else:
+        wrapped = [_wrap(n, chars) for n in names]
+        titles = ["<br>".join(lines) for lines in wrapped]
+        title_px = max(len(lines) for lines in wrapped) * TITLE_LINE_PX + 6
+    cell_h = min(cell_w, cell_px)
+    plot_h = n_rows * cell_h + (n_rows - 1) * title_px
+    margin["t"] += round(title_px)
+    fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=titles, horizontal_spacing=_GAP_PX / plot_w,
+                        vertical_spacing=title_px / plot_h if n_rows > 1 else 0.0)
     for r, (label, image, cells) in enumerate(rows, start=1):
         for c, (name, heat) in enumerate(cells, start=1):
             fig.add_trace(go.Image(z=np.asarray(overlay(image, heat, alpha)), name=plain(name),
@@ -47,9 +84,10 @@ def depth_strip_figure(rows: Sequence[tuple[str, object, Sequence[tuple[str, obj
         fig.update_yaxes(title_text=plain(label), row=r, col=1)
     fig.update_xaxes(showticklabels=False, ticks="", showgrid=False)
     fig.update_yaxes(showticklabels=False, ticks="", showgrid=False)
-    fig.update_annotations(font_size=11)
-    fig.update_layout(title=plain(title) or None, height=(70 if title else 30) + (cell_px + 40) * n_rows,
-                      margin=dict(l=40, r=10, t=70 if title else 30, b=10))
+    fig.update_annotations(font_size=11, textangle=-90 if upright else 0)
+    height = round(margin["t"] + plot_h + margin["b"])
+    fig.update_layout(height=height, margin=margin,  # the title at the very top, above the column titles
+                      title=dict(text=plain(title), y=1 - 8 / height, yanchor="top") if title else None)
     return fig
 
 

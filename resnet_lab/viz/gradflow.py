@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from ..fmt import finite_or_none
 from .text import plain as plain_text  # spread_figure has a parameter named `plain`
 from .text import plain_template
-from .training import PALETTE, PLAIN_COLOR
+from .training import PALETTE, PLAIN_COLOR, log_ticks
 
 _MARGIN = dict(l=10, r=10, t=50, b=10)
 LOG_NORM_LABEL = "log₁₀ ‖dL/dW‖"
@@ -45,6 +45,17 @@ def _positive(values: Sequence[float | None]) -> list[float | None]:
     return [f if (f := finite_or_none(v)) is not None and f > 0 else None for v in values]
 
 
+def _log_yaxis(fig: go.Figure, values: Sequence[float | None], title: str) -> None:
+    """A log y axis for ``values`` whose ticks say their whole value ("0.02", "2×10⁻⁵"), fitted to the data as the
+    loss axis of the training curves is (:func:`log_ticks`); plotly's own would label the digits between
+    powers of ten as bare "2".."9"."""
+    fig.update_yaxes(type="log", title_text=title)
+    shown = [v for v in _positive(values) if v is not None]
+    if shown:
+        rng, ticks, labels = log_ticks(min(shown), max(shown))
+        fig.update_yaxes(range=rng, tickmode="array", tickvals=ticks, ticktext=labels)
+
+
 def _style(i: int, s: FlowSeries) -> dict:
     color = s.color or (PLAIN_COLOR if s.plain else PALETTE[i % len(PALETTE)])
     return dict(color=color, width=2, dash="dash" if s.plain else "solid")
@@ -62,7 +73,7 @@ def _depth_lines(series: Sequence[FlowSeries], kind: str, title: str, ytitle: st
         ))
     fig.update_layout(title=plain_text(title), height=height, margin=_MARGIN, meta={"figure": kind},
                       legend=dict(orientation="h", y=-0.18), hovermode="closest")
-    fig.update_yaxes(type="log", title_text=ytitle, exponentformat="power")
+    _log_yaxis(fig, [v for s in series for v in s.values], ytitle)
     fig.update_xaxes(title_text=xtitle, rangemode="tozero")
     return fig
 
@@ -128,6 +139,6 @@ def spread_figure(depths: Sequence[int], resnet: Sequence[float], plain: Sequenc
         ))
     fig.update_layout(title=plain_text(title), height=height, margin=_MARGIN, meta={"figure": "spread"},
                       legend=dict(orientation="h", y=-0.2))
-    fig.update_yaxes(type="log", title_text="max / min conv gradient norm", exponentformat="power")
+    _log_yaxis(fig, [*resnet, *plain], "max / min conv gradient norm")
     fig.update_xaxes(title_text="depth (weighted layers)")
     return fig

@@ -299,29 +299,47 @@ def per_class_figure(acc_by_model: Mapping[str, Sequence[float]], class_names: S
     return fig
 
 
+FACET_TITLE_PX = 20  # a row of facet titles ("ch 12") between two rows of maps
+FACET_GAP_PX = 4  # between two maps of a row
+COLORBAR_PX = 56  # the horizontal colour bar under the grid, with its tick labels
+
+
 def _facet_grid(arr: np.ndarray, labels: list[str], colorscale: str, cols: int, zmin: float, zmax: float,
-                colorbar_title: str, title: str) -> go.Figure:
-    """K x h x w maps as a grid of px.imshow facets sharing one colour axis, facet k titled labels[k]."""
+                colorbar_title: str, title: str, width: int) -> go.Figure:
+    """K x h x w maps as a grid of px.imshow facets sharing one colour axis, facet k titled labels[k].
+
+    Sized for a figure ``width`` px wide: the maps take the whole width (the colour bar lies under them), a few
+    pixels apart, and each row is exactly as tall as its maps plus one line of titles, so no band of white
+    opens between rows (the old fixed 170 px a row left the maps small and the gaps large)."""
     k, h, w = arr.shape
     cols = max(1, min(cols, k))
     rows = math.ceil(k / cols)
+    margin = dict(l=10, r=10, t=FACET_TITLE_PX + (40 if title else 4), b=COLORBAR_PX)
+    plot_w = max(width - margin["l"] - margin["r"], cols * 8)
+    tile_w = (plot_w - (cols - 1) * FACET_GAP_PX) / cols
+    plot_h = rows * tile_w * h / w + (rows - 1) * FACET_TITLE_PX
     fig = px.imshow(arr, facet_col=0, facet_col_wrap=cols, color_continuous_scale=colorscale,
                     range_color=[zmin, zmax], aspect="equal",
-                    facet_col_spacing=min(0.02, 0.5 / max(cols - 1, 1)),
-                    facet_row_spacing=min(0.06, 0.5 / max(rows - 1, 1)))
+                    facet_col_spacing=FACET_GAP_PX / plot_w if cols > 1 else 0.0,
+                    facet_row_spacing=FACET_TITLE_PX / plot_h if rows > 1 else 0.0)
     fig.for_each_annotation(lambda a: a.update(text=plain(labels[int(a.text.split("=")[-1])])))
     fig.update_xaxes(showticklabels=False, ticks="", title_text=None)
     fig.update_yaxes(showticklabels=False, ticks="", title_text=None)
     fig.update_traces(hovertemplate="x: %{x}<br>y: %{y}<br>value: %{z:.3g}<extra></extra>")
-    fig.update_layout(title=plain(title) or None, height=60 + 170 * rows,
-                      margin=dict(l=10, r=10, t=60 if title else 30, b=10),
-                      coloraxis_colorbar=dict(title=colorbar_title))
+    fig.update_layout(title=plain(title) or None, height=round(margin["t"] + plot_h + margin["b"]), margin=margin,
+                      coloraxis_colorbar=dict(title=dict(text=colorbar_title, side="right"), orientation="h",
+                                              x=0.5, xanchor="center", y=0, yanchor="top", len=0.7, thickness=10,
+                                              ypad=8))
     return fig
 
 
+GRID_WIDTH = 440  # px: one of two side-by-side columns of the wide layout in a 1280 px window
+
+
 def feature_grid_figure(maps, channels: Sequence[int], title: str = "", colorscale: str = "Viridis",
-                        cols: int = 4, shared_scale: bool = True) -> go.Figure:
-    """Grid of K activation maps (K x h x w, any real values), facet titled "ch <index>" from `channels`.
+                        cols: int = 4, shared_scale: bool = True, width: int = GRID_WIDTH) -> go.Figure:
+    """Grid of K activation maps (K x h x w, any real values), facet titled "ch <index>" from `channels`, sized
+    for a figure ``width`` px wide (default: one of two columns of a 1280 px window).
 
     shared_scale=True puts all maps on one colour range (min..max over all of them);
     False stretches each map to its own min..max (constant maps read as 0).
@@ -341,21 +359,22 @@ def feature_grid_figure(maps, channels: Sequence[int], title: str = "", colorsca
         mins = arr.min(axis=(1, 2), keepdims=True)
         spans = arr.max(axis=(1, 2), keepdims=True) - mins
         arr = np.divide(arr - mins, spans, out=np.zeros_like(arr), where=spans > 0)
-        lo, hi, bar = 0.0, 1.0, "relative<br>(per map)"
-    return _facet_grid(arr, [f"ch {int(c)}" for c in channels], colorscale, cols, lo, hi, bar, title)
+        lo, hi, bar = 0.0, 1.0, "relative (per map)"
+    return _facet_grid(arr, [f"ch {int(c)}" for c in channels], colorscale, cols, lo, hi, bar, title, width)
 
 
 def heatmap_grid_figure(heats, titles: Sequence[str], colorscale: str = "Turbo", cols: int = 4,
-                        zmin: float = 0, zmax: float = 1, title: str = "") -> go.Figure:
+                        zmin: float = 0, zmax: float = 1, title: str = "", width: int = 2 * GRID_WIDTH) -> go.Figure:
     """Grid of N heat maps (N x h x w, in [zmin, zmax]) on one colour scale, one title each
-    (e.g. one Grad-CAM per step of the cascading-randomization sanity check)."""
+    (e.g. one Grad-CAM per step of the cascading-randomization sanity check), sized for ``width`` px
+    (default: the whole page of a 1280 px window)."""
     arr = _numpy(heats)
     if arr.ndim != 3 or arr.shape[0] == 0:
         raise ValueError(f"heats must be N x h x w with N >= 1, got shape {arr.shape}")
     if len(titles) != arr.shape[0]:
         raise ValueError(f"{arr.shape[0]} maps but {len(titles)} titles")
     return _facet_grid(np.nan_to_num(arr, nan=0.0), [str(t) for t in titles], colorscale, cols,
-                       zmin, zmax, "", title)
+                       zmin, zmax, "", title, width)
 
 
 def layer_stats_figure(stats_by_model: Mapping[str, Sequence[Mapping]], stat: str, title: str = "",

@@ -18,8 +18,12 @@ from plotly.subplots import make_subplots
 
 from .text import plain, plain_template
 
-PALETTE = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+# Tableau 10's red, blue, green, purple, orange and teal: its brown, pink, grey and yellow are left out (too close
+# to orange, purple and the plain grey, or faint on white). Every two of these, their plain twins' darker shades
+# and PLAIN_COLOR differ by ΔE2000 ≥ 17 (tests/viz/test_training_figures.py).
+PALETTE = ("#e15759", "#4e79a7", "#59a14f", "#b07aa1", "#f28e2b", "#76b7b2")
 PLAIN_COLOR = "#7f7f7f"
+TWIN_SHADE = 0.4  # a plain twin's colour: its ResNet's mixed this far toward black
 WAITING_TEXT = "Waiting for the first logged step…"
 STYLE_COLOR = "#444444"  # the "training" / "validation" legend entries: a line style, not a run
 
@@ -36,7 +40,7 @@ _MANTISSAS = ((1,), (1, 2, 5), (1, 2, 3, 5), (1, 1.5, 2, 3, 4, 5, 6, 8), (1, 1.2
 class RunCurves:
     label: str  # legend name, e.g. "#12 resnet20 · shapes"
     metrics: dict[str, Series]  # key -> points, keys like "train/loss", "val/acc", "lr", "images_per_s"
-    plain: bool = False  # a plain twin: drawn in a grey shade of its colour
+    plain: bool = False  # a plain twin: drawn in a darker shade of its colour
     color: str | None = None  # explicit colour; None: from ``key``
     key: str | int | None = None  # identity that picks the colour (a run id; a plain twin passes its ResNet's id so
     # the two read as a pair); None: the label
@@ -44,10 +48,11 @@ class RunCurves:
 
 def run_color(key: str | int, plain: bool = False) -> str:
     """A run's colour from its identity alone, never from its place in a list: ``key`` (a run id, or any
-    string) picks a palette colour; a plain twin gets that colour mixed 80% toward grey (its family shows, the grey says "plain")."""
+    string) picks a palette colour (ids 1..len(PALETTE) all differ); a plain twin gets a darker shade of that
+    colour (its family shows, and it stays apart from every other run's colour — a grey mix would not)."""
     n = key if isinstance(key, int) and not isinstance(key, bool) else zlib.crc32(str(key).encode())
     base = PALETTE[int((n * _GOLDEN) % 1.0 * len(PALETTE)) % len(PALETTE)]
-    return _mix(base, PLAIN_COLOR, 0.8) if plain else base
+    return _mix(base, "#000000", TWIN_SHADE) if plain else base
 
 
 def _mix(a: str, b: str, t: float) -> str:
@@ -55,8 +60,17 @@ def _mix(a: str, b: str, t: float) -> str:
     return "#" + "".join(f"{round((1 - t) * x + t * y):02x}" for x, y in zip(ca, cb))
 
 
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
 def _label(v: float) -> str:
-    return f"{float(f'{v:.6g}'):g}"  # 0.30000000000000004 -> "0.3"
+    """A tick label that says the whole value: 0.30000000000000004 -> "0.3", 2e-05 -> "2×10⁻⁵", 1e6 -> "10⁶"."""
+    text = f"{float(f'{v:.6g}'):g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    power = "10" + str(int(exponent)).translate(_SUPERSCRIPT)
+    return power if mantissa == "1" else f"{mantissa}×{power}"
 
 
 def log_ticks(lo: float, hi: float) -> tuple[list[float], list[float], list[str]]:
@@ -88,6 +102,20 @@ def _linear_ticks(lo: float, hi: float) -> list[float]:
         if len(ticks) >= 3:
             return ticks
     return [lo, hi]
+
+
+def _spread(points: list[tuple[int, float, float]], x: str) -> list[tuple[int, float, float]]:
+    """Validation points as one line: an evaluation closer than a quarter of the usual spacing to the next one is
+    left out, the later one kept. The trainer validates every ``total // eval_points`` steps and at each epoch's
+    end, so a mid-epoch pass can land a step or two before the epoch's own (steps 92 and 93 of a 93-step epoch):
+    two noisy values a hair apart would draw a vertical jump at every epoch mark. The epoch's own evaluation
+    (the one its checkpoint keeps) is the later, so it is always drawn."""
+    if len(points) < 3:
+        return points
+    xs = [p[1] if x == "epoch" else p[0] for p in points]
+    gaps = sorted(b - a for a, b in zip(xs, xs[1:]))
+    close = gaps[len(gaps) // 2] / 4
+    return [p for p, a, b in zip(points, xs, xs[1:]) if b - a >= close] + [points[-1]]
 
 
 def curves_figure(runs: list[RunCurves], x: str = "epoch", height: int = 520) -> go.Figure:
@@ -142,6 +170,8 @@ def curves_spec(runs: list[RunCurves], x: str = "epoch", height: int = 520) -> d
             points = [p for p in run.metrics.get(key) or () if math.isfinite(p[2])]
             if not points:
                 continue
+            if key.startswith("val/"):
+                points = _spread(points, x)
             if key.endswith("/loss"):
                 losses += [p[2] for p in points if p[2] > 0]
             xref, yref = refs[row, col]

@@ -183,3 +183,18 @@ def test_untrained_models_are_not_compared_with_the_paper(page):
     ok(at)
     assert "fresh, untrained weights" in infos(at)
     assert not any("He et al. (2015, Fig. 7) found" in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("point", ["layer1.0:branch", "layer1.0", "layer2.0:out"])
+def test_the_plain_twins_caption_mentions_no_addition(page, point):
+    """A plain block computes out = ReLU(F(x)): its caption says what is shown without an addition it has not."""
+    at = page.selectbox(key="fm_layer").set_value(point).run()
+    assert at.selectbox(key="fm_layer").value == point
+    ok(at)
+    shown = [m.value for m in at.markdown if "· shown:" in m.value]
+    plain = [v for v in shown if "`out = ReLU(F(x))`" in v]
+    resnet = [v for v in shown if "+ shortcut" in v]
+    assert len(plain) == 1 and len(resnet) == 1
+    assert "addition" not in plain[0] and "shortcut" not in plain[0].split("·", 1)[1]
+    if point.endswith(":branch"):
+        assert "before the addition" in resnet[0]

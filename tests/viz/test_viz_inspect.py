@@ -173,3 +173,35 @@ def test_localization_figure_bars_and_uniform_baseline():
     assert any(a.text == "uniform map" for a in fig.layout.annotations)
     assert not localization_figure(scores).layout.shapes
     assert math.isclose(fig.layout.yaxis.range[1], 1.05)
+
+
+def _cells(fig: dict, width: int) -> list[tuple[float, float, float, float]]:
+    """(left, top, width, height) in px of every facet's plot area, the figure drawn ``width`` px wide."""
+    lay = fig["layout"]
+    m = lay["margin"]
+    pw, ph = width - m["l"] - m["r"], lay["height"] - m["t"] - m["b"]
+    out = []
+    for trace in fig["data"]:
+        xa = lay["xaxis" + trace["xaxis"][1:]]["domain"]
+        ya = lay["yaxis" + trace["yaxis"][1:]]["domain"]
+        out.append((m["l"] + xa[0] * pw, m["t"] + (1 - ya[1]) * ph, (xa[1] - xa[0]) * pw, (ya[1] - ya[0]) * ph))
+    return out
+
+
+@pytest.mark.parametrize("k, h, w, cols, width", [(16, 8, 8, 4, 440), (12, 16, 16, 4, 440), (6, 7, 7, 3, 880),
+                                                  (32, 4, 4, 4, 440), (5, 8, 12, 4, 600)])
+def test_feature_tiles_fill_their_cells_with_small_gaps(k, h, w, cols, width):
+    """At the width the page draws it, each map fills its cell (the cell has the map's shape) and the gaps are
+    small: a hair between columns, a title's height between rows."""
+    fig = feature_grid_figure(torch.randn(k, h, w), list(range(k)), cols=cols, width=width).to_dict()
+    cells = _cells(fig, width)
+    for x, y, cw, ch in cells:
+        assert ch == pytest.approx(cw * h / w, rel=0.05)  # no empty band above and below an equal-aspect map
+        assert cw >= 0.2 * width  # one of ``cols`` columns, not shrunk for a colour bar at the side
+    lefts = sorted({round(c[0]) for c in cells})
+    tops = sorted({round(c[1]) for c in cells})
+    cw, ch = cells[0][2], cells[0][3]
+    col_gaps = [b - a - cw for a, b in zip(lefts, lefts[1:])]
+    row_gaps = [b - a - ch for a, b in zip(tops, tops[1:])]
+    assert all(0 <= g <= 0.1 * cw for g in col_gaps)
+    assert all(14 <= g <= max(24, 0.25 * ch) for g in row_gaps)  # room for the "ch 12" titles, no more
