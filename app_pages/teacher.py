@@ -1,18 +1,23 @@
-"""The teacher page: every job by owner (stop, move to the back, delete), the queue in turn order with
-ETAs, the devices, the class's people and the gallery. Refused to anyone who is not a teacher — the
-navigation hides it from students, and the page checks again when opened by its URL; the jobs layer
-checks a third time on every action (``by=``)."""
+"""The teacher page: every job by owner (stop, resume, move to the back, delete — a delete asks first), the
+queue in turn order with ETAs, the devices, the class's people and the gallery. Refused to anyone who is not a
+teacher — the navigation hides it from students, and the page checks again when opened by its URL; the jobs
+layer checks a third time on every action (``by=``). Every action says what it did; the owner's group it was
+done in stays open. Jobs are named as every other page names them: by their run number (#N)."""
+
+import hashlib
+import os
+import time
 
 import pandas as pd
 import streamlit as st
 
 from resnet_lab import jobs
 from resnet_lab.classroom.lessons import lesson_problems, list_lessons
-from resnet_lab.fmt import format_bytes
+from resnet_lab.fmt import format_bytes, format_load
 from resnet_lab.identity import NotAllowed
-from resnet_lab.jobs.eta import format_duration, forecast
+from resnet_lab.jobs.eta import Forecast, forecast
 from resnet_lab.jobs.slots import devices_status
-from resnet_lab.store import ACTIVE, Job
+from resnet_lab.store import ACTIVE, RESUMABLE, Job, Store
 from resnet_lab.train import launcher
 from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.gallery import ago, gallery, owner_label
@@ -20,6 +25,10 @@ from resnet_lab.ui.identity import app_root, current_identity, current_mode, set
 from resnet_lab.ui.runs import STATUS_ICON, store
 
 ERROR_KEY = "teacher_error"
+DONE_KEY = "teacher_done"  # (what the last action did, when): shown for NOTE_S seconds
+CONFIRM_KEY = "teacher_confirm_delete"  # the job whose delete waits for a second click
+OPEN_KEY = "teacher_open"  # the owners whose group the teacher acted in: kept open
+NOTE_S = 10.0
 FINISHED_SHOWN = 5  # finished jobs listed per owner (every finished run is in the gallery)
 
 st.title(PAGES["app_pages/teacher.py"][0])
@@ -45,47 +54,126 @@ if conf.queue.max_queued_per_owner or conf.queue.max_running_per_owner:
                f"running at once: {conf.queue.max_running_per_owner or 'no cap'}")
 
 
-def _act(action: str, job_id: int) -> None:
-    """One of stop / back / delete on a job, as this teacher: the jobs layer decides."""
+def job_label(job: Job, run_ids: dict[int, list[int]]) -> str:
+    """A job as the other pages name it: "run #12" (with its twin "runs #12 and #13"), an analysis "landscape of
+    run #12", anything else "job 7"."""
+    runs = run_ids.get(job.id, [])
+    if runs:
+        return f"run #{runs[0]}" if len(runs) == 1 else f"runs #{runs[0]} and #{runs[1]}" if len(runs) == 2 \
+            else f"runs #{runs[0]}–#{runs[-1]}"
+    if job.run_id is not None:
+        return f"{job.kind} of run #{job.run_id}"
+    return f"job {job.id}"
+
+
+def runs_by_job(s: Store) -> dict[int, list[int]]:
+    """{job id: its runs' numbers, oldest first} for the recent jobs (one query)."""
+    out: dict[int, list[int]] = {}
+    for r in sorted(s.runs.list(limit=5000), key=lambda r: r.id):
+        if r.job_id is not None:
+            out.setdefault(r.job_id, []).append(r.id)
+    return out
+
+
+def _act(action: str, job_id: int, label: str, owner: str) -> None:
+    """One of stop / back / resume / delete (after a confirm) on a job, as this teacher: the jobs layer decides.
+    What happened is kept for the page to say; the owner's group stays open."""
     s = store()
     st.session_state.pop(ERROR_KEY, None)
+    st.session_state.setdefault(OPEN_KEY, set()).add(owner)
+    if action == "delete":  # the first click only asks
+        st.session_state[CONFIRM_KEY] = job_id
+        return
+    st.session_state.pop(CONFIRM_KEY, None)
+    if action == "cancel":
+        return
     try:
         if action == "stop":
-            jobs.stop(job_id, s, by=who)
+            done = {"stopped": f"Stopped {label} (it was waiting).",
+                    "stopping": f"Stopping {label}: it finishes its step and saves a checkpoint."}.get(
+                jobs.stop(job_id, s, by=who), f"{label} had already ended.")
         elif action == "back":
             jobs.move_to_back(job_id, s, by=who)
-        elif action == "delete":
+            done = f"Moved {label} to the back of the queue."
+        elif action == "resume":
+            jobs.resume(job_id, s, by=who)
+            done = f"Resumed {label}: it is queued again and continues from its last checkpoint."
+        elif action == "confirm_delete":
             runs = s.runs.of_job(job_id)
             if runs:  # a training job: its checkpoints and logs go with its records
-                launcher.delete_run(runs[0].id, s, by=who)
+                gone = launcher.delete_run(runs[0].id, s, by=who)
+                done = f"Deleted {label}: {'its runs' if len(gone) > 1 else 'its run'}, checkpoints and logs."
             else:
                 jobs.delete(job_id, s, by=who)
+                done = f"Deleted {label} and its results."
         else:
             raise ValueError(f"unknown action {action!r}")
     except (NotAllowed, ValueError, KeyError) as e:
-        st.session_state[ERROR_KEY] = f"Job {job_id}: {e}"
+        st.session_state[ERROR_KEY] = f"{label[:1].upper()}{label[1:]}: {e}"
+        return
+    st.session_state[DONE_KEY] = (done, time.monotonic(), False)
 
 
-def _job_line(job: Job, place: str) -> str:
+def _job_line(job: Job, label: str, place: str) -> str:
     progress = f"{job.progress}/{job.total}" if job.total else ""
-    return " · ".join(x for x in (f"{STATUS_ICON.get(job.status, '')} #{job.id} {job.kind}", plain(job.name),
+    return " · ".join(x for x in (f"{STATUS_ICON.get(job.status, '')} **{label}** {job.kind}", plain(job.name),
                                   f"**{job.status}**", job.slot or job.device, progress, place) if x)
+
+
+def _job_buttons(job: Job, label: str) -> None:
+    """The job's actions in a row under its summary (each as wide as its label), or the delete's confirmation."""
+    args = (job.id, label, job.owner)
+    if st.session_state.get(CONFIRM_KEY) == job.id:
+        with st.container(horizontal=True, gap="small"):
+            st.caption(f"Delete {label} with its checkpoints and logs? This cannot be undone.")
+            st.button("Delete", key=f"t_confirm_{job.id}", on_click=_act, args=("confirm_delete", *args),
+                      type="primary", icon=":material/delete_forever:", width="content")
+            st.button("Cancel", key=f"t_cancel_{job.id}", on_click=_act, args=("cancel", *args), width="content")
+        return
+    with st.container(horizontal=True, gap="small"):
+        if job.status in RESUMABLE:
+            st.button("Resume", key=f"t_resume_{job.id}", on_click=_act, args=("resume", *args),
+                      icon=":material/replay:", width="content",
+                      help="Queue it again: it continues from its last checkpoint.")
+        else:
+            st.button("Stop", key=f"t_stop_{job.id}", on_click=_act, args=("stop", *args), width="content",
+                      disabled=job.status not in ACTIVE or job.stop_requested, icon=":material/stop:")
+        st.button("Back", key=f"t_back_{job.id}", on_click=_act, args=("back", *args), width="content",
+                  disabled=job.status != "queued", icon=":material/low_priority:",
+                  help="Move to the back of the queue: everyone else's waiting jobs go first.")
+        st.button("Delete", key=f"t_delete_{job.id}", on_click=_act, args=("delete", *args), width="content",
+                  disabled=job.status in ACTIVE, icon=":material/delete:", help="Asks before it deletes.")
+
+
+def _notes() -> None:
+    """The refusal or what the last action did (for NOTE_S seconds: the view redraws itself meanwhile)."""
+    if st.session_state.get(ERROR_KEY):
+        st.error(st.session_state[ERROR_KEY], icon=":material/error:")
+    done = st.session_state.get(DONE_KEY)
+    if not isinstance(done, tuple) or time.monotonic() - done[1] > NOTE_S:
+        st.session_state.pop(DONE_KEY, None)
+        return
+    st.success(done[0], icon=":material/check_circle:")
+    if not done[2]:  # a toast once, seen wherever the teacher has scrolled to
+        st.toast(done[0], icon=":material/check_circle:")
+        st.session_state[DONE_KEY] = (*done[:2], True)
 
 
 @st.fragment(run_every=5)
 def jobs_by_owner() -> None:
     s = store()
     jobs.pump(s)
-    if st.session_state.get(ERROR_KEY):
-        st.error(st.session_state[ERROR_KEY], icon=":material/error:")
+    _notes()
     recent = s.jobs.list(limit=300)
     if not recent:
         st.info("No jobs yet.", icon=":material/info:")
         return
     where = forecast(s) if any(j.active for j in recent) else {}
+    run_ids = runs_by_job(s)
     owners: dict[str, list[Job]] = {}
     for job in recent:
         owners.setdefault(job.owner, []).append(job)
+    kept_open = st.session_state.get(OPEN_KEY, set())
     # the owners with work waiting or running first, then the most recent
     order = sorted(owners, key=lambda o: (not any(j.active for j in owners[o]), -max(j.id for j in owners[o])))
     for owner in order:
@@ -93,61 +181,81 @@ def jobs_by_owner() -> None:
         name = owner_label(owner, next((j.owner_name for j in mine if j.owner_name), ""), who)
         counts = {st_: sum(j.status == st_ for j in mine) for st_ in ("running", "queued")}
         shown = [j for j in mine if j.active] + [j for j in mine if not j.active][:FINISHED_SHOWN]
+        # keyed by the owner, so the group keeps its place when its counts change; open while it has work or
+        # the teacher acted in it
         with st.expander(f"{plain(name)} — {counts['running']} running, {counts['queued']} queued, "
-                         f"{len(mine)} in all", expanded=bool(counts["running"] or counts["queued"])):
+                         f"{len(mine)} in all", expanded=bool(counts["running"] or counts["queued"])
+                         or owner in kept_open, key="t_owner_" + hashlib.sha1(owner.encode()).hexdigest()[:12]):
             if len(shown) < len(mine):
                 st.caption(f"The {FINISHED_SHOWN} most recent finished jobs are listed; every finished run is in "
                            "the Gallery tab.")
             for job in shown:
                 f = where.get(job.id)
                 place = f.describe() if f is not None and job.active else ago(job.finished_at)
-                c = st.columns([6, 1, 1, 1])
-                c[0].markdown(_job_line(job, place))
-                c[1].button("Stop", key=f"t_stop_{job.id}", on_click=_act, args=("stop", job.id),
-                            disabled=job.status not in ACTIVE or job.stop_requested, icon=":material/stop:")
-                c[2].button("Back", key=f"t_back_{job.id}", on_click=_act, args=("back", job.id),
-                            disabled=job.status != "queued", icon=":material/low_priority:",
-                            help="Move to the back of the queue: everyone else's waiting jobs go first.")
-                c[3].button("Delete", key=f"t_delete_{job.id}", on_click=_act, args=("delete", job.id),
-                            disabled=job.status in ACTIVE, icon=":material/delete:")
+                label = job_label(job, run_ids)
+                st.markdown(_job_line(job, label, place))
+                _job_buttons(job, label)
+
+
+def when(f: Forecast | None, which: str) -> str:
+    """A queue table cell: "now", "about 4 min", "about 3–6 min", or a dash with the reason — one type: text."""
+    if f is None:
+        return "—"
+    text = f.start_text() if which == "start" else f.end_text()
+    return text or (f"— {f.why}" if f.why else "—")
+
+
+def queue_rows(s: Store) -> list[dict]:
+    """The queue table: the running jobs, then the waiting ones in turn order; every column of one type (text)."""
+    running = s.jobs.list(statuses=["running"], oldest_first=True)
+    queued = s.jobs.turn_order()  # the scheduler's own order: owners take turns
+    if not running and not queued:
+        return []
+    where = forecast(s)
+    run_ids = runs_by_job(s)
+    return [{"turn": "running" if job.status == "running" else str(turn), "job": job_label(job, run_ids),
+             "owner": owner_label(job.owner, job.owner_name, who), "name": job.name, "kind": job.kind,
+             "device": job.slot or job.device, "starts in": when(where.get(job.id), "start"),
+             "ends in": when(where.get(job.id), "end")}
+            for turn, job in [(0, j) for j in running] + list(enumerate(queued, 1))]
+
+
+def device_rows(s: Store) -> list[dict]:
+    """The devices table: a CPU's load as cores busy of those it has (never past 100%), a GPU's busy time."""
+    cores = os.cpu_count() or 1
+    rows = []
+    for d in devices_status(s.jobs.list(statuses=["running"], oldest_first=True)):
+        if d.utilisation is None:
+            use = "—"
+        elif d.slot == "cpu":
+            use = format_load(d.utilisation * cores, cores)
+        else:
+            use = f"{d.utilisation:.0%} busy"
+        rows.append({"slot": d.slot, "device": d.name, "utilisation": use,
+                     "busy": None if d.utilisation is None else min(1.0, d.utilisation),
+                     "memory": (f"{format_bytes(d.memory_used)} of {format_bytes(d.memory_total)}"
+                                if d.memory_used is not None and d.memory_total else "—"),
+                     "jobs": f"{d.jobs} of {d.capacity}"})
+    return rows
 
 
 @st.fragment(run_every=5)
 def queue_and_devices() -> None:
     s = store()
-    running = s.jobs.list(statuses=["running"], oldest_first=True)
-    queued = s.jobs.turn_order()  # the scheduler's own order: owners take turns
-    where = forecast(s) if running or queued else {}
     st.subheader("Queue")
-    if not running and not queued:
+    rows = queue_rows(s)
+    if not rows:
         st.caption("Nothing running or waiting.")
     else:
-        def when(job: Job, field: str) -> str:
-            f = where.get(job.id)
-            value = getattr(f, field) if f is not None else None
-            return format_duration(value) if value is not None else "?"
-
-        rows = [{"turn": "running" if job.status == "running" else turn, "job": job.id,
-                 "owner": owner_label(job.owner, job.owner_name, who), "name": job.name, "kind": job.kind,
-                 "device": job.slot or job.device,
-                 "starts in": "now" if job.status == "running" else when(job, "start_in_s"),
-                 "ends in": when(job, "end_in_s")}
-                for turn, job in [(0, j) for j in running] + list(enumerate(queued, 1))]
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="teacher_queue", placeholder="—")
         st.caption("Owners take turns: each round starts the next job of every owner with one waiting, the one "
-                   "served least recently first. “Back” moves a job behind everything waiting now.")
+                   "served least recently first. “Back” moves a job behind everything waiting now. Times come from "
+                   "jobs like it that this lab finished on that device; a range until it has timed one.")
     st.subheader("Devices")
-    dev_rows = []
-    for d in devices_status(running):
-        dev_rows.append({"slot": d.slot, "device": d.name,
-                         "utilisation": d.utilisation if d.utilisation is not None else None,
-                         "memory": (f"{format_bytes(d.memory_used)} of {format_bytes(d.memory_total)}"
-                                    if d.memory_used is not None and d.memory_total else "?"),
-                         "jobs": f"{d.jobs} of {d.capacity}"})
-    st.dataframe(pd.DataFrame(dev_rows), hide_index=True, width="stretch", key="teacher_devices",
-                 column_config={"utilisation": st.column_config.ProgressColumn(
+    st.dataframe(pd.DataFrame(device_rows(s)), hide_index=True, width="stretch", key="teacher_devices",
+                 placeholder="—", column_config={"busy": st.column_config.ProgressColumn(
                      min_value=0, max_value=1, format="percent",
-                     help="GPU: busy time. CPU: 1-minute load average per core.")})
+                     help="GPU: busy time. CPU: 1-minute load average over its cores, at most all of them.")})
 
 
 tab_jobs, tab_queue, tab_people, tab_lessons, tab_gallery = st.tabs(

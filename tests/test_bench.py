@@ -115,3 +115,19 @@ def test_classroom_bench_quick_json_reports_the_class_it_served():
         assert w["server_cost_ratio"] is None or w["server_cost_ratio"] > 0
     # what the pages sent, by their own clock: a live page ticks its two fragments at most
     assert len(w["ticks_per_s_per_page"]) == 2 and all(0 <= n <= 2 for n in w["ticking_fragments_per_page"])
+
+
+def test_eta_bench_quick_json_compares_every_prediction_with_what_happened():
+    import json
+
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "eta.py"), "--quick", "--json"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["quick"] is True and [x["round"] for x in report["rounds"]] == ["warm-up", "untimed", "timed"]
+    warm, _, timed = report["rounds"]
+    assert warm["jobs"][0]["end"]["predicted_s"] is None  # a fresh lab has timed nothing: no time, not a guess
+    for row in timed["jobs"]:  # figures are never asserted, only their form: every job ran, and was predicted
+        assert row["status"] == "done" and row["end"]["range_s"] is None and row["end"]["predicted_s"] > 0
+        assert row["end"]["actual_s"] > 0 and (row["end"]["ratio"] is None or row["end"]["ratio"] > 0)
+    assert timed["end"]["predicted"] >= 1 and timed["end"]["median_error_x"] >= 1

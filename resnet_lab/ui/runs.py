@@ -46,7 +46,7 @@ from plotly.basedatatypes import BaseFigure
 
 from .. import jobs
 from ..identity import Identity, NotAllowed
-from ..jobs.eta import Forecast, forecast, remaining_s
+from ..jobs.eta import Forecast, forecast
 from ..jobs.slots import resolve_device
 from ..spec import ModelSpec
 from ..store import RESUMABLE, Job, Run, Store
@@ -181,17 +181,15 @@ def pump(s: Store) -> None:
 
 
 def queue_place(s: Store, job: Job) -> Forecast | None:
-    """Where an active job stands. A running one from its own progress; a queued one from the queue's forecast,
-    made at most once a :data:`SHARED_EVERY_S` per lab for every tab (again at once for a job it does not
-    know yet: one just queued)."""
-    if job.status == "running":
-        return Forecast(job.id, "running", 0, 0.0, remaining_s(job, time.time()))
-    if job.status != "queued":
+    """Where an active job stands, from the queue's forecast (a running one's time left from its progress and the
+    lab's timings of jobs like it), made at most once a :data:`SHARED_EVERY_S` per lab for every tab (again at
+    once for a job it does not know yet: one just queued or just started)."""
+    if job.status not in ("running", "queued"):
         return None
     now = time.monotonic()
     with _chores_lock:
         hit = _forecasts.get(str(s.path))
-    if hit is None or now - hit[0] >= SHARED_EVERY_S or job.id not in hit[1]:
+    if hit is None or now - hit[0] >= SHARED_EVERY_S or job.id not in hit[1] or hit[1][job.id].status != job.status:
         hit = (now, forecast(s))
         with _chores_lock:
             _forecasts[str(s.path)] = hit
@@ -244,7 +242,7 @@ def _rounded(points: list[tuple[int, float, float]]) -> list[tuple[int, float, f
 
 def _curves(s: Store, runs: Sequence[Run]) -> list[RunCurves]:
     # colour from identity, the same in the live panel and the compare view: a plain twin takes its
-    # ResNet's id and is drawn in a grey shade of that colour
+    # ResNet's id and is drawn in a darker shade of that colour
     return [RunCurves(label=f"#{r.id} {r.name}", plain=r.kind == "plain",
                       key=r.partner_id if r.kind == "plain" and r.partner_id is not None else r.id,
                       metrics={k: _rounded(v) for k, v in s.runs.metrics(r.id, max_points=MAX_POINTS).items()})
@@ -430,7 +428,10 @@ def _panel(watch_key: str, empty_text: str, title: str, kinds: tuple[str, ...]) 
     who = me()
     groups = _groups(s, watch_key, kinds, who)
     if not groups:
-        st.info(empty_text, icon=":material/info:")
+        n = len(_table_rows(s)[0])  # runs of other kinds (an experiment's, a fine-tuning's) are runs too
+        st.info(empty_text if not n else f"Nothing started from this page to follow yet. The {n} run"
+                f"{'s' if n != 1 else ''} below came from elsewhere (an experiment, another page): select "
+                "rows there and press **Watch** to follow them here, or start one above.", icon=":material/info:")
         return []
     error_key = f"{watch_key}_error"
     show_error(error_key)
@@ -462,8 +463,9 @@ def _panel(watch_key: str, empty_text: str, title: str, kinds: tuple[str, ...]) 
 
 def live_panel(watch_key: str, empty_text: str, title: str = "", kinds: tuple[str, ...] = ("train",)) -> None:
     """Progress, queue place, controls and curves of the watched runs' jobs (``st.session_state[watch_key]``:
-    run ids), or of the newest job of this page's ``kinds`` (this person's own first). Refreshes itself at the
-    pace of what it shows (:func:`live_fragment`)."""
+    run ids), or of the newest job of this page's ``kinds`` (this person's own first); ``empty_text`` when the
+    server has no run at all (with runs of other kinds only, a line pointing at the table). Refreshes itself at
+    the pace of what it shows (:func:`live_fragment`)."""
     s = store()
     pump(s)  # a job left queued (say, by the CLI) starts now, and the pace below sees it running
     statuses = [job.status for job, _ in _groups(s, watch_key, kinds, me())]

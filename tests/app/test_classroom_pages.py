@@ -6,6 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -299,6 +300,7 @@ def test_a_student_can_change_nothing_of_another_students_jobs(classroom, lab_ho
     teacher.button(key=f"t_back_{queued}").click().run()
     teacher.button(key=f"t_stop_{queued}").click().run()
     teacher.button(key=f"t_delete_{done}").click().run()
+    teacher.button(key=f"t_confirm_{done}").click().run()  # a delete asks first
     assert not teacher.exception and not teacher.error, [e.value for e in teacher.error]
     s = Store()
     assert s.jobs.get(queued).status == "stopped"
@@ -534,3 +536,129 @@ def test_devices_status_reads_nvidia_smi_and_counts_each_slots_jobs(monkeypatch)
     monkeypatch.setattr(subprocess, "run", no_smi)
     assert [(d.name, d.utilisation, d.memory_used) for d in slots.devices_status()[1:]] == [
         ("GPU 1", None, None), ("GPU 0", None, None)]  # no nvidia-smi: the slots all the same, facts unknown
+
+
+# --- the teacher page (issue 21: what a newcomer hit) ---------------------------------------------------
+
+
+def running_job(owner: Identity) -> tuple[int, list[int]]:
+    """A job the queue counts as running on a GPU slot, its worker not started yet (the reaper's grace)."""
+    s = Store()
+    job, ids = s.jobs.create("train", f"{owner.name}'s running run", "cuda", runs=rows(), partners=True, owner=owner)
+    assert [j for j, _ in s.jobs.claim({"cuda:0": 1})] == [job]
+    return job, ids
+
+
+def teacher_tables(monkeypatch) -> list:
+    """Every table the page hands to st.dataframe, as it built it (before Streamlit converts it)."""
+    import streamlit as st
+
+    built, original = [], st.dataframe
+
+    def recording(data=None, *a, **kw):
+        built.append(data)
+        return original(data, *a, **kw)
+
+    monkeypatch.setattr(st, "dataframe", recording)
+    return built
+
+
+def test_every_teacher_table_converts_to_arrow_as_built(classroom, lab_home, monkeypatch):
+    """The queue's 'turn' column held ints and text: Arrow refused it on every tick (a traceback in the server's
+    log, and a conversion done twice)."""
+    import logging
+
+    import pyarrow as pa
+
+    b, _ = student("Bob")
+    running_job(b)
+    parked_job(b)
+    parked_job(b)
+    finished_job(b, lab_home)
+    logged: list[logging.LogRecord] = []
+    handler = logging.Handler(level=logging.DEBUG)
+    handler.emit = logged.append
+    log = logging.getLogger("streamlit.dataframe_util")
+    level = log.level
+    log.setLevel(logging.DEBUG)  # Streamlit says it at INFO
+    log.addHandler(handler)
+    try:
+        built = teacher_tables(monkeypatch)
+        at = fresh({"teacher": TEACHER_TOKEN}, page="app_pages/teacher.py")
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+    assert not at.exception and not at.error
+    tables = [t for t in built if isinstance(t, pd.DataFrame)]
+    assert {"turn", "starts in"} <= set(tables[0].columns) and "utilisation" in tables[1].columns  # queue, devices
+    for table in tables:
+        pa.Table.from_pandas(table)  # raises ArrowTypeError / ArrowInvalid on a column of mixed types
+        for column in table.columns:
+            assert table[column].map(type).nunique() <= 1 or table[column].isna().any(), (column, table[column])
+    assert not [r.getMessage() for r in logged if "Arrow" in r.getMessage()]
+
+
+def test_the_teacher_queue_names_runs_and_gives_times_or_reasons(classroom, lab_home):
+    b, _ = student("Bob")
+    finished_job(b, lab_home)  # job 1 has runs 1 and 2: from here on job and run numbers differ
+    running, running_runs = running_job(b)
+    parked, parked_runs = parked_job(b)
+    at = fresh({"teacher": TEACHER_TOKEN}, page="app_pages/teacher.py")
+    queue = next(d.value for d in at.dataframe if "starts in" in d.value.columns)
+    assert list(queue["job"]) == [f"runs #{running_runs[0]} and #{running_runs[1]}",
+                                  f"runs #{parked_runs[0]} and #{parked_runs[1]}"]
+    assert list(queue["turn"]) == ["running", "1"]
+    cells = list(queue["starts in"]) + list(queue["ends in"])
+    assert "?" not in cells and not any(c is None for c in cells)
+    # this machine's queue has no GPU slot, and no job like the running one was timed: a dash with the reason
+    assert queue["starts in"].iloc[1] == "— this lab has no cuda slot"
+    assert queue["ends in"].iloc[0] == "— no job like it timed on cuda yet"
+    lines = [m.value for m in at.markdown]
+    assert any(f"runs \\#{parked_runs[0]} and \\#{parked_runs[1]}" in v or f"runs #{parked_runs[0]} and "
+               f"#{parked_runs[1]}" in v for v in lines), lines
+    assert not any(f"#{parked} train" in v for v in lines)  # not by the job's own id
+    devices = next(d.value for d in at.dataframe if "utilisation" in d.value.columns)
+    cpu = devices["utilisation"].iloc[0]
+    assert re.fullmatch(r"\d+\.\d of \d+ cores? busy \((\d+)%\)(, \d+\.\d more waiting)?", cpu), cpu
+    assert int(re.search(r"\((\d+)%\)", cpu).group(1)) <= 100
+
+
+def test_teacher_actions_say_what_they_did_delete_asks_first_and_the_group_stays_open(classroom, lab_home):
+    b, _ = student("Bob")
+    stopped, stopped_runs = parked_job(b)
+    assert Store().jobs.stop(stopped, by=b) == "stopped"
+    done, done_runs = finished_job(b, lab_home)
+    at = fresh({"teacher": TEACHER_TOKEN}, page="app_pages/teacher.py")
+
+    def bobs_group():
+        return next(e for e in at.expander if e.label.startswith("Bob"))
+
+    assert not bobs_group().proto.expanded  # nothing of Bob's waits or runs
+
+    at.button(key=f"t_delete_{done}").click().run()  # the first click only asks
+    assert Store().jobs.get(done).status == "done"
+    assert any("cannot be undone" in c.value for c in at.caption)
+    assert bobs_group().proto.expanded
+    at.button(key=f"t_cancel_{done}").click().run()
+    assert Store().jobs.get(done).status == "done" and not any("cannot be undone" in c.value for c in at.caption)
+
+    at.button(key=f"t_delete_{done}").click().run()
+    at.button(key=f"t_confirm_{done}").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with pytest.raises(KeyError):
+        Store().jobs.get(done)
+    said = [s.value for s in at.success]
+    assert said == [f"Deleted runs #{done_runs[0]} and #{done_runs[1]}: its runs, checkpoints and logs."]
+    assert [t.value for t in at.toast] == said
+    assert not (lab_home / "runs" / str(done_runs[0])).exists()
+    assert bobs_group().proto.expanded  # the teacher acted here: it stays open
+
+    at.button(key=f"t_resume_{stopped}").click().run()  # a stopped job can be resumed from here
+    assert Store().jobs.get(stopped).status == "queued"
+    assert [s.value for s in at.success] == [
+        f"Resumed runs #{stopped_runs[0]} and #{stopped_runs[1]}: it is queued again and continues from its last "
+        "checkpoint."]
+    at.button(key=f"t_stop_{stopped}").click().run()
+    assert Store().jobs.get(stopped).status == "stopped"
+    assert [s.value for s in at.success] == [f"Stopped runs #{stopped_runs[0]} and #{stopped_runs[1]} (it was "
+                                             "waiting)."]
