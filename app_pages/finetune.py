@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from resnet_lab.classroom.bounds import full_train_images
 from resnet_lab.classroom.uploads import import_dataset
 from resnet_lab.data.folders import DatasetRejected, FolderReport, dataset_ownership, dataset_path, \
     list_user_datasets, remove_user_dataset, scan_folder
@@ -18,7 +19,7 @@ from resnet_lab.models.pretrained import IMAGENET_WEIGHTS, load_imagenet, top_k,
 from resnet_lab.spec import ModelSpec
 from resnet_lab.train import launcher
 from resnet_lab.train.config import TrainConfig
-from resnet_lab.train.finetune import STRATEGY_HELP, FinetuneConfig
+from resnet_lab.train.finetune import MIN_STEPS, STRATEGY_HELP, FinetuneConfig, optimizer_steps, sized_schedule
 from resnet_lab.train.recipes import recipe_for
 from resnet_lab.ui.common import plain
 from resnet_lab.ui.gallery import ago, owner_label
@@ -87,6 +88,7 @@ kind = st.radio("Start from", kinds, horizontal=True, key="ft_kind", label_visib
 source = None
 base_spec = None
 allow_download = False
+not_ready = None  # why Fine-tune cannot start yet (a weights file or a dataset's files missing), said at pick time
 if kind == "ImageNet weights":
     name = st.selectbox("Model", imagenet_models, key="ft_imagenet")
     base_spec = PRESETS[name]
@@ -107,10 +109,13 @@ if kind == "ImageNet weights":
                 except ValueError as e:
                     st.error(f"That image cannot be used: {plain(e, 500)}", icon=":material/error:")
     else:
-        st.warning(f"The weights file {path.name} is not in {path.parent}. Put it there (torchvision's own "
-                   "cache, $TORCH_HOME/hub/checkpoints), or let torchvision download it if this machine is online.",
-                   icon=":material/cloud_off:")
+        url = IMAGENET_WEIGHTS[name].url
+        st.warning(plain(f"The weights file {path.name} is not in {path.parent}. Download it from {url} and put it "
+                         "there (torchvision's own cache, $TORCH_HOME/hub/checkpoints), or let torchvision download "
+                         "it if this machine is online.", 1000), icon=":material/cloud_off:")
         allow_download = st.checkbox("Let torchvision download it", key="ft_download")
+        if not allow_download:
+            not_ready = f"Not yet: the weights file {path.name} is not on this machine (see above)."
     source = f"imagenet:{name}"
 elif kind == "A lab run":
     finished = [r for r in store().runs.list(statuses=["done", "stopped"])
@@ -136,11 +141,16 @@ own_allowed = bounds.datasets is None or any(d.startswith(FOLDER_PREFIX) for d i
 data_kinds = (["Built-in"] if builtin else []) + (["Your images"] if own_allowed else [])
 data_kind = st.radio("Data", data_kinds, horizontal=True, key="ft_data_kind", label_visibility="collapsed")
 data_name = None
+n_train = None  # training images the chosen data gives (None: not known)
 if data_kind == "Built-in":
     if st.session_state.get("ft_builtin") not in builtin:
         st.session_state["ft_builtin"] = "digits" if "digits" in builtin else builtin[0]
     data_name = st.selectbox("Dataset", builtin, key="ft_builtin")
     st.caption(DATASETS[data_name])
+    missing = launcher.missing_data(data_name)  # said now, when picked, not after pressing Fine-tune
+    if missing:
+        st.warning("\n\n".join(plain(line, 1000) for line in missing.splitlines()), icon=":material/folder_off:")
+        not_ready = not_ready or f"Not yet: {missing.splitlines()[0]} What to put where is said above."
 else:
     def _import() -> None:
         upload = st.session_state.get("ft_zip")
@@ -224,6 +234,13 @@ if data_name:
                   step=8, help="Your own images default to their own size (the median shorter side), rounded "
                                "to the model's stride and at most 128 px for a short run.")
     subset = number(c[1], "Training images (0 = all)", "ft_subset", 0, "train_images", 0, 1_000_000, step=500)
+    if data_name.startswith(FOLDER_PREFIX):  # the usable images the report counted, less the validation share
+        usable = sum(report.counts.values())
+        n_train = usable - round(usable * DataConfig.val_fraction)
+    else:
+        n_train = full_train_images(DataConfig(name=data_name, image_size=int(size)))
+    if n_train is not None and subset:
+        n_train = min(n_train, int(subset))
     augment = True if hidden("augment") else c[2].toggle(
         "Augment", value=True, key="ft_augment", help="Not used by the linear probe (its features are computed once).")
 
@@ -232,15 +249,35 @@ st.subheader("3 · Strategy")
 strategies = st.multiselect("Strategies (one run each, side by side)", STRATEGIES, default=["linear", "full"],
                             key="ft_strategies",
                             help="\n\n".join(f"**{k}**: {v}" for k, v in STRATEGY_HELP.items()))
+sized = (3, 64)  # epochs and batch size before any data is chosen
+if n_train:  # sized to the data: a few dozen images still get enough optimizer steps to learn
+    sized = sized_schedule(n_train, max_epochs=int(bounds.limit("epochs", 1, 500)[1]),
+                           max_batch=int(bounds.limit("batch_size", 2, 4096)[1]))
+    if st.session_state.get("ft_sized_for") != (data_name, n_train):  # new data: the defaults follow it
+        st.session_state["ft_sized_for"] = (data_name, n_train)
+        st.session_state["ft_epochs"], st.session_state["ft_batch"] = sized
 c = st.columns(4)
-epochs = number(c[0], "Epochs", "ft_epochs", 3, "epochs", 1, 500)
-batch = 64 if hidden("batch_size") else number(c[1], "Batch size", "ft_batch", 64, "batch_size", 2, 4096, step=16)
+epochs = number(c[0], "Epochs", "ft_epochs", sized[0], "epochs", 1, 500,
+                help=f"Starts sized to the data: at least {MIN_STEPS} optimizer steps where the limits allow.")
+batch = sized[1] if hidden("batch_size") else number(c[1], "Batch size", "ft_batch", sized[1], "batch_size", 2, 4096,
+                                                     step=16)
 if hidden("lr"):
     lr, mult = 0.05, 0.1
 else:
     lr = number(c[2], "Learning rate (head)", "ft_lr", 0.05, None, 1e-5, 5.0, format="%.4g")
     mult = number(c[3], "Backbone lr ×", "ft_mult", 0.1, None, 0.001, 1.0, format="%.3g",
                   help="Discriminative fine-tuning: the backbone learns slower than the new head.")
+if n_train:
+    steps = optimizer_steps(n_train, int(epochs), int(batch))
+    if steps < MIN_STEPS:
+        better = optimizer_steps(n_train, *sized)
+        st.warning(f"At {int(epochs)} epoch{'s' if epochs != 1 else ''} over {n_train:,} training images in batches "
+                   f"of {min(int(batch), n_train)}, training makes only {steps} optimizer "
+                   f"step{'s' if steps != 1 else ''}: fewer than {MIN_STEPS}, so accuracy may barely move from where "
+                   "it starts. "
+                   + (f"{sized[0]} epochs in batches of {sized[1]} make {better}." if better > steps else
+                      "More images would help: the limits here allow no more steps."),
+                   icon=":material/speed:")
 bound_lines = bounds.describe()
 if bound_lines and current_lesson() is None:  # a lesson's banner says them already
     st.caption(":material/rule: **Limits here** — " + " · ".join(plain(x) for x in bound_lines))
@@ -305,7 +342,8 @@ def shared_offer() -> None:
 
 
 shared_offer()
-st.button("Fine-tune", type="primary", icon=":material/tune:", on_click=_launch)
+st.button("Fine-tune", type="primary", icon=":material/tune:", on_click=_launch, disabled=not_ready is not None,
+          help=not_ready)
 if st.session_state.get("ft_error"):
     st.error(st.session_state["ft_error"], icon=":material/error:")
 queue_preview("auto", None, f"Fine-tuning ({len(strategies)} run{'s' if len(strategies) != 1 else ''})")

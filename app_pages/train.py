@@ -4,7 +4,7 @@ from resnet_lab.checks import MAX_SEED
 from resnet_lab.data.registry import DATASETS, DataConfig, dataset_info
 from resnet_lab.identity import NotAllowed
 from resnet_lab.jobs.slots import gpu_count
-from resnet_lab.models.presets import PRESETS
+from resnet_lab.models.presets import PRESETS, preset_name
 from resnet_lab.train import launcher
 from resnet_lab.train.config import MAX_KEEP_BUDGET_MB, MAX_KEEP_EVERY, OPTIMIZERS, SCHEDULES, TrainConfig
 from resnet_lab.train.recipes import recipe_for
@@ -13,9 +13,11 @@ from resnet_lab.ui.gallery import ago, owner_label
 from resnet_lab.ui.identity import current_bounds, current_identity, current_lesson, hidden
 from resnet_lab.ui.runs import live_panel, queue_preview, runs_table, session_token, store
 from resnet_lab.ui.state import TRAIN_SPEC_KEY
+from resnet_lab.urlcodec import input_size_range, open_link
 
 WATCH_KEY = "train_watch_job"
 DEFAULT_PRESET = "resnet20"
+URL_SEEN_KEY = "train_url_seen"  # the model link (?model= / ?spec= / ?size=) last applied, so each is read once
 
 who = current_identity()
 bounds = current_bounds()
@@ -38,7 +40,62 @@ if st.session_state.get("train_preset") not in presets:
 if st.session_state.get("train_data", "shapes") not in datasets:
     st.session_state["train_data"] = "shapes" if "shapes" in datasets else datasets[0]
 
+
+def _recipe_settings(recipe) -> dict:
+    """The widgets' values for a recipe (a dataset and model's default settings)."""
+    return {"train_size": recipe.image_size, "train_subset": recipe.train_subset or 0, "train_val_fraction": 0.2,
+            "train_augment": recipe.augment, "train_epochs": recipe.epochs, "train_batch": recipe.batch_size,
+            "train_lr_sgd": recipe.lr, "train_schedule": recipe.schedule, "train_wd_sgd": recipe.weight_decay,
+            "train_smoothing": recipe.label_smoothing, "train_opt": "sgd", "train_warmup": 0.0}
+
+
+def _open_model_link() -> list[str]:
+    """Apply the model a link names (``?model=`` or ``?spec=``, and ``?size=``: a Build page's share link) once per
+    distinct link, before the widgets draw. Returns what to tell about it: each part of the link that could not be
+    used as it was, and what is used instead (the page always opens)."""
+    params = {k: st.query_params.get_all(k) for k in ("model", "spec", "size") if k in st.query_params}
+    token = repr(sorted(params.items()))
+    if not params or st.session_state.get(URL_SEEN_KEY) == token:
+        return []
+    st.session_state[URL_SEEN_KEY] = token
+    named = ", ".join(f"{k}={v[0] if len(v) == 1 else v}" for k, v in params.items() if k != "size")
+    try:
+        opened = open_link(params)
+    except ValueError as e:
+        return [f"The link's model ({named[:80]}) cannot be opened: {e}. The page opens with its usual model."]
+    if opened is None:  # only a size: it says nothing without a model
+        return [f"The link gives a size (size={params['size'][0][:20]}) but no model (model= or spec=): ignored."]
+    spec, notes = opened.spec, [opened.note] if opened.note else []
+    name = preset_name(spec)
+    if name in presets:
+        st.session_state["train_preset"] = name
+        if st.session_state.get(TRAIN_SPEC_KEY) is not None:  # a model carried from Build waits under the radio
+            st.session_state["train_source"] = "Preset"
+    elif name is None and bounds.allows_custom and not hidden("custom_model"):
+        st.session_state[TRAIN_SPEC_KEY] = spec
+        st.session_state["train_source"] = "From Build"
+    else:
+        what = name or f"a custom model ({spec.describe()})"
+        return [f"The link's model ({what}) is not offered here: this page trains "
+                f"{', '.join(presets)}. The page opens with its usual model."]
+    data_name = st.session_state.get("train_data", "shapes")
+    st.session_state.update(_recipe_settings(recipe_for(data_name, spec)))
+    if opened.input_size is not None:
+        info = dataset_info(data_name)
+        lo = max(info.min_size, input_size_range(spec)[0])
+        lo, hi = bounds.limit("image_size", lo, max(lo, info.max_size))
+        size = min(max(opened.input_size, lo), hi)
+        if size != opened.input_size:
+            notes.append(f"{opened.input_size} px is outside the sizes {data_name} trains this model at here "
+                         f"({lo}..{hi} px): {size} px is used.")
+        st.session_state["train_size"] = size
+    return notes
+
+
 # --- what to train ----------------------------------------------------------------------------
+link_notes = _open_model_link()
+for note in link_notes:
+    st.warning(plain(note[:1].upper() + note[1:], 800), icon=":material/link_off:")
 carried = st.session_state.get(TRAIN_SPEC_KEY)
 if not bounds.allows_custom or hidden("custom_model"):
     carried = None  # a lesson or a class with a preset allowlist trains presets only
@@ -62,13 +119,6 @@ def _chosen_spec():
     if carried is not None and st.session_state.get("train_source", "From Build") == "From Build":
         return carried
     return PRESETS[st.session_state.get("train_preset", default_preset)]
-
-
-def _recipe_settings(recipe) -> dict:
-    return {"train_size": recipe.image_size, "train_subset": recipe.train_subset or 0, "train_val_fraction": 0.2,
-            "train_augment": recipe.augment, "train_epochs": recipe.epochs, "train_batch": recipe.batch_size,
-            "train_lr_sgd": recipe.lr, "train_schedule": recipe.schedule, "train_wd_sgd": recipe.weight_decay,
-            "train_smoothing": recipe.label_smoothing, "train_opt": "sgd", "train_warmup": 0.0}
 
 
 def _apply_recipe() -> None:
@@ -106,12 +156,18 @@ image_size = d[1].number_input("Image size (px)", *limits("train_size", "image_s
 subset = d[2].number_input("Training images (0 = all)", *limits("train_subset", "train_images", 0, 1_000_000),
                            step=500, key="train_subset",
                            help="Fewer images make a faster run. For shapes, how many to generate.")
-val_fraction = d[3].number_input("Validation split", 0.01, 0.5, step=0.05, key="train_val_fraction",
-                                 disabled=info.official_val,
-                                 help="Share held out for validation; datasets with an official test split use it.")
-augment = d[4].toggle("Augment (pad-crop" + (" + flip)" if info.hflip else ")"), key="train_augment",
-                      help=None if info.hflip else "No flips: for this dataset a mirror image may change the label.")
+val_fraction = d[3].number_input(
+    "Validation split", 0.01, 0.5, step=0.05, key="train_val_fraction", disabled=info.official_val,
+    help=(f"Greyed out: {data_name} comes with its official test split, and that split is the validation set here "
+          "(no share of the training images is held out)." if info.official_val else
+          "Share of the training images held out for validation."))
+augment = d[4].toggle("Augment", key="train_augment",
+                      help="Pad-crop" + (" and horizontal flips." if info.hflip else
+                                         " only, no flips: for this dataset a mirror image may change the label."))
 st.caption(DATASETS[data_name])
+missing = launcher.missing_data(data_name)  # said now, when picked, not after pressing Train
+if missing:
+    st.warning("\n\n".join(plain(line, 1000) for line in missing.splitlines()), icon=":material/folder_off:")
 recipe = recipe_for(data_name, spec)
 
 with st.expander("Training settings", expanded=False):
@@ -210,11 +266,11 @@ def shared_offer(data: DataConfig, cfg: TrainConfig) -> None:
         st.markdown(f":material/recycling: **Already trained** — by {plain(by)} {ago(job.finished_at)}"
                     + (f": best val acc **{max(accs):.1%}**" if accs else "")
                     + (" (with its plain twin)" if twin else "") + ". The very same model, data, settings and seed.")
-        o = st.columns([1, 1, 2])
-        o[0].button("Open these runs", key="train_open_shared", type="primary", icon=":material/visibility:",
-                    on_click=_watch, args=([r.id for r in runs],), width="stretch")
-        o[1].button("Train a fresh one anyway", key="train_fresh", icon=":material/refresh:", on_click=_launch,
-                    args=(twin,), width="stretch")
+        with st.container(horizontal=True):  # each button as wide as its label
+            st.button("Open these runs", key="train_open_shared", type="primary", icon=":material/visibility:",
+                      on_click=_watch, args=([r.id for r in runs],))
+            st.button("Train a fresh one anyway", key="train_fresh", icon=":material/refresh:", on_click=_launch,
+                      args=(twin,))
 
 
 try:
@@ -224,16 +280,19 @@ try:
 except ValueError as e:  # the same message comes back, in red, if a button is pressed
     preview_error = str(e)
 else:
-    shared_offer(preview_data, preview_cfg)
-b = st.columns([1, 1, 3])
-b[0].button("Train", icon=":material/play_arrow:", on_click=_launch, args=(False,), width="stretch")
-b[1].button("Train with plain twin", type="primary", icon=":material/compare:", on_click=_launch, args=(True,),
-            width="stretch")
+    if not missing:
+        shared_offer(preview_data, preview_cfg)
+why_not = f"Not yet: {missing.splitlines()[0]} What to put where is said above." if missing else None
+with st.container(horizontal=True, key="train_buttons"):  # each button as wide as its label
+    st.button("Train", icon=":material/play_arrow:", on_click=_launch, args=(False,), disabled=bool(missing),
+              help=why_not)
+    st.button("Train with plain twin", type="primary", icon=":material/compare:", on_click=_launch, args=(True,),
+              disabled=bool(missing), help=why_not)
 if st.session_state.get("train_error"):
     st.error(st.session_state["train_error"], icon=":material/error:")
 if preview_error:
     st.caption(f":material/warning: {preview_error}")
-else:
+elif not missing:
     try:
         preview_estimate = launcher.estimate(store(), spec, preview_data, preview_cfg, twin=True)
     except ValueError as e:

@@ -31,6 +31,14 @@ from ..spec import ModelSpec
 from .checkpoint import load_checkpoint
 from .engine import MemberSetup
 
+MIN_STEPS = 100
+"""Optimizer steps below which a fine-tuning barely leaves its starting point (a new head starts at chance):
+the defaults are sized to make at least this many (:func:`sized_schedule`) and the page warns below it."""
+DEFAULT_EPOCHS = 3  # the fewest epochs a sized default asks for (a large dataset makes its steps in these)
+DEFAULT_BATCH = 64  # the largest batch a sized default asks for
+MIN_BATCH = 4  # the smallest batch a sized default asks for: BatchNorm statistics of fewer images are noise
+MAX_SIZED_EPOCHS = 60  # a sized default never asks for more epochs than this (a few images: seconds each)
+
 STRATEGY_HELP = {"linear": "linear probe: frozen backbone, cached features, only the head trains",
                  "last:N": "freeze all but the last N stages (frozen BatchNorm stays in eval mode)",
                  "full": "train everything, the backbone at a smaller learning rate"}
@@ -147,6 +155,47 @@ def adapt_data(data: Dataset, in_channels: int, mean: tuple[float, ...] | None,
         raise ValueError(f"the base model's normalization has {len(mean)} channels, its input {in_channels}")
     return dataclasses.replace(data, x_train=x_train, x_val=x_val, in_channels=in_channels,
                                mean=tuple(mean), std=tuple(std))
+
+
+def optimizer_steps(n_images: int, epochs: int, batch_size: int) -> int:
+    """Optimizer steps a training of ``epochs`` over ``n_images`` training images makes at ``batch_size``,
+    counted as the engine counts them: the batch is at most the data, and the ragged last batch is dropped."""
+    for name, v in (("n_images", n_images), ("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {v!r}")
+    return epochs * max(1, n_images // min(batch_size, n_images))
+
+
+def sized_schedule(n_images: int, max_epochs: int = MAX_SIZED_EPOCHS, max_batch: int = DEFAULT_BATCH,
+                   min_steps: int = MIN_STEPS) -> tuple[int, int]:
+    """Default (epochs, batch size) for fine-tuning on ``n_images`` training images, so that a small dataset
+    gets enough optimizer steps to learn (at least ``min_steps`` where the caps allow it).
+
+    The batch is the largest power of two up to a quarter of the images (so an epoch is at least about four
+    steps), between :data:`MIN_BATCH` and ``max_batch`` (and never more than the images). The epochs are
+    :data:`DEFAULT_EPOCHS`, or as many more as ``min_steps`` needs, up to ``max_epochs``; when that cap still
+    leaves fewer steps, the batch is halved (down to :data:`MIN_BATCH`) for more steps per epoch. 45 images:
+    batch 8, 5 steps an epoch, 20 epochs (100 steps); 50,000 images: batch 64, 3 epochs (2,343 steps)."""
+    for name, v in (("n_images", n_images), ("max_epochs", max_epochs), ("max_batch", max_batch),
+                    ("min_steps", min_steps)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {v!r}")
+    top = min(DEFAULT_BATCH, max_batch, n_images)
+    batch = 1
+    while batch * 2 <= min(top, max(MIN_BATCH, n_images // 4)):
+        batch *= 2
+    batch = min(max(batch, min(MIN_BATCH, top)), top)
+    cap = min(max_epochs, MAX_SIZED_EPOCHS)
+
+    def epochs_for(b: int) -> int:
+        per_epoch = optimizer_steps(n_images, 1, b)
+        return min(cap, max(DEFAULT_EPOCHS, -(-min_steps // per_epoch)))
+
+    epochs = epochs_for(batch)
+    while optimizer_steps(n_images, epochs, batch) < min_steps and batch // 2 >= MIN_BATCH:
+        batch //= 2
+        epochs = epochs_for(batch)
+    return epochs, batch
 
 
 def data_classes(name: str) -> int:

@@ -43,6 +43,21 @@ def check_data_available(data: DataConfig) -> None:
         check_files(data.name, data_root())
 
 
+def missing_data(name: str) -> str | None:
+    """What the dataset ``name`` lacks on this machine before it can train — the :class:`DatasetMissing`
+    message: which files, where they go, where to download them — or None when nothing is missing. A presence
+    check only (no file is read), cheap enough for a page to ask whenever a dataset is picked."""
+    if not dataset_info(name).needs_files:
+        return None
+    from ..data.torchvision_sets import DatasetMissing, check_files
+
+    try:
+        check_files(name, data_root())
+    except DatasetMissing as e:
+        return str(e)
+    return None
+
+
 def default_name(spec: ModelSpec, data: DataConfig) -> str:
     name = preset_name(spec) or spec.describe().split(" (")[0]
     return f"{name} · {data.name}"

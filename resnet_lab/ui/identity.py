@@ -25,7 +25,7 @@ import re
 import threading
 import time
 from typing import TYPE_CHECKING, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import streamlit as st
 from streamlit.errors import StreamlitAuthError
@@ -235,13 +235,16 @@ def current_identity() -> Identity:
 
 
 def personal_link(token: str | None = None) -> str | None:
-    """The link that brings this person back (another tab, another laptop), or None (no personal token)."""
+    """The link that brings this person back (another tab, another laptop) — to the lesson this session follows,
+    when it follows one — or None (no personal token)."""
     if token is None:
         cred = _credential()
         if cred is None or cred[0] != "me":
             return None
         token = cred[1]
-    return f"{app_root()}?me={token}"
+    lesson_id = st.session_state.get(LESSON_KEY)  # an id checked when the lesson link was read
+    lesson = f"&lesson={quote(lesson_id, safe='-')}" if isinstance(lesson_id, str) and lesson_id else ""
+    return f"{app_root()}?me={token}{lesson}"
 
 
 def app_root() -> str:

@@ -129,6 +129,24 @@ def _query_int(key: str) -> int | None:
     return int(raw)
 
 
+def _link_problems(ids: set[int]) -> list[str]:
+    """What the link's ``?run=`` / ``?vs=`` ask for that cannot be shown: not a run number, or no run with a
+    checkpoint here (``ids``). The value is quoted as the link has it (the caller shows it as text)."""
+    problems = []
+    for key in ("run", "vs"):
+        raw = st.query_params.get(key)
+        if raw is None:
+            continue
+        number = _query_int(key)
+        if number is None:
+            shown = raw if len(raw) <= 40 else raw[:40] + "…"
+            problems.append(f"The link's {key}={shown} is not a run number, so it was not opened.")
+        elif number not in ids:
+            problems.append(f"The link's {key}={number} names no run with a checkpoint here (it does not exist, "
+                            "or it has not saved one yet), so it was not opened.")
+    return problems
+
+
 def _keep() -> dict:
     return st.session_state.setdefault(KEEP, {})
 
@@ -145,6 +163,8 @@ def pick_models(key: str, allow_pair: bool = True) -> Picked | None:
         else:
             keep["vs"] = q_vs
     runs = inspectable_runs()
+    for problem in _link_problems({r.id for r in runs}):  # a deep link that cannot be followed is said, not dropped
+        st.warning(plain(problem, 300), icon=":material/link_off:")
     sources = ["A finished run", "An untrained model (from Build)"]
     default_source = 0 if keep.get("source", "run" if runs else "spec") == "run" else 1
     source = st.radio("Inspect", sources, index=default_source, horizontal=True, key=f"{key}_source")

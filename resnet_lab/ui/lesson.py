@@ -105,7 +105,7 @@ def lesson_banner(nav, who: Identity) -> None:
             st.markdown(texts[path])
         lines = current_bounds().describe()
         if lines:
-            st.caption("Limits in this lesson — " + " · ".join(plain(x) for x in lines))
+            st.caption("Limits on training in this lesson — " + " · ".join(plain(x) for x in lines))
         if path in paths and paths.index(path) + 1 < len(paths):
             nxt = paths[paths.index(path) + 1]
             st.page_link(nxt, label=f"Next: {PAGES[nxt][0]}", icon=":material/arrow_forward:")

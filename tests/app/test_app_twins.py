@@ -53,13 +53,13 @@ def test_each_page_shows_only_its_own_kind_of_job(lab_home, open_app_page):
     deg, _ = store.jobs.create("train", "resnet-8", "cpu", runs=[row], origin="degradation")
     store.jobs.finish(deg, "done", only_if=["queued"])
     at = open_app_page("app_pages/finetune.py")
-    assert any("No runs yet" in i.value for i in at.info)
+    assert any("Nothing started from this page" in i.value for i in at.info)
     at = open_app_page("app_pages/train.py")
-    assert any("No runs yet" in i.value for i in at.info)  # an experiment's job is not the Train page's
+    assert any("Nothing started from this page" in i.value for i in at.info)  # an experiment's job is not the Train page's
     own, _ = store.jobs.create("train", "mine", "cpu", runs=[{**row, "name": "mine"}])
     store.jobs.finish(own, "done", only_if=["queued"])
     at = open_app_page("app_pages/train.py")
     assert any(h.value.startswith("Run #") and "mine" in h.value for h in at.subheader)
     at = open_app_page("app_pages/finetune.py")
-    assert any("No runs yet" in i.value for i in at.info)
+    assert any("Nothing started from this page" in i.value for i in at.info)
     assert any("Fine-tuning (2 runs) on cpu: starts now" in c.value for c in at.caption)  # before the button

@@ -1,5 +1,6 @@
 """The Fine-tune page: sources, the missing-weights message, and a one-click strategy comparison."""
 
+import re
 import time
 
 import pytest
@@ -18,12 +19,49 @@ def isolated(no_workers_left, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
 
 
-def test_missing_imagenet_weights_are_explained_and_refused(open_finetune):
+def unescaped(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def fine_tune_button(at):
+    return next(b for b in at.button if b.label == "Fine-tune")
+
+
+def test_missing_imagenet_weights_are_said_with_their_url_when_picked_and_fine_tune_waits(open_finetune):
+    from resnet_lab.models.pretrained import IMAGENET_WEIGHTS
+
     at = open_finetune()
-    assert any("resnet18-f37072fd.pth" in w.value and "torch_home" in w.value for w in at.warning)
-    next(b for b in at.button if b.label == "Fine-tune").click().run()
-    assert any("resnet18-f37072fd.pth" in e.value for e in at.error)
+    (warning,) = [unescaped(w.value) for w in at.warning if "resnet18-f37072fd.pth" in unescaped(w.value)]
+    assert "torch_home" in warning and IMAGENET_WEIGHTS["resnet18"].url in warning  # where to get it, at once
+    assert fine_tune_button(at).disabled and "resnet18-f37072fd.pth" in fine_tune_button(at).help
+    at.checkbox(key="ft_download").check().run()  # downloading it is the other way: then the button is back
+    assert not fine_tune_button(at).disabled
     assert Store().runs.list() == []
+
+
+def test_a_builtin_dataset_not_on_disk_is_said_when_picked(open_finetune):
+    at = open_finetune()
+    at.radio(key="ft_kind").set_value("Scratch").run()
+    assert not fine_tune_button(at).disabled
+    at.selectbox(key="ft_builtin").set_value("cifar10").run()
+    assert any("CIFAR-10 is not in" in unescaped(w.value) and "Download" in unescaped(w.value) for w in at.warning)
+    assert fine_tune_button(at).disabled and "CIFAR-10 is not in" in fine_tune_button(at).help
+
+
+def test_defaults_are_sized_to_a_small_dataset_and_too_few_steps_are_warned(open_finetune):
+    from resnet_lab.train.finetune import MIN_STEPS, optimizer_steps
+
+    at = open_finetune()
+    at.radio(key="ft_kind").set_value("Scratch").run()
+    at.number_input(key="ft_subset").set_value(45).run()  # a small upload's worth of training images
+    epochs, batch = at.number_input(key="ft_epochs").value, at.number_input(key="ft_batch").value
+    assert batch <= 45 and optimizer_steps(45, epochs, batch) >= MIN_STEPS
+    assert not any("optimizer step" in w.value for w in at.warning)
+    at.number_input(key="ft_epochs").set_value(3).run()
+    at.number_input(key="ft_batch").set_value(64).run()  # the old defaults: 3 steps
+    (warning,) = [unescaped(w.value) for w in at.warning if "optimizer step" in unescaped(w.value)]
+    assert "3 optimizer steps" in warning and f"fewer than {MIN_STEPS}" in warning and "45" in warning
+    assert not at.exception
 
 
 def test_scratch_on_digits_compares_two_strategies_in_one_click(open_finetune):

@@ -1,6 +1,8 @@
 """The Train page drives real worker processes through the store."""
 
+import re
 import time
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -85,11 +87,19 @@ def test_train_button_launches_one_run_even_when_double_clicked(open_train):
     assert list(table["id"]) == [r.id for r in Store().runs.list()]
 
 
-def test_missing_dataset_files_show_what_to_do_and_queue_nothing(open_train):
+def test_once_the_files_are_in_place_the_dataset_trains_without_a_word(open_train, lab_home):
+    from torchvision.datasets import MNIST
+
     at = open_train()
-    at.selectbox(key="train_data").set_value("cifar10").run()
-    next(b for b in at.button if b.label == "Train").click().run()
-    assert any("CIFAR-10 is not in" in e.value for e in at.error)
+    at.selectbox(key="train_data").set_value("mnist").run()
+    assert any("MNIST is not in" in unescaped(w.value) for w in at.warning)
+    raw = lab_home / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for gz, _md5 in MNIST.resources:  # the four idx files, where torchvision looks for them
+        (raw / gz.removesuffix(".gz")).write_bytes(b"")
+    at.run()
+    assert not any("is not in" in unescaped(w.value) for w in at.warning)
+    assert all(not b.disabled and not b.help for b in train_buttons(at))
     assert Store().runs.list() == []
 
 
@@ -104,3 +114,91 @@ def test_several_gpus_are_offered_only_when_more_than_one_is_visible(open_train,
     at = open_train()
     (gpus,) = [s for s in at.select_slider if s.key == "train_world_size"]
     assert gpus.options == ["1", "2", "3", "4"] and gpus.value == 1
+
+
+# --- issue 21: what a newcomer hit in a real browser -----------------------------------------------------
+
+
+def train_buttons(at: AppTest) -> list:
+    return [b for b in at.button if b.label in ("Train", "Train with plain twin")]
+
+
+@pytest.mark.parametrize("name, title", [("cifar10", "CIFAR-10"), ("mnist", "MNIST")])
+def test_a_dataset_not_on_disk_is_said_when_picked_and_train_waits_for_it(open_train, name, title):
+    at = open_train()
+    assert all(not b.disabled for b in train_buttons(at))
+    at.selectbox(key="train_data").set_value(name).run()
+    assert not at.exception
+    # at once, before any button: what is missing, and where to get it / put it
+    (missing,) = [unescaped(w.value) for w in at.warning if f"{title} is not in" in unescaped(w.value)]
+    assert "Missing there" in missing and "Download" in missing and "just put" in missing
+    buttons = train_buttons(at)
+    assert len(buttons) == 2 and all(b.disabled for b in buttons)
+    assert all(b.help and f"{title} is not in" in b.help for b in buttons)
+    # the greyed validation split says why it is greyed
+    split = at.number_input(key="train_val_fraction")
+    assert split.disabled and name in split.help and "official test split" in split.help
+    at.selectbox(key="train_data").set_value("digits").run()  # a bundled dataset: nothing to say, buttons back
+    assert not any("is not in" in unescaped(w.value) for w in at.warning)
+    assert all(not b.disabled for b in train_buttons(at))
+    assert not at.number_input(key="train_val_fraction").disabled
+
+
+def test_no_runs_yet_is_said_only_when_there_are_no_runs(open_train):
+    store = Store()
+    row = {"name": "resnet-8 (degradation)", "spec": {"stem": "cifar"}, "data": {"name": "shapes"},
+           "train": {"epochs": 1}}
+    for depth in (8, 14):  # an experiment's four runs: none of them the Train page's own job
+        job, _ = store.jobs.create("train", f"resnet-{depth}", "cpu", runs=[row, {**row, "name": "plain"}],
+                                   partners=True, origin="degradation")
+        store.jobs.finish(job, "done", only_if=["queued"])
+    at = open_train()
+    assert not any("No runs yet" in i.value for i in at.info), [i.value for i in at.info]
+    assert any("4 runs" in i.value for i in at.info), [i.value for i in at.info]
+    assert len(at.dataframe[0].value) == 4
+
+
+def open_train_link(query: dict) -> AppTest:
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app.py"), default_timeout=120)
+    at.query_params.update(query)
+    at.run()
+    at.switch_page("app_pages/train.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_a_model_link_opens_that_model_on_train():
+    at = open_train_link({"model": "resnet56"})
+    assert at.selectbox(key="train_preset").value == "resnet56"
+    assert not at.warning
+
+
+@pytest.mark.parametrize("query, shown", [({"model": "resnet9000"}, "resnet9000"),
+                                          ({"model": "**bold**"}, "**bold**"),
+                                          ({"spec": "{\"stem\": "}, "spec")])
+def test_a_model_link_that_cannot_be_used_says_so_naming_the_value(query, shown):
+    at = open_train_link(query)
+    (warning,) = [w.value for w in at.warning if "link" in w.value]
+    assert shown in unescaped(warning)
+    assert "\\*\\*bold\\*\\*" in warning or "bold" not in shown  # the value as text, never as Markdown
+    assert at.selectbox(key="train_preset").value == "resnet20"  # the page opens as usual
+
+
+def test_a_link_whose_size_is_too_small_for_the_model_opens_at_the_smallest_size_that_works():
+    from resnet_lab import PRESETS
+    from resnet_lab.models.summary import check_input_size
+
+    at = open_train_link({"model": "resnet18", "size": "16"})
+    assert at.selectbox(key="train_preset").value == "resnet18"
+    size = at.number_input(key="train_size").value
+    check_input_size(PRESETS["resnet18"], size)  # a size the model works at (the summary's own rule) ...
+    with pytest.raises(ValueError):
+        check_input_size(PRESETS["resnet18"], size - 1)  # ... and the smallest such
+    (note,) = [unescaped(w.value) for w in at.warning if "16 px" in unescaped(w.value)]
+    assert "too small" in note and f"{size} px is used" in note
+    assert all(not b.disabled for b in train_buttons(at))
+
+
+def unescaped(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
