@@ -14,6 +14,7 @@ from resnet_lab.ui.cache import cached_dot, cached_summary
 from resnet_lab.ui.common import plain
 from resnet_lab.ui.identity import hidden
 from resnet_lab.viz.summary import stage_cost_figure
+from resnet_lab.ui.widgets import choice
 
 W = S.W
 SHORTCUT_HELP = {"A": "A · zero-pad identity (no parameters)", "B": "B · projection when the shape changes",
@@ -41,7 +42,7 @@ def _preset_label(name: str) -> str:
 
 
 top = st.columns([3, 1, 1])
-top[0].selectbox("Preset", preset_options, key=W + "preset", format_func=_preset_label,
+choice(top[0].selectbox, "Preset", preset_options, key=W + "preset", format_func=_preset_label,
                  on_change=S.on_preset_change, help="torchvision's ImageNet ResNets, the paper's CIFAR ResNets "
                  "(6n+2 layers, option A), pre-activation ResNet-18, and the plain twin of each.")
 spec = S.current_spec()
@@ -59,7 +60,7 @@ if not hidden("custom_model"):  # a lesson may offer presets only
                    help="imagenet: 7×7/2 conv + 3×3/2 max-pool. cifar: one 3×3 conv, no pooling.")
         c[1].radio("Block", BLOCKS, key=W + "block", on_change=S.on_field_change, horizontal=True,
                    help="basic: two 3×3 convs. bottleneck: 1×1 → 3×3 → 1×1 with 4× expansion.")
-        c[2].radio("Normalization", NORMS, key=W + "norm", on_change=S.on_field_change, horizontal=True,
+        choice(c[2].radio, "Normalization", NORMS, key=W + "norm", on_change=S.on_field_change, horizontal=True,
                    format_func=lambda n: {"batch": "BatchNorm", "none": "none"}[n])
         c[3].toggle("Skip connections", key=W + "skip", on_change=S.on_field_change,
                     help="Off gives the plain net: no shortcut module and no addition in forward.")

@@ -32,6 +32,7 @@ from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.runs import (STATUS_ICON, act, cached_view, live_fragment, me, not_yours, progress_key, pump,
                                 session_token, show_error, store)
 from resnet_lab.viz.experiments import degradation_figure
+from resnet_lab.ui.widgets import choice
 
 PAGE = "app_pages/degradation.py"
 DATASETS = ("shapes", "digits")  # built in: no files to place, quick on a CPU
@@ -127,7 +128,7 @@ if not experiments:
 by_id = {e.id: e for e in experiments}
 if st.session_state.get("dg_pick") not in by_id:
     st.session_state["dg_pick"] = experiments[0].id
-exp_id = st.selectbox("Experiment", list(by_id), key="dg_pick", format_func=lambda i: (
+exp_id = choice(st.selectbox, "Experiment", list(by_id), key="dg_pick", format_func=lambda i: (
     f"#{i} {by_id[i].name} · {datetime.fromtimestamp(by_id[i].created_at):%Y-%m-%d %H:%M}"))
 
 

@@ -13,6 +13,7 @@ from resnet_lab.ui.compute import Keyed, on_model
 from resnet_lab.ui.inspect import feed, pick_image, pick_models
 from resnet_lab.ui.runs import store
 from resnet_lab.viz.inspect import STAT_TITLES, feature_grid_figure, layer_stats_figure, to_pil
+from resnet_lab.ui.widgets import choice
 
 RESPONSE_IMAGES = 64  # validation images behind the layer-response chart
 COLORSCALES = ("Viridis", "Turbo", "Greys")
@@ -83,7 +84,7 @@ if st.session_state.get("fm_layer") not in nodes:  # another model was picked: i
 
 st.subheader("Inside the network", divider="gray")
 c = st.columns([3, 2, 1.2, 1.2])
-layer = c[0].selectbox("Layer (stem → stages → blocks → block parts)", names, index=names.index(default),
+layer = choice(c[0].selectbox, "Layer (stem → stages → blocks → block parts)", names, index=names.index(default),
                        key="fm_layer", format_func=lambda n: INDENT * nodes[n].level + nodes[n].label,
                        help="A block's parts: its input x, the residual branch F(x) (before the addition), "
                             "the shortcut (x itself, or its projection) and the output after the addition.")

@@ -25,6 +25,7 @@ from resnet_lab.ui.common import plain
 from resnet_lab.ui.gallery import ago, owner_label
 from resnet_lab.ui.identity import current_bounds, current_identity, current_lesson, hidden
 from resnet_lab.ui.runs import live_panel, queue_preview, runs_table, session_token, store
+from resnet_lab.ui.widgets import choice
 
 WATCH_KEY = "ft_watch_jobs"
 FLIPS = ("Yes — flips keep the label (photos of objects, animals, scenes)",
@@ -84,13 +85,13 @@ st.subheader("1 · Start from")
 imagenet_models = [n for n in IMAGENET_WEIGHTS if bounds.allows_preset(n)]
 scratch_models = [n for n, s in PRESETS.items() if s.skip and bounds.allows_preset(n)]
 kinds = (["ImageNet weights"] if imagenet_models else []) + ["A lab run"] + (["Scratch"] if scratch_models else [])
-kind = st.radio("Start from", kinds, horizontal=True, key="ft_kind", label_visibility="collapsed")
+kind = choice(st.radio, "Start from", kinds, horizontal=True, key="ft_kind", label_visibility="collapsed")
 source = None
 base_spec = None
 allow_download = False
 not_ready = None  # why Fine-tune cannot start yet (a weights file or a dataset's files missing), said at pick time
 if kind == "ImageNet weights":
-    name = st.selectbox("Model", imagenet_models, key="ft_imagenet")
+    name = choice(st.selectbox, "Model", imagenet_models, key="ft_imagenet")
     base_spec = PRESETS[name]
     path = weights_path(name)
     if path.is_file():
@@ -123,14 +124,14 @@ elif kind == "A lab run":
     if not finished:
         st.info("No finished run with a checkpoint yet: train one on the Train page first.", icon=":material/info:")
     else:
-        run = st.selectbox("Run", finished, key="ft_run", format_func=lambda r: f"#{r.id} {r.name} — best val acc "
+        run = choice(st.selectbox, "Run", finished, key="ft_run", format_func=lambda r: f"#{r.id} {r.name} — best val acc "
                            + (f"{r.best['val/acc']:.1%}" if "val/acc" in r.best else "?"))
         source = f"run:{run.id}"
         base_spec = ModelSpec.from_dict(run.spec)
 else:
     if st.session_state.get("ft_scratch") not in scratch_models:
         st.session_state["ft_scratch"] = "resnet20" if "resnet20" in scratch_models else scratch_models[0]
-    preset = st.selectbox("Model", scratch_models, key="ft_scratch")
+    preset = choice(st.selectbox, "Model", scratch_models, key="ft_scratch")
     source = f"scratch:{preset}"
     base_spec = PRESETS[preset]
 
@@ -139,13 +140,13 @@ st.subheader("2 · Data")
 builtin = [n for n in DATASETS if bounds.allows_dataset(n)]
 own_allowed = bounds.datasets is None or any(d.startswith(FOLDER_PREFIX) for d in bounds.datasets)
 data_kinds = (["Built-in"] if builtin else []) + (["Your images"] if own_allowed else [])
-data_kind = st.radio("Data", data_kinds, horizontal=True, key="ft_data_kind", label_visibility="collapsed")
+data_kind = choice(st.radio, "Data", data_kinds, horizontal=True, key="ft_data_kind", label_visibility="collapsed")
 data_name = None
 n_train = None  # training images the chosen data gives (None: not known)
 if data_kind == "Built-in":
     if st.session_state.get("ft_builtin") not in builtin:
         st.session_state["ft_builtin"] = "digits" if "digits" in builtin else builtin[0]
-    data_name = st.selectbox("Dataset", builtin, key="ft_builtin")
+    data_name = choice(st.selectbox, "Dataset", builtin, key="ft_builtin")
     st.caption(DATASETS[data_name])
     missing = launcher.missing_data(data_name)  # said now, when picked, not after pressing Fine-tune
     if missing:
@@ -212,7 +213,7 @@ else:
     if names:
         if st.session_state.get("ft_folder") not in names:
             st.session_state["ft_folder"] = names[0]
-        folder = st.selectbox("Your dataset", names, key="ft_folder")
+        folder = choice(st.selectbox, "Your dataset", names, key="ft_folder")
         p = dataset_path(folder)
         report = _report(str(p), max(f.stat().st_mtime for f in [p, *p.iterdir()]))
         owner, owner_name = dataset_ownership(folder)

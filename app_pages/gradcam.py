@@ -21,6 +21,7 @@ from resnet_lab.ui.compute import Keyed, on_model, on_models, result_key
 from resnet_lab.ui.inspect import as_seen, feed, pick_image, pick_models
 from resnet_lab.viz.explain import depth_localization_figure, depth_strip_figure, trust_curves_figure
 from resnet_lab.viz.inspect import heatmap_grid_figure, localization_figure, overlay
+from resnet_lab.ui.widgets import choice
 
 PREDICTED, TRUE, CHOOSE = "predicted class", "true class", "choose"
 SIZE = 256  # px, the side of each overlay
@@ -174,16 +175,16 @@ if not layers:
 c = st.columns([2, 2, 3, 2])
 method = c[0].selectbox("Method", list(METHODS), format_func=METHODS.get, key="cam_method",
                         help=" ".join(EXPLAIN.values()))
-layer = c[1].selectbox("Layer", layers, key="cam_layer", disabled=method not in LAYER_METHODS,
+layer = choice(c[1].selectbox, "Layer", layers, key="cam_layer", disabled=method not in LAYER_METHODS,
                        help="Where Grad-CAM reads the activations: a stage or a block, deepest first. "
                             "Deeper layers see more of the image but at a coarser resolution."
                        if method in LAYER_METHODS else f"{METHODS[method]} explains the input pixels directly.")
 options = [PREDICTED, *([TRUE] if img.label is not None else []), CHOOSE]
-how = c[2].radio("Explain", options, horizontal=True, key="cam_target")
+how = choice(c[2].radio, "Explain", options, horizontal=True, key="cam_target")
 if how == CHOOSE:
     classes = list(range(len(main.class_names)))
     default = img.label if img.label is not None and img.label < len(classes) else 0
-    chosen = c[2].selectbox("Class", classes, index=default, format_func=main.class_name, key="cam_class")
+    chosen = choice(c[2].selectbox, "Class", classes, index=default, format_func=main.class_name, key="cam_class")
     target = int(chosen)
 elif how == TRUE:
     target = int(img.label)

@@ -22,6 +22,7 @@ from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_ru
 from resnet_lab.ui.runs import store
 from resnet_lab.ui.state import TRAIN_SPEC_KEY, current_spec
 from resnet_lab.viz.gradflow import FlowSeries, activation_figure, grad_heatmap_figure, grad_norm_figure, spread_figure
+from resnet_lab.ui.widgets import choice
 
 DATA_NAMES = ("shapes", "digits")  # built in, nothing to download
 BATCH_RANGE = (8, 256)  # images per batch, the widget's range
@@ -177,7 +178,7 @@ if not runs:
             "plain twin) to see how the gradients changed while it learned.", icon=":material/info:")
     st.stop()
 by_id = {r.id: r for r in runs}
-rid = st.selectbox("Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key="gf_run")
+rid = choice(st.selectbox, "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key="gf_run")
 run = by_id[rid]
 mate = partner_of(run, runs)
 chosen = [run] if mate is None else [run, mate]

@@ -29,6 +29,7 @@ from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_ru
 from resnet_lab.ui.runs import (STATUS_ICON, act, live_fragment, me, not_yours, pump, queue_place, session_token,
                                 show_error, store)
 from resnet_lab.viz.landscape import interpolation_figure, landscape_1d_figure, landscape_2d_figure
+from resnet_lab.ui.widgets import choice
 
 PAGE = "app_pages/landscape.py"
 TASK_KEY = "ls_task"  # session key: the job this session started (watched by the live panel)
@@ -272,7 +273,7 @@ def finished_slices(run: Run) -> None:
         st.caption("None yet: choose the settings above and press **Start**. Results are kept with the run.")
         return
     pick(results, "ls_result")
-    tid = st.selectbox("Landscape", list(results), format_func=lambda i: result_label(results[i]), key="ls_result")
+    tid = choice(st.selectbox, "Landscape", list(results), format_func=lambda i: result_label(results[i]), key="ls_result")
     try:
         path = results[tid].result_path
         result = read_result(path, Path(path).stat().st_mtime)
@@ -329,7 +330,7 @@ def interpolation_section(run: Run, mate: Run | None, runs: list[Run], subjects,
             c[1].info("No other run of this very model" + (" with its twin" if twin else "") + " yet: train it again "
                       "with another seed (**Train** page › Training settings › Seed).", icon=":material/info:")
             return
-        other = c[1].selectbox("Start run", [r.id for r in candidates], key="ls_i_other",
+        other = choice(c[1].selectbox, "Start run", [r.id for r in candidates], key="ls_i_other",
                                format_func=lambda i: run_label(next(r for r in candidates if r.id == i)))
     else:
         said = []
@@ -376,7 +377,7 @@ def finished_interpolations(run: Run) -> None:
         st.caption("No interpolation of this run yet.")
         return
     pick(results, "ls_i_result")
-    tid = st.selectbox("Interpolation", list(results), format_func=lambda i: result_label(results[i]),
+    tid = choice(st.selectbox, "Interpolation", list(results), format_func=lambda i: result_label(results[i]),
                        key="ls_i_result")
     try:
         path = results[tid].result_path
@@ -423,7 +424,7 @@ if not all_runs:
 by_id = {r.id: r for r in all_runs}
 
 c = st.columns([3, 2])
-rid = c[0].selectbox("Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key="ls_run")
+rid = choice(c[0].selectbox, "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key="ls_run")
 the_run = by_id[rid]
 the_mate = partner_of(the_run, all_runs)
 with_twin = c[1].toggle(f"With its twin (#{the_mate.id})" if the_mate else "With its twin (none: trained alone)",

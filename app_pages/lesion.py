@@ -28,6 +28,7 @@ from resnet_lab.ui.compute import Keyed, on_models
 from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_runs, partner_of, run_label
 from resnet_lab.ui.runs import store
 from resnet_lab.viz.experiments import deletion_figure, lesion_figure
+from resnet_lab.ui.widgets import choice
 
 PAGE = "app_pages/lesion.py"
 DEFAULT_N = 1000  # validation images by default (all when there are fewer)
@@ -49,7 +50,7 @@ if not runs:
     st.stop()
 by_id = {r.id: r for r in runs}
 c = st.columns([3, 1, 3])
-rid = c[0].selectbox("Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key="lz_run",
+rid = choice(c[0].selectbox, "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key="lz_run",
                      help="Its twin (the plain net trained beside a ResNet, or the ResNet a plain net is the "
                           "twin of) is studied too.")
 run = by_id[rid]

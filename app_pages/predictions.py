@@ -11,6 +11,7 @@ from resnet_lab.analysis.predict import cell_indices, disagreements, nonempty_ce
 from resnet_lab.ui.common import plain
 from resnet_lab.ui.compute import Keyed, on_model
 from resnet_lab.ui.inspect import as_seen, cached_evaluation, feed, pick_image, pick_models
+from resnet_lab.ui.widgets import choice
 from resnet_lab.viz.errors import agreement_figure, card_image, picked_cell, topk_bars
 from resnet_lab.viz.inspect import confusion_figure, per_class_figure, to_pil, topk_figure
 
@@ -32,6 +33,11 @@ if picked is None:
     st.stop()
 subjects = picked.subjects
 main = picked.main
+
+
+def tag(subject: Subject) -> str:
+    """The shortest name that still tells runs apart, for a metric's label: "#3 ResNet" or "untrained plain"."""
+    return f"#{subject.run_id} {subject.spec.kind}" if subject.run_id is not None else f"untrained {subject.spec.kind}"
 
 
 def short(subject: Subject) -> str:
@@ -132,8 +138,8 @@ accs = [ev.accuracy for _, ev in evals]
 cols = st.columns(len(evals) + (1 if len(evals) == 2 else 0))
 for col, (subject, ev) in zip(cols, evals):
     wrong = len(ev.select("wrong"))
-    col.metric(f"Accuracy · {plain(subject.label)}", f"{ev.accuracy:.1%}", border=True,
-               help=f"{len(ev.labels) - wrong:,} of {len(ev.labels):,} right, {wrong:,} wrong")
+    col.metric(f"Accuracy · {plain(tag(subject))}", f"{ev.accuracy:.1%}", border=True,
+               help=f"{plain(subject.label)}: {len(ev.labels) - wrong:,} of {len(ev.labels):,} right, {wrong:,} wrong")
 if len(evals) == 2:
     cols[2].metric(f"Difference ({short(evals[0][0])} − {short(evals[1][0])})",
                    f"{100 * (accs[0] - accs[1]):+.1f} pts", border=True,
@@ -251,10 +257,10 @@ def show_cards(key: str, positions: Sequence[int], cam_models: Sequence[int], ba
 st.subheader("Open a cell")
 pick = st.columns([1, 2]) if len(evals) == 2 else [st.container(), st.container()]
 if len(evals) == 2:
-    pick[0].radio("Cells of", range(len(evals)), format_func=lambda i: plain(evals[i][0].label), key=CELL_MODEL)
+    choice(pick[0].radio, "Cells of", range(len(evals)), format_func=lambda i: plain(evals[i][0].label), key=CELL_MODEL)
 cell_subject, cell_ev = evals[cell_model]
 cell_counts = cell_ev.confusion()
-pick[1].selectbox("Cell (true → predicted, images)", cell_options, key=CELL,
+choice(pick[1].selectbox, "Cell (true → predicted, images)", cell_options, key=CELL,
                   format_func=lambda c: "(none: click a cell of a matrix, or pick one here)" if c is None
                   else cell_text(*c, int(cell_counts[c[0], c[1]])),
                   help="Every cell that holds an image: the mistakes first, the biggest first, then the right "
@@ -302,7 +308,7 @@ if len(evals) == 2:
         st.caption(f"If both models were equally often right, the {count(split, 'image')} where they disagree "
                    f"would split like coin flips; a split at least this uneven would then happen with probability "
                    f"p = {p:.2g} (McNemar's exact test), {verdict_text}.")
-    side = st.radio("Images where", [0, 1], horizontal=True, key="pred_dis_side",
+    side = choice(st.radio, "Images where", [0, 1], horizontal=True, key="pred_dis_side",
                     format_func=lambda i: (f"{na} right, {nb} wrong ({len(dis.a_only):,})" if i == 0 else
                                            f"{nb} right, {na} wrong ({len(dis.b_only):,})"))
     positions = dis.a_only if side == 0 else dis.b_only
@@ -325,14 +331,15 @@ def caption(ev: Evaluation, pos: int) -> str:
 st.subheader("Validation images")
 whose = 0
 if len(evals) == 2:
-    whose = st.radio("Predictions of", [0, 1], format_func=lambda i: plain(evals[i][0].label), horizontal=True,
+    whose = choice(st.radio, "Predictions of", [0, 1], format_func=lambda i: plain(evals[i][0].label), horizontal=True,
                      key="pred_whose")
 subject, ev = evals[whose]
 f = st.columns([2, 2, 3])
 which = f[0].radio("Show", FILTERS, horizontal=True, key="pred_filter")
 cls = None
 if which == "One class":
-    cls = f[1].selectbox("True class", range(len(main.class_names)), format_func=main.class_name, key="pred_class")
+    cls = choice(f[1].selectbox, "True class", range(len(main.class_names)), format_func=main.class_name,
+                 key="pred_class")
 positions = ev.select({"All": "all", "Wrong": "wrong", "One class": "class"}[which], cls)
 if not positions:
     st.info("No mistakes among these images." if which == "Wrong" else "No validation image matches this filter.",

@@ -14,6 +14,7 @@ from resnet_lab.ui.identity import current_bounds, current_identity, current_les
 from resnet_lab.ui.runs import live_panel, queue_preview, runs_table, session_token, store
 from resnet_lab.ui.state import TRAIN_SPEC_KEY
 from resnet_lab.urlcodec import input_size_range, open_link
+from resnet_lab.ui.widgets import choice
 
 WATCH_KEY = "train_watch_job"
 DEFAULT_PRESET = "resnet20"
@@ -107,7 +108,7 @@ if source == "From Build":
     spec = carried
     c[0].markdown(f"**Model:** {spec.describe()}")
 else:
-    name = c[0].selectbox("Model", presets, key="train_preset", on_change=lambda: _apply_recipe(),
+    name = choice(c[0].selectbox, "Model", presets, key="train_preset", on_change=lambda: _apply_recipe(),
                           format_func=lambda n: f"{n} — {PRESETS[n].describe()}")
     spec = PRESETS[name]
 if carried is None and bounds.allows_custom and not hidden("custom_model"):
@@ -148,7 +149,7 @@ def control(name: str, key: str, draw):
 
 
 d = st.columns([3, 2, 3, 2, 3])
-data_name = d[0].selectbox("Dataset", datasets, key="train_data", on_change=_apply_recipe,
+data_name = choice(d[0].selectbox, "Dataset", datasets, key="train_data", on_change=_apply_recipe,
                            help="\n\n".join(f"**{k}**: {v}" for k, v in DATASETS.items() if k in datasets))
 info = dataset_info(data_name)
 image_size = d[1].number_input("Image size (px)", *limits("train_size", "image_size", info.min_size, info.max_size),
@@ -190,7 +191,7 @@ with st.expander("Training settings", expanded=False):
     gpus_here = gpu_count()
     world_size = 1
     if gpus_here > 1 and not hidden("device"):  # several GPUs: one run may use several (DistributedDataParallel)
-        world_size = int(st.select_slider(
+        world_size = int(choice(st.select_slider, 
             "GPUs for one run", list(range(1, gpus_here + 1)), value=1, key="train_world_size",
             help="DistributedDataParallel: each GPU takes its share of every batch (the batch size is the total); "
                  "the run takes that many GPU slots of the queue."))

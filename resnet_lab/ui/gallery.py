@@ -15,6 +15,7 @@ from ..identity import MACHINE, Identity
 from ..spec import ModelSpec
 from ..store import Job, Run, Store
 from .runs import store
+from .widgets import choice
 
 GALLERY_STATUSES = ("done", "stopped")  # finished runs; a stopped one counts when it kept a checkpoint
 
@@ -89,7 +90,7 @@ def gallery(key: str, who: Identity) -> None:
                                                                                 format="percent")})
     by_id = {r.id: row for r, row in rows}
     c = st.columns([3, 2, 2])
-    rid = c[0].selectbox("Open a run", list(by_id), key=f"{key}_open", format_func=lambda i: (
+    rid = choice(c[0].selectbox, "Open a run", list(by_id), key=f"{key}_open", format_func=lambda i: (
         f"#{i} {by_id[i]['name']} — {by_id[i]['owner']}"))
     with c[1]:
         st.write("")  # line the link up with the select box

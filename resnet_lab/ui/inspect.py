@@ -25,6 +25,7 @@ from .common import plain
 from .compute import Keyed, on_model
 from .runs import store
 from .state import TRAIN_SPEC_KEY, current_spec
+from .widgets import choice
 
 MAX_EVAL = 2000  # validation images evaluated for the Predictions page (a stratified subset beyond this)
 NONE = "(nothing: one model)"
@@ -167,7 +168,7 @@ def pick_models(key: str, allow_pair: bool = True) -> Picked | None:
         st.warning(plain(problem, 300), icon=":material/link_off:")
     sources = ["A finished run", "An untrained model (from Build)"]
     default_source = 0 if keep.get("source", "run" if runs else "spec") == "run" else 1
-    source = st.radio("Inspect", sources, index=default_source, horizontal=True, key=f"{key}_source")
+    source = choice(st.radio, "Inspect", sources, index=default_source, horizontal=True, key=f"{key}_source")
     keep["source"] = "run" if source == sources[0] else "spec"
     if keep["source"] == "run":
         return _pick_runs(key, runs, keep, allow_pair)
@@ -183,7 +184,7 @@ def _pick_runs(key: str, runs: list[Run], keep: dict, allow_pair: bool) -> Picke
     ids = list(by_id)
     first = keep.get("run") if keep.get("run") in by_id else ids[0]
     cols = st.columns(2 if allow_pair else 1)
-    rid = cols[0].selectbox("Run", ids, index=ids.index(first), format_func=lambda i: run_label(by_id[i]),
+    rid = choice(cols[0].selectbox, "Run", ids, index=ids.index(first), format_func=lambda i: run_label(by_id[i]),
                             key=f"{key}_run")
     run = by_id[rid]
     mate = partner_of(run, runs)
@@ -198,7 +199,7 @@ def _pick_runs(key: str, runs: list[Run], keep: dict, allow_pair: bool) -> Picke
         want = keep.get("vs", mate.id if mate else None)
         if st.session_state.get(f"{key}_vs") not in options:
             st.session_state[f"{key}_vs"] = want if want in options else NONE
-        vs = cols[1].selectbox("Side by side with", options, key=f"{key}_vs",
+        vs = choice(cols[1].selectbox, "Side by side with", options, key=f"{key}_vs",
                                format_func=lambda i: i if isinstance(i, str) else run_label(by_id[i]),
                                help="By default the run trained beside it: its plain twin, or the ResNet it "
                                     "is the twin of. Pick any run (e.g. before and after fine-tuning).")
@@ -220,7 +221,7 @@ def _pick_spec(key: str, keep: dict, allow_pair: bool) -> Picked | None:
     first = ("shapes", "digits")
     builtin = [n for n in DATASETS if n in first] + [n for n in DATASETS if n not in first]
     cols = st.columns([2, 1, 1])
-    name = cols[0].selectbox("Images from", builtin, key=f"{key}_spec_data",
+    name = choice(cols[0].selectbox, "Images from", builtin, key=f"{key}_spec_data",
                              index=builtin.index(keep.get("spec_data", "shapes")) if keep.get("spec_data", "shapes")
                              in builtin else 0)
     keep["spec_data"] = name
@@ -269,7 +270,7 @@ def pick_image(key: str, picked: Picked) -> PickedImage | None:
     """A validation image, an upload or a camera snapshot; bad files give a message, never a traceback."""
     subject, ds = picked.main, picked.dataset
     options = (["Validation image"] if ds is not None else []) + ["Upload", "Camera"]
-    how = st.radio("Image", options, horizontal=True, key=f"{key}_how")
+    how = choice(st.radio, "Image", options, horizontal=True, key=f"{key}_how")
     if how == "Validation image":
         n = len(ds.y_val)
         i = int(st.number_input(f"Validation image (0 … {n - 1})", 0, n - 1, min(int(_keep().get("img", 0)), n - 1),
