@@ -122,7 +122,7 @@ def _show_break(brk: ShapeBreak) -> None:
     broken = "background-color: rgba(255, 75, 75, 0.2)"
     st.dataframe(pd.DataFrame(rows).style.apply(lambda r: [broken if r["layer"] == brk.layer else ""] * len(r),
                                                 axis=1),
-                 hide_index=True, width="stretch")
+                 hide_index=True, width="stretch", placeholder="—")
     st.button(f"Use {brk.min_input_size} px", on_click=_use_size, args=(brk.min_input_size,), type="primary",
               icon=":material/open_in_full:", key=W + "use_min_size",
               help="The smallest side at which every downsampling layer still has at least 2 pixels to halve.")
@@ -161,7 +161,7 @@ def _compare() -> None:
             st.dataframe(
                 pd.DataFrame([{"stage": r.name, "blocks": r.blocks, "output": "×".join(map(str, r.output_shape)),
                                "params": r.params, "MACs": format_count(r.macs)} for r in s.stages]),
-                hide_index=True, width="stretch",
+                hide_index=True, width="stretch", placeholder="—",
             )
 
     st.plotly_chart(stage_cost_figure(summary, twin_summary), width="stretch")
@@ -170,7 +170,7 @@ def _compare() -> None:
         st.dataframe(
             pd.DataFrame([{"layer": r.name, "type": r.type, "output": "×".join(map(str, r.output_shape)),
                            "params": r.params, "MACs": r.macs} for r in summary.layers]),
-            hide_index=True, width="stretch", height=400,
+            hide_index=True, width="stretch", height=400, placeholder="—",
         )
 
 

@@ -50,7 +50,7 @@ def show_report(report: FolderReport) -> None:
     come from someone's zip: they are shown as text (tables, or escaped)."""
     counts = pd.DataFrame({"class": list(report.counts), "images": list(report.counts.values())})
     c = st.columns([2, 3])
-    c[0].dataframe(counts, hide_index=True, width="stretch")
+    c[0].dataframe(counts, hide_index=True, width="stretch", placeholder="—")
     c[1].bar_chart(counts, x="class", y="images", height=220)
     for w in report.warnings:
         st.warning(plain(w, 500), icon=":material/warning:")
@@ -59,7 +59,7 @@ def show_report(report: FolderReport) -> None:
     if report.skipped:
         with st.expander(f"{len(report.skipped)} file(s) skipped"):
             st.dataframe(pd.DataFrame([{"file": s.path, "why": s.reason} for s in report.skipped]),
-                         hide_index=True, width="stretch")
+                         hide_index=True, width="stretch", placeholder="—")
 
 
 def _allowed_spec(spec_dict: dict) -> bool:
@@ -106,7 +106,7 @@ if kind == "ImageNet weights":
                     st.image(image.permute(1, 2, 0).numpy(), width=224)
                     st.dataframe(pd.DataFrame(top_k(pre.model, image, pre.categories), columns=["class", "p"]),
                                  hide_index=True, column_config={"p": st.column_config.ProgressColumn(
-                                     min_value=0, max_value=1, format="percent")})
+                                     min_value=0, max_value=1, format="percent")}, placeholder="—")
                 except ValueError as e:
                     st.error(f"That image cannot be used: {plain(e, 500)}", icon=":material/error:")
     else:

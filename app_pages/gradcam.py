@@ -324,7 +324,10 @@ if fits:
                      hide_index=True, width="stretch",
                      column_config={"deletion area": st.column_config.NumberColumn(format="%.3f"),
                                     "insertion area": st.column_config.NumberColumn(format="%.3f"),
-                                    "infidelity": st.column_config.NumberColumn(format="%.3g")})
+                                    "infidelity": st.column_config.NumberColumn(
+                                        format="%.3g", help="captum's infidelity (lower: better); — for the random "
+                                        "and object-mask orders, which are references, not attributions")},
+                     placeholder="—")
         for label, r in report.items():
             st.caption(trust_sentence(label, r))
         st.caption(f"Grad-CAM and Guided Grad-CAM read {', '.join(f'`{v}`' for v in dict.fromkeys(lays))}. "
@@ -363,7 +366,8 @@ if has_masks:
                                    for label, (sc, lay) in scores.items()]),
                      hide_index=True, width="stretch",
                      column_config={k: st.column_config.NumberColumn(format="percent")
-                                    for k in ("energy inside mask", "pointing game", "uniform map")})
+                                    for k in ("energy inside mask", "pointing game", "uniform map")},
+                     placeholder="—")
     elif stale:
         st.caption("The settings changed since the last score: press **Score localization** again.")
 

@@ -261,7 +261,8 @@ def slices_table(surfaces) -> list[dict]:
                        "highest loss": st.column_config.TextColumn(help="n/a: no point was computed."),
                        "rise at ½ span": st.column_config.TextColumn(
                            help="Mean loss at half the span along each axis minus the centre loss. n/a: the job was "
-                                "stopped before the points at ±½ span (or the centre) were computed.")})
+                                "stopped before the points at ±½ span (or the centre) were computed.")},
+        placeholder="n/a")
     return rows
 
 
@@ -270,7 +271,7 @@ def finished_slices(run: Run) -> None:
     s = store()
     results = finished_jobs(s, run, "slice")
     if not results:
-        st.caption("None yet: choose the settings above and press **Start**. Results are kept with the run.")
+        st.caption("Nothing yet: choose the settings above and press **Start**. Results are kept with the run.")
         return
     pick(results, "ls_result")
     tid = choice(st.selectbox, "Landscape", list(results), format_func=lambda i: result_label(results[i]), key="ls_result")
@@ -399,7 +400,8 @@ def finished_interpolations(run: Run) -> None:
                  "from the initial weights). n/a: the job was stopped before α = 1."),
             "above the straight line": st.column_config.TextColumn(
                 help="The most the loss gets above the straight line between its values at α = 0 and α = 1 (the "
-                     "loss barrier of Entezari et al. 2022; 0: never above). n/a: the job was stopped before α = 1.")})
+                     "loss barrier of Entezari et al. 2022; 0: never above). n/a: the job was stopped before α = 1.")},
+        placeholder="n/a")
     sentence = interpolation_sentence(result.curves)
     if sentence:
         st.markdown(plain(sentence, SENTENCE_CHARS))

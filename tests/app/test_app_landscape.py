@@ -51,7 +51,7 @@ def test_the_estimate_follows_the_settings_and_start_queues_one_task(home, open_
     store, ids = home
     at = open_app_page(PAGE)
     assert "2 models × 121 points × 2 batches = 484 forward passes of 128 images ≈" in text(at)
-    assert "None yet" in text(at)
+    assert "Nothing yet" in text(at)
     at.slider(key="ls_steps").set_value(3).run()
     at.slider(key="ls_batches").set_value(1).run()
     at.select_slider(key="ls_bs").set_value(32).run()

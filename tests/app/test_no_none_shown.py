@@ -121,3 +121,45 @@ def test_a_missing_cell_is_read_as_the_browser_draws_it(placeholder, missing_sho
 
     at = AppTest.from_function(page, args=(placeholder,)).run()
     assert shown_cells(at.dataframe[0]).count(missing_shown) == 2
+
+
+# --- every page, generated from the app's own page list ----------------------------------------------------------
+
+def _pages() -> list[str]:
+    from resnet_lab.ui.common import PAGES
+
+    return sorted(PAGES)
+
+
+@pytest.mark.usefixtures("no_workers_left")
+@pytest.mark.parametrize("page", _pages())
+def test_every_page_with_a_finished_pair_shows_no_none(page, private_trained_home, open_app_page):
+    """Every page of the app (from ``ui.common.PAGES``, not a list kept here), opened on a lab with a finished
+    ResNet and its plain twin: no table cell, text, metric or chart label says None."""
+    at = open_app_page(page)
+    assert not at.exception, [e.message for e in at.exception]
+    shown_none = [t for t in shown_texts(at) if NONE.search(t)]
+    assert not shown_none, shown_none
+
+
+def _dataframe_calls(path) -> list[str]:
+    import ast
+
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("dataframe", "data_editor")
+                and not any(k.arg == "placeholder" for k in node.keywords)):
+            out.append(f"{path.name}:{node.lineno}")
+    return out
+
+
+def test_every_table_the_pages_draw_says_what_a_missing_cell_is():
+    """A table without ``placeholder=`` draws "None" in a missing cell (the Grad-CAM trust table's infidelity
+    column did): every st.dataframe in the pages and UI helpers names its placeholder."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    sources = [*(root / "app_pages").glob("*.py"), *(root / "resnet_lab" / "ui").glob("*.py")]
+    calls = [c for path in sorted(sources) for c in _dataframe_calls(path)]
+    assert not calls, f"st.dataframe without placeholder=: {calls}"
