@@ -140,7 +140,8 @@ def _job_row(report, job: Job | None, job_id: int, depth: int, who: Identity) ->
     lead = pair[0]
     st.markdown(" · ".join(f"{STATUS_ICON.get(r.status, '')} {r.label} (#{r.run_id}): **{r.status}**" for r in pair))
     cols = st.columns([5, 1])
-    cols[0].progress(lead.progress, text=f"{depth} layers: step {lead.step} of {lead.total_steps or '?'}")
+    cols[0].progress(lead.progress, text=f"{depth} layers: step {lead.step}"
+                       + (f" of {lead.total_steps}" if lead.total_steps else " (total not known yet)"))
     why = not_yours(job, who) if job is not None else None
     if why is not None:  # someone else's: whose it is, no button (the jobs layer would refuse anyway)
         if lead.status in ("queued", "running", "stopped", "interrupted"):

@@ -108,7 +108,8 @@ def live(run: Run) -> list[str]:
     if job.status == "queued":
         place = queue_place(s, job)
         eta = f" · {place.describe()}" if place is not None else ""
-    st.progress(job.fraction, text=f"{job.progress} of {job.total or '?'} evaluations{eta}")
+    st.progress(job.fraction, text=f"{job.progress}" + (f" of {job.total}" if job.total else "")
+                + f" evaluations{eta}")
     show_error(STOP_ERROR_KEY)
     if job.active:
         why = not_yours(job, who)

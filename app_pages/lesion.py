@@ -37,11 +37,11 @@ TRIALS = 5  # random subsets per k in the "several blocks" chart
 NA = "n/a"  # what a table cell says where a lesion is not possible (the reason is in the row's "why n/a")
 
 st.title(PAGES[PAGE][0])
-st.caption("Veit, Wilber and Belongie (2016) deleted single blocks from trained networks at test time. "
-           "Deleting a block of a ResNet leaves its skip connection to carry the signal, and accuracy barely "
-           "moves: the network behaves like an ensemble of many shallower paths. A plain network has only one "
-           "path, so removing any layer of it breaks the chain. Here each block is lesioned in turn, on a copy "
-           "of the model, and the accuracy it costs is measured on validation images.")
+st.caption("Veit, Wilber and Belongie (2016) deleted single blocks from trained networks at test time and report "
+           "that a ResNet's accuracy hardly moved — its skip connections still carry the signal, as if the network "
+           "were an ensemble of many shallower paths — while a plain network, with only one path, broke. Does "
+           "that hold for your run? Each block is lesioned in turn, on a copy of the model, and the accuracy it "
+           "costs is measured on validation images; the sentences under the chart say what this run shows.")
 
 runs = inspectable_runs()
 if not runs:

@@ -448,8 +448,8 @@ def _panel(watch_key: str, empty_text: str, title: str, kinds: tuple[str, ...]) 
                                for r in runs))
         f = queue_place(s, job)
         place = f.describe() if f is not None else ""
-        st.progress(job.fraction, text=f"step {job.progress} of {job.total or '?'}" + (f" · {place}" if place
-                                                                                      else ""))
+        of = f" of {job.total}" if job.total else ""
+        st.progress(job.fraction, text=f"step {job.progress}{of}" + (f" · {place}" if place else ""))
         _job_controls(s, job, who, error_key)
         for r in runs:
             if r.error:
@@ -491,7 +491,7 @@ def _table_rows(s: Store) -> tuple[list[Run], list[dict], list[str]]:
         names = {j.id: j.owner_name for j in s.jobs.list(kinds=("train", "finetune"), limit=10 * TABLE_LIMIT)}
         rows = [{"id": r.id, "status": r.status, "name": r.name, "model": _describe(r.spec),
                  "data": f"{r.data.get('name')} {r.data.get('image_size')}px",
-                 "best val acc": r.best.get("val/acc"), "step": f"{r.step}/{r.total_steps or '?'}",
+                 "best val acc": r.best.get("val/acc"), "step": f"{r.step}/{r.total_steps}" if r.total_steps else f"{r.step}",
                  "duration (s)": round(r.duration_s, 1) if r.duration_s is not None else None, "device": r.device,
                  "twin": r.partner_id} for r in runs]
         return runs, rows, [names.get(r.job_id, "") if r.job_id is not None else "" for r in runs]
