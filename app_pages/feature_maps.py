@@ -83,7 +83,7 @@ if st.session_state.get("fm_layer") not in nodes:  # another model was picked: i
     st.session_state.pop("fm_layer", None)
 
 st.subheader("Inside the network", divider="gray")
-c = st.columns([3, 2, 1.2, 1.2])
+c = st.columns([3, 2, 1.2, 1.4])
 layer = choice(c[0].selectbox, "Layer (stem → stages → blocks → block parts)", names, index=names.index(default),
                        key="fm_layer", format_func=lambda n: INDENT * nodes[n].level + nodes[n].label,
                        help="A block's parts: its input x, the residual branch F(x) (before the addition), "

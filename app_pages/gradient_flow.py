@@ -102,9 +102,9 @@ def checkpoint_flows(subjects: tuple[Subject, ...], x: torch.Tensor, y: torch.Te
 # --- 1. at initialization, any depth ---------------------------------------------------------------
 st.subheader("At initialization: depth")
 c = st.columns([3, 2, 1, 1])
-use_build = c[0].toggle("Use the Build page's model instead of the CIFAR family", value=False, key="gf_use_build",
-                        help="Off: He et al.'s CIFAR ResNets of depth 6n+2 (option A shortcuts, 16-32-64 channels). "
-                             "On: the model you assembled on the Build page, and its twin.")
+use_build = c[0].toggle("Use the Build page's model", value=False, key="gf_use_build",
+                        help="Instead of the CIFAR family. Off: He et al.'s CIFAR ResNets of depth 6n+2 (option A "
+                             "shortcuts, 16-32-64 channels). On: the model you assembled on the Build page, and its twin.")
 depth = int(c[0].select_slider("Depth (weighted layers)", DEPTHS, value=20, key="gf_depth", disabled=use_build,
                                help="He et al. (2015) compare plain and residual nets of 20, 32, 44, 56 and 110 "
                                     "layers on CIFAR-10."))
