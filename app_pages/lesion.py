@@ -108,14 +108,14 @@ def curves_of(subjects: Sequence[Subject], x: torch.Tensor, y: torch.Tensor, tri
                  for s, t in zip(subjects, in_turn(tick, len(subjects))))
 
 
-def lesion_table(studies: Sequence[LesionStudy], kind: str) -> list[dict]:
-    """One row per block: whether it downsamples, each model's accuracy (%) and drop (points) with that block
-    lesioned — missing (the table shows "n/a") where the lesion is not possible — and, in "why n/a", why not
-    (a column left out when every lesion is possible)."""
-    table = []
+def lesion_table(studies: Sequence[LesionStudy], kind: str) -> tuple[list[dict], dict[str, list[str]]]:
+    """(rows, why): one row per block — whether it downsamples, each model's accuracy (%) and drop (points) with
+    that block lesioned, missing (the table shows "n/a") where the lesion is not possible — and, for each reason a
+    lesion is not possible, the blocks it holds for (said under the table: in a column, the long reasons were
+    cut at 1280 px, and they repeat)."""
+    table, why = [], {}
     for b in studies[0].blocks:
         row = {"block": b, "downsamples": studies[0].row(b, kind).downsampling}
-        why = []
         for s in studies:
             name = kind_of(s.skip)
             lesion = s.row(b, kind) if b in s.blocks else None
@@ -123,13 +123,9 @@ def lesion_table(studies: Sequence[LesionStudy], kind: str) -> list[dict]:
             row[f"{name} accuracy (%)"] = round(100 * lesion.acc, 2) if possible else None
             row[f"{name} drop (points)"] = round(100 * lesion.drop, 2) if possible else None
             if not possible:
-                why.append(f"{name}: {lesion.note if lesion is not None else 'has no such block'}")
-        row["why n/a"] = "; ".join(why)
+                why.setdefault(f"{name}: {lesion.note if lesion is not None else 'has no such block'}", []).append(b)
         table.append(row)
-    if not any(row["why n/a"] for row in table):  # every lesion possible: no empty column
-        for row in table:
-            del row["why n/a"]
-    return table
+    return table, why
 
 
 idx = lesion_indices(dataset.y_val, n)
@@ -150,9 +146,12 @@ if why is None and comparison_sentence(studies, kind):
 st.caption("Bars: intact accuracy minus the accuracy with that one block lesioned, in percentage points. "
            "Shaded blocks downsample (stride 2, more channels): a plain one cannot be removed at all, and "
            "the averages leave them out, as Veit et al. do. “n/a” (no bar): the lesion is not possible; hover "
-           "it, or see the table's last column, for why.")
+           "it, or read under the table, for why.")
 
-st.dataframe(lesion_table(studies, kind), hide_index=True, key="lz_table", placeholder=NA)
+rows, why_na = lesion_table(studies, kind)
+st.dataframe(rows, hide_index=True, key="lz_table", placeholder=NA)
+if why_na:
+    st.caption("“n/a”: " + "; ".join(f"{reason} ({', '.join(blocks)})" for reason, blocks in why_na.items()) + ".")
 st.caption(" · ".join(f"{plain(s.label)}: intact accuracy **{s.base_acc:.1%}** on {s.n_images} images"
                       for s in studies))
 

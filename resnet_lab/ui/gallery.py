@@ -15,7 +15,7 @@ from ..identity import MACHINE, Identity
 from ..spec import ModelSpec
 from ..store import Job, Run, Store
 from .runs import store
-from .widgets import choice
+from .widgets import ACCURACY_COLUMN, choice
 
 GALLERY_STATUSES = ("done", "stopped")  # finished runs; a stopped one counts when it kept a checkpoint
 
@@ -86,8 +86,7 @@ def gallery(key: str, who: Identity) -> None:
         return
     st.dataframe(pd.DataFrame([row for _, row in rows]), key=f"{key}_table", hide_index=True, width="stretch",
                  placeholder="—",
-                 column_config={"best val acc": st.column_config.ProgressColumn(min_value=0, max_value=1,
-                                                                                format="percent")})
+                 column_config={"best val acc": ACCURACY_COLUMN})
     by_id = {r.id: row for r, row in rows}
     c = st.columns([3, 2, 2])
     rid = choice(c[0].selectbox, "Open a run", list(by_id), key=f"{key}_open", format_func=lambda i: (

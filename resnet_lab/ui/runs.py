@@ -52,6 +52,7 @@ from ..spec import ModelSpec
 from ..store import RESUMABLE, Job, Run, Store
 from ..viz.training import RunCurves, curves_spec
 from .common import plain
+from .widgets import ACCURACY_COLUMN
 
 MAX_POINTS = 200  # per curve and chart update (a panel of the chart is ~300 px wide): long runs are decimated
 FAST_S = 1.5  # a job shown is running: its curves grow
@@ -61,6 +62,8 @@ TABLE_S = 10.0  # the runs table while some run is active
 FIGURE_EVERY_S = 1.0  # a running job's curves are built at most this often per server (its worker writes every 0.5 s)
 SHARED_EVERY_S = 1.0  # pump and queue forecast: at most this often per lab and server process
 TABLE_LIMIT = 500
+RUNS_COLUMNS = {"best val acc": ACCURACY_COLUMN,
+                "took": st.column_config.NumberColumn(format="%.1f s", help="Training time, in seconds")}
 STATUS_ICON = {"queued": ":material/schedule:", "running": ":material/directions_run:",
                "done": ":material/check_circle:", "stopped": ":material/stop_circle:", "failed": ":material/error:",
                "diverged": ":material/trending_up:", "interrupted": ":material/warning:"}
@@ -492,7 +495,7 @@ def _table_rows(s: Store) -> tuple[list[Run], list[dict], list[str]]:
         rows = [{"id": r.id, "status": r.status, "name": r.name, "model": _describe(r.spec),
                  "data": f"{r.data.get('name')} {r.data.get('image_size')}px",
                  "best val acc": r.best.get("val/acc"), "step": f"{r.step}/{r.total_steps}" if r.total_steps else f"{r.step}",
-                 "duration (s)": round(r.duration_s, 1) if r.duration_s is not None else None, "device": r.device,
+                 "took": round(r.duration_s, 1) if r.duration_s is not None else None, "device": r.device,
                  "twin": r.partner_id} for r in runs]
         return runs, rows, [names.get(r.job_id, "") if r.job_id is not None else "" for r in runs]
 
@@ -517,12 +520,15 @@ def _table(watch_key: str) -> list[str]:
             st.caption("You have no runs yet: press Train above.")
             return [r.status for r in runs]
     table = [{**rows[i], **({"owner": owner_text(runs[i].owner, names[i], who)} if shared else {})} for i in shown]
+    devices = sorted({row["device"] for row in table if row["device"]})
+    one_device = len(devices) <= 1  # a column that says the same on every row is left out, and said once below
     order = ["id", "status", "name", *(["owner"] if shared else []), "model", "data", "best val acc", "step",
-             "duration (s)", "device", "twin"]
+             "took", *([] if one_device else ["device"]), "twin"]
     event = st.dataframe(pd.DataFrame(table, columns=order), key=f"runs_table_{watch_key}", on_select="rerun",
-                         selection_mode="multi-row", hide_index=True, width="stretch", placeholder="—", column_config={
-                             "best val acc": st.column_config.ProgressColumn(min_value=0, max_value=1,
-                                                                             format="percent")})
+                         selection_mode="multi-row", hide_index=True, width="stretch", placeholder="—",
+                         column_config=RUNS_COLUMNS)
+    if devices and one_device:
+        st.caption(f"Every run listed ran on {devices[0]}.")
     picked = [i for i in (event.selection.rows if event and event.selection else []) if 0 <= i < len(shown)]
     chosen = [runs[shown[i]] for i in picked]
     if not chosen:

@@ -23,6 +23,10 @@ import streamlit as st
 T = TypeVar("T")
 MULTI_WIDGETS = ("multiselect",)  # widgets whose value is a list of options (pills too, with selection_mode="multi")
 DEFAULT_ARGS = ("index", "default", "value")  # how the choice widgets take their first value
+# A run's best validation accuracy in a table: a bar with its percentage, narrow enough that the tables listing
+# runs fit a 1280-px window beside the sidebar (sized to its content, the bar alone took 170 px).
+ACCURACY_COLUMN = st.column_config.ProgressColumn("best val acc", min_value=0, max_value=1, format="percent",
+                                                  width=110, help="The run's best accuracy on its validation images")
 
 
 def _is_multi(widget: Callable[..., Any], kwargs: dict[str, Any]) -> bool:

@@ -68,7 +68,7 @@ def test_page_shows_the_lesion_study_of_the_run_and_its_twin(open_app_page, fini
     assert at.dataframe[0].proto.placeholder == "n/a"
     missing = table["plain accuracy (%)"].isna() & table["plain drop (points)"].isna()
     assert list(table["block"][missing]) == ["layer2.0", "layer3.0"]
-    assert list(table["why n/a"]) == ["" if b == "layer1.0" else f"plain: {NOTE_SHAPE}" for b in table["block"]]
+    assert f"“n/a”: plain: {NOTE_SHAPE} (layer2.0, layer3.0)." in [c.value for c in at.caption]  # said once, under it
 
 
 def test_kind_and_image_count_recompute(open_app_page, finished_run, outside):

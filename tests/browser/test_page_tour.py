@@ -31,6 +31,12 @@ CUT_TEXT = """() => {
 }"""
 
 
+# every table whose columns overflow its frame (the grid is drawn on a canvas, so its cut columns are found by
+# its scroller: a table wider than the page hides its right-hand columns behind a scroll bar at 1280 px)
+WIDE_TABLES = """() => [...document.querySelectorAll('[data-testid="stDataFrame"] .dvn-scroller')]
+  .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => `${e.scrollWidth} px in ${e.clientWidth} px`)"""
+
+
 @pytest.fixture(scope="module")
 def two_pairs(server_home, tiny_job_trainer):
     """Two finished pairs (ResNet, plain) in the server's home: [[resnet, plain] older, [resnet, plain] newer]."""
@@ -86,6 +92,8 @@ def test_no_page_cuts_its_text_at_1280_px(small_page: Page, app_url, two_pairs, 
     _no_exception_box(small_page)
     cut = [t for t in small_page.evaluate(CUT_TEXT) if t]
     assert not cut, f"{PAGES[path][0]}: cut at 1280 px: {cut}"
+    wide = small_page.evaluate(WIDE_TABLES)
+    assert not wide, f"{PAGES[path][0]}: tables wider than the page at 1280 px: {wide}"
 
 
 _BIGGEST_CELL = """el => {
