@@ -46,9 +46,10 @@ run: venv
 test: browser
 	$(PY) -m pytest
 
-# Everything but the real-browser tests.
+# The tier a developer runs on every change: unit tests and the pages through AppTest (tiers: tests/conftest.py).
+# Left out: the process tier (job workers, the CLI as a real command, bench scripts) and the browser tier.
 test-fast: dev
-	$(PY) -m pytest -m "not browser"
+	$(PY) -m pytest -m "unit or app"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

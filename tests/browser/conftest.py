@@ -10,12 +10,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from appserver import CHROMIUM_ARGS, AppServer, chromium_path  # noqa: E402  (beside this file)
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "tests/browser" in str(item.fspath):
-            item.add_marker(pytest.mark.browser)
-
-
 @pytest.fixture(scope="session")
 def server_home(tmp_path_factory):
     """The app server's RESNET_LAB_HOME (tests may put finished runs there)."""
