@@ -13,7 +13,7 @@ from PIL import Image
 from resnet_lab.cli import main
 from resnet_lab.data.images import resize_square
 from resnet_lab.data.registry import DataConfig, load_dataset
-from tests.data.test_images_odd_modes import (
+from tests.helpers.odd_images import (
     CASES,
     ZIP_SKIPPED,
     ZIP_USABLE,

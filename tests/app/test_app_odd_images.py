@@ -16,7 +16,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
 from resnet_lab.data.images import resize_square
 from resnet_lab.data.registry import DataConfig, load_dataset
-from tests.data.test_images_odd_modes import CASES, ZIP_SKIPPED, check_imported, encoded, odd_zip, reference
+from tests.helpers.odd_images import CASES, ZIP_SKIPPED, check_imported, encoded, odd_zip, reference
 
 S = 32  # the trained tiny runs' input size
 MIME = {"PNG": "image/png", "TIFF": "image/tiff", "JPEG": "image/jpeg", "GIF": "image/gif", "BMP": "image/bmp"}
