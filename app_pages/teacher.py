@@ -208,7 +208,7 @@ def when(f: Forecast | None, which: str) -> str:
 def queue_rows(s: Store) -> list[dict]:
     """The queue table: the running jobs, then the waiting ones in turn order; every column of one type (text)."""
     running = s.jobs.list(statuses=["running"], oldest_first=True)
-    queued = s.jobs.turn_order()  # the scheduler's own order: owners take turns
+    queued = jobs.turns.queue_order(s)  # the scheduler's own order: owners take turns
     if not running and not queued:
         return []
     where = forecast(s)

@@ -20,7 +20,7 @@ each), and queues one long training run as the machine (the teacher's demo). The
    recorded once (none lost, none doubled), how long until each student's page showed their job's place
    ("3 jobs ahead, …"), and the order the jobs start in once the demo run is stopped — the first few
    observed (each stopped as soon as its worker said hello, to make room for the next), the rest as the
-   scheduler will take them (``JobStore.turn_order``). Fair turns: every student's first job before anyone's
+   scheduler will take them (``jobs.turns.queue_order``). Fair turns: every student's first job before anyone's
    second, where a first-come-first-served queue would give one student's two jobs back to back.
 
 Where the processes run: with two or more cores the server and the run's worker share the first half of the
@@ -433,6 +433,7 @@ def turns(args: argparse.Namespace, store: Any, students: list[Student], job_id:
     few observed (each stopped as soon as its worker said hello, to make room for the next), the rest as the
     scheduler will take them."""
     from resnet_lab.identity import MACHINE
+    from resnet_lab.jobs.turns import queue_order
 
     tag = {s.owner: s.tag for s in students}
     every = [j for j in store.jobs.list(limit=100_000) if j.owner in tag]
@@ -451,7 +452,7 @@ def turns(args: argparse.Namespace, store: Any, students: list[Student], job_id:
     observed = sorted((j for j in store.jobs.list(limit=100_000) if j.started_at is not None and j.owner in tag),
                       key=lambda j: (j.started_at, j.id))
     try:
-        planned = [j for j in store.jobs.turn_order("cpu") if j.owner in tag]
+        planned = [j for j in queue_order(store, "cpu") if j.owner in tag]
     except AttributeError:  # pending: fair turns not in this tree
         planned = []
     firsts = {min(j.id for j in js) for js in per_owner.values() if js}

@@ -113,7 +113,7 @@ def train_tiny_job(home: Path) -> list[int]:
     import subprocess
     import sys
 
-    from resnet_lab import ModelSpec
+    from resnet_lab import ModelSpec, jobs
     from resnet_lab.data.registry import DataConfig
     from resnet_lab.store import Store
     from resnet_lab.train.config import TrainConfig
@@ -129,7 +129,7 @@ def train_tiny_job(home: Path) -> list[int]:
         rows = [{"name": name, "spec": fit_spec_to_data(s, data).to_dict(), "data": data.to_dict(),
                  "train": train.to_dict()} for name, s in (("tiny", spec), ("tiny plain", spec.twin()))]
         job, ids = store.jobs.create("train", "tiny", "cpu", runs=rows, partners=True)
-        assert store.jobs.claim({"cpu": 1}) == [(job, "cpu")]
+        assert jobs.turns.claim(store, {"cpu": 1}) == [(job, "cpu")]
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
         subprocess.run([sys.executable, "-m", "resnet_lab.jobs.worker", str(job)], check=True, env=env,
                        timeout=600)

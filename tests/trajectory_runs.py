@@ -18,7 +18,7 @@ EVERY = 3  # steps between kept weights: 600 images / 64 = 9 steps an epoch, 18 
 def train_keeping_weights(home: Path, every: int = EVERY) -> list[int]:
     """Train a tiny ResNet and its plain twin on ``shapes`` (2 epochs) in ``home`` with a real worker process,
     keeping the weights every ``every`` steps. Returns [resnet run id, plain run id]."""
-    from resnet_lab import ModelSpec
+    from resnet_lab import ModelSpec, jobs
     from resnet_lab.data.registry import DataConfig
     from resnet_lab.store import Store
     from resnet_lab.train.config import TrainConfig
@@ -34,7 +34,7 @@ def train_keeping_weights(home: Path, every: int = EVERY) -> list[int]:
         rows = [{"name": name, "spec": fit_spec_to_data(s, data).to_dict(), "data": data.to_dict(),
                  "train": train.to_dict()} for name, s in (("kept", spec), ("kept plain", spec.twin()))]
         job, ids = store.jobs.create("train", "kept", "cpu", runs=rows, partners=True)
-        assert store.jobs.claim({"cpu": 1}) == [(job, "cpu")]
+        assert jobs.turns.claim(store, {"cpu": 1}) == [(job, "cpu")]
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
         subprocess.run([sys.executable, "-m", "resnet_lab.jobs.worker", str(job)], check=True, env=env, timeout=600)
         assert [r.status for r in store.runs.of_job(job)] == ["done", "done"]

@@ -4,10 +4,10 @@
   asks: only the owner or a teacher may); the class's caps; the rule for "the worker is gone";
 - :mod:`.slots`: the device slots (``cpu``, ``cuda:0`` …) and how many jobs each runs at once;
 - :mod:`.worker`: the one worker harness, ``python -m resnet_lab.jobs.worker JOB_ID``;
+- :mod:`.turns`: the fair-turns policy a claim applies (whose turn, where a job fits);
 - :mod:`.handlers`: kind -> handler; :mod:`.eta`: queue position and time estimates;
 - :mod:`.follow`: the command line's "follow these jobs until they end".
-The SQL, and the fair-turns rule a claim applies (:func:`resnet_lab.store.jobs.turn_order`), live in
-:mod:`resnet_lab.store.jobs`.
+The SQL lives in :mod:`resnet_lab.store.jobs`.
 """
 
 from .scheduler import (HEARTBEAT_S, STALE_AFTER_S, START_GRACE_S, QueueFull, check_room, delete, gone, move_to_back,

@@ -18,7 +18,7 @@ the work left.
 
 **The queue is then played forward** (three times: the early, central and late durations): each time a lane
 frees, the jobs that would start are chosen by the very functions the scheduler's claim uses
-(:func:`resnet_lab.store.jobs.turn_order` and :func:`~resnet_lab.store.jobs.pick`: owners' fair turns, per-owner
+(:func:`resnet_lab.jobs.turns.turn_order` and :func:`~resnet_lab.jobs.turns.pick`: owners' fair turns, per-owner
 running caps, a job that does not fit holding back the ones behind it), so jobs run side by side on the
 device's slots and a queued job starts when the first running job on its kind of device ends, not after the
 sum of everything ahead. A job whose duration is unknown holds its lanes to the end of the forecast; the jobs
@@ -34,9 +34,10 @@ from dataclasses import dataclass
 from typing import Iterable, Literal, Mapping, Sequence
 
 from ..identity import LOCAL
-from ..store import Job, Store, Waiting, pick, turn_order
+from ..store import Job, Store
 from . import slots
 from .scheduler import FROM_SETTINGS, queue_caps
+from .turns import Waiting, pick, turn_order
 
 UNTIMED_SPREAD = 2.0  # a job of a kind timed on this device, but not this job: each end of the range stretched ×
 RECENT_TIMINGS = 5  # the newest finished jobs of one key that make its estimate (the lab's speed drifts)
@@ -73,7 +74,7 @@ class Span:
 class Forecast:
     job_id: int | None  # None: a job not queued yet (what pressing the button would give)
     status: str
-    ahead: int  # jobs before it in the turn order for the same kind of device (see store.jobs.turn_order)
+    ahead: int  # jobs before it in the turn order for the same kind of device (see jobs.turns.turn_order)
     start_in_s: float | None  # seconds from now until it starts (0: it runs, or would start at once); None: unknown
     end_in_s: float | None  # seconds from now until it ends (the central estimate); None: unknown
     start_range: tuple[float, float] | None = None  # (early, late) while a duration it waits on is untimed

@@ -9,7 +9,7 @@ own process, ``python -m resnet_lab.jobs.worker JOB_ID``, whatever its kind. A t
 (``python -m torch.distributed.run --nproc_per_node N ... -m resnet_lab.jobs.worker JOB_ID``); its rank 0
 is the job's worker as far as the store knows (pid, heartbeat, final status).
 
-Owners take fair turns (:func:`resnet_lab.store.jobs.turn_order`), within the class's caps
+Owners take fair turns (:func:`resnet_lab.jobs.turns.turn_order`), within the class's caps
 (:func:`queue_caps`): so many jobs waiting or running per owner, checked when one is queued
 (:class:`QueueFull`), and so many running per owner, checked when jobs are started. Stopping, resuming,
 moving and deleting name who asks (``by``); the store refuses anyone but the owner or a teacher.
@@ -29,7 +29,7 @@ from ..identity import MACHINE, Identity
 from ..paths import job_dir
 from ..store import QueueFull, Store
 from ..store.jobs import queue_full_message
-from . import slots
+from . import slots, turns
 from .handlers import GROUP_KINDS
 
 HEARTBEAT_S = float(os.environ.get("RESNET_LAB_HEARTBEAT_S", "2.0"))  # worker heartbeat period
@@ -117,7 +117,7 @@ def pump(store: Store | None = None, capacity: Mapping[str, int] | None = None,
             del _children[pid]
     reap(store)
     started = []
-    for job_id, slot in store.jobs.claim(capacity if capacity is not None else slots.capacity(), cap):
+    for job_id, slot in turns.claim(store, capacity if capacity is not None else slots.capacity(), cap):
         spawn(store, job_id, slot)
         started.append(job_id)
     return started

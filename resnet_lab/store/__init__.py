@@ -13,14 +13,14 @@ from pathlib import Path
 from ..paths import lab_home
 from .db import BUSY_TIMEOUT_MS, SCHEMA_VERSION, Database, SchemaTooNew
 from .experiments import ExperimentStore
-from .jobs import DEDUPE_WINDOW_S, JobStore, QueueFull, Waiting, pick, slot_class, turn_order
+from .jobs import DEDUPE_WINDOW_S, JobStore, QueueFull, slot_class
 from .people import PeopleStore, Person
 from .records import ACTIVE, FINISHED, JOB_STATUSES, RESUMABLE, STATUSES, Experiment, Job, Run
 from .runs import RunStore, decimate
 
 __all__ = ["ACTIVE", "BUSY_TIMEOUT_MS", "DEDUPE_WINDOW_S", "FINISHED", "JOB_STATUSES", "RESUMABLE", "SCHEMA_VERSION",
            "STATUSES", "Database", "Experiment", "Job", "Person", "QueueFull", "Run", "SchemaTooNew", "Store",
-           "Waiting", "decimate", "pick", "slot_class", "turn_order"]
+           "decimate", "slot_class"]
 
 
 class Store:

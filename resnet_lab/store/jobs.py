@@ -4,9 +4,9 @@ A job is created with the runs it will train (none for an analysis), claimed ont
 ``BEGIN IMMEDIATE`` transaction (so two pumps never start it twice), beats a heartbeat while its worker
 lives, and ends with a status. A job's status moves its active runs with it — claimed: running; stopped
 while queued: stopped; lost: interrupted; resumed: queued — while a run's own final status (done,
-diverged, stopped) is set by the worker that trains it. Spawning and reaping live in
-:mod:`resnet_lab.jobs`; this module is the SQL, and the two pure rules a claim applies inside its
-transaction: whose turn it is (:func:`turn_order`, :func:`pick`) and where a job fits (:func:`place`).
+diverged, stopped) is set by the worker that trains it. Spawning, reaping and the
+policy of whose turn it is live in :mod:`resnet_lab.jobs`; this module is the SQL (a claim takes the policy as
+a function and applies it inside its transaction).
 
 Every change to a job names who asks (``by``, a :class:`resnet_lab.identity.Identity`); the owner is read
 and checked in the same transaction as the change, so a refused request (:class:`NotAllowed`) changes
@@ -16,12 +16,10 @@ nothing.
 from __future__ import annotations
 
 import json
-import math
 import time
-from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..identity import LOCAL, MACHINE, Identity, require
+from ..identity import MACHINE, Identity, require
 from .db import Database
 from .records import ACTIVE, FINISHED, JOB_STATUSES, RESUMABLE, Job, job_from_row, placeholders
 
@@ -30,25 +28,15 @@ DEDUPE_WINDOW_S = 5.0  # the same launch request from one browser session within
 _UPDATABLE = {"name", "progress", "total", "unit", "result_path", "error", "estimate_s"}
 
 
+Choose = Callable[[list[Job], Mapping[tuple[str, str], int], Mapping[str, int], Mapping[str, int], Mapping[str, int]],
+                  list[tuple[Job, list[str]]]]
+"""The claim's policy: (queued jobs, turns, capacity, free lanes, running per owner) -> [(job, its slots)]."""
+
+
 def slot_class(slot: str) -> str:
     """The kind of device a slot is: "cuda:1" -> "cuda", "cpu" -> "cpu"; of a job's slots ("cuda:0,cuda:1"),
     the first's."""
     return slot.split(",", 1)[0].split(":", 1)[0]
-
-
-def place(kind: str, n: int, capacity: Mapping[str, int], free: Mapping[str, int]) -> list[str] | None:
-    """Where a job of ``n`` processes on ``kind`` of device would run now: one slot per process, or None.
-
-    One process goes to the slot of its kind with the most room (the lowest-numbered on a tie). Several
-    processes of one GPU job take that many *different* GPUs (one device per rank, as NCCL requires),
-    the roomiest first; on the CPU they take that many lanes of the cpu slot.
-    """
-    order = list(capacity)
-    room = sorted((s for s in capacity if slot_class(s) == kind and free[s] > 0),
-                  key=lambda s: (-free[s], order.index(s)))
-    if kind == "cuda" or n == 1:
-        return room[:n] if len(room) >= n else None
-    return [room[0]] * n if room and free[room[0]] >= n else None
 
 
 class QueueFull(ValueError):
@@ -63,120 +51,6 @@ def queue_full_message(active: int, cap: int, wanted: int = 1) -> str:
                 "at a time. Stop one or wait for one to finish.")
     return (f"You already have {jobs} waiting or running; this class allows {cap} at a time. Stop one or wait "
             "for one to finish.")
-
-
-@dataclass(frozen=True)
-class Waiting:
-    """What the turn order knows of a queued job: a real one, or the one a page would queue (id None)."""
-
-    id: int | None
-    owner: str
-    device: str  # the kind of device it waits for: "cpu" or "cuda"
-    world_size: int = 1  # lanes it needs at once
-    queued_at: float = 0.0  # when it joined the queue last (math.inf: a job not queued yet, behind everything)
-    at_back: bool = False  # moved to the back: it waits for every job queued before its queued_at
-    estimate_s: float | None = None  # seconds of work, for forecasts (None: unknown)
-
-    @classmethod
-    def of(cls, job: Job) -> "Waiting":
-        return cls(job.id, job.owner, job.device, job.world_size,
-                   job.queued_at if job.queued_at is not None else job.created_at, job.at_back, job.estimate_s)
-
-    @property
-    def key(self) -> tuple[float, float]:
-        """Its place among jobs that joined the queue: when, then its id (a job not queued yet last)."""
-        return self.queued_at, math.inf if self.id is None else self.id
-
-
-W = TypeVar("W", bound=Waiting)
-
-
-def _kind_order(queued: list[W], turns: Mapping[tuple[str, str], int]) -> list[W]:
-    """:func:`turn_order` for the jobs of one kind of device."""
-    queued = sorted(queued, key=lambda w: w.key)
-    behind: list[W] = []  # moved to the back, and some job that was waiting at the move (queued earlier) still is
-    mine: dict[str, list[W]] = {}  # owner -> their other jobs, in queue order
-    for i, w in enumerate(queued):
-        if w.at_back and i > 0:
-            behind.append(w)
-        else:
-            mine.setdefault(w.owner, []).append(w)
-    owners = sorted(mine, key=lambda o: (turns.get((mine[o][0].device, o), 0), mine[o][0].key))
-    order: list[W] = []
-    for k in range(max((len(v) for v in mine.values()), default=0)):
-        order += [mine[o][k] for o in owners if k < len(mine[o])]
-    for w in behind:  # the oldest move first, so a later move lands behind an earlier one
-        last = max((i for i, o in enumerate(order) if o.key < w.key), default=-1)
-        order.insert(last + 1, w)
-    return order
-
-
-def turn_order(queued: Iterable[W], turns: Mapping[tuple[str, str], int] | None = None) -> list[W]:
-    """The order in which queued jobs get their turn: fair turns between owners, per kind of device.
-
-    For each kind of device ("cpu", "cuda") on its own:
-
-    1. each owner's jobs keep the order they joined the queue in (``queued_at``, then id);
-    2. owners take turns: the one whose job started least recently on that kind of device goes first
-       (``turns`` maps (device, owner) to a number that grows with every start; an owner never served
-       there counts 0 and comes before everyone who was), ties broken by their first job's place in
-       the queue;
-    3. round k takes the k-th job of every owner who has one, in that order. A queues five jobs, then B
-       one and C one, nobody served yet: A1 B1 C1 A2 A3 A4 A5. A job that starts makes its owner the
-       most recently served, so the order of the jobs left is this list without it (the rounds rotate);
-    4. a job moved to the back (``at_back``, ``queued_at`` = the time of the move) is put right behind
-       the last job that was already waiting when it was moved: it starts after every one of them,
-       whoever owns them. Jobs queued after the move keep their turns around it; once every job that
-       was waiting at the move has started, it takes ordinary turns again (as a job queued at the move).
-
-    The kinds' lists are merged by their next jobs' places in the queue (the order a claim reports).
-    :meth:`JobStore.claim` starts jobs in this order (:func:`pick`), and the forecast
-    (:func:`resnet_lab.jobs.eta.plan`) replays claims with the same two functions, so the place and the
-    start time a page shows are what the scheduler does.
-    """
-    turns = turns or {}
-    per_kind: dict[str, list[W]] = {}
-    for w in queued:
-        per_kind.setdefault(w.device, []).append(w)
-    lines = [_kind_order(v, turns) for v in per_kind.values()]
-    merged: list[W] = []
-    heads = [0] * len(lines)
-    while True:
-        live = [i for i, line in enumerate(lines) if heads[i] < len(line)]
-        if not live:
-            return merged
-        i = min(live, key=lambda j: lines[j][heads[j]].key)
-        merged.append(lines[i][heads[i]])
-        heads[i] += 1
-
-
-def pick(order: Iterable[W], capacity: Mapping[str, int], free: Mapping[str, int], running: Mapping[str, int],
-         max_running_per_owner: int | None = None) -> list[tuple[W, list[str]]]:
-    """Which queued jobs start now, and on which slots: each job in ``order`` (see :func:`turn_order`) in
-    turn is placed by :func:`place` on the ``free`` lanes. A job that does not fit waits, and so does every
-    job behind it for the same kind of device (a small job never overtakes a big one waiting for its GPUs);
-    a job for another kind of device may start. An owner with ``max_running_per_owner`` jobs running
-    (``running``: owner -> jobs running now) is passed over, not waited for: their jobs keep their turns
-    for later and everyone else's start. The machine's own jobs (owner ``local``) are never capped."""
-    free = dict(free)
-    running = dict(running)
-    waiting: set[str] = set()  # kinds of device with a job waiting: those behind it wait too
-    out: list[tuple[W, list[str]]] = []
-    for w in order:
-        if w.device in waiting:
-            continue
-        if max_running_per_owner is not None and w.owner != LOCAL and running.get(w.owner, 0) >= \
-                max_running_per_owner:
-            continue
-        chosen = place(w.device, w.world_size, capacity, free)
-        if chosen is None:
-            waiting.add(w.device)
-            continue
-        for slot in chosen:
-            free[slot] -= 1
-        running[w.owner] = running.get(w.owner, 0) + 1
-        out.append((w, chosen))
-    return out
 
 
 def lanes_in_use(slots: Iterable[str | None]) -> dict[str, int]:
@@ -328,15 +202,16 @@ class JobStore:
 
     # --- the queue -----------------------------------------------------------------------------------
 
-    def claim(self, capacity: Mapping[str, int], max_running_per_owner: int | None = None) -> list[tuple[int, str]]:
+    def claim(self, capacity: Mapping[str, int], choose: Choose) -> list[tuple[int, str]]:
         """Atomically start queued jobs on free slots; returns [(job id, slot)] in the order they were taken.
 
-        ``capacity`` maps each slot ("cpu", "cuda:0", ...) to how many processes may run on it at once. Jobs
-        take fair turns between owners (:func:`turn_order`) and are placed by :func:`pick`: a job of
-        ``world_size`` N takes N lanes, its ``slot`` then lists one slot per process ("cuda:0,cuda:2",
-        "cpu,cpu"); one that does not fit waits, and so do the jobs behind it for the same kind of device;
-        an owner with ``max_running_per_owner`` jobs running is passed over (None: no cap; the machine's own
-        jobs are never capped). Each start is recorded as its owner's latest turn on that kind of device.
+        ``capacity`` maps each slot ("cpu", "cuda:0", ...) to how many processes may run on it at once. Which
+        jobs start, and where, is the queue's policy, not the store's: ``choose(queued, turns, capacity, free,
+        running)`` is called inside the transaction with the queued jobs, the owners' turns (:meth:`turns`), the
+        free lanes per slot and the running jobs per owner, and returns [(job, its slots)] (see
+        :func:`resnet_lab.jobs.turns.choose`). A job of N processes takes N lanes; its ``slot`` then lists one
+        slot per process ("cuda:0,cuda:2", "cpu,cpu"). Each start is recorded as its owner's latest turn on
+        that kind of device.
         """
         if self.db.con.execute("SELECT 1 FROM jobs WHERE status='queued' LIMIT 1").fetchone() is None:
             return []  # the common case (many pages polling, nothing queued) takes no write lock
@@ -348,22 +223,19 @@ class JobStore:
             running = {r["owner"]: r["n"] for r in con.execute(
                 "SELECT owner, COUNT(*) AS n FROM jobs WHERE status='running' GROUP BY owner")}
             turns = self._turns(con)
-            queued = [Waiting(r["id"], r["owner"], r["device"], r["world_size"],
-                              r["queued_at"] if r["queued_at"] is not None else r["created_at"], bool(r["at_back"]))
-                      for r in con.execute("SELECT id, owner, device, world_size, queued_at, created_at, at_back"
-                                           " FROM jobs WHERE status='queued'")]
+            queued = [self._job(r) for r in con.execute("SELECT * FROM jobs WHERE status='queued'")]
             seq = max(turns.values(), default=0)
-            for w, chosen in pick(turn_order(queued, turns), capacity, free, running, max_running_per_owner):
+            for job, chosen in choose(queued, turns, capacity, free, running):
                 slot = ",".join(chosen)
                 con.execute("UPDATE jobs SET status='running', slot=?, heartbeat_at=?, started_at=COALESCE(started_at,"
                             " ?), stop_requested=0, pid=NULL, at_back=0 WHERE id=? AND status='queued'",
-                            (slot, now, now, w.id))
+                            (slot, now, now, job.id))
                 con.execute("UPDATE runs SET status='running', device=?, started_at=COALESCE(started_at, ?)"
-                            " WHERE job_id=? AND status='queued'", (slot, now, w.id))
+                            " WHERE job_id=? AND status='queued'", (slot, now, job.id))
                 seq += 1
                 con.execute("INSERT INTO turns(device, owner, seq) VALUES (?, ?, ?)"
-                            " ON CONFLICT(device, owner) DO UPDATE SET seq=excluded.seq", (w.device, w.owner, seq))
-                started.append((int(w.id), slot))
+                            " ON CONFLICT(device, owner) DO UPDATE SET seq=excluded.seq", (job.device, job.owner, seq))
+                started.append((int(job.id), slot))
         return started
 
     @staticmethod
@@ -377,12 +249,6 @@ class JobStore:
     def turns(self) -> dict[tuple[str, str], int]:
         """{(kind of device, owner): a number that grows with every start}: who was served least recently."""
         return self._turns(self.db.con)
-
-    def turn_order(self, device: str | None = None) -> list[Job]:
-        """The queued jobs (of one kind of device, or all) in the order their turns come (:func:`turn_order`);
-        which of them start also depends on free slots and per-owner caps (see :meth:`claim`)."""
-        queued = {j.id: j for j in self.list(statuses=["queued"], device=device, limit=1_000_000)}
-        return [queued[w.id] for w in turn_order([Waiting.of(j) for j in queued.values()], self.turns())]
 
     def running_per_slot(self) -> dict[str, int]:
         """{slot: processes of running jobs on it} (a job of several processes counts once on each of its slots)."""
@@ -462,7 +328,8 @@ class JobStore:
     def move_to_back(self, job_id: int, *, by: Identity) -> None:
         """Move a queued job to the back of the queue: it starts after every job waiting now (of its kind of
         device, whoever owns them), then takes ordinary turns with the jobs queued after the move (see
-        :func:`turn_order`, rule 4). Only the job's owner or a teacher may; a job not queued is refused."""
+        :func:`resnet_lab.jobs.turns.turn_order`, rule 4). Only the job's owner or a teacher may; a job not queued
+        is refused."""
         with self.db.tx() as con:
             row = self._owned(con, job_id, by, "move")
             if row["status"] != "queued":

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from resnet_lab import jobs
 from resnet_lab.experiments.degradation import KIND, DegradationConfig, summarize
 from resnet_lab.models.presets import cifar_spec
 from resnet_lab.spec import ModelSpec
@@ -35,7 +36,7 @@ def fill(store: Store, errors: dict[str, float], running: str | None = None, fla
         if running is None:
             store.jobs.finish(job, "done", only_if=["queued"])
         else:
-            store.jobs.claim({"cpu": 2})
+            jobs.turns.claim(store, {"cpu": 2})
             for rid, row in zip(ids, rows):
                 if row["name"] != running:
                     store.runs.finish(rid, "done")

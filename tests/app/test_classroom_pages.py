@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from resnet_lab import jobs
 from resnet_lab.data.registry import DataConfig
 from resnet_lab.identity import Identity
 from resnet_lab.models.presets import PRESETS
@@ -545,7 +546,7 @@ def running_job(owner: Identity) -> tuple[int, list[int]]:
     """A job the queue counts as running on a GPU slot, its worker not started yet (the reaper's grace)."""
     s = Store()
     job, ids = s.jobs.create("train", f"{owner.name}'s running run", "cuda", runs=rows(), partners=True, owner=owner)
-    assert [j for j, _ in s.jobs.claim({"cuda:0": 1})] == [job]
+    assert [j for j, _ in jobs.turns.claim(s, {"cuda:0": 1})] == [job]
     return job, ids
 
 

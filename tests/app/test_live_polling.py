@@ -10,6 +10,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from resnet_lab import jobs
 from resnet_lab.data.registry import DataConfig
 from resnet_lab.experiments.degradation import KIND as DEGRADATION, DegradationConfig
 from resnet_lab.identity import MACHINE
@@ -51,7 +52,7 @@ def rows(twin: bool = True) -> list[dict]:
 def running_job(store: Store) -> tuple[int, list[int]]:
     """A job claimed as if its worker were starting (no process: the reaper gives it START_GRACE_S)."""
     job, ids = store.jobs.create("train", "running here", "cpu", runs=rows(), partners=True)
-    assert store.jobs.claim({"cpu": 1}) == [(job, "cpu")]
+    assert jobs.turns.claim(store, {"cpu": 1}) == [(job, "cpu")]
     return job, ids
 
 

@@ -84,7 +84,7 @@ def test_a_failing_job_is_marked_failed_with_its_reason(home, monkeypatch):
     monkeypatch.setattr(worker.signal, "signal", lambda *a: None)  # in-process: leave pytest's handlers alone
     bad = store.jobs.create(KIND, "bad", "cpu", run_id=ids[0],
                             params={"runs": ids, **{**LandscapeParams(steps=3).to_dict(), "steps": 4}})[0]
-    assert store.jobs.claim({"cpu": 1}) == [(bad, "cpu")]
+    assert jobs.turns.claim(store, {"cpu": 1}) == [(bad, "cpu")]
     assert worker.run_job(bad, store) == "failed"
     assert store.jobs.get(bad).error == \
         "ValueError: steps=4 must be odd so that the trained weights (0) are on the grid"

@@ -3,6 +3,7 @@
 import pytest
 
 from resnet_lab.jobs import eta
+from resnet_lab.jobs.turns import claim
 from resnet_lab.store import Store
 
 
@@ -25,7 +26,7 @@ def timed(s, key, units, seconds, device="cpu", resumes=0, start=100.0):
 
 def running(s, capacity, now, started, progress=0, total=None, work=None, estimate_s=None, resumes=0):
     job = s.jobs.create("train", "a", "cpu", runs=[run()], work=work, estimate_s=estimate_s)[0]
-    assert [j for j, _ in s.jobs.claim(capacity)] == [job]
+    assert [j for j, _ in claim(s, capacity)] == [job]
     s.db.con.execute("UPDATE jobs SET started_at=?, progress=?, total=?, resumes=? WHERE id=?",
                      (started, progress, total, resumes, job))
     return job
@@ -59,7 +60,7 @@ def test_two_slots_share_the_queue_and_an_unknown_duration_stops_the_clock(s):
     now = 0.0
     a = s.jobs.create("train", "a", "cuda", runs=[run()])[0]  # running, no progress, no estimate: unknown
     b = s.jobs.create("train", "b", "cuda", runs=[run()], estimate_s=100)[0]
-    s.jobs.claim({"cuda:0": 1, "cuda:1": 1})
+    claim(s, {"cuda:0": 1, "cuda:1": 1})
     c = s.jobs.create("train", "c", "cuda", runs=[run()], estimate_s=50)[0]
     d = s.jobs.create("train", "d", "cuda", runs=[run()], estimate_s=50)[0]
     s.db.con.execute("UPDATE jobs SET started_at=? WHERE id IN (?, ?)", (now, a, b))

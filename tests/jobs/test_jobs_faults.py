@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from resnet_lab.jobs.turns import claim
 from resnet_lab import ModelSpec, jobs
 from resnet_lab.data.registry import DataConfig
 from resnet_lab.identity import MACHINE
@@ -150,7 +151,7 @@ sys.exit(worker.main([job_id]))
 
 def test_a_full_disk_while_saving_fails_the_run_with_the_reason_and_keeps_its_last_checkpoint(store, tmp_path):
     job, (rid,) = queue_train(store, QUICK.replace(epochs=3))
-    assert store.jobs.claim({"cpu": 1}) == [(job, "cpu")]
+    assert claim(store, {"cpu": 1}) == [(job, "cpu")]
     snapshot = tmp_path / "previous_last.json"
     out = run_worker_with(FULL_DISK_WORKER, job, 2, snapshot).stdout  # the save at the end of epoch 2 fails
 
@@ -210,7 +211,7 @@ sys.exit(worker.main([job_id]))
 def test_out_of_gpu_memory_fails_the_job_with_what_to_change_and_the_next_job_starts(store, tmp_path):
     first, ids = queue_train(store, QUICK.replace(epochs=2), twin=True)
     second, (next_run,) = queue_train(store, name="the next student's run")
-    assert store.jobs.claim({"cpu": 1}) == [(first, "cpu")]  # one lane: the second job waits its turn
+    assert claim(store, {"cpu": 1}) == [(first, "cpu")]  # one lane: the second job waits its turn
     report = tmp_path / "at_pump.json"
     out = run_worker_with(OUT_OF_MEMORY_WORKER, first, report).stdout
 
@@ -239,7 +240,7 @@ def test_out_of_gpu_memory_says_who_else_was_using_the_gpu(store):
 
     mine, (rid,) = queue_train(store)
     queue_train(store, name="a classmate's run")
-    assert len(store.jobs.claim({"cpu": 2})) == 2
+    assert len(claim(store, {"cpu": 2})) == 2
     ctx = JobContext(job=store.jobs.get(mine), store=store, device="cpu", progress=lambda *_: None)
     assert f"run #{rid} (" in out_of_memory_message(ctx)
     assert "did not fit on cpu; another job was using it. Lower the batch size" in out_of_memory_message(ctx)

@@ -7,9 +7,10 @@ import pytest
 
 from resnet_lab import jobs
 from resnet_lab.jobs import eta, scheduler, slots
+from resnet_lab.jobs.turns import claim
+from resnet_lab.jobs.turns import place
 from resnet_lab.jobs.worker import group_lost
 from resnet_lab.store import Store
-from resnet_lab.store.jobs import place
 
 GPUS = {"cpu": 2, "cuda:0": 1, "cuda:1": 1, "cuda:2": 1}
 
@@ -44,15 +45,15 @@ def test_a_group_job_takes_its_lanes_and_a_later_small_job_does_not_overtake_it(
     group = s.jobs.create("train", "two", "cpu", runs=[run()], world_size=2)[0]
     small = s.jobs.create("train", "small", "cpu", runs=[run()])[0]
     gpu = s.jobs.create("train", "gpu", "cuda", runs=[run()], world_size=2)[0]
-    assert s.jobs.claim(GPUS) == [(first, "cpu"), (gpu, "cuda:0,cuda:1")]  # "small" waits behind the group
+    assert claim(s, GPUS) == [(first, "cpu"), (gpu, "cuda:0,cuda:1")]  # "small" waits behind the group
     assert s.jobs.get(gpu).slots == ["cuda:0", "cuda:1"] and s.jobs.get(gpu).world_size == 2
     assert s.runs.of_job(gpu)[0].device == "cuda:0,cuda:1"
     assert s.jobs.running_per_slot() == {"cpu": 1, "cuda:0": 1, "cuda:1": 1}
     s.jobs.finish(first, "done")
-    assert s.jobs.claim(GPUS) == [(group, "cpu,cpu")]
-    assert s.jobs.running_per_slot()["cpu"] == 2 and s.jobs.claim(GPUS) == []
+    assert claim(s, GPUS) == [(group, "cpu,cpu")]
+    assert s.jobs.running_per_slot()["cpu"] == 2 and claim(s, GPUS) == []
     s.jobs.finish(group, "done")
-    assert s.jobs.claim(GPUS) == [(small, "cpu")]
+    assert claim(s, GPUS) == [(small, "cpu")]
 
 
 def test_world_size_is_checked_at_submission(lab_home, monkeypatch):
@@ -109,7 +110,7 @@ def test_a_forecast_holds_every_lane_of_a_group(s):
     a = s.jobs.create("train", "a", "cpu", runs=[run()], estimate_s=100.0, world_size=2)[0]
     b = s.jobs.create("train", "b", "cpu", runs=[run()], estimate_s=50.0)[0]
     c = s.jobs.create("train", "c", "cpu", runs=[run()], estimate_s=10.0)[0]
-    assert s.jobs.claim({"cpu": 3}) == [(a, "cpu,cpu"), (b, "cpu")]
+    assert claim(s, {"cpu": 3}) == [(a, "cpu,cpu"), (b, "cpu")]
     s.jobs.started(a, 1, 0.0)
     f = eta.forecast(s, capacity={"cpu": 3}, now=0.0)
     # c waits for a lane; b's frees first (50 s), and a pair for a new group of two only when a ends (100 s)

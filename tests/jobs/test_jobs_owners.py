@@ -6,6 +6,7 @@ import pytest
 
 from resnet_lab import jobs
 from resnet_lab.identity import LOCAL, MACHINE, Identity, NotAllowed
+from resnet_lab.jobs.turns import claim
 from resnet_lab.store import Store
 from resnet_lab.train import launcher
 
@@ -42,7 +43,7 @@ def bobs_jobs(s: Store) -> dict[str, int]:
     s.jobs.create("train", "filler", "cpu", runs=[run()], owner=ADA)
     running = s.jobs.create("train", "r", "cpu", runs=[run()], owner=BOB)[0]
     s.db.con.execute("UPDATE jobs SET queued_at=0 WHERE id=?", (running,))  # first in line
-    assert s.jobs.claim({"cpu": 1}) == [(running, "cpu")]
+    assert claim(s, {"cpu": 1}) == [(running, "cpu")]
     stopped = s.jobs.create("train", "s", "cpu", runs=[run()], owner=BOB)[0]
     s.jobs.stop(stopped, by=BOB)
     done, (rid,) = s.jobs.create("train", "d", "cpu", runs=[run()], owner=BOB)
@@ -143,7 +144,7 @@ def test_refusals_for_the_state_of_a_job_change_nothing(s):
     with pytest.raises(KeyError):
         s.jobs.move_to_back(999, by=TEACHER)
     assert everything(s) == before
-    assert s.jobs.claim({"cpu": 1}) == [(job, "cpu")]
+    assert claim(s, {"cpu": 1}) == [(job, "cpu")]
     before = everything(s)
     with pytest.raises(ValueError, match="only a queued job can be moved to the back"):
         s.jobs.move_to_back(job, by=BOB)

@@ -5,6 +5,7 @@ import threading
 import pytest
 
 from resnet_lab.identity import MACHINE
+from resnet_lab.jobs.turns import claim
 from resnet_lab.store import DEDUPE_WINDOW_S, Store
 
 CPU1 = {"cpu": 1}
@@ -36,7 +37,7 @@ def test_a_repeated_request_is_the_same_job_while_it_waits_and_a_new_one_after_i
     # a click that reaches a loaded server again long after the first: still queued, so still the same job
     assert s.jobs.create("landscape", "l", "cpu", request_key="k")[0] == first
     assert s.jobs.requested("k") == first
-    assert s.jobs.claim({"cpu": 1}) == [(first, "cpu")]
+    assert claim(s, {"cpu": 1}) == [(first, "cpu")]
     assert s.jobs.create("landscape", "l", "cpu", request_key="k")[0] == first  # running: the same job too
     s.jobs.finish(first, "done")
     later[0] = 2 * DEDUPE_WINDOW_S + 2
@@ -54,23 +55,23 @@ def test_claim_is_first_come_first_served_across_kinds_and_respects_capacity(s):
     rid = s.runs.of_job(train[0])[0].id
     land = s.jobs.create("landscape", "l", "cpu", run_id=rid)[0]
     gpu = s.jobs.create("train", "g", "cuda", runs=[run()])[0]
-    assert s.jobs.claim({"cpu": 2}) == [(train[0], "cpu"), (train[1], "cpu")]  # no GPU slot: the cuda job waits
-    assert s.jobs.claim({"cpu": 2}) == []
+    assert claim(s, {"cpu": 2}) == [(train[0], "cpu"), (train[1], "cpu")]  # no GPU slot: the cuda job waits
+    assert claim(s, {"cpu": 2}) == []
     assert s.runs.of_job(train[0])[0].status == "running" and s.runs.of_job(train[0])[0].device == "cpu"
     s.jobs.finish(train[0], "done")
-    assert s.jobs.claim({"cpu": 2, "cuda:0": 1}) == [(land, "cpu"), (gpu, "cuda:0")]
+    assert claim(s, {"cpu": 2, "cuda:0": 1}) == [(land, "cpu"), (gpu, "cuda:0")]
 
 
 def test_two_fake_gpus_with_two_slots_each_take_four_of_five_jobs(s):
     jobs = [s.jobs.create("train", f"j{i}", "cuda", runs=[run()])[0] for i in range(5)]
     cpu_job = s.jobs.create("train", "c", "cpu", runs=[run()])[0]
-    started = s.jobs.claim({"cpu": 1, "cuda:0": 2, "cuda:1": 2})
+    started = claim(s, {"cpu": 1, "cuda:0": 2, "cuda:1": 2})
     assert started == [(jobs[0], "cuda:0"), (jobs[1], "cuda:1"), (jobs[2], "cuda:0"), (jobs[3], "cuda:1"),
                        (cpu_job, "cpu")]
     assert s.jobs.get(jobs[4]).status == "queued" and s.jobs.running_per_slot() == {"cpu": 1, "cuda:0": 2,
                                                                                       "cuda:1": 2}
     s.jobs.finish(jobs[1], "done")
-    assert s.jobs.claim({"cpu": 1, "cuda:0": 2, "cuda:1": 2}) == [(jobs[4], "cuda:1")]
+    assert claim(s, {"cpu": 1, "cuda:0": 2, "cuda:1": 2}) == [(jobs[4], "cuda:1")]
 
 
 def test_concurrent_claims_never_start_a_job_twice(tmp_path):
@@ -83,7 +84,7 @@ def test_concurrent_claims_never_start_a_job_twice(tmp_path):
     def claimer():
         mine = Store(path)
         for _ in range(40):
-            got = mine.jobs.claim({"cpu": 30})
+            got = claim(mine, {"cpu": 30})
             with lock:
                 claimed.extend(j for j, _ in got)
 
@@ -100,7 +101,7 @@ def test_stop_a_queued_job_at_once_and_a_running_one_by_request(s):
     assert s.jobs.stop(queued, by=MACHINE) == "stopped"
     assert {s.runs.get(i).status for i in ids} == {"stopped"}
     running = s.jobs.create("landscape", "l", "cpu", run_id=ids[0])[0]
-    s.jobs.claim(CPU1)
+    claim(s, CPU1)
     assert s.jobs.stop(running, by=MACHINE) == "stopping" and s.jobs.beat(running)
     assert s.jobs.stop(queued, by=MACHINE) == "stopped"  # asking again changes nothing
     with pytest.raises(KeyError):
@@ -109,14 +110,14 @@ def test_stop_a_queued_job_at_once_and_a_running_one_by_request(s):
 
 def test_requeue_only_from_stopped_or_interrupted_and_not_a_diverged_twin(s):
     job, (a, b) = s.jobs.create("train", "pair", "cpu", runs=[run(), run()], partners=True)
-    s.jobs.claim(CPU1)
+    claim(s, CPU1)
     s.runs.finish(b, "diverged")
     assert s.jobs.finish(job, "interrupted", error="Interrupted: gone")
     assert s.runs.get(a).status == "interrupted" and s.runs.get(b).status == "diverged"
     s.jobs.requeue(job, by=MACHINE)
     assert s.jobs.get(job).status == "queued" and s.jobs.get(job).resumes == 1 and s.jobs.get(job).error is None
     assert s.runs.get(a).status == "queued" and s.runs.get(b).status == "diverged"
-    assert s.jobs.claim(CPU1) == [(job, "cpu")]
+    assert claim(s, CPU1) == [(job, "cpu")]
     with pytest.raises(ValueError, match="only stopped or interrupted"):
         s.jobs.requeue(job, by=MACHINE)
 
@@ -124,7 +125,7 @@ def test_requeue_only_from_stopped_or_interrupted_and_not_a_diverged_twin(s):
 def test_finish_moves_only_from_the_allowed_statuses_and_takes_active_runs_along(s):
     job, (a,) = s.jobs.create("train", "r", "cpu", runs=[run()])
     assert not s.jobs.finish(job, "done")  # still queued: "running" is the default precondition
-    s.jobs.claim(CPU1)
+    claim(s, CPU1)
     assert s.jobs.finish(job, "failed", error="ValueError: bad") and not s.jobs.finish(job, "done")
     assert s.runs.get(a).status == "failed" and s.runs.get(a).error == "ValueError: bad"
     with pytest.raises(ValueError, match="unknown job status"):
@@ -134,7 +135,7 @@ def test_finish_moves_only_from_the_allowed_statuses_and_takes_active_runs_along
 def test_progress_and_result_path_are_kept(s, tmp_path):
     rid = s.jobs.create("train", "r", "cpu", runs=[run()])[1][0]
     job = s.jobs.create("landscape", "l", "cpu", run_id=rid, unit="evaluations")[0]
-    s.jobs.claim({"cpu": 2})
+    claim(s, {"cpu": 2})
     s.jobs.set_progress(job, 3, 12)
     assert s.jobs.get(job).fraction == 0.25
     s.jobs.finish(job, "done", result_path=str(tmp_path / "runs" / str(rid) / "landscape-2.json"))

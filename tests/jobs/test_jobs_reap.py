@@ -9,8 +9,9 @@ import time
 import pytest
 
 from resnet_lab import jobs
-from resnet_lab.jobs import scheduler
 from resnet_lab.identity import MACHINE
+from resnet_lab.jobs import scheduler
+from resnet_lab.jobs.turns import claim
 from resnet_lab.store import Store
 
 
@@ -36,7 +37,7 @@ def make_job(store, kind):
 def test_a_starting_worker_gets_the_grace_then_the_heartbeat_timeout(lab_home, monkeypatch, kind):
     store = Store()
     job, runs = make_job(store, kind)
-    assert store.jobs.claim({"cpu": 1}) == [(job, "cpu")]
+    assert claim(store, {"cpu": 1}) == [(job, "cpu")]
     monkeypatch.setattr(scheduler.subprocess, "Popen", lambda *a, **k: _StandIn())
     scheduler.spawn(store, job, "cpu")
     t0 = time.time()
@@ -53,7 +54,7 @@ def test_a_starting_worker_gets_the_grace_then_the_heartbeat_timeout(lab_home, m
 def test_after_its_first_beat_a_silent_worker_is_reaped_after_the_short_timeout(lab_home, monkeypatch, kind):
     store = Store()
     job, _ = make_job(store, kind)
-    store.jobs.claim({"cpu": 1})
+    claim(store, {"cpu": 1})
     monkeypatch.setattr(scheduler.subprocess, "Popen", lambda *a, **k: _StandIn())
     scheduler.spawn(store, job, "cpu")
     store.jobs.beat(job)  # the worker said hello
@@ -66,7 +67,7 @@ def test_after_its_first_beat_a_silent_worker_is_reaped_after_the_short_timeout(
 def test_a_dead_worker_is_gone_at_once_and_says_how_to_go_on(lab_home, kind):
     store = Store()
     job, _ = make_job(store, kind)
-    store.jobs.claim({"cpu": 1})
+    claim(store, {"cpu": 1})
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     store.jobs.started(job, proc.pid, time.time())
@@ -79,7 +80,7 @@ def test_a_dead_worker_is_gone_at_once_and_says_how_to_go_on(lab_home, kind):
 def test_a_worker_that_cannot_start_fails_its_job_with_the_reason(lab_home, monkeypatch):
     store = Store()
     job, _ = make_job(store, "landscape")
-    store.jobs.claim({"cpu": 1})
+    claim(store, {"cpu": 1})
 
     def refuse(*a, **k):
         raise OSError("no more processes")

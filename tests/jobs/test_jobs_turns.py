@@ -9,7 +9,8 @@ import pytest
 from resnet_lab import jobs
 from resnet_lab.identity import MACHINE, Identity
 from resnet_lab.jobs import eta, scheduler
-from resnet_lab.store import QueueFull, Store, Waiting, turn_order
+from resnet_lab.jobs.turns import Waiting, claim, queue_order, turn_order
+from resnet_lab.store import QueueFull, Store
 
 A, B, C, D = (Identity(f"class:{i}", name, source="class") for i, name in enumerate("ABCD", 1))
 TEACHER = Identity("login:t", "T", teacher=True, source="login")
@@ -39,7 +40,7 @@ def start_one_at_a_time(s: Store, capacity=None, cap=None) -> list[str]:
     """Claim, let what started finish, claim again, until nothing starts: the order jobs started in."""
     capacity = capacity or {"cpu": 1}
     order = []
-    while started := s.jobs.claim(capacity, cap):
+    while started := claim(s, capacity, cap):
         for job, _ in started:
             order.append(s.jobs.get(job).name)
             s.jobs.finish(job, "done")
@@ -62,14 +63,14 @@ def test_five_jobs_of_one_student_do_not_hold_back_the_others(s):
     queue(s, A, 5)
     queue(s, B, 1)
     queue(s, C, 1)
-    assert names(s, [j.id for j in s.jobs.turn_order()]) == ["A1", "B1", "C1", "A2", "A3", "A4", "A5"]
+    assert names(s, [j.id for j in queue_order(s)]) == ["A1", "B1", "C1", "A2", "A3", "A4", "A5"]
     assert start_one_at_a_time(s) == ["A1", "B1", "C1", "A2", "A3", "A4", "A5"]
 
 
 def test_several_slots_take_a_round_at_once_and_a_newcomer_goes_next(s):
     queue(s, A, 4)
     queue(s, B, 2)
-    started = s.jobs.claim({"cpu": 3})
+    started = claim(s, {"cpu": 3})
     assert names(s, [j for j, _ in started]) == ["A1", "B1", "A2"]
     for job, _ in started:
         s.jobs.finish(job, "done")
@@ -89,23 +90,23 @@ def test_an_owner_at_the_running_cap_is_passed_over_not_waited_for(s):
     queue(s, A, 3)
     queue(s, B, 2)
     queue(s, MACHINE, 2)
-    started = s.jobs.claim({"cpu": 6}, max_running_per_owner=1)
+    started = claim(s, {"cpu": 6}, max_running_per_owner=1)
     assert names(s, [j for j, _ in started]) == ["A1", "B1", "this machine1", "this machine2"]  # local: no cap
-    assert s.jobs.claim({"cpu": 6}, max_running_per_owner=1) == []
+    assert claim(s, {"cpu": 6}, max_running_per_owner=1) == []
     s.jobs.finish(started[0][0], "done")  # A's job ends: A's next starts, B still has one running
-    assert names(s, [j for j, _ in s.jobs.claim({"cpu": 6}, max_running_per_owner=1)]) == ["A2"]
+    assert names(s, [j for j, _ in claim(s, {"cpu": 6}, max_running_per_owner=1)]) == ["A2"]
 
 
 def test_a_job_that_does_not_fit_still_holds_back_the_jobs_behind_it_but_a_capped_one_does_not(s):
     (busy,) = queue(s, A, 1)
-    assert s.jobs.claim({"cpu": 1}) == [(busy, "cpu")]  # A served first, then the machine
+    assert claim(s, {"cpu": 1}) == [(busy, "cpu")]  # A served first, then the machine
     (mine,) = queue(s, MACHINE, 1)
-    assert s.jobs.claim({"cpu": 2}) == [(mine, "cpu")]
+    assert claim(s, {"cpu": 2}) == [(mine, "cpu")]
     big = s.jobs.create("train", "A-big", "cpu", runs=[run()], owner=A, world_size=2)[0]
     (m1,) = queue(s, MACHINE, 1)
-    assert [j.id for j in s.jobs.turn_order()] == [big, m1]
-    assert s.jobs.claim({"cpu": 3}) == []  # A's group of two waits for two lanes, and M1 behind it waits too
-    assert s.jobs.claim({"cpu": 3}, max_running_per_owner=1) == [(m1, "cpu")]  # A is at the cap: passed over
+    assert [j.id for j in queue_order(s)] == [big, m1]
+    assert claim(s, {"cpu": 3}) == []  # A's group of two waits for two lanes, and M1 behind it waits too
+    assert claim(s, {"cpu": 3}, max_running_per_owner=1) == [(m1, "cpu")]  # A is at the cap: passed over
     assert s.jobs.get(big).status == "queued"
 
 
@@ -113,11 +114,11 @@ def test_a_job_moved_to_the_back_starts_after_every_job_waiting_at_the_move(s):
     (a1,) = queue(s, A, 1)
     queue(s, B, 2)
     queue(s, C, 1)
-    assert names(s, [j.id for j in s.jobs.turn_order()]) == ["A1", "B1", "C1", "B2"]
+    assert names(s, [j.id for j in queue_order(s)]) == ["A1", "B1", "C1", "B2"]
     s.jobs.move_to_back(a1, by=TEACHER)
-    assert names(s, [j.id for j in s.jobs.turn_order()]) == ["B1", "C1", "B2", "A1"]
+    assert names(s, [j.id for j in queue_order(s)]) == ["B1", "C1", "B2", "A1"]
     queue(s, D, 1)  # queued after the move: takes its ordinary turn, which may come before A1's
-    assert names(s, [j.id for j in s.jobs.turn_order()]) == ["B1", "C1", "D1", "B2", "A1"]
+    assert names(s, [j.id for j in queue_order(s)]) == ["B1", "C1", "D1", "B2", "A1"]
     assert start_one_at_a_time(s) == ["B1", "C1", "D1", "B2", "A1"]
     assert not s.jobs.get(a1).at_back  # started: the mark is spent
 
@@ -128,9 +129,9 @@ def test_once_the_jobs_it_waited_for_have_started_a_moved_job_takes_ordinary_tur
     s.jobs.move_to_back(a1, by=A)
     queue(s, B, 1, first=2)
     queue(s, C, 1)
-    assert names(s, [j.id for j in s.jobs.turn_order()]) == ["B1", "A1", "C1", "B2"]
-    assert s.jobs.claim({"cpu": 1}) == [(b1, "cpu")]
-    assert names(s, [j.id for j in s.jobs.turn_order()]) == ["A1", "C1", "B2"]  # A was never served
+    assert names(s, [j.id for j in queue_order(s)]) == ["B1", "A1", "C1", "B2"]
+    assert claim(s, {"cpu": 1}) == [(b1, "cpu")]
+    assert names(s, [j.id for j in queue_order(s)]) == ["A1", "C1", "B2"]  # A was never served
 
 
 def test_a_queued_owner_over_the_cap_is_refused_with_what_to_do(s, monkeypatch):
@@ -193,7 +194,7 @@ def play_claims(s: Store, capacity, cap) -> dict[int, float]:
     moment one ends, finish it and claim again. Returns {job id: start time}."""
     t, ends, starts = 0.0, {}, {}
     while True:
-        for job, _ in s.jobs.claim(capacity, cap):
+        for job, _ in claim(s, capacity, cap):
             starts[job] = t
             ends[job] = t + s.jobs.get(job).estimate_s
         if not ends:
@@ -216,10 +217,10 @@ def test_the_forecast_plays_out_what_the_claims_do(s, capacity, cap):
     moved = s.jobs.list(owner=A.owner, oldest_first=True)[1].id
     s.jobs.move_to_back(moved, by=A)
     planned = eta.forecast(s, capacity, now=0.0, max_running_per_owner=cap)
-    order = [j.id for j in s.jobs.turn_order()]
+    order = [j.id for j in queue_order(s)]
     assert {f.ahead for f in planned.values()} and all(planned[j].start_in_s is not None for j in order)
     for kind in ("cpu", "cuda"):
-        line = [j.id for j in s.jobs.turn_order(kind)]
+        line = [j.id for j in queue_order(s, kind)]
         assert [planned[j].ahead for j in line] == list(range(len(line)))
     starts = play_claims(s, capacity, cap)
     assert starts == {j: pytest.approx(planned[j].start_in_s) for j in order}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from resnet_lab import jobs
 from resnet_lab.identity import LOCAL, MACHINE, Identity, NotAllowed
 from resnet_lab.store import SCHEMA_VERSION, Store
 
@@ -85,11 +86,11 @@ def test_an_upgraded_home_keeps_working_for_the_machine_and_refuses_a_student(ol
     with pytest.raises(NotAllowed):
         s.jobs.delete(1, by=STUDENT)
     s.jobs.requeue(2, by=MACHINE)  # the job stopped while queued goes back in line, behind the waiting one
-    assert [j.id for j in s.jobs.turn_order()] == [4, 2]
-    assert s.jobs.claim({"cpu": 1}) == [(4, "cpu")]
+    assert [j.id for j in jobs.turns.queue_order(s)] == [4, 2]
+    assert jobs.turns.claim(s, {"cpu": 1}) == [(4, "cpu")]
     assert s.jobs.stop(4, by=MACHINE) == "stopping"
     s.jobs.finish(4, "stopped")
-    assert s.jobs.claim({"cpu": 1}) == [(2, "cpu")]
+    assert jobs.turns.claim(s, {"cpu": 1}) == [(2, "cpu")]
     s.jobs.delete(1, by=MACHINE)  # the twin job, with its runs and the landscape of them
     assert sorted(j.id for j in s.jobs.list()) == [2, 4] and sorted(r.id for r in s.runs.list()) == [3, 4]
     job, ids = s.jobs.create("train", "new", "cpu", runs=[{"name": "n", "spec": {}, "data": {}, "train": {}}],
