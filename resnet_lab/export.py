@@ -31,10 +31,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import platform
 import re
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -42,6 +40,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .models.standalone import module_source, spec_literal
+from .paths import write_atomic as write_atomic_file
 from .spec import ModelSpec
 
 EXPORT_FORMAT = "resnet-lab-export"
@@ -258,21 +257,14 @@ def export_run(run_id: int, store: Any = None) -> Export:
 
 
 def write_atomic(data: bytes, out: str | Path, overwrite: bool = False) -> Path:
-    """Write ``data`` to ``out`` through a temporary file in the same folder (never a half-written file)."""
+    """Write ``data`` to ``out`` atomically (:func:`resnet_lab.paths.write_atomic`); refuse to replace an existing
+    file unless ``overwrite``, and a folder that does not exist."""
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} already exists (pass --force to replace it)")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"folder {out.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return write_atomic_file(out, data)
 
 
 # --- the snippets ------------------------------------------------------------------------------------------

@@ -3,10 +3,10 @@ a PNG written atomically, and one line per run."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
+
+from ..paths import atomic_path
 
 
 def run_subjects(run_id: int, twin: bool):
@@ -47,15 +47,9 @@ def class_index(text: str, class_names: Sequence[str]) -> int:
 
 
 def write_png_atomic(image: Any, out: Path) -> None:
-    """Save a PIL image as PNG via a temp file in the same folder and os.replace (no half-written file)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format="PNG")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Save a PIL image as PNG at ``out``, atomically (:func:`resnet_lab.paths.atomic_path`: no half-written file)."""
+    with atomic_path(out) as tmp:
+        image.save(tmp, format="PNG")
 
 
 def run_row(r: Any, forecast: Any = None) -> dict:

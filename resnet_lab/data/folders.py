@@ -25,6 +25,7 @@ folder usually produces. Junk (``__MACOSX``, ``.DS_Store``, hidden files) is ign
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -32,7 +33,6 @@ import os
 import re
 import shutil
 import statistics
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from PIL import Image
 
 from ..checks import MAX_SEED, check_float, check_int
 from ..identity import LOCAL, MACHINE, Identity, require
-from ..paths import lab_home
+from ..paths import atomic_path, lab_home, write_atomic
 from .archives import ArchiveLimits, extract_zip, is_junk
 from .images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image, resize_square
 from .types import FOLDER_NATIVE_SIZE, NAME_PATTERN, VAL_FRACTION_RANGE, Dataset, validate_name
@@ -465,10 +465,7 @@ def write_dataset_meta(name: str, meta: dict[str, Any], datasets_dir: str | os.P
     merged = {**_raw_meta(name, datasets_dir), **dataset_meta(name, datasets_dir),
               **{k: v for k, v in meta.items() if v is not None}}
     merged.pop("version", None)
-    path = _meta_path(name, datasets_dir)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"version": 1, **merged}))
-    os.replace(tmp, path)
+    write_atomic(_meta_path(name, datasets_dir), json.dumps({"version": 1, **merged}))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -606,10 +603,8 @@ def _read_cache(path: Path, key: str, image_size: int) -> tuple[torch.Tensor, to
 
 
 def _write_cache(path: Path, data: dict[str, Any]) -> None:
-    """Write the cache atomically (temp file + rename); a failure only costs the next load a rebuild."""
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    try:
+    """Write the cache atomically (:func:`resnet_lab.paths.atomic_path`); a failure only costs the next load a
+    rebuild, so it is not raised."""
+    # a read-only folder, a full disk (torch reports that as RuntimeError): nothing is left half-written
+    with contextlib.suppress(OSError, RuntimeError), atomic_path(path) as tmp:
         torch.save(data, tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError):  # read-only folder, full disk (torch reports those as RuntimeError)
-        tmp.unlink(missing_ok=True)

@@ -37,6 +37,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..paths import atomic_path
 from .types import DataConfig, Dataset, builtin_info, take_subset
 
 
@@ -103,10 +104,8 @@ def _extract_verified_archives(src: _Source) -> None:
         elif archive.endswith(".gz"):
             target = where / archive[: -len(".gz")]
             if not target.exists():
-                tmp = target.with_name(target.name + ".partial")
-                with gzip.open(path, "rb") as fin, open(tmp, "wb") as fout:
+                with atomic_path(target) as tmp, gzip.open(path, "rb") as fin, open(tmp, "wb") as fout:
                     shutil.copyfileobj(fin, fout)
-                os.replace(tmp, target)
 
 
 def _extract_tar(path: Path, where: Path, folder: str) -> None:

@@ -21,8 +21,6 @@ The math â€” directions, filter normalization, PCA, the surface, interpolation â
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +33,7 @@ from ..analysis.landscape import (Interpolation, InterpolationParams, LandscapeP
 from ..identity import MACHINE, Identity
 from ..jobs import scheduler
 from ..jobs.handlers import JobContext, Outcome
-from ..paths import run_dir
+from ..paths import run_dir, write_atomic
 from ..store import Run, Store
 from ..train import trajectory
 
@@ -126,18 +124,10 @@ def interpolation_path(run_id: int, job_id: int) -> Path:
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> Path:
-    """``doc`` as JSON at ``path`` (NaN refused), via a temp file in the same folder and ``os.replace``."""
+    """``doc`` as JSON at ``path`` (NaN refused), written atomically (:func:`resnet_lab.paths.write_atomic`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, json.dumps(doc, allow_nan=False))
 
 
 def save_interpolation(path: Path, curves: Sequence[Interpolation], params: InterpolationParams,

@@ -14,11 +14,8 @@ training state and manifest still belong together) and no temporary file behind,
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,6 +26,7 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from ..models import build_model
+from ..paths import write_files_atomic, write_synced
 from ..spec import ModelSpec
 
 FORMAT = 1
@@ -49,39 +47,13 @@ class CheckpointNotSaved(OSError):
         return f"the {self.tag!r} checkpoint in {self.directory} was not saved: {self.strerror}"
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Write ``data`` as the whole content of ``path`` and flush it to the disk (a full disk raises here)."""
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+_write = write_synced  # how each staged file reaches the disk; the full-disk tests replace it here
 
 
 def _commit(directory: Path, files: Mapping[str, bytes]) -> None:
-    """Write ``files`` ({name: content}) into ``directory`` all or nothing: each to a temporary name first, then
-    every one renamed into place, in order. A failure before the renames removes the temporary files and leaves
-    the directory as it was."""
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for name, data in files.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-            os.close(fd)
-            staged.append((Path(tmp), directory / name))
-            _write(Path(tmp), data)
-        for tmp, final in staged:
-            os.replace(tmp, final)
-    except BaseException:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        raise
-    # the renames survive a power cut once the directory is flushed too; a filesystem that cannot flush a
-    # directory (EINVAL) still has every file complete, so that is no reason to call the save failed
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    """Write ``files`` ({name: content}) into ``directory`` all or nothing (:func:`resnet_lab.paths.write_files_atomic`
+    with this module's ``_write``): a failure before the renames leaves the directory as it was."""
+    write_files_atomic(directory, files, write=_write)
 
 
 def save_checkpoint(directory: Path, tag: str, model: nn.Module, meta: dict[str, Any],
