@@ -1,4 +1,5 @@
-"""Formatting helpers shared by commands, figures and pages: numbers for JSON and plots, sizes for people."""
+"""Formatting helpers shared by commands, figures and pages: numbers for JSON and plots; sizes, durations and
+percentages for people."""
 
 from __future__ import annotations
 
@@ -49,4 +50,20 @@ def format_load(load: float, cores: int) -> str:
     return text + (f", {load - cores:.1f} more waiting" if load - cores >= 0.05 else "")
 
 
-__all__ = ["finite_or_none", "format_bytes", "format_count", "format_load"]
+def format_duration(s: float | None) -> str:
+    """Seconds as a person says them: 0.2 -> '1 s', 42 -> '42 s', 90 -> '2 min', 9000 -> '2.5 h' ('?' for None)."""
+    if s is None:
+        return "?"
+    if s < 60:
+        return f"{max(1, round(s))} s"
+    if s < 5400:
+        return f"{round(s / 60)} min"
+    return f"{s / 3600:.1f} h"
+
+
+def format_pct(x: float | None, digits: int = 1) -> str:
+    """A fraction as a percentage for people: 0.1234 -> '12.3%' (``digits`` decimals); '—' for None."""
+    return "—" if x is None else f"{100 * x:.{digits}f}%"
+
+
+__all__ = ["finite_or_none", "format_bytes", "format_count", "format_duration", "format_load", "format_pct"]

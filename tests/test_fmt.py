@@ -56,3 +56,24 @@ def test_format_load_never_says_more_than_every_core(load, cores, text):
     from resnet_lab.fmt import format_load
 
     assert format_load(load, cores) == text
+
+
+def test_format_duration_says_seconds_minutes_and_hours_as_a_person_does():
+    from resnet_lab.fmt import format_duration
+
+    assert [format_duration(s) for s in (None, 0.2, 42, 59.4, 90, 3000, 5399, 9000)] == [
+        "?", "1 s", "42 s", "59 s", "2 min", "50 min", "90 min", "2.5 h"]
+
+
+def test_format_pct_is_the_one_percentage_and_says_a_missing_value():
+    from resnet_lab.fmt import format_pct
+
+    assert [format_pct(0.1234), format_pct(0.1234, 2), format_pct(1.0), format_pct(None)] == [
+        "12.3%", "12.34%", "100.0%", "—"]
+
+
+def test_the_jobs_say_durations_with_the_same_formatter():
+    from resnet_lab import fmt
+    from resnet_lab.jobs import eta
+
+    assert eta.format_duration is fmt.format_duration

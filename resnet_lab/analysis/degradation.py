@@ -22,6 +22,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from ..fmt import format_pct
+
 TOLERANCE = 0.005
 """How much higher (as a fraction: 0.5 percentage points) the deeper ResNet's final training error may be
 than the shallower one's and still count as "at least as good". Two nets of different depth never land
@@ -64,10 +66,6 @@ def last_epoch_mean(points: Sequence[tuple[int, float, float]]) -> float | None:
     return total / weight_sum
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
 @dataclass(frozen=True)
 class DegradationVerdict:
     deeper_plain_worse: bool  # the deeper plain net's final training error is higher than the shallower one's
@@ -83,11 +81,11 @@ class DegradationVerdict:
     def _parts(self, bold: bool) -> tuple[str, str]:
         b = (lambda s: f"**{s}**") if bold else (lambda s: s)
         first = (f"The deeper plain net trains worse: {b('yes' if self.deeper_plain_worse else 'no')} "
-                 f"(final training error {run_label(False, self.deep)} {_pct(self.plain_deep)} vs "
-                 f"{run_label(False, self.shallow)} {_pct(self.plain_shallow)}).")
+                 f"(final training error {run_label(False, self.deep)} {format_pct(self.plain_deep)} vs "
+                 f"{run_label(False, self.shallow)} {format_pct(self.plain_shallow)}).")
         second = (f"The deeper ResNet trains at least as well: {b('yes' if self.deeper_resnet_as_good else 'no')} "
-                  f"({run_label(True, self.deep)} {_pct(self.resnet_deep)} vs {run_label(True, self.shallow)} "
-                  f"{_pct(self.resnet_shallow)}, tolerance {100 * self.tolerance:.1f} points).")
+                  f"({run_label(True, self.deep)} {format_pct(self.resnet_deep)} vs {run_label(True, self.shallow)} "
+                  f"{format_pct(self.resnet_shallow)}, tolerance {100 * self.tolerance:.1f} points).")
         return first, second
 
     @property

@@ -61,7 +61,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import MAX_SEED, check_int
-from ..fmt import finite_or_none
+from ..fmt import finite_or_none, format_duration
 
 MAX_STEPS = 51
 MAX_SPAN = 5.0
@@ -833,17 +833,7 @@ class Cost:
         twice = " × 2 (BN statistics, then the loss)" if self.passes == 2 else ""
         return (f"{self.models} model{'s' if self.models > 1 else ''} × {self.points} points × {self.batches} "
                 f"batch{'es' if self.batches > 1 else ''}{twice} = {self.forwards:,} forward passes of "
-                f"{self.batch_size} images ≈ {format_seconds(self.seconds)} on {self.device}")
-
-
-def format_seconds(s: float) -> str:
-    if s < 1:
-        return "under 1 s"
-    if s < 90:
-        return f"{s:.0f} s"
-    if s < 5400:
-        return f"{s / 60:.0f} min"
-    return f"{s / 3600:.1f} h"
+                f"{self.batch_size} images ≈ {format_duration(self.seconds)} on {self.device}")
 
 
 def effective_batches(n_train: int | None, params: LandscapeParams | InterpolationParams) -> int:

@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from ..fmt import format_pct
+
 ACC_MARGIN = 0.25
 """A model has learned when its accuracy is at least ``chance + ACC_MARGIN × (1 − chance)``: a quarter of the
 way from chance to perfect. 6 classes (shapes): 37.5%; 10 classes (digits, CIFAR-10): 32.5%; 2 classes: 62.5%.
@@ -129,10 +131,6 @@ def _and(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
 def accuracy_bar(num_classes: int, margin: float = ACC_MARGIN) -> float:
     """The accuracy a model must reach to count as having learned: chance + margin × (1 − chance)."""
     chance = 1.0 / num_classes
@@ -167,9 +165,9 @@ class LearnedCheck:
         if self.accuracy is None:
             acc = f"no {self.accuracy_kind} logged yet"
         else:
-            acc = f"{self.accuracy_kind} {_pct(self.accuracy)} vs {_pct(self.chance)} chance"
+            acc = f"{self.accuracy_kind} {format_pct(self.accuracy)} vs {format_pct(self.chance)} chance"
             if not self.accuracy_ok:
-                acc += f", needs {_pct(self.accuracy_bar)}"
+                acc += f", needs {format_pct(self.accuracy_bar)}"
         if self.first_loss is None or self.last_loss is None:
             return f"{acc}; no training loss logged"
         loss = f"loss {self.first_loss:.3g} → {self.last_loss:.3g}"

@@ -62,8 +62,10 @@ def _print_report(report, as_json: bool) -> None:
     print(f"{title}{report.name} (jobs {', '.join(map(str, report.job_ids))})")
     print(f"  {'model':<12}{'run':>6}  {'status':<12}{'train loss':>11}{'train error':>13}{'val error':>11}")
 
+    from ..fmt import format_pct
+
     def num(v, pct=False):
-        return "—" if v is None else (f"{100 * v:.2f}%" if pct else f"{v:.4f}")
+        return format_pct(v, 2) if pct else ("—" if v is None else f"{v:.4f}")
 
     for r in report.runs:
         print(f"  {r.label:<12}{r.run_id:>6}  {r.status:<12}{num(r.final_loss):>11}{num(r.final_error, True):>13}"

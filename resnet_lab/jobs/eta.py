@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterable, Literal, Mapping, Sequence
 
+from ..fmt import format_duration
 from ..identity import LOCAL
 from ..store import Job, Store
 from . import slots
@@ -115,17 +116,6 @@ class Forecast:
         return {"job": self.job_id, "status": self.status, "ahead": self.ahead, "start_in_s": self.start_in_s,
                 "end_in_s": self.end_in_s, "start_range": self.start_range, "end_range": self.end_range,
                 "why": self.why, "text": self.describe()}
-
-
-def format_duration(s: float | None) -> str:
-    """Seconds as a person says them: "42 s", "3 min", "2.5 h" ("?" for None; prefer :func:`format_span`)."""
-    if s is None:
-        return "?"
-    if s < 60:
-        return f"{max(1, round(s))} s"
-    if s < 5400:
-        return f"{round(s / 60)} min"
-    return f"{s / 3600:.1f} h"
 
 
 def format_span(lo: float, hi: float) -> str:
