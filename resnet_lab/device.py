@@ -12,6 +12,16 @@ def pick_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
+def resolve_device(name: str) -> torch.device:
+    """The device a computation runs on: "auto" -> :func:`pick_device`; "cpu", "cuda" or "cuda:N" as named.
+    "cuda" with no GPU visible to this process is refused (ValueError), not silently moved to the CPU."""
+    if name == "auto":
+        return pick_device()
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was asked for, but no GPU is visible; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
 def device_description() -> str:
     """A one-line human description, e.g. 'GPU: NVIDIA H100 80GB HBM3 (CUDA 13.0)' or 'CPU (2 cores)'."""
     if torch.cuda.is_available():

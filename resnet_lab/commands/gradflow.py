@@ -39,16 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd)
 
 
-def _device(name: str):
-    import torch
-
-    from ..device import pick_device
-
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA GPU is visible here; use --device cpu or auto")
-    return pick_device() if name == "auto" else torch.device(name)
-
-
 def _init_specs(args: argparse.Namespace):
     from ..analysis.gradflow import cifar_spec
     from ..data.registry import dataset_info
@@ -69,13 +59,14 @@ def _init_specs(args: argparse.Namespace):
 def _cmd(args: argparse.Namespace) -> int:
     from ..analysis.gradflow import flow_batch, flow_data, gradient_flow, init_flow
     from ..data.registry import load_dataset
+    from ..device import resolve_device
 
     if isinstance(args.seed, int) and args.seed < 0:
         raise ValueError(f"--seed must be a non-negative integer, got {args.seed}")
     if args.batch < 2:
         raise ValueError(f"--batch must be at least 2 (BatchNorm in train mode cannot normalize one image), "
                          f"got {args.batch}")
-    device = _device(args.device)
+    device = resolve_device(args.device)
     models: list[dict[str, Any]] = []
     if args.run is not None:
         from .common import run_subjects

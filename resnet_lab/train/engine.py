@@ -52,7 +52,7 @@ from torch import nn
 
 from ..data.augment import augment_batch, normalize
 from ..data.registry import Dataset
-from ..device import pick_device
+from ..device import resolve_device
 from ..models import build_model
 from ..spec import ModelSpec
 from . import distributed, trajectory
@@ -124,14 +124,6 @@ class MemberResult:
     steps: int
     best_val_acc: float
     last: dict[str, float]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return pick_device()
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for, but no GPU is visible; use 'auto' or 'cpu'")
-    return torch.device(name)
 
 
 def lr_lambda(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
