@@ -184,6 +184,15 @@ class ModelSpec:
         return cls.from_dict(data)
 
 
+def describe_spec(spec: dict[str, Any]) -> str:
+    """A stored spec (a dict, as records keep it) as :meth:`ModelSpec.describe` says it, or "?" when this lab
+    cannot read it."""
+    try:
+        return ModelSpec.from_dict(spec).describe()
+    except ValueError:
+        return "?"
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"not valid JSON: {name} is not allowed")
 
@@ -205,4 +214,4 @@ def _int_tuple(name: str, value: Any) -> tuple[int, ...]:
     return items
 
 
-__all__ = ["ModelSpec", "STEMS", "BLOCKS", "SHORTCUTS", "NORMS"]
+__all__ = ["ModelSpec", "describe_spec", "STEMS", "BLOCKS", "SHORTCUTS", "NORMS"]

@@ -95,3 +95,11 @@ def test_describe_names_the_kind_of_net():
     assert PRESETS["plain56"].describe().startswith("Plain-56")
     assert PRESETS["preact_resnet18"].describe().startswith("PreAct-ResNet-18")
     assert PRESETS["preact_plain18"].describe().startswith("PreAct-Plain-18")
+
+
+def test_describe_spec_names_a_stored_spec_or_says_it_cannot():
+    from resnet_lab.spec import describe_spec
+
+    spec = ModelSpec(stem="cifar", block="basic", depths=(3, 3, 3), widths=(16, 32, 64), num_classes=10)
+    assert describe_spec(spec.to_dict()) == spec.describe() == "ResNet-20 (cifar stem, basic, option B)"
+    assert describe_spec({"depths": "not a list"}) == "?"

@@ -12,9 +12,9 @@ import streamlit as st
 from ..analysis.subject import checkpoint_of
 from ..export import export_run, zip_name
 from ..identity import MACHINE, Identity
-from ..spec import ModelSpec
-from ..store import Job, Run, Store
-from .runs import store
+from ..spec import describe_spec
+from ..store import Run, Store
+from .runs import owner_names, store
 from .widgets import ACCURACY_COLUMN, choice
 
 GALLERY_STATUSES = ("done", "stopped")  # finished runs; a stopped one counts when it kept a checkpoint
@@ -34,11 +34,6 @@ def ago(t: float | None, now: float | None = None) -> str:
     return f"{round(s / 86400)} days ago"
 
 
-def owner_names(s: Store, limit: int = 5000) -> dict[int, Job]:
-    """{job id: job} of the training and fine-tuning jobs: a run's owner name is its job's."""
-    return {j.id: j for j in s.jobs.list(kinds=("train", "finetune"), limit=limit)}
-
-
 def owner_label(owner: str | None, name: str | None, who: Identity) -> str:
     """How an owner is named to ``who``: "you", the machine, or the display name they gave (plain text)."""
     if owner is not None and owner == who.owner:
@@ -48,26 +43,18 @@ def owner_label(owner: str | None, name: str | None, who: Identity) -> str:
     return name or owner
 
 
-def describe_spec(spec: dict) -> str:
-    try:
-        return ModelSpec.from_dict(spec).describe()
-    except ValueError:
-        return "?"
-
-
 def gallery_rows(s: Store, who: Identity, mine_only: bool = False) -> list[tuple[Run, dict]]:
     """(run, its row) for every finished run with a checkpoint, newest first."""
-    jobs = owner_names(s)
+    names = owner_names(s)
     rows = []
     for r in s.runs.list(statuses=GALLERY_STATUSES, limit=2000):
         if mine_only and r.owner != who.owner:
             continue
         if checkpoint_of(r) is None:
             continue
-        job = jobs.get(r.job_id) if r.job_id is not None else None
         acc = r.best.get("val/acc")
         rows.append((r, {
-            "run": r.id, "owner": owner_label(r.owner, job.owner_name if job else "", who), "name": r.name,
+            "run": r.id, "owner": owner_label(r.owner, names.get(r.job_id, ""), who), "name": r.name,
             "model": describe_spec(r.spec), "data": f"{r.data.get('name', '?')} {r.data.get('image_size', '?')}px",
             "best val acc": acc if isinstance(acc, (int, float)) else None, "status": r.status,
             "finished": ago(r.finished_at),

@@ -48,7 +48,7 @@ from .. import jobs
 from ..identity import Identity, NotAllowed
 from ..jobs.eta import Forecast, forecast
 from ..jobs.slots import resolve_device
-from ..spec import ModelSpec
+from ..spec import describe_spec
 from ..store import RESUMABLE, Job, Run, Store
 from ..viz.training import RunCurves, curves_spec
 from .common import plain
@@ -297,13 +297,6 @@ def curves_for(s: Store, runs: Sequence[Run]) -> ReadyFigure:
     return figure
 
 
-def _describe(spec_dict: dict) -> str:
-    try:
-        return ModelSpec.from_dict(spec_dict).describe()
-    except ValueError:
-        return "?"
-
-
 # --- queue ---------------------------------------------------------------------------------------------
 
 
@@ -487,12 +480,18 @@ def runs_signature(s: Store, limit: int = TABLE_LIMIT) -> int:
     return hash(tuple(tuple(row) for row in s.db.con.execute(_SIGNATURE_SQL, (limit,))))
 
 
+def owner_names(s: Store, limit: int = 10 * TABLE_LIMIT) -> dict[int, str]:
+    """{job id: the display name its owner gave when it was queued} of the newest ``limit`` training and
+    fine-tuning jobs: a run's owner name is its job's (the runs table and the gallery both ask here)."""
+    return {j.id: j.owner_name for j in s.jobs.list(kinds=("train", "finetune"), limit=limit)}
+
+
 def _table_rows(s: Store) -> tuple[list[Run], list[dict], list[str]]:
     """(runs, their table rows, their owners' names), newest first; shared by every tab of this server."""
     def build() -> tuple[list[Run], list[dict], list[str]]:
         runs = s.runs.list(limit=TABLE_LIMIT)
-        names = {j.id: j.owner_name for j in s.jobs.list(kinds=("train", "finetune"), limit=10 * TABLE_LIMIT)}
-        rows = [{"id": r.id, "status": r.status, "name": r.name, "model": _describe(r.spec),
+        names = owner_names(s)
+        rows = [{"id": r.id, "status": r.status, "name": r.name, "model": describe_spec(r.spec),
                  "data": f"{r.data.get('name')} {r.data.get('image_size')}px",
                  "best val acc": r.best.get("val/acc"), "step": f"{r.step}/{r.total_steps}" if r.total_steps else f"{r.step}",
                  "took": round(r.duration_s, 1) if r.duration_s is not None else None, "device": r.device,
