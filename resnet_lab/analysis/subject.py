@@ -17,7 +17,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -105,11 +105,35 @@ def checkpoint_of(run: Any) -> str | None:
     return None
 
 
-def from_run(run: Any) -> Subject:
-    """A subject from a run in the store (its best checkpoint)."""
+def require_checkpoint(run: Any, needs: str = "") -> str:
+    """:func:`checkpoint_of` ``run``, or a ValueError that says so: "run 3 has no checkpoint yet (status running)",
+    followed by ``needs`` when given ("; a landscape needs trained weights")."""
     path = checkpoint_of(run)
     if path is None:
-        raise ValueError(f"run {run.id} has no checkpoint yet (status {run.status})")
+        raise ValueError(f"run {run.id} has no checkpoint yet (status {run.status})" + (f"; {needs}" if needs else ""))
+    return path
+
+
+def run_and_twin(run: Any, partner: Callable[[Any], Any | None] | None = None, needs: str = "",
+                 alone: str = "train it with its plain twin") -> list[Any]:
+    """``[run]``, or with ``partner`` (how the store finds a run's twin, e.g. ``store.runs.partner``)
+    ``[run, its twin]``: each checked to have a checkpoint (:func:`require_checkpoint`, ``needs`` said for the
+    run), or a ValueError that says which run and why. A run trained alone is refused, ``alone`` saying what to do:
+    "run 3 has no twin: it was trained alone (train it with its plain twin)"."""
+    require_checkpoint(run, needs)
+    if partner is None:
+        return [run]
+    mate = partner(run)
+    if mate is None:
+        raise ValueError(f"run {run.id} has no twin: it was trained alone ({alone})")
+    if checkpoint_of(mate) is None:
+        raise ValueError(f"run {mate.id} (the twin of run {run.id}) has no checkpoint yet (status {mate.status})")
+    return [run, mate]
+
+
+def from_run(run: Any) -> Subject:
+    """A subject from a run in the store (its best checkpoint); a ValueError when it has none."""
+    path = require_checkpoint(run)
     return from_checkpoint(path, label=f"run {run.id} · {run.name} ({kind_of(run.spec.get('skip', True))})",
                            run_id=run.id)
 

@@ -10,19 +10,16 @@ from ..paths import atomic_path
 
 
 def run_subjects(run_id: int, twin: bool):
-    """The run (and its partner, with ``twin``) from the store, and their inspectable subjects."""
+    """The run (and its partner, with ``twin``) from the store, each with a checkpoint, and their inspectable
+    subjects; a ValueError says which run is missing or has no checkpoint."""
     from ..analysis import from_run
+    from ..analysis.subject import run_and_twin
     from ..store import Store
 
     store = Store()
     try:
-        runs = [store.runs.get(run_id)]
-        if twin:
-            mate = store.runs.partner(runs[0])
-            if mate is None:
-                raise ValueError(f"run {run_id} has no twin: it was trained alone (train with --plain-twin to get "
-                                 "one)")
-            runs.append(mate)
+        runs = run_and_twin(store.runs.get(run_id), store.runs.partner if twin else None,
+                            alone="train with --plain-twin to get one")
     finally:
         store.close()
     return runs, [from_run(r) for r in runs]

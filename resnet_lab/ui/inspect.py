@@ -16,7 +16,7 @@ import streamlit as st
 import torch
 
 from ..analysis import Evaluation, Subject, evaluate, from_checkpoint, from_spec
-from ..analysis.subject import checkpoint_of
+from ..analysis.subject import checkpoint_of, require_checkpoint
 from ..data.images import IMAGE_EXTENSIONS, ImageRejected
 from ..data.registry import DATASETS, DataConfig, Dataset, load_dataset, stratified_order
 from ..spec import ModelSpec
@@ -56,9 +56,7 @@ def _subject(path: str, stamp: float, label: str, run_id: int | None) -> Subject
 
 
 def cached_subject(run: Run) -> Subject:
-    path = checkpoint_of(run)
-    if path is None:
-        raise ValueError(f"run {run.id} has no checkpoint yet (status {run.status})")
+    path = require_checkpoint(run)
     return _subject(path, Path(path).stat().st_mtime, f"#{run.id} {run.name} ({run.kind})", run.id)
 
 
