@@ -226,10 +226,6 @@ def check_learned(accuracy: float | None, num_classes: int, first_loss: float | 
                         suggestion="" if learned else suggestion(setting, goal))
 
 
-def all_learned(checks: Sequence[LearnedCheck]) -> bool:
-    return all(c.learned for c in checks)
-
-
 def inconclusive(checks: Sequence[LearnedCheck]) -> str | None:
     """None when every model learned; else the sentence that replaces a conclusion, e.g.
     "inconclusive: these models did not learn (ResNet #3: val accuracy 17.0% vs 16.7% chance, needs 37.5%;

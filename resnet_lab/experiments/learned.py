@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..analysis.learned import GOAL, Goal, LearnedCheck, Setting, check_learned, inconclusive
+from ..analysis.learned import GOAL, Goal, LearnedCheck, Setting, check_learned
 from ..spec import ModelSpec
 from ..store import Run, Store
 
@@ -60,8 +60,3 @@ def check_run(store: Store, run: Run, label: str | None = None) -> LearnedCheck:
 
 def check_runs(store: Store, runs: Sequence[Run]) -> tuple[LearnedCheck, ...]:
     return tuple(check_run(store, r) for r in runs)
-
-
-def inconclusive_runs(store: Store, runs: Sequence[Run]) -> str | None:
-    """None when every run learned; else "inconclusive: these models did not learn (...); try ..."."""
-    return inconclusive(check_runs(store, runs))

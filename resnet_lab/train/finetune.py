@@ -25,7 +25,7 @@ from typing import Any, Mapping
 
 import torch
 
-from ..data.registry import Dataset, channel_stats, dataset_info
+from ..data.registry import Dataset, channel_stats
 from ..models.presets import PRESETS, get_preset
 from ..spec import ModelSpec
 from .checkpoint import load_checkpoint
@@ -196,7 +196,3 @@ def sized_schedule(n_images: int, max_epochs: int = MAX_SIZED_EPOCHS, max_batch:
         batch //= 2
         epochs = epochs_for(batch)
     return epochs, batch
-
-
-def data_classes(name: str) -> int:
-    return dataset_info(name).num_classes

@@ -21,8 +21,6 @@ The numbers behind the choices:
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass
 
 from ..data.registry import DataConfig, dataset_info
@@ -144,14 +142,3 @@ def recipe_for(dataset: str, spec: ModelSpec) -> Recipe:
         fields["budget"] = ("several times the compute per image of a CIFAR-stem model at this size; how long "
                             "it takes here, the queue's estimate says")
     return Recipe(dataset=info.name, **fields)
-
-
-def with_changes(recipe: Recipe, **changes) -> Recipe:
-    """The recipe with some settings replaced (what a person changed), its ``why`` kept."""
-    return dataclasses.replace(recipe, **changes)
-
-
-def steps_per_run(recipe: Recipe, n_train: int) -> int:
-    """Optimizer steps the recipe takes on ``n_train`` training images."""
-    images = min(n_train, recipe.train_subset or n_train)
-    return recipe.epochs * math.ceil(images / recipe.batch_size)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Hashable, Sequence
+from typing import Any, Hashable
 
 import streamlit as st
 
@@ -77,27 +77,3 @@ class SharedResults:
 def shared_results(name: str, max_entries: int) -> SharedResults:
     """The process-wide store called ``name`` (one per kind of result)."""
     return SharedResults(max_entries)
-
-
-Progress = Callable[[int, int], None]  # progress(done, total)
-
-
-def computed_with_progress(store: SharedResults, jobs: Sequence[tuple[Hashable, Callable[[Progress], Any]]],
-                           text: str) -> list[Any]:
-    """Each job's result, in order: from ``store`` when a session computed it before, otherwise computed
-    here under one progress bar and kept. A job is ``(key, work)``; ``work(progress)`` does it, calling
-    ``progress(done, total)`` as it goes, and the jobs still to do share the bar equally."""
-    results = [store.get(key) for key, _ in jobs]
-    todo = [i for i, r in enumerate(results) if r is None]
-    if not todo:
-        return results
-    bar = st.progress(0.0, text=text)
-    for j, i in enumerate(todo):
-        key, work = jobs[i]
-
-        def tick(done: int, total: int, j: int = j) -> None:
-            bar.progress(min(1.0, (j + done / max(total, 1)) / len(todo)), text=f"{text} ({done}/{total})")
-
-        results[i] = store.put(key, work(tick))
-    bar.empty()
-    return results

@@ -47,8 +47,3 @@ def plain(text: object, max_chars: int = 200) -> str:
 
 def device_badge() -> None:
     st.sidebar.caption(f"Computing on **{cached_device_description()}**")
-
-
-def coming_next(what: str, issue_scope: str) -> None:
-    """An honest placeholder for a page that is planned but not built yet."""
-    st.info(f"**Coming next.** {what}\n\nThis page is not built yet: {issue_scope}", icon=":material/schedule:")

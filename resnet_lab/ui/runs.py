@@ -300,12 +300,6 @@ def curves_for(s: Store, runs: Sequence[Run]) -> ReadyFigure:
 # --- queue ---------------------------------------------------------------------------------------------
 
 
-def queue_text(job: Job, where: dict) -> str:
-    """Where a queued or running job stands ("3 jobs ahead, starts in about 4 min"), or ""."""
-    f = where.get(job.id)
-    return f.describe() if f is not None and job.active else ""
-
-
 def queue_preview(device: str, estimate_s: float | None, what: str = "A new run") -> None:
     """Before the button is pressed: where a job for ``device`` would stand in the queue now."""
     try:

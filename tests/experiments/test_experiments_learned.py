@@ -4,7 +4,8 @@
 import pytest
 
 from resnet_lab.data.registry import DataConfig
-from resnet_lab.experiments.learned import check_run, check_runs, inconclusive_runs, setting_of, val_accuracy
+from resnet_lab.analysis.learned import inconclusive
+from resnet_lab.experiments.learned import check_run, check_runs, setting_of, val_accuracy
 from resnet_lab.models.presets import cifar_spec
 from resnet_lab.store import Store
 from resnet_lab.train.config import TrainConfig
@@ -34,7 +35,7 @@ def test_runs_at_chance_did_not_learn_and_say_what_to_try():
     assert [c.learned for c in checks] == [False, False]
     assert [c.label for c in checks] == [f"ResNet #{runs[0].id}", f"plain #{runs[1].id}"]
     assert (checks[0].accuracy, checks[0].first_loss, checks[0].last_loss) == (0.17, 1.80, 1.79)
-    why = inconclusive_runs(store, runs)
+    why = inconclusive(checks)
     assert why.startswith("inconclusive: these models did not learn (ResNet #")
     assert "try more training images (3,000+), 5 epochs and batch 32 (this run: 300 images, 2 epochs at batch 128 " \
            "= about 4 optimizer steps, lr 0.1)" in why
@@ -44,7 +45,7 @@ def test_runs_at_chance_did_not_learn_and_say_what_to_try():
 def test_runs_that_learned_pass():
     store = Store()
     runs = pair(store, (0.93, 0.88), ([1.9, 0.8, 0.2], [2.4, 1.1, 0.4]))
-    assert all(c.learned for c in check_runs(store, runs)) and inconclusive_runs(store, runs) is None
+    assert all(c.learned for c in check_runs(store, runs)) and inconclusive(check_runs(store, runs)) is None
     store.close()
 
 
