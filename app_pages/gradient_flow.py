@@ -8,14 +8,15 @@ import math
 import streamlit as st
 import torch
 
-from resnet_lab.analysis.gradflow import (DEPTHS, GradFlow, cifar_spec, flow_batch, flow_data, gradient_flow,
-                                          init_flow)
+from resnet_lab.analysis.gradflow import (DEPTHS, GradFlow, cifar_spec, depth_sweep, flow_batch, flow_data,
+                                          gradient_flow, init_flow)
 from resnet_lab.analysis.learned import inconclusive
 from resnet_lab.analysis.subject import Subject
 from resnet_lab.data.registry import DataConfig, dataset_info
 from resnet_lab.device import pick_device
 from resnet_lab.experiments.learned import check_runs
 from resnet_lab.spec import ModelSpec
+from resnet_lab.ui.cache import shared_results
 from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.compute import Keyed, on_models
 from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_runs, partner_of, run_label
@@ -82,14 +83,19 @@ def show_flows(flows: list[tuple[str, ModelSpec, GradFlow]], key: str) -> None:
             st.caption(v.sentence)
 
 
+def init_batch(data_json: str, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed, class-balanced batch of ``batch`` training images of the data, on the computing device."""
+    ds = cached_dataset(DataConfig.from_dict(json.loads(data_json)))
+    x, y = flow_batch(ds, batch, seed=0)
+    device = pick_device()
+    return x.to(device), y.to(device)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def init_pair(spec_json: str, data_json: str, batch: int, seed: int) -> tuple[GradFlow, GradFlow]:
     """Gradient flow at initialization of the spec and its twin: same seed, same batch."""
     spec = ModelSpec.from_json(spec_json)
-    ds = cached_dataset(DataConfig.from_dict(json.loads(data_json)))
-    x, y = flow_batch(ds, batch, seed=0)
-    device = pick_device()
-    x, y = x.to(device), y.to(device)
+    x, y = init_batch(data_json, batch)
     return init_flow(spec, x, y, seed), init_flow(spec.twin(), x, y, seed)
 
 
@@ -146,23 +152,28 @@ else:
     if c[1].button("Sweep all depths", key="gf_sweep_go", icon=":material/stacked_line_chart:"):
         st.session_state[SWEEP_KEY] = sweep_key
     if st.session_state.get(SWEEP_KEY) == sweep_key:
-        bar = st.progress(0.0)
-        pairs = []
-        try:
-            for i, d in enumerate(depths):
-                bar.progress(i / len(depths), text=f"ResNet-{d} and plain-{d}…")
-                spec_d = cifar_spec(d, num_classes=info.num_classes, in_channels=info.in_channels)
-                pairs.append(init_pair(spec_d.to_json(indent=None), sweep_json, batch, seed))
-        except (ValueError, RuntimeError, OSError) as e:
-            st.error(f"The sweep stopped: {e}", icon=":material/error:")
-        bar.empty()
-        if pairs:
-            done = depths[:len(pairs)]
-            st.plotly_chart(spread_figure(done, [p[0].conv_spread for p in pairs], [p[1].conv_spread for p in pairs],
-                                          resnet_label="ResNet", plain_label="plain"),
+        swept = shared_results("gradient_flow.sweep", 16)  # finished sweeps, shared by every session
+        points = swept.get(sweep_key)
+        if points is None:
+            bar = st.progress(0.0, text=f"ResNet-{depths[0]} and plain-{depths[0]}…")
+
+            def tick(done: int, total: int) -> None:
+                d = depths[min(done // 2, len(depths) - 1)]
+                bar.progress(done / total, text=f"ResNet-{d} and plain-{d}…")
+
+            try:
+                x, y = init_batch(sweep_json, batch)
+                points = swept.put(sweep_key, depth_sweep(depths, x, y, info.num_classes, seed, progress=tick))
+            except (ValueError, RuntimeError, OSError) as e:
+                st.error(f"The sweep stopped: {e}", icon=":material/error:")
+            bar.empty()
+        if points:
+            st.plotly_chart(spread_figure([p.depth for p in points], [p.resnet.conv_spread for p in points],
+                                          [p.plain.conv_spread for p in points], resnet_label="ResNet",
+                                          plain_label="plain"),
                             key="gf_sweep_chart", width="stretch")
-            st.caption(" · ".join(f"{d}: ResNet {p[0].verdict().word}, plain {p[1].verdict().word}"
-                                  for d, p in zip(done, pairs)))
+            st.caption(" · ".join(f"{p.depth}: ResNet {p.resnet.verdict().word}, plain {p.plain.verdict().word}"
+                                  for p in points))
     elif st.session_state.get(SWEEP_KEY) is not None:
         st.caption("The settings changed since the last sweep: press **Sweep all depths** again.")
 
