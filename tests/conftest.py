@@ -4,6 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.helpers.homes import private_home, train_tiny_job
+
 
 @pytest.fixture(autouse=True)
 def lab_home(tmp_path, monkeypatch):
@@ -104,55 +106,17 @@ def pytest_sessionfinish(session, exitstatus):
             f"ended {len(leftover)} job worker(s) a test left running: {homes}", red=True)
 
 
-TRAINED_SPEC = dict(stem="cifar", depths=(1, 1, 1), widths=(8, 16, 32), shortcut="A")
-
-
-def train_tiny_job(home: Path) -> list[int]:
-    """Train one job in ``home`` with a real worker process: a tiny ResNet and its plain twin on
-    ``shapes`` (2 epochs, a few seconds). Returns [resnet run id, plain run id]."""
-    import subprocess
-    import sys
-
-    from resnet_lab import ModelSpec, jobs
-    from resnet_lab.data.registry import DataConfig
-    from resnet_lab.store import Store
-    from resnet_lab.train.config import TrainConfig
-    from resnet_lab.train.launcher import fit_spec_to_data
-
-    old = os.environ.get("RESNET_LAB_HOME")
-    os.environ["RESNET_LAB_HOME"] = str(home)
-    try:
-        spec = ModelSpec(**TRAINED_SPEC)
-        data = DataConfig(name="shapes", image_size=32, train_subset=600, augment=False)
-        train = TrainConfig(epochs=2, batch_size=64, lr=0.05, device="cpu")
-        store = Store()
-        rows = [{"name": name, "spec": fit_spec_to_data(s, data).to_dict(), "data": data.to_dict(),
-                 "train": train.to_dict()} for name, s in (("tiny", spec), ("tiny plain", spec.twin()))]
-        job, ids = store.jobs.create("train", "tiny", "cpu", runs=rows, partners=True)
-        assert jobs.turns.claim(store, {"cpu": 1}) == [(job, "cpu")]
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        subprocess.run([sys.executable, "-m", "resnet_lab.jobs.worker", str(job)], check=True, env=env,
-                       timeout=600)
-        assert [r.status for r in store.runs.of_job(job)] == ["done", "done"]
-        store.close()
-    finally:
-        if old is None:
-            os.environ.pop("RESNET_LAB_HOME", None)
-        else:
-            os.environ["RESNET_LAB_HOME"] = old
-    return ids
-
-
 @pytest.fixture(scope="session")
 def trained_home(tmp_path_factory):
-    """A lab home holding one finished job (see :func:`train_tiny_job`): (home, [resnet id, plain id])."""
+    """A lab home holding one finished job (see :func:`tests.helpers.homes.train_tiny_job`): (home, [resnet id,
+    plain id])."""
     home = tmp_path_factory.mktemp("trained_home")
     return home, train_tiny_job(home)
 
 
 @pytest.fixture(scope="session")
 def tiny_job_trainer():
-    """The function :func:`train_tiny_job`, for tests that need a finished job in another home."""
+    """The function :func:`tests.helpers.homes.train_tiny_job`, for tests that need a finished job in another home."""
     return train_tiny_job
 
 
@@ -168,19 +132,14 @@ def finished_run(trained_home, monkeypatch):
 def private_trained_home(trained_home, tmp_path, monkeypatch):
     """(store, [resnet id, plain id]) in a private copy of the trained home (its database and run folders):
     jobs, logs and results are written under it. Workers beat every 0.5 s; no worker outlives the test."""
-    import shutil
     import signal
-    import sqlite3
 
     from resnet_lab import jobs
     from resnet_lab.store import Store
 
     src, ids = trained_home
     dst = tmp_path / "home"
-    dst.mkdir()
-    with sqlite3.connect(src / "runs.db") as a, sqlite3.connect(dst / "runs.db") as b:
-        a.backup(b)
-    shutil.copytree(src / "runs", dst / "runs")
+    private_home(src, dst)
     monkeypatch.setenv("RESNET_LAB_HOME", str(dst))
     monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
     store = Store()

@@ -4,14 +4,13 @@ failed task says why."""
 
 import json
 import math
-import time
 
 import pytest
 
-from resnet_lab import jobs
 from resnet_lab.analysis.landscape import LandscapeParams, Surface
 from resnet_lab.experiments.landscape import KIND, result_path, save_result
 from resnet_lab.ui.common import plain
+from tests.helpers.waiting import wait_done, wait_job
 
 PAGE = "app_pages/landscape.py"
 
@@ -79,11 +78,7 @@ def test_the_estimate_follows_the_settings_and_start_queues_one_task(home, open_
     at.button(key="ls_stop").click().run()  # the live panel's Stop
     assert not at.exception
     assert store.jobs.get(task.id).stop_requested or store.jobs.get(task.id).status in ("stopped", "done")
-    deadline = time.time() + 120
-    while store.jobs.get(task.id).active and time.time() < deadline:
-        jobs.pump(store)
-        time.sleep(0.2)
-    assert store.jobs.get(task.id).status in ("stopped", "done")
+    assert wait_job(store, task.id).status in ("stopped", "done")
 
 
 def test_finished_landscapes_are_drawn_from_their_stored_surfaces(home, open_app_page):
@@ -183,19 +178,9 @@ def test_the_basin_caption_is_computed_from_the_surfaces(home, open_app_page, ru
 # --- the training path, interpolation, the table, the page's shape ------------------------------------------
 
 
-def wait_done(store, job_id, timeout=300.0):
-    deadline = time.time() + timeout
-    while store.jobs.get(job_id).active and time.time() < deadline:
-        jobs.pump(store)
-        time.sleep(0.2)
-    job = store.jobs.get(job_id)
-    assert job.status == "done", job.error
-    return job
-
-
 @pytest.fixture(scope="module")
 def kept_source(tmp_path_factory):
-    from tests.trajectory_runs import train_keeping_weights
+    from tests.helpers.homes import train_keeping_weights
 
     home = tmp_path_factory.mktemp("kept_home")
     return home, train_keeping_weights(home)
@@ -205,7 +190,7 @@ def kept_source(tmp_path_factory):
 def kept(kept_source, tmp_path, monkeypatch):
     """(store, [resnet id, plain id]) in a private copy of a home whose runs kept their weights every 3 steps."""
     from resnet_lab.store import Store
-    from tests.trajectory_runs import kill_workers, private_home
+    from tests.helpers.homes import kill_workers, private_home
 
     src, ids = kept_source
     private_home(src, tmp_path / "kept")

@@ -12,7 +12,6 @@ which it takes as a stop request) and the page shows the run stopped.
 import os
 import re
 import signal
-import time
 from pathlib import Path
 
 from appserver import IDENTITY_SETTINGS, AppServer
@@ -25,6 +24,7 @@ from resnet_lab.store import Store
 from resnet_lab.train import launcher
 from resnet_lab.train.checkpoint import load_checkpoint
 from resnet_lab.train.config import TrainConfig
+from tests.helpers.waiting import wait_for
 
 TINY = ModelSpec(stem="cifar", depths=(1, 1), widths=(4, 8), shortcut="A", num_classes=3, in_channels=3)
 DIGITS = DataConfig(name="digits", image_size=8, train_subset=1024, augment=False)
@@ -45,15 +45,6 @@ def server_on(home: Path, name: str) -> AppServer:
 
 def parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
-def wait_for(predicate, timeout=60.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def watch_live(browser, server: AppServer, run_id: int) -> None:

@@ -3,7 +3,6 @@ partial result, failures say why, submit refuses what would fail later, and resu
 
 import json
 import math
-import time
 
 import pytest
 import torch
@@ -18,23 +17,13 @@ from resnet_lab.identity import MACHINE
 from resnet_lab.jobs import worker
 from resnet_lab.jobs.slots import default_device
 from resnet_lab.paths import job_dir, run_dir
+from tests.helpers.waiting import wait_job
 
 
 @pytest.fixture
 def home(private_trained_home):
     """(store, [resnet id, plain id]) in a private copy of the trained home (see tests/conftest.py)."""
     return private_trained_home
-
-
-def wait_job(store, job_id, until=lambda j: not j.active, timeout=120.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        jobs.pump(store)
-        job = store.jobs.get(job_id)
-        if until(job):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still {store.jobs.get(job_id).status} after {timeout} s")
 
 
 def test_a_worker_process_computes_both_surfaces_and_stores_them_with_the_run(home):

@@ -3,7 +3,6 @@ directions and stores the path with the surface; an interpolation job draws the 
 from another run) to the trained ones; submit refuses what would fail later, saying how to get kept weights."""
 
 import math
-import time
 
 import pytest
 import torch
@@ -25,7 +24,8 @@ from resnet_lab.spec import ModelSpec
 from resnet_lab.store import Store
 from resnet_lab.train import trajectory
 from resnet_lab.train.checkpoint import load_checkpoint, save_checkpoint
-from tests.trajectory_runs import EVERY, kill_workers, private_home, train_keeping_weights
+from tests.helpers.homes import EVERY, kill_workers, private_home, train_keeping_weights
+from tests.helpers.waiting import wait_job
 
 
 @pytest.fixture(scope="module")
@@ -45,17 +45,6 @@ def kept(kept_source, tmp_path, monkeypatch):
     yield store, ids
     kill_workers(store)
     store.close()
-
-
-def wait_job(store, job_id, timeout=120.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        jobs.pump(store)
-        job = store.jobs.get(job_id)
-        if not job.active:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still {store.jobs.get(job_id).status} after {timeout} s")
 
 
 def loss_of(state, spec, x, y, recompute=None):

@@ -14,11 +14,12 @@ first test checks that on every machine. The others need CUDA:
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
+
+from tests.helpers.waiting import wait_runs_ended
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_ON_A_GPU_MACHINE = ("streamlit", "plotly", "captum")
@@ -38,18 +39,6 @@ def test_training_and_its_benches_import_nothing_a_gpu_machine_lacks():
     assert "torch" in loaded and not loaded & set(NOT_ON_A_GPU_MACHINE)
 
 
-def wait_done(store, ids, timeout=300.0):
-    from resnet_lab import jobs
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        jobs.pump(store)
-        if all(not store.runs.get(i).active for i in ids):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"runs {ids} still active after {timeout} s")
-
-
 @cuda
 def test_a_twin_job_trains_on_the_gpu_through_the_job_system(store):
     import math
@@ -63,7 +52,7 @@ def test_a_twin_job_trains_on_the_gpu_through_the_job_system(store):
     data = DataConfig(name="shapes", image_size=32, train_subset=1024, seed=0)
     ids = launcher.submit(PRESETS["resnet20"], data, TrainConfig(epochs=2, batch_size=128, device="cuda"), twin=True,
                           store=store)
-    wait_done(store, ids)
+    wait_runs_ended(store, ids)
     for run_id in ids:
         run = store.runs.get(run_id)
         assert run.status == "done" and run.device.startswith("cuda:"), run.error
@@ -134,7 +123,7 @@ def test_a_job_on_two_gpus_runs_as_one_group_and_logs_once(store):
     data = DataConfig(name="shapes", image_size=32, train_subset=1024, seed=0)
     cfg = TrainConfig(epochs=2, batch_size=128, log_every=2, eval_points=0, device="cuda")
     ids = launcher.submit(PRESETS["resnet20"], data, cfg, twin=True, store=store, world_size=2)
-    wait_done(store, ids)
+    wait_runs_ended(store, ids)
     job = store.jobs.get(store.runs.get(ids[0]).job_id)
     assert job.status == "done" and len(set(job.slots)) == 2, job.error
     for run_id in ids:

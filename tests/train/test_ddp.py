@@ -14,7 +14,6 @@ the whole global batch with the shared generator and keeps its half, so it draws
 import contextlib
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,7 @@ from resnet_lab.train import distributed, launcher
 from resnet_lab.train.checkpoint import load_checkpoint
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.train.engine import ImageBatches
+from tests.helpers import waiting
 
 from .conftest import TINY, make_data
 
@@ -38,13 +38,8 @@ SHORT = TrainConfig(epochs=3, batch_size=64, lr=0.05, log_every=2, grad_norm_eve
 
 
 def wait_for(predicate, store, timeout=180.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        jobs.pump(store)
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; the jobs: {jobs_and_logs(store)}")
+    """:func:`tests.helpers.waiting.wait_for`, pumping ``store``; a wait that runs out shows the jobs and logs."""
+    waiting.wait_for(predicate, timeout, store, what, explain=lambda: f"the jobs: {jobs_and_logs(store)}")
 
 
 def jobs_and_logs(store) -> str:

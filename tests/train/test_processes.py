@@ -1,7 +1,6 @@
 """Training jobs in real worker processes against a real database file (what every kind of job shares —
 kill, resume, stop, turns, pollers — is tested in tests/jobs/test_jobs_processes.py)."""
 
-import time
 
 import pytest
 
@@ -10,22 +9,12 @@ from resnet_lab.data.registry import DataConfig
 from resnet_lab.train import launcher
 from resnet_lab.train.checkpoint import load_checkpoint
 from resnet_lab.train.config import TrainConfig
+from tests.helpers.waiting import wait_for
 
 from .conftest import TINY
 
 DIGITS = DataConfig(name="digits", image_size=8, train_subset=256, augment=False)
 QUICK = TrainConfig(epochs=1, batch_size=64, lr=0.05, log_every=2, grad_norm_every=2, device="cpu")
-
-
-def wait_for(predicate, timeout=120.0, store=None, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if store is not None:
-            jobs.pump(store)
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_twin_job_runs_in_one_worker_and_records_both(store):

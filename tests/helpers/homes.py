@@ -1,5 +1,5 @@
-"""Shared by the landscape tests that need runs which kept their weights (a training path): train one tiny job
-through a real worker with ``keep_weights_every`` on, and give each test a private copy of that home."""
+"""Lab homes with finished runs for the tests: a tiny ResNet and its plain twin trained on ``shapes`` by a real
+worker process (a few seconds), private copies of such a home, and no worker left behind in one."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from pathlib import Path
 
 TRAINED_SPEC = dict(stem="cifar", depths=(1, 1, 1), widths=(8, 16, 32), shortcut="A")
 EVERY = 3  # steps between kept weights: 600 images / 64 = 9 steps an epoch, 18 in all -> 7 snapshots
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def train_keeping_weights(home: Path, every: int = EVERY) -> list[int]:
-    """Train a tiny ResNet and its plain twin on ``shapes`` (2 epochs) in ``home`` with a real worker process,
-    keeping the weights every ``every`` steps. Returns [resnet run id, plain run id]."""
+def train_tiny_job(home: Path, keep_weights_every: int = 0, name: str = "tiny") -> list[int]:
+    """Train one job in ``home`` with a real worker process: a tiny ResNet and its plain twin on ``shapes``
+    (2 epochs), named ``name`` and ``name plain``, keeping the weights every ``keep_weights_every`` steps when
+    not 0 (a training path, for the landscape tests). Returns [resnet run id, plain run id]."""
     from resnet_lab import ModelSpec, jobs
     from resnet_lab.data.registry import DataConfig
     from resnet_lab.store import Store
@@ -29,13 +31,13 @@ def train_keeping_weights(home: Path, every: int = EVERY) -> list[int]:
     try:
         spec = ModelSpec(**TRAINED_SPEC)
         data = DataConfig(name="shapes", image_size=32, train_subset=600, augment=False)
-        train = TrainConfig(epochs=2, batch_size=64, lr=0.05, device="cpu", keep_weights_every=every)
+        train = TrainConfig(epochs=2, batch_size=64, lr=0.05, device="cpu", keep_weights_every=keep_weights_every)
         store = Store()
-        rows = [{"name": name, "spec": fit_spec_to_data(s, data).to_dict(), "data": data.to_dict(),
-                 "train": train.to_dict()} for name, s in (("kept", spec), ("kept plain", spec.twin()))]
-        job, ids = store.jobs.create("train", "kept", "cpu", runs=rows, partners=True)
+        rows = [{"name": n, "spec": fit_spec_to_data(s, data).to_dict(), "data": data.to_dict(),
+                 "train": train.to_dict()} for n, s in ((name, spec), (f"{name} plain", spec.twin()))]
+        job, ids = store.jobs.create("train", name, "cpu", runs=rows, partners=True)
         assert jobs.turns.claim(store, {"cpu": 1}) == [(job, "cpu")]
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
         subprocess.run([sys.executable, "-m", "resnet_lab.jobs.worker", str(job)], check=True, env=env, timeout=600)
         assert [r.status for r in store.runs.of_job(job)] == ["done", "done"]
         store.close()
@@ -45,6 +47,11 @@ def train_keeping_weights(home: Path, every: int = EVERY) -> list[int]:
         else:
             os.environ["RESNET_LAB_HOME"] = old
     return ids
+
+
+def train_keeping_weights(home: Path, every: int = EVERY) -> list[int]:
+    """:func:`train_tiny_job` named ``kept``, keeping the weights every ``every`` steps."""
+    return train_tiny_job(home, keep_weights_every=every, name="kept")
 
 
 def private_home(src: Path, dst: Path) -> None:
