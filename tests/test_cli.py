@@ -1,12 +1,10 @@
+"""The command line, in this process (tests.helpers.cli.run_cli: exit code, stdout and stderr as a real
+process gives them); `python -m resnet_lab` itself is tried in tests/test_cli_processes.py."""
+
 import json
-import subprocess
-import sys
 
 from resnet_lab import PRESETS
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "resnet_lab", *args], capture_output=True, text=True, timeout=120)
+from tests.helpers.cli import run_cli
 
 
 def test_presets_json_lists_every_preset_with_its_spec():
@@ -48,48 +46,6 @@ def test_bad_input_gives_a_message_and_exit_code_2(tmp_path):
     assert r.returncode == 2 and "stem='vgg' is not allowed" in r.stderr
     r = run_cli("summary", "resnet18", "--input-size", "3")
     assert r.returncode == 2 and "input size 3 is out of range" in r.stderr
-
-
-def test_train_runs_and_stop_from_the_command_line(lab_home):
-    r = run_cli("train", "--model", "resnet20", "--data", "digits", "--image-size", "8", "--subset", "128",
-                "--epochs", "1", "--batch-size", "32", "--plain-twin", "--json")
-    assert r.returncode == 0, r.stderr + r.stdout
-    runs = json.loads(r.stdout)["runs"]
-    assert [x["status"] for x in runs] == ["done", "done"] and runs[1]["partner"] == runs[0]["id"]
-    assert [x["kind"] for x in runs] == ["ResNet", "plain"] and runs[0]["job"] == runs[1]["job"]
-    assert runs[0]["name"] == "resnet20 · digits" and runs[1]["name"] == "plain20 · digits"
-    listed = json.loads(run_cli("runs", "--json").stdout)
-    assert {x["id"] for x in listed} == {x["id"] for x in runs}
-    stop = run_cli("stop", str(runs[0]["id"]), "--json")
-    assert json.loads(stop.stdout)["status"] == "done"  # already finished: nothing to stop
-    missing = run_cli("stop", "999")
-    assert missing.returncode == 2 and "no run with id 999" in missing.stderr
-    jobs = json.loads(run_cli("jobs", "--json").stdout)
-    assert [(j["id"], j["kind"], j["status"], j["runs"]) for j in jobs] == [
-        (runs[0]["job"], "train", "done", [runs[0]["id"], runs[1]["id"]])]
-    assert (jobs[0]["owner"], jobs[0]["owner_name"]) == ("local", "this machine")  # the CLI acts as the machine
-    assert json.loads(run_cli("stop", "--job", str(runs[0]["job"]), "--json").stdout) == {
-        "job": runs[0]["job"], "status": "done"}
-    assert "no job with id 999" in run_cli("resume", "--job", "999").stderr
-    assert (lab_home / "runs" / str(runs[1]["id"])).is_dir()
-    deleted = run_cli("delete", str(runs[1]["id"]))  # the plain twin's id: the job goes with both runs
-    assert deleted.returncode == 0 and deleted.stdout.strip() == f"deleted runs {runs[0]['id']}, {runs[1]['id']}"
-    assert json.loads(run_cli("runs", "--json").stdout) == [] and json.loads(run_cli("jobs", "--json").stdout) == []
-    assert not any((lab_home / "runs" / str(r["id"])).exists() for r in runs)  # checkpoints too
-    bad = run_cli("train", "--data", "cifar10")
-    assert bad.returncode == 2 and "CIFAR-10 is not in" in bad.stderr
-
-
-def test_finetune_from_the_command_line(lab_home, tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    r = run_cli("finetune", "--from", "scratch:resnet20", "--data", "digits", "--image-size", "8", "--subset", "128",
-                "--strategy", "linear,full", "--epochs", "1", "--batch-size", "32", "--json")
-    assert r.returncode == 0, r.stderr + r.stdout
-    runs = json.loads(r.stdout)["runs"]
-    assert [x["status"] for x in runs] == ["done", "done"]
-    assert runs[0]["name"].endswith("linear") and runs[1]["name"].endswith("full")
-    missing = run_cli("finetune", "--from", "imagenet:resnet18", "--data", "digits")
-    assert missing.returncode == 2 and "resnet18-f37072fd.pth" in missing.stderr and "torch_home" in missing.stderr
 
 
 def test_train_starts_from_the_recipe_and_says_why(lab_home, monkeypatch):
@@ -137,3 +93,17 @@ def test_import_dataset_asks_whether_flips_keep_the_label(lab_home, tmp_path):
     assert [(d["name"], d["classes"], d["hflip"], d["native_size"]) for d in listed] == [("folder:letters", 2, False, 30)]
     again = run_cli("import-dataset", str(z), "--name", "letters", "--no-flips")
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_the_console_script_runs_the_same_main():
+    """pyproject's ``resnet-lab`` script names the ``main`` that ``python -m resnet_lab`` runs (tried as a real
+    process in tests/test_cli_processes.py), so what these tests try in process is what both entry points run."""
+    import importlib
+    import tomllib
+    from pathlib import Path
+
+    from resnet_lab.cli import main
+
+    scripts = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, name = scripts["resnet-lab"].partition(":")
+    assert getattr(importlib.import_module(module), name) is main

@@ -1,13 +1,8 @@
 """`python -m resnet_lab degradation` and `lesion`: the JSON they print is the analysis's, bad input exits 2."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import torch
 
 from resnet_lab.analysis import from_run
 from resnet_lab.experiments.degradation import KIND, DegradationConfig, summarize
@@ -21,8 +16,8 @@ from resnet_lab.spec import ModelSpec
 from resnet_lab.store import Store
 from resnet_lab.jobs import scheduler
 from resnet_lab.train.config import TrainConfig
+from tests.helpers.cli import run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 STEPS = [(3, 0.5), (6, 1.0), (9, 1.5), (12, 2.0)]  # 6 steps per epoch, logged every 3
 
 
@@ -194,10 +189,8 @@ def test_lesion_refuses_bad_input_with_exit_2(capsys, finished_run, args, messag
     assert message in cli_error(capsys, "lesion", "--run", finished_run[0], *args)
 
 
-def test_lesion_as_a_real_command(finished_run):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(torch.get_num_threads())}
-    ok = subprocess.run([sys.executable, "-m", "resnet_lab", "lesion", "--run", str(finished_run[0]), "--n", "30",
-                         "--kinds", "skip", "--json"], capture_output=True, text=True, timeout=300, env=env)
+def test_lesion_of_one_kind_prints_json_of_that_kind(finished_run):
+    ok = run_cli("lesion", "--run", finished_run[0], "--n", 30, "--kinds", "skip", "--json")
     assert ok.returncode == 0, ok.stderr
     got = json.loads(ok.stdout)
     assert got["n"] == 30 and [r["kind"] for r in got["models"][0]["rows"]] == ["skip"] * 3

@@ -2,26 +2,18 @@
 run and its twin; bad input is a one-line error and exit code 2."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import torch
 
 from resnet_lab.analysis import from_run, localization_by_depth, trust
 from resnet_lab.cli import main
 from resnet_lab.data.registry import load_dataset
 from resnet_lab.store import Store
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import cli
 
 
 def run_cli(*args):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(torch.get_num_threads())}
-    return subprocess.run([sys.executable, "-m", "resnet_lab", "explain-quality", *map(str, args)],
-                          capture_output=True, text=True, timeout=300, env=env)
+    return cli.run_cli("explain-quality", *args)
 
 
 def test_explain_quality_json_is_the_analysis_for_both_models(finished_run):

@@ -1,29 +1,23 @@
-"""`python -m resnet_lab gradcam ...` as a real subprocess against the trained home of `finished_run`."""
+"""`python -m resnet_lab gradcam ...` against the trained home of `finished_run`, in this process (the images it draws
+equal those computed here bit for bit)."""
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from resnet_lab.analysis import attribute, cam_layers, from_run, predict
 from resnet_lab.data.shapes import SHAPE_CLASSES, generate_shapes
 from resnet_lab.store import Store
 from resnet_lab.viz.inspect import overlay, to_pil
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.cli import run_cli
 
 
 def run_gradcam(*args):
-    # same intra-op thread count as this process, so the subprocess's float sums match ours bit for bit
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(torch.get_num_threads())}
-    return subprocess.run([sys.executable, "-m", "resnet_lab", "gradcam", *map(str, args)], capture_output=True,
-                          text=True, timeout=300, env=env)
+    return run_cli("gradcam", *args)
 
 
 @pytest.fixture

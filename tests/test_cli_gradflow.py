@@ -3,10 +3,6 @@ run's checkpoint); bad inputs exit 2 with a clear message."""
 
 import copy
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,8 +16,7 @@ from resnet_lab.data.registry import load_dataset
 from resnet_lab.experiments.learned import check_runs
 from resnet_lab.models import get_preset
 from resnet_lab.store import Store
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.cli import run_cli
 
 
 def _run(capsys, *argv):
@@ -114,10 +109,8 @@ def test_data_does_not_apply_to_a_run(capsys, finished_run):
     assert code == 2 and "--data does not apply to --run" in err
 
 
-def test_a_real_process_prints_json(lab_home):
-    proc = subprocess.run([sys.executable, "-m", "resnet_lab", "gradflow", "--depth", "8", "--batch", "8",
-                           "--data", "digits", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+def test_a_grey_dataset_prints_json_of_a_one_channel_model(lab_home):
+    proc = run_cli("gradflow", "--depth", 8, "--batch", 8, "--data", "digits", "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     (m,) = result["models"]

@@ -1,25 +1,17 @@
 """`python -m resnet_lab localize`: the printed scores are the analysis's, for the run and its twin."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import torch
 
 from resnet_lab.analysis import from_run, localization
 from resnet_lab.data.registry import load_dataset
 from resnet_lab.store import Store
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import cli
 
 
 def run_cli(*args):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(torch.get_num_threads())}
-    return subprocess.run([sys.executable, "-m", "resnet_lab", "localize", *map(str, args)], capture_output=True,
-                          text=True, timeout=300, env=env)
+    return cli.run_cli("localize", *args)
 
 
 def test_localize_prints_the_analysis_scores_for_both_models(finished_run):
