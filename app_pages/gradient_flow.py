@@ -19,11 +19,10 @@ from resnet_lab.spec import ModelSpec
 from resnet_lab.ui.cache import shared_results
 from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.compute import Keyed, on_models
-from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_runs, partner_of, run_label
+from resnet_lab.ui.inspect import cached_dataset, inspectable_runs, loaded_subjects, pick_run
 from resnet_lab.ui.runs import store
 from resnet_lab.ui.state import TRAIN_SPEC_KEY, current_spec
 from resnet_lab.viz.gradflow import FlowSeries, activation_figure, grad_heatmap_figure, grad_norm_figure, spread_figure
-from resnet_lab.ui.widgets import choice
 
 DATA_NAMES = ("shapes", "digits")  # built in, nothing to download
 BATCH_RANGE = (8, 256)  # images per batch, the widget's range
@@ -188,18 +187,11 @@ if not runs:
     st.info("No run has a checkpoint yet. Train one on the **Train** page (a minute on `shapes` is enough, with its "
             "plain twin) to see how the gradients changed while it learned.", icon=":material/info:")
     st.stop()
-by_id = {r.id: r for r in runs}
-rid = choice(st.selectbox, "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key="gf_run")
-run = by_id[rid]
-mate = partner_of(run, runs)
+run, mate = pick_run(st.selectbox, runs, "gf_run")
 chosen = [run] if mate is None else [run, mate]
 if mate is None:
     st.caption("This run was trained alone (no twin): it is shown by itself.")
-try:
-    subjects = tuple(cached_subject(r) for r in chosen)
-except (OSError, ValueError, RuntimeError, KeyError) as e:
-    st.error(f"The checkpoint could not be loaded: {e}", icon=":material/error:")
-    st.stop()
+subjects = loaded_subjects(chosen) or st.stop()
 main = subjects[0]
 if main.data is None:
     st.warning("This checkpoint does not say which data it was trained on, so there is no batch to measure on.",

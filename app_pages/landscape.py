@@ -25,7 +25,7 @@ from resnet_lab.jobs.slots import default_device
 from resnet_lab.store import Job, Run
 from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.compute import on_models
-from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_runs, partner_of, run_label
+from resnet_lab.ui.inspect import cached_dataset, inspectable_runs, loaded_subjects, partner_of, run_label
 from resnet_lab.ui.runs import (STATUS_ICON, act, live_fragment, me, not_yours, pump, queue_place, session_token,
                                 show_error, store)
 from resnet_lab.viz.landscape import interpolation_figure, landscape_1d_figure, landscape_2d_figure
@@ -436,11 +436,7 @@ with_twin = c[1].toggle(f"With its twin (#{the_mate.id})" if the_mate else "With
                              "with the same direction seed and the same training images.")
 with_twin = bool(with_twin and the_mate is not None)
 picked = [the_run, the_mate] if with_twin else [the_run]
-try:
-    picked_subjects = [cached_subject(r) for r in picked]
-except (OSError, ValueError, RuntimeError, KeyError) as e:
-    st.error(f"The checkpoint could not be loaded: {e}", icon=":material/error:")
-    st.stop()
+picked_subjects = list(loaded_subjects(picked) or st.stop())
 head = picked_subjects[0]
 where = default_device()
 images_here = training_images(head)

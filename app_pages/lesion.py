@@ -25,10 +25,9 @@ from resnet_lab.experiments.learned import check_runs
 from resnet_lab.spec import kind_of
 from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.compute import Keyed, on_models
-from resnet_lab.ui.inspect import cached_dataset, cached_subject, inspectable_runs, partner_of, run_label
+from resnet_lab.ui.inspect import cached_dataset, inspectable_runs, loaded_subjects, pick_run
 from resnet_lab.ui.runs import store
 from resnet_lab.viz.experiments import deletion_figure, lesion_figure
-from resnet_lab.ui.widgets import choice
 
 PAGE = "app_pages/lesion.py"
 DEFAULT_N = 1000  # validation images by default (all when there are fewer)
@@ -48,13 +47,10 @@ if not runs:
     st.info("No run has a checkpoint yet. Train one on the **Train** page with **Train with plain twin** "
             "(a minute on `shapes`), then come back.", icon=":material/info:")
     st.stop()
-by_id = {r.id: r for r in runs}
 c = st.columns([3, 1, 3])
-rid = choice(c[0].selectbox, "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key="lz_run",
-                     help="Its twin (the plain net trained beside a ResNet, or the ResNet a plain net is the "
-                          "twin of) is studied too.")
-run = by_id[rid]
-partner = partner_of(run, runs)
+run, partner = pick_run(c[0].selectbox, runs, "lz_run",
+                        help="Its twin (the plain net trained beside a ResNet, or the ResNet a plain net is the "
+                             "twin of) is studied too.")
 chosen = [run] if partner is None else ([run, partner] if run.spec.get("skip", True) else [partner, run])
 n_req = int(c[1].number_input("Validation images", 1, MAX_N, DEFAULT_N, step=100, key="lz_n",
                               help="A class-stratified subset of the validation split (all of it when smaller)."))
@@ -64,11 +60,7 @@ kind = c[2].radio("Lesion", KINDS, format_func=KIND_LABELS.get, key="lz_kind", h
 if partner is None:
     st.caption("This run was trained alone, without a plain twin: only it is studied.")
 
-try:
-    subjects = [cached_subject(r) for r in chosen]
-except (OSError, ValueError, RuntimeError, KeyError) as e:
-    st.error(f"The checkpoint could not be loaded: {e}", icon=":material/error:")
-    st.stop()
+subjects = list(loaded_subjects(chosen) or st.stop())
 data = subjects[0].data
 if data is None:
     st.warning("This checkpoint does not say which data it was trained on, so there are no images to test on.",

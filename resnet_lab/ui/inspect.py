@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 import torch
@@ -115,6 +116,24 @@ def partner_of(run: Run, runs: list[Run]) -> Run | None:
     return next((r for r in runs if r.id == run.partner_id), None)
 
 
+def pick_run(widget: Any, runs: list[Run], key: str, **kwargs: Any) -> tuple[Run, Run | None]:
+    """A "Run" choice among ``runs`` (made with ``widget``, e.g. ``st.selectbox`` or a column's); returns the
+    chosen run and its twin among ``runs`` (None: trained alone, or its twin has no checkpoint)."""
+    by_id = {r.id: r for r in runs}
+    rid = choice(widget, "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key=key, **kwargs)
+    return by_id[rid], partner_of(by_id[rid], runs)
+
+
+def loaded_subjects(runs: list[Run]) -> tuple[Subject, ...] | None:
+    """The runs' subjects (:func:`cached_subject`, in order), or None after saying why a checkpoint could not be
+    loaded."""
+    try:
+        return tuple(cached_subject(r) for r in runs)
+    except (OSError, ValueError, RuntimeError, KeyError) as e:
+        st.error(f"The checkpoint could not be loaded: {e}", icon=":material/error:")
+        return None
+
+
 def run_label(run: Run) -> str:
     acc = run.best.get("val/acc")
     score = f" · val {acc:.1%}" if isinstance(acc, (int, float)) else ""
@@ -204,10 +223,8 @@ def _pick_runs(key: str, runs: list[Run], keep: dict, allow_pair: bool) -> Picke
         keep["vs"] = None if vs == NONE else vs
         partner = None if vs == NONE else by_id[vs]
     chosen = [run] if partner is None else [run, partner]
-    try:
-        subjects = tuple(cached_subject(r) for r in chosen)
-    except (OSError, ValueError, RuntimeError, KeyError) as e:
-        st.error(f"The checkpoint could not be loaded: {e}", icon=":material/error:")
+    subjects = loaded_subjects(chosen)
+    if subjects is None:
         return None
     data = subjects[0].data
     dataset = _load_or_say(data)
