@@ -61,11 +61,6 @@ NUMERIC: dict[str, tuple[str, int, int, str]] = {
 ALLOWLISTS = ("datasets", "presets")
 KEYS = (*NUMERIC, *ALLOWLISTS)  # every key a [bounds] table may hold
 
-# Training split sizes of the datasets whose files are fixed (the published splits; digits: all 1,797 images,
-# from which the validation share is carved out as data/digits.py does).
-_SPLIT_SIZES = {"cifar10": 50_000, "mnist": 60_000, "fashion_mnist": 60_000}
-_DIGITS_IMAGES = 1797
-
 
 class OutOfBounds(ValueError):
     """A request outside the bounds (nothing was queued or imported). ``fields`` names the bounds it broke
@@ -398,10 +393,10 @@ def full_train_images(data: DataConfig) -> int | None:
         from ..data.shapes import default_train_size
 
         return default_train_size(data.image_size)
-    if name == "digits":
-        return _DIGITS_IMAGES - round(_DIGITS_IMAGES * data.val_fraction)
-    if name in _SPLIT_SIZES:
-        return _SPLIT_SIZES[name]
+    info = DATASET_INFO.get(name)
+    if info is not None and info.train_images is not None:  # the dataset's info says its size
+        n = info.train_images
+        return n if info.official_val else n - round(n * data.val_fraction)  # carved out as data/digits.py does
     if name.startswith(FOLDER_PREFIX):
         from ..data.folders import folder_listing
 

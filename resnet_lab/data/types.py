@@ -39,19 +39,21 @@ class DatasetInfo:
     official_val: bool  # True: the official test split is the val split; False: val_fraction carves one out
     hflip: bool  # horizontal flips keep the label (False for digits: a flipped 2 is not a 2)
     needs_files: bool  # True: files must be placed under root by hand (nothing is ever downloaded)
+    train_images: int | None = None  # the published training split (official_val), or all images before the
+    # validation share is carved out (digits); None where it depends (shapes: generated per size; folders: files)
 
 
 _INFOS = (
     DatasetInfo("shapes", "Synthetic shapes on cluttered backgrounds (6 classes, RGB, generated from the seed)",
                 3, 6, 32, 16, 128, False, True, False),
     DatasetInfo("digits", "scikit-learn handwritten digits (1,797 8x8 images, 10 classes, bundled)",
-                1, 10, 8, 8, 128, False, False, False),
+                1, 10, 8, 8, 128, False, False, False, 1797),
     DatasetInfo("cifar10", "CIFAR-10 (60,000 32x32 RGB photos, 10 classes; files placed by hand)",
-                3, 10, 32, 8, 256, True, True, True),
+                3, 10, 32, 8, 256, True, True, True, 50_000),
     DatasetInfo("mnist", "MNIST handwritten digits (70,000 28x28 grayscale, 10 classes; files placed by hand)",
-                1, 10, 28, 8, 256, True, False, True),
+                1, 10, 28, 8, 256, True, False, True, 60_000),
     DatasetInfo("fashion_mnist", "Fashion-MNIST clothing (70,000 28x28 grayscale, 10 classes; files placed by hand)",
-                1, 10, 28, 8, 256, True, True, True),
+                1, 10, 28, 8, 256, True, True, True, 60_000),
 )
 
 DATASET_INFO: dict[str, DatasetInfo] = {i.name: i for i in _INFOS}

@@ -67,6 +67,22 @@ def test_full_train_images_agrees_with_the_loaders():
     assert full_train_images(DataConfig(name="folder:nothing-here")) is None
 
 
+def test_full_train_images_reads_the_size_from_the_datasets_info(monkeypatch):
+    """One home for a dataset's size: its DatasetInfo (the published split, or all images before val is carved)."""
+    import dataclasses
+
+    from resnet_lab.data import types
+
+    assert [types.DATASET_INFO[n].train_images for n in ("cifar10", "mnist", "fashion_mnist", "digits", "shapes")] == [
+        50_000, 60_000, 60_000, 1797, None]
+    monkeypatch.setitem(types.DATASET_INFO, "cifar10", dataclasses.replace(types.DATASET_INFO["cifar10"],
+                                                                           train_images=123))
+    monkeypatch.setitem(types.DATASET_INFO, "digits", dataclasses.replace(types.DATASET_INFO["digits"],
+                                                                          train_images=100))
+    assert full_train_images(DataConfig(name="cifar10")) == 123
+    assert full_train_images(DataConfig(name="digits", val_fraction=0.3)) == 70
+
+
 def test_an_unknown_size_is_refused_not_waved_through():
     e = refused(Bounds(max_train_images=500), data=DataConfig(name="folder:nothing-here"))
     assert "not known here" in str(e) and "1–500" in str(e)
