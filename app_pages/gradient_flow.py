@@ -125,7 +125,7 @@ info = dataset_info(data_name)
 try:
     if use_build:
         base = st.session_state.get(TRAIN_SPEC_KEY) or current_spec()
-        spec = base.replace(num_classes=info.num_classes, in_channels=info.in_channels)
+        spec = info.fit(base)
     else:
         spec = cifar_spec(depth, num_classes=info.num_classes, in_channels=info.in_channels)
     data = flow_data(data_name, spec)

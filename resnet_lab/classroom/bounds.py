@@ -374,7 +374,7 @@ def _fitted(spec: ModelSpec, data: DataConfig | None) -> ModelSpec:
         info = dataset_info(data.name)
     except ValueError:  # a user dataset not (or no longer) imported: training refuses it with its own message
         return spec
-    return spec.replace(num_classes=info.num_classes, in_channels=info.in_channels)
+    return info.fit(spec)
 
 
 @functools.lru_cache(maxsize=256)

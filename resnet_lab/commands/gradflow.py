@@ -52,7 +52,7 @@ def _init_specs(args: argparse.Namespace):
         spec = ModelSpec.from_json(Path(args.spec).read_bytes())
     else:
         spec = cifar_spec(args.depth)
-    spec = spec.replace(num_classes=info.num_classes, in_channels=info.in_channels)  # as fit_spec_to_data
+    spec = info.fit(spec)
     return [spec, spec.twin()] if args.twin else [spec]
 
 

@@ -13,11 +13,14 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..checks import MAX_SEED, check_float, check_int
+
+if TYPE_CHECKING:
+    from ..spec import ModelSpec
 
 MAX_TRAIN_SUBSET = 10_000_000
 VAL_FRACTION_RANGE = (0.01, 0.5)
@@ -41,6 +44,10 @@ class DatasetInfo:
     needs_files: bool  # True: files must be placed under root by hand (nothing is ever downloaded)
     train_images: int | None = None  # the published training split (official_val), or all images before the
     # validation share is carved out (digits); None where it depends (shapes: generated per size; folders: files)
+
+    def fit(self, spec: ModelSpec) -> ModelSpec:
+        """``spec`` with this dataset's input channels and number of classes, as training builds it."""
+        return spec.replace(num_classes=self.num_classes, in_channels=self.in_channels)
 
 
 _INFOS = (

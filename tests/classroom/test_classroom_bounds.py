@@ -212,3 +212,11 @@ def test_a_spec_that_is_not_a_spec_is_a_programming_error():
     with pytest.raises(TypeError):
         Bounds().check_training({"stem": "cifar"}, SHAPES, TRAIN)
     assert isinstance(PRESETS["resnet20"], ModelSpec)
+
+
+def test_a_datasets_info_fits_a_spec_as_training_builds_it():
+    from resnet_lab.data.registry import dataset_info
+
+    spec = PRESETS["resnet20"]
+    fitted = dataset_info("digits").fit(spec)
+    assert (fitted.num_classes, fitted.in_channels) == (10, 1) and fitted == spec.replace(num_classes=10, in_channels=1)
