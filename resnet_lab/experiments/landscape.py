@@ -204,23 +204,13 @@ def initial_state(run: Run) -> tuple[dict[str, torch.Tensor], str]:
 
 
 def landscape_runs(store: Store, run_id: int, twin: bool = True) -> list[Run]:
-    """The run (checked to have a checkpoint) and, with ``twin``, its partner; the run first."""
-    from ..analysis.subject import checkpoint_of
+    """The run and, with ``twin``, its partner, the run first, each checked to have a checkpoint
+    (:func:`resnet_lab.analysis.subject.run_and_twin`: a ValueError says which run and why)."""
+    from ..analysis.subject import run_and_twin
 
-    run = store.runs.get(run_id)
-    if checkpoint_of(run) is None:
-        raise ValueError(f"run {run_id} has no checkpoint yet (status {run.status}); a landscape needs trained "
-                         "weights")
-    runs = [run]
-    if twin:
-        mate = store.runs.partner(run)
-        if mate is None:
-            raise ValueError(f"run {run_id} has no twin: it was trained alone (leave the twin out, or train "
-                             "it with its plain twin)")
-        if checkpoint_of(mate) is None:
-            raise ValueError(f"run {mate.id} (the twin of run {run_id}) has no checkpoint yet (status {mate.status})")
-        runs.append(mate)
-    return runs
+    return run_and_twin(store.runs.get(run_id), store.runs.partner if twin else None,
+                        needs="a landscape needs trained weights",
+                        alone="leave the twin out, or train it with its plain twin")
 
 
 def concerns(job: Any, run_id: int) -> bool:
