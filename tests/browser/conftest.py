@@ -16,6 +16,13 @@ def server_home(tmp_path_factory):
     return tmp_path_factory.mktemp("browser_home")
 
 
+@pytest.fixture(scope="session")
+def trained_pair(server_home, tiny_job_trainer):
+    """[resnet id, plain id]: one finished pair in the server's home, trained once for the whole session (a real
+    worker, a few seconds). The pages only read it; a test that changes runs trains its own."""
+    return tiny_job_trainer(server_home)
+
+
 def start_server(home: Path, env: dict[str, str] | None = None, log_name: str = "server.log") -> AppServer:
     """An app server for the lab home ``home`` (``env`` added to this process's environment), answering."""
     return AppServer(home, env, log_name=log_name)

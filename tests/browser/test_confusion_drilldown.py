@@ -49,9 +49,9 @@ def _expect_cell_open(page: Page, cell: dict, by: str) -> None:
         re.compile(rf"^{re.escape(cell['truth'])} → {re.escape(cell['pred'])} \({n}\)$"))
 
 
-def test_click_a_confusion_matrix_cell_and_see_its_images(page: Page, app_url, server_home, tiny_job_trainer):
+def test_click_a_confusion_matrix_cell_and_see_its_images(page: Page, app_url, trained_pair):
     expect.set_options(timeout=45_000)  # a first page load, and Grad-CAM on two CPU cores, take seconds
-    resnet_id, plain_id = tiny_job_trainer(server_home)
+    resnet_id, plain_id = trained_pair
     page.goto(f"{app_url}/predictions?run={resnet_id}")
     expect(page.get_by_role("heading", name="Predictions", exact=True)).to_be_visible()
 

@@ -8,9 +8,9 @@ from playwright.sync_api import Page, expect
 COLUMNS = ("layer1.0 = layer1 · 32×32", "layer2.0 = layer2 · 16×16", "layer3.0 = layer3 · 8×8")
 
 
-def test_the_depth_strip_draws_both_models_layer_by_layer(page: Page, app_url, server_home, tiny_job_trainer):
+def test_the_depth_strip_draws_both_models_layer_by_layer(page: Page, app_url, trained_pair):
     expect.set_options(timeout=30_000)
-    resnet_id, plain_id = tiny_job_trainer(server_home)
+    resnet_id, plain_id = trained_pair
     page.goto(f"{app_url}/gradcam?run={resnet_id}")
     expect(page.get_by_role("heading", name="Grad-CAM", exact=True)).to_be_visible()
     expect(page.get_by_role("combobox", name="Side by side with", exact=True)).to_have_value(

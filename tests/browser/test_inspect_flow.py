@@ -26,10 +26,10 @@ def _plot(page: Page, key: str):
     return page.locator(f".st-key-{key} .js-plotly-plot")
 
 
-def test_open_a_run_upload_read_top_k_then_grad_cam_and_feature_maps(page: Page, app_url, server_home,
-                                                                       tiny_job_trainer, tmp_path):
+def test_open_a_run_upload_read_top_k_then_grad_cam_and_feature_maps(page: Page, app_url, trained_pair,
+                                                                       tmp_path):
     expect.set_options(timeout=30_000)  # a first page load, and analysis on two CPU cores, take seconds
-    resnet_id, plain_id = tiny_job_trainer(server_home)
+    resnet_id, plain_id = trained_pair
     photo = _photo(tmp_path / "ring photo.jpg")
 
     # 1. Predictions: the finished run is chosen, its plain twin beside it

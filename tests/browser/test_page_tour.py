@@ -38,9 +38,10 @@ WIDE_TABLES = """() => [...document.querySelectorAll('[data-testid="stDataFrame"
 
 
 @pytest.fixture(scope="module")
-def two_pairs(server_home, tiny_job_trainer):
-    """Two finished pairs (ResNet, plain) in the server's home: [[resnet, plain] older, [resnet, plain] newer]."""
-    return [tiny_job_trainer(server_home), tiny_job_trainer(server_home)]
+def two_pairs(trained_pair, server_home, tiny_job_trainer):
+    """Two finished pairs (ResNet, plain) in the server's home: [[resnet, plain] older, [resnet, plain] newer]
+    (the session's pair, and one more)."""
+    return [trained_pair, tiny_job_trainer(server_home)]
 
 
 @pytest.fixture
