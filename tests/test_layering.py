@@ -2,6 +2,7 @@
 lazy imports inside functions count too."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -10,13 +11,20 @@ ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "resnet_lab"
 
 
-def imports_of(path: Path) -> set[str]:
-    """Every module a file imports, as an absolute dotted name (relative imports resolved)."""
-    rel = path.relative_to(ROOT).with_suffix("")
-    parts = list(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
-    package = parts if path.name == "__init__.py" else parts[:-1]
+STRING_IMPORT = re.compile(r"(resnet_lab(?:\.\w+)+)(?::[\w.]+)?")  # "resnet_lab.x.y" or "resnet_lab.x.y:func"
+
+
+def imports_in(source: str, package: list[str]) -> set[str]:
+    """Every module a source file (in ``package``, as its dotted parts) imports, as absolute dotted names
+    (relative imports resolved): import statements, lazy ones inside functions too, and string imports — a
+    literal "resnet_lab.module" or "resnet_lab.module:function", and the literal argument of
+    ``importlib.import_module`` / ``__import__`` (documentation — docstrings, and strings standing alone as
+    statements — names things without importing them: :func:`test_the_job_system_names_no_kind_of_work` reads
+    those too for jobs/)."""
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(source)
+    docs = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -27,7 +35,23 @@ def imports_of(path: Path) -> set[str]:
                 mod = node.module or ""
             out.add(mod)
             out |= {f"{mod}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in ("import_module", "__import__"):
+                out.add(node.args[0].value)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+            out |= {m.group(1) for m in STRING_IMPORT.finditer(node.value)}
     return out
+
+
+def imports_of(path: Path) -> set[str]:
+    """:func:`imports_in` for a file of the repository."""
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+    package = parts if path.name == "__init__.py" else parts[:-1]
+    return imports_in(path.read_text(), package)
 
 
 def files(sub: str) -> list[Path]:
@@ -49,6 +73,16 @@ def test_the_import_reader_sees_relative_and_lazy_imports(tmp_path):
     assert "resnet_lab.analysis.subject" in imports_of(PKG / "experiments" / "landscape.py")  # inside a function
 
 
+def test_the_import_reader_sees_string_imports():
+    source = ("import importlib\n"
+              "HANDLERS = {'train': 'resnet_lab.train.handler:run_training'}\n"
+              "def load():\n"
+              "    importlib.import_module('resnet_lab.experiments.landscape')\n"
+              "    return __import__('resnet_lab.commands')\n")
+    seen = imports_in(source, ["resnet_lab", "jobs"])
+    assert {"resnet_lab.train.handler", "resnet_lab.experiments.landscape", "resnet_lab.commands"} <= seen
+
+
 @pytest.mark.parametrize("layer, forbidden", [
     # analysis is the math: a model and data in, numbers out
     ("analysis", ("resnet_lab.store", "resnet_lab.jobs", "resnet_lab.experiments", "resnet_lab.train.launcher",
@@ -56,9 +90,9 @@ def test_the_import_reader_sees_relative_and_lazy_imports(tmp_path):
     # the store is SQL: it knows no queue policy, no training, no pages
     ("store", ("resnet_lab.jobs", "resnet_lab.experiments", "resnet_lab.train", "resnet_lab.analysis",
                "resnet_lab.commands", "resnet_lab.ui", "streamlit", "torch")),
-    # the job system runs any kind of work: it names handlers, never imports them
+    # the job system runs any kind of work and names none, in any form (the wiring lists the kinds)
     ("jobs", ("resnet_lab.train", "resnet_lab.experiments", "resnet_lab.analysis", "resnet_lab.commands",
-              "resnet_lab.ui", "streamlit")),
+              "resnet_lab.kinds", "resnet_lab.ui", "streamlit")),
     ("train", ("resnet_lab.experiments", "resnet_lab.commands", "resnet_lab.ui", "streamlit")),
     ("experiments", ("resnet_lab.commands", "resnet_lab.ui", "streamlit")),
     ("viz", ("resnet_lab.store", "resnet_lab.jobs", "resnet_lab.train", "resnet_lab.commands", "resnet_lab.ui",
@@ -73,6 +107,16 @@ def test_the_import_reader_sees_relative_and_lazy_imports(tmp_path):
 ])
 def test_each_layer_imports_only_what_is_below_it(layer, forbidden):
     assert offenders(layer, forbidden) == []
+
+
+def test_the_job_system_names_no_kind_of_work():
+    """jobs/ names the packages whose work it runs in no form at all: no import, no string, no comment or docstring
+    (the kinds are listed by the wiring, resnet_lab/kinds.py, and found through it)."""
+    upward = ("train", "experiments", "analysis", "commands", "ui", "kinds")
+    for path in files("jobs"):
+        text = path.read_text()
+        for name in upward:
+            assert f"resnet_lab.{name}" not in text and not re.search(rf"from \.\.{name}\b", text), (path, name)
 
 
 def test_the_data_layer_knows_owners_but_not_the_classroom():

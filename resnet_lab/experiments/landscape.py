@@ -31,10 +31,11 @@ import torch
 from ..analysis.landscape import (Interpolation, InterpolationParams, LandscapeParams, Surface, TrajectoryPath,
                                   interpolate, loss_surface, path_axes, training_batches, trajectory_pca)
 from ..identity import MACHINE, Identity
-from ..jobs import scheduler
-from ..jobs.handlers import JobContext, Outcome
+from ..jobs import JobRequest, scheduler
+from ..jobs.handlers import Created, JobContext, JobKind, Outcome
 from ..paths import run_dir, write_atomic
 from ..store import Run, Store
+from ..store.jobs import JobStore
 from ..train import trajectory
 
 KIND = "landscape"  # the job kind
@@ -270,10 +271,10 @@ def submit_landscape(run_id: int, params: LandscapeParams, twin: bool = True, st
     if params.directions == "pca":
         for r in runs:
             check_path(r)
-    job_id, _ = scheduler.submit(
-        store, KIND, f"landscape of run {run_id}" + (f" and {runs[1].id}" if twin else ""), "auto",
-        params={"runs": [r.id for r in runs], "mode": "slice", **params.to_dict()}, run_id=run_id,
-        request_key=request_key, estimate_s=estimate_s, unit="evaluations", owner=owner)
+    job_id, _ = scheduler.submit(store, JobRequest(
+        LANDSCAPE_JOB, f"landscape of run {run_id}" + (f" and {runs[1].id}" if twin else ""), "auto",
+        params={"runs": [r.id for r in runs], "mode": "slice", **params.to_dict()},
+        request_key=request_key, estimate_s=estimate_s, owner=owner))
     return job_id
 
 
@@ -331,11 +332,11 @@ def submit_interpolation(run_id: int, params: InterpolationParams, twin: bool = 
     runs = landscape_runs(store, run_id, twin)
     from_runs = interpolation_starts(store, runs, start, from_run)
     title = f"interpolation of run {run_id}" + (f" and {runs[1].id}" if twin else "")
-    job_id, _ = scheduler.submit(
-        store, KIND, title, "auto",
+    job_id, _ = scheduler.submit(store, JobRequest(
+        LANDSCAPE_JOB, title, "auto",
         params={"runs": [r.id for r in runs], "mode": INTERPOLATION, "start": start, "from_runs": from_runs,
                 **params.to_dict()},
-        run_id=run_id, request_key=request_key, estimate_s=estimate_s, unit="evaluations", owner=owner)
+        request_key=request_key, estimate_s=estimate_s, owner=owner))
     return job_id
 
 
@@ -498,3 +499,14 @@ def run_interpolation(ctx: JobContext) -> Outcome:
         return Outcome("done", result_path=path)
     return Outcome("stopped", f"Stopped after {done} of {total} evaluations; the partial result is saved.",
                    result_path=path)
+
+
+def study_run(con: Any, created: Created) -> list[int]:
+    """A landscape job's ``on_submit``: it is recorded as a study of its first run (``params["runs"][0]``), so it is
+    listed, and deleted, with that run."""
+    JobStore.set_run(con, created.job_id, _ids(created.request.params.get("runs"), "runs")[0])
+    return []
+
+
+LANDSCAPE_JOB = JobKind(KIND, run_landscape, unit="evaluations", on_submit=study_run)
+"""A loss-landscape job (a slice, or an interpolation: ``params["mode"]``): computed again when resumed."""

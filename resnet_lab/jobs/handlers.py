@@ -1,9 +1,15 @@
-"""What each kind of job runs: kind -> handler, imported only by the worker that needs it.
+"""What a kind of job is (:class:`JobKind`), what its handler gets (:class:`JobContext`) and returns
+(:class:`Outcome`), and how the worker finds the kind of a job (:func:`kind_named`).
 
 A handler is ``handler(ctx: JobContext) -> Outcome``: it does the work, reports progress through
 ``ctx.progress(done, total)``, looks at ``ctx.should_stop()`` between units of work and returns how
 it ended. The harness (:mod:`resnet_lab.jobs.worker`) does everything else: pid, heartbeat, SIGTERM,
-final status, errors, the next job. A new kind of background work is one handler and one line here.
+final status, errors, the next job.
+
+The job system knows no kind of work by name. Each kind declares a :class:`JobKind` next to its handler, and
+one wiring module outside this package lists them (its ``KINDS``): the host package's ``kinds`` module, or the
+module named by ``$RESNET_LAB_KINDS`` (say, a test's, which adds a kind of its own). A new kind of background
+work is one handler, one ``JobKind`` and one line in the wiring; nothing here changes.
 
 A handler that knows what went wrong in words a person can act on raises :class:`JobFailed` with them; any
 other exception is shown as "TypeName: message".
@@ -12,20 +18,60 @@ other exception is shown as "TypeName: message".
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-HANDLERS: dict[str, str] = {
-    "train": "resnet_lab.train.handler:run_training",
-    "finetune": "resnet_lab.train.handler:run_training",
-    "landscape": "resnet_lab.experiments.landscape:run_landscape",
-}
-"""kind -> "module:function" of its handler."""
+if TYPE_CHECKING:
+    from .scheduler import JobRequest
 
-GROUP_KINDS: tuple[str, ...] = ("train",)
-"""Kinds whose handler can run as a group of processes (``world_size`` > 1, one device each, via torchrun)."""
+WIRING_ENV = "RESNET_LAB_KINDS"  # names the module whose KINDS lists the kinds of job (default: the host's "kinds")
+
+
+@dataclass(frozen=True)
+class Created:
+    """A job just inserted, as its kind's ``on_submit`` sees it: inside the transaction that inserts it."""
+
+    job_id: int
+    device: str  # the kind of device it is queued on: "cpu" or "cuda"
+    created_at: float  # unix time, s
+    request: "JobRequest"
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One kind of background work, declared next to its handler: what the queue needs to know of it.
+
+    ``on_submit(con, created)`` writes the kind's own records with the job (training: its runs and their twin
+    pairing) on the store's connection ``con``, inside the transaction that inserts the job, so either both
+    are written or neither; it returns their ids (what :func:`resnet_lab.jobs.scheduler.submit` hands back)."""
+
+    name: str  # what a job row records as its kind
+    handler: Callable[["JobContext"], "Outcome"]  # runs one job of this kind in the worker
+    resumable: bool = False  # a stopped or interrupted job continues where it was; else it computes again
+    group: bool = False  # may run as a group of processes (world_size > 1, one device each, via torchrun)
+    unit: str = "steps"  # what its progress counts ("steps", "evaluations", ...)
+    on_submit: Callable[[Any, Created], list[int]] | None = None  # the kind's own records, written with the job
+
+
+def wiring() -> str:
+    """The dotted name of the module that lists the kinds of job (its ``KINDS``)."""
+    return os.environ.get(WIRING_ENV) or f"{__name__.split('.')[0]}.kinds"
+
+
+def registered() -> dict[str, JobKind]:
+    """{name: kind} of every kind of job the wiring lists."""
+    return {k.name: k for k in importlib.import_module(wiring()).KINDS}
+
+
+def kind_named(name: str) -> JobKind:
+    """The kind of job called ``name`` (ValueError naming the known ones for any other)."""
+    kinds = registered()
+    if name not in kinds:
+        raise ValueError(f"unknown job kind {name!r}; known: {', '.join(sorted(kinds))}")
+    return kinds[name]
 
 
 @dataclass
@@ -65,8 +111,5 @@ class Outcome:
 
 
 def handler_for(kind: str) -> Callable[[JobContext], Outcome]:
-    target = HANDLERS.get(kind)
-    if target is None:
-        raise ValueError(f"unknown job kind {kind!r}; known: {', '.join(sorted(HANDLERS))}")
-    module, func = target.split(":")
-    return getattr(importlib.import_module(module), func)
+    """The handler of the kind of job called ``kind``."""
+    return kind_named(kind).handler

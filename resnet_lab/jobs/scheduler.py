@@ -4,8 +4,8 @@ There is no daemon. Whoever touches the queue — a page's live panel, the CLI, 
 finishes — calls :func:`pump`: it marks jobs whose worker died as ``interrupted`` and starts queued
 jobs while their kind of device has a free slot (:mod:`resnet_lab.jobs.slots`). Claiming is one
 SQLite ``BEGIN IMMEDIATE`` transaction, so two pumps never start the same job. Each job runs in its
-own process, ``python -m resnet_lab.jobs.worker JOB_ID``, whatever its kind. A training job of
-``world_size`` N > 1 takes N slots and runs as one group of N such processes started by torchrun
+own process, ``python -m resnet_lab.jobs.worker JOB_ID``, whatever its kind. A job of
+``world_size`` N > 1 (of a kind that runs as a group) takes N slots and runs as one group of N such processes started by torchrun
 (``python -m torch.distributed.run --nproc_per_node N ... -m resnet_lab.jobs.worker JOB_ID``); its rank 0
 is the job's worker as far as the store knows (pid, heartbeat, final status).
 
@@ -22,15 +22,16 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping
 
 from ..identity import MACHINE, Identity
 from ..paths import job_dir
 from ..store import QueueFull, Store
 from ..store.jobs import queue_full_message
-from . import slots, turns
-from .handlers import GROUP_KINDS
+from . import handlers, slots, turns
+from .handlers import Created, JobKind
 
 HEARTBEAT_S = float(os.environ.get("RESNET_LAB_HEARTBEAT_S", "2.0"))  # worker heartbeat period
 STALE_AFTER_S = max(3 * HEARTBEAT_S, 6.0)  # no heartbeat for this long: the worker is gone
@@ -72,36 +73,64 @@ def check_room(store: Store, owner: Identity, wanted: int = 1,
         raise QueueFull(queue_full_message(active, cap, wanted))
 
 
-def submit(store: Store, kind: str, name: str, device: str = "auto", *, runs: Sequence[Mapping[str, Any]] = (),
-           partners: bool = False, params: Mapping[str, Any] | None = None, run_id: int | None = None,
-           origin: str | None = None, request_key: str | None = None, work: Mapping[str, Any] | None = None,
-           estimate_s: float | None = None, unit: str = "steps", start: bool = True,
-           world_size: int = 1, owner: Identity = MACHINE, fingerprint: str | None = None,
-           max_queued_per_owner: int | None | Literal["settings"] = FROM_SETTINGS) -> tuple[int, list[int]]:
-    """Queue a job of any kind and start it if its device has room; returns (job id, its runs' ids).
+@dataclass(frozen=True)
+class JobRequest:
+    """One job to queue, of any kind (what :func:`submit` takes).
 
-    ``device`` is "auto", "cpu" or "cuda" (refused when there is no GPU). ``work`` = {"key", "units"}
-    names what the job computes and how much of it, so its duration can be estimated from the speed
-    learned on earlier jobs of the same key (``estimate_s``, when given, is used instead). ``world_size``:
-    processes it runs on, one per device (kinds in ``GROUP_KINDS`` only; refused when the lab has too few
-    GPUs, or cpu lanes, ever to start it). ``owner``: who queues it (theirs to stop, resume and delete);
-    ``fingerprint``: its settings (see :func:`resnet_lab.train.launcher.fingerprint`). An owner who already
-    has ``max_queued_per_owner`` jobs waiting or running (default: the class's settings) is refused with
-    :class:`QueueFull`; a teacher, and the machine, are not.
+    ``device`` is "auto", "cpu" or "cuda" (refused when there is no GPU). ``params``: the job's settings, stored
+    with it and read by its handler. ``payload``: what the kind's ``on_submit`` writes with the job (training:
+    its runs); the queue does not read it. ``work`` = {"key", "units"} names what the job computes and how much
+    of it, so its duration can be estimated from the speed learned on earlier jobs of the same key
+    (``estimate_s``, when given, is used instead). ``world_size``: processes it runs on, one per device (kinds
+    that are ``group`` only). ``owner``: who queues it (theirs to stop, resume and delete); ``fingerprint``: its
+    settings, to find the same job finished earlier; ``origin``: what launched it (say, an experiment).
+    ``request_key`` (say, a browser session and the settings): the same request again while its job is active,
+    or within the store's dedupe window, is that job. An owner who already has ``max_queued_per_owner`` jobs
+    waiting or running (default: the class's settings) is refused with :class:`QueueFull`; a teacher, and the
+    machine, are not. ``start``: start it at once if its device has room.
     """
-    where = slots.resolve_device(device)
-    cap = queue_caps()[0] if max_queued_per_owner == FROM_SETTINGS else max_queued_per_owner
-    if world_size != 1 and kind not in GROUP_KINDS:
-        raise ValueError(f"a {kind} job runs in one process; world_size > 1 is for {', '.join(GROUP_KINDS)} jobs")
-    slots.check_world_size(where, world_size)
+
+    kind: JobKind
+    name: str
+    device: str = "auto"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    payload: Any = None
+    owner: Identity = MACHINE
+    origin: str | None = None
+    request_key: str | None = None
+    work: Mapping[str, Any] | None = None
+    estimate_s: float | None = None
+    world_size: int = 1
+    fingerprint: str | None = None
+    start: bool = True
+    max_queued_per_owner: int | None | Literal["settings"] = FROM_SETTINGS
+
+
+def submit(store: Store, request: JobRequest) -> tuple[int, list[int]]:
+    """Queue a job of any kind and start it if its device has room; returns (job id, the ids of the records its
+    kind wrote with it: a training job's runs). A request that repeats an active one (``request_key``) returns
+    that job. World sizes a kind cannot run, or the lab could never place, are refused here."""
+    kind = request.kind
+    where = slots.resolve_device(request.device)
+    cap = queue_caps()[0] if request.max_queued_per_owner == FROM_SETTINGS else request.max_queued_per_owner
+    if request.world_size != 1 and not kind.group:
+        raise ValueError(f"a {kind.name} job runs in one process; world_size > 1 is for kinds that run as a group")
+    slots.check_world_size(where, request.world_size)
+    estimate_s, work = request.estimate_s, request.work
     if estimate_s is None and work and work.get("key"):
         per = store.jobs.speed(where, str(work["key"]))
         estimate_s = per * float(work.get("units", 0)) if per is not None else None
-    job_id, ids = store.jobs.create(kind, name, where, params=params, runs=runs, partners=partners, run_id=run_id,
-                                    origin=origin, request_key=request_key, work=work, estimate_s=estimate_s,
-                                    unit=unit, world_size=world_size, owner=owner, fingerprint=fingerprint,
-                                    max_active_per_owner=cap)
-    if start:
+    hook = None
+    if kind.on_submit is not None:
+        on_submit = kind.on_submit
+
+        def hook(con: Any, job_id: int, now: float) -> list[int]:
+            return on_submit(con, Created(job_id, where, now, request))
+    job_id, ids = store.jobs.create(kind.name, request.name, where, params=request.params, origin=request.origin,
+                                    request_key=request.request_key, work=work, estimate_s=estimate_s,
+                                    unit=kind.unit, world_size=request.world_size, owner=request.owner,
+                                    fingerprint=request.fingerprint, max_active_per_owner=cap, then=hook)
+    if request.start:
         pump(store)
     return job_id, ids
 
@@ -198,11 +227,17 @@ def reap(store: Store, now: float | None = None) -> list[int]:
     for job in store.jobs.list(statuses=["running"]):
         why = gone(job.pid, job.heartbeat_at, now)
         if why:
-            then = "Resume continues from the last checkpoint." if job.kind in ("train", "finetune") \
+            then = "Resume continues from the last checkpoint." if _resumable(job.kind) \
                 else "Start it again to recompute."
             if store.jobs.finish(job.id, "interrupted", error=f"Interrupted: {why}. {then}"):
                 lost.append(job.id)
     return lost
+
+
+def _resumable(kind: str) -> bool:
+    """Whether jobs of ``kind`` continue where they were when resumed (an unknown kind: no)."""
+    found = handlers.registered().get(kind)
+    return found is not None and found.resumable
 
 
 def stop(job_id: int, store: Store | None = None, *, by: Identity) -> str:
@@ -228,6 +263,6 @@ def move_to_back(job_id: int, store: Store | None = None, *, by: Identity) -> No
 
 
 def delete(job_id: int, store: Store | None = None, *, by: Identity) -> None:
-    """Delete a finished job with its runs and the analyses of them (their files stay on disk: see
-    :func:`resnet_lab.train.launcher.delete_run` for a run with its files). Only its owner or a teacher may."""
+    """Delete a finished job with the records written with it (runs) and the jobs that study those (their files
+    stay on disk: the code that wrote them deletes them). Only its owner or a teacher may."""
     (store or Store()).jobs.delete(job_id, by=by)

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from ..identity import MACHINE, Identity, require
 from .db import Database
 from .records import ACTIVE, FINISHED, JOB_STATUSES, RESUMABLE, Job, job_from_row, placeholders
+from .runs import RunStore
 
 DEDUPE_WINDOW_S = 5.0  # the same launch request from one browser session within this window (or while its job
 # is still queued or running) is one job
@@ -73,21 +74,24 @@ class JobStore:
     # --- create and read ---------------------------------------------------------------------------
 
     def create(self, kind: str, name: str, device: str, *, params: Mapping[str, Any] | None = None,
-               runs: Sequence[Mapping[str, Any]] = (), partners: bool = False, run_id: int | None = None,
                origin: str | None = None, request_key: str | None = None, work: Mapping[str, Any] | None = None,
                estimate_s: float | None = None, unit: str = "steps", world_size: int = 1,
-               owner: Identity = MACHINE, fingerprint: str | None = None,
-               max_active_per_owner: int | None = None) -> tuple[int, list[int]]:
-        """Queue a job; returns (job id, the ids of the runs created with it).
+               owner: Identity = MACHINE, fingerprint: str | None = None, max_active_per_owner: int | None = None,
+               then: Callable[[Any, int, float], list[int]] | None = None,
+               runs: Sequence[Mapping[str, Any]] = (), partners: bool = False,
+               run_id: int | None = None) -> tuple[int, list[int]]:
+        """Queue a job; returns (job id, the ids of the records written with it: ``then``'s, or its runs).
 
-        Each item of ``runs`` holds ``name``, ``spec``, ``data``, ``train`` (and optionally ``finetune``);
-        with ``partners`` the first two are each other's twin. ``run_id``: the run an analysis studies.
+        ``then(con, job_id, created_at)``, when given, writes the records of the job's kind on this connection,
+        inside the transaction that inserts the job (a failure undoes both), and returns their ids: the queue
+        passes its kind's ``on_submit`` here (:func:`resnet_lab.jobs.scheduler.submit`). ``runs`` (rows for
+        :meth:`RunStore.add_to_job`, the first two each other's twin with ``partners``) and ``run_id`` (the run
+        an analysis studies: :meth:`set_run`) write the same records directly, for code that seeds a lab home.
         With a ``request_key`` (say, a browser session and the launch settings), a second identical request
         returns the first job instead of queueing again while that job is queued or running, or within
         DEDUPE_WINDOW_S of it: a double-click is one job, and so is a click that reaches a loaded server twice
-        (a browser resending it seconds later) — the same settings and seed would train the same model.
-        ``world_size``: processes it runs on, each on its own slot (a DDP training job: several GPUs).
-        ``owner``: who queues it (the job and its runs are theirs); ``fingerprint``: its settings, to find the
+        (a browser resending it seconds later). ``world_size``: processes it runs on, each on its own slot.
+        ``owner``: who queues it (the job and its records are theirs); ``fingerprint``: its settings, to find the
         same job finished earlier. ``max_active_per_owner``: the class's cap on one owner's jobs waiting or
         running; a request past it raises :class:`QueueFull` (a teacher, and the machine, are not capped).
         A repeated request (the same ``request_key``) is answered before the cap is counted.
@@ -106,30 +110,31 @@ class JobStore:
                     ids = [r["id"] for r in con.execute("SELECT id FROM runs WHERE job_id=? ORDER BY id",
                                                         (row["id"],))]
                     return int(row["id"]), ids
-            if run_id is not None and con.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
-                raise KeyError(f"no run with id {run_id}")
             if max_active_per_owner is not None and not owner.teacher:
                 active = self._active_count(con, owner.owner)
                 if active >= max_active_per_owner:
                     raise QueueFull(queue_full_message(active, max_active_per_owner))
             job_id = int(con.execute(
-                "INSERT INTO jobs(kind, name, params_json, status, device, run_id, origin, request_key, created_at,"
+                "INSERT INTO jobs(kind, name, params_json, status, device, origin, request_key, created_at,"
                 " work_json, estimate_s, unit, world_size, owner, owner_name, queued_at, fingerprint)"
-                " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (kind, name, json.dumps(dict(params or {})), device, run_id, origin, request_key, now,
+                " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (kind, name, json.dumps(dict(params or {})), device, origin, request_key, now,
                  json.dumps(dict(work)) if work else None, estimate_s, unit, world_size, owner.owner, owner.name, now,
                  fingerprint)).lastrowid)
-            ids: list[int] = []
-            for r in runs:
-                ids.append(int(con.execute(
-                    "INSERT INTO runs(job_id, name, status, spec_json, data_json, train_json, finetune_json, device,"
-                    " created_at, owner) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
-                    (job_id, r["name"], json.dumps(r["spec"]), json.dumps(r["data"]), json.dumps(r["train"]),
-                     json.dumps(r["finetune"]) if r.get("finetune") else None, device, now, owner.owner)).lastrowid))
-            if partners:
-                con.execute("UPDATE runs SET partner_id=? WHERE id=?", (ids[1], ids[0]))
-                con.execute("UPDATE runs SET partner_id=? WHERE id=?", (ids[0], ids[1]))
+            if run_id is not None:
+                self.set_run(con, job_id, run_id)
+            ids = RunStore.add_to_job(con, job_id, runs, device, owner.owner, now, partners) if runs else []
+            if then is not None:
+                ids += then(con, job_id, now)
             return job_id, ids
+
+    @staticmethod
+    def set_run(con: Any, job_id: int, run_id: int) -> None:
+        """Record, on the caller's connection, that job ``job_id`` studies run ``run_id`` (its results are listed
+        with that run and deleted with it); KeyError for a run that does not exist."""
+        if con.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
+            raise KeyError(f"no run with id {run_id}")
+        con.execute("UPDATE jobs SET run_id=? WHERE id=?", (run_id, job_id))
 
     @staticmethod
     def _requested(con: Any, request_key: str, now: float) -> Any:

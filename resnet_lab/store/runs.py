@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from .db import Database
 from .records import ACTIVE, FINISHED, STATUSES, Run, placeholders, run_from_row
@@ -14,6 +14,24 @@ _UPDATABLE = {"name", "step", "total_steps", "best_json", "last_json", "ckpt_bes
 
 class RunStore:
     """Trained models. Runs are created with their job (:meth:`store.jobs.JobStore.create`)."""
+
+    @staticmethod
+    def add_to_job(con: Any, job_id: int, rows: Sequence[Mapping[str, Any]], device: str, owner: str, now: float,
+                   partners: bool = False) -> list[int]:
+        """Insert ``rows`` as the queued runs of job ``job_id`` on the caller's connection ``con`` (inside its
+        transaction); returns their ids, in order. Each row holds ``name``, ``spec``, ``data``, ``train`` (and
+        optionally ``finetune``); with ``partners`` the first two are each other's twin."""
+        if partners and len(rows) < 2:
+            raise ValueError("twins need two runs")
+        ids = [int(con.execute(
+            "INSERT INTO runs(job_id, name, status, spec_json, data_json, train_json, finetune_json, device,"
+            " created_at, owner) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+            (job_id, r["name"], json.dumps(r["spec"]), json.dumps(r["data"]), json.dumps(r["train"]),
+             json.dumps(r["finetune"]) if r.get("finetune") else None, device, now, owner)).lastrowid) for r in rows]
+        if partners:
+            con.execute("UPDATE runs SET partner_id=? WHERE id=?", (ids[1], ids[0]))
+            con.execute("UPDATE runs SET partner_id=? WHERE id=?", (ids[0], ids[1]))
+        return ids
 
     def __init__(self, db: Database) -> None:
         self.db = db

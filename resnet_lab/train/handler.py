@@ -1,6 +1,7 @@
 """The training job handler: trains a job's runs (one model, or a ResNet and its plain twin on the very
 same batches) and records them. Called by the one worker harness (:mod:`resnet_lab.jobs.worker`) for
-jobs of kind ``train`` and ``finetune``.
+jobs of the two kinds declared here, :data:`TRAIN` and :data:`FINETUNE`, whose runs are written with the job
+(:func:`add_runs`).
 
 It turns the engine's callbacks into store writes (metrics batched, a few transactions a second at
 most) and stops gracefully — finishing the step and writing a checkpoint — when asked. Each run ends
@@ -21,16 +22,18 @@ import dataclasses
 import errno
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
 from ..data.registry import DataConfig, load_dataset
-from ..jobs.handlers import JobContext, JobFailed, Outcome
+from ..jobs.handlers import Created, JobContext, JobFailed, JobKind, Outcome
 from ..paths import run_dir
 from ..spec import ModelSpec
 from ..store import Run, Store
+from ..store.runs import RunStore
 from . import distributed, trajectory
 from .checkpoint import CheckpointNotSaved, read_manifest
 from .config import TrainConfig
@@ -227,3 +230,27 @@ def _train(ctx: JobContext) -> Outcome:
     ctx.progress(max(r.steps for r in results), callbacks.total)
     stopped = [res for res in results if res.status == "stopped"]
     return Outcome("stopped", stopped[0].message) if stopped else Outcome("done")
+
+
+@dataclass(frozen=True)
+class TrainingRuns:
+    """What a training job is queued with (:attr:`resnet_lab.jobs.JobRequest.payload`): the runs it trains, as rows
+    for :meth:`resnet_lab.store.runs.RunStore.add_to_job` (``name``, ``spec``, ``data``, ``train``, optionally
+    ``finetune``), the first two each other's twin when ``twins``."""
+
+    rows: tuple[Mapping[str, Any], ...]
+    twins: bool = False
+
+
+def add_runs(con: Any, created: Created) -> list[int]:
+    """A training job's ``on_submit``: its runs (and the twin pairing), written in the transaction that queues the
+    job, on its device and for its owner; returns their ids, the ResNet first."""
+    runs: TrainingRuns = created.request.payload
+    return RunStore.add_to_job(con, created.job_id, runs.rows, created.device, created.request.owner.owner,
+                               created.created_at, partners=runs.twins)
+
+
+TRAIN = JobKind("train", run_training, resumable=True, group=True, unit="steps", on_submit=add_runs)
+"""Training from scratch: one model, or a ResNet and its plain twin on the same batches; runs as a group too."""
+FINETUNE = JobKind("finetune", run_training, resumable=True, unit="steps", on_submit=add_runs)
+"""Fine-tuning a base (a weights file, or a lab run) on a dataset: one run, in one process."""

@@ -15,13 +15,14 @@ from typing import Any
 from ..data.registry import DataConfig, dataset_info
 from ..data.types import FOLDER_PREFIX
 from ..identity import MACHINE, Identity
-from ..jobs import scheduler, slots
+from ..jobs import JobRequest, scheduler, slots
 from ..models.presets import preset_name
 from ..paths import data_root
 from ..spec import ModelSpec
 from ..store import Job, Store
 from .config import TrainConfig
 from .finetune import FinetuneConfig, load_base, plan
+from .handler import FINETUNE, TRAIN, TrainingRuns
 from .trajectory import check_budget
 
 NOMINAL_TRAIN_IMAGES = 10_000
@@ -178,10 +179,11 @@ def submit(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = F
     rows = training_rows(spec, data, train, twin, name)
     check_budget([ModelSpec.from_dict(r["spec"]) for r in rows], train)  # kept weights: refused only if 2 won't fit
     store = store or Store()
-    _, ids = scheduler.submit(store, "train", rows[0]["name"], train.device, runs=rows, partners=twin,
-                              origin=origin, request_key=request_key, world_size=world_size,
-                              work=training_work("train", [r["spec"] for r in rows], data, train, world_size),
-                              owner=owner, fingerprint=fingerprint(spec, data, train, twin, world_size))
+    _, ids = scheduler.submit(store, JobRequest(
+        TRAIN, rows[0]["name"], train.device, payload=TrainingRuns(tuple(rows), twins=twin), origin=origin,
+        request_key=request_key, world_size=world_size, owner=owner,
+        work=training_work("train", [r["spec"] for r in rows], data, train, world_size),
+        fingerprint=fingerprint(spec, data, train, twin, world_size)))
     return ids
 
 
@@ -200,9 +202,10 @@ def submit_finetune(ft: FinetuneConfig, data: DataConfig, train: TrainConfig, na
     check_budget([spec], train)
     row = {"name": name or f"{base.label} → {data.name} · {ft.strategy}", "spec": spec.to_dict(),
            "data": data.to_dict(), "train": train.to_dict(), "finetune": ft.to_dict()}
-    _, ids = scheduler.submit(store, "finetune", row["name"], train.device, runs=[row], request_key=request_key,
-                              work=training_work(f"finetune:{ft.strategy}", [row["spec"]], data, train),
-                              owner=owner, fingerprint=fingerprint(None, data, train, finetune=ft))
+    _, ids = scheduler.submit(store, JobRequest(
+        FINETUNE, row["name"], train.device, payload=TrainingRuns((row,)), request_key=request_key, owner=owner,
+        work=training_work(f"finetune:{ft.strategy}", [row["spec"]], data, train),
+        fingerprint=fingerprint(None, data, train, finetune=ft)))
     return ids
 
 

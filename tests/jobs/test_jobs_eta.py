@@ -2,13 +2,20 @@
 
 import pytest
 
+from resnet_lab.jobs import JobRequest
 from resnet_lab.jobs import eta
 from resnet_lab.jobs.turns import claim
 from resnet_lab.store import Store
+from resnet_lab.train.handler import TRAIN, TrainingRuns
 
 
 def run():
     return {"name": "r", "spec": {}, "data": {}, "train": {}}
+
+
+def train_job(name, device, **request):
+    """A request for a training job of one run."""
+    return JobRequest(TRAIN, name, device, payload=TrainingRuns((run(),)), **request)
 
 
 @pytest.fixture
@@ -178,9 +185,9 @@ def test_a_job_submitted_again_is_estimated_from_what_the_first_one_taught(s, la
 
     monkeypatch.setattr(scheduler, "pump", lambda store=None, capacity=None: [])
     s.jobs.learn_speed("cpu", "train:abc", seconds=40, units=4000)
-    job, _ = scheduler.submit(s, "train", "again", "cpu", runs=[run()], work={"key": "train:abc", "units": 1000})
+    job, _ = scheduler.submit(s, train_job("again", "cpu", work={"key": "train:abc", "units": 1000}))
     assert s.jobs.get(job).estimate_s == pytest.approx(10)
-    other, _ = scheduler.submit(s, "train", "new", "cpu", runs=[run()], work={"key": "train:xyz", "units": 1000})
+    other, _ = scheduler.submit(s, train_job("new", "cpu", work={"key": "train:xyz", "units": 1000}))
     assert s.jobs.get(other).estimate_s is None
 
 

@@ -24,7 +24,7 @@ from resnet_lab.jobs.turns import claim
 from resnet_lab import ModelSpec, jobs
 from resnet_lab.data.registry import DataConfig
 from resnet_lab.identity import MACHINE
-from resnet_lab.jobs.handlers import HANDLERS
+from resnet_lab.jobs.handlers import registered
 from resnet_lab.paths import run_dir
 from resnet_lab.store import Store
 from resnet_lab.train import checkpoint, launcher
@@ -261,7 +261,7 @@ def test_a_failed_job_says_why_in_words():
 # --- a killed worker, for every kind of job -----------------------------------------------------------------
 
 def test_every_kind_of_job_has_a_kill_and_resume_test():
-    assert set(HANDLERS) == set(KILL_TESTED), "a new kind of job needs its SIGKILL -> interrupted -> resume test"
+    assert set(registered()) == set(KILL_TESTED), "a new kind of job needs its SIGKILL -> interrupted -> resume test"
     for kind, path in KILL_TESTED.items():
         text = (ROOT / path).read_text()
         assert "SIGKILL" in text and kind in text, (kind, path)

@@ -6,17 +6,25 @@ import sys
 import pytest
 
 from resnet_lab import jobs
+from resnet_lab.experiments.landscape import LANDSCAPE_JOB
+from resnet_lab.jobs import JobRequest
 from resnet_lab.jobs import eta, scheduler, slots
 from resnet_lab.jobs.turns import claim
 from resnet_lab.jobs.turns import place
 from resnet_lab.jobs.worker import group_lost
 from resnet_lab.store import Store
+from resnet_lab.train.handler import TRAIN, TrainingRuns
 
 GPUS = {"cpu": 2, "cuda:0": 1, "cuda:1": 1, "cuda:2": 1}
 
 
 def run(name="r"):
     return {"name": name, "spec": {"stem": "cifar"}, "data": {"name": "digits"}, "train": {"epochs": 1}}
+
+
+def train_job(name, device, **request):
+    """A request for a training job of one run."""
+    return JobRequest(TRAIN, name, device, payload=TrainingRuns((run(),)), **request)
 
 
 @pytest.fixture
@@ -60,17 +68,17 @@ def test_world_size_is_checked_at_submission(lab_home, monkeypatch):
     monkeypatch.setattr(slots, "_torch_gpus", lambda: 2)
     store = Store()
     with pytest.raises(ValueError, match="needs 3 GPUs; the lab has 2"):
-        jobs.submit(store, "train", "x", "cuda", runs=[run()], world_size=3, start=False)
+        jobs.submit(store, train_job("x", "cuda", world_size=3, start=False))
     with pytest.raises(ValueError, match="RESNET_LAB_JOBS_PER_CPU"):
-        jobs.submit(store, "train", "x", "cpu", runs=[run()], world_size=2, start=False)
+        jobs.submit(store, train_job("x", "cpu", world_size=2, start=False))
     with pytest.raises(ValueError, match="runs in one process"):
-        jobs.submit(store, "landscape", "x", "cpu", world_size=2, start=False)
+        jobs.submit(store, JobRequest(LANDSCAPE_JOB, "x", "cpu", world_size=2, start=False))
     with pytest.raises(ValueError, match="at least 1"):
         store.jobs.create("train", "x", "cpu", runs=[run()], world_size=0)
     monkeypatch.setenv("RESNET_LAB_JOBS_PER_CPU", "2")
-    job, _ = jobs.submit(store, "train", "x", "cpu", runs=[run()], world_size=2, start=False)
+    job, _ = jobs.submit(store, train_job("x", "cpu", world_size=2, start=False))
     assert store.jobs.get(job).world_size == 2
-    assert store.jobs.get(jobs.submit(store, "train", "y", "cpu", runs=[run()], start=False)[0]).world_size == 1
+    assert store.jobs.get(jobs.submit(store, train_job("y", "cpu", start=False))[0]).world_size == 1
 
 
 def test_a_group_is_started_by_torchrun_and_sees_its_gpus_in_order(monkeypatch):

@@ -8,9 +8,11 @@ import pytest
 
 from resnet_lab import jobs
 from resnet_lab.identity import MACHINE, Identity
+from resnet_lab.jobs import JobRequest
 from resnet_lab.jobs import eta, scheduler
 from resnet_lab.jobs.turns import Waiting, claim, queue_order, turn_order
 from resnet_lab.store import QueueFull, Store
+from resnet_lab.train.handler import TRAIN, TrainingRuns
 
 A, B, C, D = (Identity(f"class:{i}", name, source="class") for i, name in enumerate("ABCD", 1))
 TEACHER = Identity("login:t", "T", teacher=True, source="login")
@@ -18,6 +20,11 @@ TEACHER = Identity("login:t", "T", teacher=True, source="login")
 
 def run():
     return {"name": "r", "spec": {}, "data": {}, "train": {}}
+
+
+def train_job(name, device, **request):
+    """A request for a training job of one run."""
+    return JobRequest(TRAIN, name, device, payload=TrainingRuns((run(),)), **request)
 
 
 @pytest.fixture
@@ -137,26 +144,23 @@ def test_once_the_jobs_it_waited_for_have_started_a_moved_job_takes_ordinary_tur
 def test_a_queued_owner_over_the_cap_is_refused_with_what_to_do(s, monkeypatch):
     monkeypatch.setattr(scheduler, "pump", lambda store=None, capacity=None, max_running_per_owner=None: [])
     for _ in range(3):
-        scheduler.submit(s, "train", "a", "cpu", runs=[run()], owner=A, max_queued_per_owner=3,
-                         request_key=None)
+        scheduler.submit(s, train_job("a", "cpu", owner=A, max_queued_per_owner=3, request_key=None))
     before = len(s.jobs.list())
     with pytest.raises(QueueFull) as e:
-        scheduler.submit(s, "train", "a", "cpu", runs=[run()], owner=A, max_queued_per_owner=3)
+        scheduler.submit(s, train_job("a", "cpu", owner=A, max_queued_per_owner=3))
     assert str(e.value) == ("You already have 3 jobs waiting or running; this class allows 3 at a time. Stop one "
                             "or wait for one to finish.")
     assert isinstance(e.value, ValueError) and jobs.QueueFull is QueueFull
     assert len(s.jobs.list()) == before and len(s.runs.list()) == before
     # others, the teacher and the machine are not held by A's jobs
-    scheduler.submit(s, "train", "b", "cpu", runs=[run()], owner=B, max_queued_per_owner=3)
+    scheduler.submit(s, train_job("b", "cpu", owner=B, max_queued_per_owner=3))
     for who in (TEACHER, MACHINE):
         for _ in range(4):
-            scheduler.submit(s, "train", "t", "cpu", runs=[run()], owner=who, max_queued_per_owner=3)
+            scheduler.submit(s, train_job("t", "cpu", owner=who, max_queued_per_owner=3))
     # a double click at the cap is the first job, not a refusal
     s.jobs.stop(s.jobs.list(owner=A.owner)[0].id, by=A)
-    first = scheduler.submit(s, "train", "a", "cpu", runs=[run()], owner=A, max_queued_per_owner=3,
-                             request_key="tab:1")
-    assert scheduler.submit(s, "train", "a", "cpu", runs=[run()], owner=A, max_queued_per_owner=3,
-                            request_key="tab:1") == first
+    first = scheduler.submit(s, train_job("a", "cpu", owner=A, max_queued_per_owner=3, request_key="tab:1"))
+    assert scheduler.submit(s, train_job("a", "cpu", owner=A, max_queued_per_owner=3, request_key="tab:1")) == first
     with pytest.raises(QueueFull):
         s.jobs.create("train", "a", "cpu", runs=[run()], owner=A, max_active_per_owner=3)
     with pytest.raises(QueueFull, match="This needs 2 jobs, and you already have 3 jobs"):
@@ -168,7 +172,7 @@ def test_pump_takes_its_caps_from_the_class_settings(s, monkeypatch):
     monkeypatch.setattr(scheduler, "spawn", lambda store, job_id, slot: None)
     queue(s, A, 2)
     with pytest.raises(QueueFull):
-        scheduler.submit(s, "train", "a3", "cpu", runs=[run()], owner=A, start=False)
+        scheduler.submit(s, train_job("a3", "cpu", owner=A, start=False))
     queue(s, B, 1)
     assert names(s, jobs.pump(s, capacity={"cpu": 3})) == ["A1", "B1"]  # one running each
 
@@ -180,9 +184,9 @@ def test_the_class_settings_file_sets_both_caps(s, lab_home, monkeypatch):
     (lab_home / "classroom.toml").write_text("[queue]\nmax_queued_per_owner = 2\nmax_running_per_owner = 1\n")
     assert scheduler.queue_caps() == (2, 1)
     for _ in range(2):
-        scheduler.submit(s, "train", "A", "cpu", runs=[run()], owner=A, start=False)
+        scheduler.submit(s, train_job("A", "cpu", owner=A, start=False))
     with pytest.raises(QueueFull, match="this class allows 2 at a time"):
-        scheduler.submit(s, "train", "A", "cpu", runs=[run()], owner=A, start=False)
+        scheduler.submit(s, train_job("A", "cpu", owner=A, start=False))
     queue(s, B, 1)
     assert names(s, jobs.pump(s, capacity={"cpu": 3})) == ["A", "B1"]
     queued = s.jobs.list(owner=A.owner, statuses=["queued"])
