@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from tests.helpers.homes import private_home, train_tiny_job
+from tests.helpers.tiers import TIERS, tier_of
 
 
 @pytest.fixture(autouse=True)
@@ -34,40 +35,12 @@ def pytest_configure(config):
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
-# The tiers (see pyproject's markers and the Makefile): a test's tier is given by where it lives, never by hand.
-# tests/browser/ and tests/app/ are their own tiers; the modules below start processes (job workers, the CLI as a
-# real command, bench scripts, concurrent writers) or wait on them; everything else is a unit test.
-TIER_DIRS = {"browser": "browser", "app": "app"}
-PROCESS_MODULES = {
-    "test_bench.py",
-    "test_cli_processes.py",
-    "test_cli_landscape.py",
-    "test_export.py",
-    "experiments/test_experiments_landscape.py",
-    "experiments/test_experiments_landscape_path.py",
-    "jobs/test_jobs_faults.py",
-    "jobs/test_jobs_groups.py",
-    "jobs/test_jobs_processes.py",
-    "jobs/test_jobs_reap.py",
-    "store/test_store_concurrency.py",
-    "train/test_cuda.py",
-    "train/test_ddp.py",
-    "train/test_processes.py",
-}
-TESTS = Path(__file__).resolve().parent
-
-
-def tier_of(path: Path) -> str:
-    """The tier of the test module at ``path``: browser, app, process or unit."""
-    rel = Path(path).resolve().relative_to(TESTS)
-    if rel.parts[0] in TIER_DIRS:
-        return TIER_DIRS[rel.parts[0]]
-    return "process" if rel.as_posix() in PROCESS_MODULES else "unit"
-
-
 def pytest_collection_modifyitems(config, items):
+    """Each test's tier (unit, process, app, browser: pyproject's markers) by where it lives; a test that says its
+    own tier (the one test of a module that starts workers, say) keeps it."""
     for item in items:
-        item.add_marker(getattr(pytest.mark, tier_of(item.path)))
+        if not any(item.get_closest_marker(tier) for tier in TIERS):
+            item.add_marker(getattr(pytest.mark, tier_of(item.path)))
 
 
 def _leftover_workers(base: Path) -> list[tuple[int, str]]:

@@ -247,6 +247,7 @@ def test_figure_draws_four_curves_per_panel_deeper_bold_plain_dashed():
 
 
 @pytest.mark.slow
+@pytest.mark.process
 def test_whole_experiment_runs_on_cpu_with_real_workers():
     """Acceptance: four runs recorded, verdict computed, and a double click is one experiment."""
     cfg = DegradationConfig(shallow=8, deep=14, width=4,
