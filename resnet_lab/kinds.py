@@ -11,11 +11,11 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from .experiments.landscape import LANDSCAPE_JOB
+from .experiments.landscape import INTERPOLATION_JOB, LANDSCAPE_JOB
 from .jobs import JobKind
 from .train.handler import FINETUNE, TRAIN
 
-KINDS: tuple[JobKind, ...] = (TRAIN, FINETUNE, LANDSCAPE_JOB)
+KINDS: tuple[JobKind, ...] = (TRAIN, FINETUNE, LANDSCAPE_JOB, INTERPOLATION_JOB)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,13 +1,13 @@
 """Loss landscapes as background work: queue a slice of a run (and its twin), compute it in a job, keep
 the result with the run (``$RESNET_LAB_HOME/runs/<run>/landscape-<job>.json``) and read it back.
 
-One job kind (``landscape``), two modes (``job.params["mode"]``; jobs from before modes are slices):
+Two kinds of job, declared at the end of this module (:data:`LANDSCAPE_JOB`, :data:`INTERPOLATION_JOB`):
 
-- ``"slice"``: a 1D/2D slice along random filter-normalized directions, or — ``directions="pca"`` — along the
+- ``landscape``, a slice: a 1D/2D slice along random filter-normalized directions, or — ``directions="pca"`` — along the
   first two PCA directions of the run's kept weights (its training path, drawn over the slice; the slice is
   then centred on the *last kept weights*, the end of training, where random slices are centred on the run's
   best checkpoint);
-- ``"interpolation"``: the loss along the straight line from a start to the run's trained (best-checkpoint)
+- ``interpolation``: the loss along the straight line from a start to the run's trained (best-checkpoint)
   weights (Goodfellow et al. 2015), saved as ``interpolation-<job>.json``. The start is the run's initial
   weights — its step-0 snapshot when it kept weights, else rebuilt from its spec and seed (the trainer seeds
   the build with ``torch.manual_seed(seed)`` right before ``build_model(spec)``, so the rebuild is exact; a
@@ -38,9 +38,9 @@ from ..store import Run, Store
 from ..store.jobs import JobStore
 from ..train import trajectory
 
-KIND = "landscape"  # the job kind
-MODES = ("slice", "interpolation")  # job.params["mode"]
-INTERPOLATION = "interpolation"  # the result file kind of an interpolation
+KIND = "landscape"  # the job kind of a slice, and its result file's kind
+MODES = ("slice", "interpolation")  # what job_mode says
+INTERPOLATION = "interpolation"  # the job kind of an interpolation, and its result file's kind
 RESULT_VERSION = 1  # the result file's format
 STARTS = ("init", "run")  # an interpolation starts from the run's initial weights, or from another run
 MIN_PATH = 3  # kept weights a training path needs for two PCA directions
@@ -220,8 +220,10 @@ def concerns(job: Any, run_id: int) -> bool:
 
 
 def job_mode(job: Any) -> str:
-    """"slice" or "interpolation" (jobs from before modes are slices)."""
-    return job.params.get("mode", "slice")
+    """"slice" or "interpolation": what the job's kind computes. Its ``params["mode"]`` says the same in words (a
+    landscape job queued before interpolation was a kind of its own says which by it alone; one from before modes
+    is a slice)."""
+    return INTERPOLATION if job.kind == INTERPOLATION or job.params.get("mode") == INTERPOLATION else "slice"
 
 
 def job_settings(job: Any) -> LandscapeParams | InterpolationParams:
@@ -246,10 +248,10 @@ def describe_job(job: Any) -> str:
 
 def landscape_jobs(store: Store, run: Run, statuses: Sequence[str] | None = None,
                    mode: str | None = None) -> list[Any]:
-    """Landscape jobs that sliced ``run``, newest first: its own, and its partner's that included it; only
-    those of ``mode`` ("slice", "interpolation") when given."""
+    """Landscape and interpolation jobs that studied ``run``, newest first: its own, and its partner's that included
+    it; only those of ``mode`` ("slice", "interpolation") when given."""
     ids = [run.id] + ([run.partner_id] if run.partner_id is not None else [])
-    found = store.jobs.list(kinds=[KIND], run_ids=ids, statuses=statuses)
+    found = store.jobs.list(kinds=[KIND, INTERPOLATION], run_ids=ids, statuses=statuses)
     return [j for j in found if concerns(j, run.id) and (mode is None or job_mode(j) == mode)]
 
 
@@ -333,7 +335,7 @@ def submit_interpolation(run_id: int, params: InterpolationParams, twin: bool = 
     from_runs = interpolation_starts(store, runs, start, from_run)
     title = f"interpolation of run {run_id}" + (f" and {runs[1].id}" if twin else "")
     job_id, _ = scheduler.submit(store, JobRequest(
-        LANDSCAPE_JOB, title, "auto",
+        INTERPOLATION_JOB, title, "auto",
         params={"runs": [r.id for r in runs], "mode": INTERPOLATION, "start": start, "from_runs": from_runs,
                 **params.to_dict()},
         request_key=request_key, estimate_s=estimate_s, owner=owner))
@@ -364,10 +366,9 @@ def pca_slice_inputs(run: Run, model: torch.nn.Module, params: LandscapeParams
 
 
 def run_landscape(ctx: JobContext) -> Outcome:
-    """The job handler: a slice job (every model's surface in turn, then one result file; on a stop the
-    surfaces computed so far — the last one partial — are saved) or an interpolation job
-    (:func:`run_interpolation`)."""
-    if job_mode(ctx.job) == INTERPOLATION:
+    """The handler of a landscape job: every model's surface in turn, then one result file; on a stop the
+    surfaces computed so far — the last one partial — are saved."""
+    if job_mode(ctx.job) == INTERPOLATION:  # a landscape job queued before interpolation was a kind of its own
         return run_interpolation(ctx)
     from ..analysis.subject import from_run
     from ..data.registry import load_dataset
@@ -441,7 +442,7 @@ def run_interpolation(ctx: JobContext) -> Outcome:
     job, store = ctx.job, ctx.store
     raw = dict(job.params)
     ids = _ids(raw.pop("runs", [job.run_id]), "runs")
-    raw.pop("mode")
+    raw.pop("mode", None)  # a landscape job's, queued before interpolation was a kind of its own
     start = raw.pop("start", "init")
     from_runs = raw.pop("from_runs", None)
     if start not in STARTS:
@@ -502,11 +503,13 @@ def run_interpolation(ctx: JobContext) -> Outcome:
 
 
 def study_run(con: Any, created: Created) -> list[int]:
-    """A landscape job's ``on_submit``: it is recorded as a study of its first run (``params["runs"][0]``), so it is
+    """A landscape or interpolation job's ``on_submit``: it is recorded as a study of its first run (``params["runs"][0]``), so it is
     listed, and deleted, with that run."""
     JobStore.set_run(con, created.job_id, _ids(created.request.params.get("runs"), "runs")[0])
     return []
 
 
 LANDSCAPE_JOB = JobKind(KIND, run_landscape, unit="evaluations", on_submit=study_run)
-"""A loss-landscape job (a slice, or an interpolation: ``params["mode"]``): computed again when resumed."""
+"""A slice of the loss landscape around a run (and its twin): computed again when resumed."""
+INTERPOLATION_JOB = JobKind(INTERPOLATION, run_interpolation, unit="evaluations", on_submit=study_run)
+"""The loss along the line from a start to a run's trained weights (and its twin's): computed again when resumed."""

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from resnet_lab.analysis.landscape import LandscapeParams, Surface
-from resnet_lab.experiments.landscape import KIND, result_path, save_result
+from resnet_lab.experiments.landscape import INTERPOLATION, KIND, result_path, save_result
 from resnet_lab.ui.common import plain
 from tests.helpers.waiting import wait_done, wait_job
 
@@ -261,7 +261,7 @@ def test_an_interpolation_is_started_and_both_curves_are_drawn_side_by_side(home
     at.radio(key="ls_i_from").set_value("its initial weights").run()
     at.button(key="ls_i_start").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    (task,) = store.jobs.list(kinds=[KIND])
+    (task,) = store.jobs.list(kinds=[INTERPOLATION])  # a kind of its own
     assert task.params["mode"] == "interpolation" and task.params["start"] == "init"
     assert f"Interpolation job #{task.id}" in text(at)
     task = wait_done(store, task.id)

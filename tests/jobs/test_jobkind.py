@@ -70,3 +70,17 @@ def test_nothing_in_the_job_system_names_a_kind_of_job():
         assert NAME not in path.read_text() and "sheep" not in path.read_text(), path
         named = {k.name for k in KINDS} & string_constants(path)
         assert not named, f"{path.name} names the kinds {sorted(named)}"
+
+
+def test_a_landscape_row_queued_as_an_interpolation_before_the_split_still_runs_as_one(monkeypatch):
+    from types import SimpleNamespace
+
+    from resnet_lab.experiments import landscape
+
+    old = SimpleNamespace(kind=landscape.KIND, params={"runs": [1], "mode": "interpolation"}, run_id=1)
+    new = SimpleNamespace(kind=landscape.INTERPOLATION, params={"runs": [1]}, run_id=1)
+    assert landscape.job_mode(old) == landscape.job_mode(new) == "interpolation"
+    assert landscape.job_mode(SimpleNamespace(kind=landscape.KIND, params={"runs": [1]})) == "slice"
+    monkeypatch.setattr(landscape, "run_interpolation", lambda ctx: ("interpolated", ctx.job))
+    assert kind_named(landscape.KIND).handler(SimpleNamespace(job=old)) == ("interpolated", old)
+    assert kind_named(landscape.INTERPOLATION).unit == kind_named(landscape.KIND).unit == "evaluations"

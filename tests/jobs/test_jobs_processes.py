@@ -1,5 +1,5 @@
-"""Real worker processes of the one job system against a real database file, for a training job and a loss
-landscape job alike: SIGKILL -> interrupted -> resume, a graceful stop, first come first served on one slot,
+"""Real worker processes of the one job system against a real database file, for a training job, a loss
+landscape job and an interpolation job alike: SIGKILL -> interrupted -> resume, a graceful stop, first come first served on one slot,
 and thirty pollers that never disturb a job."""
 
 import dataclasses
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from resnet_lab import ModelSpec, jobs
-from resnet_lab.analysis.landscape import LandscapeParams
+from resnet_lab.analysis.landscape import InterpolationParams, LandscapeParams
 from resnet_lab.data.registry import DataConfig
-from resnet_lab.experiments.landscape import load_result, submit_landscape
+from resnet_lab.experiments.landscape import load_result, submit_interpolation, submit_landscape
 from resnet_lab.identity import MACHINE
 from resnet_lab.store import Store
 from resnet_lab.train import launcher
@@ -25,6 +25,7 @@ TINY = ModelSpec(stem="cifar", depths=(1, 1), widths=(4, 8), shortcut="A", num_c
 DIGITS = DataConfig(name="digits", image_size=8, train_subset=256, augment=False)
 QUICK = TrainConfig(epochs=1, batch_size=64, lr=0.05, log_every=2, grad_norm_every=2, device="cpu")
 LONG_SLICE = LandscapeParams(dims=2, steps=31, batches=2, batch_size=64)  # ~2,000 evaluations: seconds
+LONG_LINE = InterpolationParams(resolution=50, extend=1.0, batches=8, batch_size=32)  # ~600 evaluations: seconds
 
 
 def wait_for(predicate, store, timeout=120.0, what="condition"):
@@ -38,10 +39,13 @@ def wait_for(predicate, store, timeout=120.0, what="condition"):
 
 
 def long_job(kind, store, ids):
-    """A job that runs for a while: 400 epochs of a tiny net on digits, or a 31×31 landscape of a twin pair."""
+    """A job that runs for a while: 400 epochs of a tiny net on digits, a 31×31 landscape of a twin pair, or the
+    line from each twin's initial weights to its trained ones at 301 points."""
     if kind == "train":
         run_id = launcher.submit(TINY, DIGITS, QUICK.replace(epochs=400, log_every=1), store=store)[0]
         return store.runs.get(run_id).job_id
+    if kind == "interpolation":
+        return submit_interpolation(ids[0], LONG_LINE, twin=True, store=store)
     return submit_landscape(ids[0], LONG_SLICE, twin=True, store=store)
 
 
@@ -52,7 +56,7 @@ def under_way(kind, store, job_id):
     return kind != "train" or all(r.ckpt_last for r in store.runs.of_job(job_id))
 
 
-@pytest.mark.parametrize("kind", ["train", "landscape"])
+@pytest.mark.parametrize("kind", ["train", "landscape", "interpolation"])
 def test_sigkill_is_detected_as_interrupted_and_resume_goes_on(private_trained_home, kind):
     store, ids = private_trained_home
     job = long_job(kind, store, ids)
