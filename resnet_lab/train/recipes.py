@@ -5,7 +5,7 @@ A recipe is what the Train page and ``python -m resnet_lab train`` start from; e
 user's to change. Each recipe says why (``Recipe.why``), in a sentence a page can show: "digits: 8 px
 upsampled to 32, the size the CIFAR stem was designed for".
 
-Measured on a 2-core CPU (``bench/time_to_accuracy.py`` prints it; the README's table has the figures).
+Measured by ``bench/time_to_accuracy.py``; BENCHMARKS.md has the figures.
 The numbers behind the choices:
 - CIFAR-stem ResNets (resnet20 …) were designed for 32-px inputs: two stride-2 stages take 32 to 8;
   at 8 px the last stage sees 2×2 maps and digits top out near 80%. Upsampled to 32 px, the same
