@@ -4,7 +4,7 @@ For one batch, :func:`gradient_flow` takes a single cross-entropy loss in **trai
 batch statistics, exactly as the first training step does), back-propagates it and records
 
 * ``||dL/dW||`` (Frobenius norm) of every conv and linear weight, in depth order — the same layers and the
-  same quantity the trainer logs every ``grad_norm_every`` steps (``train.engine.weight_layers``), and
+  same quantity the trainer logs every ``grad_norm_every`` steps (``models.layers.weight_layers``), and
 * the standard deviation of the stem's output and of every residual block's output in that same forward
   pass (the forward signal by depth).
 
@@ -41,7 +41,7 @@ from ..models import build_model
 from ..models.hooks import forward_hooks
 from ..models.presets import CIFAR_DEPTHS, cifar_spec
 from ..spec import ModelSpec
-from ..train.engine import weight_layers
+from ..models.layers import weight_layers
 
 DEPTHS = CIFAR_DEPTHS  # offered by the depth slider
 MAX_BATCH = 1024  # images in one gradient-flow batch (one fwd/bwd of a 110-layer net on a CPU stays seconds)

@@ -43,7 +43,7 @@ from ..data.types import DATASET_INFO, FOLDER_PREFIX, MAX_TRAIN_SUBSET, DataConf
 from ..fmt import format_bytes
 from ..models.presets import PRESETS, get_preset, plain_name
 from ..spec import ModelSpec
-from ..train.config import TrainConfig
+from ..train_config import TrainConfig
 
 ANY_USER_DATASET = "folder:*"  # in ``datasets``: every dataset a person imported
 MIB = 2**20  # one "MB" of max_upload_mb

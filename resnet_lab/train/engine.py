@@ -54,6 +54,7 @@ from ..data.augment import augment_batch, normalize
 from ..data.registry import Dataset
 from ..device import resolve_device
 from ..models import build_model
+from ..models.layers import weight_layers
 from ..spec import ModelSpec
 from . import distributed, trajectory
 from .checkpoint import load_train_state, save_checkpoint
@@ -170,16 +171,6 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module, backbone_lr_mult: float =
         return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999), fused=fused)
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
                            fused=fused)
-
-
-def weight_layers(model: nn.Module) -> tuple[list[str], list[torch.Tensor]]:
-    """Names and weights of every trainable conv and linear layer, in depth order (gradient-norm tracking)."""
-    names, params = [], []
-    for name, p in model.named_parameters():
-        if p.dim() > 1 and p.requires_grad:
-            names.append(name.removesuffix(".weight"))
-            params.append(p)
-    return names, params
 
 
 def _autocast(cuda: bool) -> AbstractContextManager:

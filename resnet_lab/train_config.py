@@ -1,0 +1,96 @@
+"""Training configuration: one frozen dataclass, validated, JSON round trip (floor 1: the classroom's bounds and the
+trainer both read it)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .checks import MAX_SEED, check_float, check_int
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("onecycle", "cosine", "step", "constant")
+DEVICES = ("auto", "cpu", "cuda")
+MAX_KEEP_EVERY = 1_000_000  # steps
+MAX_KEEP_BUDGET_MB = 100_000.0  # 100 GB: a cap on what one job's kept weights may ask for
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 5  # passes over the training split
+    batch_size: int = 128  # images per step
+    optimizer: str = "sgd"  # "sgd" (momentum) or "adamw"
+    lr: float = 0.1  # peak learning rate
+    momentum: float = 0.9  # SGD momentum (AdamW: beta1)
+    nesterov: bool = True  # Nesterov momentum (SGD only)
+    weight_decay: float = 5e-4  # L2 for SGD, decoupled for AdamW
+    schedule: str = "onecycle"  # learning-rate shape: onecycle, cosine, step, constant
+    warmup_epochs: float = 0.0  # linear warm-up before cosine/step/constant (onecycle has its own)
+    step_every_epochs: int = 2  # "step" schedule: divide lr by 10 every this many epochs
+    label_smoothing: float = 0.0  # cross-entropy label smoothing, 0..0.5
+    seed: int = 0  # init, batch order and augmentation; the twins share it
+    log_every: int = 10  # steps between metric logs (the only host syncs in the loop)
+    grad_norm_every: int = 50  # steps between per-layer gradient-norm snapshots (0: never)
+    eval_points: int = 10  # at least this many val passes per run (every total_steps // eval_points steps and at
+    #   each epoch end): a short run draws a validation curve, not two dots; 0: at epoch ends only
+    device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
+    compile: bool = False  # torch.compile the training forward: pays back on long GPU runs; first step = compile_s
+    keep_weights_every: int = 0  # keep the weights at step 0, every this many steps and at the end, for the
+    #   landscape page's training path and interpolation (0: off; see resnet_lab.train.trajectory)
+    keep_weights_budget_mb: float = 200.0  # disk the kept weights of one job (all its models) may take, MB:
+    #   thinned to every 2k, 4k, … steps to fit; refused at submit if even the first and last do not fit
+
+    def __post_init__(self) -> None:
+        check_int("epochs", self.epochs, 1, 1000)
+        check_int("batch_size", self.batch_size, 2, 8192)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("device", self.device, DEVICES)
+        check_float("lr", self.lr, 1e-6, 10.0)
+        check_float("momentum", self.momentum, 0.0, 0.999)
+        check_float("weight_decay", self.weight_decay, 0.0, 1.0)
+        check_float("warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs))
+        check_int("step_every_epochs", self.step_every_epochs, 1, 1000)
+        check_float("label_smoothing", self.label_smoothing, 0.0, 0.5)
+        check_int("seed", self.seed, 0, MAX_SEED)
+        check_int("log_every", self.log_every, 1, 100_000)
+        check_int("grad_norm_every", self.grad_norm_every, 0, 100_000)
+        check_int("eval_points", self.eval_points, 0, 1000)
+        check_int("keep_weights_every", self.keep_weights_every, 0, MAX_KEEP_EVERY)
+        check_float("keep_weights_budget_mb", self.keep_weights_budget_mb, 1.0, MAX_KEEP_BUDGET_MB)
+        if not isinstance(self.nesterov, bool):
+            raise ValueError(f"nesterov must be true or false, got {self.nesterov!r}")
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"compile must be true or false, got {self.compile!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` for a job's fingerprint: the keep-weights settings count only when on, so a job that
+        keeps no weights has the fingerprint it had before the setting existed (old finished jobs still match)."""
+        out = self.to_dict()
+        if not self.keep_weights_every:
+            del out["keep_weights_every"], out["keep_weights_budget_mb"]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        """Validate a stored or untrusted mapping. Settings added since a config was stored (``eval_points``,
+        ``keep_weights_*``) take their defaults; unknown keys are refused."""
+        if not isinstance(data, Mapping):
+            raise ValueError("a training config must be a JSON object")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown training setting(s): {', '.join(sorted(map(str, unknown)))}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not allowed; choose one of {', '.join(allowed)}")
