@@ -3,8 +3,8 @@ the result with the run (``$RESNET_LAB_HOME/runs/<run>/landscape-<job>.json``) a
 
 Two kinds of job, declared at the end of this module (:data:`LANDSCAPE_JOB`, :data:`INTERPOLATION_JOB`):
 
-- ``landscape``, a slice: a 1D/2D slice along random filter-normalized directions, or — ``directions="pca"`` — along the
-  first two PCA directions of the run's kept weights (its training path, drawn over the slice; the slice is
+- ``landscape``, a slice: a 1D/2D slice along random filter-normalized directions, or — ``directions="pca"`` —
+  along the first two PCA directions of the run's kept weights (its training path, drawn over the slice; the slice is
   then centred on the *last kept weights*, the end of training, where random slices are centred on the run's
   best checkpoint);
 - ``interpolation``: the loss along the straight line from a start to the run's trained (best-checkpoint)
@@ -503,8 +503,8 @@ def run_interpolation(ctx: JobContext) -> Outcome:
 
 
 def study_run(con: Any, created: Created) -> list[int]:
-    """A landscape or interpolation job's ``on_submit``: it is recorded as a study of its first run (``params["runs"][0]``), so it is
-    listed, and deleted, with that run."""
+    """A landscape or interpolation job's ``on_submit``: it is recorded as a study of its first run
+    (``params["runs"][0]``), so it is listed, and deleted, with that run."""
     JobStore.set_run(con, created.job_id, _ids(created.request.params.get("runs"), "runs")[0])
     return []
 

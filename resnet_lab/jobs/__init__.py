@@ -15,5 +15,6 @@ from .handlers import JobKind
 from .scheduler import (HEARTBEAT_S, STALE_AFTER_S, START_GRACE_S, JobRequest, QueueFull, check_room, delete, gone,
                         move_to_back, pid_alive, pump, queue_caps, reap, resume, spawn, stop, submit)
 
-__all__ = ["HEARTBEAT_S", "STALE_AFTER_S", "START_GRACE_S", "JobKind", "JobRequest", "QueueFull", "check_room", "delete",
-           "gone", "move_to_back", "pid_alive", "pump", "queue_caps", "reap", "resume", "spawn", "stop", "submit"]
+__all__ = ["HEARTBEAT_S", "STALE_AFTER_S", "START_GRACE_S", "JobKind", "JobRequest", "QueueFull", "check_room",
+           "delete", "gone", "move_to_back", "pid_alive", "pump", "queue_caps", "reap", "resume", "spawn", "stop",
+           "submit"]

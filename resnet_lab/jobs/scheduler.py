@@ -4,8 +4,8 @@ There is no daemon. Whoever touches the queue — a page's live panel, the CLI, 
 finishes — calls :func:`pump`: it marks jobs whose worker died as ``interrupted`` and starts queued
 jobs while their kind of device has a free slot (:mod:`resnet_lab.jobs.slots`). Claiming is one
 SQLite ``BEGIN IMMEDIATE`` transaction, so two pumps never start the same job. Each job runs in its
-own process, ``python -m resnet_lab.jobs.worker JOB_ID``, whatever its kind. A job of
-``world_size`` N > 1 (of a kind that runs as a group) takes N slots and runs as one group of N such processes started by torchrun
+own process, ``python -m resnet_lab.jobs.worker JOB_ID``, whatever its kind. A job of ``world_size``
+N > 1 (of a kind that runs as a group) takes N slots and runs as one group of N such processes started by torchrun
 (``python -m torch.distributed.run --nproc_per_node N ... -m resnet_lab.jobs.worker JOB_ID``); its rank 0
 is the job's worker as far as the store knows (pid, heartbeat, final status).
 

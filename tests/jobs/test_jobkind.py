@@ -84,3 +84,10 @@ def test_a_landscape_row_queued_as_an_interpolation_before_the_split_still_runs_
     monkeypatch.setattr(landscape, "run_interpolation", lambda ctx: ("interpolated", ctx.job))
     assert kind_named(landscape.KIND).handler(SimpleNamespace(job=old)) == ("interpolated", old)
     assert kind_named(landscape.INTERPOLATION).unit == kind_named(landscape.KIND).unit == "evaluations"
+
+
+def test_the_wiring_is_a_worker_entry_point_with_the_harness_usage(capsys):
+    from resnet_lab import kinds
+
+    assert kinds.main(["not-a-job"]) == 2
+    assert "usage: python -m resnet_lab.jobs.worker JOB_ID" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """Real worker processes of the one job system against a real database file, for a training job, a loss
-landscape job and an interpolation job alike: SIGKILL -> interrupted -> resume, a graceful stop, first come first served on one slot,
-and thirty pollers that never disturb a job."""
+landscape job and an interpolation job alike: SIGKILL -> interrupted -> resume, a graceful stop, first come first
+served on one slot, and thirty pollers that never disturb a job."""
 
 import dataclasses
 import os
