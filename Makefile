@@ -46,10 +46,11 @@ run: venv
 test: browser
 	$(PY) -m pytest
 
-# The tier a developer runs on every change: unit tests and the pages through AppTest (tiers: tests/conftest.py).
-# Left out: the process tier (job workers, the CLI as a real command, bench scripts) and the browser tier.
+# The tier a developer runs on every change: unit tests and the pages through AppTest (tiers: tests/helpers/tiers.py)
+# but the tests marked slow. Left out: those, the process tier (job workers, the CLI as a real command, bench
+# scripts) and the browser tier; `make test` runs them all.
 test-fast: dev
-	$(PY) -m pytest -m "unit or app"
+	$(PY) -m pytest -m "(unit or app) and not slow"
 
 clean:
 	rm -rf $(VENV) .pytest_cache
