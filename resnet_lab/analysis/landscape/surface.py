@@ -60,8 +60,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import MAX_SEED, check_int
-from ..fmt import finite_or_none, format_duration
+from ...checks import MAX_SEED, check_int
+from ...fmt import finite_or_none, format_duration
 
 MAX_STEPS = 51
 MAX_SPAN = 5.0
