@@ -12,7 +12,7 @@ from resnet_lab.spec import BLOCKS, MAX_JSON_BYTES, NORMS, SHORTCUTS, STEMS, Mod
 from resnet_lab.ui import state as S
 from resnet_lab.ui.cache import cached_dot, cached_summary
 from resnet_lab.ui.common import plain
-from resnet_lab.ui.identity import hidden
+from resnet_lab.ui.lesson import hidden
 from resnet_lab.viz.summary import stage_cost_figure
 from resnet_lab.ui.widgets import choice
 

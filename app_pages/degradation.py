@@ -29,8 +29,10 @@ from resnet_lab.identity import Identity
 from resnet_lab.store import Job
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.ui.common import PAGES, plain
-from resnet_lab.ui.runs import (STATUS_ICON, act, cached_view, live_fragment, me, not_yours, progress_key, pump,
-                                session_token, show_error, store)
+from resnet_lab.ui.curves import progress_key
+from resnet_lab.ui.identity import me
+from resnet_lab.ui.job_card import STATUS_ICON, act, not_yours, show_error
+from resnet_lab.ui.session import cached_view, live_fragment, pump, session_token, store
 from resnet_lab.viz.experiments import degradation_figure
 from resnet_lab.ui.widgets import choice
 

@@ -11,7 +11,7 @@ from resnet_lab.store import Run
 from resnet_lab.ui.common import plain
 from resnet_lab.ui.compute import Keyed, on_model
 from resnet_lab.ui.inspect import feed, pick_image, pick_models
-from resnet_lab.ui.runs import store
+from resnet_lab.ui.session import store
 from resnet_lab.viz.inspect import STAT_TITLES, feature_grid_figure, layer_stats_figure, to_pil
 from resnet_lab.ui.widgets import choice
 

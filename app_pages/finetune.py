@@ -22,9 +22,13 @@ from resnet_lab.train.config import TrainConfig
 from resnet_lab.train.finetune import MIN_STEPS, STRATEGY_HELP, FinetuneConfig, optimizer_steps, sized_schedule
 from resnet_lab.train.recipes import recipe_for
 from resnet_lab.ui.common import plain
-from resnet_lab.ui.gallery import ago, owner_label
-from resnet_lab.ui.identity import current_bounds, current_identity, current_lesson, hidden
-from resnet_lab.ui.runs import live_panel, queue_preview, runs_table, session_token, store
+from resnet_lab.ui.gallery import ago
+from resnet_lab.ui.identity import current_identity, owner_label
+from resnet_lab.ui.job_card import queue_preview
+from resnet_lab.ui.lesson import current_bounds, current_lesson, hidden
+from resnet_lab.ui.live import live_panel
+from resnet_lab.ui.runs_table import runs_table
+from resnet_lab.ui.session import session_token, store
 from resnet_lab.ui.widgets import choice
 
 WATCH_KEY = "ft_watch_jobs"

@@ -20,7 +20,7 @@ from resnet_lab.ui.cache import shared_results
 from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.compute import Keyed, on_models
 from resnet_lab.ui.inspect import cached_dataset, inspectable_runs, loaded_subjects, pick_run
-from resnet_lab.ui.runs import store
+from resnet_lab.ui.session import store
 from resnet_lab.ui.state import TRAIN_SPEC_KEY, current_spec
 from resnet_lab.viz.gradflow import FlowSeries, activation_figure, grad_heatmap_figure, grad_norm_figure, spread_figure
 

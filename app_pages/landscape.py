@@ -26,8 +26,9 @@ from resnet_lab.store import Job, Run
 from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.compute import on_models
 from resnet_lab.ui.inspect import cached_dataset, inspectable_runs, loaded_subjects, partner_of, run_label
-from resnet_lab.ui.runs import (STATUS_ICON, act, live_fragment, me, not_yours, pump, queue_place, session_token,
-                                show_error, store)
+from resnet_lab.ui.identity import me
+from resnet_lab.ui.job_card import STATUS_ICON, act, not_yours, show_error
+from resnet_lab.ui.session import live_fragment, pump, queue_place, session_token, store
 from resnet_lab.viz.landscape import interpolation_figure, landscape_1d_figure, landscape_2d_figure
 from resnet_lab.ui.widgets import choice
 

@@ -26,7 +26,7 @@ from resnet_lab.spec import kind_of
 from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.compute import Keyed, on_models
 from resnet_lab.ui.inspect import cached_dataset, inspectable_runs, loaded_subjects, pick_run
-from resnet_lab.ui.runs import store
+from resnet_lab.ui.session import store
 from resnet_lab.viz.experiments import deletion_figure, lesion_figure
 
 PAGE = "app_pages/lesion.py"

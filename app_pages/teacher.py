@@ -20,9 +20,10 @@ from resnet_lab.jobs.slots import devices_status
 from resnet_lab.store import ACTIVE, RESUMABLE, Job, Store
 from resnet_lab.train import launcher
 from resnet_lab.ui.common import PAGES, plain
-from resnet_lab.ui.gallery import ago, gallery, owner_label
-from resnet_lab.ui.identity import app_root, current_identity, current_mode, settings
-from resnet_lab.ui.runs import STATUS_ICON, store
+from resnet_lab.ui.gallery import ago, gallery
+from resnet_lab.ui.identity import app_root, current_identity, current_mode, owner_label, settings
+from resnet_lab.ui.job_card import STATUS_ICON
+from resnet_lab.ui.session import store
 
 ERROR_KEY = "teacher_error"
 DONE_KEY = "teacher_done"  # (what the last action did, when): shown for NOTE_S seconds

@@ -331,7 +331,7 @@ def watching(args: argparse.Namespace, server: AppServer, store: Any, browser: A
     from streamlit.logger import set_log_level
 
     set_log_level("error")  # imported outside a server, Streamlit's caches warn that there is no runtime
-    from resnet_lab.ui import runs as live  # the pace the pages are meant to keep
+    from resnet_lab.ui import session as live  # the pace the pages are meant to keep
     own, apart = cores
     time.sleep(args.settle_s)
     say("window: no page open")

@@ -18,7 +18,7 @@ def test_streamlit_config_is_safe_by_default():
 
 def test_no_full_garbage_collection_after_every_script_run():
     """30 live tabs tick about 20 times a second: a full collection after each was ~2 ms of the server's
-    core apiece (resnet_lab.ui.runs explains). The option must exist in this Streamlit, and be off."""
+    core apiece (resnet_lab.ui.session explains). The option must exist in this Streamlit, and be off."""
     from streamlit import config
 
     cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())

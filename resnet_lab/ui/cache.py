@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Hashable
+from typing import Any, Callable, Hashable, TypeVar
 
 import streamlit as st
 
@@ -12,6 +12,8 @@ from ..device import device_description
 from ..models.diagram import to_dot
 from ..models.summary import ModelSummary, summarize
 from ..spec import ModelSpec
+
+T = TypeVar("T")
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -38,7 +40,8 @@ def cached_device_description() -> str:
 
 
 class SharedResults:
-    """A small least-recently-used store of finished results, shared by every session.
+    """A small least-recently-used store of finished results, shared by every session (the one such cache
+    of the UI: pages' long results, and the live views' figures, tables and views).
 
     For long work that draws its own progress bar: ``st.cache_data`` replays the elements a cached
     function drew, and a bar made outside the function cannot be replayed. The page looks the result
@@ -59,6 +62,19 @@ class SharedResults:
                 return None
             self._items.move_to_end(key)
             return self._items[key]
+
+    def get_or_make(self, key: Hashable, make: Callable[[], T]) -> T:
+        """The value under ``key``, built by ``make`` on a miss while the lock is held: sessions asking at once
+        build it once (for quick builds only: every other key waits meanwhile)."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            value = make()
+            self._items[key] = value
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+            return value
 
     def put(self, key: Hashable, value: Any) -> Any:
         with self._lock:

@@ -1,5 +1,5 @@
-"""The class gallery (every finished run, whose it is, how well it did) and the owner-aware helpers the
-Gallery and Teacher pages share. Everyone may *view* every run; names typed by people are shown as text."""
+"""The class gallery (every finished run, whose it is, how well it did), shared by the Gallery and Teacher
+pages. Everyone may *view* every run; names typed by people are shown as text."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import streamlit as st
 
 from ..analysis.subject import checkpoint_of
 from ..export import export_run, zip_name
-from ..identity import MACHINE, Identity
+from ..identity import Identity
 from ..spec import describe_spec
 from ..store import Run, Store
-from .runs import owner_names, store
+from .identity import owner_label
+from .runs_table import owner_names
+from .session import store
 from .widgets import ACCURACY_COLUMN, choice
 
 GALLERY_STATUSES = ("done", "stopped")  # finished runs; a stopped one counts when it kept a checkpoint
@@ -32,15 +34,6 @@ def ago(t: float | None, now: float | None = None) -> str:
     if s < 48 * 3600:
         return f"{round(s / 3600)} h ago"
     return f"{round(s / 86400)} days ago"
-
-
-def owner_label(owner: str | None, name: str | None, who: Identity) -> str:
-    """How an owner is named to ``who``: "you", the machine, or the display name they gave (plain text)."""
-    if owner is not None and owner == who.owner:
-        return "you"
-    if owner in (None, "", MACHINE.owner):
-        return MACHINE.name
-    return name or owner
 
 
 def gallery_rows(s: Store, who: Identity, mine_only: bool = False) -> list[tuple[Run, dict]]:

@@ -1,4 +1,5 @@
-"""Who is using this browser session, and which lesson it follows. Pages only ask; this module decides.
+"""Who is using this browser session. Pages only ask; this module decides (the lesson it follows:
+:mod:`resnet_lab.ui.lesson`).
 
 The identity comes from exactly one source, chosen by the class settings (``ClassSettings.mode``):
 
@@ -31,16 +32,14 @@ import streamlit as st
 from streamlit.errors import StreamlitAuthError
 
 from ..identity import MACHINE, Identity
-from .runs import store
+from .session import store
 
 if TYPE_CHECKING:
-    from ..classroom.bounds import Bounds
-    from ..classroom.lessons import Lesson
     from ..classroom.settings import ClassSettings
 
 CREDENTIAL_KEY = "_lab_credential"  # ("me" | "teacher", token): what the session holds, re-checked every run
 JOINED_KEY = "_lab_just_joined"  # show the personal link prominently once, right after joining
-LESSON_KEY = "_lab_lesson_id"  # the lesson this session follows (an id; the lesson is loaded from the file)
+LESSON_KEY = "_lab_lesson_id"  # the lesson this session follows (an id, set by resnet_lab.ui.lesson): kept in links
 LESSON_ERROR_KEY = "_lab_lesson_error"
 URL_SEEN_KEY = "_lab_identity_url_seen"  # the ?me= / ?lesson= values last applied, so each is read once
 
@@ -234,6 +233,20 @@ def current_identity() -> Identity:
     return who if who is not None else identity_gate()
 
 
+def me() -> Identity:
+    """Who acts in this session (:func:`current_identity`), as the live views and pages ask it."""
+    return current_identity()
+
+
+def owner_label(owner: str | None, name: str | None, who: Identity) -> str:
+    """How an owner is named to ``who``: "you", the machine, or the display name they gave (plain text)."""
+    if owner is not None and owner == who.owner:
+        return "you"
+    if owner in (None, "", MACHINE.owner):
+        return MACHINE.name
+    return name or owner
+
+
 def personal_link(token: str | None = None) -> str | None:
     """The link that brings this person back (another tab, another laptop) — to the lesson this session follows,
     when it follows one — or None (no personal token)."""
@@ -260,87 +273,13 @@ def app_root() -> str:
     return "/" + (f"{base}/" if base else "")
 
 
-# --- lessons ----------------------------------------------------------------------------------------
-
-
-def _read_lesson_param() -> None:
-    """Apply ``?lesson=<id>`` when it appears or changes (``?lesson=`` empty: leave the lesson)."""
-    from ..classroom.lessons import check_lesson_id
-
-    seen = st.session_state.setdefault(URL_SEEN_KEY, {})
-    raw = st.query_params.get("lesson")
-    if raw is None or seen.get("lesson") == raw:
-        return
-    seen["lesson"] = raw
-    st.session_state.pop(LESSON_ERROR_KEY, None)
-    if raw == "":
-        st.session_state.pop(LESSON_KEY, None)
-        return
-    try:
-        lesson_id = check_lesson_id(raw[:64])  # hostile input: only [a-z0-9-]{1,40} is ever looked up
-        _load_lesson(lesson_id)
-    except ValueError as e:  # LessonError: a bad id, no such lesson, an invalid file
-        st.session_state[LESSON_ERROR_KEY] = f"The lesson link could not be opened: {e}."
-        st.session_state.pop(LESSON_KEY, None)
-        return
-    st.session_state[LESSON_KEY] = lesson_id
-
-
-def _load_lesson(lesson_id: str) -> Lesson:
-    from ..classroom.lessons import load_lesson
-
-    return load_lesson(lesson_id, settings())  # cached on the file's mtime by the lessons module
-
-
-def current_lesson() -> Lesson | None:
-    """The lesson this session follows (opened with ``?lesson=<id>``), or None. The session keeps only the
-    lesson's id; the lesson itself is read from the teacher's file on every run."""
-    lesson_id = st.session_state.get(LESSON_KEY)
-    if not isinstance(lesson_id, str):
-        return None
-    try:
-        return _load_lesson(lesson_id)
-    except ValueError as e:  # the file changed (or went) under a running lesson
-        st.session_state[LESSON_ERROR_KEY] = f"The lesson could not be opened any more: {e}."
-        st.session_state.pop(LESSON_KEY, None)
-        return None
-
-
-def leave_lesson() -> None:
-    st.session_state.pop(LESSON_KEY, None)
-    if "lesson" in st.query_params:
-        del st.query_params["lesson"]
-    st.session_state.setdefault(URL_SEEN_KEY, {}).pop("lesson", None)
-
-
-def hidden(control: str) -> bool:
-    """Does the current lesson hide this control (a name from ``resnet_lab.classroom.lessons.CONTROLS``:
-    "optimizer", "lr", "schedule", "batch_size", "augment", "label_smoothing", "device", "seed",
-    "custom_model", "upload", …)? Hiding calms a page; what may be done is decided by :func:`current_bounds`."""
-    lesson = current_lesson()
-    return lesson is not None and lesson.hides(control)
-
-
-def current_bounds() -> Bounds:
-    """The bounds this session's requests must respect: the class's for a student (none for a teacher), and
-    the open lesson's on top, for everyone (see ``resnet_lab.classroom.lessons.effective_bounds``)."""
-    from ..classroom.lessons import effective_bounds
-
-    who = current_identity()
-    try:
-        return effective_bounds(who, settings(), current_lesson())
-    except ValueError as e:  # the lesson's and the class's allowlists have nothing in common
-        st.session_state[LESSON_ERROR_KEY] = f"This lesson cannot be followed in this class: {e}."
-        st.session_state.pop(LESSON_KEY, None)
-        return effective_bounds(who, settings(), None)
-
-
 # --- the gate -----------------------------------------------------------------------------------------
 
 
 def identity_gate() -> Identity:
-    """Called by app.py before the navigation runs: establishes who this session is, or shows how to
-    become someone (join form, login button, refusal) and stops the script. Returns the identity."""
+    """Called by app.py before the navigation runs (after :func:`resnet_lab.ui.lesson.read_lesson_link`):
+    establishes who this session is, or shows how to become someone (join form, login button, refusal) and
+    stops the script. Returns the identity."""
     try:
         conf = settings()
     except (ValueError, OSError) as e:
@@ -348,7 +287,6 @@ def identity_gate() -> Identity:
         st.error(f"The class settings could not be read, so the lab stays closed: {e}", icon=":material/error:")
         st.stop()
     mode = conf.mode(auth_configured())
-    _read_lesson_param()
     message = _read_url_once() if mode == "class" else None
     who = _resolve(mode, conf)
     if who is None:

@@ -24,7 +24,7 @@ from ..spec import ModelSpec
 from ..store import Run
 from .common import plain
 from .compute import Keyed, on_model
-from .runs import store
+from .session import store
 from .state import TRAIN_SPEC_KEY, current_spec
 from .widgets import choice
 

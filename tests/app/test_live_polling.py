@@ -18,7 +18,8 @@ from resnet_lab.models.presets import PRESETS, cifar_spec
 from resnet_lab.store import Store
 from resnet_lab.train import launcher
 from resnet_lab.train.config import TrainConfig
-from resnet_lab.ui import runs as live
+from resnet_lab.ui import curves
+from resnet_lab.ui import session as live
 
 pytestmark = pytest.mark.usefixtures("no_workers_left")
 
@@ -90,9 +91,9 @@ def test_a_running_job_is_polled_fast_and_a_waiting_one_slower(open_app_page, pa
 
 def test_a_tick_with_no_new_data_builds_no_figure_and_new_data_builds_one(open_app_page, monkeypatch, lab_home):
     built = []
-    real = live.curves_spec
-    monkeypatch.setattr(live, "curves_spec", lambda curves, **kw: built.append(len(curves)) or real(curves, **kw))
-    monkeypatch.setattr(live, "FIGURE_EVERY_S", 0.0)  # new data is drawn at once (not at most once a second)
+    real = curves.curves_spec
+    monkeypatch.setattr(curves, "curves_spec", lambda curves, **kw: built.append(len(curves)) or real(curves, **kw))
+    monkeypatch.setattr(curves, "FIGURE_EVERY_S", 0.0)  # new data is drawn at once (not at most once a second)
     store = Store()
     job, ids = running_job(store)
     log(store, ids, 1, 10)
@@ -107,7 +108,7 @@ def test_a_tick_with_no_new_data_builds_no_figure_and_new_data_builds_one(open_a
     assert built == [2, 2]  # new steps: built once more, for both tabs
     spec = at.get("plotly_chart")[0].proto.spec
     assert '"y":[1.0,0.5,0.33333' in spec  # what the chart shows, rounded (the store keeps every digit)
-    monkeypatch.setattr(live, "FIGURE_EVERY_S", 3600.0)
+    monkeypatch.setattr(curves, "FIGURE_EVERY_S", 3600.0)
     log(store, ids, 13, 14)
     at.run()
     assert built == [2, 2]  # more steps within FIGURE_EVERY_S of the last figure: that figure still serves
@@ -120,7 +121,7 @@ def test_a_job_starting_or_ending_reruns_the_page_once_to_change_the_pace(paces)
     def script():
         import streamlit as st
 
-        from resnet_lab.ui.runs import live_fragment
+        from resnet_lab.ui.session import live_fragment
 
         n = st.session_state["full_runs"] = st.session_state.get("full_runs", 0) + 1
         # the page's first look found a running job; by the time the view drew, it had ended
@@ -198,7 +199,7 @@ def test_a_ready_figure_is_drawn_exactly_as_the_figure_it_stands_for():
         import plotly.graph_objects as go
         import streamlit as st
 
-        from resnet_lab.ui.runs import ReadyFigure
+        from resnet_lab.ui.curves import ReadyFigure
         from resnet_lab.viz.training import RunCurves, curves_spec
 
         spec = curves_spec([RunCurves("#3 <i>r</i>", {"train/loss": [(1, 0.1, 2.0), (2, 0.2, 1.0)],

@@ -26,3 +26,12 @@ def test_put_returns_the_value_and_replaces_an_older_one():
 def test_a_store_must_hold_something():
     with pytest.raises(ValueError, match="at least 1"):
         SharedResults(0)
+
+
+def test_get_or_make_builds_a_missing_value_once_and_keeps_the_size():
+    store, built = SharedResults(2), []
+    assert store.get_or_make("a", lambda: built.append("a") or 1) == 1
+    assert store.get_or_make("a", lambda: built.append("a again") or 2) == 1 and built == ["a"]
+    store.get_or_make("b", lambda: 2)
+    store.get_or_make("c", lambda: 3)
+    assert store.get("a") is None and len(store) == 2
