@@ -13,13 +13,14 @@ import streamlit as st
 
 from resnet_lab import jobs
 from resnet_lab.analysis.landscape import (MAX_BATCHES, MAX_EXTEND, MAX_RESOLUTION, MAX_SPAN, MAX_STEPS,
-                                           InterpolationParams, LandscapeParams, basin_sentence, estimate_cost,
-                                           interpolation_sentence, interpolation_summary, summary, time_forward)
+                                           InterpolationParams, LandscapeParams, estimate_cost, interpolation_summary,
+                                           summary, time_forward)
 from resnet_lab.analysis.learned import inconclusive
 from resnet_lab.checks import MAX_SEED
-from resnet_lab.experiments.landscape import (INTERPOLATION, KIND, MIN_PATH, concerns, describe_job, initial_source,
-                                              job_mode, kept_steps, landscape_jobs, load_interpolation, load_result,
-                                              same_architecture, submit_interpolation, submit_landscape)
+from resnet_lab.experiments.landscape import (INTERPOLATION, KIND, MIN_PATH, basin_sentence, concerns, describe_job,
+                                              initial_source, interpolation_sentence, job_mode, kept_steps,
+                                              landscape_jobs, load_interpolation, load_result, same_architecture,
+                                              submit_interpolation, submit_landscape)
 from resnet_lab.experiments.learned import check_runs
 from resnet_lab.jobs.slots import default_device
 from resnet_lab.store import Job, Run

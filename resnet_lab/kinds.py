@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from .experiments.landscape import INTERPOLATION_JOB, LANDSCAPE_JOB
+from .experiments.landscape.jobs import INTERPOLATION_JOB, LANDSCAPE_JOB
 from .jobs import JobKind
 from .train.handler import FINETUNE, TRAIN
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resnet_lab.analysis.landscape import LandscapeParams, basin_sentence, interpolation_sentence, training_batches
+from resnet_lab.analysis.landscape import LandscapeParams, training_batches
 from resnet_lab.analysis.learned import inconclusive
-from resnet_lab.experiments.landscape import load_interpolation, load_result
+from resnet_lab.experiments.landscape import basin_sentence, interpolation_sentence, load_interpolation, load_result
 from resnet_lab.experiments.learned import check_runs
 from resnet_lab.analysis.subject import from_run
 from resnet_lab.cli import main

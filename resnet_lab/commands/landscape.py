@@ -62,10 +62,10 @@ def _cmd(args: argparse.Namespace) -> int:
         return _interpolate(args)
     if args.from_run is not None:
         raise ValueError("--from-run goes with --interpolate")
-    from ..analysis.landscape import LandscapeParams, basin_sentence, estimate_cost, summary
+    from ..analysis.landscape import LandscapeParams, estimate_cost, summary
     from ..analysis.learned import inconclusive
     from ..analysis.subject import from_run
-    from ..experiments.landscape import landscape_runs, load_result, submit_landscape
+    from ..experiments.landscape import basin_sentence, landscape_runs, load_result, submit_landscape
     from ..experiments.learned import check_runs
     from ..jobs.slots import default_device
     from ..store import Store
@@ -146,9 +146,9 @@ def _queued_or_followed(store, job_id: int, args: argparse.Namespace, cost, what
 
 def _interpolate(args: argparse.Namespace) -> int:
     """``landscape --interpolate``: queue, follow and report an interpolation job."""
-    from ..analysis.landscape import InterpolationParams, estimate_cost, interpolation_sentence, interpolation_summary
+    from ..analysis.landscape import InterpolationParams, estimate_cost, interpolation_summary
     from ..analysis.subject import from_run
-    from ..experiments.landscape import landscape_runs, load_interpolation, submit_interpolation
+    from ..experiments.landscape import interpolation_sentence, landscape_runs, load_interpolation, submit_interpolation
     from ..jobs.slots import default_device
     from ..store import Store
 

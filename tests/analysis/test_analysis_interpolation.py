@@ -16,9 +16,9 @@ from resnet_lab.analysis.landscape import (
     InterpolationParams,
     estimate_cost,
     interpolate,
-    interpolation_sentence,
     interpolation_summary,
 )
+from resnet_lab.experiments.landscape import interpolation_sentence
 from resnet_lab.models import build_model
 from resnet_lab.viz.landscape import interpolation_figure
 

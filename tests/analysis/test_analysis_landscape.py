@@ -13,7 +13,6 @@ from resnet_lab import ModelSpec
 from resnet_lab.analysis.landscape import (
     LandscapeParams,
     Surface,
-    basin_sentence,
     effective_batches,
     estimate_cost,
     loss_surface,
@@ -24,6 +23,7 @@ from resnet_lab.analysis.landscape import (
 )
 from resnet_lab.analysis.subject import from_spec
 from resnet_lab.data.registry import DataConfig, Dataset
+from resnet_lab.experiments.landscape import basin_sentence
 from resnet_lab.models import build_model
 from resnet_lab.viz.landscape import landscape_1d_figure, landscape_2d_figure
 from resnet_lab.viz.training import PLAIN_COLOR

@@ -14,12 +14,12 @@ from resnet_lab.analysis.landscape import (
     LandscapeParams,
     Surface,
     TrajectoryPath,
-    basin_sentence,
     loss_surface,
     path_axes,
     rise_at_half_span,
     trajectory_pca,
 )
+from resnet_lab.experiments.landscape import basin_sentence
 from resnet_lab.models import build_model
 from resnet_lab.viz.landscape import landscape_2d_figure
 

@@ -81,7 +81,7 @@ def test_a_landscape_row_queued_as_an_interpolation_before_the_split_still_runs_
     new = SimpleNamespace(kind=landscape.INTERPOLATION, params={"runs": [1]}, run_id=1)
     assert landscape.job_mode(old) == landscape.job_mode(new) == "interpolation"
     assert landscape.job_mode(SimpleNamespace(kind=landscape.KIND, params={"runs": [1]})) == "slice"
-    monkeypatch.setattr(landscape, "run_interpolation", lambda ctx: ("interpolated", ctx.job))
+    monkeypatch.setattr(landscape.jobs, "run_interpolation", lambda ctx: ("interpolated", ctx.job))
     assert kind_named(landscape.KIND).handler(SimpleNamespace(job=old)) == ("interpolated", old)
     assert kind_named(landscape.INTERPOLATION).unit == kind_named(landscape.KIND).unit == "evaluations"
 
