@@ -9,7 +9,6 @@ from typing import Any, Mapping
 import streamlit as st
 
 from resnet_lab.checks import MAX_SEED
-from resnet_lab import jobs
 from resnet_lab.analysis.degradation import TOLERANCE
 from resnet_lab.analysis.learned import ACC_MARGIN, LOSS_FACTOR
 from resnet_lab.data.registry import DataConfig, dataset_info
@@ -28,10 +27,10 @@ from resnet_lab.experiments.degradation import (
 from resnet_lab.identity import Identity
 from resnet_lab.store import Job
 from resnet_lab.train.config import TrainConfig
-from resnet_lab.ui.common import PAGES, plain
+from resnet_lab.ui.common import PAGES
 from resnet_lab.ui.curves import progress_key
 from resnet_lab.ui.identity import me
-from resnet_lab.ui.job_card import STATUS_ICON, act, not_yours, show_error
+from resnet_lab.ui.job_card import STATUS_ICON, job_card, show_error
 from resnet_lab.ui.session import cached_view, live_fragment, pump, session_token, store
 from resnet_lab.viz.experiments import degradation_figure
 from resnet_lab.ui.widgets import choice
@@ -137,24 +136,13 @@ exp_id = choice(st.selectbox, "Experiment", list(by_id), key="dg_pick", format_f
 ACTION_ERROR_KEY = "dg_action_error"
 
 
-def _job_row(report, job: Job | None, job_id: int, depth: int, who: Identity) -> None:
+def _job_row(s, report, job: Job | None, depth: int, who: Identity) -> None:
     pair = [report.get(True, depth), report.get(False, depth)]
-    lead = pair[0]
-    st.markdown(" · ".join(f"{STATUS_ICON.get(r.status, '')} {r.label} (#{r.run_id}): **{r.status}**" for r in pair))
-    cols = st.columns([5, 1])
-    cols[0].progress(lead.progress, text=f"{depth} layers: step {lead.step}"
-                       + (f" of {lead.total_steps}" if lead.total_steps else " (total not known yet)"))
-    why = not_yours(job, who) if job is not None else None
-    if why is not None:  # someone else's: whose it is, no button (the jobs layer would refuse anyway)
-        if lead.status in ("queued", "running", "stopped", "interrupted"):
-            cols[1].caption(f":material/lock: {plain(why)}")
-    elif lead.status in ("queued", "running"):
-        cols[1].button("Stop", icon=":material/stop:", key=f"dg_stop_{job_id}", on_click=act,
-                       args=(jobs.stop, job_id, store(), who, ACTION_ERROR_KEY),
-                       help="Finishes the step and saves a checkpoint; Resume continues.")
-    elif lead.status in ("stopped", "interrupted"):
-        cols[1].button("Resume", icon=":material/replay:", key=f"dg_resume_{job_id}", on_click=act,
-                       args=(jobs.resume, job_id, store(), who, ACTION_ERROR_KEY))
+    parts = [(r.status, f"{r.label} (#{r.run_id})") for r in pair]
+    if job is None:  # its job is gone: the runs' last word, nothing to press
+        st.markdown(" · ".join(f"{STATUS_ICON.get(status, '')} {text}: **{status}**" for status, text in parts))
+        return
+    job_card(s, job, who, ACTION_ERROR_KEY, parts, label=f"{depth} layers: ", key="dg_")
 
 
 def _final_table(report) -> None:
@@ -212,7 +200,7 @@ def _show(exp_id: int) -> list[str]:
     by_job, who = {j.id: j for j in experiment_jobs}, me()
     show_error(ACTION_ERROR_KEY)
     for job_id, depth in zip(report.job_ids, (report.shallow, report.deep)):
-        _job_row(report, by_job.get(job_id), job_id, depth, who)
+        _job_row(s, report, by_job.get(job_id), depth, who)
     st.plotly_chart(figure, key="dg_fig", width="stretch")
     for p in report.problems:
         st.warning(p, icon=":material/warning:")

@@ -11,7 +11,6 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from resnet_lab import jobs
 from resnet_lab.analysis.landscape import (MAX_BATCHES, MAX_EXTEND, MAX_RESOLUTION, MAX_SPAN, MAX_STEPS,
                                            InterpolationParams, LandscapeParams, estimate_cost, interpolation_summary,
                                            summary, time_forward)
@@ -28,8 +27,8 @@ from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.compute import on_models
 from resnet_lab.ui.inspect import cached_dataset, inspectable_runs, loaded_subjects, partner_of, run_label
 from resnet_lab.ui.identity import me
-from resnet_lab.ui.job_card import STATUS_ICON, act, not_yours, show_error
-from resnet_lab.ui.session import live_fragment, pump, queue_place, session_token, store
+from resnet_lab.ui.job_card import job_card, show_error
+from resnet_lab.ui.session import live_fragment, pump, session_token, store
 from resnet_lab.viz.landscape import interpolation_figure, landscape_1d_figure, landscape_2d_figure
 from resnet_lab.ui.widgets import choice
 
@@ -100,29 +99,11 @@ def live(run: Run) -> list[str]:
     job = shown_job(s, run, st.session_state.get(TASK_KEY))
     if job is None:
         return []
-    who = me()
     what = "Interpolation" if job_mode(job) == INTERPOLATION else "Landscape"
-    st.markdown(f"{STATUS_ICON.get(job.status, '')} {what} job #{job.id} ({describe_job(job)}): **{job.status}**")
-    eta = ""
-    if job.status == "running" and job.progress and job.total and job.started_at:
-        left = (time.time() - job.started_at) / job.progress * (job.total - job.progress)
-        eta = f" · about {left:.0f} s left"
-    if job.status == "queued":
-        place = queue_place(s, job)
-        eta = f" · {place.describe()}" if place is not None else ""
-    st.progress(job.fraction, text=f"{job.progress}" + (f" of {job.total}" if job.total else "")
-                + f" evaluations{eta}")
     show_error(STOP_ERROR_KEY)
-    if job.active:
-        why = not_yours(job, who)
-        if why is not None:  # someone else's: whose it is, no button (the jobs layer would refuse anyway)
-            st.caption(f":material/lock: {plain(why)}")
-        elif st.button("Stop", key="ls_stop", icon=":material/stop:", disabled=job.stop_requested):
-            act(jobs.stop, job.id, s, who, STOP_ERROR_KEY)
-            job = s.jobs.get(job.id)  # shown as stopping (or stopped, if it was still queued) right away
-        if job.stop_requested:
-            st.caption("Stopping: saving what has been computed…")
-    elif job.status == "failed":
+    job_card(s, job, me(), STOP_ERROR_KEY, [(job.status, f"{what} job #{job.id} ({describe_job(job)})")], key="ls_",
+             resumable=False)  # a stopped study keeps what it computed; a new one starts afresh
+    if job.status == "failed":
         st.error(f"The {what.lower()} failed: {job.error}", icon=":material/error:")
     elif job.status in ("stopped", "interrupted"):
         st.warning(job.error or f"The {what.lower()} was {job.status}.", icon=":material/warning:")

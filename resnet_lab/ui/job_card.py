@@ -1,10 +1,12 @@
-"""One job as every page shows it: its status icon, whose it is, its Stop and Resume buttons (for whoever may
-press them), a refusal kept for a few seconds, and — before a job exists — where it would stand in the queue."""
+"""One job as every page shows it (:func:`job_card`: the Train and Fine-tune live panel, the Degradation and
+Landscape pages): its status, its progress with its place in the queue and time left, its Stop and Resume buttons
+for whoever may press them, a refusal kept for a few seconds — and, before a job exists, where it would stand in
+the queue (:func:`queue_preview`)."""
 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import streamlit as st
 
@@ -15,7 +17,7 @@ from ..jobs.slots import resolve_device
 from ..store import RESUMABLE, Job, Store
 from .common import plain
 from .identity import me, owner_label
-from .session import store
+from .session import queue_place, store
 
 STATUS_ICON = {"queued": ":material/schedule:", "running": ":material/directions_run:",
                "done": ":material/check_circle:", "stopped": ":material/stop_circle:", "failed": ":material/error:",
@@ -50,24 +52,44 @@ def show_error(error_key: str, for_s: float = 10.0) -> None:
     st.error(kept[0], icon=":material/error:")
 
 
-def job_controls(s: Store, job: Job, who: Identity, error_key: str) -> None:
-    """Stop (or Resume) for whoever may; someone else's job shows whose it is instead of a button."""
+def progress_text(job: Job, label: str = "") -> str:
+    """What a job's progress bar says: "step 120 of 400" for training, "36 of 81 evaluations" for other units
+    (without a total: "step 120"), after ``label``."""
+    done = f"step {job.progress}" if job.unit == "steps" else f"{job.progress}"
+    of = f" of {job.total}" if job.total else ""
+    unit = "" if job.unit == "steps" else f" {job.unit}"
+    return f"{label}{done}{of}{unit}"
+
+
+def job_card(s: Store, job: Job, who: Identity, error_key: str, parts: Sequence[tuple[str, str]],
+             label: str = "", key: str = "", resumable: bool = True) -> None:
+    """One job as every page shows it: a status line (``parts``: (status, plain text) per thing the job runs — its
+    runs, or the job itself — each with its icon), a progress bar in the job's unit with its place in the queue and
+    time left (:func:`resnet_lab.ui.session.queue_place`: the queue's forecast, in words by
+    :func:`resnet_lab.fmt.format_duration`), and Stop (or Resume, when ``resumable``) for whoever may press them —
+    someone else's job says whose it is instead. Buttons are keyed ``{key}stop_{job id}`` and
+    ``{key}resume_{job id}``; a refusal is kept under ``error_key`` for :func:`show_error`."""
+    st.markdown(" · ".join(f"{STATUS_ICON.get(status, '')} {text}: **{status}**" for status, text in parts))
+    place = queue_place(s, job)
+    when = f" · {place.describe()}" if place is not None else ""
+    st.progress(job.fraction, text=progress_text(job, label) + when)
+    can_resume = resumable and job.status in RESUMABLE
     why = not_yours(job, who)
-    if why is not None:
-        if job.active or job.status in RESUMABLE:
+    if why is not None:  # someone else's: whose it is, no button (the jobs layer would refuse anyway)
+        if job.active or can_resume:
             st.caption(f":material/lock: {plain(why)}")
         return
     cols = st.columns([1, 4])
     if job.active:
-        if cols[0].button("Stop", icon=":material/stop:", key=f"stop_{job.id}", disabled=job.stop_requested):
-            act(jobs.stop, job.id, s, who, error_key)
-            st.rerun(scope="fragment")
+        saving = "finishing the step and saving a checkpoint" if resumable else "saving what has been computed"
+        cols[0].button("Stop", icon=":material/stop:", key=f"{key}stop_{job.id}", disabled=job.stop_requested,
+                       on_click=act, args=(jobs.stop, job.id, s, who, error_key),
+                       help=f"Stops the job, {saving}." + (" Resume continues." if resumable else ""))
         if job.stop_requested:
-            cols[1].caption("Stopping: finishing the step and saving a checkpoint…")
-    elif job.status in RESUMABLE:
-        if cols[0].button("Resume", icon=":material/replay:", key=f"resume_{job.id}"):
-            act(jobs.resume, job.id, s, who, error_key)
-            st.rerun(scope="fragment")
+            cols[1].caption(f"Stopping: {saving}…")
+    elif can_resume:
+        cols[0].button("Resume", icon=":material/replay:", key=f"{key}resume_{job.id}",
+                       on_click=act, args=(jobs.resume, job.id, s, who, error_key))
 
 
 def queue_preview(device: str, estimate_s: float | None, what: str = "A new run") -> None:

@@ -11,9 +11,9 @@ from ..store import RESUMABLE, Job, Run, Store
 from .common import plain
 from .curves import curves_for
 from .identity import me, owner_label
-from .job_card import STATUS_ICON, job_controls, show_error
+from .job_card import job_card, show_error
 from .runs_table import table_rows
-from .session import live_fragment, pump, queue_place, store
+from .session import live_fragment, pump, store
 
 
 def _default_job(s: Store, kinds: tuple[str, ...], who: Identity) -> Job | None:
@@ -78,13 +78,7 @@ def _panel(watch_key: str, empty_text: str, title: str, kinds: tuple[str, ...]) 
         st.subheader(f"{title}{len(groups)} runs side by side")
     all_runs = [r for _, runs in groups for r in runs]
     for job, runs in groups:
-        st.markdown(" · ".join(f"{STATUS_ICON.get(r.status, '')} #{r.id} {plain(r.name)}: **{r.status}**"
-                               for r in runs))
-        f = queue_place(s, job)
-        place = f.describe() if f is not None else ""
-        of = f" of {job.total}" if job.total else ""
-        st.progress(job.fraction, text=f"step {job.progress}{of}" + (f" · {place}" if place else ""))
-        job_controls(s, job, who, error_key)
+        job_card(s, job, who, error_key, [(r.status, f"#{r.id} {plain(r.name)}") for r in runs])
         for r in runs:
             if r.error:
                 (st.warning if r.status in RESUMABLE else st.error)(f"{plain(r.name)}: {plain(r.error, 2000)}")

@@ -75,7 +75,7 @@ def test_the_estimate_follows_the_settings_and_start_queues_one_task(home, open_
     assert task.params == {"runs": ids, "mode": "slice", "dims": 2, "steps": 3, "span": 1.0, "batches": 1,
                            "batch_size": 32, "seed": 0, "directions": "random"}
     assert f"Landscape job #{task.id}" in text(at) and at.get("progress")
-    at.button(key="ls_stop").click().run()  # the live panel's Stop
+    at.button(key=f"ls_stop_{task.id}").click().run()  # the live panel's Stop
     assert not at.exception
     assert store.jobs.get(task.id).stop_requested or store.jobs.get(task.id).status in ("stopped", "done")
     assert wait_job(store, task.id).status in ("stopped", "done")
