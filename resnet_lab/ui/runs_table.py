@@ -38,15 +38,22 @@ def owner_names(s: Store, limit: int = 10 * TABLE_LIMIT) -> dict[int, str]:
     return {j.id: j.owner_name for j in s.jobs.list(kinds=("train", "finetune"), limit=limit)}
 
 
+def status_text(r: Run) -> str:
+    """A run's status, with its step where it stopped part-way ("running · 12/180"): a step column said
+    "180/180" on every finished run and pushed the table past a 1280-px window."""
+    if r.total_steps and 0 < r.step < r.total_steps:
+        return f"{r.status} · {r.step}/{r.total_steps}"
+    return r.status
+
+
 def table_rows(s: Store) -> tuple[list[Run], list[dict], list[str]]:
     """(runs, their table rows, their owners' names), newest first; shared by every tab of this server."""
     def build() -> tuple[list[Run], list[dict], list[str]]:
         runs = s.runs.list(limit=TABLE_LIMIT)
         names = owner_names(s)
-        rows = [{"id": r.id, "status": r.status, "name": r.name, "model": describe_spec(r.spec),
+        rows = [{"id": r.id, "status": status_text(r), "name": r.name, "model": describe_spec(r.spec),
                  "data": f"{r.data.get('name')} {r.data.get('image_size')}px",
                  "best val acc": r.best.get("val/acc"),
-                 "step": f"{r.step}/{r.total_steps}" if r.total_steps else f"{r.step}",
                  "took": round(r.duration_s, 1) if r.duration_s is not None else None, "device": r.device,
                  "twin": r.partner_id} for r in runs]
         return runs, rows, [names.get(r.job_id, "") if r.job_id is not None else "" for r in runs]
@@ -74,8 +81,8 @@ def _table(watch_key: str) -> list[str]:
     table = [{**rows[i], **({"owner": owner_label(runs[i].owner, names[i], who)} if shared else {})} for i in shown]
     devices = sorted({row["device"] for row in table if row["device"]})
     one_device = len(devices) <= 1  # a column that says the same on every row is left out, and said once below
-    order = ["id", "status", "name", *(["owner"] if shared else []), "model", "data", "best val acc", "step",
-             "took", *([] if one_device else ["device"]), "twin"]
+    order = ["id", "status", "name", *(["owner"] if shared else []), "model", "data", "best val acc", "took",
+             *([] if one_device else ["device"]), "twin"]
     event = st.dataframe(pd.DataFrame(table, columns=order), key=f"runs_table_{watch_key}", on_select="rerun",
                          selection_mode="multi-row", hide_index=True, width="stretch", placeholder="—",
                          column_config=RUNS_COLUMNS)

@@ -218,3 +218,14 @@ def test_a_ready_figure_is_drawn_exactly_as_the_figure_it_stands_for():
     assert "<i>" not in json.loads(ready.spec)["data"][0]["name"]  # names shown as text
     assert '"type":"log"' in ready.spec and ready.config == real.config
     assert at.session_state["spec_unchanged"]  # drawing it changed nothing in the shared dict
+
+
+def test_the_runs_table_says_a_step_only_where_a_run_stopped_part_way():
+    from types import SimpleNamespace
+
+    from resnet_lab.ui.runs_table import status_text
+    run = lambda status, step, total: SimpleNamespace(status=status, step=step, total_steps=total)  # noqa: E731
+    assert status_text(run("done", 180, 180)) == "done"
+    assert status_text(run("queued", 0, 180)) == "queued"
+    assert status_text(run("running", 12, 180)) == "running · 12/180"
+    assert status_text(run("interrupted", 90, 180)) == "interrupted · 90/180"
