@@ -32,8 +32,7 @@ figure is used when a job's speed is learned and when it is applied, so it cance
 
 def fit_spec_to_data(spec: ModelSpec, data: DataConfig) -> ModelSpec:
     """The spec with its input channels and classes set to the dataset's."""
-    info = dataset_info(data.name)
-    return spec.replace(in_channels=info.in_channels, num_classes=info.num_classes)
+    return dataset_info(data.name).fit(spec)
 
 
 def check_data_available(data: DataConfig) -> None:
