@@ -19,7 +19,7 @@ $(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
 	$(PY) -m pip install -r requirements-dev.txt
 	touch $@
 
-# Optional extra: TensorBoard, for `python -m resnet_lab export-tensorboard RUN DIR`. The test setup installs it
+# Optional extra: TensorBoard, for `python -m resnet_lab export-tensorboard --run ID DIR`. The test setup installs it
 # too, so that command's test runs in `make test`.
 $(VENV)/.tensorboard-deps: requirements-tensorboard.txt $(VENV)/.deps
 	$(PY) -m pip install -r requirements-tensorboard.txt

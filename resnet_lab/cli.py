@@ -12,10 +12,13 @@ import sys
 from typing import Sequence
 
 from .commands import COMMANDS
+from .commands.common import LabParser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m resnet_lab", description="ResNet Lab from the command line.")
+    """The whole command line: one subcommand per :mod:`resnet_lab.commands` module (each a :class:`LabParser`,
+    so the checks its arguments registered run after parsing)."""
+    p = LabParser(prog="python -m resnet_lab", description="ResNet Lab from the command line.")
     sub = p.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         importlib.import_module(f".commands.{name}", __package__).register(sub)

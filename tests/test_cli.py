@@ -21,7 +21,7 @@ def test_presets_text_names_the_plain_twins():
 
 
 def test_summary_json_of_the_plain_twin():
-    r = run_cli("summary", "resnet56", "--plain", "--input-size", "64", "--json")
+    r = run_cli("summary", "resnet56", "--twin", "--input-size", "64", "--json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["params"] == 853_018 and data["spec"]["skip"] is False and data["input_size"] == 64

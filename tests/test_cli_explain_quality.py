@@ -17,7 +17,7 @@ def run_cli(*args):
 
 
 def test_explain_quality_json_is_the_analysis_for_both_models(finished_run):
-    r = run_cli("--run", finished_run[0], "--twin", "--images", 4, "--methods", "gradcam", "saliency",
+    r = run_cli("--run", finished_run[0], "--twin", "--n", 4, "--methods", "gradcam", "saliency",
                 "--depth-images", 16, "--steps", 8, "--json")
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout)
@@ -46,7 +46,7 @@ def test_explain_quality_json_is_the_analysis_for_both_models(finished_run):
 
 
 def test_explain_quality_prints_a_table_per_model(finished_run, capsys):
-    assert main(["explain-quality", "--run", str(finished_run[1]), "--images", "2", "--methods", "occlusion",
+    assert main(["explain-quality", "--run", str(finished_run[1]), "--n", "2", "--methods", "occlusion",
                  "--depth-images", "8", "--steps", "4"]) == 0
     out = capsys.readouterr().out
     assert "Occlusion" in out and "object mask" in out and "random order" in out
@@ -63,8 +63,8 @@ def test_explain_quality_refuses_bad_runs_layers_and_counts(finished_run, capsys
         return err
 
     refused("--run", 999)
-    assert "valid layers" in refused("--run", finished_run[0], "--layer", "fc", "--images", 1)
-    assert "--images must be at least 1" in refused("--run", finished_run[0], "--images", 0)
+    assert "valid layers" in refused("--run", finished_run[0], "--layer", "fc", "--n", 1)
+    assert "--n must be at least 1" in refused("--run", finished_run[0], "--n", 0)
     with pytest.raises(SystemExit) as bad:  # argparse: unknown method
         main(["explain-quality", "--run", str(finished_run[0]), "--methods", "magic"])
     assert bad.value.code == 2 and "invalid choice" in capsys.readouterr().err

@@ -19,7 +19,7 @@ event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.ev
 def test_export_writes_the_zip_and_refuses_to_overwrite_it(finished_run, tmp_path, capsys):
     rid = finished_run[0]
     out = tmp_path / "take_home.zip"
-    assert main(["export", str(rid), str(out), "--json"]) == 0
+    assert main(["export", "--run", str(rid), str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["out"] == str(out) and report["bytes"] == out.stat().st_size
     with zipfile.ZipFile(out) as z:
@@ -27,11 +27,11 @@ def test_export_writes_the_zip_and_refuses_to_overwrite_it(finished_run, tmp_pat
         assert json.loads(z.read(MANIFEST))["run"]["id"] == rid
     assert report["manifest"]["torchvision"]["loadable"] is False
 
-    assert main(["export", str(rid), str(out)]) == 2
+    assert main(["export", "--run", str(rid), str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
-    assert main(["export", str(rid), str(out), "--force"]) == 0
+    assert main(["export", "--run", str(rid), str(out), "--force"]) == 0
     assert f"run {rid}: wrote {out}" in capsys.readouterr().out
-    assert main(["export", "999", str(tmp_path / "x.zip")]) == 2
+    assert main(["export", "--run", "999", str(tmp_path / "x.zip")]) == 2
     assert "no run with id 999" in capsys.readouterr().err
 
 
@@ -49,7 +49,7 @@ def test_tensorboard_export_reads_back_every_metric_at_its_step(finished_run, tm
                                                  store.runs.grad_norms(rid))
     store.close()
     out = tmp_path / "tb"
-    assert main(["export-tensorboard", str(rid), str(out), "--json"]) == 0
+    assert main(["export-tensorboard", "--run", str(rid), str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["event_files"] and all(p.startswith(str(out)) for p in report["event_files"])
 
@@ -76,7 +76,7 @@ def test_tensorboard_export_reads_back_every_metric_at_its_step(finished_run, tm
     assert '"name": "tiny"' in texts["run"]
 
     # a second run into the same folder would merge two runs' curves: refused
-    assert main(["export-tensorboard", str(rid), str(out)]) == 2
+    assert main(["export-tensorboard", "--run", str(rid), str(out)]) == 2
     assert "already holds TensorBoard event files" in capsys.readouterr().err
 
 
@@ -84,7 +84,7 @@ def test_without_tensorboard_the_command_says_how_to_get_it(finished_run, tmp_pa
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if it were not installed
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     out = tmp_path / "tb"
-    assert main(["export-tensorboard", str(finished_run[0]), str(out)]) == 2
+    assert main(["export-tensorboard", "--run", str(finished_run[0]), str(out)]) == 2
     err = capsys.readouterr().err
     assert "pip install tensorboard" in err and "make tensorboard" in err
     assert not out.exists()

@@ -146,7 +146,7 @@ def test_train_keeping_weights_then_draw_the_path_from_the_command_line(capsys, 
     spec = tmp_path / "tiny.json"
     spec.write_text(ModelSpec(stem="cifar", depths=(1, 1), widths=(8, 16), shortcut="A").to_json())
     assert main(["train", "--spec", str(spec), "--data", "shapes", "--image-size", "16", "--subset", "192",
-                 "--epochs", "2", "--batch-size", "32", "--plain-twin", "--device", "cpu", "--keep-weights-every", "4",
+                 "--epochs", "2", "--batch-size", "32", "--twin", "--device", "cpu", "--keep-weights-every", "4",
                  "--json"]) == 0
     ids = [r["id"] for r in json.loads(capsys.readouterr().out)["runs"]]
     rc = main(["landscape", "--run", str(ids[0]), "--directions", "pca", "--steps", "3", "--span", "1.5",

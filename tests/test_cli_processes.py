@@ -34,7 +34,7 @@ def test_python_m_resnet_lab_exits_2_on_bad_input_with_one_line_and_no_traceback
 
 def test_train_runs_and_stop_from_the_command_line(lab_home):
     r = run_cli("train", "--model", "resnet20", "--data", "digits", "--image-size", "8", "--subset", "128",
-                "--epochs", "1", "--batch-size", "32", "--plain-twin", "--json")
+                "--epochs", "1", "--batch-size", "32", "--twin", "--json")
     assert r.returncode == 0, r.stderr + r.stdout
     runs = json.loads(r.stdout)["runs"]
     assert [x["status"] for x in runs] == ["done", "done"] and runs[1]["partner"] == runs[0]["id"]
@@ -42,9 +42,9 @@ def test_train_runs_and_stop_from_the_command_line(lab_home):
     assert runs[0]["name"] == "resnet20 · digits" and runs[1]["name"] == "plain20 · digits"
     listed = json.loads(run_cli("runs", "--json").stdout)
     assert {x["id"] for x in listed} == {x["id"] for x in runs}
-    stop = run_cli("stop", str(runs[0]["id"]), "--json")
+    stop = run_cli("stop", "--run", runs[0]["id"], "--json")
     assert json.loads(stop.stdout)["status"] == "done"  # already finished: nothing to stop
-    missing = run_cli("stop", "999")
+    missing = run_cli("stop", "--run", "999")
     assert missing.returncode == 2 and "no run with id 999" in missing.stderr
     jobs = json.loads(run_cli("jobs", "--json").stdout)
     assert [(j["id"], j["kind"], j["status"], j["runs"]) for j in jobs] == [
@@ -54,7 +54,7 @@ def test_train_runs_and_stop_from_the_command_line(lab_home):
         "job": runs[0]["job"], "status": "done"}
     assert "no job with id 999" in run_cli("resume", "--job", "999").stderr
     assert (lab_home / "runs" / str(runs[1]["id"])).is_dir()
-    deleted = run_cli("delete", str(runs[1]["id"]))  # the plain twin's id: the job goes with both runs
+    deleted = run_cli("delete", "--run", runs[1]["id"])  # the plain twin's id: the job goes with both runs
     assert deleted.returncode == 0 and deleted.stdout.strip() == f"deleted runs {runs[0]['id']}, {runs[1]['id']}"
     assert json.loads(run_cli("runs", "--json").stdout) == [] and json.loads(run_cli("jobs", "--json").stdout) == []
     assert not any((lab_home / "runs" / str(r["id"])).exists() for r in runs)  # checkpoints too

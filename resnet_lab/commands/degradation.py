@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--detach", action="store_true", help="queue the runs and return at once")
     p.add_argument("--json", action="store_true", help="JSON output")
-    p.set_defaults(func=_cmd)
+    p.set_defaults(func=cmd_degradation)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -101,7 +101,7 @@ def _follow(exp_id: int, store, args: argparse.Namespace):
     return summarize(store, exp_id)
 
 
-def _cmd(args: argparse.Namespace) -> int:
+def cmd_degradation(args: argparse.Namespace) -> int:
     from ..experiments.degradation import submit_degradation, summarize
     from ..store import Store
 

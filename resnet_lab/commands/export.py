@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from .common import add_run
 from ..export import TORCHVISION_SNIPPET, TensorBoardMissing, export_run, write_atomic, write_tensorboard
 
 
@@ -15,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Write OUT.zip with the run's weights (model.safetensors), manifest.json (spec, "
                         "classes, input size and normalization, settings, accuracy, versions) and load_model.py; "
                         f"plus {TORCHVISION_SNIPPET} when torchvision's ResNet can hold the weights.")
-    ex.add_argument("run", type=int, help="run id (see `runs`)")
+    add_run(ex, help="a finished run's id (see `runs`)", old_positional=True)
     ex.add_argument("out", type=Path, help="the zip file to write, e.g. my_model.zip")
     ex.add_argument("--force", action="store_true", help="replace OUT if it exists")
     ex.add_argument("--json", action="store_true", help="print the manifest as JSON")
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Every logged metric at its step, the gradient norms and the settings (as text "
                         "and HParams) in DIR; view with `tensorboard --logdir DIR`. Needs the optional tensorboard "
                         "package (`make tensorboard`).")
-    tb.add_argument("run", type=int, help="run id (see `runs`)")
+    add_run(tb, help="a run's id (see `runs`)", old_positional=True)
     tb.add_argument("dir", type=Path, help="a new (or empty) folder for the event files")
     tb.add_argument("--json", action="store_true", help="JSON output")
     tb.set_defaults(func=cmd_tensorboard)

@@ -14,6 +14,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from .common import add_run, add_twin
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``gradflow`` subcommand."""
@@ -26,17 +28,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--spec", metavar="FILE", help="a spec JSON file, at initialization")
     what.add_argument("--depth", type=int, metavar="N", help="He et al.'s CIFAR ResNet of depth N = 6n+2 "
                                                            "(8, 14, 20, 32, 44, 56, 110, ...), at initialization")
-    what.add_argument("--run", type=int, metavar="ID", help="a run's checkpoint, on its own training images")
-    p.add_argument("--twin", action="store_true",
-                   help="add the twin: the plain net of a ResNet (or the ResNet of a plain net); with --run, the run "
-                        "trained beside it")
+    add_run(p, help="a run's checkpoint, on its own training images", required=False, container=what)
+    add_twin(p, help="add the twin: the plain net of a ResNet (or the ResNet of a plain net); with --run, the run "
+                     "trained beside it")
     p.add_argument("--data", default=None, help="images for a model at initialization: shapes (default) or digits; "
                                                 "a run always uses its own training data")
     p.add_argument("--batch", type=int, default=64, help="images in the batch (default 64)")
     p.add_argument("--seed", type=int, default=0, help="initialization seed, as the trainer's (default 0)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to compute")
     p.add_argument("--json", action="store_true", help="JSON output")
-    p.set_defaults(func=_cmd)
+    p.set_defaults(func=cmd_gradflow)
 
 
 def _init_specs(args: argparse.Namespace):
@@ -56,7 +57,7 @@ def _init_specs(args: argparse.Namespace):
     return [spec, spec.twin()] if args.twin else [spec]
 
 
-def _cmd(args: argparse.Namespace) -> int:
+def cmd_gradflow(args: argparse.Namespace) -> int:
     from ..analysis.gradflow import flow_batch, flow_data, gradient_flow, init_flow
     from ..data.registry import load_dataset
     from ..device import resolve_device

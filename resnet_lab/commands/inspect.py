@@ -8,14 +8,14 @@ import argparse
 import json
 from pathlib import Path
 
-from .common import class_index, run_subjects, write_png_atomic
+from .common import add_count, add_run, add_twin, class_index, run_subjects, write_png_atomic
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ..analysis import METHODS
 
     gc = sub.add_parser("gradcam", help="Grad-CAM (or another attribution) of a run on one image, as a PNG overlay")
-    gc.add_argument("--run", type=int, required=True, metavar="ID", help="a finished run's id")
+    add_run(gc, help="a finished run's id")
     gc.add_argument("--image", required=True, metavar="FILE", help="JPEG, PNG, GIF, BMP, WEBP or TIFF")
     gc.add_argument("--layer", help="stage or block, e.g. layer3 or layer3.1 (default: the deepest stage)")
     gc.add_argument("--target", metavar="C",
@@ -23,15 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     gc.add_argument("--method", default="gradcam", choices=list(METHODS),
                     help="attribution method (default gradcam)")
     gc.add_argument("--alpha", type=float, default=0.5, help="heat map opacity in [0, 1] (default 0.5)")
-    gc.add_argument("--twin", action="store_true",
-                    help="put the run's twin (plain <-> ResNet) beside it, explaining the same class")
+    add_twin(gc, help="put the run's twin (plain <-> ResNet) beside it, explaining the same class")
     gc.add_argument("--out", required=True, metavar="FILE.png", help="where to write the PNG (folder must exist)")
     gc.set_defaults(func=cmd_gradcam)
 
     lo = sub.add_parser("localize", help="how well Grad-CAM (or another method) finds the object, on shapes' masks")
-    lo.add_argument("--run", type=int, required=True, metavar="ID", help="a finished run trained on shapes")
-    lo.add_argument("--twin", action="store_true", help="score the run's twin too")
-    lo.add_argument("--n", type=int, default=512, help="validation images scored (default 512)")
+    add_run(lo, help="a finished run trained on shapes")
+    add_twin(lo, help="score the run's twin too")
+    add_count(lo, 512, help="validation images scored (default 512)")
     lo.add_argument("--layer", help="stage or block (default: the deepest stage)")
     lo.add_argument("--method", default="gradcam", choices=list(METHODS), help="attribution method")
     lo.add_argument("--json", action="store_true", help="JSON output")
@@ -40,10 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     eq = sub.add_parser("explain-quality",
                         help="can each attribution method be trusted? deletion/insertion areas, infidelity, and the "
                              "depth where Grad-CAM finds the object best (shapes)")
-    eq.add_argument("--run", type=int, required=True, metavar="ID", help="a finished run's id")
-    eq.add_argument("--twin", action="store_true", help="measure the run's twin too, on the same images")
-    eq.add_argument("--images", type=int, default=32, metavar="N",
-                    help="validation images for the deletion/insertion curves and infidelity (default 32)")
+    add_run(eq, help="a finished run's id")
+    add_twin(eq, help="measure the run's twin too, on the same images")
+    add_count(eq, 32, old=["--images"],
+              help="validation images for the deletion/insertion curves and infidelity (default 32)")
     eq.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS), metavar="METHOD",
                     help=f"attribution methods (default all: {' '.join(METHODS)})")
     eq.add_argument("--layer", help="where Grad-CAM and Guided Grad-CAM read (default: the deepest stage)")
@@ -155,8 +154,8 @@ def cmd_explain_quality(args: argparse.Namespace) -> int:
     from ..analysis.trust import NOISE, SAMPLES
     from ..data.registry import load_dataset
 
-    if args.images < 1:
-        raise ValueError("--images must be at least 1")
+    if args.n < 1:
+        raise ValueError("--n must be at least 1")
     if args.steps < 1:
         raise ValueError("--steps must be at least 1")
     if args.depth_images < 1:
@@ -174,7 +173,7 @@ def cmd_explain_quality(args: argparse.Namespace) -> int:
         if layer not in cam_layers(s.model):
             valid = ", ".join(cam_layers(s.model))
             raise ValueError(f"unknown layer {layer!r} for run {s.run_id}; valid layers: {valid}")
-    n = min(args.images, len(data.y_val))
+    n = min(args.n, len(data.y_val))
     nd = min(args.depth_images, len(data.y_val))
     masks = data.mask_val
     models = []

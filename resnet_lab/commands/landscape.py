@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 from ..fmt import finite_or_none
+from .common import add_run, add_twin
 
 DEFAULTS = dict(dims=2, steps=11, span=1.0, batches=2, batch_size=128, seed=0, resolution=10, extend=0.5)
 
@@ -27,8 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Loss on a 1D or 2D slice through a trained run's weights along random "
                                    "filter-normalized directions (Li et al. 2018), beside its plain twin; computed "
                                    "by a background worker and saved with the run.")
-    p.add_argument("--run", type=int, required=True, metavar="ID", help="a finished run's id")
-    p.add_argument("--no-twin", action="store_true", help="slice this run only, not its twin")
+    add_run(p, help="a finished run's id")
+    add_twin(p, default=True, help="slice the run's twin too (default); --no-twin: this run only")
     p.add_argument("--dims", type=int, default=DEFAULTS["dims"], help="1 (a curve) or 2 (a surface; default)")
     p.add_argument("--steps", type=int, default=DEFAULTS["steps"], help="grid points per axis, odd, 3..51 (default 11)")
     p.add_argument("--span", type=float, default=DEFAULTS["span"],
@@ -54,10 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --interpolate: recompute the BN statistics at each α (default) or interpolate them")
     p.add_argument("--detach", action="store_true", help="queue and return at once")
     p.add_argument("--json", action="store_true", help="JSON output (the estimate goes to stderr)")
-    p.set_defaults(func=_cmd)
+    p.set_defaults(func=cmd_landscape)
 
 
-def _cmd(args: argparse.Namespace) -> int:
+def cmd_landscape(args: argparse.Namespace) -> int:
     if args.interpolate:
         return _interpolate(args)
     if args.from_run is not None:
@@ -73,13 +74,13 @@ def _cmd(args: argparse.Namespace) -> int:
     params = LandscapeParams(dims=args.dims, steps=args.steps, span=args.span, batches=args.batches,
                              batch_size=args.batch_size, seed=args.seed, directions=args.directions)
     store = Store()
-    runs = landscape_runs(store, args.run, not args.no_twin)
+    runs = landscape_runs(store, args.run, args.twin)
     subjects = [from_run(r) for r in runs]
     main = subjects[0]
     cost = estimate_cost([s.model for s in subjects], (main.in_channels, main.image_size, main.image_size), params,
                          device=default_device())
     print(f"estimate: {cost.describe()}", file=sys.stderr if args.json else sys.stdout, flush=True)
-    job_id = submit_landscape(args.run, params, twin=not args.no_twin, store=store, estimate_s=cost.seconds)
+    job_id = submit_landscape(args.run, params, twin=args.twin, store=store, estimate_s=cost.seconds)
     job, estimate = _queued_or_followed(store, job_id, args, cost, "landscape")
     if job is None:
         return 0
@@ -155,14 +156,14 @@ def _interpolate(args: argparse.Namespace) -> int:
     params = InterpolationParams(resolution=args.resolution, extend=args.extend, batches=args.batches,
                                  batch_size=args.batch_size, seed=args.seed, bn=args.bn)
     store = Store()
-    runs = landscape_runs(store, args.run, not args.no_twin)
+    runs = landscape_runs(store, args.run, args.twin)
     subjects = [from_run(r) for r in runs]
     main = subjects[0]
     cost = estimate_cost([s.model for s in subjects], (main.in_channels, main.image_size, main.image_size), params,
                          device=default_device())
     print(f"estimate: {cost.describe()}", file=sys.stderr if args.json else sys.stdout, flush=True)
     start = "init" if args.from_run is None else "run"
-    job_id = submit_interpolation(args.run, params, twin=not args.no_twin, start=start, from_run=args.from_run,
+    job_id = submit_interpolation(args.run, params, twin=args.twin, start=start, from_run=args.from_run,
                                   store=store, estimate_s=cost.seconds)
     job, estimate = _queued_or_followed(store, job_id, args, cost, "interpolation")
     if job is None:

@@ -6,19 +6,21 @@ from __future__ import annotations
 import argparse
 import json
 
+from .common import add_count, add_run, add_twin
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``lesion`` subcommand."""
     p = sub.add_parser("lesion", help="accuracy drop when each block's residual branch (or skip) is removed",
                        description="Lesion study on validation images: remove one block's residual branch "
                                    "(or its skip connection) at test time and measure the accuracy lost.")
-    p.add_argument("--run", type=int, required=True, metavar="ID", help="a finished run's id")
-    p.add_argument("--twin", action="store_true", help="study the run's twin (plain <-> ResNet) too")
-    p.add_argument("--n", type=int, default=1000, help="validation images (a stratified subset; default 1000)")
+    add_run(p, help="a finished run's id")
+    add_twin(p, help="study the run's twin (plain <-> ResNet) too")
+    add_count(p, 1000, help="validation images (a stratified subset; default 1000)")
     p.add_argument("--kinds", default="branch,skip", help="lesions, comma separated: branch, skip (default both)")
     p.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default 256)")
     p.add_argument("--json", action="store_true", help="JSON output")
-    p.set_defaults(func=_cmd)
+    p.set_defaults(func=cmd_lesion)
 
 
 def parse_kinds(text: str) -> tuple[str, ...]:
@@ -32,7 +34,7 @@ def parse_kinds(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(kinds))
 
 
-def _cmd(args: argparse.Namespace) -> int:
+def cmd_lesion(args: argparse.Namespace) -> int:
     from ..analysis.learned import inconclusive
     from ..analysis.lesion import comparison_sentence, lesion_indices, lesion_study, summary_sentence
     from .common import run_subjects

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..models import PRESET_GROUPS, PRESETS, plain_name, resolve_spec
 from ..models.summary import format_bytes, format_count, summarize
 from ..spec import ModelSpec
+from .common import add_twin
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sm = sub.add_parser("summary", help="parameters, FLOPs and per-stage table of a model")
     sm.add_argument("name", nargs="?", help="preset name, e.g. resnet56")
     sm.add_argument("--spec", metavar="FILE", help="a spec JSON file instead of a preset")
-    sm.add_argument("--plain", action="store_true", help="summarise the plain twin (skip=False)")
+    add_twin(sm, help="summarise the preset's twin (skip=False) instead of the preset", old=["--plain"])
     sm.add_argument("--input-size", type=int, default=None, help="image side in pixels (default: 224 or 32)")
     sm.add_argument("--batch-size", type=int, default=1, help="batch size for the activation-memory estimate")
     sm.add_argument("--layers", action="store_true", help="include the per-layer table")
@@ -47,7 +48,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         spec = resolve_spec(args.name)
     else:
         raise ValueError("give a preset NAME or --spec FILE")
-    if args.plain:
+    if args.twin:
         spec = spec.replace(skip=False)
     s = summarize(spec, input_size=args.input_size, batch_size=args.batch_size)
     if args.json:

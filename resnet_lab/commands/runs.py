@@ -9,7 +9,7 @@ import argparse
 import json
 
 from ..identity import LOCAL, MACHINE
-from .common import run_row
+from .common import add_run, run_row
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,28 +22,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     jb.set_defaults(func=cmd_jobs)
 
     sp = sub.add_parser("stop", help="stop a run's job (graceful: finishes the step and checkpoints)")
-    sp.add_argument("id", type=int, metavar="RUN_ID", help="a run (its job, with its twin, stops)")
-    sp.add_argument("--job", action="store_true", help="the id is a job's (e.g. a landscape job), not a run's")
+    add_run(sp, help="a run (its job, with its twin, stops)", old_positional=True,
+            job="a job instead of a run (e.g. a landscape job)")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_stop)
 
     rm = sub.add_parser("resume", help="resume a stopped or interrupted run (its job) from its last checkpoint")
-    rm.add_argument("id", type=int, metavar="RUN_ID")
-    rm.add_argument("--job", action="store_true", help="the id is a job's, not a run's")
+    add_run(rm, help="a stopped or interrupted run (its job resumes)", old_positional=True,
+            job="a job instead of a run")
     rm.set_defaults(func=cmd_resume)
 
     dl = sub.add_parser("delete", help="delete a finished run with its twin, metrics, analyses and files")
-    dl.add_argument("id", type=int, metavar="RUN_ID")
-    dl.add_argument("--job", action="store_true", help="the id is a job's (e.g. a landscape job), not a run's")
+    add_run(dl, help="a finished run (with its twin)", old_positional=True,
+            job="a job instead of a run (e.g. a landscape job)")
     dl.set_defaults(func=cmd_delete)
 
 
 def _job_id(store, args: argparse.Namespace) -> int:
-    if args.job:
-        return store.jobs.get(args.id).id
+    """The job that ``--job ID`` names, or the job of ``--run ID``'s run."""
+    if args.job is not None:
+        return store.jobs.get(args.job).id
     from ..train.launcher import job_of
 
-    return job_of(args.id, store)
+    return job_of(args.run, store)
+
+
+def _target(args: argparse.Namespace) -> tuple[str, int]:
+    """What the command acts on, as it is said: ("job", ID) or ("run", ID)."""
+    return ("job", args.job) if args.job is not None else ("run", args.run)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -98,8 +104,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
     store = Store()
     result = stop(_job_id(store, args), store, by=MACHINE)
-    what = "job" if args.job else "run"
-    print(json.dumps({what: args.id, "status": result}) if args.json else f"{what} {args.id}: {result}")
+    what, ident = _target(args)
+    print(json.dumps({what: ident, "status": result}) if args.json else f"{what} {ident}: {result}")
     return 0
 
 
@@ -109,7 +115,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     store = Store()
     resume(_job_id(store, args), store, by=MACHINE)
-    print(f"{'job' if args.job else 'run'} {args.id}: queued to resume")
+    what, ident = _target(args)
+    print(f"{what} {ident}: queued to resume")
     return 0
 
 
@@ -119,10 +126,10 @@ def cmd_delete(args: argparse.Namespace) -> int:
     from ..train.launcher import delete_run
 
     store = Store()
-    runs = [r.id for r in store.runs.of_job(store.jobs.get(args.id).id)] if args.job else [args.id]
+    runs = [r.id for r in store.runs.of_job(store.jobs.get(args.job).id)] if args.job is not None else [args.run]
     if not runs:  # an analysis job: it goes alone
-        delete(args.id, store, by=MACHINE)
-        print(f"job {args.id}: deleted")
+        delete(args.job, store, by=MACHINE)
+        print(f"job {args.job}: deleted")
         return 0
     gone = delete_run(runs[0], store, by=MACHINE)
     print(f"deleted run{'s' if len(gone) != 1 else ''} {', '.join(map(str, gone))}")

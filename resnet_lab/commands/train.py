@@ -9,13 +9,14 @@ from pathlib import Path
 
 from ..models import resolve_spec
 from ..spec import ModelSpec
+from .common import add_twin
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     tr = sub.add_parser("train", help="train a model (and optionally its plain twin) in a worker process")
     tr.add_argument("--model", default="resnet20", help="preset name (default resnet20)")
     tr.add_argument("--spec", metavar="FILE", help="a spec JSON file instead of a preset")
-    tr.add_argument("--plain-twin", action="store_true", help="train the plain twin on the very same batches")
+    add_twin(tr, help="train the plain twin on the very same batches", old=["--plain-twin"])
     tr.add_argument("--name", help="a name for the run")
     tr.add_argument("--data", default="shapes", help="dataset: shapes, digits, cifar10, mnist, fashion_mnist")
     tr.add_argument("--image-size", type=int, help="image side in pixels (default: the recipe's)")
@@ -104,7 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
              f"{train.batch_size}, lr {train.lr:g} {train.schedule}") + ".",
           file=sys.stderr if args.json else sys.stdout, flush=True)
     store = Store()
-    ids = launcher.submit(spec, data, train, twin=args.plain_twin, name=args.name, store=store, world_size=args.gpus)
+    ids = launcher.submit(spec, data, train, twin=args.twin, name=args.name, store=store, world_size=args.gpus)
     return follow_runs(ids, store, args)
 
 

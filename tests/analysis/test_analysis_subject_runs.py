@@ -29,7 +29,7 @@ def test_a_run_and_its_twin_both_with_checkpoints(pair):
 def test_refusals_say_which_run_and_why(pair):
     with pytest.raises(ValueError, match=r"^run 1 has no checkpoint yet \(status running\); a landscape needs"):
         run_and_twin(pair(1, 2, saved=False, status="running"), lambda r: None, needs="a landscape needs weights")
-    with pytest.raises(ValueError, match=r"^run 1 has no twin: it was trained alone \(train with --plain-twin\)$"):
-        run_and_twin(pair(1, None), lambda r: None, alone="train with --plain-twin")
+    with pytest.raises(ValueError, match=r"^run 1 has no twin: it was trained alone \(train with --twin\)$"):
+        run_and_twin(pair(1, None), lambda r: None, alone="train with --twin")
     with pytest.raises(ValueError, match=r"^run 2 \(the twin of run 1\) has no checkpoint yet \(status queued\)$"):
         run_and_twin(pair(1, 2), lambda r: pair(2, 1, saved=False, status="queued"))
