@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +31,7 @@ from resnet_lab.train.checkpoint import (CheckpointNotSaved, load_checkpoint, lo
                                          save_checkpoint)
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.train.finetune import FinetuneConfig
+from tests.helpers.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ModelSpec(stem="cifar", depths=(1, 1), widths=(4, 8), shortcut="A", num_classes=3, in_channels=3)
@@ -55,18 +55,6 @@ def store(lab_home, monkeypatch):
         if job.pid and jobs.pid_alive(job.pid):
             os.kill(job.pid, signal.SIGKILL)
     s.close()
-
-
-def wait_for(predicate, timeout=120.0, store=None, what="condition"):
-    """Poll ``predicate``; pump the queue only when given a store (a test of who starts the next job gives none)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if store is not None:
-            jobs.pump(store)
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def queue_train(store, train=QUICK, twin=False, name=None):

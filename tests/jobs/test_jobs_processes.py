@@ -20,22 +20,13 @@ from resnet_lab.store import Store
 from resnet_lab.train import launcher
 from resnet_lab.train.checkpoint import load_checkpoint
 from resnet_lab.train.config import TrainConfig
+from tests.helpers.waiting import wait_for
 
 TINY = ModelSpec(stem="cifar", depths=(1, 1), widths=(4, 8), shortcut="A", num_classes=3, in_channels=3)
 DIGITS = DataConfig(name="digits", image_size=8, train_subset=256, augment=False)
 QUICK = TrainConfig(epochs=1, batch_size=64, lr=0.05, log_every=2, grad_norm_every=2, device="cpu")
 LONG_SLICE = LandscapeParams(dims=2, steps=31, batches=2, batch_size=64)  # ~2,000 evaluations: seconds
 LONG_LINE = InterpolationParams(resolution=50, extend=1.0, batches=8, batch_size=32)  # ~600 evaluations: seconds
-
-
-def wait_for(predicate, store, timeout=120.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        jobs.pump(store)
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def long_job(kind, store, ids):
@@ -60,20 +51,20 @@ def under_way(kind, store, job_id):
 def test_sigkill_is_detected_as_interrupted_and_resume_goes_on(private_trained_home, kind):
     store, ids = private_trained_home
     job = long_job(kind, store, ids)
-    wait_for(lambda: under_way(kind, store, job), store, what="the job under way")
+    wait_for(lambda: under_way(kind, store, job), store=store, what="the job under way")
     os.kill(store.jobs.get(job).pid, signal.SIGKILL)
     killed = time.time()
-    wait_for(lambda: store.jobs.get(job).status == "interrupted", store, timeout=15, what="interrupted")
+    wait_for(lambda: store.jobs.get(job).status == "interrupted", store=store, timeout=15, what="interrupted")
     assert time.time() - killed < 10 and "Interrupted" in store.jobs.get(job).error
     assert all(r.status == "interrupted" for r in store.runs.of_job(job))
     saved = load_checkpoint(store.runs.of_job(job)[0].ckpt_last).meta["step"] if kind == "train" else 0
 
     jobs.resume(job, store, by=MACHINE)
-    wait_for(lambda: store.jobs.get(job).status == "running" and store.jobs.get(job).progress > saved + 2, store,
+    wait_for(lambda: store.jobs.get(job).status == "running" and store.jobs.get(job).progress > saved + 2, store=store,
              what="the resumed job to go on")
     assert store.jobs.get(job).resumes == 1
     jobs.stop(job, store, by=MACHINE)
-    wait_for(lambda: store.jobs.get(job).status == "stopped", store, what="stopped")
+    wait_for(lambda: store.jobs.get(job).status == "stopped", store=store, what="stopped")
     if kind == "train":
         (run,) = store.runs.of_job(job)
         steps = [s for s, _, _ in store.runs.metrics(run.id, ["train/loss"])["train/loss"]]
@@ -84,9 +75,9 @@ def test_sigkill_is_detected_as_interrupted_and_resume_goes_on(private_trained_h
 def test_stop_is_graceful_and_keeps_what_was_done(private_trained_home, kind):
     store, ids = private_trained_home
     job = long_job(kind, store, ids)
-    wait_for(lambda: under_way(kind, store, job), store, what="the job under way")
+    wait_for(lambda: under_way(kind, store, job), store=store, what="the job under way")
     assert jobs.stop(job, store, by=MACHINE) == "stopping"
-    wait_for(lambda: store.jobs.get(job).status == "stopped", store, what="stopped")
+    wait_for(lambda: store.jobs.get(job).status == "stopped", store=store, what="stopped")
     done = store.jobs.get(job)
     if kind == "train":
         ckpt = load_checkpoint(store.runs.of_job(job)[0].ckpt_last)
@@ -128,7 +119,7 @@ def test_jobs_of_every_kind_take_turns_first_come_first_served_on_one_slot(priva
         running_at_once.append(sum(j.status == "running" for j in js))
         return not any(j.active for j in js)
 
-    wait_for(all_done, store, timeout=300, what="six jobs")
+    wait_for(all_done, store=store, timeout=300, what="six jobs")
     done = sorted((store.jobs.get(j) for j in order), key=lambda j: j.id)
     assert [j.status for j in done] == ["done"] * 6, [(j.kind, j.status, j.error) for j in done]
     assert {j.kind for j in done} == {"train", "landscape"}
@@ -166,7 +157,7 @@ def test_thirty_pollers_never_disturb_a_job_or_see_a_locked_database(private_tra
     for t in threads:
         t.start()
     try:
-        wait_for(lambda: not store.jobs.get(job).active, store, timeout=180, what="the watched job")
+        wait_for(lambda: not store.jobs.get(job).active, store=store, timeout=180, what="the watched job")
     finally:
         done.set()
         for t in threads:
@@ -180,6 +171,6 @@ def test_a_job_of_an_unknown_kind_fails_with_the_reason(private_trained_home):
     store, ids = private_trained_home
     job = store.jobs.create("no-such-kind", "odd", "cpu")[0]
     jobs.pump(store)
-    wait_for(lambda: not store.jobs.get(job).active, store, what="the odd job")
+    wait_for(lambda: not store.jobs.get(job).active, store=store, what="the odd job")
     assert store.jobs.get(job).status == "failed" and "unknown job kind 'no-such-kind'" in store.jobs.get(job).error
     assert (Path(os.environ["RESNET_LAB_HOME"]) / "jobs" / str(job) / "worker.log").is_file()
