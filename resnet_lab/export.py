@@ -199,7 +199,7 @@ def export_checkpoint(manifest_path: str | Path, run: Any = None) -> Export:
 
     The weights are loaded once into the rebuilt model with ``strict=True`` first, so a checkpoint that would
     not load at home is refused here."""
-    from .train.checkpoint import load_checkpoint
+    from .models.checkpoint import load_checkpoint
 
     path = Path(manifest_path)
     ckpt = load_checkpoint(path)  # rebuilds the spec, checks the weights' file name, loads strictly

@@ -23,7 +23,7 @@ from resnet_lab.export import (LAB_SNIPPET, MANIFEST, MODEL_MODULE, README, TORC
                                export_checkpoint, export_run, exportable_checkpoint, torchvision_match, write_atomic,
                                zip_name)
 from resnet_lab.store import Store
-from resnet_lab.train.checkpoint import save_checkpoint
+from resnet_lab.models.checkpoint import save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 

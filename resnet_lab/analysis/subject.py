@@ -25,7 +25,7 @@ from ..data.images import ImageSource, decode_image, resize_square
 from ..data.registry import DataConfig, Dataset
 from ..models import build_model
 from ..spec import ModelSpec, kind_of
-from ..train.checkpoint import load_checkpoint
+from ..models.checkpoint import load_checkpoint
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights, as Pillow's "L" conversion
 

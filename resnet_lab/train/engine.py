@@ -57,7 +57,7 @@ from ..models import build_model
 from ..models.layers import weight_layers
 from ..spec import ModelSpec
 from . import distributed, trajectory
-from .checkpoint import load_train_state, save_checkpoint
+from ..models.checkpoint import load_train_state, save_checkpoint
 from .config import TrainConfig
 from .distributed import Group
 

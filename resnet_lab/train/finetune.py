@@ -28,7 +28,7 @@ import torch
 from ..data.registry import Dataset, channel_stats
 from ..models.presets import PRESETS, get_preset
 from ..spec import ModelSpec
-from .checkpoint import load_checkpoint
+from ..models.checkpoint import load_checkpoint
 from .engine import MemberSetup
 
 MIN_STEPS = 100

@@ -35,7 +35,7 @@ from ..spec import ModelSpec
 from ..store import Run, Store
 from ..store.runs import RunStore
 from . import distributed, trajectory
-from .checkpoint import CheckpointNotSaved, read_manifest
+from ..models.checkpoint import CheckpointNotSaved, read_manifest
 from .config import TrainConfig
 from .engine import Callbacks, Trainer
 from .finetune import FinetuneConfig, adapt_data, load_base, plan

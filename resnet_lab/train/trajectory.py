@@ -34,7 +34,7 @@ from torch import nn
 
 from ..models import build_model
 from ..spec import ModelSpec
-from .checkpoint import CheckpointNotSaved, _commit
+from ..models.checkpoint import CheckpointNotSaved, _commit
 from .config import TrainConfig
 
 FOLDER = "trajectory"  # under the run's folder

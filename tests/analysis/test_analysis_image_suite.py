@@ -15,7 +15,7 @@ from resnet_lab.analysis.subject import LUMA, Subject
 from resnet_lab.data.images import ImageRejected, decode_image, resize_square
 from resnet_lab.models import build_model
 from resnet_lab.spec import ModelSpec
-from resnet_lab.train.checkpoint import save_checkpoint
+from resnet_lab.models.checkpoint import save_checkpoint
 from resnet_lab.viz.inspect import overlay, to_pil
 from tests.helpers.odd_images import CASES, SIZES, encoded, reference
 

@@ -10,7 +10,7 @@ import torch
 from resnet_lab.analysis import from_checkpoint, from_spec
 from resnet_lab.data.registry import DataConfig, load_dataset
 from resnet_lab.spec import ModelSpec
-from resnet_lab.train.checkpoint import save_checkpoint
+from resnet_lab.models.checkpoint import save_checkpoint
 from resnet_lab.ui.compute import Keyed, input_key, on_model, on_models
 
 SPEC = ModelSpec(stem="cifar", depths=(1, 1), widths=(4, 8), shortcut="A", num_classes=4, in_channels=3)

@@ -22,7 +22,7 @@ from resnet_lab.data.registry import DataConfig
 from resnet_lab.jobs import pid_alive
 from resnet_lab.store import Store
 from resnet_lab.train import launcher
-from resnet_lab.train.checkpoint import load_checkpoint
+from resnet_lab.models.checkpoint import load_checkpoint
 from resnet_lab.train.config import TrainConfig
 from tests.helpers.waiting import wait_for
 

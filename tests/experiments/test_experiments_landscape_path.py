@@ -23,7 +23,7 @@ from resnet_lab.paths import run_dir
 from resnet_lab.spec import ModelSpec
 from resnet_lab.store import Store
 from resnet_lab.train import trajectory
-from resnet_lab.train.checkpoint import load_checkpoint, save_checkpoint
+from resnet_lab.models.checkpoint import load_checkpoint, save_checkpoint
 from tests.helpers.homes import EVERY, kill_workers, private_home, train_keeping_weights
 from tests.helpers.waiting import wait_job
 

@@ -26,8 +26,9 @@ from resnet_lab.identity import MACHINE
 from resnet_lab.jobs.handlers import registered
 from resnet_lab.paths import run_dir
 from resnet_lab.store import Store
-from resnet_lab.train import checkpoint, launcher
-from resnet_lab.train.checkpoint import (CheckpointNotSaved, load_checkpoint, load_train_state, read_manifest,
+from resnet_lab.models import checkpoint
+from resnet_lab.train import launcher
+from resnet_lab.models.checkpoint import (CheckpointNotSaved, load_checkpoint, load_train_state, read_manifest,
                                          save_checkpoint)
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.train.finetune import FinetuneConfig
@@ -113,7 +114,7 @@ FULL_DISK_WORKER = r"""
 import errno, hashlib, json, os, sys
 from pathlib import Path
 from resnet_lab.jobs import worker
-from resnet_lab.train import checkpoint
+from resnet_lab.models import checkpoint
 
 job_id, fail_on, snapshot = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
 real_write = checkpoint._write

@@ -18,7 +18,7 @@ from resnet_lab.experiments.landscape import load_result, submit_interpolation, 
 from resnet_lab.identity import MACHINE
 from resnet_lab.store import Store
 from resnet_lab.train import launcher
-from resnet_lab.train.checkpoint import load_checkpoint
+from resnet_lab.models.checkpoint import load_checkpoint
 from resnet_lab.train.config import TrainConfig
 from tests.helpers.waiting import wait_for
 

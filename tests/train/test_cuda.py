@@ -46,7 +46,7 @@ def test_a_twin_job_trains_on_the_gpu_through_the_job_system(store):
     from resnet_lab import PRESETS
     from resnet_lab.data.registry import DataConfig
     from resnet_lab.train import launcher
-    from resnet_lab.train.checkpoint import load_checkpoint
+    from resnet_lab.models.checkpoint import load_checkpoint
     from resnet_lab.train.config import TrainConfig
 
     data = DataConfig(name="shapes", image_size=32, train_subset=1024, seed=0)

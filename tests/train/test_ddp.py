@@ -25,7 +25,7 @@ from resnet_lab.jobs import scheduler
 from resnet_lab.identity import MACHINE
 from resnet_lab.store import Store
 from resnet_lab.train import distributed, launcher
-from resnet_lab.train.checkpoint import load_checkpoint
+from resnet_lab.models.checkpoint import load_checkpoint
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.train.engine import ImageBatches
 from tests.helpers import waiting

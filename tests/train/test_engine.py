@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from resnet_lab.train.checkpoint import load_checkpoint, read_manifest
+from resnet_lab.models.checkpoint import load_checkpoint, read_manifest
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.models import build_model
 from resnet_lab.train.engine import (

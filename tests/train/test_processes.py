@@ -7,7 +7,7 @@ import pytest
 from resnet_lab import PRESETS, jobs
 from resnet_lab.data.registry import DataConfig
 from resnet_lab.train import launcher
-from resnet_lab.train.checkpoint import load_checkpoint
+from resnet_lab.models.checkpoint import load_checkpoint
 from resnet_lab.train.config import TrainConfig
 from tests.helpers.waiting import wait_for
 

@@ -12,8 +12,9 @@ from resnet_lab.cli import build_parser
 from resnet_lab.commands.train import _train_parts
 from resnet_lab.data.registry import DataConfig
 from resnet_lab.models import PRESETS, build_model
-from resnet_lab.train import checkpoint, launcher, trajectory
-from resnet_lab.train.checkpoint import CheckpointNotSaved, load_checkpoint
+from resnet_lab.models import checkpoint
+from resnet_lab.train import launcher, trajectory
+from resnet_lab.models.checkpoint import CheckpointNotSaved, load_checkpoint
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.train.engine import Callbacks, Trainer
 

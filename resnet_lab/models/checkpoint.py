@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
-from ..models import build_model
+from . import build_model
 from ..paths import write_files_atomic, write_synced
 from ..spec import ModelSpec
 
