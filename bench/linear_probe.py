@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from resnet_lab import build_model  # noqa: E402
 from resnet_lab.device import device_description  # noqa: E402
 from resnet_lab.train.config import TrainConfig  # noqa: E402
-from resnet_lab.train.engine import Callbacks, MemberSetup, Trainer  # noqa: E402
+from resnet_lab.train.engine import Trainer  # noqa: E402
+from resnet_lab.train.members import Callbacks, MemberSetup  # noqa: E402
 
 from trainer_overhead import synthetic  # noqa: E402
 

@@ -43,7 +43,8 @@ from resnet_lab.device import device_description  # noqa: E402
 from resnet_lab.models.presets import PRESETS  # noqa: E402
 from resnet_lab.models.summary import summarize  # noqa: E402
 from resnet_lab.train.config import TrainConfig  # noqa: E402
-from resnet_lab.train.engine import Callbacks, Trainer, resolve_device  # noqa: E402
+from resnet_lab.train.engine import Trainer, resolve_device  # noqa: E402
+from resnet_lab.train.members import Callbacks  # noqa: E402
 
 MODELS = {"resnet20": 32, "resnet56": 32, "resnet18": 224, "resnet50": 224}  # model -> image side, px
 QUICK_SIZE = {32: 16, 224: 32}

@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from resnet_lab.data.augment import augment_batch, normalize  # noqa: E402
 from resnet_lab.data.registry import load_dataset  # noqa: E402
 from resnet_lab.models import PRESETS, build_model  # noqa: E402
-from resnet_lab.train.engine import Callbacks, Trainer  # noqa: E402
+from resnet_lab.train.engine import Trainer  # noqa: E402
+from resnet_lab.train.members import Callbacks  # noqa: E402
 from resnet_lab.train.recipes import recipe_for  # noqa: E402
 
 TARGETS = {"digits": 0.97, "shapes": 0.90, "cifar10": 0.70, "mnist": 0.98, "fashion_mnist": 0.85}

@@ -27,7 +27,9 @@ from resnet_lab import build_model  # noqa: E402
 from resnet_lab.data.registry import Dataset  # noqa: E402
 from resnet_lab.device import device_description  # noqa: E402
 from resnet_lab.train.config import TrainConfig  # noqa: E402
-from resnet_lab.train.engine import Callbacks, Trainer, lr_lambda, make_optimizer, resolve_device  # noqa: E402
+from resnet_lab.train.engine import Trainer, resolve_device  # noqa: E402
+from resnet_lab.train.members import Callbacks  # noqa: E402
+from resnet_lab.train.optim import lr_lambda, make_optimizer  # noqa: E402
 
 
 def synthetic(n: int, size: int, classes: int = 10) -> Dataset:

@@ -25,11 +25,11 @@ Several devices (``group``, see :mod:`.distributed`): each rank takes its share 
 DDP averages the gradients, BatchNorm normalises over the global batch, metrics and validation are
 summed over the ranks, a stop is agreed on at log points, and only the leader checkpoints.
 
-What a step sees is decided once, at setup: a *batch source* hands out (inputs, labels) for training
-and validation (:class:`ImageBatches`: images on the device, augmented there; or, for a linear
-probe, :class:`FeatureBatches`: the frozen backbone's pooled features, computed once), and a
-*logits* function maps a batch to class scores (:func:`full_logits`: the whole model, or
-:func:`head_logits`: only its classifier). The loop, evaluation and checkpointing never ask which.
+What a step sees is decided once, at setup: a *batch source* and a *logits* function (:mod:`.batches`:
+images on the device, or a linear probe's frozen features; the whole model, or only its classifier).
+The loop, evaluation and checkpointing never ask which. The models it trains, how each starts and ends,
+and the callbacks it reports through are in :mod:`.members`; the optimizer and the learning-rate
+schedule in :mod:`.optim`.
 
 Keeping the weights along the way (``TrainConfig.keep_weights_every``, see :mod:`.trajectory`): the plan is
 fitted to the disk budget when the trainer is built; the weights are written (by the leader, into each
@@ -41,16 +41,13 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.augment import augment_batch, normalize
 from ..data.registry import Dataset
 from ..device import resolve_device
 from ..models import build_model
@@ -58,248 +55,13 @@ from ..models.layers import weight_layers
 from ..spec import ModelSpec
 from . import distributed, trajectory
 from ..models.checkpoint import load_train_state, save_checkpoint
+from .batches import Batches, FeatureBatches, ImageBatches, Logits, autocast, full_logits, head_logits
 from .config import TrainConfig
 from .distributed import Group
+from .members import Callbacks, Member, MemberResult, MemberSetup
+from .optim import lr_lambda, make_optimizer
 
-EVAL_BATCH = 512
 CHECKPOINT_EVERY_S = 120.0  # also save "last" mid-epoch this often, so a crash loses little
-
-
-class Callbacks:
-    """Override what you need. Indices refer to the order of the specs given to the Trainer."""
-
-    def on_start(self, idx: int, total_steps: int, layer_names: list[str]) -> None: ...
-    def on_log(self, idx: int, step: int, epoch: float, metrics: dict[str, float]) -> None: ...
-    def on_eval(self, idx: int, step: int, epoch: float, metrics: dict[str, float]) -> None: ...
-    def on_grad_norms(self, idx: int, step: int, norms: list[float]) -> None: ...
-    def on_checkpoint(self, idx: int, tag: str, path: Path, metrics: dict[str, float]) -> None: ...
-    def on_end(self, idx: int, status: str, message: str | None) -> None: ...
-    def should_stop(self) -> bool:
-        return False
-
-
-@dataclass(frozen=True)
-class MemberSetup:
-    """How a model starts and what it may change: the fine-tuning strategies are settings of this."""
-
-    state_dict: dict[str, torch.Tensor] | None = None  # starting weights; a swapped head's keys may be absent
-    frozen: tuple[str, ...] = ()  # top-level modules kept fixed: weights frozen, BatchNorm in eval mode
-    backbone_lr_mult: float = 1.0  # learning-rate multiplier for trainable parameters outside the head (fc)
-    head_only: bool = False  # linear probe: backbone features computed once, only fc trains on them
-
-    def frozen_in(self, model: nn.Module) -> tuple[str, ...]:
-        """The top-level modules of ``model`` kept fixed: ``frozen``, or for a linear probe all but the classifier."""
-        if not self.head_only:
-            return self.frozen
-        head = model.get_classifier()
-        return tuple(name for name, module in model.named_children() if module is not head)
-
-
-@dataclass
-class _Member:
-    spec: ModelSpec
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    norm_params: list[torch.Tensor]
-    norm_names: list[str]  # the layers of norm_params (a plain twin has no projection shortcuts: fewer layers)
-    ckpt_dir: Path | None
-    setup: MemberSetup = MemberSetup()
-    frozen: tuple[str, ...] = ()  # top-level modules kept fixed (setup.frozen_in(model))
-    forward: nn.Module | None = None  # what a training step calls: the model, or it wrapped (DDP) / compiled
-    status: str = "running"
-    message: str | None = None
-    kept_step: int = -1  # the last step whose weights were kept (trajectory), -1: none yet
-    best_val_acc: float = -1.0
-    last_metrics: dict[str, float] = field(default_factory=dict)
-    loss_sum: torch.Tensor | None = None
-    correct: torch.Tensor | None = None
-    seen: int = 0
-    pending_norms: list[tuple[int, torch.Tensor]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class MemberResult:
-    status: str  # done, stopped or diverged
-    message: str | None
-    steps: int
-    best_val_acc: float
-    last: dict[str, float]
-
-
-def lr_lambda(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
-    """Learning-rate multiplier per optimizer step, for every schedule (a pure function: resumable)."""
-    total = max(1, cfg.epochs * steps_per_epoch)
-    warm = int(round(cfg.warmup_epochs * steps_per_epoch))
-
-    def onecycle(step: int) -> float:  # Smith & Topin 2017: up to peak in 25%, cosine down to ~0
-        peak = max(1, int(0.25 * total))
-        if step < peak:
-            return 1 / 25 + (1 - 1 / 25) * step / peak
-        t = min(1.0, (step - peak) / max(1, total - peak))
-        return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * t))
-
-    def warmed(f: Callable[[int], float]) -> Callable[[int], float]:
-        return lambda step: (step + 1) / warm * f(step) if step < warm else f(step)
-
-    if cfg.schedule == "onecycle":
-        return onecycle
-    if cfg.schedule == "cosine":
-        return warmed(lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, max(0, s - warm) / max(1, total - warm)))))
-    if cfg.schedule == "step":
-        return warmed(lambda s: 0.1 ** ((s // steps_per_epoch) // cfg.step_every_epochs))
-    return warmed(lambda s: 1.0)
-
-
-def make_optimizer(cfg: TrainConfig, model: nn.Module, backbone_lr_mult: float = 1.0) -> torch.optim.Optimizer:
-    """SGD or AdamW over the trainable parameters; no weight decay on BN and biases; the backbone's
-    learning rate scaled by ``backbone_lr_mult`` (discriminative fine-tuning), the head's not."""
-    groups = []
-    for head in (False, True):
-        mult = 1.0 if head else backbone_lr_mult
-        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and n.startswith("fc.") == head]
-        for decay in (True, False):
-            params = [p for n, p in named if (p.dim() > 1) == decay]
-            if params:
-                groups.append({"params": params, "weight_decay": cfg.weight_decay if decay else 0.0,
-                               "lr": cfg.lr * mult})
-    if not groups:
-        raise ValueError("nothing to train: every parameter is frozen")
-    # on CUDA the fused kernel: one launch for every parameter, and no host sync (the lr is a Python float)
-    fused = all(p.is_cuda for g in groups for p in g["params"]) or None
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999), fused=fused)
-    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
-                           fused=fused)
-
-
-def _autocast(cuda: bool) -> AbstractContextManager:
-    """bf16 autocast on CUDA; nothing on the CPU."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
-
-
-# --- what a step sees: a batch source and a logits function --------------------------------------
-
-Logits = Callable[[nn.Module, torch.Tensor], torch.Tensor]
-
-
-def full_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Class scores of a batch of (normalized) images: the whole model."""
-    return model(x)
-
-
-def head_logits(model: nn.Module, features: torch.Tensor) -> torch.Tensor:
-    """Class scores of a batch of pooled features (``forward_head(..., pre_logits=True)``): the classifier only."""
-    return model.get_classifier()(features)
-
-
-class Batches(Protocol):
-    """Where a step's (inputs, labels) come from, all on the training device."""
-
-    def prepare(self) -> None:
-        """One-off work before the first batch (a no-op, or a linear probe's feature pass)."""
-
-    def train(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The training examples at ``idx`` (augmented when the source augments)."""
-
-    def val(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The whole validation split, in order, ``EVAL_BATCH`` examples at a time."""
-
-
-class ImageBatches:
-    """Images living on the training device, gathered by index: no DataLoader.
-
-    Training batches are augmented on the device (pad-crop, plus a flip where it keeps the label)
-    when ``augment`` is set, drawing from ``generator``; every batch is normalized with the data's
-    mean/std, and made channels-last on CUDA.
-
-    One rank of several (``share``, ``part``): the whole global batch is gathered and augmented, exactly
-    as one process would (the same random numbers in the same order), and the rank keeps its ``share``
-    of it; of the validation chunks it takes every ``part[1]``-th, starting at ``part[0]``.
-    """
-
-    def __init__(self, data: Dataset, device: torch.device, augment: bool, generator: torch.Generator,
-                 share: slice | None = None, part: tuple[int, int] = (0, 1)) -> None:
-        self.share = share
-        self.part = part
-        self.x_train = data.x_train.to(device)
-        self.y_train = data.y_train.to(device)
-        self.x_val = data.x_val.to(device)
-        self.y_val = data.y_val.to(device)
-        self.mean = torch.tensor(data.mean, device=device)
-        self.std = torch.tensor(data.std, device=device)
-        self.augment = augment
-        self.flip_p = 0.5 if data.hflip else 0.0
-        self.generator = generator
-        self.channels_last = device.type == "cuda"
-
-    def prepare(self) -> None:
-        pass
-
-    def inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw [0, 1] images -> what the model takes: normalized (and channels-last on CUDA)."""
-        x = normalize(x, self.mean, self.std)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
-
-    def train(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.share is not None and not self.augment:
-            idx = idx[self.share]  # nothing random: gather only this rank's share
-        y = self.y_train[idx]
-        x = self.x_train[idx]
-        if self.augment:
-            x = augment_batch(x, generator=self.generator, flip_p=self.flip_p)
-            if self.share is not None:
-                x, y = x[self.share], y[self.share]
-        return self.inputs(x), y
-
-    def val(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        rank, world = self.part
-        for start in range(rank * EVAL_BATCH, len(self.y_val), world * EVAL_BATCH):
-            yield self.inputs(self.x_val[start:start + EVAL_BATCH]), self.y_val[start:start + EVAL_BATCH]
-
-
-class FeatureBatches:
-    """A linear probe's batches: the frozen backbone's pooled features of every image, computed once.
-
-    ``prepare`` (or the first batch asked for) runs ``model`` in eval mode over the un-augmented
-    images of both splits and keeps ``forward_head(forward_features(x), pre_logits=True)`` as float32;
-    after that a batch costs one index, and an epoch milliseconds. Never augmented: the features are fixed.
-    """
-
-    def __init__(self, images: ImageBatches, model: nn.Module, cuda: bool) -> None:
-        self.images = images
-        self.model = model
-        self.cuda = cuda
-        self.feat_train: torch.Tensor | None = None
-        self.feat_val: torch.Tensor | None = None
-
-    def prepare(self) -> None:
-        if self.feat_train is None:
-            self.feat_train = self._features(self.images.x_train)
-            self.feat_val = self._features(self.images.x_val)
-
-    @torch.no_grad()
-    def _features(self, x_all: torch.Tensor) -> torch.Tensor:
-        self.model.eval()
-        out = []
-        for start in range(0, len(x_all), EVAL_BATCH):
-            x = self.images.inputs(x_all[start:start + EVAL_BATCH])
-            with _autocast(self.cuda):
-                f = self.model.forward_features(x)
-            out.append(self.model.forward_head(f, pre_logits=True).float())
-        return torch.cat(out)
-
-    def train(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self.prepare()
-        return self.feat_train[idx], self.images.y_train[idx]
-
-    def val(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        self.prepare()
-        y_val = self.images.y_val
-        for start in range(0, len(y_val), EVAL_BATCH):
-            yield self.feat_val[start:start + EVAL_BATCH], y_val[start:start + EVAL_BATCH]
 
 
 class Trainer:
@@ -365,7 +127,7 @@ class Trainer:
             self.trajectory = trajectory.plan(self.total_steps, cfg.keep_weights_every, cfg.keep_weights_budget_mb,
                                               sum(trajectory.state_bytes(m.model) for m in self.members))
 
-    def _member(self, spec: ModelSpec, ckpt_dir: Path | None, setup: MemberSetup) -> _Member:
+    def _member(self, spec: ModelSpec, ckpt_dir: Path | None, setup: MemberSetup) -> Member:
         torch.manual_seed(self.cfg.seed)
         model = build_model(spec)
         if setup.state_dict is not None:
@@ -388,11 +150,11 @@ class Trainer:
         opt = make_optimizer(self.cfg, model, setup.backbone_lr_mult)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(self.cfg, self.steps_per_epoch))
         norm_names, norm_params = weight_layers(model)
-        return _Member(spec=spec, model=model, optimizer=opt, scheduler=sched, norm_params=norm_params,
+        return Member(spec=spec, model=model, optimizer=opt, scheduler=sched, norm_params=norm_params,
                        norm_names=norm_names, ckpt_dir=Path(ckpt_dir) if ckpt_dir is not None else None,
                        setup=setup, frozen=frozen, forward=forward)
 
-    def _train_mode(self, m: _Member) -> None:
+    def _train_mode(self, m: Member) -> None:
         """Train mode, except frozen parts: their BatchNorm keeps its statistics (eval mode)."""
         m.model.train()
         for name in m.frozen:
@@ -447,7 +209,7 @@ class Trainer:
                 x, y = self.batches.train(perm[b * self.batch:(b + 1) * self.batch])
                 track = cfg.grad_norm_every and self.step % cfg.grad_norm_every == 0
                 for m in self._active():
-                    with _autocast(self.cuda):
+                    with autocast(self.cuda):
                         out = self.logits(m.forward, x)
                     loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
                     m.optimizer.zero_grad(set_to_none=True)
@@ -515,7 +277,7 @@ class Trainer:
             results.append(MemberResult(m.status, m.message, self.step, m.best_val_acc, dict(m.last_metrics)))
         return results
 
-    def _active(self) -> list[_Member]:
+    def _active(self) -> list[Member]:
         return [m for m in self.members if m.status == "running"]
 
     # --- the weights along the way ------------------------------------------------------------------
@@ -606,7 +368,7 @@ class Trainer:
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         n = 0
         for x, y in self.batches.val():
-            with _autocast(self.cuda):
+            with autocast(self.cuda):
                 out = self.logits(model, x)
             loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
             correct += (out.argmax(1) == y).sum()
@@ -643,7 +405,7 @@ class Trainer:
             if m.status == "running":
                 self._checkpoint(i, m, epoch, tag)
 
-    def _checkpoint(self, i: int, m: _Member, epoch: float, tag: str) -> None:
+    def _checkpoint(self, i: int, m: Member, epoch: float, tag: str) -> None:
         if m.ckpt_dir is None or self.rank != 0:  # in a group the leader alone writes (every rank has the same state)
             return
         state = {

@@ -29,7 +29,7 @@ from ..data.registry import Dataset, channel_stats
 from ..models.presets import PRESETS, get_preset
 from ..spec import ModelSpec
 from ..models.checkpoint import load_checkpoint
-from .engine import MemberSetup
+from .members import MemberSetup
 
 MIN_STEPS = 100
 """Optimizer steps below which a fine-tuning barely leaves its starting point (a new head starts at chance):

@@ -37,8 +37,9 @@ from ..store.runs import RunStore
 from . import distributed, trajectory
 from ..models.checkpoint import CheckpointNotSaved, read_manifest
 from .config import TrainConfig
-from .engine import Callbacks, Trainer
+from .engine import Trainer
 from .finetune import FinetuneConfig, adapt_data, load_base, plan
+from .members import Callbacks
 
 FLUSH_EVERY_S = 0.5
 

@@ -4,7 +4,8 @@
 import pytest
 
 from resnet_lab.train.config import TrainConfig
-from resnet_lab.train.engine import Callbacks, Trainer
+from resnet_lab.train.engine import Trainer
+from resnet_lab.train.members import Callbacks
 
 from .conftest import TINY, make_data
 

@@ -27,7 +27,7 @@ from resnet_lab.store import Store
 from resnet_lab.train import distributed, launcher
 from resnet_lab.models.checkpoint import load_checkpoint
 from resnet_lab.train.config import TrainConfig
-from resnet_lab.train.engine import ImageBatches
+from resnet_lab.train.batches import ImageBatches
 from tests.helpers import waiting
 
 from .conftest import TINY, make_data

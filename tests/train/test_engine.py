@@ -6,16 +6,10 @@ import torch
 from resnet_lab.models.checkpoint import load_checkpoint, read_manifest
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.models import build_model
-from resnet_lab.train.engine import (
-    Callbacks,
-    FeatureBatches,
-    ImageBatches,
-    MemberSetup,
-    Trainer,
-    full_logits,
-    head_logits,
-    lr_lambda,
-)
+from resnet_lab.train.batches import FeatureBatches, ImageBatches, full_logits, head_logits
+from resnet_lab.train.engine import Trainer
+from resnet_lab.train.members import Callbacks, MemberSetup
+from resnet_lab.train.optim import lr_lambda
 
 from .conftest import TINY, make_data
 

@@ -8,7 +8,8 @@ from resnet_lab import PRESETS, build_model
 from resnet_lab.data.registry import DataConfig
 from resnet_lab.models.pretrained import WeightsMissing, load_imagenet, top_k, weights_path
 from resnet_lab.train.config import TrainConfig
-from resnet_lab.train.engine import MemberSetup, Trainer
+from resnet_lab.train.engine import Trainer
+from resnet_lab.train.members import MemberSetup
 from resnet_lab.train.finetune import Base, FinetuneConfig, adapt_data, plan
 
 from .conftest import TINY, make_data

@@ -16,7 +16,8 @@ from resnet_lab.models import checkpoint
 from resnet_lab.train import launcher, trajectory
 from resnet_lab.models.checkpoint import CheckpointNotSaved, load_checkpoint
 from resnet_lab.train.config import TrainConfig
-from resnet_lab.train.engine import Callbacks, Trainer
+from resnet_lab.train.engine import Trainer
+from resnet_lab.train.members import Callbacks
 
 from .conftest import TINY, make_data
 
