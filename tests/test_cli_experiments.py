@@ -17,6 +17,7 @@ from resnet_lab.store import Store
 from resnet_lab.jobs import scheduler
 from resnet_lab.train.config import TrainConfig
 from tests.helpers.cli import run_cli
+from tests.helpers.homes import seed
 
 STEPS = [(3, 0.5), (6, 1.0), (9, 1.5), (12, 2.0)]  # 6 steps per epoch, logged every 3
 
@@ -29,7 +30,7 @@ def fill(store: Store, errors: dict[str, float]) -> int:
         spec = cifar_spec(depth, width=16, num_classes=6)
         rows = [{"name": f"{'resnet' if s.skip else 'plain'}-{depth}", "spec": s.to_dict(),
                  "data": cfg.data.to_dict(), "train": cfg.train.to_dict()} for s in (spec, spec.twin())]
-        job, ids = store.jobs.create("train", rows[0]["name"], "cpu", runs=rows, partners=True, origin=KIND)
+        job, ids = store.jobs.create("train", rows[0]["name"], "cpu", then=seed(runs=rows, partners=True), origin=KIND)
         job_ids.append(job)
         for rid, row in zip(ids, rows):
             e = errors[row["name"]]

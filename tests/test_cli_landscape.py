@@ -22,6 +22,7 @@ from resnet_lab.spec import ModelSpec
 from resnet_lab.store import Store
 from resnet_lab import jobs
 from resnet_lab.paths import run_dir
+from tests.helpers.homes import seed
 
 
 @pytest.fixture
@@ -92,8 +93,8 @@ def test_unknown_runs_and_missing_twins_are_a_clear_error(home, capsys):
     assert "error: no run with id 999" in capsys.readouterr().err
     store = Store()
     run = store.runs.get(home[0])
-    job, (alone,) = store.jobs.create("train", "alone", "cpu", runs=[{"name": "alone", "spec": run.spec,
-                                                                       "data": run.data, "train": run.train}])
+    job, (alone,) = store.jobs.create("train", "alone", "cpu", then=seed(runs=[{"name": "alone", "spec": run.spec,
+                                                                       "data": run.data, "train": run.train}]))
     store.runs.update(alone, ckpt_best=run.ckpt_best)
     store.jobs.finish(job, "done", only_if=["queued"])
     assert main(["landscape", "--run", str(alone)]) == 2

@@ -1,10 +1,10 @@
 """The jobs table: every kind of background work in one queue.
 
-A job is created with the runs it will train (none for an analysis), claimed onto a device slot in one
-``BEGIN IMMEDIATE`` transaction (so two pumps never start it twice), beats a heartbeat while its worker
-lives, and ends with a status. A job's status moves its active runs with it — claimed: running; stopped
-while queued: stopped; lost: interrupted; resumed: queued — while a run's own final status (done,
-diverged, stopped) is set by the worker that trains it. Spawning, reaping and the
+A job is created (its kind writes its own records, such as the runs it trains, in the same transaction),
+claimed onto a device slot in one ``BEGIN IMMEDIATE`` transaction (so two pumps never start it twice), beats a
+heartbeat while its worker lives, and ends with a status. A job's status moves its active runs with it —
+claimed: running; stopped while queued: stopped; lost: interrupted; resumed: queued — while a run's own final
+status (done, diverged, stopped) is set by the worker that trains it. Spawning, reaping and the
 policy of whose turn it is live in :mod:`resnet_lab.jobs`; this module is the SQL (a claim takes the policy as
 a function and applies it inside its transaction).
 
@@ -22,7 +22,6 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from ..identity import MACHINE, Identity, require
 from .db import Database
 from .records import ACTIVE, FINISHED, JOB_STATUSES, RESUMABLE, Job, job_from_row, placeholders
-from .runs import RunStore
 
 DEDUPE_WINDOW_S = 5.0  # the same launch request from one browser session within this window (or while its job
 # is still queued or running) is one job
@@ -77,16 +76,14 @@ class JobStore:
                origin: str | None = None, request_key: str | None = None, work: Mapping[str, Any] | None = None,
                estimate_s: float | None = None, unit: str = "steps", world_size: int = 1,
                owner: Identity = MACHINE, fingerprint: str | None = None, max_active_per_owner: int | None = None,
-               then: Callable[[Any, int, float], list[int]] | None = None,
-               runs: Sequence[Mapping[str, Any]] = (), partners: bool = False,
-               run_id: int | None = None) -> tuple[int, list[int]]:
-        """Queue a job; returns (job id, the ids of the records written with it: ``then``'s, or its runs).
+               then: Callable[[Any, int, float], list[int]] | None = None) -> tuple[int, list[int]]:
+        """Queue a job; returns (job id, the ids of the records written with it by ``then``).
 
-        ``then(con, job_id, created_at)``, when given, writes the records of the job's kind on this connection,
-        inside the transaction that inserts the job (a failure undoes both), and returns their ids: the queue
-        passes its kind's ``on_submit`` here (:func:`resnet_lab.jobs.scheduler.submit`). ``runs`` (rows for
-        :meth:`RunStore.add_to_job`, the first two each other's twin with ``partners``) and ``run_id`` (the run
-        an analysis studies: :meth:`set_run`) write the same records directly, for code that seeds a lab home.
+        The queue knows no kind of work and none of its records. ``then(con, job_id, created_at)``, when given,
+        writes the records of the job's kind on this connection, inside the transaction that inserts the job (a
+        failure undoes both), and returns their ids: the queue passes its kind's ``on_submit`` here
+        (:func:`resnet_lab.jobs.scheduler.submit`); code that seeds a lab home passes its own, written with the
+        same store methods (say, :meth:`resnet_lab.store.runs.RunStore.add_to_job` and :meth:`set_run`).
         With a ``request_key`` (say, a browser session and the launch settings), a second identical request
         returns the first job instead of queueing again while that job is queued or running, or within
         DEDUPE_WINDOW_S of it: a double-click is one job, and so is a click that reaches a loaded server twice
@@ -100,8 +97,6 @@ class JobStore:
             raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
         if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
             raise ValueError(f"world_size must be a whole number of at least 1, got {world_size!r}")
-        if partners and len(runs) < 2:
-            raise ValueError("twins need two runs")
         with self.db.tx() as con:
             now = time.time()  # under the write lock: queue times follow the order jobs are created in
             if request_key is not None:
@@ -121,12 +116,7 @@ class JobStore:
                 (kind, name, json.dumps(dict(params or {})), device, origin, request_key, now,
                  json.dumps(dict(work)) if work else None, estimate_s, unit, world_size, owner.owner, owner.name, now,
                  fingerprint)).lastrowid)
-            if run_id is not None:
-                self.set_run(con, job_id, run_id)
-            ids = RunStore.add_to_job(con, job_id, runs, device, owner.owner, now, partners) if runs else []
-            if then is not None:
-                ids += then(con, job_id, now)
-            return job_id, ids
+            return job_id, (list(then(con, job_id, now)) if then is not None else [])
 
     @staticmethod
     def set_run(con: Any, job_id: int, run_id: int) -> None:

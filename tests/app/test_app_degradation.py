@@ -10,6 +10,7 @@ from resnet_lab.experiments.degradation import KIND, DegradationConfig, summariz
 from resnet_lab.models.presets import cifar_spec
 from resnet_lab.spec import ModelSpec
 from resnet_lab.store import Store
+from tests.helpers.homes import seed
 
 PAGE = "app_pages/degradation.py"
 STEPS = [(4, 0.5), (8, 1.0), (12, 1.5), (16, 2.0)]  # 8 steps per epoch, logged every 4
@@ -24,7 +25,7 @@ def fill(store: Store, errors: dict[str, float], running: str | None = None, fla
         spec = cifar_spec(depth, width=16, num_classes=6)
         rows = [{"name": f"{'resnet' if s.skip else 'plain'}-{depth}", "spec": s.to_dict(),
                  "data": cfg.data.to_dict(), "train": cfg.train.to_dict()} for s in (spec, spec.twin())]
-        job, ids = store.jobs.create("train", rows[0]["name"], "cpu", runs=rows, partners=True, origin=KIND)
+        job, ids = store.jobs.create("train", rows[0]["name"], "cpu", then=seed(runs=rows, partners=True), origin=KIND)
         job_ids.append(job)
         for rid, row in zip(ids, rows):
             e = errors[row["name"]]

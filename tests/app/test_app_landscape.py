@@ -10,6 +10,7 @@ import pytest
 from resnet_lab.analysis.landscape import LandscapeParams, Surface
 from resnet_lab.experiments.landscape import INTERPOLATION, KIND, result_path, save_result
 from resnet_lab.ui.common import plain
+from tests.helpers.homes import seed
 from tests.helpers.waiting import wait_done, wait_job
 
 PAGE = "app_pages/landscape.py"
@@ -39,7 +40,8 @@ def surface(params: LandscapeParams, fn, label: str, skip: bool, run_id: int) ->
 
 
 def finished_task(store, ids, params, surfaces, status="done") -> int:
-    tid = store.jobs.create(KIND, "landscape", "cpu", run_id=ids[0], params={"runs": ids, **params.to_dict()})[0]
+    tid = store.jobs.create(KIND, "landscape", "cpu", then=seed(run_id=ids[0]),
+                            params={"runs": ids, **params.to_dict()})[0]
     path = save_result(result_path(ids[0], tid), surfaces, params, tid)
     store.jobs.finish(tid, status, only_if=["queued"], result_path=str(path))
     store.jobs.set_progress(tid, params.points * 2, params.points * 2)
@@ -122,7 +124,7 @@ def test_finished_landscapes_are_drawn_from_their_stored_surfaces(home, open_app
 
 def test_a_failed_task_says_why_and_a_partial_result_is_marked(home, open_app_page):
     store, ids = home
-    tid = store.jobs.create(KIND, "landscape", "cpu", run_id=ids[0],
+    tid = store.jobs.create(KIND, "landscape", "cpu", then=seed(run_id=ids[0]),
                             params={"runs": ids, **LandscapeParams(steps=3).to_dict()})[0]
     store.jobs.finish(tid, "failed", error="RuntimeError: out of memory", only_if=["queued"])
     p = LandscapeParams(dims=2, steps=3)

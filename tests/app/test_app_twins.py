@@ -4,13 +4,14 @@ run that has one, and each page's live panel shows only its own kind of job."""
 import pytest
 
 from resnet_lab.ui.inspect import NONE
+from tests.helpers.homes import seed
 
 
 def solo_run(store, like_id: int) -> int:
     """A newer run trained alone (it shares the pair's checkpoint file: only its record matters here)."""
     like = store.runs.get(like_id)
-    job, (rid,) = store.jobs.create("train", "solo", "cpu", runs=[{"name": "solo", "spec": like.spec,
-                                                                    "data": like.data, "train": like.train}])
+    job, (rid,) = store.jobs.create("train", "solo", "cpu", then=seed(runs=[{"name": "solo", "spec": like.spec,
+                                                                    "data": like.data, "train": like.train}]))
     store.runs.update(rid, ckpt_best=like.ckpt_best, best={"val/acc": 0.5})
     store.jobs.finish(job, "done", only_if=["queued"])
     return rid
@@ -50,13 +51,13 @@ def test_each_page_shows_only_its_own_kind_of_job(lab_home, open_app_page):
     store = Store()
     row = {"name": "resnet-8 (degradation)", "spec": {"stem": "cifar"}, "data": {"name": "shapes"},
            "train": {"epochs": 1}}
-    deg, _ = store.jobs.create("train", "resnet-8", "cpu", runs=[row], origin="degradation")
+    deg, _ = store.jobs.create("train", "resnet-8", "cpu", then=seed(runs=[row]), origin="degradation")
     store.jobs.finish(deg, "done", only_if=["queued"])
     at = open_app_page("app_pages/finetune.py")
     assert any("Nothing started from this page" in i.value for i in at.info)
     at = open_app_page("app_pages/train.py")
     assert any("Nothing started from this page" in i.value for i in at.info)  # an experiment's job is not the Train page's
-    own, _ = store.jobs.create("train", "mine", "cpu", runs=[{**row, "name": "mine"}])
+    own, _ = store.jobs.create("train", "mine", "cpu", then=seed(runs=[{**row, "name": "mine"}]))
     store.jobs.finish(own, "done", only_if=["queued"])
     at = open_app_page("app_pages/train.py")
     assert any(h.value.startswith("Run #") and "mine" in h.value for h in at.subheader)

@@ -17,6 +17,7 @@ from resnet_lab.models.presets import PRESETS
 from resnet_lab.store import Store
 from resnet_lab.train import launcher
 from resnet_lab.train.config import TrainConfig
+from tests.helpers.homes import seed
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -87,14 +88,15 @@ def rows(spec_name: str = "resnet20") -> list[dict]:
 
 def parked_job(owner: Identity) -> tuple[int, list[int]]:
     """A queued job that never starts here: it asks for a GPU, and the test machine's queue has none."""
-    return Store().jobs.create("train", f"{owner.name}'s run", "cuda", runs=rows(), partners=True, owner=owner)
+    return Store().jobs.create("train", f"{owner.name}'s run", "cuda", then=seed(runs=rows(), partners=True),
+                               owner=owner)
 
 
 def finished_job(owner: Identity, home: Path, status: str = "done", acc: float = 0.75,
                  fingerprint: str | None = None) -> tuple[int, list[int]]:
     """A finished job whose runs have a checkpoint file (its content is never read by these tests)."""
     s = Store()
-    job, ids = s.jobs.create("train", f"{owner.name}'s run", "cpu", runs=rows(), partners=True, owner=owner,
+    job, ids = s.jobs.create("train", f"{owner.name}'s run", "cpu", then=seed(runs=rows(), partners=True), owner=owner,
                              fingerprint=fingerprint)
     assert s.jobs.finish(job, status, only_if=("queued",))
     for rid in ids:
@@ -545,7 +547,8 @@ def test_devices_status_reads_nvidia_smi_and_counts_each_slots_jobs(monkeypatch)
 def running_job(owner: Identity) -> tuple[int, list[int]]:
     """A job the queue counts as running on a GPU slot, its worker not started yet (the reaper's grace)."""
     s = Store()
-    job, ids = s.jobs.create("train", f"{owner.name}'s running run", "cuda", runs=rows(), partners=True, owner=owner)
+    job, ids = s.jobs.create("train", f"{owner.name}'s running run", "cuda", then=seed(runs=rows(), partners=True),
+                             owner=owner)
     assert [j for j, _ in jobs.turns.claim(s, {"cuda:0": 1})] == [job]
     return job, ids
 

@@ -20,6 +20,7 @@ from resnet_lab.train import launcher
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.ui import curves
 from resnet_lab.ui import session as live
+from tests.helpers.homes import seed
 
 pytestmark = pytest.mark.usefixtures("no_workers_left")
 
@@ -52,7 +53,7 @@ def rows(twin: bool = True) -> list[dict]:
 
 def running_job(store: Store) -> tuple[int, list[int]]:
     """A job claimed as if its worker were starting (no process: the reaper gives it START_GRACE_S)."""
-    job, ids = store.jobs.create("train", "running here", "cpu", runs=rows(), partners=True)
+    job, ids = store.jobs.create("train", "running here", "cpu", then=seed(runs=rows(), partners=True))
     assert jobs.turns.claim(store, {"cpu": 1}) == [(job, "cpu")]
     return job, ids
 
@@ -69,7 +70,7 @@ def test_with_nothing_active_no_view_polls_fast(open_app_page, paces, lab_home):
     assert any("No runs yet" in i.value for i in at.info)
     assert paces["live_fragment._panel"] == paces["_table"] == live.IDLE_S >= SLOW_ENOUGH_S
     store = Store()
-    job, ids = store.jobs.create("train", "finished", "cpu", runs=rows(), partners=True)
+    job, ids = store.jobs.create("train", "finished", "cpu", then=seed(runs=rows(), partners=True))
     store.jobs.finish(job, "done", only_if=["queued"])
     log(store, ids, 1, 20)
     at.run()
@@ -79,7 +80,8 @@ def test_with_nothing_active_no_view_polls_fast(open_app_page, paces, lab_home):
 
 def test_a_running_job_is_polled_fast_and_a_waiting_one_slower(open_app_page, paces, lab_home):
     store = Store()
-    parked, _ = store.jobs.create("train", "waits for a GPU", "cuda", runs=rows(), partners=True)  # never starts
+    parked, _ = store.jobs.create("train", "waits for a GPU", "cuda",
+                                  then=seed(runs=rows(), partners=True))  # never starts
     at = open_app_page(TRAIN)
     assert paces["live_fragment._panel"] == live.QUEUED_S < SLOW_ENOUGH_S
     assert any("waiting for a free slot" in p.proto.text or "ahead" in p.proto.text for p in at.get("progress"))
@@ -139,8 +141,8 @@ def test_the_degradation_view_stops_polling_once_its_runs_ended(open_app_page, p
     job_ids = []
     for depth in (20, 56):
         spec = cifar_spec(depth, width=16, num_classes=6)
-        job, _ = store.jobs.create("train", f"resnet-{depth}", "cuda", runs=launcher.training_rows(
-            spec, cfg.data, cfg.train, twin=True), partners=True, origin=DEGRADATION)
+        job, _ = store.jobs.create("train", f"resnet-{depth}", "cuda", then=seed(runs=launcher.training_rows(
+            spec, cfg.data, cfg.train, twin=True), partners=True), origin=DEGRADATION)
         job_ids.append(job)
     store.experiments.create(DEGRADATION, "depth 20 vs 56", cfg.params(), job_ids)
     at = open_app_page("app_pages/degradation.py")
@@ -168,8 +170,9 @@ def test_the_runs_table_names_owners_as_text_and_filters_mine(monkeypatch, lab_h
     store = Store()
     alice, token = join_class(store, "Alice", code, load_settings())
     bob, _ = join_class(store, nasty, code, load_settings())
-    mine, _ = store.jobs.create("train", "alice's", "cpu", runs=rows(twin=False), owner=alice)
-    theirs, _ = store.jobs.create("train", "bob's", "cuda", runs=rows(twin=False), owner=bob)  # waits for a GPU
+    mine, _ = store.jobs.create("train", "alice's", "cpu", then=seed(runs=rows(twin=False)), owner=alice)
+    theirs, _ = store.jobs.create("train", "bob's", "cuda", then=seed(runs=rows(twin=False)),
+                                  owner=bob)  # waits for a GPU
     store.jobs.finish(mine, "done", only_if=["queued"])
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params["me"] = token

@@ -20,6 +20,7 @@ import pytest
 from resnet_lab.experiments.degradation import KIND, DegradationConfig
 from resnet_lab.models.presets import cifar_spec
 from resnet_lab.store import Store
+from tests.helpers.homes import seed
 
 NONE = re.compile(r"\bNone\b")
 MAX_METRIC_LABEL = 13  # characters that fit a metric's label in the narrowest metric column (see above)
@@ -78,7 +79,7 @@ def _experiment_with_gaps(store: Store) -> int:
         spec = cifar_spec(depth, width=16, num_classes=6)
         rows = [{"name": f"{'resnet' if s.skip else 'plain'}-{depth}", "spec": s.to_dict(),
                  "data": cfg.data.to_dict(), "train": cfg.train.to_dict()} for s in (spec, spec.twin())]
-        job, ids = store.jobs.create("train", rows[0]["name"], "cpu", runs=rows, partners=True, origin=KIND)
+        job, ids = store.jobs.create("train", rows[0]["name"], "cpu", then=seed(runs=rows, partners=True), origin=KIND)
         job_ids.append(job)
         if depth == 20:
             store.runs.add_metrics([(ids[0], 4, 0.5, "train/acc", 0.4), (ids[0], 4, 0.5, "train/loss", 1.5)])

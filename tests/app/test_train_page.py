@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from resnet_lab.store import Store
 from resnet_lab import jobs
+from tests.helpers.homes import seed
 
 pytestmark = pytest.mark.usefixtures("no_workers_left")
 
@@ -149,8 +150,8 @@ def test_no_runs_yet_is_said_only_when_there_are_no_runs(open_train):
     row = {"name": "resnet-8 (degradation)", "spec": {"stem": "cifar"}, "data": {"name": "shapes"},
            "train": {"epochs": 1}}
     for depth in (8, 14):  # an experiment's four runs: none of them the Train page's own job
-        job, _ = store.jobs.create("train", f"resnet-{depth}", "cpu", runs=[row, {**row, "name": "plain"}],
-                                   partners=True, origin="degradation")
+        job, _ = store.jobs.create("train", f"resnet-{depth}", "cpu",
+                                   then=seed(runs=[row, {**row, "name": "plain"}], partners=True), origin="degradation")
         store.jobs.finish(job, "done", only_if=["queued"])
     at = open_train()
     assert not any("No runs yet" in i.value for i in at.info), [i.value for i in at.info]

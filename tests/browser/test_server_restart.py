@@ -24,6 +24,7 @@ from resnet_lab.store import Store
 from resnet_lab.train import launcher
 from resnet_lab.models.checkpoint import load_checkpoint
 from resnet_lab.train.config import TrainConfig
+from tests.helpers.homes import seed
 from tests.helpers.waiting import wait_for
 
 TINY = ModelSpec(stem="cifar", depths=(1, 1), widths=(4, 8), shortcut="A", num_classes=3, in_channels=3)
@@ -75,7 +76,8 @@ def keeps_training(store: Store, job_id: int) -> None:
 def test_a_run_keeps_training_through_server_restarts_and_a_new_server_shows_it_live(browser, lab_home):
     store = Store(lab_home / "runs.db")
     rows = launcher.training_rows(TINY, DIGITS, LONG, name="through restarts")
-    job, (rid,) = store.jobs.create("train", rows[0]["name"], "cpu", runs=rows)  # queued: a page will start it
+    job, (rid,) = store.jobs.create("train", rows[0]["name"], "cpu",
+                                    then=seed(runs=rows))  # queued: a page will start it
     servers: list[AppServer] = []
     try:
         servers.append(server_on(lab_home, "first"))

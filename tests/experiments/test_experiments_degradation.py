@@ -17,6 +17,7 @@ from resnet_lab.identity import MACHINE
 from resnet_lab.store import Store
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.viz.experiments import BOLD, THIN, degradation_figure
+from tests.helpers.homes import seed
 
 # Logged points of a hand-filled run: 5 steps per epoch, logged every 2 steps and at each epoch's end.
 STEPS = [(2, 0.4), (4, 0.8), (5, 1.0), (7, 1.4), (9, 1.8), (10, 2.0)]
@@ -41,7 +42,7 @@ def fill(store: Store, errors: dict[str, float], shallow: int = 20, deep: int = 
         train = deep_train if depth == deep and deep_train is not None else cfg.train
         rows = [{"name": f"{'resnet' if s.skip else 'plain'}-{depth}", "spec": s.to_dict(),
                  "data": cfg.data.to_dict(), "train": train.to_dict()} for s in (spec, spec.twin())]
-        job, ids = store.jobs.create("train", rows[0]["name"], "cpu", runs=rows, partners=True)
+        job, ids = store.jobs.create("train", rows[0]["name"], "cpu", then=seed(runs=rows, partners=True))
         job_ids.append(job)
         for rid, row in zip(ids, rows):
             label = row["name"]
@@ -219,8 +220,8 @@ def test_reports_refuse_what_is_not_a_degradation_experiment():
     with pytest.raises(ValueError, match="two jobs"):
         from_runs(store, [job_ids[0]])
     lone = store.runs.of_job(job_ids[1])[0]  # a resnet-56 trained alone, without its plain twin
-    alone, _ = store.jobs.create("train", "alone", "cpu", runs=[{"name": "alone", "spec": lone.spec,
-                                                                  "data": lone.data, "train": lone.train}])
+    alone, _ = store.jobs.create("train", "alone", "cpu", then=seed(runs=[{"name": "alone", "spec": lone.spec,
+                                                                  "data": lone.data, "train": lone.train}]))
     with pytest.raises(ValueError, match="not a degradation experiment"):
         from_runs(store, [job_ids[0], alone])
     other = store.experiments.create("landscape", "x", {}, job_ids)

@@ -17,6 +17,7 @@ from resnet_lab.identity import MACHINE
 from resnet_lab.jobs import worker
 from resnet_lab.jobs.slots import default_device
 from resnet_lab.paths import job_dir, run_dir
+from tests.helpers.homes import seed
 from tests.helpers.waiting import wait_job
 
 
@@ -71,7 +72,7 @@ def test_stopping_a_running_job_keeps_the_partial_result(home):
 def test_a_failing_job_is_marked_failed_with_its_reason(home, monkeypatch):
     store, ids = home
     monkeypatch.setattr(worker.signal, "signal", lambda *a: None)  # in-process: leave pytest's handlers alone
-    bad = store.jobs.create(KIND, "bad", "cpu", run_id=ids[0],
+    bad = store.jobs.create(KIND, "bad", "cpu", then=seed(run_id=ids[0]),
                             params={"runs": ids, **{**LandscapeParams(steps=3).to_dict(), "steps": 4}})[0]
     assert jobs.turns.claim(store, {"cpu": 1}) == [(bad, "cpu")]
     assert worker.run_job(bad, store) == "failed"
@@ -88,7 +89,7 @@ def test_submit_refuses_what_would_fail_later(home):
         submit_landscape(999, LandscapeParams(), store=store)
     run = store.runs.get(ids[0])
     row = {"name": "alone", "spec": run.spec, "data": run.data, "train": run.train}
-    job, (alone,) = store.jobs.create("train", "alone", "cpu", runs=[row])
+    job, (alone,) = store.jobs.create("train", "alone", "cpu", then=seed(runs=[row]))
     store.jobs.finish(job, "done", only_if=["queued"])
     with pytest.raises(ValueError, match=f"run {alone} has no checkpoint yet"):
         submit_landscape(alone, LandscapeParams(), twin=False, store=store)

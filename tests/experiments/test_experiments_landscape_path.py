@@ -24,7 +24,7 @@ from resnet_lab.spec import ModelSpec
 from resnet_lab.store import Store
 from resnet_lab.train import trajectory
 from resnet_lab.models.checkpoint import load_checkpoint, save_checkpoint
-from tests.helpers.homes import EVERY, kill_workers, private_home, train_keeping_weights
+from tests.helpers.homes import EVERY, kill_workers, private_home, seed, train_keeping_weights
 from tests.helpers.waiting import wait_job
 
 
@@ -155,8 +155,8 @@ def test_the_initial_weights_rebuilt_from_the_seed_are_the_kept_step_0_ones(kept
 def another_run_of_the_same_model(store, rid, step):
     """A run of the same architecture whose checkpoint is run ``rid``'s weights kept at ``step``."""
     run = store.runs.get(rid)
-    job, (other,) = store.jobs.create("train", "other", "cpu", runs=[{"name": "other seed", "spec": run.spec,
-                                                                       "data": run.data, "train": run.train}])
+    job, (other,) = store.jobs.create("train", "other", "cpu", then=seed(runs=[{"name": "other seed", "spec": run.spec,
+                                                                       "data": run.data, "train": run.train}]))
     ckpt = load_checkpoint(run.ckpt_best)
     kept = trajectory.folder(run_dir(rid)) / trajectory.snapshot_name(step)
     ckpt.model.load_state_dict(trajectory.load_snapshot(kept))

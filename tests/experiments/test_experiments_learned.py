@@ -9,6 +9,7 @@ from resnet_lab.experiments.learned import check_run, check_runs, setting_of, va
 from resnet_lab.models.presets import cifar_spec
 from resnet_lab.store import Store
 from resnet_lab.train.config import TrainConfig
+from tests.helpers.homes import seed
 
 DATA = DataConfig(name="shapes", image_size=32, train_subset=300)
 TRAIN = TrainConfig(epochs=2, batch_size=128, lr=0.1)
@@ -19,7 +20,7 @@ def pair(store: Store, acc: tuple[float | None, float | None], losses: tuple[lis
     spec = cifar_spec(20, width=16, num_classes=6)
     rows = [{"name": n, "spec": s.to_dict(), "data": DATA.to_dict(), "train": TRAIN.to_dict()}
             for n, s in (("res", spec), ("plain", spec.twin()))]
-    job, ids = store.jobs.create("train", "res", "cpu", runs=rows, partners=True)
+    job, ids = store.jobs.create("train", "res", "cpu", then=seed(runs=rows, partners=True))
     for rid, a, loss in zip(ids, acc, losses):
         store.runs.add_metrics([(rid, 2 * (i + 1), (i + 1) / len(loss), "train/loss", v) for i, v in enumerate(loss)])
         if a is not None:

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 TRAINED_SPEC = dict(stem="cifar", depths=(1, 1, 1), widths=(8, 16, 32), shortcut="A")
 EVERY = 3  # steps between kept weights: 600 images / 64 = 9 steps an epoch, 18 in all -> 7 snapshots
@@ -35,7 +36,7 @@ def train_tiny_job(home: Path, keep_weights_every: int = 0, name: str = "tiny") 
         store = Store()
         rows = [{"name": n, "spec": fit_spec_to_data(s, data).to_dict(), "data": data.to_dict(),
                  "train": train.to_dict()} for n, s in ((name, spec), (f"{name} plain", spec.twin()))]
-        job, ids = store.jobs.create("train", name, "cpu", runs=rows, partners=True)
+        job, ids = store.jobs.create("train", name, "cpu", then=seed(runs=rows, partners=True))
         assert jobs.turns.claim(store, {"cpu": 1}) == [(job, "cpu")]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         subprocess.run([sys.executable, "-m", "resnet_lab.jobs.worker", str(job)], check=True, env=env, timeout=600)
@@ -47,6 +48,26 @@ def train_tiny_job(home: Path, keep_weights_every: int = 0, name: str = "tiny") 
         else:
             os.environ["RESNET_LAB_HOME"] = old
     return ids
+
+
+def seed(runs: Sequence[Mapping[str, Any]] = (), *, partners: bool = False,
+         run_id: int | None = None) -> Callable[[Any, int, float], list[int]]:
+    """A ``then=`` for :meth:`resnet_lab.store.jobs.JobStore.create` that writes a job's records the way its kind's
+    ``on_submit`` does (:func:`resnet_lab.train.handler.add_runs`), in the transaction that queues the job: ``runs``
+    (rows for :meth:`~resnet_lab.store.runs.RunStore.add_to_job`, on the job's device and for its owner; the first
+    two each other's twin with ``partners``) and ``run_id``, the run an analysis job studies. Returns the runs' ids."""
+    from resnet_lab.store.jobs import JobStore
+    from resnet_lab.store.runs import RunStore
+
+    def then(con: Any, job_id: int, created_at: float) -> list[int]:
+        if run_id is not None:
+            JobStore.set_run(con, job_id, run_id)
+        if not runs:
+            return []
+        device, owner = con.execute("SELECT device, owner FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return RunStore.add_to_job(con, job_id, runs, device, owner, created_at, partners)
+
+    return then
 
 
 def train_keeping_weights(home: Path, every: int = EVERY) -> list[int]:

@@ -7,6 +7,7 @@ from resnet_lab.jobs import eta
 from resnet_lab.jobs.turns import claim
 from resnet_lab.store import Store
 from resnet_lab.train.handler import TRAIN, TrainingRuns
+from tests.helpers.homes import seed
 
 
 def run():
@@ -25,14 +26,14 @@ def s(tmp_path):
 
 def timed(s, key, units, seconds, device="cpu", resumes=0, start=100.0):
     """A finished job of ``key`` that took ``seconds`` from its start to its end: what the lab has measured."""
-    job = s.jobs.create("train", "done", device, runs=[run()], work={"key": key, "units": units})[0]
+    job = s.jobs.create("train", "done", device, then=seed(runs=[run()]), work={"key": key, "units": units})[0]
     s.db.con.execute("UPDATE jobs SET status='done', started_at=?, finished_at=?, resumes=? WHERE id=?",
                      (start, start + seconds, resumes, job))
     return job
 
 
 def running(s, capacity, now, started, progress=0, total=None, work=None, estimate_s=None, resumes=0):
-    job = s.jobs.create("train", "a", "cpu", runs=[run()], work=work, estimate_s=estimate_s)[0]
+    job = s.jobs.create("train", "a", "cpu", then=seed(runs=[run()]), work=work, estimate_s=estimate_s)[0]
     assert [j for j, _ in claim(s, capacity)] == [job]
     s.db.con.execute("UPDATE jobs SET started_at=?, progress=?, total=?, resumes=? WHERE id=?",
                      (started, progress, total, resumes, job))
@@ -49,8 +50,8 @@ def test_queued_jobs_wait_for_the_running_ones_in_order(s):
     now = 1000.0
     timed(s, "train:a", 100, 240)
     a = running(s, {"cpu": 1}, now, now - 60, progress=25, total=100, work={"key": "train:a", "units": 100})
-    q1 = s.jobs.create("train", "b", "cpu", runs=[run()], estimate_s=120)[0]
-    q2 = s.jobs.create("train", "c", "cpu", runs=[run()], estimate_s=60)[0]
+    q1 = s.jobs.create("train", "b", "cpu", then=seed(runs=[run()]), estimate_s=120)[0]
+    q2 = s.jobs.create("train", "c", "cpu", then=seed(runs=[run()]), estimate_s=60)[0]
     out = eta.forecast(s, {"cpu": 1}, now=now, new={"device": "cpu", "estimate_s": None})
     # timed (240 s for the whole job): its own pace (60 s for 25%: 180 s left) weighs 25%, the timing's
     # share of the work left (180 s) the rest
@@ -65,11 +66,11 @@ def test_queued_jobs_wait_for_the_running_ones_in_order(s):
 
 def test_two_slots_share_the_queue_and_an_unknown_duration_stops_the_clock(s):
     now = 0.0
-    a = s.jobs.create("train", "a", "cuda", runs=[run()])[0]  # running, no progress, no estimate: unknown
-    b = s.jobs.create("train", "b", "cuda", runs=[run()], estimate_s=100)[0]
+    a = s.jobs.create("train", "a", "cuda", then=seed(runs=[run()]))[0]  # running, no progress, no estimate: unknown
+    b = s.jobs.create("train", "b", "cuda", then=seed(runs=[run()]), estimate_s=100)[0]
     claim(s, {"cuda:0": 1, "cuda:1": 1})
-    c = s.jobs.create("train", "c", "cuda", runs=[run()], estimate_s=50)[0]
-    d = s.jobs.create("train", "d", "cuda", runs=[run()], estimate_s=50)[0]
+    c = s.jobs.create("train", "c", "cuda", then=seed(runs=[run()]), estimate_s=50)[0]
+    d = s.jobs.create("train", "d", "cuda", then=seed(runs=[run()]), estimate_s=50)[0]
     s.db.con.execute("UPDATE jobs SET started_at=? WHERE id IN (?, ?)", (now, a, b))
     out = eta.forecast(s, {"cuda:0": 1, "cuda:1": 1}, now=now)
     assert out[a].end_in_s is None and out[a].why == "no job like it timed on cuda yet"
@@ -87,7 +88,7 @@ def test_a_queued_job_starts_when_the_first_lane_frees_not_after_the_sum(s):
     cap = {"cpu": 2}
     long = running(s, cap, now, now - 10, progress=1, total=100, work={"key": "train:long", "units": 100})
     short = running(s, cap, now, now - 95, progress=95, total=100, work={"key": "train:short", "units": 100})
-    waiting = s.jobs.create("train", "w", "cpu", runs=[run()], work={"key": "train:short", "units": 100})[0]
+    waiting = s.jobs.create("train", "w", "cpu", then=seed(runs=[run()]), work={"key": "train:short", "units": 100})[0]
     out = eta.forecast(s, cap, now=now)
     assert out[short].end_in_s == pytest.approx(5)  # 95 s for 95%, and the timing says the same
     assert out[long].end_in_s > 900
@@ -98,7 +99,7 @@ def test_a_queued_job_starts_when_the_first_lane_frees_not_after_the_sum(s):
 def test_a_job_never_timed_gets_a_range_and_a_timed_one_a_point(s):
     timed(s, "train:small", 1000, 60)  # 0.06 s per unit
     timed(s, "train:big", 1000, 240)  # 0.24 s per unit
-    q = s.jobs.create("train", "new model", "cpu", runs=[run()], work={"key": "train:new", "units": 1000})[0]
+    q = s.jobs.create("train", "new model", "cpu", then=seed(runs=[run()]), work={"key": "train:new", "units": 1000})[0]
     f = eta.forecast(s, {"cpu": 1}, now=0)[q]
     # the fastest and slowest per unit of the lab's train jobs on cpu, each stretched by UNTIMED_SPREAD
     assert f.end_range == pytest.approx((60 / eta.UNTIMED_SPREAD, 240 * eta.UNTIMED_SPREAD))
@@ -111,8 +112,8 @@ def test_a_job_never_timed_gets_a_range_and_a_timed_one_a_point(s):
 
 def test_the_job_behind_an_untimed_one_starts_within_a_range(s):
     timed(s, "train:other", 100, 100)
-    first = s.jobs.create("train", "first", "cpu", runs=[run()], work={"key": "train:new", "units": 100})[0]
-    second = s.jobs.create("train", "second", "cpu", runs=[run()], estimate_s=60)[0]
+    first = s.jobs.create("train", "first", "cpu", then=seed(runs=[run()]), work={"key": "train:new", "units": 100})[0]
+    second = s.jobs.create("train", "second", "cpu", then=seed(runs=[run()]), estimate_s=60)[0]
     out = eta.forecast(s, {"cpu": 1}, now=0)
     assert out[second].start_range == pytest.approx((50, 200))
     assert out[second].end_range == pytest.approx((110, 260))
@@ -122,7 +123,7 @@ def test_the_job_behind_an_untimed_one_starts_within_a_range(s):
 
 def test_a_kind_of_job_never_run_on_the_device_has_no_time_and_says_why(s):
     timed(s, "train:a", 100, 100, device="cuda")  # timed on the GPU: says nothing of the CPU
-    q = s.jobs.create("train", "new", "cpu", runs=[run()], work={"key": "train:a", "units": 100})[0]
+    q = s.jobs.create("train", "new", "cpu", then=seed(runs=[run()]), work={"key": "train:a", "units": 100})[0]
     f = eta.forecast(s, {"cpu": 1}, now=0)[q]
     assert f.start_in_s == 0 and f.end_in_s is None and f.why == "no job like it timed on cpu yet"
 
@@ -174,7 +175,7 @@ def test_jobs_of_one_key_in_two_sizes_learn_the_start_up_apart():
 
 
 def test_a_device_with_no_slot_never_gets_a_time(s):
-    q = s.jobs.create("train", "g", "cuda", runs=[run()], estimate_s=10)[0]
+    q = s.jobs.create("train", "g", "cuda", then=seed(runs=[run()]), estimate_s=10)[0]
     f = eta.forecast(s, {"cpu": 1})[q]
     assert f.start_in_s is None and f.why == "this lab has no cuda slot"
     assert f.describe() == "next in line, waiting for a free slot (this lab has no cuda slot)"

@@ -32,6 +32,7 @@ from resnet_lab.models.checkpoint import (CheckpointNotSaved, load_checkpoint, l
                                          save_checkpoint)
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.train.finetune import FinetuneConfig
+from tests.helpers.homes import seed
 from tests.helpers.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +62,7 @@ def store(lab_home, monkeypatch):
 def queue_train(store, train=QUICK, twin=False, name=None):
     """Queue a training job without starting it (no pump): (job id, run ids)."""
     rows = launcher.training_rows(TINY, DIGITS, train, twin=twin, name=name)
-    return store.jobs.create("train", rows[0]["name"], "cpu", runs=rows, partners=twin)
+    return store.jobs.create("train", rows[0]["name"], "cpu", then=seed(runs=rows, partners=twin))
 
 
 def run_worker_with(wrapper: str, *args) -> subprocess.CompletedProcess:

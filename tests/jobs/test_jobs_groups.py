@@ -14,6 +14,7 @@ from resnet_lab.jobs.turns import place
 from resnet_lab.jobs.worker import group_lost
 from resnet_lab.store import Store
 from resnet_lab.train.handler import TRAIN, TrainingRuns
+from tests.helpers.homes import seed
 
 GPUS = {"cpu": 2, "cuda:0": 1, "cuda:1": 1, "cuda:2": 1}
 
@@ -49,10 +50,10 @@ def test_place_takes_different_gpus_but_lanes_of_the_one_cpu_slot():
 
 
 def test_a_group_job_takes_its_lanes_and_a_later_small_job_does_not_overtake_it(s):
-    first = s.jobs.create("train", "one", "cpu", runs=[run()])[0]
-    group = s.jobs.create("train", "two", "cpu", runs=[run()], world_size=2)[0]
-    small = s.jobs.create("train", "small", "cpu", runs=[run()])[0]
-    gpu = s.jobs.create("train", "gpu", "cuda", runs=[run()], world_size=2)[0]
+    first = s.jobs.create("train", "one", "cpu", then=seed(runs=[run()]))[0]
+    group = s.jobs.create("train", "two", "cpu", then=seed(runs=[run()]), world_size=2)[0]
+    small = s.jobs.create("train", "small", "cpu", then=seed(runs=[run()]))[0]
+    gpu = s.jobs.create("train", "gpu", "cuda", then=seed(runs=[run()]), world_size=2)[0]
     assert claim(s, GPUS) == [(first, "cpu"), (gpu, "cuda:0,cuda:1")]  # "small" waits behind the group
     assert s.jobs.get(gpu).slots == ["cuda:0", "cuda:1"] and s.jobs.get(gpu).world_size == 2
     assert s.runs.of_job(gpu)[0].device == "cuda:0,cuda:1"
@@ -74,7 +75,7 @@ def test_world_size_is_checked_at_submission(lab_home, monkeypatch):
     with pytest.raises(ValueError, match="runs in one process"):
         jobs.submit(store, JobRequest(LANDSCAPE_JOB, "x", "cpu", world_size=2, start=False))
     with pytest.raises(ValueError, match="at least 1"):
-        store.jobs.create("train", "x", "cpu", runs=[run()], world_size=0)
+        store.jobs.create("train", "x", "cpu", then=seed(runs=[run()]), world_size=0)
     monkeypatch.setenv("RESNET_LAB_JOBS_PER_CPU", "2")
     job, _ = jobs.submit(store, train_job("x", "cpu", world_size=2, start=False))
     assert store.jobs.get(job).world_size == 2
@@ -107,7 +108,7 @@ def test_the_pump_spawns_a_group_with_one_command(lab_home, monkeypatch):
                         lambda args, **kw: started.append((args, kw["env"]["CUDA_VISIBLE_DEVICES"])) or FakeProc())
     monkeypatch.setattr(scheduler, "pid_alive", lambda pid: True)
     store = Store()
-    job = store.jobs.create("train", "g", "cuda", runs=[run()], world_size=2)[0]
+    job = store.jobs.create("train", "g", "cuda", then=seed(runs=[run()]), world_size=2)[0]
     assert jobs.pump(store, capacity={"cpu": 1, "cuda:0": 2, "cuda:1": 2}) == [job]
     (args, visible), = started
     assert "torch.distributed.run" in args and visible == "0,1" and store.jobs.get(job).pid == 434343
@@ -115,9 +116,9 @@ def test_the_pump_spawns_a_group_with_one_command(lab_home, monkeypatch):
 
 
 def test_a_forecast_holds_every_lane_of_a_group(s):
-    a = s.jobs.create("train", "a", "cpu", runs=[run()], estimate_s=100.0, world_size=2)[0]
-    b = s.jobs.create("train", "b", "cpu", runs=[run()], estimate_s=50.0)[0]
-    c = s.jobs.create("train", "c", "cpu", runs=[run()], estimate_s=10.0)[0]
+    a = s.jobs.create("train", "a", "cpu", then=seed(runs=[run()]), estimate_s=100.0, world_size=2)[0]
+    b = s.jobs.create("train", "b", "cpu", then=seed(runs=[run()]), estimate_s=50.0)[0]
+    c = s.jobs.create("train", "c", "cpu", then=seed(runs=[run()]), estimate_s=10.0)[0]
     assert claim(s, {"cpu": 3}) == [(a, "cpu,cpu"), (b, "cpu")]
     s.jobs.started(a, 1, 0.0)
     f = eta.forecast(s, capacity={"cpu": 3}, now=0.0)

@@ -9,6 +9,7 @@ from resnet_lab.identity import LOCAL, MACHINE, Identity, NotAllowed
 from resnet_lab.jobs.turns import claim
 from resnet_lab.store import Store
 from resnet_lab.train import launcher
+from tests.helpers.homes import seed
 
 ADA = Identity("class:1", "Ada", source="class")
 BOB = Identity("class:2", "Bob <b>", source="class")
@@ -39,14 +40,14 @@ def everything(s: Store) -> dict[str, list[tuple]]:
 
 def bobs_jobs(s: Store) -> dict[str, int]:
     """Bob's jobs in every state an action applies to: queued, running, stopped, done (with a run file)."""
-    queued = s.jobs.create("train", "q", "cpu", runs=[run()], owner=BOB)[0]
-    s.jobs.create("train", "filler", "cpu", runs=[run()], owner=ADA)
-    running = s.jobs.create("train", "r", "cpu", runs=[run()], owner=BOB)[0]
+    queued = s.jobs.create("train", "q", "cpu", then=seed(runs=[run()]), owner=BOB)[0]
+    s.jobs.create("train", "filler", "cpu", then=seed(runs=[run()]), owner=ADA)
+    running = s.jobs.create("train", "r", "cpu", then=seed(runs=[run()]), owner=BOB)[0]
     s.db.con.execute("UPDATE jobs SET queued_at=0 WHERE id=?", (running,))  # first in line
     assert claim(s, {"cpu": 1}) == [(running, "cpu")]
-    stopped = s.jobs.create("train", "s", "cpu", runs=[run()], owner=BOB)[0]
+    stopped = s.jobs.create("train", "s", "cpu", then=seed(runs=[run()]), owner=BOB)[0]
     s.jobs.stop(stopped, by=BOB)
-    done, (rid,) = s.jobs.create("train", "d", "cpu", runs=[run()], owner=BOB)
+    done, (rid,) = s.jobs.create("train", "d", "cpu", then=seed(runs=[run()]), owner=BOB)
     s.jobs.finish(done, "done", only_if=["queued"])
     (s.home / "runs" / str(rid)).mkdir(parents=True)
     (s.home / "runs" / str(rid) / "best.json").write_text("{}")
@@ -83,7 +84,7 @@ def test_nor_through_the_jobs_layer_or_the_launcher(s):
 
 
 def test_who_asks_must_be_named_and_be_an_identity(s):
-    job = s.jobs.create("train", "q", "cpu", runs=[run()], owner=BOB)[0]
+    job = s.jobs.create("train", "q", "cpu", then=seed(runs=[run()]), owner=BOB)[0]
     with pytest.raises(TypeError):
         s.jobs.stop(job)  # by is required
     with pytest.raises(TypeError):
@@ -120,9 +121,9 @@ def test_a_teacher_and_the_machine_may_act_on_anyones_jobs(s, who):
 
 
 def test_an_analysis_of_someone_elses_run_is_its_own_owners(s):
-    job, (rid,) = s.jobs.create("train", "bob's", "cpu", runs=[run()], owner=BOB)
+    job, (rid,) = s.jobs.create("train", "bob's", "cpu", then=seed(runs=[run()]), owner=BOB)
     s.jobs.finish(job, "done", only_if=["queued"])
-    land = s.jobs.create("landscape", "ada's look at bob's run", "cpu", run_id=rid, owner=ADA)[0]
+    land = s.jobs.create("landscape", "ada's look at bob's run", "cpu", then=seed(run_id=rid), owner=ADA)[0]
     before = everything(s)
     with pytest.raises(NotAllowed):
         s.jobs.stop(land, by=BOB)  # Bob owns the run, not Ada's analysis of it
@@ -137,7 +138,7 @@ def test_an_analysis_of_someone_elses_run_is_its_own_owners(s):
 
 
 def test_refusals_for_the_state_of_a_job_change_nothing(s):
-    job = s.jobs.create("train", "q", "cpu", runs=[run()], owner=BOB)[0]
+    job = s.jobs.create("train", "q", "cpu", then=seed(runs=[run()]), owner=BOB)[0]
     before = everything(s)
     with pytest.raises(ValueError, match="only stopped or interrupted jobs resume"):
         s.jobs.requeue(job, by=BOB)
@@ -154,9 +155,9 @@ def test_refusals_for_the_state_of_a_job_change_nothing(s):
 
 
 def test_jobs_and_runs_are_listed_by_owner(s):
-    a = s.jobs.create("train", "a", "cpu", runs=[run(), run()], partners=True, owner=ADA)[0]
-    b = s.jobs.create("train", "b", "cpu", runs=[run()], owner=BOB)[0]
-    m = s.jobs.create("train", "m", "cpu", runs=[run()])[0]
+    a = s.jobs.create("train", "a", "cpu", then=seed(runs=[run(), run()], partners=True), owner=ADA)[0]
+    b = s.jobs.create("train", "b", "cpu", then=seed(runs=[run()]), owner=BOB)[0]
+    m = s.jobs.create("train", "m", "cpu", then=seed(runs=[run()]))[0]
     assert [j.id for j in s.jobs.list(owner=ADA.owner)] == [a]
     assert [j.id for j in s.jobs.list(owner=LOCAL, statuses=["queued"])] == [m]
     assert [r.job_id for r in s.runs.list(owner=BOB.owner)] == [b]

@@ -7,6 +7,7 @@ import pytest
 from resnet_lab.identity import MACHINE
 from resnet_lab.jobs.turns import claim
 from resnet_lab.store import DEDUPE_WINDOW_S, Store
+from tests.helpers.homes import seed
 
 CPU1 = {"cpu": 1}
 
@@ -21,11 +22,12 @@ def s(tmp_path):
 
 
 def test_a_double_click_is_one_job(s):
-    job, ids = s.jobs.create("train", "pair", "cpu", runs=[run(), run()], partners=True, request_key="session:abc")
-    assert s.jobs.create("train", "pair", "cpu", runs=[run(), run()], partners=True,
+    job, ids = s.jobs.create("train", "pair", "cpu", then=seed(runs=[run(), run()], partners=True),
+                             request_key="session:abc")
+    assert s.jobs.create("train", "pair", "cpu", then=seed(runs=[run(), run()], partners=True),
                          request_key="session:abc") == (job, ids)
     assert len(s.runs.list()) == 2
-    assert s.jobs.create("train", "x", "cpu", runs=[run()], request_key="other:abc")[0] != job
+    assert s.jobs.create("train", "x", "cpu", then=seed(runs=[run()]), request_key="other:abc")[0] != job
 
 
 def test_a_repeated_request_is_the_same_job_while_it_waits_and_a_new_one_after_it_ended(s, monkeypatch):
@@ -47,14 +49,14 @@ def test_a_repeated_request_is_the_same_job_while_it_waits_and_a_new_one_after_i
 
 def test_an_analysis_job_must_name_a_run_that_exists(s):
     with pytest.raises(KeyError, match="no run with id 999"):
-        s.jobs.create("landscape", "l", "cpu", run_id=999)
+        s.jobs.create("landscape", "l", "cpu", then=seed(run_id=999))
 
 
 def test_claim_is_first_come_first_served_across_kinds_and_respects_capacity(s):
-    train = [s.jobs.create("train", f"t{i}", "cpu", runs=[run()])[0] for i in range(2)]
+    train = [s.jobs.create("train", f"t{i}", "cpu", then=seed(runs=[run()]))[0] for i in range(2)]
     rid = s.runs.of_job(train[0])[0].id
-    land = s.jobs.create("landscape", "l", "cpu", run_id=rid)[0]
-    gpu = s.jobs.create("train", "g", "cuda", runs=[run()])[0]
+    land = s.jobs.create("landscape", "l", "cpu", then=seed(run_id=rid))[0]
+    gpu = s.jobs.create("train", "g", "cuda", then=seed(runs=[run()]))[0]
     assert claim(s, {"cpu": 2}) == [(train[0], "cpu"), (train[1], "cpu")]  # no GPU slot: the cuda job waits
     assert claim(s, {"cpu": 2}) == []
     assert s.runs.of_job(train[0])[0].status == "running" and s.runs.of_job(train[0])[0].device == "cpu"
@@ -63,8 +65,8 @@ def test_claim_is_first_come_first_served_across_kinds_and_respects_capacity(s):
 
 
 def test_two_fake_gpus_with_two_slots_each_take_four_of_five_jobs(s):
-    jobs = [s.jobs.create("train", f"j{i}", "cuda", runs=[run()])[0] for i in range(5)]
-    cpu_job = s.jobs.create("train", "c", "cpu", runs=[run()])[0]
+    jobs = [s.jobs.create("train", f"j{i}", "cuda", then=seed(runs=[run()]))[0] for i in range(5)]
+    cpu_job = s.jobs.create("train", "c", "cpu", then=seed(runs=[run()]))[0]
     started = claim(s, {"cpu": 1, "cuda:0": 2, "cuda:1": 2})
     assert started == [(jobs[0], "cuda:0"), (jobs[1], "cuda:1"), (jobs[2], "cuda:0"), (jobs[3], "cuda:1"),
                        (cpu_job, "cpu")]
@@ -77,7 +79,7 @@ def test_two_fake_gpus_with_two_slots_each_take_four_of_five_jobs(s):
 def test_concurrent_claims_never_start_a_job_twice(tmp_path):
     path = tmp_path / "runs.db"
     s = Store(path)
-    jobs = [s.jobs.create("train", str(i), "cpu", runs=[run()])[0] for i in range(30)]
+    jobs = [s.jobs.create("train", str(i), "cpu", then=seed(runs=[run()]))[0] for i in range(30)]
     claimed: list[int] = []
     lock = threading.Lock()
 
@@ -97,10 +99,10 @@ def test_concurrent_claims_never_start_a_job_twice(tmp_path):
 
 
 def test_stop_a_queued_job_at_once_and_a_running_one_by_request(s):
-    queued, ids = s.jobs.create("train", "q", "cpu", runs=[run(), run()], partners=True)
+    queued, ids = s.jobs.create("train", "q", "cpu", then=seed(runs=[run(), run()], partners=True))
     assert s.jobs.stop(queued, by=MACHINE) == "stopped"
     assert {s.runs.get(i).status for i in ids} == {"stopped"}
-    running = s.jobs.create("landscape", "l", "cpu", run_id=ids[0])[0]
+    running = s.jobs.create("landscape", "l", "cpu", then=seed(run_id=ids[0]))[0]
     claim(s, CPU1)
     assert s.jobs.stop(running, by=MACHINE) == "stopping" and s.jobs.beat(running)
     assert s.jobs.stop(queued, by=MACHINE) == "stopped"  # asking again changes nothing
@@ -109,7 +111,7 @@ def test_stop_a_queued_job_at_once_and_a_running_one_by_request(s):
 
 
 def test_requeue_only_from_stopped_or_interrupted_and_not_a_diverged_twin(s):
-    job, (a, b) = s.jobs.create("train", "pair", "cpu", runs=[run(), run()], partners=True)
+    job, (a, b) = s.jobs.create("train", "pair", "cpu", then=seed(runs=[run(), run()], partners=True))
     claim(s, CPU1)
     s.runs.finish(b, "diverged")
     assert s.jobs.finish(job, "interrupted", error="Interrupted: gone")
@@ -123,7 +125,7 @@ def test_requeue_only_from_stopped_or_interrupted_and_not_a_diverged_twin(s):
 
 
 def test_finish_moves_only_from_the_allowed_statuses_and_takes_active_runs_along(s):
-    job, (a,) = s.jobs.create("train", "r", "cpu", runs=[run()])
+    job, (a,) = s.jobs.create("train", "r", "cpu", then=seed(runs=[run()]))
     assert not s.jobs.finish(job, "done")  # still queued: "running" is the default precondition
     claim(s, CPU1)
     assert s.jobs.finish(job, "failed", error="ValueError: bad") and not s.jobs.finish(job, "done")
@@ -133,8 +135,8 @@ def test_finish_moves_only_from_the_allowed_statuses_and_takes_active_runs_along
 
 
 def test_progress_and_result_path_are_kept(s, tmp_path):
-    rid = s.jobs.create("train", "r", "cpu", runs=[run()])[1][0]
-    job = s.jobs.create("landscape", "l", "cpu", run_id=rid, unit="evaluations")[0]
+    rid = s.jobs.create("train", "r", "cpu", then=seed(runs=[run()]))[1][0]
+    job = s.jobs.create("landscape", "l", "cpu", then=seed(run_id=rid), unit="evaluations")[0]
     claim(s, {"cpu": 2})
     s.jobs.set_progress(job, 3, 12)
     assert s.jobs.get(job).fraction == 0.25
@@ -146,8 +148,8 @@ def test_progress_and_result_path_are_kept(s, tmp_path):
 
 
 def test_deleting_a_job_takes_its_runs_and_the_analyses_of_them(s):
-    job, (a,) = s.jobs.create("train", "r", "cpu", runs=[run()])
-    land = s.jobs.create("landscape", "l", "cpu", run_id=a)[0]
+    job, (a,) = s.jobs.create("train", "r", "cpu", then=seed(runs=[run()]))
+    land = s.jobs.create("landscape", "l", "cpu", then=seed(run_id=a))[0]
     s.jobs.stop(land, by=MACHINE)
     s.jobs.finish(job, "done", only_if=["queued"])
     s.jobs.delete(job, by=MACHINE)

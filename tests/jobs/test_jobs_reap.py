@@ -13,6 +13,7 @@ from resnet_lab.identity import MACHINE
 from resnet_lab.jobs import scheduler
 from resnet_lab.jobs.turns import claim
 from resnet_lab.store import Store
+from tests.helpers.homes import seed
 
 
 class _StandIn:
@@ -27,10 +28,10 @@ class _StandIn:
 def make_job(store, kind):
     runs = [{"name": "r", "spec": {}, "data": {}, "train": {}}, {"name": "twin", "spec": {}, "data": {}, "train": {}}]
     if kind == "train":
-        return store.jobs.create("train", "t", "cpu", runs=runs, partners=True)
-    rid = store.jobs.create("train", "t", "cpu", runs=runs[:1])[1][0]
+        return store.jobs.create("train", "t", "cpu", then=seed(runs=runs, partners=True))
+    rid = store.jobs.create("train", "t", "cpu", then=seed(runs=runs[:1]))[1][0]
     store.jobs.stop(store.runs.get(rid).job_id, by=MACHINE)
-    return store.jobs.create("landscape", "l", "cpu", run_id=rid)[0], []
+    return store.jobs.create("landscape", "l", "cpu", then=seed(run_id=rid))[0], []
 
 
 @pytest.mark.parametrize("kind", ["train", "landscape"])

@@ -3,6 +3,7 @@
 import pytest
 
 from resnet_lab.jobs import slots
+from tests.helpers.homes import seed
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +84,8 @@ def test_a_job_lands_on_the_slot_the_pump_gives_it_with_that_gpu_visible(lab_hom
                         lambda args, **kw: started.append((args[-1], kw["env"]["CUDA_VISIBLE_DEVICES"])) or FakeProc())
     monkeypatch.setattr(scheduler, "pid_alive", lambda pid: True)
     store = Store()
-    ids = [store.jobs.create("train", f"j{i}", "cuda", runs=[{"name": "r", "spec": {}, "data": {}, "train": {}}])[0]
+    row = {"name": "r", "spec": {}, "data": {}, "train": {}}
+    ids = [store.jobs.create("train", f"j{i}", "cuda", then=seed(runs=[row]))[0]
            for i in range(5)]
     assert jobs.pump(store, capacity={"cpu": 1, "cuda:0": 2, "cuda:1": 2}) == ids[:4]
     assert started == [(str(ids[0]), "0"), (str(ids[1]), "1"), (str(ids[2]), "0"), (str(ids[3]), "1")]

@@ -13,6 +13,7 @@ from resnet_lab.jobs import eta, scheduler
 from resnet_lab.jobs.turns import Waiting, claim, queue_order, turn_order
 from resnet_lab.store import QueueFull, Store
 from resnet_lab.train.handler import TRAIN, TrainingRuns
+from tests.helpers.homes import seed
 
 A, B, C, D = (Identity(f"class:{i}", name, source="class") for i, name in enumerate("ABCD", 1))
 TEACHER = Identity("login:t", "T", teacher=True, source="login")
@@ -35,7 +36,7 @@ def s(lab_home):
 def queue(s: Store, owner: Identity, n: int, device: str = "cpu", estimate_s: float | None = None,
           first: int = 1) -> list[int]:
     """``n`` jobs of ``owner``, named after them and numbered from ``first``."""
-    return [s.jobs.create("train", f"{owner.name}{first + i}", device, runs=[run()], owner=owner,
+    return [s.jobs.create("train", f"{owner.name}{first + i}", device, then=seed(runs=[run()]), owner=owner,
                           estimate_s=estimate_s)[0] for i in range(n)]
 
 
@@ -109,7 +110,7 @@ def test_a_job_that_does_not_fit_still_holds_back_the_jobs_behind_it_but_a_cappe
     assert claim(s, {"cpu": 1}) == [(busy, "cpu")]  # A served first, then the machine
     (mine,) = queue(s, MACHINE, 1)
     assert claim(s, {"cpu": 2}) == [(mine, "cpu")]
-    big = s.jobs.create("train", "A-big", "cpu", runs=[run()], owner=A, world_size=2)[0]
+    big = s.jobs.create("train", "A-big", "cpu", then=seed(runs=[run()]), owner=A, world_size=2)[0]
     (m1,) = queue(s, MACHINE, 1)
     assert [j.id for j in queue_order(s)] == [big, m1]
     assert claim(s, {"cpu": 3}) == []  # A's group of two waits for two lanes, and M1 behind it waits too
@@ -162,7 +163,7 @@ def test_a_queued_owner_over_the_cap_is_refused_with_what_to_do(s, monkeypatch):
     first = scheduler.submit(s, train_job("a", "cpu", owner=A, max_queued_per_owner=3, request_key="tab:1"))
     assert scheduler.submit(s, train_job("a", "cpu", owner=A, max_queued_per_owner=3, request_key="tab:1")) == first
     with pytest.raises(QueueFull):
-        s.jobs.create("train", "a", "cpu", runs=[run()], owner=A, max_active_per_owner=3)
+        s.jobs.create("train", "a", "cpu", then=seed(runs=[run()]), owner=A, max_active_per_owner=3)
     with pytest.raises(QueueFull, match="This needs 2 jobs, and you already have 3 jobs"):
         scheduler.check_room(s, A, 2, max_queued_per_owner=4)
 
@@ -216,7 +217,7 @@ def test_the_forecast_plays_out_what_the_claims_do(s, capacity, cap):
     for owner, n in ((A, 4), (B, 1), (C, 2), (MACHINE, 2), (D, 1)):
         for i in range(n):
             device = "cuda" if "cuda:0" in capacity and i % 2 else "cpu"
-            s.jobs.create("train", f"{owner.name}{i}", device, runs=[run()], owner=owner,
+            s.jobs.create("train", f"{owner.name}{i}", device, then=seed(runs=[run()]), owner=owner,
                           estimate_s=next(durations))
     moved = s.jobs.list(owner=A.owner, oldest_first=True)[1].id
     s.jobs.move_to_back(moved, by=A)

@@ -14,6 +14,7 @@ import traceback
 
 from resnet_lab.identity import Identity
 from resnet_lab.store import Store
+from tests.helpers.homes import seed
 
 WRITERS = 20
 READERS = 50
@@ -39,7 +40,8 @@ def write_as_a_student(db, writer: int, go, errors) -> None:
         me = store.people.create(f"student {writer}", f"token-hash-{writer}")
         who = Identity(f"class:{me.id}", me.name)
         for j in range(JOBS_EACH):
-            job, (rid,) = store.jobs.create("train", f"w{writer} j{j}", "cpu", runs=[run_row(f"w{writer} j{j}")],
+            job, (rid,) = store.jobs.create("train", f"w{writer} j{j}", "cpu",
+                                            then=seed(runs=[run_row(f"w{writer} j{j}")]),
                                             owner=who)
             store.runs.update(rid, total_steps=STEPS)
             for step in range(1, STEPS + 1):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from resnet_lab.store import SCHEMA_VERSION, SchemaTooNew, Store
+from tests.helpers.homes import seed
 
 FIXTURE = Path(__file__).parent / "fixtures" / "home_v1"  # written by main at a3aa488 (see fixtures/README.md)
 
@@ -68,7 +69,8 @@ def test_an_old_home_opens_upgraded_with_every_record_intact(old_home):
     (exp,) = s.experiments.list()
     assert exp.kind == "degradation" and [s.runs.of_job(j)[0].id for j in exp.job_ids] == [1, 3]
     # and the upgraded home keeps working: a new job gets fresh ids
-    job, ids = s.jobs.create("train", "new", "cpu", runs=[{"name": "n", "spec": {}, "data": {}, "train": {}}])
+    job, ids = s.jobs.create("train", "new", "cpu",
+                             then=seed(runs=[{"name": "n", "spec": {}, "data": {}, "train": {}}]))
     assert job > task.id and ids == [4]
     assert raw(db, "PRAGMA foreign_key_check") == []
 

@@ -10,6 +10,7 @@ import pytest
 from resnet_lab import jobs
 from resnet_lab.identity import LOCAL, MACHINE, Identity, NotAllowed
 from resnet_lab.store import SCHEMA_VERSION, Store
+from tests.helpers.homes import seed
 
 FIXTURE = Path(__file__).parent / "fixtures" / "home_v2"  # written by main at de551f14 (see fixtures/README.md)
 STUDENT = Identity("class:1", "Ada", source="class")
@@ -93,7 +94,8 @@ def test_an_upgraded_home_keeps_working_for_the_machine_and_refuses_a_student(ol
     assert jobs.turns.claim(s, {"cpu": 1}) == [(2, "cpu")]
     s.jobs.delete(1, by=MACHINE)  # the twin job, with its runs and the landscape of them
     assert sorted(j.id for j in s.jobs.list()) == [2, 4] and sorted(r.id for r in s.runs.list()) == [3, 4]
-    job, ids = s.jobs.create("train", "new", "cpu", runs=[{"name": "n", "spec": {}, "data": {}, "train": {}}],
+    job, ids = s.jobs.create("train", "new", "cpu",
+                             then=seed(runs=[{"name": "n", "spec": {}, "data": {}, "train": {}}]),
                              owner=STUDENT)
     assert job == 5 and ids == [5] and s.runs.get(5).owner == STUDENT.owner
 

@@ -4,6 +4,7 @@ import pytest
 
 from resnet_lab.identity import MACHINE
 from resnet_lab.store import Store, decimate
+from tests.helpers.homes import seed
 
 
 def run(name="r", skip=True):
@@ -23,8 +24,9 @@ def test_default_path_is_under_resnet_lab_home(lab_home):
 
 def test_twins_know_each_other_and_their_kind(tmp_path):
     s = Store(tmp_path / "runs.db")
-    job, (a, b) = s.jobs.create("train", "pair", "cpu", runs=[run("resnet"), run("plain", skip=False)], partners=True)
-    solo = s.jobs.create("train", "solo", "cpu", runs=[run("solo")])[1][0]
+    job, (a, b) = s.jobs.create("train", "pair", "cpu",
+                                then=seed(runs=[run("resnet"), run("plain", skip=False)], partners=True))
+    solo = s.jobs.create("train", "solo", "cpu", then=seed(runs=[run("solo")]))[1][0]
     ra, rb = s.runs.get(a), s.runs.get(b)
     assert s.runs.partner(ra).id == b and s.runs.partner(b).id == a and s.runs.partner(solo) is None
     assert (ra.kind, rb.kind) == ("ResNet", "plain") and ra.job_id == rb.job_id == job
@@ -33,8 +35,8 @@ def test_twins_know_each_other_and_their_kind(tmp_path):
 
 def test_metrics_round_trip_decimated_and_deleted_with_the_job(tmp_path):
     s = Store(tmp_path / "runs.db")
-    job, (a, b) = s.jobs.create("train", "pair", "cpu", runs=[run(), run()], partners=True)
-    other = s.jobs.create("train", "other", "cpu", runs=[run()])[1][0]
+    job, (a, b) = s.jobs.create("train", "pair", "cpu", then=seed(runs=[run(), run()], partners=True))
+    other = s.jobs.create("train", "other", "cpu", then=seed(runs=[run()]))[1][0]
     s.runs.add_metrics([(a, i, i / 100, "train/loss", 1 / (i + 1)) for i in range(1000)])
     s.runs.add_metrics([(other, i, i / 100, "train/loss", 2.0) for i in range(10)])
     full = s.runs.metrics(a, ["train/loss"])["train/loss"]
@@ -56,7 +58,7 @@ def test_metrics_round_trip_decimated_and_deleted_with_the_job(tmp_path):
 
 def test_update_refuses_unknown_columns(tmp_path):
     s = Store(tmp_path / "runs.db")
-    rid = s.jobs.create("train", "r", "cpu", runs=[run()])[1][0]
+    rid = s.jobs.create("train", "r", "cpu", then=seed(runs=[run()]))[1][0]
     s.runs.update(rid, best={"val/acc": 0.5}, step=3)
     assert s.runs.get(rid).best == {"val/acc": 0.5} and s.runs.get(rid).step == 3
     with pytest.raises(ValueError, match="cannot update"):
@@ -68,7 +70,7 @@ def test_checkpoint_paths_are_kept_relative_to_the_home_and_follow_a_moved_home(
 
     home = tmp_path / "home"
     s = Store(home / "runs.db")
-    rid = s.jobs.create("train", "r", "cpu", runs=[run()])[1][0]
+    rid = s.jobs.create("train", "r", "cpu", then=seed(runs=[run()]))[1][0]
     ckpt = home / "runs" / str(rid) / "best.json"
     ckpt.parent.mkdir(parents=True)
     ckpt.write_text("{}")

@@ -29,6 +29,7 @@ from resnet_lab.models.checkpoint import load_checkpoint
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.train.batches import ImageBatches
 from tests.helpers import waiting
+from tests.helpers.homes import seed
 
 from .conftest import TINY, make_data
 
@@ -203,8 +204,8 @@ def test_an_error_of_every_rank_fails_the_group_job_with_its_reason(store):
     # cifar10's files are absent: every rank fails the same way, and the job says why (failed, not interrupted)
     from resnet_lab import PRESETS
 
-    job, (run_id,) = store.jobs.create("train", "no data", "cpu", world_size=2, runs=[{
+    job, (run_id,) = store.jobs.create("train", "no data", "cpu", world_size=2, then=seed(runs=[{
         "name": "no data", "spec": PRESETS["resnet20"].to_dict(), "data": DataConfig(name="cifar10").to_dict(),
-        "train": SHORT.to_dict()}])
+        "train": SHORT.to_dict()}]))
     wait_for(lambda: finished(store, [run_id]), store, what="the job to end")
     assert store.jobs.get(job).status == "failed" and "DatasetMissing" in store.jobs.get(job).error

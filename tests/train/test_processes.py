@@ -10,6 +10,7 @@ from resnet_lab.train import launcher
 from resnet_lab.models.checkpoint import load_checkpoint
 from resnet_lab.train.config import TrainConfig
 from tests.helpers.waiting import wait_for
+from tests.helpers.homes import seed
 
 from .conftest import TINY
 
@@ -35,9 +36,9 @@ def test_twin_job_runs_in_one_worker_and_records_both(store):
 
 def test_a_failing_worker_marks_the_run_failed_with_the_reason(store, lab_home):
     # cifar10 files are absent: the worker must say what to put where, not crash silently
-    _, ids = store.jobs.create("train", "no data", "cpu", runs=[{
+    _, ids = store.jobs.create("train", "no data", "cpu", then=seed(runs=[{
         "name": "no data", "spec": PRESETS["resnet20"].to_dict(), "data": DataConfig(name="cifar10").to_dict(),
-        "train": QUICK.to_dict()}])
+        "train": QUICK.to_dict()}]))
     jobs.pump(store)
     wait_for(lambda: store.runs.get(ids[0]).status == "failed", store=store, what="failed")
     err = store.runs.get(ids[0]).error

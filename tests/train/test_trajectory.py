@@ -18,6 +18,7 @@ from resnet_lab.models.checkpoint import CheckpointNotSaved, load_checkpoint
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.train.engine import Trainer
 from resnet_lab.train.members import Callbacks
+from tests.helpers.homes import seed
 
 from .conftest import TINY, make_data
 
@@ -247,7 +248,7 @@ def test_a_full_disk_while_keeping_weights_is_said_in_words(store):
 
     data = DataConfig(name="shapes", image_size=32, train_subset=200)
     rows = launcher.training_rows(PRESETS["resnet20"], data, CFG.replace(keep_weights_every=5))
-    job, (rid,) = store.jobs.create("train", "r", "cpu", runs=rows)
+    job, (rid,) = store.jobs.create("train", "r", "cpu", then=seed(runs=rows))
     ctx = SimpleNamespace(store=store, job=store.jobs.get(job))
     error = CheckpointNotSaved(run_dir(rid) / "trajectory", "step_000040.safetensors",
                                OSError(28, "No space left on device"))
