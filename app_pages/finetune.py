@@ -8,11 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from resnet_lab.classroom.bounds import full_train_images
-from resnet_lab.classroom.uploads import import_dataset
-from resnet_lab.data.folders import DatasetRejected, FolderReport, dataset_ownership, dataset_path, \
-    list_user_datasets, remove_user_dataset, scan_folder
+from resnet_lab.classroom.uploads import import_dataset, remove_dataset
+from resnet_lab.data.folders import FolderReport, dataset_path, list_user_datasets, scan_folder
 from resnet_lab.data.images import decode_image
 from resnet_lab.data.registry import DATASETS, FOLDER_PREFIX, DataConfig, dataset_info
+from resnet_lab.data.zip_import import DatasetRejected
 from resnet_lab.identity import NotAllowed
 from resnet_lab.models.presets import PRESETS
 from resnet_lab.models.pretrained import IMAGENET_WEIGHTS, load_imagenet, top_k, weights_path
@@ -174,7 +174,7 @@ else:
             zpath = Path(tmp) / "upload.zip"
             zpath.write_bytes(upload.getvalue())
             try:
-                import_dataset(zpath, name, owner=who, bounds=bounds, hflip=flips == FLIPS[0])
+                import_dataset(zpath, name, owner=who, bounds=bounds, hflip=flips == FLIPS[0], store=store())
             except DatasetRejected as e:
                 st.session_state["ft_import_error"] = f"{name} was not imported: {e}"
                 st.session_state["ft_import_report"] = e.report
@@ -187,7 +187,7 @@ else:
     def _remove(name: str) -> None:
         st.session_state.pop("ft_remove_error", None)
         try:
-            remove_user_dataset(name, by=who)
+            remove_dataset(name, by=who, store=store())
         except (NotAllowed, ValueError, OSError) as e:
             st.session_state["ft_remove_error"] = str(e)
             return
@@ -220,7 +220,7 @@ else:
         folder = choice(st.selectbox, "Your dataset", names, key="ft_folder")
         p = dataset_path(folder)
         report = _report(str(p), max(f.stat().st_mtime for f in [p, *p.iterdir()]))
-        owner, owner_name = dataset_ownership(folder)
+        owner, owner_name = store().datasets.owner_of(folder)
         st.markdown(f"**{plain(folder)}**: {sum(report.counts.values())} usable images in "
                     f"{len(report.class_names)} classes · imported by {plain(owner_label(owner, owner_name, who))}")
         show_report(report)

@@ -89,6 +89,11 @@ def test_import_dataset_asks_whether_flips_keep_the_label(lab_home, tmp_path):
     done = run_cli("import-dataset", str(z), "--name", "letters", "--no-flips", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["hflip"] is False and json.loads(done.stdout)["native_size"] == 30
+    from resnet_lab.store import Store
+
+    store = Store()
+    assert store.datasets.owner_of("letters") == ("local", "this machine")  # the CLI imports as the machine
+    store.close()
     listed = json.loads(run_cli("datasets", "--json").stdout)
     assert [(d["name"], d["classes"], d["hflip"], d["native_size"]) for d in listed] == [("folder:letters", 2, False, 30)]
     again = run_cli("import-dataset", str(z), "--name", "letters", "--no-flips")

@@ -8,7 +8,8 @@ Plain Python (never streamlit): the UI (``resnet_lab.ui.identity``) asks, this p
   teacher's token; :func:`resolve_identity` picks the source by mode.
 * :mod:`.bounds` — server-side bounds on training and uploads (:class:`Bounds`, :class:`OutOfBounds`).
 * :mod:`.lessons` — lesson files (:func:`load_lesson`, :func:`list_lessons`, :func:`effective_bounds`).
-* :mod:`.uploads` — a person's dataset upload within the class's cap (:func:`import_dataset`).
+* :mod:`.uploads` — a person's datasets: an upload within the class's cap, recorded as theirs in the store
+  (:func:`import_dataset`), and deleted only by them or a teacher (:func:`remove_dataset`).
 
 Who may stop, resume or delete a record is :mod:`resnet_lab.identity` and the store/jobs layer that calls it.
 """
@@ -26,9 +27,9 @@ from .people import (
     teacher_identity,
 )
 from .settings import ClassSettings, QueueCaps, SettingsError, load_settings
-from .uploads import import_dataset
+from .uploads import import_dataset, remove_dataset
 
 __all__ = ["Bounds", "CONTROLS", "ClassSettings", "JoinRefused", "Lesson", "LessonError", "LessonPage", "OutOfBounds",
            "PAGE_IDS", "QueueCaps", "SettingsError", "effective_bounds", "hash_token", "identity_from_login",
            "identity_from_proxy", "identity_from_token", "import_dataset", "join_class", "list_lessons",
-           "load_lesson", "load_settings", "resolve_identity", "teacher_identity"]
+           "load_lesson", "load_settings", "remove_dataset", "resolve_identity", "teacher_identity"]

@@ -48,16 +48,22 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from ..classroom.bounds import Bounds
+    from ..classroom.uploads import import_dataset
     from ..data.archives import ArchiveRejected
-    from ..data.folders import DatasetRejected, import_zip
+    from ..data.zip_import import DatasetRejected
     from ..identity import MACHINE
+    from ..store import Store
 
-    try:
-        report = import_zip(args.zip, args.name, hflip=args.hflip, owner=MACHINE)  # the CLI is the machine's owner
+    store = Store()
+    try:  # the CLI is the machine's owner (not capped)
+        report = import_dataset(args.zip, args.name, owner=MACHINE, bounds=Bounds(), hflip=args.hflip, store=store)
     except DatasetRejected as e:
         raise ValueError(f"{args.name} was not imported: {e}") from None
     except ArchiveRejected as e:
         raise ValueError(f"that archive was not imported: {e}") from None
+    finally:
+        store.close()
     out = {**report.to_dict(), "name": f"folder:{args.name}", "hflip": args.hflip}
     if args.json:
         print(json.dumps(out, indent=2))

@@ -11,13 +11,11 @@ folder usually produces. Junk (``__MACOSX``, ``.DS_Store``, hidden files) is ign
 
 * :func:`scan_folder` decodes every file once through the safe image door (``images.py``) and reports
   classes, per-class counts, skipped files with reasons, warnings, and whether it can train at all.
-* :func:`import_zip` extracts an upload through the safe archive door (``archives.py``) into
-  ``$RESNET_LAB_HOME/datasets/<name>``, scans it, and removes it again when it cannot train, so a bad
-  upload never leaves a half-registered dataset behind.
-* Every imported dataset has an owner (who uploaded it), kept in its ``.lab.json`` with the upload's size:
-  :func:`dataset_owner`, :func:`owner_upload_bytes` (for a per-person upload cap, see
-  ``resnet_lab.classroom``); only the owner or a teacher may delete it (:func:`remove_user_dataset`).
-  A dataset placed by hand, or imported before owners were kept, belongs to the machine (``"local"``).
+* An upload becomes a dataset in ``$RESNET_LAB_HOME/datasets/<name>`` through :mod:`resnet_lab.data.zip_import`;
+  what the lab keeps about its files (flips keep the label, native size, the zip's digest) is in its hidden
+  ``.lab.json`` (:func:`dataset_meta`). Who uploaded it is not the files' business: the store keeps it
+  (:mod:`resnet_lab.store.datasets`, asked by :mod:`resnet_lab.classroom.uploads`);
+  :func:`delete_dataset_files` only deletes the files.
 * :func:`load_folder_dataset` turns a dataset folder into train/val tensors at a given image size,
   caching the decoded, resized images as uint8 in ``<dataset>/.cache_<size>.pt`` (rebuilt when the
   folder's files change).
@@ -41,9 +39,8 @@ import torch
 from PIL import Image
 
 from ..checks import MAX_SEED, check_float, check_int
-from ..identity import LOCAL, MACHINE, Identity, require
 from ..paths import atomic_path, lab_home, write_atomic
-from .archives import ArchiveLimits, extract_zip, is_junk
+from .archives import is_junk
 from .images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image, resize_square
 from .types import FOLDER_NATIVE_SIZE, NAME_PATTERN, VAL_FRACTION_RANGE, Dataset, validate_name
 
@@ -95,17 +92,6 @@ class FolderReport:
         }
 
 
-class DatasetRejected(ValueError):
-    """An imported folder that cannot train; ``report`` says why (the folder was removed again)."""
-
-    def __init__(self, report: FolderReport) -> None:
-        super().__init__(report.error or "the dataset cannot be used for training")
-        self.report = report
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return (type(self), (self.report,))
-
-
 def datasets_root() -> Path:
     """Where imported user datasets live: ``$RESNET_LAB_HOME/datasets`` (read at call time)."""
     return lab_home() / "datasets"
@@ -142,14 +128,10 @@ def dataset_path(name_or_path: str | os.PathLike[str], datasets_dir: str | os.Pa
     return resolved
 
 
-def remove_user_dataset(name: str, by: Identity, datasets_dir: str | os.PathLike[str] | None = None) -> None:
-    """Delete an imported dataset folder (and its caches) on behalf of ``by``: its owner or a teacher.
-
-    Anyone else gets :class:`~resnet_lab.identity.NotAllowed` and the folder stays as it was."""
-    folder = dataset_path(validate_name(name), datasets_dir)
-    owner, owner_name = dataset_ownership(name, datasets_dir)
-    require(by, owner, "delete", f"the dataset {name!r}", owner_name)
-    shutil.rmtree(folder)
+def delete_dataset_files(name: str, datasets_dir: str | os.PathLike[str] | None = None) -> None:
+    """Delete an imported dataset's folder (and its caches). Who may is the caller's business
+    (:func:`resnet_lab.classroom.uploads.remove_dataset` asks, and forgets the dataset's owner with it)."""
+    shutil.rmtree(dataset_path(validate_name(name), datasets_dir))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -299,62 +281,7 @@ def _report(root: Path, counts: dict[str, int], skipped: tuple[SkippedFile, ...]
 
 
 # ---------------------------------------------------------------------------------------------------
-# importing
-
-
-def import_zip(
-    zip_path: str | os.PathLike[str],
-    name: str,
-    datasets_dir: str | os.PathLike[str] | None = None,
-    *,
-    limits: ArchiveLimits = ArchiveLimits(),
-    min_side: int = DEFAULT_MIN_SIDE,
-    hflip: bool = False,
-    owner: Identity = MACHINE,
-) -> FolderReport:
-    """Import an uploaded zip of class folders as the user dataset ``name``, owned by ``owner``.
-
-    ``hflip``: whether a mirror image keeps its label (a cat flipped is a cat; a "b" flipped is a "d").
-    The lab cannot guess it for your images, so the import asks; the answer is kept with the dataset
-    (:func:`dataset_meta`) and decides whether training augments with flips. Default: no flips.
-
-    ``name`` must be a safe slug (:func:`validate_name`) not already in use. The archive goes through
-    :func:`~resnet_lab.data.archives.extract_zip` (raising its ``ArchiveRejected`` for an unsafe
-    archive) into ``datasets_dir/name`` (default ``$RESNET_LAB_HOME/datasets``), then
-    :func:`scan_folder` validates it. When the report is not ``ok`` the extracted folder is removed
-    and :class:`DatasetRejected` (carrying the report) is raised, so nothing partial stays registered.
-    Returns the report of a dataset that can train (it may still carry warnings).
-
-    ``owner`` (the CLI and single-user mode: the machine) is kept with the dataset, with its display name and the
-    zip's size in bytes (what a per-person upload cap counts, :func:`owner_upload_bytes`).
-    """
-    if not isinstance(owner, Identity):
-        raise TypeError(f"owner must be an Identity, got {type(owner).__name__}")
-    validate_name(name)
-    base = Path(datasets_dir) if datasets_dir is not None else datasets_root()
-    dest = base / name
-    if dest.exists() or dest.is_symlink():
-        raise ValueError(f"a dataset named {name!r} already exists; choose another name or delete it first")
-    try:
-        extract_zip(zip_path, dest, limits)
-    except FileExistsError as e:
-        raise ValueError(f"a dataset named {name!r} already exists; choose another name or delete it first") from e
-    try:
-        report = scan_folder(dest, min_side=min_side)
-    except BaseException:
-        shutil.rmtree(dest, ignore_errors=True)
-        raise
-    if not report.ok:
-        shutil.rmtree(dest, ignore_errors=True)
-        raise DatasetRejected(report)
-    try:
-        upload_bytes = os.path.getsize(zip_path)
-    except OSError:
-        upload_bytes = None
-    write_dataset_meta(name, {"hflip": bool(hflip), "native_size": report.native_size, "owner": owner.owner,
-                              "owner_name": owner.name, "upload_bytes": upload_bytes,
-                              "zip_sha256": _file_sha256(zip_path)}, datasets_dir)
-    return report
+# what the lab keeps about a dataset's files
 
 
 def _meta_path(name: str, datasets_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -393,14 +320,6 @@ def dataset_contents(name: str, datasets_dir: str | os.PathLike[str] | None = No
     return f"files:{h.hexdigest()}"
 
 
-def _file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _raw_meta(name: str, datasets_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Everything kept in the dataset's ``.lab.json`` (empty when missing or damaged). ValueError when there is
     no such dataset."""
@@ -410,54 +329,6 @@ def _raw_meta(name: str, datasets_dir: str | os.PathLike[str] | None = None) -> 
     except (OSError, ValueError):
         return {}
     return raw if isinstance(raw, dict) else {}
-
-
-def dataset_ownership(name: str, datasets_dir: str | os.PathLike[str] | None = None) -> tuple[str, str]:
-    """(owner key, owner's display name) of an imported dataset; ``("local", "")`` for one without a recorded
-    owner (placed by hand, imported before owners were kept, or a damaged record): the machine's."""
-    raw = _raw_meta(name, datasets_dir)
-    owner, owner_name = raw.get("owner"), raw.get("owner_name")
-    if not isinstance(owner, str) or not owner:
-        return LOCAL, ""
-    return owner, owner_name if isinstance(owner_name, str) else ""
-
-
-def dataset_owner(name: str, datasets_dir: str | os.PathLike[str] | None = None) -> str:
-    """The owner key of an imported dataset (``"local"`` when none is recorded)."""
-    return dataset_ownership(name, datasets_dir)[0]
-
-
-def dataset_bytes(name: str, datasets_dir: str | os.PathLike[str] | None = None) -> int:
-    """What a dataset counts against its owner's upload cap: the zip's size as uploaded, or, when that was not
-    recorded, the bytes of its files (the lab's caches and records left out)."""
-    size = _raw_meta(name, datasets_dir).get("upload_bytes")
-    if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
-        return size
-    total = 0
-    folder = dataset_path(name, datasets_dir)
-    for dirpath, _dirs, names in os.walk(folder, followlinks=False):
-        for n in names:
-            p = Path(dirpath) / n
-            if p.parent == folder and (n == META_FILE or n.startswith(".cache_")):
-                continue
-            if not p.is_symlink():
-                total += p.stat().st_size
-    return total
-
-
-def owner_upload_bytes(owner: str | Identity, datasets_dir: str | os.PathLike[str] | None = None) -> int:
-    """Bytes of the datasets ``owner`` (a key such as ``"class:3"``, or an Identity) uploaded and still keeps."""
-    key = owner.owner if isinstance(owner, Identity) else owner
-    if not isinstance(key, str):
-        raise TypeError(f"owner must be an owner key or an Identity, got {type(owner).__name__}")
-    total = 0
-    for name in list_user_datasets(datasets_dir):
-        try:
-            if dataset_owner(name, datasets_dir) == key:
-                total += dataset_bytes(name, datasets_dir)
-        except (OSError, ValueError):  # removed while we looked: it no longer counts
-            continue
-    return total
 
 
 def write_dataset_meta(name: str, meta: dict[str, Any], datasets_dir: str | os.PathLike[str] | None = None) -> None:

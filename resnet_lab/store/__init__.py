@@ -2,8 +2,8 @@
 
 :class:`Store` opens the database (upgrading an older one in place, refusing a newer one) and hands out
 one accessor per kind of record: ``store.runs`` (trained models and their metrics), ``store.jobs`` (the
-one queue of background work), ``store.experiments`` and ``store.people`` (a class's members). Open one Store
-per process (or per thread).
+one queue of background work), ``store.experiments``, ``store.people`` (a class's members) and ``store.datasets``
+(who uploaded each imported dataset). Open one Store per process (or per thread).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..paths import lab_home
+from .datasets import DatasetRecord, DatasetStore
 from .db import BUSY_TIMEOUT_MS, SCHEMA_VERSION, Database, SchemaTooNew
 from .experiments import ExperimentStore
 from .jobs import DEDUPE_WINDOW_S, JobStore, QueueFull, slot_class
@@ -19,12 +20,12 @@ from .records import ACTIVE, FINISHED, JOB_STATUSES, RESUMABLE, STATUSES, Experi
 from .runs import RunStore, decimate
 
 __all__ = ["ACTIVE", "BUSY_TIMEOUT_MS", "DEDUPE_WINDOW_S", "FINISHED", "JOB_STATUSES", "RESUMABLE", "SCHEMA_VERSION",
-           "STATUSES", "Database", "Experiment", "Job", "Person", "QueueFull", "Run", "SchemaTooNew", "Store",
-           "decimate", "slot_class"]
+           "STATUSES", "Database", "DatasetRecord", "Experiment", "Job", "Person", "QueueFull", "Run", "SchemaTooNew",
+           "Store", "decimate", "slot_class"]
 
 
 class Store:
-    """The database of one lab home, with ``runs``, ``jobs`` and ``experiments``."""
+    """The database of one lab home, with ``runs``, ``jobs``, ``experiments``, ``people`` and ``datasets``."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.db = Database(Path(path) if path is not None else lab_home() / "runs.db")
@@ -32,6 +33,7 @@ class Store:
         self.jobs = JobStore(self.db)
         self.experiments = ExperimentStore(self.db)
         self.people = PeopleStore(self.db)
+        self.datasets = DatasetStore(self.db)
 
     @property
     def path(self) -> Path:

@@ -13,13 +13,17 @@ restored elsewhere keeps working; :meth:`Database.rel` and :meth:`Database.abs` 
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import re
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 BUSY_TIMEOUT_MS = 30_000
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: the unversioned layout (runs with ``twin_of``, a separate ``tasks`` table, absolute paths);
 2: one ``jobs`` table for every kind of background work (a training job may span several devices:
 ``world_size`` processes, its ``slot`` one per process), runs linked to their job and partner, paths
@@ -27,7 +31,9 @@ relative to the lab home, learned speeds for queue estimates;
 3: owners (every job and run has one; what a lab made before is the machine's, ``local``), the time a
 job joined the queue (``queued_at``: moved to the back = queued again now, ``at_back`` set), a job's settings
 fingerprint (the same job finished earlier is offered instead of training a copy), the class's ``people``, and
-``turns``: which owner had a job started last on each kind of device (fair turns between owners)."""
+``turns``: which owner had a job started last on each kind of device (fair turns between owners);
+4: ``datasets``: who uploaded each imported dataset and the upload's size (before, in each dataset's own
+``.lab.json`` file: the migration reads them into the table)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -130,6 +136,13 @@ CREATE TABLE IF NOT EXISTS turns (
     owner TEXT NOT NULL,
     seq INTEGER NOT NULL,
     PRIMARY KEY (device, owner)
+);
+CREATE TABLE IF NOT EXISTS datasets (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL DEFAULT 'local',
+    owner_name TEXT NOT NULL DEFAULT '',
+    upload_bytes INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS speeds (
     device TEXT NOT NULL,
@@ -250,7 +263,61 @@ def _v2_to_v3(con: sqlite3.Connection, home: Path) -> None:
             con.execute(stmt)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+DATASET_NAME = re.compile(r"[a-z0-9_-]{1,40}")  # a dataset folder's name (resnet_lab.data.types.NAME_PATTERN)
+OLD_DATASET_RECORD = ".lab.json"  # where the schema-3 lab kept a dataset's owner, in the dataset's folder
+
+
+def _file_bytes(folder: Path) -> int:
+    """The bytes of a dataset's files, as the schema-3 lab counted a dataset without a recorded upload size (the
+    lab's own record and caches left out, links not followed)."""
+    total = 0
+    for dirpath, _dirs, names in os.walk(folder, followlinks=False):
+        for n in names:
+            p = Path(dirpath) / n
+            if p.parent == folder and (n == OLD_DATASET_RECORD or n.startswith(".cache_")):
+                continue
+            with contextlib.suppress(OSError):
+                if not p.is_symlink():
+                    total += p.stat().st_size
+    return total
+
+
+def _old_dataset_owners(home: Path) -> Iterator[tuple[str, str, str, int, float]]:
+    """(name, owner, owner name, upload bytes, time) of every dataset in ``home/datasets`` whose ``.lab.json`` names
+    an owner; one without (placed by hand, or a damaged record) stays the machine's and needs no row."""
+    base = home / "datasets"
+    if not base.is_dir():
+        return
+    for folder in sorted(base.iterdir()):
+        if not DATASET_NAME.fullmatch(folder.name) or folder.is_symlink() or not folder.is_dir():
+            continue
+        record = folder / OLD_DATASET_RECORD
+        try:
+            raw = json.loads(record.read_text())
+            when = record.stat().st_mtime
+        except (OSError, ValueError):
+            continue
+        owner = raw.get("owner") if isinstance(raw, dict) else None
+        if not isinstance(owner, str) or not owner:
+            continue
+        name = raw.get("owner_name")
+        size = raw.get("upload_bytes")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            size = _file_bytes(folder)
+        yield folder.name, owner, name if isinstance(name, str) else "", size, when
+
+
+def _v3_to_v4(con: sqlite3.Connection, home: Path) -> None:
+    """Datasets' owners move into the store: each imported dataset's ``.lab.json`` in ``home/datasets`` is read
+    into ``datasets`` (its files are left as they are)."""
+    for stmt in _statements(SCHEMA):
+        if stmt.startswith("CREATE TABLE IF NOT EXISTS datasets"):
+            con.execute(stmt)
+    con.executemany("INSERT OR IGNORE INTO datasets(name, owner, owner_name, upload_bytes, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)", list(_old_dataset_owners(home)))
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 """version -> the step that upgrades a database of that version to the next one."""
 
 

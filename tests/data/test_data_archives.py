@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from resnet_lab.data.archives import ArchiveLimits, ArchiveRejected, extract_zip, is_junk
-from resnet_lab.data.folders import META_FILE, DatasetRejected, datasets_root, import_zip, list_user_datasets
+from resnet_lab.data.folders import META_FILE, datasets_root, list_user_datasets
+from resnet_lab.data.zip_import import DatasetRejected, import_zip
 
 
 def image_bytes(seed: int, fmt: str = "PNG", size: int = 24) -> bytes:

@@ -13,19 +13,17 @@ from PIL import Image
 
 import resnet_lab.data.folders as folders
 from resnet_lab.data.folders import (
-    DatasetRejected,
     dataset_path,
     datasets_root,
-    import_zip,
+    delete_dataset_files,
     list_user_datasets,
     load_folder_dataset,
-    remove_user_dataset,
     scan_folder,
     stratified_split,
     validate_name,
 )
 from resnet_lab.data.registry import Dataset, channel_stats
-from resnet_lab.identity import MACHINE
+from resnet_lab.data.zip_import import DatasetRejected, import_zip
 
 
 def save_image(path: Path, seed: int, size: tuple[int, int] = (24, 20), fmt: str | None = None) -> Path:
@@ -167,8 +165,10 @@ def test_list_and_remove_user_datasets(ds):
     (datasets_root() / "file").write_text("x")
     assert list_user_datasets() == ["pets"]
     assert list_user_datasets(datasets_root()) == ["pets"]
-    remove_user_dataset("pets", MACHINE)
+    delete_dataset_files("pets")
     assert list_user_datasets() == []
+    with pytest.raises(ValueError):
+        delete_dataset_files("../x")
 
 
 def test_list_user_datasets_without_folder(tmp_path):

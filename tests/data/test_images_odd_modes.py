@@ -17,7 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
-from resnet_lab.data.folders import import_zip, load_folder_dataset
+from resnet_lab.data.folders import load_folder_dataset
+from resnet_lab.data.zip_import import import_zip
 from resnet_lab.data.images import ImageRejected, decode_image
 from tests.helpers.odd_images import (
     CASES,

@@ -118,7 +118,15 @@ def test_a_user_dataset_counts_by_its_images_not_only_by_its_name(s, tmp_path):
 
     from PIL import Image
 
-    from resnet_lab.data.folders import dataset_contents, dataset_path, import_zip, remove_user_dataset
+    from resnet_lab.classroom.bounds import Bounds
+    from resnet_lab.classroom.uploads import import_dataset, remove_dataset
+    from resnet_lab.data.folders import dataset_contents, dataset_path
+
+    def import_zip(path, name, owner):
+        import_dataset(path, name, owner=owner, bounds=Bounds(), hflip=False, store=s)
+
+    def remove_user_dataset(name, by):
+        remove_dataset(name, by, store=s)
 
     def zip_of(path, color):
         with zipfile.ZipFile(path, "w") as zf:
