@@ -5,6 +5,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8501
+# pytest workers for `make test` and `make test-fast` (pytest-xdist; each module, and the browser tier, stays whole
+# on one worker: tests/conftest.py). 2 suits a 2-core machine; TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: run test test-fast venv dev browser tensorboard clean
 
@@ -44,13 +48,13 @@ run: venv
 	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
 
 test: browser
-	$(PY) -m pytest
+	$(PYTEST)
 
 # The tier a developer runs on every change: unit tests and the pages through AppTest (tiers: tests/helpers/tiers.py)
 # but the tests marked slow. Left out: those, the process tier (job workers, the CLI as a real command, bench
 # scripts) and the browser tier; `make test` runs them all.
 test-fast: dev
-	$(PY) -m pytest -m "(unit or app) and not slow"
+	$(PYTEST) -m "(unit or app) and not slow"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -31,16 +31,28 @@ def _seed():
 
 
 def pytest_configure(config):
-    # two cores: keep torch from oversubscribing when pytest and a server share the machine
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    # two cores: keep torch from oversubscribing when pytest and a server share the machine (and, with pytest-xdist's
+    # workers, when several pytest processes share it: the cores are split among them)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // workers)))
 
 
 def pytest_collection_modifyitems(config, items):
     """Each test's tier (unit, process, app, browser: pyproject's markers) by where it lives; a test that says its
     own tier (the one test of a module that starts workers, say) keeps it."""
+    parallel = config.pluginmanager.hasplugin("xdist")
     for item in items:
         if not any(item.get_closest_marker(tier) for tier in TIERS):
             item.add_marker(getattr(pytest.mark, tier_of(item.path)))
+        if parallel:  # `make test` runs two pytest workers (--dist loadgroup): what must stay together, does
+            item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
+
+
+def xdist_group_of(item) -> str:
+    """The group a test runs in when the suite is spread over pytest-xdist workers: the browser tier in one group
+    (one app server, one Chromium and one trained pair for the whole tier), every other module whole (its module
+    fixtures built once)."""
+    return "browser" if item.get_closest_marker("browser") else item.path.as_posix()
 
 
 def _leftover_workers(base: Path) -> list[tuple[int, str]]:
