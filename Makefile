@@ -8,7 +8,7 @@ PORT   ?= 8501
 # pytest workers for `make test` and `make test-fast` (pytest-xdist; each module, and the browser tier, stays whole
 # on one worker: tests/conftest.py). 2 suits a 2-core machine; TEST_WORKERS=0 runs the suite in one process.
 TEST_WORKERS ?= 2
-PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS)
 
 .PHONY: run test test-fast venv dev browser tensorboard clean
 

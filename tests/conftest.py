@@ -40,19 +40,29 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     """Each test's tier (unit, process, app, browser: pyproject's markers) by where it lives; a test that says its
     own tier (the one test of a module that starts workers, say) keeps it."""
-    parallel = config.pluginmanager.hasplugin("xdist")
     for item in items:
         if not any(item.get_closest_marker(tier) for tier in TIERS):
             item.add_marker(getattr(pytest.mark, tier_of(item.path)))
-        if parallel:  # `make test` runs two pytest workers (--dist loadgroup): what must stay together, does
-            item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
 
 
-def xdist_group_of(item) -> str:
-    """The group a test runs in when the suite is spread over pytest-xdist workers: the browser tier in one group
+def worker_unit(nodeid: str) -> str:
+    """What stays together on one pytest-xdist worker when `make test` spreads the suite over two: the browser tier
     (one app server, one Chromium and one trained pair for the whole tier), every other module whole (its module
     fixtures built once)."""
-    return "browser" if item.get_closest_marker("browser") else item.path.as_posix()
+    path = nodeid.split("::", 1)[0]
+    return "tests/browser" if path.startswith("tests/browser/") else path
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's scheduler, by :func:`worker_unit` (its ``loadgroup`` reads a test id pytest 9 no longer
+    carries, so groups are made here)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_unit(nodeid)
+
+    return ByUnit(config, log)
 
 
 def _leftover_workers(base: Path) -> list[tuple[int, str]]:

@@ -182,10 +182,11 @@ def test_no_sentence_says_the_resnet_barely_moves_when_it_drops(open_app_page, f
     real = lesion.lesion_study
 
     def damaged(*args, **kwargs):
+        # the ResNet loses 35 points a block, the plain net 1 (its real drop, on the tiny pair, can be a gain: the
+        # sentence would then say "changes ... by" with signs, which is not what this test reads)
         study = real(*args, **kwargs)
-        if not study.skip:
-            return study
-        rows = tuple(dataclasses.replace(r, drop=0.35, acc=study.base_acc - 0.35) if r.drop is not None else r
+        drop = 0.35 if study.skip else 0.01
+        rows = tuple(dataclasses.replace(r, drop=drop, acc=study.base_acc - drop) if r.drop is not None else r
                      for r in study.rows)
         return dataclasses.replace(study, rows=rows)
 
