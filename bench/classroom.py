@@ -64,7 +64,7 @@ TARGETS = {"server_cpu_pct": 50.0, "throughput_ratio": 0.9, "page_errors": 0}
 # the throughput target is checked twice: with N watchers over none (the browsers' pull on this machine's shared
 # caches included), and the server's own cost (the same watchers, the server on the run's core over off it)
 # the place a queued job's live panel shows in its progress text (Forecast.describe)
-PLACE_RE = r"step [\d,]+ of [\d,?]+ · ((\d+) jobs? ahead|next in line|starts now|running)"
+PLACE_RE = r"step [\d,]+(?: of [\d,?]+)? · ((\d+) jobs? ahead|next in line|starts now|running)"
 # installed in every page before its own scripts: notes when (Date.now(), ms) it sends each WebSocket message
 SENT_AT_JS = ("(() => { const send = WebSocket.prototype.send; window.__sentAt = [];"
               " WebSocket.prototype.send = function (data) { window.__sentAt.push(Date.now());"

@@ -108,6 +108,9 @@ def test_classroom_bench_quick_json_reports_the_class_it_served():
     assert q["jobs_pressed"] == q["jobs_recorded"] == 4 and q["lost"] == q["doubled"] == 0
     assert sorted(q["pressed_order"]) == sorted(q["start_order"]) == ["S01", "S01", "S02", "S02"]
     assert len(q["queue_seen_s"]) == 2 and isinstance(q["turns_alternate"], bool)
+    # every page showed its place in line (the job card's words, read by the bench: a page that never shows it, or
+    # a bench that no longer reads it, leaves None after waiting the page timeout)
+    assert all(s is not None and s >= 0 for s in q["queue_seen_s"]), q["places_shown"]
     assert set(report["passed"]) == {"server_cpu_pct", "throughput_ratio", "server_cost_ratio", "page_errors",
                                      "jobs_recorded"}
     if report["cores"] >= 2:  # the server moved off the run's core for a window of the same pages
