@@ -43,9 +43,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if not any(item.get_closest_marker(tier) for tier in TIERS):
             item.add_marker(getattr(pytest.mark, tier_of(item.path)))
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # spread over workers: the long units first, so none is left alone last
-        first = {"browser": 0, "process": 1}
-        items.sort(key=lambda item: next((first[t] for t in first if item.get_closest_marker(t)), 2))
 
 
 def worker_unit(nodeid: str) -> str:
@@ -65,9 +62,6 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid: str) -> str:
             return worker_unit(nodeid)
 
-    # in the order the workers collected (the browser tier and the process tier first: few tests, most of the time),
-    # not xdist's default of the units with the most tests first, which left the slow few to one worker at the end
-    config.option.loadscopereorder = False
     return ByUnit(config, log)
 
 
