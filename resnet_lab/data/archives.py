@@ -20,6 +20,9 @@ hidden file or folder (a name starting with ``.``). See :func:`is_junk`.
 
 Extraction writes into a fresh hidden temp folder next to ``dest`` and renames it to ``dest`` only
 when every entry was written, so a refused or failed archive leaves nothing behind.
+
+:func:`extract_tar` is the same door for tar archives (the downloaded datasets' ``.tar.gz``); its code lives
+in :mod:`resnet_lab.data.tar_door`.
 """
 
 from __future__ import annotations
@@ -408,3 +411,20 @@ def _inside(root: Path, root_resolved: Path, parts: tuple[str, ...], name: str) 
 def _short(e: BaseException) -> str:
     s = str(e) or type(e).__name__
     return s if len(s) <= 160 else s[:157] + "..."
+
+
+# ---------------------------------------------------------------------------------------------------
+# the tar door (same rules; the code lives in tar_door.py, which reads this module's helpers)
+
+
+def extract_tar(
+    tar_path: str | os.PathLike[str], dest_dir: str | os.PathLike[str], limits: ArchiveLimits | None = None
+) -> ExtractResult:
+    """Extract a tar (plain or gzip/bzip2/xz-compressed) into the new folder ``dest_dir`` by the rules of
+    :func:`extract_zip`: folders and regular files only, no links or devices, no absolute/``..``/odd names, caps on
+    members and bytes, a hidden temp folder renamed into place when complete; :class:`ArchiveRejected` names the
+    offending member. ``limits`` defaults to :data:`resnet_lab.data.tar_door.DOWNLOAD_LIMITS` (sized for the
+    datasets the lab downloads). See :mod:`resnet_lab.data.tar_door`."""
+    from . import tar_door
+
+    return tar_door.extract_tar(tar_path, dest_dir, tar_door.DOWNLOAD_LIMITS if limits is None else limits)
