@@ -14,6 +14,7 @@ SCHEDULES = ("onecycle", "cosine", "step", "constant")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_KEEP_EVERY = 1_000_000  # steps
 MAX_KEEP_BUDGET_MB = 100_000.0  # 100 GB: a cap on what one job's kept weights may ask for
+MAX_STEPS = 10_000_000  # optimizer steps: a cap on max_steps and on a milestone
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,11 @@ class TrainConfig:
     weight_decay: float = 5e-4  # L2 for SGD, decoupled for AdamW
     schedule: str = "onecycle"  # learning-rate shape: onecycle, cosine, step, constant
     warmup_epochs: float = 0.0  # linear warm-up before cosine/step/constant (onecycle has its own)
-    step_every_epochs: int = 2  # "step" schedule: divide lr by 10 every this many epochs
+    step_every_epochs: int = 2  # "step" schedule: divide lr by 10 every this many epochs (when no milestones)
+    milestones: tuple[int, ...] = ()  # "step" schedule: divide lr by 10 at each of these optimizer steps, ascending
+    #   (He et al. 2015, CIFAR-10: 32k and 48k); empty: every step_every_epochs epochs
+    max_steps: int | None = None  # stop after this many optimizer steps, whatever ``epochs`` allows (He et al.:
+    #   64k); None: ``epochs`` passes. The schedule's length is then max_steps, not epochs x steps per epoch
     label_smoothing: float = 0.0  # cross-entropy label smoothing, 0..0.5
     seed: int = 0  # init, batch order and augmentation; the twins share it
     log_every: int = 10  # steps between metric logs (the only host syncs in the loop)
@@ -52,6 +57,7 @@ class TrainConfig:
         check_float("weight_decay", self.weight_decay, 0.0, 1.0)
         check_float("warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs))
         check_int("step_every_epochs", self.step_every_epochs, 1, 1000)
+        self._check_steps()
         check_float("label_smoothing", self.label_smoothing, 0.0, 0.5)
         check_int("seed", self.seed, 0, MAX_SEED)
         check_int("log_every", self.log_every, 1, 100_000)
@@ -64,21 +70,49 @@ class TrainConfig:
         if not isinstance(self.compile, bool):
             raise ValueError(f"compile must be true or false, got {self.compile!r}")
 
+    def _check_steps(self) -> None:
+        """``max_steps`` and ``milestones`` (JSON gives a list: kept as a tuple, so a round trip is equal)."""
+        if self.max_steps is not None:
+            check_int("max_steps", self.max_steps, 1, MAX_STEPS, " (or None: epochs decide)")
+        if isinstance(self.milestones, (str, bytes)) or not isinstance(self.milestones, (list, tuple)):
+            raise ValueError(f"milestones must be a list of optimizer steps, got {self.milestones!r}")
+        object.__setattr__(self, "milestones", tuple(self.milestones))
+        for m in self.milestones:
+            check_int("a milestone", m, 1, MAX_STEPS, " (an optimizer step)")
+        if list(self.milestones) != sorted(set(self.milestones)):
+            raise ValueError(f"milestones must be ascending steps, each once, got {list(self.milestones)}")
+        if self.milestones and self.schedule != "step":
+            raise ValueError(f"milestones apply to the step schedule only, not {self.schedule!r}")
+
+    @property
+    def schedule_steps(self) -> str:
+        """The run's length and lr drops in words, e.g. "64,000 steps, lr ÷10 at 32,000 and 48,000"."""
+        length = f"{self.max_steps:,} steps" if self.max_steps is not None else f"{self.epochs} epochs"
+        drops = " and ".join(f"{m:,}" for m in self.milestones)
+        return length + (f", lr ÷10 at steps {drops}" if drops else "")
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        out["milestones"] = list(self.milestones)  # JSON's form: a stored config reads back equal
+        return out
 
     def fingerprint_dict(self) -> dict[str, Any]:
-        """:meth:`to_dict` for a job's fingerprint: the keep-weights settings count only when on, so a job that
-        keeps no weights has the fingerprint it had before the setting existed (old finished jobs still match)."""
+        """:meth:`to_dict` for a job's fingerprint: the keep-weights settings count only when on, and the
+        step-based schedule (``max_steps``, ``milestones``) only when set, so a job that uses none of them has
+        the fingerprint it had before the settings existed (old finished jobs still match)."""
         out = self.to_dict()
         if not self.keep_weights_every:
             del out["keep_weights_every"], out["keep_weights_budget_mb"]
+        if self.max_steps is None:
+            del out["max_steps"]
+        if not self.milestones:
+            del out["milestones"]
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
         """Validate a stored or untrusted mapping. Settings added since a config was stored (``eval_points``,
-        ``keep_weights_*``) take their defaults; unknown keys are refused."""
+        ``keep_weights_*``, ``milestones``, ``max_steps``) take their defaults; unknown keys are refused."""
         if not isinstance(data, Mapping):
             raise ValueError("a training config must be a JSON object")
         names = {f.name for f in dataclasses.fields(cls)}

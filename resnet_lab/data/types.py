@@ -104,6 +104,9 @@ class DataConfig:
     val_fraction: float = 0.2  # share of images held out for val when a dataset has no official val split
     augment: bool = True  # random pad-crop (+ flip where it keeps the label) on training batches
     seed: int = 0  # drives generation, splits and subsets: same seed, same tensors
+    holdout_val: bool = False  # a dataset with an official test split (cifar10, ...): True carves val_fraction of
+    #   the training images out as val and keeps the official test split as the test split, reported once at the
+    #   end (He et al. 2015's CIFAR-10 45k/5k); False: the official test split is the val split
 
     def __post_init__(self) -> None:
         # validated from the values alone: constructing a config never reads the filesystem
@@ -117,13 +120,20 @@ class DataConfig:
         if not isinstance(self.augment, bool):
             raise ValueError(f"augment must be true or false, got {self.augment!r}")
         check_int("seed", self.seed, 0, MAX_SEED)
+        if not isinstance(self.holdout_val, bool):
+            raise ValueError(f"holdout_val must be true or false, got {self.holdout_val!r}")
 
     def replace(self, **changes: Any) -> DataConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings as JSON; ``holdout_val`` only when set, so configs (and job fingerprints) that do not
+        use it are what they were before it existed."""
+        out = dataclasses.asdict(self)
+        if not self.holdout_val:
+            del out["holdout_val"]
+        return out
 
     @classmethod
     def from_dict(cls, data: Any) -> DataConfig:
@@ -136,35 +146,91 @@ class DataConfig:
         return cls(**data)
 
 
-@dataclass(frozen=True, eq=False)
+PIXEL_DTYPES = (torch.float32, torch.uint8)  # how a Dataset may keep its images: float32 in [0, 1], uint8 0..255
+_GIVEN_NOTHING: Any = object()  # Dataset(...)'s "x_* not given" (None is a value: no test split)
+
+
+@dataclass(frozen=True, eq=False, init=False)
 class Dataset:
-    x_train: torch.Tensor  # float32 N x C x H x W in [0, 1], not normalized
+    """The train and val splits (and optionally a test split apart from val) in memory, with labels, class
+    names and the training split's per-channel mean/std.
+
+    Images are kept as they were loaded, in ``pixels_*`` (N x C x H x W, not normalized): uint8 0..255 for the
+    big file-based sets (one byte a value: CIFAR-10's training split is 150 MB instead of 614 MB as float32),
+    float32 in [0, 1] for the small generated ones. ``x_train``, ``x_val`` and ``x_test`` are the same images
+    as float32 in [0, 1] for code that computes on them: for uint8 pixels they are converted on first use and
+    kept (:meth:`images` converts only the images asked for). Training never asks for them: its batches are
+    gathered from the pixels on the device and converted there (``train/batches.py``).
+
+    Built under either name: ``Dataset(x_train=...)`` and ``dataclasses.replace(ds, x_train=...)`` keep what they
+    are given (float32 or uint8) as the pixels; an ``x_*`` given wins over the ``pixels_*`` of the same split.
+    """
+
+    pixels_train: torch.Tensor  # N x C x H x W, uint8 0..255 or float32 in [0, 1], not normalized
     y_train: torch.Tensor  # int64 N, class indices
-    x_val: torch.Tensor  # float32 M x C x H x W in [0, 1]
+    pixels_val: torch.Tensor  # M x C x H x W, like pixels_train
     y_val: torch.Tensor  # int64 M
     class_names: tuple[str, ...]  # label i is class_names[i]
-    mean: tuple[float, ...]  # per-channel mean of x_train
-    std: tuple[float, ...]  # per-channel std of x_train (population, floored at 1e-3)
+    mean: tuple[float, ...]  # per-channel mean of the training images in [0, 1]
+    std: tuple[float, ...]  # per-channel std of the training images (population, floored at 1e-3)
     in_channels: int  # C
     mask_val: torch.Tensor | None = None  # bool M x H x W: pixels of the labelled object (shapes only)
     hflip: bool = True  # horizontal flips keep the label; augmentation flips only when True
+    pixels_test: torch.Tensor | None = None  # T x C x H x W: a test split apart from val (DataConfig.holdout_val)
+    y_test: torch.Tensor | None = None  # int64 T
 
-    def __post_init__(self) -> None:
-        for split, x, y in (("train", self.x_train, self.y_train), ("val", self.x_val, self.y_val)):
-            if x.dtype != torch.float32 or x.dim() != 4:
-                raise ValueError(f"x_{split} must be float32 N x C x H x W, got {x.dtype} {tuple(x.shape)}")
-            if y.dtype != torch.int64 or y.shape != (x.shape[0],):
-                raise ValueError(f"y_{split} must be int64 of length {x.shape[0]}, got {y.dtype} {tuple(y.shape)}")
+    def __init__(
+        self,
+        x_train: torch.Tensor | None = _GIVEN_NOTHING,
+        y_train: torch.Tensor | None = None,
+        x_val: torch.Tensor | None = _GIVEN_NOTHING,
+        y_val: torch.Tensor | None = None,
+        class_names: tuple[str, ...] | list[str] = (),
+        mean: tuple[float, ...] = (),
+        std: tuple[float, ...] = (),
+        in_channels: int = 0,
+        mask_val: torch.Tensor | None = None,
+        hflip: bool = True,
+        x_test: torch.Tensor | None = _GIVEN_NOTHING,
+        y_test: torch.Tensor | None = None,
+        *,
+        pixels_train: torch.Tensor | None = None,
+        pixels_val: torch.Tensor | None = None,
+        pixels_test: torch.Tensor | None = None,
+    ) -> None:
+        given = {"pixels_train": (x_train, pixels_train), "pixels_val": (x_val, pixels_val),
+                 "pixels_test": (x_test, pixels_test)}
+        for name, (x, px) in given.items():
+            object.__setattr__(self, name, px if x is _GIVEN_NOTHING else x)
+        for name, value in (("y_train", y_train), ("y_val", y_val), ("class_names", tuple(class_names)),
+                            ("mean", tuple(mean)), ("std", tuple(std)), ("in_channels", in_channels),
+                            ("mask_val", mask_val), ("hflip", hflip), ("y_test", y_test)):
+            object.__setattr__(self, name, value)
+        self._check()
+
+    def _check(self) -> None:
+        splits = [("train", self.pixels_train, self.y_train), ("val", self.pixels_val, self.y_val)]
+        if (self.pixels_test is None) != (self.y_test is None):
+            raise ValueError("x_test and y_test come together (or neither)")
+        if self.pixels_test is not None:
+            splits.append(("test", self.pixels_test, self.y_test))
+        for split, x, y in splits:
+            if not isinstance(x, torch.Tensor) or x.dtype not in PIXEL_DTYPES or x.dim() != 4:
+                got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+                raise ValueError(f"x_{split} must be float32 (in [0, 1]) or uint8 N x C x H x W, got {got}")
+            if not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or y.shape != (x.shape[0],):
+                got = f"{y.dtype} {tuple(y.shape)}" if isinstance(y, torch.Tensor) else type(y).__name__
+                raise ValueError(f"y_{split} must be int64 of length {x.shape[0]}, got {got}")
             if x.shape[1] != self.in_channels:
                 raise ValueError(f"x_{split} has {x.shape[1]} channels, in_channels={self.in_channels}")
-        if self.x_train.shape[1:] != self.x_val.shape[1:]:
-            a, b = tuple(self.x_train.shape[1:]), tuple(self.x_val.shape[1:])
-            raise ValueError(f"train and val images differ in shape: {a} vs {b}")
+            if split != "train" and x.shape[1:] != self.pixels_train.shape[1:]:
+                a, b = tuple(self.pixels_train.shape[1:]), tuple(x.shape[1:])
+                raise ValueError(f"train and {split} images differ in shape: {a} vs {b}")
         if len(self.mean) != self.in_channels or len(self.std) != self.in_channels:
             raise ValueError(f"mean and std need {self.in_channels} entries each")
         if self.mask_val is not None and (
             self.mask_val.dtype != torch.bool
-            or self.mask_val.shape != (self.x_val.shape[0], *self.x_val.shape[2:])
+            or self.mask_val.shape != (self.pixels_val.shape[0], *self.pixels_val.shape[2:])
         ):
             got = f"{self.mask_val.dtype} {tuple(self.mask_val.shape)}"
             raise ValueError(f"mask_val must be bool M x H x W matching x_val, got {got}")
@@ -180,12 +246,51 @@ class Dataset:
         mask_val: torch.Tensor | None = None,
         hflip: bool = True,
     ) -> Dataset:
-        """Build a Dataset, computing ``mean``/``std`` from ``x_train`` and ``in_channels`` from its shape."""
+        """Build a Dataset (images float32 in [0, 1] or uint8), computing ``mean``/``std`` from ``x_train`` and
+        ``in_channels`` from its shape."""
         mean, std = channel_stats(x_train)
         return cls(
             x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val, class_names=tuple(class_names),
             mean=mean, std=std, in_channels=int(x_train.shape[1]), mask_val=mask_val, hflip=hflip,
         )
+
+    @property
+    def x_train(self) -> torch.Tensor:
+        """The training images as float32 N x C x H x W in [0, 1] (uint8 pixels: converted once, then kept)."""
+        return self._unit("train")
+
+    @property
+    def x_val(self) -> torch.Tensor:
+        """The val images as float32 in [0, 1] (uint8 pixels: converted once, then kept)."""
+        return self._unit("val")
+
+    @property
+    def x_test(self) -> torch.Tensor | None:
+        """The test images as float32 in [0, 1], or None when there is no test split apart from val."""
+        return self._unit("test")
+
+    def _unit(self, split: str) -> torch.Tensor | None:
+        px = getattr(self, f"pixels_{split}")
+        if px is None or px.dtype == torch.float32:
+            return px
+        key = f"_unit_{split}"
+        kept = self.__dict__.get(key)
+        if kept is None:  # setdefault: two threads converting at once both get the one kept
+            kept = self.__dict__.setdefault(key, unit_float(px))
+        return kept
+
+    def images(self, split: str, idx: torch.Tensor | slice | int | None = None) -> torch.Tensor:
+        """The images of ``split`` ("train", "val" or "test") at ``idx`` (all when None) as float32 in [0, 1],
+        converting only those (nothing is kept): for code that wants a few images of a big uint8 dataset."""
+        if split not in ("train", "val", "test") or getattr(self, f"pixels_{split}") is None:
+            raise ValueError(f"split must be train, val or test (when there is one), got {split!r}")
+        px = getattr(self, f"pixels_{split}")
+        return unit_float(px if idx is None else px[idx])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the images of every split take as kept (the pixels; float views made on demand not counted)."""
+        return sum(px.nbytes for px in (self.pixels_train, self.pixels_val, self.pixels_test) if px is not None)
 
     @property
     def num_classes(self) -> int:
@@ -194,10 +299,10 @@ class Dataset:
     @property
     def image_size(self) -> int:
         """Side of the (square) images in px."""
-        return int(self.x_train.shape[-1])
+        return int(self.pixels_train.shape[-1])
 
     def to(self, device: torch.device | str) -> Dataset:
-        """The same dataset with every tensor moved to ``device`` (e.g. the training GPU)."""
+        """The same dataset with every tensor moved to ``device`` (e.g. the training GPU), pixels as they are."""
         moved = {
             f.name: getattr(self, f.name).to(device)
             for f in dataclasses.fields(self)
@@ -206,10 +311,40 @@ class Dataset:
         return dataclasses.replace(self, **moved)
 
 
-def channel_stats(x: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and population std of ``x`` (N x C x H x W) over all images and pixels.
+def unit_float(x: torch.Tensor) -> torch.Tensor:
+    """Images as float32 in [0, 1] on their own device: uint8 divided by 255, float32 as it is (the same tensor)."""
+    if x.dtype == torch.uint8:
+        return x.to(torch.float32).div_(255.0)
+    if x.dtype != torch.float32:
+        raise ValueError(f"images must be uint8 or float32, got {x.dtype}")
+    return x
 
-    Accumulated in float64 chunk by chunk, so a large float32 split costs no extra full-size copy.
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """float images in [0, 1] -> uint8 0..255, rounded to the nearest level (e.g. after an antialiased resize)."""
+    return x.mul(255.0).round_().clamp_(0.0, 255.0).to(torch.uint8)
+
+
+def hold_out_val(ds: Dataset, fraction: float, seed: int) -> Dataset:
+    """``ds`` (whose val split is an official test split) with a stratified ``fraction`` of its training images
+    held out as val and its val split kept as the test split: He et al. 2015's CIFAR-10 split (45k train, 5k val,
+    the official 10k reported as test error) for ``fraction`` 0.1. Mean and std are the remaining training
+    images'. Which images are held out follows ``seed`` (the same seed, the same split)."""
+    n_val = max(1, round(fraction * len(ds.y_train)))
+    if n_val >= len(ds.y_train):
+        raise ValueError(f"cannot hold out {n_val} of {len(ds.y_train)} training images as val")
+    order = stratified_order(ds.y_train, seed)
+    val, train = order[:n_val].sort().values, order[n_val:].sort().values
+    out = Dataset.from_tensors(ds.pixels_train[train], ds.y_train[train], ds.pixels_train[val], ds.y_train[val],
+                               ds.class_names, hflip=ds.hflip)  # the pixels as kept: uint8 stays uint8
+    return dataclasses.replace(out, pixels_test=ds.pixels_val, y_test=ds.y_val)
+
+
+def channel_stats(x: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and population std of ``x`` (N x C x H x W) over all images and pixels, in [0, 1]
+    units: float32 images as they are, uint8 images divided by 255.
+
+    Accumulated in float64 chunk by chunk, so a large split costs no extra full-size copy.
     The std is floored at 1e-3 so normalizing a constant channel never divides by zero.
     """
     c = x.shape[1]
@@ -217,6 +352,8 @@ def channel_stats(x: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...]
     s2 = torch.zeros(c, dtype=torch.float64)
     for i in range(0, x.shape[0], chunk):
         part = x[i : i + chunk].to(torch.float64)
+        if x.dtype == torch.uint8:
+            part.div_(255.0)
         s += part.sum(dim=(0, 2, 3)).cpu()
         s2 += part.square().sum(dim=(0, 2, 3)).cpu()
     n = max(1, x.shape[0] * x.shape[2] * x.shape[3])
@@ -262,10 +399,14 @@ __all__ = [
     "DataConfig",
     "Dataset",
     "DatasetInfo",
+    "PIXEL_DTYPES",
     "builtin_info",
     "channel_stats",
+    "hold_out_val",
     "size_range",
     "stratified_order",
     "take_subset",
+    "to_uint8",
+    "unit_float",
     "validate_name",
 ]

@@ -59,7 +59,7 @@ from .batches import Batches, FeatureBatches, ImageBatches, Logits, autocast, fu
 from .config import TrainConfig
 from .distributed import Group
 from .members import Callbacks, Member, MemberResult, MemberSetup
-from .optim import lr_lambda, make_optimizer
+from .optim import lr_lambda, make_optimizer, total_steps
 
 CHECKPOINT_EVERY_S = 120.0  # also save "last" mid-epoch this often, so a crash loses little
 
@@ -95,7 +95,8 @@ class Trainer:
         self.batch = min(cfg.batch_size, n)
         share = distributed.share(self.batch, group)
         self.steps_per_epoch = max(1, n // self.batch)  # drop the ragged last batch: BN wants full batches
-        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.total_steps = total_steps(cfg, self.steps_per_epoch)  # max_steps when set, else every epoch's
+        self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)  # passes begun (the last may be partial)
         # steps between mid-epoch validations (0: epoch ends only)
         self.eval_every = max(1, self.total_steps // cfg.eval_points) if cfg.eval_points else 0
         self.meta = list(meta) if meta is not None else [{} for _ in specs]
@@ -196,7 +197,7 @@ class Trainer:
         t_log = time.perf_counter()
         steps_since_log = 0
         compile_clock = time.perf_counter() if cfg.compile else None  # the first step compiles the models
-        for epoch in range(self.start_epoch, cfg.epochs):
+        for epoch in range(self.start_epoch, self.epochs):
             if epoch != self.start_epoch or self.start_batch == 0:
                 self.epoch_order_state = self.order_gen.get_state()
             else:
@@ -231,7 +232,7 @@ class Trainer:
                     self._sync()
                     self.compile_s = time.perf_counter() - compile_clock
                     compile_clock, t_log, steps_since_log = None, time.perf_counter(), 0
-                end_of_epoch = b == self.steps_per_epoch - 1
+                end_of_epoch = b == self.steps_per_epoch - 1 or self.step == self.total_steps  # or max_steps
                 if self.step % cfg.log_every == 0 or end_of_epoch:
                     self._sync()  # a log point syncs anyway: time the GPU's work, not its queue
                     now = time.perf_counter()
@@ -240,6 +241,8 @@ class Trainer:
                     t_log, steps_since_log = time.perf_counter(), 0
                     if not self._active():
                         break
+                if self.step == self.total_steps:  # max_steps reached mid-epoch: the run ends here
+                    break
                 if self._should_stop():
                     stopped = True
                     break
@@ -262,13 +265,15 @@ class Trainer:
                 self._flush_logs(ep, None)
                 self._checkpoint_all(ep, "last")
                 break
-            self._evaluate_and_checkpoint(float(epoch + 1))
+            self._evaluate_and_checkpoint(epoch + (self.step - epoch * self.steps_per_epoch) / self.steps_per_epoch)
             last_ckpt = time.monotonic()
             t_log, steps_since_log = time.perf_counter(), 0  # images/s measures training, not evaluation
             if stopped:
                 break
 
         self._keep_weights()  # where training ended (a stop, or the last step if not kept yet); not a diverged model
+        if not stopped:
+            self._test()
         results = []
         for i, m in enumerate(self.members):
             if m.status == "running":
@@ -379,6 +384,27 @@ class Trainer:
             loss_sum, correct, n = totals[0], totals[1], int(totals[2].item())
         n = max(1, n)
         return {"val/loss": float(loss_sum) / n, "val/acc": float(correct) / n}
+
+    def _test(self) -> None:
+        """When the data has a test split apart from val (He et al.'s 45k/5k CIFAR split: val guides, the official
+        test set is reported once): each model that finished, as it ended, on it — reported as ``test/loss`` and
+        ``test/acc`` at the last step through ``on_log``. A linear probe has none (its batches are features)."""
+        if getattr(self.data, "x_test", None) is None or self.logits is not full_logits:
+            return
+        import dataclasses
+
+        test = dataclasses.replace(self.data, x_train=self.data.x_test[:1], y_train=self.data.y_test[:1],
+                                   x_val=self.data.x_test, y_val=self.data.y_test, mask_val=None)
+        batches, self.batches = self.batches, ImageBatches(test, self.device, False, self.aug_gen,
+                                                           part=(self.rank, self.world))
+        try:
+            for i, m in enumerate(self.members):
+                if m.status == "running":
+                    metrics = {k.replace("val/", "test/"): v for k, v in self.evaluate(m.model).items()}
+                    m.last_metrics.update(metrics)
+                    self.cb.on_log(i, self.step, self.step / self.steps_per_epoch, metrics)
+        finally:
+            self.batches = batches
 
     def _evaluate_and_checkpoint(self, epoch: float) -> None:
         self._evaluate(epoch)

@@ -4,6 +4,7 @@ the step, so a resumed run continues on the same curve)."""
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Callable
 
@@ -14,8 +15,13 @@ from .config import TrainConfig
 
 
 def lr_lambda(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
-    """Learning-rate multiplier per optimizer step, for every schedule (a pure function: resumable)."""
-    total = max(1, cfg.epochs * steps_per_epoch)
+    """Learning-rate multiplier per optimizer step, for every schedule (a pure function: resumable).
+
+    The run is ``cfg.max_steps`` steps long when that is set, else ``cfg.epochs × steps_per_epoch``: one-cycle
+    and cosine end where the run ends. The "step" schedule divides by 10 at each of ``cfg.milestones`` (steps
+    already taken: the multiplier at step 32,000 of He et al.'s CIFAR schedule is 0.1, at 31,999 still 1),
+    or, without milestones, every ``step_every_epochs`` epochs."""
+    total = max(1, total_steps(cfg, steps_per_epoch))
     warm = int(round(cfg.warmup_epochs * steps_per_epoch))
 
     def onecycle(step: int) -> float:  # Smith & Topin 2017: up to peak in 25%, cosine down to ~0
@@ -32,9 +38,16 @@ def lr_lambda(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
         return onecycle
     if cfg.schedule == "cosine":
         return warmed(lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, max(0, s - warm) / max(1, total - warm)))))
+    if cfg.schedule == "step" and cfg.milestones:
+        return warmed(lambda s: 0.1 ** bisect.bisect_right(cfg.milestones, s))
     if cfg.schedule == "step":
         return warmed(lambda s: 0.1 ** ((s // steps_per_epoch) // cfg.step_every_epochs))
     return warmed(lambda s: 1.0)
+
+
+def total_steps(cfg: TrainConfig, steps_per_epoch: int) -> int:
+    """Optimizer steps in the run: ``max_steps`` when set (however many epochs that takes), else every epoch's."""
+    return cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module, backbone_lr_mult: float = 1.0) -> torch.optim.Optimizer:
