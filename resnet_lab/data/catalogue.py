@@ -114,7 +114,8 @@ def parse_checksum(text: str) -> tuple[str, str]:
 # the catalogue, read from torchvision's classes
 
 
-_CIFAR_CITATION = "A. Krizhevsky. Learning Multiple Layers of Features from Tiny Images. Tech. report, U. Toronto, 2009."
+_CIFAR_CITATION = ("A. Krizhevsky. Learning Multiple Layers of Features from Tiny Images. "
+                   "Tech. report, U. Toronto, 2009.")
 _CIFAR_LICENCE = "free for research and teaching (no formal licence; cite the tech report)"
 _WEIGHTS_LICENCE = "BSD-3-Clause (torchvision); trained on ImageNet-1k, whose images have their own terms"
 _WEIGHTS_CITATION = ("K. He, X. Zhang, S. Ren, J. Sun. Deep Residual Learning for Image Recognition. CVPR 2016; "
