@@ -1,9 +1,10 @@
 """Dataset registry: one config, one loader, one in-memory format for every dataset.
 
 ``load_dataset(DataConfig(name=...))`` returns a :class:`Dataset`: the whole train and val splits as
-float32 tensors in [0, 1] (N x C x H x W, not yet normalized), int64 labels, class names, and the
-per-channel mean/std of the training split. Small datasets are meant to live on the training device
-as tensors (see ``augment.py``), so there are no DataLoaders here.
+N x C x H x W tensors (not yet normalized; uint8 for the big file-based sets, float32 in [0, 1] for the
+small generated ones, with float32 views ``x_train``/``x_val`` for code that computes on them), int64
+labels, class names, and the per-channel mean/std of the training split. Datasets are meant to live on
+the training device as tensors (see ``augment.py``, ``train/batches.py``), so there are no DataLoaders here.
 
 The types and split helpers live in ``types.py`` (which the loaders build on) and are re-exported
 here, so ``from resnet_lab.data.registry import DataConfig`` keeps working. Loaders are imported
@@ -31,6 +32,7 @@ from .types import (
     DatasetInfo,
     builtin_info,
     channel_stats,
+    hold_out_val,
     size_range,
     stratified_order,
     take_subset,
@@ -63,9 +65,12 @@ def _folder_info(slug: str) -> DatasetInfo:
 def load_dataset(cfg: DataConfig, root: str | os.PathLike[str] | None = None) -> Dataset:
     """Load (or generate) the dataset ``cfg`` describes, as tensors on the CPU.
 
-    ``root`` is where file-based datasets live (default ``$RESNET_LAB_HOME/data``); nothing is ever
-    downloaded. Missing files raise ``DatasetMissing`` (a ``ValueError``) saying what to put where; a
-    user dataset (``folder:NAME``) that is not imported raises ``ValueError`` naming the imported ones.
+    ``root`` is where file-based datasets live (default ``$RESNET_LAB_HOME/data``); loading never
+    downloads (that is the download job's work, on request). Missing files raise ``DatasetMissing`` (a
+    ``ValueError``) saying what to get and where to put it; a user dataset (``folder:NAME``) that is not
+    imported raises ``ValueError`` naming the imported ones. ``cfg.holdout_val`` on a dataset with an official
+    test split carves ``val_fraction`` of the training images out as val and keeps the official split as the
+    test split (:func:`~resnet_lab.data.types.hold_out_val`).
     """
     if not isinstance(cfg, DataConfig):
         raise TypeError(f"load_dataset needs a DataConfig, got {type(cfg).__name__}")
@@ -84,12 +89,24 @@ def load_dataset(cfg: DataConfig, root: str | os.PathLike[str] | None = None) ->
 
         ds = load_folder_dataset(info.name[len(FOLDER_PREFIX):], cfg.image_size, cfg.val_fraction, cfg.seed)
         if cfg.train_subset is not None and cfg.train_subset < len(ds.y_train):
-            x, y = take_subset(ds.x_train, ds.y_train, cfg.train_subset, cfg.seed)
-            ds = dataclasses.replace(ds, x_train=x, y_train=y)
+            x, y = take_subset(ds.pixels_train, ds.y_train, cfg.train_subset, cfg.seed)
+            ds = dataclasses.replace(ds, pixels_train=x, y_train=y)
         return ds
-    from .torchvision_sets import load_torchvision_dataset
+    if info.name == "svhn":
+        from .svhn import load_svhn
 
-    return load_torchvision_dataset(cfg, base)
+        ds = load_svhn(cfg, base)
+    elif info.name == "imagenette":
+        from .imagenette import load_imagenette
+
+        ds = load_imagenette(cfg, base)
+    else:
+        from .torchvision_sets import load_torchvision_dataset
+
+        ds = load_torchvision_dataset(cfg, base)
+    if cfg.holdout_val and info.official_val:
+        ds = hold_out_val(ds, cfg.val_fraction, cfg.seed)
+    return ds
 
 
 __all__ = [
@@ -108,6 +125,7 @@ __all__ = [
     "channel_stats",
     "data_root",
     "dataset_info",
+    "hold_out_val",
     "lab_home",
     "load_dataset",
     "size_range",

@@ -1,27 +1,32 @@
-"""CIFAR-10, MNIST and Fashion-MNIST through torchvision's own dataset classes, never downloading.
+"""CIFAR-10, CIFAR-100, MNIST and Fashion-MNIST through torchvision's own dataset classes (SVHN in
+``svhn.py``, Imagenette in ``imagenette.py``); loading never downloads: the files are downloaded on request
+(the lab's download job, ``data/fetch.py``) or placed by hand.
 
 Files are read from ``root`` (default ``$RESNET_LAB_HOME/data``) in exactly the layout torchvision
 uses, so a folder prepared for torchvision works here and vice versa::
 
     <root>/cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}
+    <root>/cifar-100-python/{train, test, meta}
     <root>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte
     <root>/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte
 
 What torchvision 0.29 checks (and so what this module relies on):
 
-* CIFAR10 compares the md5 of all six batch files with its own table before loading (and of
-  ``batches.meta`` while loading). Only the genuine files load; this also matters for safety, since
+* CIFAR10 (and CIFAR100, its subclass) compares the md5 of all batch files with its own table before
+  loading (and of the meta file while loading). Only the genuine files load; this also matters for safety, since
   the batches are pickles. Any other file raises "not found or corrupted".
 * MNIST/FashionMNIST only check that the four uncompressed idx files exist (no md5), then parse them.
   (A legacy ``<root>/MNIST/processed/{training,test}.pt`` pair is also accepted by torchvision.)
 
 As a convenience, the archives torchvision would have downloaded are accepted too: a
-``<root>/cifar-10-python.tar.gz`` or ``<root>/MNIST/raw/*.gz`` is extracted in place, but only after
-its md5 matches torchvision's table (so only the genuine archive is ever opened), and a tar member
-is written only if it is a plain file inside ``cifar-10-batches-py/``.
+``<root>/cifar-10-python.tar.gz`` (``cifar-100-python.tar.gz``) or ``<root>/MNIST/raw/*.gz`` is extracted in
+place, but only after its md5 matches torchvision's table (so only the genuine archive is ever opened), and a
+tar member is written only if it is a plain file inside ``cifar-10-batches-py/`` (``cifar-100-python/``).
 
 When something is missing or wrong, :class:`DatasetMissing` says which files to download from where
-and exactly where to put them. The official test split becomes the val split.
+and exactly where to put them. The official test split becomes the val split. The images are kept as
+uint8 (N x C x H x W, one byte a value; see ``Dataset``); a size other than the native one is resized
+antialiased and rounded back to uint8.
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ import torch
 import torch.nn.functional as F
 
 from ..paths import atomic_path
-from .types import DataConfig, Dataset, builtin_info, take_subset
+from .types import DataConfig, Dataset, builtin_info, take_subset, to_uint8
+
+CIFAR_NAMES = ("cifar10", "cifar100")
 
 
 class DatasetMissing(ValueError):
@@ -73,10 +80,11 @@ def _source(name: str, root: Path) -> _Source:
     """File layout and md5s read from the torchvision classes themselves, so they never drift."""
     from torchvision import datasets
 
-    if name == "cifar10":
-        c = datasets.CIFAR10
+    if name in CIFAR_NAMES:
+        c = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
         files = tuple((f, md5) for f, md5 in c.train_list + c.test_list) + ((c.meta["filename"], c.meta["md5"]),)
-        return _Source("CIFAR-10", c, root / c.base_folder, files, ((c.filename, c.tgz_md5, c.url, root),))
+        title = "CIFAR-10" if name == "cifar10" else "CIFAR-100"
+        return _Source(title, c, root / c.base_folder, files, ((c.filename, c.tgz_md5, c.url, root),))
     c = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}[name]
     raw = root / c.__name__ / "raw"
     files = tuple((os.path.splitext(gz)[0], None) for gz, _ in c.resources)
@@ -122,10 +130,11 @@ def _extract_tar(path: Path, where: Path, folder: str) -> None:
 
 def _missing_message(src: _Source, missing: tuple[str, ...], bad_archives: tuple[str, ...]) -> str:
     lines = [
-        f"{src.title} is not in {src.folder} (ResNet Lab never downloads datasets by itself).",
+        f"{src.title} is not in {src.folder} (loading never downloads: download it on request from the lab, "
+        "or put the files there by hand as follows).",
         f"Missing there: {', '.join(missing)}.",
     ]
-    if src.cls.__name__ == "CIFAR10":
+    if src.cls.__name__ in ("CIFAR10", "CIFAR100"):
         archive, md5, url, where = src.archives[0]
         lines += [
             f"Download {url} (md5 {md5}) and extract it in {where}, so that {src.folder}{os.sep} holds "
@@ -148,7 +157,16 @@ def _missing_message(src: _Source, missing: tuple[str, ...], bad_archives: tuple
 
 
 def check_files(name: str, root: Path) -> None:
-    """Cheap presence check (no loading, no md5): raise DatasetMissing when files or archives are absent."""
+    """Cheap presence check (no loading, no md5): raise DatasetMissing when files or archives are absent.
+    Every file-based dataset of the registry is asked here (SVHN and Imagenette by their own modules)."""
+    if name == "svhn":
+        from .svhn import check_svhn_files
+
+        return check_svhn_files(Path(root))
+    if name == "imagenette":
+        from .imagenette import check_imagenette_files
+
+        return check_imagenette_files(Path(root))
     src = _source(name, Path(root))
     missing = tuple(f for f, _ in src.files if not (src.folder / f).is_file())
     if missing and not all((where / a).is_file() for a, _, _, where in src.archives):
@@ -187,35 +205,34 @@ def _open(src: _Source, root: Path) -> tuple[Any, Any]:
 
 
 def _to_tensors(ds: Any, subset: int | None, seed: int, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """torchvision's raw uint8 arrays -> (float32 N x C x S x S in [0, 1], int64 N); subset before converting."""
+    """torchvision's raw uint8 arrays -> (uint8 N x C x S x S, int64 N); subset before resizing."""
     data = torch.as_tensor(ds.data)  # CIFAR: N x 32 x 32 x 3 numpy uint8; MNIST: N x 28 x 28 uint8 tensor
     data = data.permute(0, 3, 1, 2) if data.dim() == 4 else data.unsqueeze(1)
     y = torch.as_tensor(ds.targets, dtype=torch.int64)
     data, y = take_subset(data, y, subset, seed)
-    x = _resize(data, image_size)
-    return x, y
+    return resize_uint8(data, image_size), y
 
 
-def _resize(data: torch.Tensor, size: int, chunk: int = 4096) -> torch.Tensor:
-    """uint8 N x C x H x W -> float32 in [0, 1] at size x size (bilinear, antialiased when shrinking).
+def resize_uint8(data: torch.Tensor, size: int, chunk: int = 4096) -> torch.Tensor:
+    """uint8 N x C x H x W -> uint8 N x C x size x size, contiguous: as it is at its own size, else bilinear
+    (antialiased when shrinking) and rounded to the nearest level.
 
-    Works chunk by chunk into one preallocated output, so the peak memory is the output plus a chunk.
+    Works chunk by chunk into one preallocated output, so the peak memory is the output plus a float chunk.
     """
     n, c, h, w = data.shape
-    out = torch.empty(n, c, size, size)
+    if (h, w) == (size, size):
+        return data.contiguous()
+    out = torch.empty(n, c, size, size, dtype=torch.uint8)
     for i in range(0, n, chunk):
         part = data[i : i + chunk].to(torch.float32).div_(255.0)
-        if (h, w) != (size, size):
-            part = F.interpolate(
-                part, size=(size, size), mode="bilinear", align_corners=False, antialias=size < min(h, w)
-            ).clamp_(0.0, 1.0)
-        out[i : i + chunk] = part
+        part = F.interpolate(part, size=(size, size), mode="bilinear", align_corners=False, antialias=size < min(h, w))
+        out[i : i + chunk] = to_uint8(part)
     return out
 
 
 def load_torchvision_dataset(cfg: DataConfig, root: Path) -> Dataset:
-    """cifar10 / mnist / fashion_mnist from ``root``: official train split (optionally a stratified
-    ``train_subset``) and the official test split as val, resized to ``cfg.image_size``."""
+    """cifar10 / cifar100 / mnist / fashion_mnist from ``root``: official train split (optionally a stratified
+    ``train_subset``) and the official test split as val, resized to ``cfg.image_size``, kept as uint8."""
     info = builtin_info(cfg.name)
     src = _source(cfg.name, Path(root))
     train, test = _open(src, Path(root))

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..data.augment import augment_batch, normalize
 from ..data.registry import Dataset
+from ..data.types import unit_float
 
 EVAL_BATCH = 512
 
@@ -57,9 +58,12 @@ class Batches(Protocol):
 class ImageBatches:
     """Images living on the training device, gathered by index: no DataLoader.
 
-    Training batches are augmented on the device (pad-crop, plus a flip where it keeps the label)
-    when ``augment`` is set, drawing from ``generator``; every batch is normalized with the data's
-    mean/std, and made channels-last on CUDA.
+    The images go to the device once, as the dataset keeps them (``Dataset.pixels_*``: uint8 for the big
+    file-based sets, a quarter of float32's memory there and on the way); each batch is gathered, augmented
+    on the device (pad-crop, plus a flip where it keeps the label; index moves only, so done on the uint8
+    before converting) when ``augment`` is set, drawing from ``generator``, then converted to float in
+    [0, 1], normalized with the data's mean/std, and made channels-last on CUDA. ``x_train``/``x_val`` here
+    are those kept images (uint8 or float32), not the dataset's float views.
 
     One rank of several (``share``, ``part``): the whole global batch is gathered and augmented, exactly
     as one process would (the same random numbers in the same order), and the rank keeps its ``share``
@@ -70,9 +74,9 @@ class ImageBatches:
                  share: slice | None = None, part: tuple[int, int] = (0, 1)) -> None:
         self.share = share
         self.part = part
-        self.x_train = data.x_train.to(device)
+        self.x_train = data.pixels_train.to(device)
         self.y_train = data.y_train.to(device)
-        self.x_val = data.x_val.to(device)
+        self.x_val = data.pixels_val.to(device)
         self.y_val = data.y_val.to(device)
         self.mean = torch.tensor(data.mean, device=device)
         self.std = torch.tensor(data.std, device=device)
@@ -85,8 +89,9 @@ class ImageBatches:
         pass
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw [0, 1] images -> what the model takes: normalized (and channels-last on CUDA)."""
-        x = normalize(x, self.mean, self.std)
+        """Images as kept (uint8 0..255 or float32 in [0, 1]) -> what the model takes: float32, normalized
+        (and channels-last on CUDA)."""
+        x = normalize(unit_float(x), self.mean, self.std)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x

@@ -148,3 +148,36 @@ def test_package_does_not_import_streamlit():
     for path in root.glob("*.py"):
         text = path.read_text()
         assert "import streamlit" not in text and "from streamlit" not in text, path
+
+
+def test_uint8_images_have_float_views_stats_in_unit_range_and_move_as_bytes():
+    g = torch.Generator().manual_seed(0)
+    xt = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8, generator=g)
+    xv = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8, generator=g)
+    ds = Dataset.from_tensors(xt, torch.arange(10) % 2, xv, torch.arange(4) % 2, ["a", "b"])
+    f = xt.float() / 255
+    assert ds.mean == pytest.approx(f.mean(dim=(0, 2, 3)).tolist(), abs=1e-6)
+    assert ds.std == pytest.approx(f.std(dim=(0, 2, 3), correction=0).tolist(), abs=1e-6)
+    (m8, s8), (mf, sf) = channel_stats(xt, chunk=3), channel_stats(f)  # chunked, like float
+    assert m8 == pytest.approx(mf, abs=1e-6) and s8 == pytest.approx(sf, abs=1e-6)
+    assert ds.pixels_train is xt and ds.nbytes == xt.nbytes + xv.nbytes
+    assert torch.equal(ds.x_train, f) and ds.x_train is ds.x_train  # converted once, then kept
+    assert torch.equal(ds.images("val", torch.tensor([3, 0])), xv[[3, 0]].float() / 255)
+    assert torch.equal(ds.images("train", slice(2, 4)), f[2:4])
+    with pytest.raises(ValueError, match="split"):
+        ds.images("test")
+    moved = ds.to("meta")
+    assert moved.pixels_train.dtype == torch.uint8 and moved.pixels_train.device.type == "meta"
+    # replace / construct under the old names: what is given is kept as the pixels
+    sub = dataclasses.replace(ds, x_train=xt[:4], y_train=torch.tensor([0, 1, 0, 1]))
+    assert sub.pixels_train.dtype == torch.uint8 and len(sub.x_train) == 4
+    again = dataclasses.replace(ds, hflip=False)
+    assert again.pixels_train is xt and not again.hflip
+    with pytest.raises(ValueError, match="x_val must be float32"):
+        Dataset.from_tensors(xt, torch.arange(10) % 2, xv.to(torch.int16), torch.arange(4) % 2, ["a", "b"])
+
+
+def test_float_datasets_are_their_own_float_views():
+    xt, yt, xv, yv = _tiny()
+    ds = Dataset.from_tensors(xt, yt, xv, yv, ["a", "b"])
+    assert ds.x_train is xt and ds.x_val is xv and ds.x_test is None

@@ -237,3 +237,59 @@ def test_cifar_archive_is_extracted_when_its_md5_matches(lab_home, tmp_path, mon
     # only plain files inside cifar-10-batches-py/ were written
     assert not (lab_home / "escaped.txt").exists() and not (root / "elsewhere").exists()
     assert not (root / "cifar-10-batches-py" / "link").exists()
+
+
+# --- kept as uint8, converted per batch on the device ---------------------------------------------
+
+
+def test_cifar_is_kept_as_uint8_and_batches_match_the_float_path(lab_home, monkeypatch):
+    """One byte a value in the Dataset; training batches (augmented, normalized) equal, to 1e-6, what the
+    old float32-at-load path gave for the same images and the same random numbers."""
+    from resnet_lab.data import Dataset
+    from resnet_lab.train.batches import ImageBatches
+
+    folder = lab_home / "data" / "cifar-10-batches-py"
+    batches = make_cifar(folder, per_batch=8)
+    trust_cifar_files(monkeypatch, folder)
+    ds = load_dataset(DataConfig("cifar10", image_size=32))
+    assert ds.pixels_train.dtype == torch.uint8 and ds.pixels_train.element_size() == 1
+    assert ds.pixels_train.shape == (40, 3, 32, 32) and ds.pixels_train.is_contiguous()
+    assert ds.nbytes == (40 + 8) * 3 * 32 * 32  # 1 byte a value; the float view is not made by loading
+    assert "_unit_train" not in ds.__dict__
+    raw = np.concatenate([batches[b]["data"] for b in CIFAR_BATCHES[:5]]).reshape(-1, 3, 32, 32)
+    assert torch.equal(ds.pixels_train, torch.from_numpy(raw))
+
+    old = Dataset.from_tensors(ds.pixels_train.float() / 255, ds.y_train, ds.pixels_val.float() / 255, ds.y_val,
+                               ds.class_names, hflip=ds.hflip)  # what loading gave before: float32 in [0, 1]
+    assert old.mean == pytest.approx(ds.mean, abs=1e-7) and old.std == pytest.approx(ds.std, abs=1e-7)
+    assert torch.equal(ds.x_train, old.pixels_train)  # the float view is exactly the old tensor
+    cpu = torch.device("cpu")
+    new_b = ImageBatches(ds, cpu, True, torch.Generator().manual_seed(3))
+    old_b = ImageBatches(old, cpu, True, torch.Generator().manual_seed(3))
+    assert new_b.x_train.dtype == torch.uint8  # what goes to the device
+    for idx in (torch.arange(16), torch.tensor([5, 1, 39, 0, 22])):
+        (xn, yn), (xo, yo) = new_b.train(idx), old_b.train(idx)
+        assert xn.dtype == torch.float32 and torch.equal(yn, yo)
+        torch.testing.assert_close(xn, xo, atol=1e-6, rtol=0)
+    for (xn, yn), (xo, yo) in zip(new_b.val(), old_b.val(), strict=True):
+        torch.testing.assert_close(xn, xo, atol=1e-6, rtol=0)
+        assert torch.equal(yn, yo)
+
+
+def test_a_resize_keeps_uint8_rounded_from_the_antialiased_float(tmp_path):
+    arrays = make_mnist(tmp_path / "MNIST" / "raw", n_train=20)
+    ds = load_dataset(DataConfig("mnist", image_size=14), root=tmp_path)
+    assert ds.pixels_train.dtype == torch.uint8 and ds.pixels_train.shape == (20, 1, 14, 14)
+    src = torch.from_numpy(arrays["train-images-idx3-ubyte"]).float().unsqueeze(1) / 255
+    exact = torch.nn.functional.interpolate(src, size=(14, 14), mode="bilinear", align_corners=False, antialias=True)
+    assert (ds.x_train - exact).abs().max() <= 0.5 / 255 + 1e-6  # rounding to the nearest level only
+
+
+def test_holdout_val_splits_the_uint8_training_images_and_keeps_the_test_split(lab_home, monkeypatch):
+    folder = lab_home / "data" / "cifar-10-batches-py"
+    make_cifar(folder, per_batch=10)
+    trust_cifar_files(monkeypatch, folder)
+    ds = load_dataset(DataConfig("cifar10", val_fraction=0.2, holdout_val=True))
+    assert (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (40, 10, 10)
+    assert ds.pixels_train.dtype == ds.pixels_val.dtype == ds.pixels_test.dtype == torch.uint8
+    assert ds.x_test.dtype == torch.float32 and ds.x_test.shape == (10, 3, 32, 32)
