@@ -389,22 +389,20 @@ class Trainer:
         """When the data has a test split apart from val (He et al.'s 45k/5k CIFAR split: val guides, the official
         test set is reported once): each model that finished, as it ended, on it — reported as ``test/loss`` and
         ``test/acc`` at the last step through ``on_log``. A linear probe has none (its batches are features)."""
-        if getattr(self.data, "x_test", None) is None or self.logits is not full_logits:
+        images = self.batches
+        x_test = getattr(self.data, "pixels_test", getattr(self.data, "x_test", None))  # as kept (uint8 or float)
+        if x_test is None or not isinstance(images, ImageBatches):
             return
-        import dataclasses
-
-        test = dataclasses.replace(self.data, x_train=self.data.x_test[:1], y_train=self.data.y_test[:1],
-                                   x_val=self.data.x_test, y_val=self.data.y_test, mask_val=None)
-        batches, self.batches = self.batches, ImageBatches(test, self.device, False, self.aug_gen,
-                                                           part=(self.rank, self.world))
-        try:
+        kept = images.x_val, images.y_val
+        images.x_val, images.y_val = x_test.to(self.device), self.data.y_test.to(self.device)
+        try:  # evaluate() reads the val split of the batches: for this pass, the test split is it
             for i, m in enumerate(self.members):
                 if m.status == "running":
                     metrics = {k.replace("val/", "test/"): v for k, v in self.evaluate(m.model).items()}
                     m.last_metrics.update(metrics)
                     self.cb.on_log(i, self.step, self.step / self.steps_per_epoch, metrics)
         finally:
-            self.batches = batches
+            images.x_val, images.y_val = kept
 
     def _evaluate_and_checkpoint(self, epoch: float) -> None:
         self._evaluate(epoch)
