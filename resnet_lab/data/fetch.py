@@ -14,7 +14,7 @@ entry it:
    left by an earlier try is resumed with ``Range: bytes=N-`` (206 appends, 200 starts over). Connection errors,
    timeouts and 5xx answers are retried with exponential backoff (``backoff_s``, 2×, 4× …) up to ``retries``
    more times per URL — a try that got further than any before it resets that count — then the next URL is
-   tried. urllib's default opener is used, so ``http_proxy``/``https_proxy``/``no_proxy`` are honoured;
+   tried. Only http(s) is spoken; urllib's ProxyHandler honours ``http_proxy``/``https_proxy``/``no_proxy``;
 6. verifies the whole file's checksum BEFORE anything opens it. A mismatch deletes the ``.part`` and tries the
    next URL (a resumed file that fails is first fetched once more from zero, in case the old part was bad);
    only when every URL failed is :class:`DownloadError` raised, saying what was tried and what to do;
@@ -39,6 +39,7 @@ import os
 import shutil
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Callable, Iterator
@@ -101,8 +102,11 @@ def fetch(name: str, *, data_root: Path | None = None, progress: Callable[[int, 
             raise DownloadError(describe_missing(name, data_root))
         _check_disk(e, folder, todo, download)
         base = mirror if mirror is not None else os.environ.get(MIRROR_ENV, "").strip()
+        if base and urllib.parse.urlsplit(base).scheme not in ("http", "https"):
+            raise DownloadError(f"the mirror {base!r} (from the mirror argument or ${MIRROR_ENV}) is not an http(s) "
+                                "URL; give a base URL such as https://mirror.example.org/resnet-lab")
         meter = _Meter(progress, sum(f.bytes for f in download))
-        opener = urllib.request.build_opener()  # ProxyHandler() reads http(s)_proxy and no_proxy from the env
+        opener = _opener()
         for f in todo:
             if f in download:
                 urls = ((base.rstrip("/") + "/" + f.name,) if base else ()) + f.urls
@@ -268,6 +272,17 @@ def _download(e: CatalogueEntry, f: RemoteFile, folder: Path, urls: tuple[str, .
         + f"\nCheck the network (and http_proxy/https_proxy if this machine needs a proxy), try again later, or set "
           f"{MIRROR_ENV} to a mirror that serves {f.name}. Or place the file by hand: download it from "
           f"{f.urls[0]} and put it in {folder}{os.sep} (it is verified before use).")
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    """urllib's opener for http and https only (no file:, ftp: or data: URLs, even through a redirect); its
+    ProxyHandler reads ``http_proxy``/``https_proxy`` and honours ``no_proxy`` from the environment."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (urllib.request.ProxyHandler(), urllib.request.UnknownHandler(), urllib.request.HTTPHandler(),
+                    urllib.request.HTTPSHandler(), urllib.request.HTTPDefaultErrorHandler(),
+                    urllib.request.HTTPRedirectHandler(), urllib.request.HTTPErrorProcessor()):
+        opener.add_handler(handler)
+    return opener
 
 
 def _get(url: str, part: Path, opener, meter: _Meter, stop: Callable[[], bool], timeout_s: float,

@@ -371,3 +371,38 @@ def test_every_url_failing_says_what_was_tried_and_what_to_do(server, monkeypatc
 def test_an_unknown_name_lists_the_catalogue():
     with pytest.raises(ValueError, match="cifar10.*mnist"):
         fetch("imagenet")
+
+
+def test_a_server_that_stalls_times_out_and_the_next_url_is_used(server, monkeypatch, tmp_path):
+    data = big_weights(monkeypatch, tmp_path, 10_000)
+    urls = {WEIGHTS: (server.serve(f"stall/{WEIGHTS}", data, Faults(slow_s=1.0)), server.serve(f"w/{WEIGHTS}", data))}
+    point(monkeypatch, "resnet18", {WEIGHTS: data}, urls, {WEIGHTS: sha_prefix(data)})
+    assert (fetch("resnet18", timeout_s=0.2, retries=0, backoff_s=0.01) / WEIGHTS).read_bytes() == data
+    assert server.count(f"stall/{WEIGHTS}") == 1
+
+
+def test_two_fetches_at_once_download_once(server, monkeypatch, tmp_path):
+    import threading
+
+    data = big_weights(monkeypatch, tmp_path, 100_000)
+    urls = serve_all(server, "w", {WEIGHTS: data}, {WEIGHTS: Faults(slow_s=0.01, chunk=16384)})
+    point(monkeypatch, "resnet18", {WEIGHTS: data}, urls, {WEIGHTS: sha_prefix(data)})
+    results: list[object] = []
+    threads = [threading.Thread(target=lambda: results.append(fetch("resnet18", **FAST))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    folder = catalogue.entry("resnet18").folder()
+    assert results == [folder, folder] and server.count(f"w/{WEIGHTS}") == 1
+    assert (folder / WEIGHTS).read_bytes() == data
+
+
+def test_a_mirror_that_is_not_http_is_refused(server, monkeypatch, tmp_path):
+    data = big_weights(monkeypatch, tmp_path, 10_000)
+    point(monkeypatch, "resnet18", {WEIGHTS: data}, serve_all(server, "w", {WEIGHTS: data}),
+          {WEIGHTS: sha_prefix(data)})
+    monkeypatch.setenv(fetch_mod.MIRROR_ENV, f"file://{tmp_path}")
+    with pytest.raises(DownloadError, match="not an http"):
+        fetch("resnet18", **FAST)
+    assert server.requests == []
