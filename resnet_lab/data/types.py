@@ -41,9 +41,13 @@ class DatasetInfo:
     max_size: int  # largest allowed image_size, px
     official_val: bool  # True: the official test split is the val split; False: val_fraction carves one out
     hflip: bool  # horizontal flips keep the label (False for digits: a flipped 2 is not a 2)
-    needs_files: bool  # True: files must be placed under root by hand (nothing is ever downloaded)
+    needs_files: bool  # True: its files must be under the data root (downloaded on request, or placed by hand);
+    #   loading never downloads
     train_images: int | None = None  # the published training split (official_val), or all images before the
     # validation share is carved out (digits); None where it depends (shapes: generated per size; folders: files)
+    default_size: int | None = None  # image_size a short run on a CPU starts from, px, where it is not native_size
+    #   (Imagenette: its 160-px photos at 64 px); None: native_size
+    val_images: int | None = None  # the official test split's images (official_val); None where there is none
 
     def fit(self, spec: ModelSpec) -> ModelSpec:
         """``spec`` with this dataset's input channels and number of classes, as training builds it."""
@@ -55,12 +59,18 @@ _INFOS = (
                 3, 6, 32, 16, 128, False, True, False),
     DatasetInfo("digits", "scikit-learn handwritten digits (1,797 8x8 images, 10 classes, bundled)",
                 1, 10, 8, 8, 128, False, False, False, 1797),
-    DatasetInfo("cifar10", "CIFAR-10 (60,000 32x32 RGB photos, 10 classes; files placed by hand)",
-                3, 10, 32, 8, 256, True, True, True, 50_000),
-    DatasetInfo("mnist", "MNIST handwritten digits (70,000 28x28 grayscale, 10 classes; files placed by hand)",
-                1, 10, 28, 8, 256, True, False, True, 60_000),
-    DatasetInfo("fashion_mnist", "Fashion-MNIST clothing (70,000 28x28 grayscale, 10 classes; files placed by hand)",
-                1, 10, 28, 8, 256, True, True, True, 60_000),
+    DatasetInfo("cifar10", "CIFAR-10 (60,000 32x32 RGB photos, 10 classes; downloaded on request)",
+                3, 10, 32, 8, 256, True, True, True, 50_000, val_images=10_000),
+    DatasetInfo("cifar100", "CIFAR-100 (60,000 32x32 RGB photos, 100 classes; downloaded on request)",
+                3, 100, 32, 8, 256, True, True, True, 50_000, val_images=10_000),
+    DatasetInfo("mnist", "MNIST handwritten digits (70,000 28x28 grayscale, 10 classes; downloaded on request)",
+                1, 10, 28, 8, 256, True, False, True, 60_000, val_images=10_000),
+    DatasetInfo("fashion_mnist", "Fashion-MNIST clothing (70,000 28x28 grayscale, 10 classes; downloaded on request)",
+                1, 10, 28, 8, 256, True, True, True, 60_000, val_images=10_000),
+    DatasetInfo("svhn", "SVHN house-number digits (99,289 32x32 RGB street photos, 10 classes; downloaded on "
+                "request)", 3, 10, 32, 8, 256, True, False, True, 73_257, val_images=26_032),
+    DatasetInfo("imagenette", "Imagenette: real photos of 10 ImageNet classes (13,394 at 160 px; downloaded on "
+                "request)", 3, 10, 160, 16, 160, True, True, True, 9_469, default_size=64, val_images=3_925),
 )
 
 DATASET_INFO: dict[str, DatasetInfo] = {i.name: i for i in _INFOS}

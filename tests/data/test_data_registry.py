@@ -20,9 +20,18 @@ from resnet_lab.data import (
 
 
 def test_registry_names_and_descriptions():
-    assert set(DATASETS) == {"shapes", "digits", "cifar10", "mnist", "fashion_mnist"}
+    assert set(DATASETS) == {"shapes", "digits", "cifar10", "cifar100", "mnist", "fashion_mnist", "svhn", "imagenette"}
     assert set(DATASET_INFO) == set(DATASETS)
     assert all(isinstance(d, str) and d for d in DATASETS.values())
+    for info in DATASET_INFO.values():  # what is fetched is no longer "placed by hand"
+        assert "by hand" not in info.description
+        assert ("downloaded on request" in info.description) == info.needs_files
+        assert info.min_size <= (info.default_size or info.native_size) <= info.max_size
+        assert (info.val_images is not None) == info.official_val
+    assert DATASET_INFO["cifar100"].num_classes == 100 and DATASET_INFO["cifar100"].hflip
+    assert not DATASET_INFO["svhn"].hflip  # digits: a mirror image is not the same digit
+    nette = DATASET_INFO["imagenette"]
+    assert nette.hflip and nette.native_size == 160 and nette.default_size == 64 and nette.max_size == 160
 
 
 def test_unknown_name_lists_the_known_ones():

@@ -293,3 +293,49 @@ def test_holdout_val_splits_the_uint8_training_images_and_keeps_the_test_split(l
     assert (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (40, 10, 10)
     assert ds.pixels_train.dtype == ds.pixels_val.dtype == ds.pixels_test.dtype == torch.uint8
     assert ds.x_test.dtype == torch.float32 and ds.x_test.shape == (10, 3, 32, 32)
+
+
+# --- CIFAR-100 -----------------------------------------------------------------------------------
+
+
+def make_cifar100(folder: Path, n_train=30, n_test=10, seed=0) -> dict[str, dict]:
+    """Tiny files in CIFAR-100's python format: 'train' and 'test' with fine and coarse labels, 'meta' the names."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, n in (("train", n_train), ("test", n_test)):
+        fine = [int(v) for v in (np.arange(n) * 7) % 100]
+        entry = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "fine_labels": fine,
+                 "coarse_labels": [v // 5 for v in fine], "filenames": [f"{name}_{j}.png" for j in range(n)]}
+        (folder / name).write_bytes(pickle.dumps(entry, protocol=2))
+        out[name] = entry
+    meta = {"fine_label_names": [f"class{i:02d}" for i in range(100)], "coarse_label_names": [str(i) for i in range(20)]}
+    (folder / "meta").write_bytes(pickle.dumps(meta, protocol=2))
+    return out
+
+
+def test_cifar100_loads_through_torchvision_as_uint8_when_md5s_match(lab_home, monkeypatch):
+    folder = lab_home / "data" / "cifar-100-python"
+    files = make_cifar100(folder)
+    with pytest.raises(DatasetMissing) as e:  # torchvision's real table: hand-made files are refused
+        load_dataset(DataConfig("cifar100"))
+    assert e.value.corrupted == ("train", "test", "meta")
+    c = datasets.CIFAR100
+    monkeypatch.setattr(c, "train_list", [["train", md5(folder / "train")]])
+    monkeypatch.setattr(c, "test_list", [["test", md5(folder / "test")]])
+    monkeypatch.setattr(c, "meta", {**c.meta, "md5": md5(folder / "meta")})
+    ds = load_dataset(DataConfig("cifar100"))
+    assert ds.pixels_train.dtype == torch.uint8 and ds.pixels_train.shape == (30, 3, 32, 32)
+    assert torch.equal(ds.pixels_val, torch.from_numpy(files["test"]["data"]).view(-1, 3, 32, 32))
+    assert ds.y_train.tolist() == files["train"]["fine_labels"]  # the 100 fine labels
+    assert len(ds.class_names) == 100 and ds.class_names[7] == "class07" and ds.hflip
+
+
+def test_cifar100_missing_files_say_what_to_download_and_where(lab_home):
+    with pytest.raises(DatasetMissing) as e:
+        load_dataset(DataConfig("cifar100"))
+    folder = lab_home / "data" / "cifar-100-python"
+    assert e.value.directory == folder and e.value.missing == ("train", "test", "meta")
+    msg = str(e.value)
+    assert "CIFAR-100" in msg and str(folder) in msg and datasets.CIFAR100.url in msg
+    assert datasets.CIFAR100.tgz_md5 in msg and "cifar-100-python.tar.gz" in msg
