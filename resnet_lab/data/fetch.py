@@ -23,7 +23,8 @@ entry it:
    :func:`resnet_lab.paths.atomic_path`; a plain file's ``.part`` is flushed and renamed to its name. The
    verified archives are kept, as torchvision keeps them (and ``torchvision_sets`` accepts them).
 
-``progress(done, total)`` (bytes of the whole entry) is called at least every 0.25 s or 1 MiB while bytes
+``progress(done, total)`` (bytes of the files this call downloads; a resumed ``.part`` counts as done, and
+``total`` turns exact as each file completes, since some catalogue sizes are approximate) is called at least every 0.25 s or 1 MiB while bytes
 arrive; ``should_stop()`` is asked between chunks (and during backoff waits): when it says yes, the ``.part`` is
 kept for a later resume and :class:`DownloadStopped` is raised. Two fetches of one entry at once (two jobs) take
 turns through a lock file in the destination folder, so the second finds the files present.
