@@ -1,8 +1,10 @@
 """Datasets as in-memory tensors, plus batched on-device augmentation.
 
-``load_dataset(DataConfig(name="shapes"))`` gives a :class:`Dataset` (train/val float32 tensors in
-[0, 1], labels, class names, per-channel mean/std). Names are listed in ``DATASETS``; file-based ones
-(cifar10, mnist, fashion_mnist) are read from ``$RESNET_LAB_HOME/data`` and never downloaded.
+``load_dataset(DataConfig(name="shapes"))`` gives a :class:`Dataset` (train/val images — uint8 for the
+big file-based sets, float32 in [0, 1] for the small ones, with float32 views ``x_train``/``x_val`` —
+labels, class names, per-channel mean/std). Names are listed in ``DATASETS``; file-based ones (cifar10,
+cifar100, mnist, fashion_mnist, svhn, imagenette) are read from ``$RESNET_LAB_HOME/data``, where they are
+downloaded on request; loading never downloads.
 """
 
 from .augment import augment_batch, denormalize, normalize, pad_crop_flip
