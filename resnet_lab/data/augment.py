@@ -3,7 +3,9 @@
 The standard CIFAR recipe (He et al. 2015, sec. 4.2: pad 4, random 32x32 crop, random horizontal
 flip), done for a whole batch at once with two ``gather`` calls: every image gets its own crop
 offset and flip, there is no Python loop over images, and it runs wherever the batch lives (CPU or
-CUDA), so small datasets kept on the GPU never leave it.
+CUDA), so datasets kept on the GPU never leave it. It only moves pixels, so it works on any dtype and
+commutes with the uint8 -> float conversion: the big datasets, kept as uint8, are augmented as bytes and
+converted afterwards (``train/batches.py``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def pad_crop_flip(
     left-right where ``flip[i]`` is True. Deterministic: the random part lives in :func:`augment_batch`.
 
     ``top`` and ``left`` are int64 N, ``flip`` bool N, on ``x``'s device. Offsets of ``pad`` with no
-    flip give back ``x`` exactly. Returns a new tensor of ``x``'s shape, dtype and device.
+    flip give back ``x`` exactly. Any dtype (uint8 images included). Returns a new tensor of ``x``'s shape,
+    dtype and device.
     """
     if mode not in PAD_MODES:
         raise ValueError(f"mode={mode!r} is not allowed; choose one of {', '.join(PAD_MODES)}")

@@ -39,8 +39,8 @@ def test_centre_offsets_without_flip_are_the_identity():
 @pytest.mark.parametrize("device", DEVICES)
 def test_shape_dtype_device_are_kept(device):
     x = torch.rand(7, 3, 32, 32, device=device)
-    for dtype in (torch.float32, torch.bfloat16):
-        out = augment_batch(x.to(dtype))
+    for dtype in (torch.float32, torch.bfloat16, torch.uint8):  # uint8: the big datasets as kept on the device
+        out = augment_batch(x.to(dtype) if dtype != torch.uint8 else (x * 255).to(dtype))
         assert out.shape == x.shape and out.dtype == dtype and out.device == x.device
 
 
@@ -94,6 +94,18 @@ def test_cuda_batch_with_cpu_or_cuda_generator():
     a = augment_batch(x.cuda(), generator=g)
     b = augment_batch(x.cuda(), generator=torch.Generator(device="cuda").manual_seed(3))
     assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("mode", ["reflect", "zeros"])
+def test_augmenting_uint8_then_converting_equals_converting_then_augmenting(device, mode):
+    """Pad-crop-flip only moves pixels, so it commutes with the uint8 -> float conversion: training batches of a
+    uint8 dataset (augmented before converting, a quarter of the bytes) are those of its float twin."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (24, 3, 12, 12), dtype=torch.uint8, generator=g).to(device)
+    a = augment_batch(x, generator=torch.Generator().manual_seed(7), mode=mode)
+    b = augment_batch(x.float() / 255, generator=torch.Generator().manual_seed(7), mode=mode)
+    assert a.dtype == torch.uint8 and torch.equal(a.float() / 255, b)
 
 
 def test_bad_arguments():
