@@ -195,3 +195,61 @@ def test_lesion_of_one_kind_prints_json_of_that_kind(finished_run):
     assert ok.returncode == 0, ok.stderr
     got = json.loads(ok.stdout)
     assert got["n"] == 30 and [r["kind"] for r in got["models"][0]["rows"]] == ["skip"] * 3
+
+
+# --- degradation --paper: He et al. 2015's CIFAR-10 Table 6 --------------------------------------------------------
+
+
+def test_degradation_paper_options_parse_into_the_experiments_config():
+    from resnet_lab.cli import build_parser
+    from resnet_lab.commands.degradation import paper_config_from_args
+    from resnet_lab.experiments.paper_cifar import PaperConfig
+
+    args = build_parser().parse_args(["degradation", "--paper"])
+    assert paper_config_from_args(args) == PaperConfig()  # 20, 32, 44, 56; one seed; the paper recipe; all images
+    args = build_parser().parse_args(["degradation", "--paper", "--depths", "20, 56,110", "--seeds", "3", "--recipe",
+                                      "short", "--subset", "5000", "--width", "8", "--max-steps", "100",
+                                      "--device", "cpu"])
+    assert paper_config_from_args(args) == PaperConfig(depths=(20, 56, 110), seeds=3, recipe="short", subset=5000,
+                                                       width=8, max_steps=100, device="cpu")
+    args = build_parser().parse_args(["degradation"])  # the classic experiment keeps its 3,000 images
+    from resnet_lab.commands.degradation import config_from_args
+    assert config_from_args(args).data.train_subset == 3000
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--depths", "20,21"], "6n+2"),
+    (["--depths", "twenty"], "--depths"),
+    (["--seeds", "0"], "seeds"),
+    (["--subset", "-5"], "--subset"),
+    ([], "CIFAR-10 is not in"),  # no files in the lab's data folder: what to put where, before anything is queued
+])
+def test_degradation_paper_refuses_bad_input_and_missing_files_with_exit_2(capsys, args, message):
+    assert message in cli_error(capsys, "degradation", "--paper", *args)
+    assert Store().runs.list() == []
+
+
+def test_degradation_paper_detach_queues_a_twin_job_per_depth_and_seed_and_reports_json(capsys, monkeypatch, lab_home):
+    from resnet_lab.experiments.paper_cifar import KIND as PAPER_KIND, PaperConfig
+    from tests.experiments.cifar_wiring import write_tiny_cifar
+
+    monkeypatch.setattr(scheduler, "pump", lambda store=None, capacity=None: [])  # queue only: start no worker
+    write_tiny_cifar(lab_home / "data")
+    got = cli_json(capsys, "degradation", "--paper", "--depths", "8,14", "--seeds", 2, "--width", 4, "--max-steps", 4,
+                   "--device", "cpu", "--detach", "--json")
+    store = Store()
+    exp = store.experiments.get(got["experiment"])
+    assert exp.kind == PAPER_KIND and len(exp.job_ids) == 4 and sorted(exp.job_ids) == got["jobs"]
+    assert PaperConfig.from_params(exp.params) == PaperConfig(depths=(8, 14), seeds=2, width=4, max_steps=4,
+                                                              device="cpu")
+    runs = [r for job in exp.job_ids for r in store.runs.of_job(job)]
+    assert [(ModelSpec.from_dict(r.spec).depth, r.spec["skip"], r.train["seed"]) for r in runs] == [
+        (8, True, 0), (8, False, 0), (14, True, 0), (14, False, 0), (8, True, 1), (8, False, 1), (14, True, 1),
+        (14, False, 1)]
+    report = cli_json(capsys, "degradation", "--experiment", exp.id, "--json")
+    assert report["kind"] == PAPER_KIND and [row["depth"] for row in report["table"]] == [8, 14]
+    assert report["table"][0]["resnet_test_error"] is None and not report["finished"]
+    assert main(["degradation", "--experiment", str(exp.id)]) == 0
+    text = capsys.readouterr().out
+    assert "paper's ResNet (Table 6)" in text and "0 of 8 runs done" in text
+    store.close()

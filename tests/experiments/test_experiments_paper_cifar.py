@@ -9,6 +9,7 @@ import statistics
 
 import pytest
 
+from resnet_lab import jobs
 from resnet_lab.experiments.paper_cifar import (KIND, PAPER_RESNET_ERROR, PaperConfig, PaperRun, finding, spread,
                                                 submit_paper, summarize_paper, table)
 from resnet_lab.jobs.handlers import WIRING_ENV
@@ -188,6 +189,7 @@ def test_table6_runs_end_to_end_in_real_worker_processes(lab_home, monkeypatch):
     with a test error measured on the test split."""
     monkeypatch.setenv(WIRING_ENV, "tests.experiments.cifar_wiring")  # the workers trust the tiny files' md5s
     monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
+    monkeypatch.setenv("RESNET_LAB_JOBS_PER_CPU", "2")  # both twin jobs at once: their start-ups overlap
     write_tiny_cifar(lab_home / "data", per_batch=10)
     store = Store()
     cfg = PaperConfig(depths=(8, 14), width=4, max_steps=4, device="cpu")
@@ -207,4 +209,6 @@ def test_table6_runs_end_to_end_in_real_worker_processes(lab_home, monkeypatch):
     assert [(row.depth, row.plain.n, row.resnet.n, row.paper_resnet) for row in report.rows] == [
         (8, 1, 1, None), (14, 1, 1, None)]
     assert report.complete and report.finding is not None
+    pids = [store.jobs.get(j).pid for j in report.job_ids]
+    wait_for(lambda: not any(jobs.pid_alive(p) for p in pids if p), 60, what="the workers to exit")
     store.close()
