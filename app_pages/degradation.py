@@ -1,5 +1,9 @@
 """Degradation page: one click trains plain-20, plain-56, resnet-20 and resnet-56 (sizes adjustable) on the
-same data, seed and budget, shows their training curves overlaid, and says what the final numbers show."""
+same data, seed and budget, shows their training curves overlaid, and says what the final numbers show.
+
+Below it, "Reproduce the paper (Table 6)": He et al. 2015's CIFAR-10 experiment (resnet_lab.experiments.paper_cifar)
+— what it would cost here, the short recipe on a subset offered instead on a CPU, and once runs exist the test-error
+table beside the paper's numbers and Fig. 6's training curves."""
 
 import hashlib
 import json
@@ -24,8 +28,14 @@ from resnet_lab.experiments.degradation import (
     submit_degradation,
     summarize,
 )
+from resnet_lab.experiments.paper_cifar import DEPTH_CHOICES as DEPTH_CHOICES_T6
+from resnet_lab.experiments.paper_cifar import KIND as PAPER_KIND
+from resnet_lab.experiments.paper_cifar import (MAX_SEEDS, PAPER_DEPTHS, PAPER_SOURCE, PaperConfig, cost, submit_paper,
+                                                summarize_paper)
 from resnet_lab.identity import Identity
+from resnet_lab.jobs.slots import resolve_device
 from resnet_lab.store import Job
+from resnet_lab.train import launcher
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.ui.common import PAGES
 from resnet_lab.ui.curves import progress_key
@@ -33,6 +43,7 @@ from resnet_lab.ui.identity import me
 from resnet_lab.ui.job_card import STATUS_ICON, job_card, show_error
 from resnet_lab.ui.session import cached_view, live_fragment, pump, session_token, store
 from resnet_lab.viz.experiments import degradation_figure
+from resnet_lab.viz.paper_curves import fig6_figure, table_records
 from resnet_lab.ui.widgets import choice
 
 PAGE = "app_pages/degradation.py"
@@ -120,17 +131,18 @@ if st.session_state.get(ERROR_KEY):
 # --- the experiment shown ----------------------------------------------------------------------------
 st.divider()
 experiments = store().experiments.list(KIND)
+exp_id = None
 if not experiments:
     st.info("No degradation experiment yet: choose the sizes above and press **Run the experiment**. "
             "At the defaults it takes about 30 minutes on a 2-core CPU (the 56-layer pair is most of it) and a minute or "
             "two on a GPU; fewer images or epochs are quicker but may leave the nets at chance (the page will say so).",
             icon=":material/info:")
-    st.stop()
-by_id = {e.id: e for e in experiments}
-if st.session_state.get("dg_pick") not in by_id:
-    st.session_state["dg_pick"] = experiments[0].id
-exp_id = choice(st.selectbox, "Experiment", list(by_id), key="dg_pick", format_func=lambda i: (
-    f"#{i} {by_id[i].name} · {datetime.fromtimestamp(by_id[i].created_at):%Y-%m-%d %H:%M}"))
+else:
+    by_id = {e.id: e for e in experiments}
+    if st.session_state.get("dg_pick") not in by_id:
+        st.session_state["dg_pick"] = experiments[0].id
+    exp_id = choice(st.selectbox, "Experiment", list(by_id), key="dg_pick", format_func=lambda i: (
+        f"#{i} {by_id[i].name} · {datetime.fromtimestamp(by_id[i].created_at):%Y-%m-%d %H:%M}"))
 
 
 ACTION_ERROR_KEY = "dg_action_error"
@@ -223,8 +235,139 @@ def _show(exp_id: int) -> list[str]:
 
 
 # fast while a run trains, slower while they wait, not at all once all four ended (the page reruns then)
-try:
-    statuses_now = [j.status for j in _jobs_of(store(), exp_id)]
-except KeyError:
-    statuses_now = []
-live_fragment(_show, statuses_now, exp_id, idle=None)
+if exp_id is not None:
+    try:
+        statuses_now = [j.status for j in _jobs_of(store(), exp_id)]
+    except KeyError:
+        statuses_now = []
+    live_fragment(_show, statuses_now, exp_id, idle=None)
+
+
+# --- Reproduce the paper (Table 6) --------------------------------------------------------------------------------
+T6_ERROR_KEY = "t6_error"
+T6_SHORT_SUBSET = 2000  # the short recipe's subset offered on a CPU
+
+
+def _t6_config(form: Mapping[str, Any]) -> PaperConfig:
+    """The Table 6 experiment the section's widgets describe (ValueError when invalid)."""
+    return PaperConfig(depths=tuple(int(d) for d in form["t6_depths"]), seeds=int(form["t6_seeds"]),
+                       recipe=form["t6_recipe"], subset=int(form["t6_subset"]) or None)
+
+
+def _t6_launch() -> None:
+    try:
+        config = _t6_config(st.session_state)
+        fingerprint = hashlib.sha1(json.dumps(config.params(), sort_keys=True).encode()).hexdigest()[:16]
+        exp = submit_paper(config, store=store(), owner=me(), request_key=f"{session_token()}:{fingerprint}")
+    except ValueError as e:
+        st.session_state[T6_ERROR_KEY] = str(e)
+        return
+    st.session_state.pop(T6_ERROR_KEY, None)
+    st.session_state["t6_pick"] = exp
+
+
+def _t6_try_short() -> None:
+    st.session_state.update(t6_recipe="short", t6_subset=T6_SHORT_SUBSET)
+
+
+def _t6_report(s, exp: int, experiment_jobs: list[Job]):
+    """(report, figure) of a Table 6 experiment, computed once per new data for every tab of this server."""
+    key = ("paper_cifar", str(s.path), exp, tuple((j.id, j.status, j.progress) for j in experiment_jobs),
+           progress_key([r for j in experiment_jobs for r in s.runs.of_job(j.id)]))
+
+    def make():
+        report = summarize_paper(s, exp)
+        return report, fig6_figure(report.runs)
+
+    return cached_view(key, make)
+
+
+def _t6_show(exp: int) -> list[str]:
+    """One tick of a Table 6 experiment's view; returns its jobs' statuses (see ``live_fragment``)."""
+    s = store()
+    pump(s)
+    try:
+        experiment_jobs = _jobs_of(s, exp)
+        report, figure = _t6_report(s, exp, experiment_jobs)
+    except (KeyError, ValueError) as e:
+        st.error(f"Experiment #{exp} cannot be shown: {e}", icon=":material/error:")
+        return []
+    done = sum(r.status == "done" for r in report.runs)
+    st.caption(f"{done} of {len(report.runs)} runs done · " + " · ".join(
+        f"{STATUS_ICON.get(r.status, '')} {r.label} seed {r.seed}: {r.status}"
+        + (f" {r.step:,}/{r.total_steps:,}" if r.total_steps and r.status == "running" else "") for r in report.runs))
+    st.dataframe(table_records(report.rows), hide_index=True, key="t6_table")
+    st.caption(f"CIFAR-10 test error (10,000 official test images) of each model as its training ended; mean ± sample "
+               f"standard deviation over seeds when more than one ran. The paper's column: {PAPER_SOURCE} (its plain "
+               "nets are drawn in Fig. 6, not tabled).")
+    if report.finding:
+        st.markdown(report.finding)
+    for p in report.problems:
+        st.warning(p, icon=":material/warning:")
+    st.plotly_chart(figure, key="t6_fig", width="stretch")
+    return [j.status for j in experiment_jobs]
+
+
+def _missing_dataset(name: str, message: str) -> None:
+    """What the page shows while a dataset's files are missing: the loader's own message (DatasetMissing: what to
+    get, where to put it). THE SPOT for the download panel: once ``resnet_lab.ui.downloads`` exists, call its
+    ``missing_dataset_panel(name)`` here instead (its "Get it" button)."""
+    st.warning(message, icon=":material/download:")
+
+
+def _paper_section() -> None:
+    st.divider()
+    st.header("Reproduce the paper (Table 6)")
+    st.caption("He et al. (2015, sec. 4.2) train ResNets and plain nets of 20, 32, 44, 56 and 110 layers on CIFAR-10: "
+               "45k/5k train/val split, batch 128, SGD momentum 0.9, weight decay 1e-4, lr 0.1 divided by 10 at 32k "
+               "and 48k iterations, 64k iterations. The ResNets' test error falls with depth (Table 6: 8.75% at 20 "
+               "layers, 6.97% at 56); the plain nets' training error rises (Fig. 6).")
+    missing = launcher.missing_data("cifar10")
+    if missing:
+        _missing_dataset("cifar10", missing)
+    for key, value in {"t6_depths": list(PAPER_DEPTHS), "t6_seeds": 1, "t6_recipe": "paper", "t6_subset": 0}.items():
+        st.session_state.setdefault(key, value)  # the defaults, also for the "short recipe" button to change
+    c = st.columns(4)
+    c[0].multiselect("Depths", DEPTH_CHOICES_T6, key="t6_depths",
+                     help="Each depth is a ResNet and its plain twin, trained on the same batches.")
+    c[1].number_input("Seeds", 1, MAX_SEEDS, key="t6_seeds", help="Runs of each depth, for the run-to-run spread.")
+    c[2].selectbox("Recipe", ("paper", "short"), key="t6_recipe", format_func=lambda r: {
+        "paper": "paper (64k steps)", "short": "short (one-cycle, 30 epochs)"}[r])
+    c[3].number_input("Training images (0: all)", 0, 50_000, step=1000, key="t6_subset")
+    try:
+        config, problem = _t6_config(st.session_state), None
+    except ValueError as e:
+        config, problem = None, str(e)
+    device = resolve_device("auto")
+    if device == "cpu":
+        full = cost(store(), PaperConfig(device="cpu"))
+        st.info(f"This lab has no GPU: the paper's experiment (four depths, all images, 64k steps) is {full.text()}. "
+                f"Try the short recipe on {T6_SHORT_SUBSET:,} images instead: the same comparison in a lesson's time.",
+                icon=":material/memory:")
+        st.button(f"Use the short recipe on {T6_SHORT_SUBSET:,} images", key="t6_try_short", on_click=_t6_try_short)
+    if config is not None:
+        st.caption(f":material/schedule: {config.recipe_of().describe()}. This choice: "
+                   f"{cost(store(), config).text()}.")
+    st.button("Reproduce Table 6", type="primary", icon=":material/science:", key="t6_start", on_click=_t6_launch,
+              disabled=config is None or bool(missing),
+              help="Not yet: CIFAR-10's files are missing (see above)." if missing else None)
+    if problem:
+        st.warning(problem, icon=":material/warning:")
+    if st.session_state.get(T6_ERROR_KEY):
+        st.error(st.session_state[T6_ERROR_KEY], icon=":material/error:")
+    papers = store().experiments.list(PAPER_KIND)
+    if not papers:
+        return
+    by = {e.id: e for e in papers}
+    if st.session_state.get("t6_pick") not in by:
+        st.session_state["t6_pick"] = papers[0].id
+    exp = choice(st.selectbox, "Table 6 experiment", list(by), key="t6_pick", format_func=lambda i: (
+        f"#{i} {by[i].name} · {datetime.fromtimestamp(by[i].created_at):%Y-%m-%d %H:%M}"))
+    try:
+        statuses = [j.status for j in _jobs_of(store(), exp)]
+    except KeyError:
+        statuses = []
+    live_fragment(_t6_show, statuses, exp, idle=None)
+
+
+_paper_section()

@@ -44,6 +44,11 @@ def fill(store: Store, errors: dict[str, float], running: str | None = None, fla
     return store.experiments.create(KIND, "depth 20 vs 56", cfg.params(), job_ids)
 
 
+def classic_warnings(at) -> list[str]:
+    """The page's warnings but the Table 6 section's CIFAR-10 files message (no CIFAR-10 in a test's lab home)."""
+    return [w.value for w in at.warning if not w.value.startswith("CIFAR-10 is not in")]
+
+
 def charts(at) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
@@ -140,7 +145,7 @@ def test_runs_at_chance_show_inconclusive_not_yes(open_app_page):
     assert not at.exception and not at.error
     report = summarize(store, exp)
     assert report.verdict is None
-    warnings = [w.value for w in at.warning]
+    warnings = classic_warnings(at)
     assert warnings == ["I" + report.inconclusive[1:]]
     assert warnings[0].startswith("Inconclusive: these models did not learn (")
     assert "try batch 32 (this run: 3,000 images, 8 epochs at batch 128" in warnings[0]
@@ -156,6 +161,72 @@ def test_a_deeper_plain_net_at_chance_beside_a_shallow_one_that_learned_is_judge
     at = open_app_page(PAGE)
     shown = [m.value for m in at.markdown]
     assert any(m.startswith("The deeper plain net trains worse: **yes**") for m in shown)
-    assert not at.warning
+    assert not classic_warnings(at)
     assert any(c.value.startswith("plain-56 did not learn: training accuracy 16.5%") for c in at.caption)
+    store.close()
+
+
+# --- Reproduce the paper (Table 6) --------------------------------------------------------------------------------
+
+
+def test_table6_on_a_cpu_without_cifar_says_the_cost_what_is_missing_and_offers_the_short_recipe(open_app_page):
+    at = open_app_page(PAGE)
+    assert not at.exception and not at.error
+    assert any(h.value == "Reproduce the paper (Table 6)" for h in at.header)
+    assert any("CIFAR-10 is not in" in w.value for w in at.warning)  # the loader's DatasetMissing message
+    assert at.button(key="t6_start").disabled
+    (cpu,) = [i.value for i in at.info if "no GPU" in i.value]
+    assert "65.5 million training images" in cpu and "short recipe" in cpu
+    assert at.multiselect(key="t6_depths").value == [20, 32, 44, 56] and at.selectbox(key="t6_recipe").value == "paper"
+    at.button(key="t6_try_short").click().run()
+    assert at.selectbox(key="t6_recipe").value == "short" and at.number_input(key="t6_subset").value == 2000
+    assert any("onecycle" in c.value and "2,000 training images" in c.value for c in at.caption)
+    assert not at.get("plotly_chart")  # no Table 6 experiment yet: no table, no curves
+
+
+@pytest.mark.usefixtures("no_workers_left")
+def test_table6_button_queues_a_twin_job_per_depth_once(open_app_page, lab_home, monkeypatch):
+    from resnet_lab.experiments.paper_cifar import KIND as PAPER_KIND, PaperConfig
+    from tests.experiments.cifar_wiring import write_tiny_cifar
+
+    monkeypatch.setattr(jobs, "pump", lambda store=None, capacity=None: [])  # queue only: no worker
+    monkeypatch.setattr(jobs.scheduler, "pump", lambda store=None, capacity=None: [])
+    write_tiny_cifar(lab_home / "data")
+    at = open_app_page(PAGE)
+    assert not at.button(key="t6_start").disabled
+    at.multiselect(key="t6_depths").set_value([20, 56]).run()
+    at.button(key="t6_try_short").click().run()
+    at.button(key="t6_start").click().run()
+    at.button(key="t6_start").click().run()  # a double click is one experiment
+    assert not at.exception and not at.error
+    store = Store()
+    (exp,) = store.experiments.list(PAPER_KIND)
+    assert PaperConfig.from_params(exp.params) == PaperConfig(depths=(20, 56), recipe="short", subset=2000)
+    assert len(exp.job_ids) == 2 and len(store.runs.list()) == 4
+    assert at.selectbox(key="t6_pick").value == exp.id
+    assert "0 of 4 runs done" in " ".join(c.value for c in at.caption)
+    store.close()
+
+
+def test_a_recorded_table6_experiment_shows_its_table_beside_the_paper_and_fig6(open_app_page):
+    from resnet_lab.experiments.paper_cifar import PaperConfig
+    from tests.experiments.test_experiments_paper_cifar import fill as fill_table6
+
+    store = Store()
+    cfg = PaperConfig(depths=(20, 56), seeds=2, width=4, max_steps=20)
+    fill_table6(store, cfg, {(f"{k}-{d}", s): e + s / 100 for k, base in (("plain", 0.1), ("resnet", 0.08))
+                             for d, e in ((20, base), (56, base + (0.03 if k == "plain" else -0.01)))
+                             for s in (0, 1)})
+    at = open_app_page(PAGE)
+    assert not at.exception and not at.error
+    (table,) = [d.value for d in at.dataframe]  # no degradation experiment here: the one table is Table 6's
+    assert list(table["depth"]) == [20, 56]
+    assert list(table["paper's ResNet (Table 6)"]) == ["8.75%", "6.97%"]
+    assert list(table["plain test error"]) == ["10.50 ± 0.71% (2 seeds)", "13.50 ± 0.71% (2 seeds)"]
+    assert list(table["ResNet test error"]) == ["8.50 ± 0.71% (2 seeds)", "7.50 ± 0.71% (2 seeds)"]
+    assert any(m.value.startswith("The plain nets' test error rises") for m in at.markdown)
+    (fig,) = charts(at)
+    assert [(t["name"], t["line"]["dash"]) for t in fig["data"] if t["showlegend"]] == [
+        ("plain-20", "dash"), ("plain-56", "dash"), ("resnet-20", "solid"), ("resnet-56", "solid")]
+    assert len(fig["data"]) == 8  # two seeds a model
     store.close()
