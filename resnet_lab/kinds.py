@@ -11,11 +11,12 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
+from .downloads import DOWNLOAD
 from .experiments.landscape.jobs import INTERPOLATION_JOB, LANDSCAPE_JOB
 from .jobs import JobKind
 from .train.handler import FINETUNE, TRAIN
 
-KINDS: tuple[JobKind, ...] = (TRAIN, FINETUNE, LANDSCAPE_JOB, INTERPOLATION_JOB)
+KINDS: tuple[JobKind, ...] = (TRAIN, FINETUNE, LANDSCAPE_JOB, INTERPOLATION_JOB, DOWNLOAD)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -94,7 +94,7 @@ def test_import_dataset_asks_whether_flips_keep_the_label(lab_home, tmp_path):
     store = Store()
     assert store.datasets.owner_of("letters") == ("local", "this machine")  # the CLI imports as the machine
     store.close()
-    listed = json.loads(run_cli("datasets", "--json").stdout)
+    listed = [d for d in json.loads(run_cli("datasets", "--json").stdout) if d["kind"] == "imported"]
     assert [(d["name"], d["classes"], d["hflip"], d["native_size"]) for d in listed] == [("folder:letters", 2, False, 30)]
     again = run_cli("import-dataset", str(z), "--name", "letters", "--no-flips")
     assert again.returncode == 2 and "already exists" in again.stderr

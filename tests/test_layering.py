@@ -1,4 +1,4 @@
-"""Who may import whom (the layer list in the README and ../shared/DESIGN.md), read from the source with ast:
+"""Who may import whom (the layer table of docs/architecture.md), read from the source with ast:
 lazy imports inside functions count too."""
 
 import ast
@@ -111,7 +111,6 @@ def test_each_layer_imports_only_what_is_below_it(layer, forbidden):
 
 
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
-DESIGN = ROOT.parent / "shared" / "DESIGN.md"
 FLOOR_LINE = re.compile(r"^((?:[a-z_]+(?:/|\.py))(?:, [a-z_]+(?:/|\.py))*)(?:\s{2,}|$)")
 
 
@@ -134,7 +133,7 @@ def floors_of_table(table: str) -> tuple[tuple[str, ...], ...]:
     return tuple(reversed(floors))
 
 
-# the layer table of docs/architecture.md (and DESIGN.md), bottom up: each floor imports only from the floors below
+# the layer table of docs/architecture.md, bottom up: each floor imports only from the floors below
 FLOORS: tuple[tuple[str, ...], ...] = floors_of_table(layer_table(ARCHITECTURE.read_text()))
 
 
@@ -144,12 +143,6 @@ def test_the_table_is_read_from_the_architecture_document():
     assert floor_of("classroom") < floor_of("jobs") < floor_of("train") < floor_of("experiments") < floor_of("kinds")
     # a made-up table: two floors, the second above the first
     assert floors_of_table("```\nui/     pages\nfoo.py, bar/   x\n          more\n```") == (("foo", "bar"), ("ui",))
-
-
-def test_the_design_document_holds_the_same_table():
-    if not DESIGN.exists():
-        pytest.skip("../shared/DESIGN.md is not beside this checkout")
-    assert layer_table(DESIGN.read_text()) == layer_table(ARCHITECTURE.read_text())
 
 
 def floor_of(name: str) -> int | None:

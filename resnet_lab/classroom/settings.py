@@ -67,6 +67,11 @@ SCHEMA: dict[str, dict[str, str]] = {
     "lessons": {
         "dirs": "extra folders of lesson files, searched first (relative to this file)",
     },
+    "downloads": {
+        "students_may_start": "whether a student may start a download of a dataset or weights (default false: the "
+                              "teacher fetches them, say with Prepare for class; students wait on a download "
+                              "already running either way)",
+    },
 }
 
 
@@ -90,6 +95,7 @@ class ClassSettings:
     queue: QueueCaps = field(default_factory=QueueCaps)  # per-owner caps for the scheduler
     lessons_dirs: tuple[Path, ...] = ()  # where lesson files are looked for, first match wins
     class_name: str = ""  # shown as text
+    students_may_download: bool = False  # may a student start a download ([downloads] students_may_start)
     path: Path | None = None  # the settings file read (None: none was)
 
     def mode(self, auth_configured: bool) -> Mode:
@@ -211,6 +217,9 @@ def _from_raw(raw: Mapping[str, Any], where: str, base: Path | None) -> ClassSet
         q = tables["queue"]
         queue = QueueCaps(*(None if q.get(k) is None else check_int(f"[queue] {k}", q[k], 1, MAX_QUEUE_CAP)
                             for k in ("max_queued_per_owner", "max_running_per_owner")))
+        may_download = tables["downloads"].get("students_may_start", False)
+        if not isinstance(may_download, bool):
+            raise ValueError(f"[downloads] students_may_start must be true or false, got {may_download!r}")
         dirs = tables["lessons"].get("dirs", [])
         if not isinstance(dirs, list) or not all(isinstance(d, str) and d.strip() for d in dirs):
             raise ValueError(f"[lessons] dirs must be a list of folder paths, got {dirs!r}")
@@ -220,7 +229,8 @@ def _from_raw(raw: Mapping[str, Any], where: str, base: Path | None) -> ClassSet
     defaults = (lab_home() / "lessons", REPO_LESSONS)
     lessons_dirs = tuple(dict.fromkeys(extra + defaults))
     return ClassSettings(class_code=code, teacher_token=token, teacher_logins=teachers, proxy_header=header,
-                         bounds=bounds, queue=queue, lessons_dirs=lessons_dirs, class_name=name)
+                         bounds=bounds, queue=queue, lessons_dirs=lessons_dirs, class_name=name,
+                         students_may_download=may_download)
 
 
 def _with_env(s: ClassSettings) -> ClassSettings:

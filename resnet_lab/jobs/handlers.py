@@ -54,6 +54,8 @@ class JobKind:
     group: bool = False  # may run as a group of processes (world_size > 1, one device each, via torchrun)
     unit: str = "steps"  # what its progress counts ("steps", "evaluations", ...)
     on_submit: Callable[[Any, Created], list[int]] | None = None  # the kind's own records, written with the job
+    device: str | None = None  # the one kind of slot it runs on, whatever a request asks ("net": a download,
+    # which waits on the network, never behind a training run); None: the request's device
 
 
 def wiring() -> str:

@@ -111,7 +111,7 @@ def submit(store: Store, request: JobRequest) -> tuple[int, list[int]]:
     kind wrote with it: a training job's runs). A request that repeats an active one (``request_key``) returns
     that job. World sizes a kind cannot run, or the lab could never place, are refused here."""
     kind = request.kind
-    where = slots.resolve_device(request.device)
+    where = kind.device or slots.resolve_device(request.device)
     cap = queue_caps()[0] if request.max_queued_per_owner == FROM_SETTINGS else request.max_queued_per_owner
     if request.world_size != 1 and not kind.group:
         raise ValueError(f"a {kind.name} job runs in one process; world_size > 1 is for kinds that run as a group")

@@ -1,9 +1,11 @@
 """Device slots: where jobs may run, and how many at once on each.
 
-The slots are ``cpu`` and ``cuda:0`` … ``cuda:N-1`` for the GPUs this machine shows. A GPU takes
-``RESNET_LAB_JOBS_PER_GPU`` jobs at once (default 2: a small CIFAR run leaves a big GPU mostly idle);
-the CPU takes ``RESNET_LAB_JOBS_PER_CPU`` (default 1: a second training job on the same cores only
-makes both slower). ``RESNET_LAB_GPUS`` caps the GPUs the lab uses (say, to keep one for yourself).
+The slots are ``cpu`` and ``cuda:0`` … ``cuda:N-1`` for the GPUs this machine shows, and ``net`` for work
+that waits on the network rather than a device (downloads). A GPU takes ``RESNET_LAB_JOBS_PER_GPU`` jobs at
+once (default 2: a small CIFAR run leaves a big GPU mostly idle); the CPU takes ``RESNET_LAB_JOBS_PER_CPU``
+(default 1: a second training job on the same cores only makes both slower); ``net`` takes
+``RESNET_LAB_DOWNLOADS_AT_ONCE`` (default 2: a download never waits behind a training run, and a few share
+the connection). ``RESNET_LAB_GPUS`` caps the GPUs the lab uses (say, to keep one for yourself).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any, Iterable
 
 DEFAULT_JOBS_PER_GPU = 2
 DEFAULT_JOBS_PER_CPU = 1
+DEFAULT_DOWNLOADS_AT_ONCE = 2
+NET = "net"  # the slot of work that waits on the network (a kind of job bound to it: JobKind.device)
 
 
 def _setting(name: str, default: int, lo: int) -> int:
@@ -65,7 +69,8 @@ def capacity(gpus: int | None = None) -> dict[str, int]:
     n = gpu_count() if gpus is None else gpus
     per_gpu = _setting("RESNET_LAB_JOBS_PER_GPU", DEFAULT_JOBS_PER_GPU, 1)
     return {"cpu": _setting("RESNET_LAB_JOBS_PER_CPU", DEFAULT_JOBS_PER_CPU, 1),
-            **{f"cuda:{i}": per_gpu for i in range(n)}}
+            **{f"cuda:{i}": per_gpu for i in range(n)},
+            NET: _setting("RESNET_LAB_DOWNLOADS_AT_ONCE", DEFAULT_DOWNLOADS_AT_ONCE, 1)}
 
 
 def default_device() -> str:
@@ -75,7 +80,7 @@ def default_device() -> str:
 
 def resolve_device(requested: str) -> str:
     """"auto", "cpu" or "cuda" -> the kind of device to queue on; "cuda" without a GPU is refused now, not
-    left queued forever."""
+    left queued forever. ("net" is not asked for: a kind of job bound to it says so, see JobKind.device.)"""
     if requested == "auto":
         return default_device()
     if requested == "cpu":
@@ -194,9 +199,10 @@ def devices_status(running: Iterable[Any] = ()) -> list[DeviceStatus]:
     used, total = _cpu_memory()
     out = [DeviceStatus("cpu", f"CPU ({cores} core{'s' if cores != 1 else ''})", load, used, total,
                         busy.get("cpu", 0), lanes["cpu"])]
-    gpus = _nvidia_smi() if len(lanes) > 1 else {}
+    cuda = [s for s in lanes if s.startswith("cuda:")]
+    gpus = _nvidia_smi() if cuda else {}
     base = _base_devices()
-    for i in range(len(lanes) - 1):
+    for i in range(len(cuda)):
         slot = f"cuda:{i}"
         ref = base[i] if base and i < len(base) else str(i)
         name, util, m_used, m_total = gpus.get(ref, (f"GPU {ref}", None, None, None))

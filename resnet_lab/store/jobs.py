@@ -33,6 +33,9 @@ Choose = Callable[[list[Job], Mapping[tuple[str, str], int], Mapping[str, int], 
 """The claim's policy: (queued jobs, turns, capacity, free lanes, running per owner) -> [(job, its slots)]."""
 
 
+DEVICE_KINDS = ("cpu", "cuda", "net")  # what a job waits for: a CPU lane, a GPU, or (a download) the network
+
+
 def slot_class(slot: str) -> str:
     """The kind of device a slot is: "cuda:1" -> "cuda", "cpu" -> "cpu"; of a job's slots ("cuda:0,cuda:1"),
     the first's."""
@@ -93,8 +96,8 @@ class JobStore:
         running; a request past it raises :class:`QueueFull` (a teacher, and the machine, are not capped).
         A repeated request (the same ``request_key``) is answered before the cap is counted.
         """
-        if device not in ("cpu", "cuda"):
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+        if device not in DEVICE_KINDS:
+            raise ValueError(f"device must be one of {', '.join(DEVICE_KINDS)}, got {device!r}")
         if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
             raise ValueError(f"world_size must be a whole number of at least 1, got {world_size!r}")
         with self.db.tx() as con:

@@ -9,19 +9,20 @@ from tests.helpers.homes import seed
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch):
     for name in ("RESNET_LAB_JOBS_PER_GPU", "RESNET_LAB_JOBS_PER_CPU", "RESNET_LAB_GPUS", "RESNET_LAB_GPU_COUNT",
-                 "RESNET_LAB_CUDA_DEVICES", "CUDA_VISIBLE_DEVICES"):
+                 "RESNET_LAB_CUDA_DEVICES", "CUDA_VISIBLE_DEVICES", "RESNET_LAB_DOWNLOADS_AT_ONCE"):
         monkeypatch.delenv(name, raising=False)
 
 
-def test_one_cpu_slot_and_two_per_gpu_by_default():
-    assert slots.capacity(gpus=0) == {"cpu": 1}
-    assert slots.capacity(gpus=2) == {"cpu": 1, "cuda:0": 2, "cuda:1": 2}
+def test_one_cpu_slot_two_per_gpu_and_two_downloads_by_default():
+    assert slots.capacity(gpus=0) == {"cpu": 1, "net": 2}
+    assert slots.capacity(gpus=2) == {"cpu": 1, "cuda:0": 2, "cuda:1": 2, "net": 2}
 
 
 def test_settings_change_the_slots(monkeypatch):
     monkeypatch.setenv("RESNET_LAB_JOBS_PER_GPU", "4")
     monkeypatch.setenv("RESNET_LAB_JOBS_PER_CPU", "2")
-    assert slots.capacity(gpus=1) == {"cpu": 2, "cuda:0": 4}
+    monkeypatch.setenv("RESNET_LAB_DOWNLOADS_AT_ONCE", "5")
+    assert slots.capacity(gpus=1) == {"cpu": 2, "cuda:0": 4, "net": 5}
     monkeypatch.setenv("RESNET_LAB_JOBS_PER_GPU", "0")
     with pytest.raises(ValueError, match="RESNET_LAB_JOBS_PER_GPU must be at least 1"):
         slots.capacity(gpus=1)
@@ -32,7 +33,7 @@ def test_settings_change_the_slots(monkeypatch):
 
 def test_the_gpu_count_is_what_is_visible_capped_by_the_setting(monkeypatch):
     monkeypatch.setattr(slots, "_torch_gpus", lambda: 4)
-    assert slots.gpu_count() == 4 and list(slots.capacity()) == ["cpu", "cuda:0", "cuda:1", "cuda:2", "cuda:3"]
+    assert slots.gpu_count() == 4 and list(slots.capacity()) == ["cpu", "cuda:0", "cuda:1", "cuda:2", "cuda:3", "net"]
     monkeypatch.setenv("RESNET_LAB_GPUS", "1")
     assert slots.gpu_count() == 1 and slots.default_device() == "cuda"
     monkeypatch.setenv("RESNET_LAB_GPUS", "0")
@@ -62,7 +63,7 @@ def test_a_worker_sees_only_its_gpu_and_knows_the_machine_for_its_own_pump(monke
     for key, value in {**slots.worker_env("cpu"), "CUDA_VISIBLE_DEVICES": ""}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(slots, "_torch_gpus", lambda: 0)
-    assert list(slots.capacity()) == ["cpu", "cuda:0", "cuda:1"]
+    assert list(slots.capacity()) == ["cpu", "cuda:0", "cuda:1", "net"]
     assert slots.worker_env("cuda:0")["CUDA_VISIBLE_DEVICES"] == "2"
 
 
