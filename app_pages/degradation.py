@@ -296,7 +296,7 @@ def _t6_show(exp: int) -> list[str]:
     st.caption(f"{done} of {len(report.runs)} runs done · " + " · ".join(
         f"{STATUS_ICON.get(r.status, '')} {r.label} seed {r.seed}: {r.status}"
         + (f" {r.step:,}/{r.total_steps:,}" if r.total_steps and r.status == "running" else "") for r in report.runs))
-    st.dataframe(table_records(report.rows), hide_index=True, key="t6_table")
+    st.dataframe(table_records(report.rows), hide_index=True, key="t6_table", placeholder=NOT_YET)
     st.caption(f"CIFAR-10 test error (10,000 official test images) of each model as its training ended; mean ± sample "
                f"standard deviation over seeds when more than one ran. The paper's column: {PAPER_SOURCE} (its plain "
                "nets are drawn in Fig. 6, not tabled).")
