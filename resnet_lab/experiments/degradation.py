@@ -9,6 +9,10 @@ verdict needs the *shallower* pair to have learned: they are the baseline depth 
 net stuck at chance beside a shallower one that learned is not a failed experiment but the finding itself (the
 paper's plain-56, and this lab's, at 3,000 shapes images and 8 epochs), so it is judged, not excused. When a
 shallower net did not learn, the report is inconclusive and says which runs did not learn and what to try.
+
+The paper mode — He et al.'s own CIFAR-10 experiment (Table 6, Fig. 6): plain and ResNet at 20, 32, 44, 56 (and 110)
+layers with the paper's 64k-step recipe, their test errors beside the paper's, over seeds — is
+:mod:`resnet_lab.experiments.paper_cifar` (``python -m resnet_lab degradation --paper``).
 """
 
 from __future__ import annotations
