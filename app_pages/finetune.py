@@ -22,6 +22,7 @@ from resnet_lab.train.config import TrainConfig
 from resnet_lab.train.finetune import MIN_STEPS, STRATEGY_HELP, FinetuneConfig, optimizer_steps, sized_schedule
 from resnet_lab.train.recipes import recipe_for
 from resnet_lab.ui.common import plain
+from resnet_lab.ui.downloads import download_panel
 from resnet_lab.ui.gallery import ago
 from resnet_lab.ui.identity import current_identity, owner_label
 from resnet_lab.ui.job_card import queue_preview
@@ -92,7 +93,6 @@ kinds = (["ImageNet weights"] if imagenet_models else []) + ["A lab run"] + (["S
 kind = choice(st.radio, "Start from", kinds, horizontal=True, key="ft_kind", label_visibility="collapsed")
 source = None
 base_spec = None
-allow_download = False
 not_ready = None  # why Fine-tune cannot start yet (a weights file or a dataset's files missing), said at pick time
 if kind == "ImageNet weights":
     name = choice(st.selectbox, "Model", imagenet_models, key="ft_imagenet")
@@ -114,13 +114,8 @@ if kind == "ImageNet weights":
                 except ValueError as e:
                     st.error(f"That image cannot be used: {plain(e, 500)}", icon=":material/error:")
     else:
-        url = IMAGENET_WEIGHTS[name].url
-        st.warning(plain(f"The weights file {path.name} is not in {path.parent}. Download it from {url} and put it "
-                         "there (torchvision's own cache, $TORCH_HOME/hub/checkpoints), or let torchvision download "
-                         "it if this machine is online.", 1000), icon=":material/cloud_off:")
-        allow_download = st.checkbox("Let torchvision download it", key="ft_download")
-        if not allow_download:
-            not_ready = f"Not yet: the weights file {path.name} is not on this machine (see above)."
+        download_panel(name, key="ft_weights_")
+        not_ready = f"Not yet: the weights file {path.name} is not on this machine (Get it above)."
     source = f"imagenet:{name}"
 elif kind == "A lab run":
     finished = [r for r in store().runs.list(statuses=["done", "stopped"])
@@ -154,8 +149,8 @@ if data_kind == "Built-in":
     st.caption(DATASETS[data_name])
     missing = launcher.missing_data(data_name)  # said now, when picked, not after pressing Fine-tune
     if missing:
-        st.warning("\n\n".join(plain(line, 1000) for line in missing.splitlines()), icon=":material/folder_off:")
-        not_ready = not_ready or f"Not yet: {missing.splitlines()[0]} What to put where is said above."
+        download_panel(data_name, missing, key="ft_data_")
+        not_ready = not_ready or f"Not yet: {missing.splitlines()[0]} Get it above, or put the files where it says."
 else:
     def _import() -> None:
         upload = st.session_state.get("ft_zip")
@@ -307,7 +302,7 @@ def _launch() -> None:
         ids = []
         for ft in fts:
             key = hashlib.sha1(json.dumps([ft.to_dict(), data.to_dict(), cfg.to_dict()], sort_keys=True).encode())
-            ids += launcher.submit_finetune(ft, data, cfg, store=store(), allow_download=allow_download,
+            ids += launcher.submit_finetune(ft, data, cfg, store=store(),
                                             request_key=f"{session_token()}:{key.hexdigest()[:16]}", owner=who,
                                             lesson=current_lesson())
     except (ValueError, NotAllowed) as e:  # OutOfBounds and QueueFull are ValueErrors too

@@ -13,6 +13,8 @@ import streamlit as st
 
 from resnet_lab import jobs
 from resnet_lab.classroom.lessons import lesson_problems, list_lessons
+from resnet_lab.data import fetch
+from resnet_lab.downloads import class_needs, prepare
 from resnet_lab.fmt import format_bytes, format_load
 from resnet_lab.identity import NotAllowed
 from resnet_lab.jobs.eta import Forecast, forecast
@@ -22,7 +24,7 @@ from resnet_lab.train import launcher
 from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.gallery import ago, gallery
 from resnet_lab.ui.identity import app_root, current_identity, current_mode, owner_label, settings
-from resnet_lab.ui.job_card import STATUS_ICON
+from resnet_lab.ui.job_card import STATUS_ICON, progress_text
 from resnet_lab.ui.session import store
 
 ERROR_KEY = "teacher_error"
@@ -259,8 +261,59 @@ def queue_and_devices() -> None:
                      help="GPU: busy time. CPU: 1-minute load average over its cores, at most all of them.")})
 
 
-tab_jobs, tab_queue, tab_people, tab_lessons, tab_gallery = st.tabs(
-    ["Jobs by owner", "Queue and devices", "People", "Lessons", "Gallery"])
+PREPARE_KEY = "teacher_prepare"  # the entries ticked for Prepare for class
+PREPARE_NOTE = "teacher_prepare_note"  # (what Prepare for class did or why it was refused, is it an error)
+
+
+def _prepare(names: list[str]) -> None:
+    try:
+        queued = prepare(store(), who, names=names, settings=conf)
+    except (NotAllowed, ValueError) as e:
+        st.session_state[PREPARE_NOTE] = (f"Prepare for class: {e}", True)
+        return
+    started = [n for n, j in queued.items() if j is not None]
+    st.session_state[PREPARE_NOTE] = ((f"Downloading {', '.join(started)} for the class." if started
+                                       else "Everything ticked is already here."), False)
+
+
+@st.fragment(run_every=2)
+def downloads_tab() -> None:
+    """Prepare for class: every dataset and weights file the class's bounds and lessons allow, what is here, and
+    the downloads running (one per file for the whole class)."""
+    note = st.session_state.get(PREPARE_NOTE)
+    if note:
+        (st.error if note[1] else st.info)(plain(note[0], 1000), icon=":material/download:")
+    needs = class_needs(store(), conf)
+    missing = [w for w in needs if not w.present]
+    st.caption(("Everything your class may train on is fetched before the lesson, once for the whole class, each "
+                "file verified against its publisher's checksum. ")
+               + ("Students may start downloads themselves too ([downloads] students_may_start)."
+                  if conf.students_may_download else "Students cannot start downloads: they wait on yours."))
+    rows = []
+    for w in needs:
+        job = w.job
+        state = ("here" if w.present else progress_text(job) if job is not None and job.active
+                 else f"{job.status}: {job.error or ''}"[:120] if job is not None and job.status != "done"
+                 else "missing")
+        rows.append({"what": w.title, "name": w.name, "size": format_bytes(w.bytes), "from": w.source,
+                     "why": w.reason, "state": state})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="teacher_downloads", placeholder="—")
+    if fetch.offline():
+        st.caption(f":material/cloud_off: This lab is offline ({fetch.OFFLINE_ENV}=1): put the files in place by "
+                   "hand (`python -m resnet_lab datasets list` says where).")
+        return
+    if not missing:
+        st.success("Everything the class may use is here.", icon=":material/check_circle:")
+        return
+    names = {w.name: f"{w.title} ({format_bytes(w.bytes)})" for w in missing}
+    chosen = st.multiselect("To fetch", list(names), default=list(names), format_func=names.get, key=PREPARE_KEY)
+    total = sum(w.bytes for w in missing if w.name in chosen)
+    st.button(f"Prepare for class ({format_bytes(total)})", icon=":material/download:", type="primary",
+              disabled=not chosen, on_click=_prepare, args=(chosen,), key="teacher_prepare_go")
+
+
+tab_jobs, tab_queue, tab_people, tab_lessons, tab_downloads, tab_gallery = st.tabs(
+    ["Jobs by owner", "Queue and devices", "People", "Lessons", "Downloads", "Gallery"])
 with tab_jobs:
     jobs_by_owner()
 with tab_queue:
@@ -289,5 +342,7 @@ with tab_lessons:
             st.code(f"{app_root()}?lesson={lesson.id}", language=None)
     for lesson_id, why in problems.items():
         st.error(f"Lesson `{lesson_id}` does not open: {plain(why, 1000)}", icon=":material/error:")
+with tab_downloads:
+    downloads_tab()
 with tab_gallery:
     gallery("teacher_gallery", who)

@@ -9,6 +9,7 @@ from resnet_lab.train import launcher
 from resnet_lab.train.config import MAX_KEEP_BUDGET_MB, MAX_KEEP_EVERY, OPTIMIZERS, SCHEDULES, TrainConfig
 from resnet_lab.train.recipes import recipe_for
 from resnet_lab.ui.common import plain
+from resnet_lab.ui.downloads import download_panel
 from resnet_lab.ui.gallery import ago
 from resnet_lab.ui.identity import current_identity, owner_label
 from resnet_lab.ui.job_card import queue_preview
@@ -172,7 +173,7 @@ augment = d[4].toggle("Augment", key="train_augment",
 st.caption(DATASETS[data_name])
 missing = launcher.missing_data(data_name)  # said now, when picked, not after pressing Train
 if missing:
-    st.warning("\n\n".join(plain(line, 1000) for line in missing.splitlines()), icon=":material/folder_off:")
+    download_panel(data_name, missing, key="train_")
 recipe = recipe_for(data_name, spec)
 
 with st.expander("Training settings", expanded=False):
@@ -287,7 +288,7 @@ except ValueError as e:  # the same message comes back, in red, if a button is p
 else:
     if not missing:
         shared_offer(preview_data, preview_cfg)
-why_not = f"Not yet: {missing.splitlines()[0]} What to put where is said above." if missing else None
+why_not = f"Not yet: {missing.splitlines()[0]} Get it above, or put the files where it says." if missing else None
 with st.container(horizontal=True, key="train_buttons"):  # each button as wide as its label
     st.button("Train", icon=":material/play_arrow:", on_click=_launch, args=(False,), disabled=bool(missing),
               help=why_not)

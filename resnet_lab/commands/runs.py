@@ -75,16 +75,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     from ..jobs import pump
-    from ..jobs.eta import forecast
+    from ..jobs.eta import forecast, pace
     from ..store import Store
 
     store = Store()
     pump(store)
     jobs = store.jobs.list()
     where = forecast(store)
+    paces = {j.id: pace(j) for j in jobs}
     rows = [{"id": j.id, "kind": j.kind, "name": j.name, "owner": j.owner, "owner_name": j.owner_name,
              "status": j.status, "device": j.device, "slot": j.slot,
              "world_size": j.world_size, "progress": j.progress, "total": j.total, "unit": j.unit, "error": j.error,
+             "per_s": paces[j.id][0] if paces[j.id] else None, "left_s": paces[j.id][1] if paces[j.id] else None,
              "runs": [r.id for r in store.runs.of_job(j.id)], "queue": where[j.id].to_dict() if j.id in where else None}
             for j in jobs]
     if args.json:

@@ -160,16 +160,21 @@ def _datasets_of(datasets: Iterable[str] | None) -> list[str]:
 
 def class_needs(store: Store, settings: ClassSettings | None = None) -> list[Wanted]:
     """Every dataset and weights file the class's bounds and its lessons allow, each once with why: what
-    Prepare for class fetches before the lesson. A class without a dataset or preset allowlist allows them all."""
+    Prepare for class fetches before the lesson. A class without a dataset or preset allowlist allows them all; a
+    lesson adds what it names (its datasets, and the ImageNet weights of its presets) within the class's bounds."""
     settings = settings or load_settings()
+    allowed = _datasets_of(settings.bounds.datasets) + _weights_of(settings.bounds.presets)
     wanted: dict[str, str] = {}
-    for n in _datasets_of(settings.bounds.datasets) + _weights_of(settings.bounds.presets):
-        wanted.setdefault(n, "the class's bounds")
     for lesson in list_lessons(settings):
         datasets = lesson.datasets if lesson.datasets is not None else lesson.bounds.datasets
-        if datasets is not None:
-            for n in _datasets_of(datasets):
+        presets = lesson.presets if lesson.presets is not None else lesson.bounds.presets
+        named = (_datasets_of(datasets) if datasets is not None else []) + \
+            (_weights_of(presets) if presets is not None else [])
+        for n in named:
+            if n in allowed:  # a lesson is bounded by the class
                 wanted.setdefault(n, f"lesson {lesson.id}")
+    for n in allowed:
+        wanted.setdefault(n, "the class's bounds")
     return [_row(store, n, why) for n, why in wanted.items()]
 
 

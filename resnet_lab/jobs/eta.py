@@ -325,3 +325,15 @@ def _play(running: list[Job], left: Mapping[int, float | None], queued: list[Wai
         t = min(later)
     return {w.id: (times[w.id][0], times[w.id][1] if math.isfinite(times[w.id][1]) else None) if w.id in times
             else (None, None) for w in queued}
+
+
+def pace(job: Job, now: float | None = None) -> tuple[float, float | None] | None:
+    """(units per second, seconds left) of a running job, from what it did since it started (a download: bytes per
+    second); the seconds left are None without a total. None for a job not running or that has done nothing yet.
+    A resumed job counts what it had done before too, so its first seconds look fast."""
+    if job.status != "running" or not job.started_at or job.progress <= 0:
+        return None
+    elapsed = max(1e-3, (time.time() if now is None else now) - job.started_at)
+    rate = job.progress / elapsed
+    left = max(0.0, (job.total - job.progress) / rate) if job.total else None
+    return rate, left

@@ -12,7 +12,8 @@ import streamlit as st
 
 from .. import jobs
 from ..identity import Identity, NotAllowed
-from ..jobs.eta import forecast
+from ..fmt import format_bytes, format_duration
+from ..jobs.eta import forecast, pace
 from ..jobs.slots import resolve_device
 from ..store import RESUMABLE, Job, Store
 from .common import plain
@@ -54,7 +55,15 @@ def show_error(error_key: str, for_s: float = 10.0) -> None:
 
 def progress_text(job: Job, label: str = "") -> str:
     """What a job's progress bar says: "step 120 of 400" for training, "36 of 81 evaluations" for other units
-    (without a total: "step 120"), after ``label``."""
+    (without a total: "step 120"), "41.2 MiB of 162.6 MiB · 3.1 MiB/s · about 40 s left" for a download, after
+    ``label``."""
+    if job.unit == "bytes":
+        text = f"{label}{format_bytes(job.progress)}" + (f" of {format_bytes(job.total)}" if job.total else "")
+        moving = pace(job)
+        if moving is not None:
+            rate, left = moving
+            text += f" · {format_bytes(rate)}/s" + (f" · about {format_duration(left)} left" if left else "")
+        return text
     done = f"step {job.progress}" if job.unit == "steps" else f"{job.progress}"
     of = f" of {job.total}" if job.total else ""
     unit = "" if job.unit == "steps" else f" {job.unit}"

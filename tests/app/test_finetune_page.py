@@ -32,10 +32,12 @@ def test_missing_imagenet_weights_are_said_with_their_url_when_picked_and_fine_t
 
     at = open_finetune()
     (warning,) = [unescaped(w.value) for w in at.warning if "resnet18-f37072fd.pth" in unescaped(w.value)]
-    assert "torch_home" in warning and IMAGENET_WEIGHTS["resnet18"].url in warning  # where to get it, at once
+    assert "torch" in warning and "hub/checkpoints" in warning  # where it goes, at once
+    (by_hand,) = [e for e in at.expander if e.label == "Or put the files in place by hand"]
+    assert IMAGENET_WEIGHTS["resnet18"].url in by_hand.text[0].value  # where to get it by hand
+    (get,) = [b for b in at.button if b.label.startswith("Get ResNet-18 ImageNet weights")]
+    assert "MiB from download.pytorch.org" in get.label and not get.disabled  # or the lab downloads it
     assert fine_tune_button(at).disabled and "resnet18-f37072fd.pth" in fine_tune_button(at).help
-    at.checkbox(key="ft_download").check().run()  # downloading it is the other way: then the button is back
-    assert not fine_tune_button(at).disabled
     assert Store().runs.list() == []
 
 
@@ -44,7 +46,8 @@ def test_a_builtin_dataset_not_on_disk_is_said_when_picked(open_finetune):
     at.radio(key="ft_kind").set_value("Scratch").run()
     assert not fine_tune_button(at).disabled
     at.selectbox(key="ft_builtin").set_value("cifar10").run()
-    assert any("CIFAR-10 is not in" in unescaped(w.value) and "Download" in unescaped(w.value) for w in at.warning)
+    assert any("CIFAR-10 is not in" in unescaped(w.value) for w in at.warning)
+    assert any(e.label == "Or put the files in place by hand" and "Download" in e.text[0].value for e in at.expander)
     assert fine_tune_button(at).disabled and "CIFAR-10 is not in" in fine_tune_button(at).help
 
 

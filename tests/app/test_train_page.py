@@ -132,7 +132,11 @@ def test_a_dataset_not_on_disk_is_said_when_picked_and_train_waits_for_it(open_t
     assert not at.exception
     # at once, before any button: what is missing, and where to get it / put it
     (missing,) = [unescaped(w.value) for w in at.warning if f"{title} is not in" in unescaped(w.value)]
-    assert "Missing there" in missing and "Download" in missing and "just put" in missing
+    assert "download it on request" in missing
+    (by_hand,) = [e for e in at.expander if e.label == "Or put the files in place by hand"]
+    assert "Missing there" in by_hand.text[0].value and "Download" in by_hand.text[0].value
+    (get,) = [b for b in at.button if b.label.startswith(f"Get {title} (")]  # its size and source on it
+    assert "MiB from " in get.label and not get.disabled
     buttons = train_buttons(at)
     assert len(buttons) == 2 and all(b.disabled for b in buttons)
     assert all(b.help and f"{title} is not in" in b.help for b in buttons)
@@ -143,6 +147,35 @@ def test_a_dataset_not_on_disk_is_said_when_picked_and_train_waits_for_it(open_t
     assert not any("is not in" in unescaped(w.value) for w in at.warning)
     assert all(not b.disabled for b in train_buttons(at))
     assert not at.number_input(key="train_val_fraction").disabled
+
+
+def test_get_it_downloads_the_dataset_live_and_then_train_goes_on(open_train, tmp_path, monkeypatch):
+    """The Get it button queues the one download job; a real worker fetches the files from a local server (the
+    test's catalogue: tests/downloads/download_wiring.py) and the page then trains on them."""
+    from resnet_lab.downloads import download_job
+    from resnet_lab.jobs.handlers import WIRING_ENV
+    from tests.data.test_downloads import mnist_files, point, serve_all
+    from tests.downloads.download_wiring import ENV, write_overrides
+    from tests.helpers.httpfaults import FaultServer
+    from tests.helpers.waiting import wait_job
+
+    files = mnist_files()
+    with FaultServer() as srv:
+        entry = point(monkeypatch, "mnist", files, serve_all(srv, "mnist", files))
+        monkeypatch.setenv(WIRING_ENV, "tests.downloads.download_wiring")
+        monkeypatch.setenv(ENV, str(write_overrides(tmp_path / "catalogue.json", {"mnist": entry})))
+        at = open_train()
+        at.selectbox(key="train_data").set_value("mnist").run()
+        (get,) = [b for b in at.button if b.label.startswith("Get MNIST (")]
+        assert "from 127.0.0.1" in get.label
+        get.click().run()
+        assert not at.exception
+        store = Store()
+        job = wait_job(store, download_job(store, "mnist").id)
+        assert job.status == "done", job.error
+    at.run()
+    assert not any("is not in" in unescaped(w.value) for w in at.warning)
+    assert all(not b.disabled for b in train_buttons(at))
 
 
 def test_no_runs_yet_is_said_only_when_there_are_no_runs(open_train):

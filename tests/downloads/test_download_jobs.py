@@ -4,6 +4,7 @@ by a hidden button), offline mode queueing nothing, and what Prepare for class f
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -102,7 +103,7 @@ def test_the_status_rows_show_size_source_and_the_running_job(store):
 
 
 def test_prepare_for_class_fetches_what_the_bounds_and_lessons_allow(store):
-    lesson = parse_lesson('id = "digits-lesson"\ntitle = "Digits"\nintro = "x"\ndatasets = ["mnist", "shapes"]\n'
+    lesson = parse_lesson('id = "digits-lesson"\ntitle = "Digits"\nintro = "x"\ndatasets = ["cifar10", "mnist", "shapes"]\n'
                           '[[pages]]\npage = "train"\ntext = "go"\n', expected_id="digits-lesson")
     settings = ClassSettings(class_code="c0de", bounds=Bounds(datasets=("shapes", "cifar10"), presets=("resnet18",
                                                                                                        "resnet20")))
@@ -112,8 +113,7 @@ def test_prepare_for_class_fetches_what_the_bounds_and_lessons_allow(store):
     job_mod.list_lessons = lambda s: [lesson]
     try:
         needs = {w.name: w.reason for w in class_needs(store, settings)}
-        assert needs == {"cifar10": "the class's bounds", "resnet18": "the class's bounds",
-                         "mnist": "lesson digits-lesson"}
+        assert needs == {"cifar10": "lesson digits-lesson", "resnet18": "the class's bounds"}  # mnist: not allowed
         with pytest.raises(NotAllowed):
             prepare(store, student(1), settings=settings)
         queued = prepare(store, TEACHER, names=["cifar10", "resnet18"], settings=settings)
@@ -130,3 +130,22 @@ def test_the_setting_is_read_strictly():
         parse_settings_text('[downloads]\nstudents_may_start = "yes"\n')
     with pytest.raises(SettingsError, match="unknown key"):
         parse_settings_text("[downloads]\nstudents_may = true\n")
+
+
+def test_a_running_download_says_its_bytes_speed_and_time_left(store):
+    import dataclasses
+
+    from resnet_lab.jobs.eta import pace
+    from resnet_lab.ui.job_card import progress_text
+
+    job_id = submit_download(store, "mnist", MACHINE, start=False)
+    store.jobs.claim({"net": 1}, lambda queued, *a: [(queued[0], ["net"])])
+    store.jobs.set_progress(job_id, 3 * 2**20, 12 * 2**20)
+    job = store.jobs.get(job_id)
+    assert job.status == "running" and pace(dataclasses.replace(job, progress=0)) is None  # nothing moved yet
+    job = dataclasses.replace(job, started_at=1000.0)
+    rate, left = pace(job, now=1010.0)
+    assert rate == pytest.approx(3 * 2**20 / 10) and left == pytest.approx(30.0)
+    assert progress_text(dataclasses.replace(job, started_at=time.time() - 10)).startswith(
+        "3.0 MiB of 12.0 MiB · 307.2 KiB/s · about 30 s left")
+    assert progress_text(dataclasses.replace(job, status="stopped")) == "3.0 MiB of 12.0 MiB"
