@@ -62,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ft.add_argument("--weight-decay", type=float, default=5e-4)
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    ft.add_argument("--download", action="store_true", help="let torchvision download missing ImageNet weights")
+    ft.add_argument("--download", action="store_true", help="fetch missing ImageNet weights first (a verified "
+                                                             "download job, as `weights get`), then fine-tune")
     ft.add_argument("--detach", action="store_true")
     ft.add_argument("--json", action="store_true")
     ft.set_defaults(func=cmd_finetune)
@@ -128,11 +129,30 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
                         schedule=args.schedule, weight_decay=args.weight_decay, seed=args.seed, device=args.device)
     store = Store()
+    if args.download and args.source.startswith("imagenet:"):
+        _fetch_weights(store, args.source.split(":", 1)[1])
     ids = []
     for strategy in args.strategy.split(","):
         ft = FinetuneConfig(source=args.source, strategy=strategy.strip(), backbone_lr_mult=args.backbone_lr_mult)
-        ids += launcher.submit_finetune(ft, data, train, store=store, allow_download=args.download)
+        ids += launcher.submit_finetune(ft, data, train, store=store)
     return follow_runs(ids, store, args)
+
+
+def _fetch_weights(store, name: str) -> None:
+    """Download ``name``'s ImageNet weights through the lab's one download door (a job), waiting for it; a failed
+    download raises ValueError with its reason."""
+    from ..downloads import DownloadRefused, submit_download
+    from ..identity import MACHINE
+    from ..jobs.follow import follow
+
+    try:
+        job_id = submit_download(store, name, MACHINE)
+    except DownloadRefused as e:
+        raise ValueError(str(e)) from None
+    if job_id is not None:
+        (job,) = follow(store, [job_id])
+        if job.status != "done":
+            raise ValueError(f"the ImageNet weights of {name} were not downloaded ({job.status}): {job.error or ''}")
 
 
 def follow_runs(ids: list[int], store, args: argparse.Namespace) -> int:

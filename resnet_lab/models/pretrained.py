@@ -1,10 +1,10 @@
 """ImageNet weights through torchvision's own weights API and cache (``$TORCH_HOME/hub/checkpoints``).
 
 torchvision names each weights file after its URL (``resnet18-f37072fd.pth``) and looks for it in
-``torch.hub.get_dir()/checkpoints``. We look there first and read the file with
-``torch.load(weights_only=True)``; only when it is absent, and only when downloads are allowed, do we
-ask torchvision to fetch it (it checks the file's hash). With neither file nor network the error
-names the file and the folder to put it in.
+``torch.hub.get_dir()/checkpoints``. We read the file there with ``torch.load(weights_only=True)``; loading
+never downloads. The lab's one download door puts it there, verified against the hash in its name
+(:mod:`resnet_lab.data.fetch`: ``weights get resnet18``, or Get it on the Fine-tune page); without it the error
+names the file, the folder to put it in, and how to get it.
 """
 
 from __future__ import annotations
@@ -55,17 +55,12 @@ def _weights(name: str):
     return IMAGENET_WEIGHTS[name]
 
 
-def load_imagenet(name: str, allow_download: bool = False) -> Pretrained:
-    """Our ``name`` model with torchvision's ImageNet weights (strict), from the cache or a download."""
+def load_imagenet(name: str) -> Pretrained:
+    """Our ``name`` model with torchvision's ImageNet weights (strict), from torchvision's cache."""
     w = _weights(name)
     path = weights_path(name)
     if not path.is_file():
-        if not allow_download:
-            raise WeightsMissing(_missing(name, path, "downloads are off"))
-        try:
-            torch.hub.load_state_dict_from_url(w.url, model_dir=str(path.parent), progress=False, check_hash=True)
-        except Exception as e:  # no network, a proxy page, a bad hash: all end in the same advice
-            raise WeightsMissing(_missing(name, path, f"the download failed: {type(e).__name__}: {e}")) from None
+        raise WeightsMissing(_missing(name, path))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -80,10 +75,11 @@ def load_imagenet(name: str, allow_download: bool = False) -> Pretrained:
                       std=IMAGENET_STD, path=path)
 
 
-def _missing(name: str, path: Path, why: str) -> str:
-    return (f"The ImageNet weights for {name} are not on this machine ({why}). Put the file {path.name} "
-            f"(from {_weights(name).url}) in {path.parent}{os.sep} — that is $TORCH_HOME/hub/checkpoints, "
-            f"torchvision's own cache — and try again.")
+def _missing(name: str, path: Path) -> str:
+    return (f"The ImageNet weights for {name} are not on this machine. Get them with `python -m resnet_lab weights "
+            f"get {name}` (or Get it on the Fine-tune page), or put the file {path.name} (from {_weights(name).url}) "
+            f"in {path.parent}{os.sep} — that is $TORCH_HOME/hub/checkpoints, torchvision's own cache — and try "
+            "again.")
 
 
 def imagenet_preprocess(image: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:

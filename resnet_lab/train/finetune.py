@@ -96,12 +96,12 @@ class Base:
     label: str  # for run names, e.g. "imagenet resnet18" or "run 12"
 
 
-def load_base(cfg: FinetuneConfig, store=None, allow_download: bool = False) -> Base:
+def load_base(cfg: FinetuneConfig, store=None) -> Base:
     kind, _, arg = cfg.source.partition(":")
     if kind == "imagenet":
         from ..models.pretrained import load_imagenet
 
-        p = load_imagenet(arg, allow_download=allow_download)
+        p = load_imagenet(arg)
         return Base(PRESETS[arg], p.model.state_dict(), p.mean, p.std, f"imagenet {arg}")
     if kind == "run":
         from ..store import Store

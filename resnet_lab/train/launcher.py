@@ -188,13 +188,13 @@ def submit(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = F
 
 def submit_finetune(ft: FinetuneConfig, data: DataConfig, train: TrainConfig, name: str | None = None,
                     request_key: str | None = None, store: Store | None = None,
-                    allow_download: bool = False, owner: Identity = MACHINE, lesson: Any = None) -> list[int]:
+                    owner: Identity = MACHINE, lesson: Any = None) -> list[int]:
     """Queue a fine-tuning run for ``owner`` (within the bounds that apply: :func:`check_bounds`). The base
     (weights file, lab run checkpoint) is checked now, so a missing file is a message at once, not a failed
     run later. Returns [the run id]."""
     check_data_available(data)
     store = store or Store()
-    base = load_base(ft, store, allow_download=allow_download)
+    base = load_base(ft, store)
     info = dataset_info(data.name)
     spec, _ = plan(ft, base, info.num_classes, info.in_channels)
     check_bounds(owner, spec, data, train, lesson)
