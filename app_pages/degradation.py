@@ -39,6 +39,7 @@ from resnet_lab.train import launcher
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.ui.common import PAGES
 from resnet_lab.ui.curves import progress_key
+from resnet_lab.ui.downloads import missing_dataset_panel
 from resnet_lab.ui.identity import me
 from resnet_lab.ui.job_card import STATUS_ICON, job_card, show_error
 from resnet_lab.ui.session import cached_view, live_fragment, pump, session_token, store
@@ -310,9 +311,8 @@ def _t6_show(exp: int) -> list[str]:
 
 def _missing_dataset(name: str, message: str) -> None:
     """What the page shows while a dataset's files are missing: the loader's own message (DatasetMissing: what to
-    get, where to put it). THE SPOT for the download panel: once ``resnet_lab.ui.downloads`` exists, call its
-    ``missing_dataset_panel(name)`` here instead (its "Get it" button)."""
-    st.warning(message, icon=":material/download:")
+    get, where to put it) with the lab's Get it button (resnet_lab.ui.downloads)."""
+    missing_dataset_panel(name, message, key="t6_")
 
 
 def _paper_section() -> None:
