@@ -298,9 +298,11 @@ def _t6_show(exp: int) -> list[str]:
         f"{STATUS_ICON.get(r.status, '')} {r.label} seed {r.seed}: {r.status}"
         + (f" {r.step:,}/{r.total_steps:,}" if r.total_steps and r.status == "running" else "") for r in report.runs))
     st.dataframe(table_records(report.rows), hide_index=True, key="t6_table", placeholder=NOT_YET)
-    st.caption(f"CIFAR-10 test error (10,000 official test images) of each model as its training ended; mean ± sample "
-               f"standard deviation over seeds when more than one ran. The paper's column: {PAPER_SOURCE} (its plain "
-               "nets are drawn in Fig. 6, not tabled).")
+    title = dataset_info(report.config.dataset).description.split(" (")[0]
+    st.caption(f"{title} test error (10,000 official test images) of each model as its training ended; mean ± sample "
+               "standard deviation over seeds when more than one ran. "
+               + (f"The paper's column: {PAPER_SOURCE} (its plain nets are drawn in Fig. 6, not tabled)."
+                  if report.config.dataset == "cifar10" else "The paper has no numbers for this dataset."))
     if report.finding:
         st.markdown(report.finding)
     for p in report.problems:

@@ -212,9 +212,11 @@ def test_degradation_paper_options_parse_into_the_experiments_config():
                                       "--device", "cpu"])
     assert paper_config_from_args(args) == PaperConfig(depths=(20, 56, 110), seeds=3, recipe="short", subset=5000,
                                                        width=8, max_steps=100, device="cpu")
-    args = build_parser().parse_args(["degradation"])  # the classic experiment keeps its 3,000 images
+    args = build_parser().parse_args(["degradation", "--paper", "--data", "cifar100", "--recipe", "short"])
+    assert paper_config_from_args(args) == PaperConfig(dataset="cifar100", recipe="short")
+    args = build_parser().parse_args(["degradation"])  # the classic experiment keeps its 3,000 shapes images
     from resnet_lab.commands.degradation import config_from_args
-    assert config_from_args(args).data.train_subset == 3000
+    assert (config_from_args(args).data.train_subset, config_from_args(args).data.name) == (3000, "shapes")
 
 
 @pytest.mark.parametrize("args, message", [

@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shallow", type=int, default=20, help="depth of the shallower pair, 6n+2 (default 20)")
     p.add_argument("--deep", type=int, default=56, help="depth of the deeper pair, 6n+2 (default 56)")
     p.add_argument("--width", type=int, default=16, help="channels of the first stage, 4..64 (default 16)")
-    p.add_argument("--data", default="shapes", help="dataset: shapes, digits, cifar10, mnist, fashion_mnist")
+    p.add_argument("--data", help="dataset: shapes (the default), digits, cifar10, mnist, fashion_mnist; with "
+                                  "--paper cifar10 (the default) or cifar100")
     p.add_argument("--subset", type=int, default=None,
                    help="at most this many training images (0: all; default 3000, with --paper all)")
     p.add_argument("--image-size", type=int, help="image side in px (default: 32 for shapes, else the data's own)")
@@ -59,11 +60,11 @@ def config_from_args(args: argparse.Namespace):
 
     if args.subset is not None and args.subset < 0:
         raise ValueError(f"--subset must be 0 (all images) or a positive number, got {args.subset}")
-    info = dataset_info(args.data)
-    size = args.image_size or (32 if args.data == "shapes" else min(max(info.native_size, info.min_size),
-                                                                     info.max_size))
+    name = args.data or "shapes"
+    info = dataset_info(name)
+    size = args.image_size or (32 if name == "shapes" else min(max(info.native_size, info.min_size), info.max_size))
     subset = 3000 if args.subset is None else args.subset or None
-    data = DataConfig(name=args.data, image_size=size, train_subset=subset, seed=args.seed)
+    data = DataConfig(name=name, image_size=size, train_subset=subset, seed=args.seed)
     train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
                         eval_points=0)
     return DegradationConfig(shallow=args.shallow, deep=args.deep, width=args.width, data=data, train=train)
@@ -81,7 +82,7 @@ def paper_config_from_args(args: argparse.Namespace):
         raise ValueError(f"--depths must be 6n+2 depths separated by commas (20,32,44,56), got {args.depths!r}") \
             from None
     return PaperConfig(depths=depths, seeds=args.seeds, recipe=args.recipe, subset=args.subset or None,
-                       width=args.width, max_steps=args.max_steps, device=args.device)
+                       width=args.width, max_steps=args.max_steps, device=args.device, dataset=args.data or "cifar10")
 
 
 def _print_paper(report, as_json: bool) -> None:
@@ -99,7 +100,9 @@ def _print_paper(report, as_json: bool) -> None:
     print("  " + "  ".join(h.ljust(w) for h, w in zip(heads, widths)))
     for r in records:
         print("  " + "  ".join(str(r[h]).ljust(w) for h, w in zip(heads, widths)))
-    print(f"  (CIFAR-10 test error as training ended; mean ± sample std over seeds; the paper's column: {PAPER_SOURCE})")
+    paper = f"the paper's column: {PAPER_SOURCE}" if report.config.dataset == "cifar10" else \
+        "the paper has no numbers for it"
+    print(f"  ({report.config.dataset} test error as training ended; mean ± sample std over seeds; {paper})")
     for p in report.problems:
         print(f"  ! {p}")
     if report.finding:

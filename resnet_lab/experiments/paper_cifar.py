@@ -53,7 +53,7 @@ class PaperConfig:
     width: int = 16  # channels of the first stage (the paper: 16); tests use 4
     max_steps: int | None = None  # a shorter try: stop after this many steps, the paper's lr drops scaled along
     device: str = "auto"  # "auto", "cpu" or "cuda"
-    dataset: str = "cifar10"
+    dataset: str = "cifar10"  # or "cifar100" (the paper's column is CIFAR-10's: empty there)
 
     def __post_init__(self) -> None:
         if isinstance(self.depths, (str, bytes)) or not isinstance(self.depths, (list, tuple)) or not self.depths:
@@ -233,15 +233,16 @@ class DepthRow:
                 "paper_resnet_test_error": self.paper_resnet}
 
 
-def table(runs: Sequence[PaperRun]) -> list[DepthRow]:
+def table(runs: Sequence[PaperRun], paper: Mapping[int, float] = PAPER_RESNET_ERROR) -> list[DepthRow]:
     """One row per depth, shallow to deep: the finished runs' test errors (mean ± std over seeds) beside the
-    paper's ResNet error. A run that did not finish ``done`` counts in no mean."""
+    paper's ResNet error (``paper``: Table 6's; empty for a dataset the paper has no numbers for). A run that did not
+    finish ``done`` counts in no mean."""
     rows = []
     for depth in sorted({r.depth for r in runs}):
         def errors(skip: bool) -> list[float | None]:
             return [r.test_error for r in runs if r.depth == depth and r.skip == skip and r.status == "done"]
 
-        rows.append(DepthRow(depth, spread(errors(False)), spread(errors(True)), PAPER_RESNET_ERROR.get(depth)))
+        rows.append(DepthRow(depth, spread(errors(False)), spread(errors(True)), paper.get(depth)))
     return rows
 
 
@@ -297,7 +298,7 @@ class PaperReport:
 
     @property
     def finding(self) -> str | None:
-        return finding(self.rows) if self.complete else None
+        return finding(self.rows, dataset_info(self.config.dataset).num_classes) if self.complete else None
 
     def to_dict(self, series: bool = False) -> dict[str, Any]:
         return {"experiment": self.experiment_id, "kind": KIND, "name": self.name, "config": self.config.params(),
@@ -336,8 +337,10 @@ def summarize_paper(store: Store, experiment_id: int) -> PaperReport:
                   key=lambda r: (r.depth, r.seed, not r.skip))
     problems = tuple(f"{r.label} seed {r.seed} {r.status}" for r in runs
                      if r.status in ("failed", "diverged", "stopped", "interrupted"))
-    return PaperReport(experiment_id=exp.id, name=exp.name, config=PaperConfig.from_params(exp.params),
-                       runs=tuple(runs), rows=tuple(table(runs)), problems=problems)
+    cfg = PaperConfig.from_params(exp.params)
+    paper = PAPER_RESNET_ERROR if cfg.dataset == "cifar10" else {}
+    return PaperReport(experiment_id=exp.id, name=exp.name, config=cfg, runs=tuple(runs), rows=tuple(table(runs, paper)),
+                       problems=problems)
 
 
 # --- what it costs -----------------------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ def test_the_table_averages_seeds_with_the_sample_std_and_sets_the_paper_beside(
          "paper's ResNet (Table 6)": "8.75%"},
         {"depth": 56, "plain test error": "12.00%", "ResNet test error": "7.00%", "paper's ResNet (Table 6)": "6.97%"}]
     assert spread([None, None]) is None
+    assert [r.paper_resnet for r in table(runs, paper={})] == [None, None, None]  # CIFAR-100: no paper column
     assert json.loads(json.dumps([r.to_dict() for r in rows]))[1]["resnet_test_error"]["n"] == 3
 
 
@@ -114,6 +115,7 @@ def fill(store: Store, cfg: PaperConfig, results: dict[tuple[str, int], float], 
                                    + ([] if err is None else [(rid, 20, 2.0, metric, 1 - err)]))
             store.runs.update(rid, step=20, total_steps=20)
             store.runs.finish(rid, "done" if err is not None else "stopped")
+        store.jobs.finish(job, "done", only_if=["queued"])  # nothing left for a worker to start
     return store.experiments.create(KIND, "Table 6", cfg.params(), job_ids)
 
 

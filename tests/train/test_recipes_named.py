@@ -37,7 +37,10 @@ def test_named_recipes_refuse_what_they_do_not_have():
     assert named_recipe("default", "digits", PRESETS["resnet20"]) == recipe_for("digits", PRESETS["resnet20"])
     with pytest.raises(ValueError, match="not known"):
         named_recipe("fast")
-    with pytest.raises(ValueError, match="for cifar10, not digits"):
+    cifar100 = named_recipe("paper", "cifar100")
+    assert cifar100.data().name == "cifar100" and cifar100.train() == named_recipe("paper").train()
+    assert "no CIFAR-100 result" in cifar100.budget
+    with pytest.raises(ValueError, match="for cifar10, cifar100, not digits"):
         named_recipe("paper", "digits")
     with pytest.raises(ValueError, match="spec"):
         named_recipe("default", "digits")
