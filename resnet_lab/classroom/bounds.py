@@ -34,6 +34,7 @@ bounds, a lesson's bounds apply to everyone who opens it) is :func:`resnet_lab.c
 from __future__ import annotations
 
 import dataclasses
+import math
 import functools
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -232,13 +233,31 @@ class Bounds:
                                                       f"{lo}–{max(lo, self.max_image_size)} px")))
         if self.max_train_images is not None:
             problems += self._images_problems(data)
-        if self.max_epochs is not None and train.epochs > self.max_epochs:
+        if self.max_epochs is not None and train.epochs > self.max_epochs and train.max_steps is None:
             problems.append(("max_epochs", _above("Epochs", str(train.epochs), f"1–{self.max_epochs}")))
+        if self.max_epochs is not None and train.max_steps is not None:
+            problems += self._steps_problems(data, train)
         if self.max_batch_size is not None and train.batch_size > self.max_batch_size:
             problems.append(("max_batch_size", _above("Batch size", str(train.batch_size),
                                                       f"2–{self.max_batch_size}")))
         if problems:
             raise OutOfBounds(" ".join(m for _, m in problems), tuple(f for f, _ in problems))
+
+    def _steps_problems(self, data: DataConfig, train: TrainConfig) -> list[tuple[str, str]]:
+        """A run that stops after ``max_steps`` optimizer steps (not after its epochs) is held to ``max_epochs`` by
+        the passes over the training images those steps make; an unknown training-set size is refused."""
+        assert self.max_epochs is not None and train.max_steps is not None
+        images = data.train_subset or full_train_images(data)
+        if images is None:
+            return [("max_epochs", f"Steps {train.max_steps:,} cannot be checked against this class's bound of "
+                                   f"{self.max_epochs} epochs: the number of training images is not known here; "
+                                   "choose a number of training images.")]
+        per_epoch = max(1, images // train.batch_size)
+        epochs = min(train.epochs, math.ceil(train.max_steps / per_epoch))
+        if epochs <= self.max_epochs:
+            return []
+        return [("max_epochs", _above("Epochs", f"{epochs} ({train.max_steps:,} steps of {per_epoch:,} an epoch)",
+                                      f"1–{self.max_epochs}"))]
 
     def check_spec(self, spec: ModelSpec, data: DataConfig | None = None) -> None:
         """Raise :class:`OutOfBounds` when the model alone breaks a bound (presets, depth, parameters); with

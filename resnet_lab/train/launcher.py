@@ -66,12 +66,15 @@ def default_name(spec: ModelSpec, data: DataConfig) -> str:
 def training_work(kind: str, specs: list[dict[str, Any]], data: DataConfig, train: TrainConfig,
                   world_size: int = 1) -> dict[str, Any]:
     """What a training job computes, for learned speeds: the models, the data and its image size, and the
-    training images it will see (epochs × images × models). A job on several devices learns its own speed."""
+    training images it will see (epochs × images × models; a run that stops after ``max_steps``: steps × batch ×
+    models). A job on several devices learns its own speed."""
     signature = hashlib.sha1(json.dumps([specs, data.name, data.image_size, train.batch_size],
                                         sort_keys=True).encode()).hexdigest()[:16]
     images = data.train_subset or NOMINAL_TRAIN_IMAGES
     group = f"@{world_size}" if world_size > 1 else ""
-    return {"key": f"{kind}:{signature}{group}", "units": train.epochs * images * len(specs)}
+    seen = train.epochs * images if train.max_steps is None else min(train.epochs * images,
+                                                                       train.max_steps * train.batch_size)
+    return {"key": f"{kind}:{signature}{group}", "units": seen * len(specs)}
 
 
 def training_rows(spec: ModelSpec, data: DataConfig, train: TrainConfig, twin: bool = False,

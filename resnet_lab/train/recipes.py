@@ -122,6 +122,21 @@ _SMALL = {
                           why="Fashion-MNIST: 28 px up to 32 for the CIFAR stem; 10,000 images, 4 epochs",
                           budget="not in the lab's benchmark (its files are not shipped); how long it takes "
                                  "here, the queue's estimate learns from the first run"),
+    "cifar100": dict(image_size=32, train_subset=20_000, epochs=10, batch_size=64, lr=0.05,
+                     why="CIFAR-100 at its own 32 px; 100 classes need more images than CIFAR-10's 10: 20,000 of "
+                         "the 50,000 (200 a class) keep a CPU run to minutes (use them all on a GPU)",
+                     budget="not measured in the lab yet (no internet on its benchmark machine); how long it takes "
+                            "here, the queue's estimate learns from the first run"),
+    "svhn": dict(image_size=32, train_subset=10_000, epochs=4, batch_size=64, lr=0.05,
+                 why="SVHN house-number digits at their own 32 px, never flipped (a mirrored digit is another "
+                     "symbol); 10,000 of the 73,257 images",
+                 budget="not measured in the lab yet (no internet on its benchmark machine); how long it takes "
+                        "here, the queue's estimate learns from the first run"),
+    "imagenette": dict(image_size=64, train_subset=None, epochs=10, batch_size=64, lr=0.05,
+                       why="Imagenette: real ImageNet photos (160 px) at 64 px for a CPU run, all 9,469 training "
+                           "images; a fine-tune from ImageNet weights (Fine-tune page) learns far faster",
+                       budget="not measured in the lab yet (no internet on its benchmark machine); how long it "
+                              "takes here, the queue's estimate learns from the first run"),
     "cifar10": dict(image_size=32, train_subset=10_000, epochs=8, batch_size=64, lr=0.05,
                     why="CIFAR-10 at its own 32 px; 10,000 of the 50,000 images keep a CPU run to minutes "
                         "(use them all on a GPU)",

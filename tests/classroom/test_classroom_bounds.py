@@ -220,3 +220,19 @@ def test_a_datasets_info_fits_a_spec_as_training_builds_it():
     spec = PRESETS["resnet20"]
     fitted = dataset_info("digits").fit(spec)
     assert (fitted.num_classes, fitted.in_channels) == (10, 1) and fitted == spec.replace(num_classes=10, in_channels=1)
+
+
+def test_a_run_by_steps_is_held_to_the_epoch_bound_by_the_passes_its_steps_make():
+    from resnet_lab.train.launcher import training_work
+
+    b = Bounds(max_epochs=5)
+    spec, data = PRESETS["resnet20"], DataConfig(name="shapes", image_size=32, train_subset=1000)
+    ok = TrainConfig(epochs=200, batch_size=100, max_steps=50)  # 10 steps an epoch: 5 passes
+    b.check_training(spec, data, ok)
+    with pytest.raises(OutOfBounds, match=r"Epochs 6 \(51 steps of 10 an epoch\)") as e:
+        b.check_training(spec, data, TrainConfig(epochs=200, batch_size=100, max_steps=51))
+    assert e.value.fields == ("max_epochs",)
+    with pytest.raises(OutOfBounds, match="number of training images is not known"):
+        Bounds(max_epochs=5).check_training(spec, DataConfig(name="folder:nowhere"), ok)
+    assert training_work("train", [{}], data, ok)["units"] == 50 * 100  # steps × batch, not 200 epochs
+    assert training_work("train", [{}, {}], data, TrainConfig(epochs=3, batch_size=100))["units"] == 2 * 3 * 1000

@@ -44,3 +44,13 @@ def test_named_recipes_refuse_what_they_do_not_have():
         named_recipe("paper", "digits")
     with pytest.raises(ValueError, match="spec"):
         named_recipe("default", "digits")
+
+
+@pytest.mark.parametrize("name, size", [("cifar100", 32), ("svhn", 32), ("imagenette", 64)])
+def test_the_downloadable_datasets_have_recipes_of_their_own(name, size):
+    from resnet_lab.models.presets import PRESETS
+    from resnet_lab.train.recipes import recipe_for
+
+    r = recipe_for(name, PRESETS["resnet20"])
+    assert r.image_size == size and not r.why.startswith("your images") and r.dataset == name
+    assert r.data().augment and r.train().epochs == r.epochs
