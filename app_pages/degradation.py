@@ -333,7 +333,7 @@ def _paper_section() -> None:
     c[0].multiselect("Depths", DEPTH_CHOICES_T6, key="t6_depths",
                      help="Each depth is a ResNet and its plain twin, trained on the same batches.")
     c[1].number_input("Seeds", 1, MAX_SEEDS, key="t6_seeds", help="Runs of each depth, for the run-to-run spread.")
-    c[2].selectbox("Recipe", ("paper", "short"), key="t6_recipe", format_func=lambda r: {
+    choice(c[2].selectbox, "Recipe", ("paper", "short"), key="t6_recipe", format_func=lambda r: {
         "paper": "paper (64k steps)", "short": "short (one-cycle, 30 epochs)"}[r])
     c[3].number_input("Training images (0: all)", 0, 50_000, step=1000, key="t6_subset")
     try:

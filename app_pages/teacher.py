@@ -26,6 +26,7 @@ from resnet_lab.ui.gallery import ago, gallery
 from resnet_lab.ui.identity import app_root, current_identity, current_mode, owner_label, settings
 from resnet_lab.ui.job_card import STATUS_ICON, progress_text
 from resnet_lab.ui.session import store
+from resnet_lab.ui.widgets import choice
 
 ERROR_KEY = "teacher_error"
 DONE_KEY = "teacher_done"  # (what the last action did, when): shown for NOTE_S seconds
@@ -306,7 +307,8 @@ def downloads_tab() -> None:
         st.success("Everything the class may use is here.", icon=":material/check_circle:")
         return
     names = {w.name: f"{w.title} ({format_bytes(w.bytes)})" for w in missing}
-    chosen = st.multiselect("To fetch", list(names), default=list(names), format_func=names.get, key=PREPARE_KEY)
+    chosen = choice(st.multiselect, "To fetch", list(names), default=list(names), format_func=names.get,
+                    key=PREPARE_KEY)
     total = sum(w.bytes for w in missing if w.name in chosen)
     st.button(f"Prepare for class ({format_bytes(total)})", icon=":material/download:", type="primary",
               disabled=not chosen, on_click=_prepare, args=(chosen,), key="teacher_prepare_go")

@@ -1,11 +1,13 @@
 """Download jobs in real worker processes against a local HTTP server (tests/helpers/httpfaults.py): thirty students
 who pick the same dataset at once get one job and the server sends each file once; torchvision then reads the
-files; a slow download shows its bytes moving, stops on request keeping its part, and a Resume finishes it with a
-Range request. The worker reads the test's catalogue (local URLs, the test files' checksums) through the test's
+files; a slow download shows its bytes moving, stops on request keeping its part, goes on after a Resume, is
+SIGKILLed (the reaper marks it interrupted, its part kept), and a Resume finishes it with a Range request. The worker reads the test's catalogue (local URLs, the test files' checksums) through the test's
 wiring module; the lab's own catalogue is untouched."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 
 import pytest
@@ -27,6 +29,7 @@ OPEN_CLASS = ClassSettings(class_code="c0de", students_may_download=True)
 
 @pytest.fixture
 def lab(lab_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
     for var in ("RESNET_LAB_OFFLINE", "RESNET_LAB_MIRROR", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
@@ -70,7 +73,7 @@ def test_thirty_students_get_one_job_one_download_and_torchvision_reads_it(lab, 
     assert submit_download(lab, "mnist", Identity("class:late", "late"), settings=OPEN_CLASS) is None  # here now
 
 
-def test_a_slow_download_moves_stops_keeping_its_part_and_resumes_with_a_range_request(lab, tmp_path, monkeypatch):
+def test_a_slow_download_moves_stops_or_is_killed_keeping_its_part_and_resumes_with_a_range_request(lab, tmp_path, monkeypatch):
     data = pth_bytes(400_000)  # ~1.6 MB at 64 KiB every 0.1 s: about 2.5 s to send
     name = catalogue.entry("resnet18").files[0].name
     with FaultServer() as srv:
@@ -84,6 +87,12 @@ def test_a_slow_download_moves_stops_keeping_its_part_and_resumes_with_a_range_r
         assert stopped.status == "stopped" and 0 < stopped.progress < len(data)
         part = entry.folder() / f"{name}.part"
         assert part.is_file() and not (entry.folder() / name).exists()
+        jobs.resume(job_id, lab, by=MACHINE)  # still slow: then its worker is killed outright
+        kept = stopped.progress
+        wait_job(lab, job_id, until=lambda j: j.status == "running" and j.progress > kept)
+        os.kill(lab.jobs.get(job_id).pid, signal.SIGKILL)
+        killed = wait_job(lab, job_id, until=lambda j: j.status == "interrupted", timeout=30)
+        assert "Resume continues" in killed.error and part.is_file()
         srv.faults[f"/w/{name}"] = Faults()  # full speed now
         jobs.resume(job_id, lab, by=MACHINE)
         done = wait_job(lab, job_id)

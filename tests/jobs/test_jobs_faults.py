@@ -41,7 +41,8 @@ DIGITS = DataConfig(name="digits", image_size=8, train_subset=256, augment=False
 QUICK = TrainConfig(epochs=1, batch_size=64, lr=0.05, log_every=2, grad_norm_every=2, device="cpu")
 
 KILL_TESTED = {"train": "tests/jobs/test_jobs_processes.py", "landscape": "tests/jobs/test_jobs_processes.py",
-               "interpolation": "tests/jobs/test_jobs_processes.py", "finetune": "tests/jobs/test_jobs_faults.py"}
+               "interpolation": "tests/jobs/test_jobs_processes.py", "finetune": "tests/jobs/test_jobs_faults.py",
+               "download": "tests/downloads/test_download_processes.py"}
 """Every kind of job, and where its worker is SIGKILLed, found interrupted and resumed."""
 
 
