@@ -9,6 +9,9 @@ students_may_start``). Joining a download that is already running is open to eve
 
 Offline (``RESNET_LAB_OFFLINE=1``) no job is queued and no connection is attempted: the refusal says what to
 put where, as the loaders do.
+
+The catalogue is imported where it is used, never when this module is: it reads torchvision's tables, and every
+worker of every kind imports this module through the wiring (a second of start-up a job would pay for nothing).
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from typing import Any, Iterable
 
 from ..classroom.lessons import list_lessons
 from ..classroom.settings import ClassSettings, load_settings
-from ..data import catalogue, fetch
 from ..fmt import format_bytes
 from ..identity import MACHINE, Identity, NotAllowed
 from ..jobs import JobRequest, scheduler
@@ -38,6 +40,8 @@ class DownloadRefused(ValueError):
 def _run(ctx: JobContext) -> Outcome:
     """Fetch the job's entry (``params["name"]``), reporting bytes done of bytes in all; a stop keeps the partial
     file, which a Resume (or any later request) continues with an HTTP Range request."""
+    from ..data import catalogue, fetch
+
     name = str(ctx.job.params["name"])
     entry = catalogue.entry(name)
     ctx.progress(0, entry.total_bytes())
@@ -85,6 +89,8 @@ def submit_download(store: Store, name: str, who: Identity = MACHINE, *, mirror:
     """Queue the download of catalogue entry ``name`` (or join the one queued or running) and return its job id;
     None when the files are already there. ``start``: start it at once if the ``net`` slot has room. Refused with :class:`DownloadRefused` offline, for an unknown name, and
     for a student when the class does not let students start downloads (joining a running one is allowed)."""
+    from ..data import catalogue, fetch
+
     try:
         entry = catalogue.entry(name)
     except ValueError as e:
@@ -133,6 +139,8 @@ class Wanted:
 
 
 def _row(store: Store, name: str, reason: str = "") -> Wanted:
+    from ..data import catalogue
+
     e = catalogue.entry(name)
     host = e.files[0].urls[0].split("/")[2] if e.files and e.files[0].urls else ""
     return Wanted(name, e.title, e.kind, e.total_bytes(), catalogue.present(name), host, download_job(store, name),
@@ -141,11 +149,15 @@ def _row(store: Store, name: str, reason: str = "") -> Wanted:
 
 def status_rows(store: Store, names: Iterable[str] | None = None) -> list[Wanted]:
     """Every catalogue entry (or those named), with whether it is here and its latest download job."""
+    from ..data import catalogue
+
     return [_row(store, n) for n in (catalogue.CATALOGUE if names is None else names)]
 
 
 def _weights_of(presets: Iterable[str] | None) -> list[str]:
     """The weights entries the allowed presets can be fine-tuned from (all of them when any preset is allowed)."""
+    from ..data import catalogue
+
     names = [n for n, e in catalogue.CATALOGUE.items() if e.kind == "weights"]
     if presets is None:
         return names
@@ -154,6 +166,8 @@ def _weights_of(presets: Iterable[str] | None) -> list[str]:
 
 
 def _datasets_of(datasets: Iterable[str] | None) -> list[str]:
+    from ..data import catalogue
+
     names = [n for n, e in catalogue.CATALOGUE.items() if e.kind == "dataset"]
     return names if datasets is None else [n for n in names if n in set(datasets)]
 

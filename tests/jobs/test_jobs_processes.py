@@ -106,12 +106,12 @@ def test_jobs_of_every_kind_take_turns_first_come_first_served_on_one_slot(priva
         except BaseException as e:  # surfaced below
             errors.append(e)
 
-    threads = [threading.Thread(target=submit, args=(i,)) for i in range(6)]
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert not errors and len(order) == 6
+    assert not errors and len(order) == 4
     running_at_once = []
 
     def all_done():
@@ -119,9 +119,9 @@ def test_jobs_of_every_kind_take_turns_first_come_first_served_on_one_slot(priva
         running_at_once.append(sum(j.status == "running" for j in js))
         return not any(j.active for j in js)
 
-    wait_for(all_done, store=store, timeout=300, what="six jobs")
+    wait_for(all_done, store=store, timeout=300, what="four jobs")
     done = sorted((store.jobs.get(j) for j in order), key=lambda j: j.id)
-    assert [j.status for j in done] == ["done"] * 6, [(j.kind, j.status, j.error) for j in done]
+    assert [j.status for j in done] == ["done"] * 4, [(j.kind, j.status, j.error) for j in done]
     assert {j.kind for j in done} == {"train", "landscape"}
     assert max(running_at_once) <= 1
     for a, b in zip(done, done[1:]):
@@ -134,10 +134,10 @@ def test_thirty_pollers_never_disturb_a_job_or_see_a_locked_database(private_tra
     """What 30 browsers watching do to the store: poll jobs, runs and metrics (and pump) while a worker writes."""
     store, ids = private_trained_home
     if kind == "train":
-        rid = launcher.submit(TINY, DIGITS, QUICK.replace(epochs=6, log_every=1), twin=True, store=store)[0]
+        rid = launcher.submit(TINY, DIGITS, QUICK.replace(epochs=4, log_every=1), twin=True, store=store)[0]
         job = store.runs.get(rid).job_id
     else:
-        job = submit_landscape(ids[0], LandscapeParams(dims=2, steps=11, batches=1, batch_size=64), store=store)
+        job = submit_landscape(ids[0], LandscapeParams(dims=2, steps=7, batches=1, batch_size=64), store=store)
     errors: list[BaseException] = []
     done = threading.Event()
 

@@ -52,13 +52,13 @@ def test_missing_data_is_refused_before_queueing(lab_home):
 
 @pytest.mark.slow
 def test_resnet20_learns_shapes_clearly_above_chance_with_its_twin_recorded(store):
-    data = DataConfig(name="shapes", image_size=24, train_subset=1500, seed=0)
-    ids = launcher.submit(PRESETS["resnet20"], data, TrainConfig(epochs=4, batch_size=64, device="cpu"),
+    data = DataConfig(name="shapes", image_size=24, train_subset=1000, seed=0)
+    ids = launcher.submit(PRESETS["resnet20"], data, TrainConfig(epochs=3, batch_size=32, device="cpu"),
                           twin=True, store=store)
     wait_for(lambda: all(store.runs.get(i).status == "done" for i in ids), timeout=400, store=store, what="training")
     resnet, plain = (store.runs.get(i) for i in ids)
     chance = 1 / 6
-    print(f"\nshapes 24px, 1500 images, 4 epochs: resnet20 val acc {resnet.best['val/acc']:.3f}, "
+    print(f"\nshapes 24px, 1000 images, 3 epochs at batch 32: resnet20 val acc {resnet.best['val/acc']:.3f}, "
           f"plain20 val acc {plain.best['val/acc']:.3f} (chance {chance:.3f})")
     assert resnet.best["val/acc"] > 2 * chance
     assert plain.partner_id == resnet.id and "val/acc" in plain.best
