@@ -150,14 +150,3 @@ def test_a_running_download_says_its_bytes_speed_and_time_left(store):
         "3.0 MiB of 12.0 MiB · 307.2 KiB/s · about 30 s left")
     assert progress_text(dataclasses.replace(job, status="stopped")) == "3.0 MiB of 12.0 MiB"
 
-
-def test_a_worker_of_any_kind_starts_without_the_catalogue():
-    """Every worker imports the wiring (resnet_lab.kinds), so the download kind must not pull in the catalogue and
-    torchvision's tables with it: a second of start-up every training job would pay for nothing."""
-    import subprocess
-    import sys
-
-    code = "import sys, resnet_lab.kinds; print(sorted(m for m in sys.modules if m.startswith(('torchvision', " \
-           "'resnet_lab.data.catalogue', 'resnet_lab.data.fetch'))))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"

@@ -100,3 +100,15 @@ def test_a_slow_download_moves_stops_or_is_killed_keeping_its_part_and_resumes_w
         assert srv.ranges(f"w/{name}")  # it continued where it stopped
     assert (entry.folder() / name).read_bytes() == data and not part.exists()
     wait_for(lambda: catalogue.present("resnet18"), 5)
+
+
+def test_a_worker_of_any_kind_starts_without_the_catalogue():
+    """Every worker imports the wiring (resnet_lab.kinds), so the download kind must not pull in the catalogue and
+    torchvision's tables with it: a second of start-up every training job would pay for nothing."""
+    import subprocess
+    import sys
+
+    code = "import sys, resnet_lab.kinds; print(sorted(m for m in sys.modules if m.startswith(('torchvision', " \
+           "'resnet_lab.data.catalogue', 'resnet_lab.data.fetch'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
