@@ -44,8 +44,11 @@ browser: dev
 		$(PY) -m playwright install chromium; \
 	fi
 
+# OMP_WAIT_POLICY=PASSIVE: the server's OpenMP threads sleep when they wait, leaving the cores to the training
+# workers beside it (which get the same from the lab: resnet_lab/jobs/slots.py).
 run: venv
-	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(PY) -m streamlit run app.py --server.address $(HOST) \
+		--server.port $(PORT)
 
 test: browser
 	$(PYTEST)

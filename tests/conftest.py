@@ -1,8 +1,13 @@
 import os
 from pathlib import Path
 
-import pytest
-import torch
+# OpenMP threads that wait sleep instead of spinning, here and in every process the tests start (app servers, the
+# CLI, bench scripts; job workers get it from the lab itself): the suite's processes share two cores, and a spinning
+# thread that loses its core slows a run up to tenfold. Set before torch is imported, which reads it once.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from tests.helpers.homes import private_home, train_tiny_job
 from tests.helpers.tiers import TIERS, tier_of

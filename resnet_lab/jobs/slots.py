@@ -110,9 +110,15 @@ def worker_env(slot: str) -> dict[str, str]:
     """Environment for a worker on ``slot``: a GPU slot sees only its GPU (as cuda:0), the CPU slot none.
     Slot ``cuda:i`` is the i-th GPU the lab was started with (the i-th entry of its CUDA_VISIBLE_DEVICES, if
     it was started with one); the machine's view is passed down for the worker's own pump. A job on several
-    GPUs (``slot`` = "cuda:0,cuda:2") sees those, in that order: rank r's GPU is its cuda:r."""
+    GPUs (``slot`` = "cuda:0,cuda:2") sees those, in that order: rank r's GPU is its cuda:r.
+
+    Its OpenMP threads sleep when they wait (``OMP_WAIT_POLICY=PASSIVE``, unless set already) instead of spinning:
+    a worker shares the cores with the app's server, the class's pages and often another worker, and spinning
+    threads that lose their core make a CPU run up to ten times slower (resnet20 on shapes beside one busy core:
+    209 s spinning, 37 s passive; alone, the same either way)."""
     base = _base_devices()
-    env = {"RESNET_LAB_GPU_COUNT": str(_visible_gpus()), "RESNET_LAB_CUDA_DEVICES": ",".join(base or [])}
+    env = {"RESNET_LAB_GPU_COUNT": str(_visible_gpus()), "RESNET_LAB_CUDA_DEVICES": ",".join(base or []),
+           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY") or "PASSIVE"}
     gpus = []
     for one in slot.split(","):
         if one.startswith("cuda:"):

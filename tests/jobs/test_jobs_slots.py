@@ -9,7 +9,7 @@ from tests.helpers.homes import seed
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch):
     for name in ("RESNET_LAB_JOBS_PER_GPU", "RESNET_LAB_JOBS_PER_CPU", "RESNET_LAB_GPUS", "RESNET_LAB_GPU_COUNT",
-                 "RESNET_LAB_CUDA_DEVICES", "CUDA_VISIBLE_DEVICES", "RESNET_LAB_DOWNLOADS_AT_ONCE"):
+                 "RESNET_LAB_CUDA_DEVICES", "CUDA_VISIBLE_DEVICES", "RESNET_LAB_DOWNLOADS_AT_ONCE", "OMP_WAIT_POLICY"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -58,7 +58,8 @@ def test_a_worker_sees_only_its_gpu_and_knows_the_machine_for_its_own_pump(monke
     # started on GPUs 2 and 3 of a bigger machine: slot cuda:1 is GPU 3
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     env = slots.worker_env("cuda:1")
-    assert env == {"CUDA_VISIBLE_DEVICES": "3", "RESNET_LAB_GPU_COUNT": "2", "RESNET_LAB_CUDA_DEVICES": "2,3"}
+    assert env == {"CUDA_VISIBLE_DEVICES": "3", "RESNET_LAB_GPU_COUNT": "2", "RESNET_LAB_CUDA_DEVICES": "2,3",
+                   "OMP_WAIT_POLICY": "PASSIVE"}  # threads that wait sleep: the cores are shared
     # inside that worker (it sees one GPU, or none on the CPU slot): the queue still has both GPU slots
     for key, value in {**slots.worker_env("cpu"), "CUDA_VISIBLE_DEVICES": ""}.items():
         monkeypatch.setenv(key, value)
