@@ -288,7 +288,8 @@ def downloads_tab() -> None:
     missing = [w for w in needs if not w.present]
     st.caption(("Everything your class may train on is fetched before the lesson, once for the whole class, each "
                 "file verified against its publisher's checksum. ")
-               + ("Students may start downloads themselves too ([downloads] students_may_start)."
+               + ("" if mode == "single" else
+                  "Students may start downloads themselves too ([downloads] students_may_start)."
                   if conf.students_may_download else "Students cannot start downloads: they wait on yours."))
     rows = []
     for w in needs:
@@ -296,8 +297,8 @@ def downloads_tab() -> None:
         state = ("here" if w.present else progress_text(job) if job is not None and job.active
                  else f"{job.status}: {job.error or ''}"[:120] if job is not None and job.status != "done"
                  else "missing")
-        rows.append({"what": w.title, "name": w.name, "size": format_bytes(w.bytes), "from": w.source,
-                     "why": w.reason, "state": state})
+        rows.append({"what": w.title, "state": state, "size": format_bytes(w.bytes), "why": w.reason,
+                     "name": w.name, "from": w.source})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="teacher_downloads", placeholder="—")
     if fetch.offline():
         st.caption(f":material/cloud_off: This lab is offline ({fetch.OFFLINE_ENV}=1): put the files in place by "
