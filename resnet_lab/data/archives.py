@@ -111,22 +111,12 @@ def is_junk(parts: tuple[str, ...] | list[str]) -> bool:
     return False
 
 
-def extract_zip(
-    zip_path: str | os.PathLike[str], dest_dir: str | os.PathLike[str], limits: ArchiveLimits = ArchiveLimits()
-) -> ExtractResult:
-    """Extract the zip at ``zip_path`` into the new folder ``dest_dir``, refusing anything unsafe.
-
-    ``dest_dir`` must not exist (``FileExistsError`` otherwise); its parent is created if needed.
-    Every entry is validated from the central directory before a byte is written (names, types,
-    encryption, compression method, sizes, ratios, counts, overlaps); then regular files are streamed
-    into a hidden temp folder inside ``dest_dir``'s parent while their real sizes are counted, and the
-    temp folder is renamed to ``dest_dir`` at the end. On any refusal or error the temp folder is
-    removed, so nothing is left behind. Folders and regular files only; file modes and timestamps
-    from the archive are not applied.
-
-    Returns an :class:`ExtractResult`; raises :class:`ArchiveRejected` for an unsafe or broken archive.
-    """
-    src = Path(zip_path)
+def check_paths(archive_path: str | os.PathLike[str], dest_dir: str | os.PathLike[str],
+                limits: ArchiveLimits) -> tuple[Path, Path, int]:
+    """What every door checks before it opens an archive: ``dest_dir`` names a new folder (``ValueError``,
+    ``FileExistsError``), the archive is a readable regular file within ``limits.max_archive_bytes``
+    (:class:`ArchiveRejected`). Returns (archive, destination, the archive's size in bytes)."""
+    src = Path(archive_path)
     dest = Path(dest_dir)
     if not dest.name or dest.name in (".", ".."):
         raise ValueError(f"dest_dir={str(dest_dir)!r} must name a new folder")
@@ -142,6 +132,25 @@ def extract_zip(
         raise ArchiveRejected(
             f"the archive is {format_bytes(size)}; at most {format_bytes(limits.max_archive_bytes)} is accepted"
         )
+    return src, dest, size
+
+
+def extract_zip(
+    zip_path: str | os.PathLike[str], dest_dir: str | os.PathLike[str], limits: ArchiveLimits = ArchiveLimits()
+) -> ExtractResult:
+    """Extract the zip at ``zip_path`` into the new folder ``dest_dir``, refusing anything unsafe.
+
+    ``dest_dir`` must not exist (``FileExistsError`` otherwise); its parent is created if needed.
+    Every entry is validated from the central directory before a byte is written (names, types,
+    encryption, compression method, sizes, ratios, counts, overlaps); then regular files are streamed
+    into a hidden temp folder inside ``dest_dir``'s parent while their real sizes are counted, and the
+    temp folder is renamed to ``dest_dir`` at the end. On any refusal or error the temp folder is
+    removed, so nothing is left behind. Folders and regular files only; file modes and timestamps
+    from the archive are not applied.
+
+    Returns an :class:`ExtractResult`; raises :class:`ArchiveRejected` for an unsafe or broken archive.
+    """
+    src, dest, size = check_paths(zip_path, dest_dir, limits)
     with src.open("rb") as fp:
         _check_is_zip(fp, src.name, limits)
         try:

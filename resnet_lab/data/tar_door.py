@@ -26,7 +26,8 @@ import tempfile
 from pathlib import Path
 
 from ..fmt import format_bytes
-from .archives import GIB, MIB, ArchiveLimits, ArchiveRejected, ExtractResult, _inside, _safe_parts, _short, is_junk
+from .archives import (GIB, MIB, ArchiveLimits, ArchiveRejected, ExtractResult, _inside, _safe_parts, _short, check_paths,
+                       is_junk)
 
 CHUNK = 1 * MIB  # bytes copied from a member at a time
 
@@ -47,21 +48,7 @@ def extract_tar(tar_path: str | os.PathLike[str], dest_dir: str | os.PathLike[st
     ``dest_dir`` must not exist (``FileExistsError`` otherwise); its parent is created if needed. Returns an
     :class:`ExtractResult`; raises :class:`ArchiveRejected` (naming the member) for an unsafe or broken archive.
     """
-    src = Path(tar_path)
-    dest = Path(dest_dir)
-    if not dest.name or dest.name in (".", ".."):
-        raise ValueError(f"dest_dir={str(dest_dir)!r} must name a new folder")
-    if dest.exists() or dest.is_symlink():
-        raise FileExistsError(f"{dest} already exists; extract into a new folder")
-    try:
-        size = src.stat().st_size
-    except OSError as e:
-        raise ArchiveRejected(f"the archive {src.name} could not be read ({e.strerror or e})") from e
-    if not src.is_file():
-        raise ArchiveRejected(f"{src.name} is not a regular file")
-    if size > limits.max_archive_bytes:
-        raise ArchiveRejected(
-            f"the archive is {format_bytes(size)}; at most {format_bytes(limits.max_archive_bytes)} is accepted")
+    src, dest, size = check_paths(tar_path, dest_dir, limits)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
     try:
