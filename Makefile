@@ -15,20 +15,18 @@ PYTEST := $(PY) -m pytest -n $(TEST_WORKERS)
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# --no-compile: pip does not byte-compile every file of torch and its friends (half a minute of a fresh setup);
-# Python compiles the modules a process imports on first use and keeps them.
 $(VENV)/.deps: requirements.txt | $(PY)
-	$(PY) -m pip install --no-compile -r requirements.txt
+	$(PY) -m pip install -r requirements.txt
 	touch $@
 
 $(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
-	$(PY) -m pip install --no-compile -r requirements-dev.txt
+	$(PY) -m pip install -r requirements-dev.txt
 	touch $@
 
 # Optional extra: TensorBoard, for `python -m resnet_lab export-tensorboard --run ID DIR`. The test setup installs it
 # too, so that command's test runs in `make test`.
 $(VENV)/.tensorboard-deps: requirements-tensorboard.txt $(VENV)/.deps
-	$(PY) -m pip install --no-compile -r requirements-tensorboard.txt
+	$(PY) -m pip install -r requirements-tensorboard.txt
 	touch $@
 
 venv: $(VENV)/.deps
