@@ -114,6 +114,22 @@ class ClassSettings:
         """Is ``login`` (an e-mail, OIDC subject or proxy user name) on the teachers' list? Case-insensitive."""
         return isinstance(login, str) and login.strip().lower() in self.teacher_logins
 
+    def is_teacher_owner(self, owner: str | None) -> bool:
+        """Is the record owner ``owner`` (an ``Identity.owner`` key, as stored on jobs) a teacher's, by these
+        settings? The machine (``local``), the teacher of the teacher's token, and ``login:``/``proxy:`` owners
+        whose login is on the teachers' list (:meth:`is_teacher_login`) are; a class member (``class:``) never is.
+        What the queue asks to let a teacher's jobs past the class's caps (it knows owners, not identities).
+        A login whose e-mail is its key but whose *subject* is the one listed is not recognised from the key."""
+        from ..identity import LOCAL
+        from .people import TEACHER  # the owner key of the teacher's token (people imports this module)
+
+        if not isinstance(owner, str):
+            return False
+        if owner in (LOCAL, TEACHER):
+            return True
+        source, _, login = owner.partition(":")
+        return source in ("login", "proxy") and self.is_teacher_login(login)
+
 
 def settings_path() -> Path:
     """The settings file in use: ``$RESNET_LAB_SETTINGS`` or ``$RESNET_LAB_HOME/classroom.toml``."""

@@ -37,8 +37,8 @@ from ..fmt import format_duration
 from ..identity import LOCAL
 from ..store import Job, Store
 from . import slots
-from .scheduler import FROM_SETTINGS, queue_caps
-from .turns import Waiting, pick, turn_order
+from .scheduler import FROM_SETTINGS, queue_caps, uncapped_owners
+from .turns import Uncapped, Waiting, machine_only, pick, turn_order
 
 UNTIMED_SPREAD = 2.0  # a job of a kind timed on this device, but not this job: each end of the range stretched ×
 RECENT_TIMINGS = 5  # the newest finished jobs of one key that make its estimate (the lab's speed drifts)
@@ -215,7 +215,8 @@ def forecast(store: Store, capacity: Mapping[str, int] | None = None, now: float
     "world_size": ..., "owner": ..., "work": ...} also the forecast of a job not queued yet, under the key None
     (what the page shows before the button; ``owner``, an ``Identity.owner`` key, default the machine's: whose
     turn it takes; ``work``, when given, lets its own duration be learned as a queued job's is).
-    ``max_running_per_owner``: default the class's settings, as :func:`resnet_lab.jobs.pump` uses."""
+    ``max_running_per_owner``: default the class's settings, as :func:`resnet_lab.jobs.pump` uses (and, as it
+    does, a teacher's jobs are not held by it: :func:`resnet_lab.jobs.scheduler.uncapped_owners`)."""
     capacity = dict(capacity if capacity is not None else slots.capacity())
     now = time.time() if now is None else now
     if max_running_per_owner == FROM_SETTINGS:
@@ -225,13 +226,14 @@ def forecast(store: Store, capacity: Mapping[str, int] | None = None, now: float
     devices = {j.device for j in running + queued} | ({str(new["device"])} if new is not None else set())
     history = {d: timings(store, d) for d in devices}
     return plan(running, queued, capacity, now, new, turns=store.jobs.turns(),
-                max_running_per_owner=max_running_per_owner, history=history)
+                max_running_per_owner=max_running_per_owner, history=history, uncapped=uncapped_owners())
 
 
 def plan(running: Iterable[Job], queued: Iterable[Job], capacity: Mapping[str, int], now: float,
          new: Mapping | None = None, *, turns: Mapping[tuple[str, str], int] | None = None,
          max_running_per_owner: int | None = None,
-         history: Mapping[str, Timings] | None = None) -> dict[int | None, Forecast]:
+         history: Mapping[str, Timings] | None = None,
+         uncapped: Uncapped = machine_only) -> dict[int | None, Forecast]:
     """The forecast itself, from the jobs (pure: no store). ``turns``: :meth:`JobStore.turns`; ``history``: {kind
     of device: :func:`timings`}. A job not queued yet (``new``) is forecast in a second pass, so it changes none
     of the others' forecasts."""
@@ -242,18 +244,19 @@ def plan(running: Iterable[Job], queued: Iterable[Job], capacity: Mapping[str, i
     spans: dict[int | None, Span | None] = {
         j.id: duration(j.work, j.estimate_s, history.get(j.device, {})) for j in queued_jobs}
     waiting = [Waiting.of(j) for j in queued_jobs]
-    out = _forecasts(running, left, waiting, spans, capacity, turns, max_running_per_owner)
+    cap = (max_running_per_owner, uncapped)
+    out = _forecasts(running, left, waiting, spans, capacity, turns, cap)
     if new is not None:
         device = str(new["device"])
         probe = Waiting(None, str(new.get("owner") or LOCAL), device, int(new.get("world_size") or 1), math.inf)
         spans[None] = duration(new.get("work"), new.get("estimate_s"), history.get(device, {}))
-        out[None] = _forecasts(running, left, [*waiting, probe], spans, capacity, turns, max_running_per_owner)[None]
+        out[None] = _forecasts(running, left, [*waiting, probe], spans, capacity, turns, cap)[None]
     return out
 
 
 def _forecasts(running: list[Job], left: Mapping[int, Span | None], queued: list[Waiting],
                spans: Mapping[int | None, Span | None], capacity: Mapping[str, int],
-               turns: dict[tuple[str, str], int], cap: int | None) -> dict[int | None, Forecast]:
+               turns: dict[tuple[str, str], int], cap: tuple[int | None, Uncapped]) -> dict[int | None, Forecast]:
     """The queue played with the early, central and late durations, as forecasts with ranges and reasons."""
     def pick_end(s: Span | None, end: str) -> float | None:
         return None if s is None else {"lo": s.lo, "mid": s.mid, "hi": s.hi}[end]
@@ -290,7 +293,8 @@ def _forecasts(running: list[Job], left: Mapping[int, Span | None], queued: list
 
 def _play(running: list[Job], left: Mapping[int, float | None], queued: list[Waiting],
           durations: Mapping[int | None, float | None], capacity: Mapping[str, int],
-          turns: dict[tuple[str, str], int], cap: int | None) -> dict[int | None, tuple[float | None, float | None]]:
+          turns: dict[tuple[str, str], int],
+          cap: tuple[int | None, Uncapped]) -> dict[int | None, tuple[float | None, float | None]]:
     """Play the queue forward from now (time 0): at each moment a lane frees, start what a claim would. Returns
     {queued job id: (start, end)} in seconds from now, None where unknown."""
     ends: dict[str, list[float]] = {slot: [] for slot in capacity}  # slot -> when each process on it ends
@@ -309,7 +313,7 @@ def _play(running: list[Job], left: Mapping[int, float | None], queued: list[Wai
     while waiting:
         free = {slot: n - sum(1 for e in ends.get(slot, ()) if e > t) for slot, n in capacity.items()}
         busy = {o: sum(1 for e in es if e > t) for o, es in owner_ends.items()}
-        for w, chosen in pick(turn_order(waiting, served), capacity, free, busy, cap):
+        for w, chosen in pick(turn_order(waiting, served), capacity, free, busy, *cap):
             d = durations.get(w.id)
             end = t + d if d is not None else math.inf
             times[w.id] = (t, end)

@@ -42,6 +42,7 @@ FROM_SETTINGS: Literal["settings"] = "settings"  # a cap argument's default: the
 
 
 _last_caps: tuple[int | None, int | None] = (None, None)  # the caps of the last settings file that could be read
+_last_uncapped: turns.Uncapped = turns.machine_only  # who those caps do not hold, by the same file
 
 
 def queue_caps() -> tuple[int | None, int | None]:
@@ -52,13 +53,23 @@ def queue_caps() -> tuple[int | None, int | None]:
     last read stay in force, and the pages show the file's error to the teacher."""
     from ..classroom.settings import SettingsError, load_settings  # here: read (and cached) when asked for
 
-    global _last_caps
+    global _last_caps, _last_uncapped
     try:
-        caps = load_settings().queue
+        settings = load_settings()
     except SettingsError:
         return _last_caps
+    caps = settings.queue
     _last_caps = (caps.max_queued_per_owner, caps.max_running_per_owner)
+    _last_uncapped = settings.is_teacher_owner
     return _last_caps
+
+
+def uncapped_owners() -> turns.Uncapped:
+    """Whose jobs the class's cap on running jobs does not hold, as a function of a job's owner key: the
+    teachers (:meth:`resnet_lab.classroom.settings.ClassSettings.is_teacher_owner`: the machine, the teacher's
+    token, listed logins) by the settings :func:`queue_caps` read last (a broken file keeps the last good ones)."""
+    queue_caps()
+    return _last_uncapped
 
 
 def check_room(store: Store, owner: Identity, wanted: int = 1,
@@ -138,7 +149,8 @@ def submit(store: Store, request: JobRequest) -> tuple[int, list[int]]:
 def pump(store: Store | None = None, capacity: Mapping[str, int] | None = None,
          max_running_per_owner: int | None | Literal["settings"] = FROM_SETTINGS) -> list[int]:
     """Reap dead workers, then start queued jobs on free slots, owners taking turns, none past
-    ``max_running_per_owner`` running jobs (default: the class's settings). Returns the job ids started."""
+    ``max_running_per_owner`` running jobs (default: the class's settings; a teacher's jobs are not held by it,
+    :func:`uncapped_owners`). Returns the job ids started."""
     store = store or Store()
     cap = queue_caps()[1] if max_running_per_owner == FROM_SETTINGS else max_running_per_owner
     for pid, proc in list(_children.items()):
@@ -146,7 +158,8 @@ def pump(store: Store | None = None, capacity: Mapping[str, int] | None = None,
             del _children[pid]
     reap(store)
     started = []
-    for job_id, slot in turns.claim(store, capacity if capacity is not None else slots.capacity(), cap):
+    for job_id, slot in turns.claim(store, capacity if capacity is not None else slots.capacity(), cap,
+                                    uncapped_owners()):
         spawn(store, job_id, slot)
         started.append(job_id)
     return started

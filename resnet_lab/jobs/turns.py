@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Iterable, Mapping, TypeVar
+from typing import Callable, Iterable, Mapping, TypeVar
 
 from ..identity import LOCAL
 from ..store import Job, Store, slot_class
@@ -58,6 +58,12 @@ class Waiting:
 
 
 W = TypeVar("W", bound=Waiting)
+Uncapped = Callable[[str], bool]  # owner key -> whether the class's cap on running jobs does not hold them
+
+
+def machine_only(owner: str) -> bool:
+    """The default :data:`Uncapped`: only the machine's own jobs (owner ``local``) pass the cap."""
+    return owner == LOCAL
 
 
 def _kind_order(queued: list[W], turns: Mapping[tuple[str, str], int]) -> list[W]:
@@ -120,13 +126,15 @@ def turn_order(queued: Iterable[W], turns: Mapping[tuple[str, str], int] | None 
 
 
 def pick(order: Iterable[W], capacity: Mapping[str, int], free: Mapping[str, int], running: Mapping[str, int],
-         max_running_per_owner: int | None = None) -> list[tuple[W, list[str]]]:
+         max_running_per_owner: int | None = None, uncapped: Uncapped = machine_only) -> list[tuple[W, list[str]]]:
     """Which queued jobs start now, and on which slots: each job in ``order`` (see :func:`turn_order`) in
     turn is placed by :func:`place` on the ``free`` lanes. A job that does not fit waits, and so does every
     job behind it for the same kind of device (a small job never overtakes a big one waiting for its GPUs);
     a job for another kind of device may start. An owner with ``max_running_per_owner`` jobs running
     (``running``: owner -> jobs running now) is passed over, not waited for: their jobs keep their turns
-    for later and everyone else's start. The machine's own jobs (owner ``local``) are never capped."""
+    for later and everyone else's start. The cap is a student's: an owner ``uncapped`` says yes to (the class's
+    teachers, :func:`resnet_lab.jobs.scheduler.uncapped_owners`; by default only the machine, ``local``) starts as
+    soon as a slot is free, and still takes turns like everyone."""
     free = dict(free)
     running = dict(running)
     waiting: set[str] = set()  # kinds of device with a job waiting: those behind it wait too
@@ -134,8 +142,8 @@ def pick(order: Iterable[W], capacity: Mapping[str, int], free: Mapping[str, int
     for w in order:
         if w.device in waiting:
             continue
-        if max_running_per_owner is not None and w.owner != LOCAL and running.get(w.owner, 0) >= \
-                max_running_per_owner:
+        if max_running_per_owner is not None and running.get(w.owner, 0) >= max_running_per_owner and \
+                not uncapped(w.owner):
             continue
         chosen = place(w.device, w.world_size, capacity, free)
         if chosen is None:
@@ -150,12 +158,13 @@ def pick(order: Iterable[W], capacity: Mapping[str, int], free: Mapping[str, int
 
 def choose(queued: Iterable[Job], turns: Mapping[tuple[str, str], int], capacity: Mapping[str, int],
            free: Mapping[str, int], running: Mapping[str, int],
-           max_running_per_owner: int | None = None) -> list[tuple[Job, list[str]]]:
+           max_running_per_owner: int | None = None, uncapped: Uncapped = machine_only) -> list[tuple[Job, list[str]]]:
     """The claim's policy: which of the ``queued`` jobs start now, and on which slots (:func:`turn_order`, then
     :func:`pick`). The store calls it inside its claim transaction with what it read there."""
     jobs = {j.id: j for j in queued}
     order = turn_order([Waiting.of(j) for j in jobs.values()], turns)
-    return [(jobs[w.id], chosen) for w, chosen in pick(order, capacity, free, running, max_running_per_owner)]
+    return [(jobs[w.id], chosen)
+            for w, chosen in pick(order, capacity, free, running, max_running_per_owner, uncapped)]
 
 
 def queue_order(store: Store, device: str | None = None) -> list[Job]:
@@ -165,8 +174,11 @@ def queue_order(store: Store, device: str | None = None) -> list[Job]:
     return [queued[w.id] for w in turn_order([Waiting.of(j) for j in queued.values()], store.jobs.turns())]
 
 
-def claim(store: Store, capacity: Mapping[str, int], max_running_per_owner: int | None = None) -> list[tuple[int, str]]:
+def claim(store: Store, capacity: Mapping[str, int], max_running_per_owner: int | None = None,
+          uncapped: Uncapped = machine_only) -> list[tuple[int, str]]:
     """Start queued jobs on free slots of ``capacity`` by this policy (:func:`choose`), none past
-    ``max_running_per_owner`` running jobs per owner; returns [(job id, slot)] (see
-    :meth:`resnet_lab.store.jobs.JobStore.claim`). Spawns nothing: :func:`resnet_lab.jobs.scheduler.pump` does."""
-    return store.jobs.claim(capacity, functools.partial(choose, max_running_per_owner=max_running_per_owner))
+    ``max_running_per_owner`` running jobs per owner but those ``uncapped`` says yes to (teachers); returns
+    [(job id, slot)] (see :meth:`resnet_lab.store.jobs.JobStore.claim`). Spawns nothing:
+    :func:`resnet_lab.jobs.scheduler.pump` does."""
+    return store.jobs.claim(capacity, functools.partial(choose, max_running_per_owner=max_running_per_owner,
+                                                        uncapped=uncapped))
