@@ -41,6 +41,9 @@ class TrainConfig:
     #   each epoch end): a short run draws a validation curve, not two dots; 0: at epoch ends only
     device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
     compile: bool = False  # torch.compile the training forward: pays back on long GPU runs; first step = compile_s
+    deterministic: bool = False  # deterministic algorithms (CUDA: cuDNN's deterministic kernels, no benchmark; slower)
+    #   so the same settings give the same numbers on a GPU too; the CPU gives them anyway (same thread count). See
+    #   resnet_lab.train.reproducible
     keep_weights_every: int = 0  # keep the weights at step 0, every this many steps and at the end, for the
     #   landscape page's training path and interpolation (0: off; see resnet_lab.train.trajectory)
     keep_weights_budget_mb: float = 200.0  # disk the kept weights of one job (all its models) may take, MB:
@@ -69,6 +72,8 @@ class TrainConfig:
             raise ValueError(f"nesterov must be true or false, got {self.nesterov!r}")
         if not isinstance(self.compile, bool):
             raise ValueError(f"compile must be true or false, got {self.compile!r}")
+        if not isinstance(self.deterministic, bool):
+            raise ValueError(f"deterministic must be true or false, got {self.deterministic!r}")
 
     def _check_steps(self) -> None:
         """``max_steps`` and ``milestones`` (JSON gives a list: kept as a tuple, so a round trip is equal)."""
@@ -98,8 +103,8 @@ class TrainConfig:
 
     def fingerprint_dict(self) -> dict[str, Any]:
         """:meth:`to_dict` for a job's fingerprint: the keep-weights settings count only when on, and the
-        step-based schedule (``max_steps``, ``milestones``) only when set, so a job that uses none of them has
-        the fingerprint it had before the settings existed (old finished jobs still match)."""
+        step-based schedule (``max_steps``, ``milestones``) and ``deterministic`` only when set, so a job that uses
+        none of them has the fingerprint it had before the settings existed (old finished jobs still match)."""
         out = self.to_dict()
         if not self.keep_weights_every:
             del out["keep_weights_every"], out["keep_weights_budget_mb"]
@@ -107,12 +112,15 @@ class TrainConfig:
             del out["max_steps"]
         if not self.milestones:
             del out["milestones"]
+        if not self.deterministic:
+            del out["deterministic"]
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
         """Validate a stored or untrusted mapping. Settings added since a config was stored (``eval_points``,
-        ``keep_weights_*``, ``milestones``, ``max_steps``) take their defaults; unknown keys are refused."""
+        ``keep_weights_*``, ``milestones``, ``max_steps``, ``deterministic``) take their defaults; unknown keys are
+        refused."""
         if not isinstance(data, Mapping):
             raise ValueError("a training config must be a JSON object")
         names = {f.name for f in dataclasses.fields(cls)}

@@ -53,7 +53,7 @@ from ..device import resolve_device
 from ..models import build_model
 from ..models.layers import weight_layers
 from ..spec import ModelSpec
-from . import distributed, trajectory
+from . import distributed, reproducible, trajectory
 from ..models.checkpoint import load_train_state, save_checkpoint
 from .batches import Batches, FeatureBatches, ImageBatches, Logits, autocast, full_logits, head_logits
 from .config import TrainConfig
@@ -89,7 +89,7 @@ class Trainer:
         if group is not None:
             self.device = group.device(self.device.type)
         self.cuda = self.device.type == "cuda"
-        if self.cuda:
+        if self.cuda and not cfg.deterministic:
             torch.backends.cudnn.benchmark = True  # every step has the same shapes: let cuDNN time its kernels once
         n = len(data.y_train)
         self.batch = min(cfg.batch_size, n)
@@ -177,6 +177,9 @@ class Trainer:
             m.optimizer.load_state_dict(state["optimizer"])
             m.scheduler.load_state_dict(state["scheduler"])
             m.best_val_acc = state["best_val_acc"]
+        if self.group is None:  # one process: the metrics gathered since the last log go on where they were
+            for m, (state, _) in zip(self.members, states):
+                self._restore_window(m, state.get("window"))
         s = states[0][0]
         self.step = s["step"]
         self.start_epoch, self.start_batch = divmod(self.step, self.steps_per_epoch)
@@ -184,9 +187,32 @@ class Trainer:
         self.order_gen.set_state(s["epoch_order_state"])
         self.aug_gen.set_state(s["aug_state"].to(self.aug_gen.get_state().device))
 
+    def _window(self, m: Member) -> dict[str, Any]:
+        """The metrics ``m`` gathered since the last log point (a checkpoint between two log points keeps them, so
+        the first log after a resume averages the very steps the uninterrupted run's does)."""
+        return {"loss_sum": None if m.loss_sum is None else m.loss_sum.detach().cpu(),
+                "correct": None if m.correct is None else m.correct.cpu(), "seen": m.seen,
+                "norms": [(step, norms.cpu()) for step, norms in m.pending_norms]}
+
+    def _restore_window(self, m: Member, window: Any) -> None:
+        """Undo :meth:`_window` (a checkpoint written before windows were kept has none: the window starts empty)."""
+        if not isinstance(window, dict):
+            return
+        to = self.device
+        m.loss_sum = None if window["loss_sum"] is None else window["loss_sum"].to(to)
+        m.correct = None if window["correct"] is None else window["correct"].to(to)
+        m.seen = int(window["seen"])
+        m.pending_norms = [(int(step), norms.to(to)) for step, norms in window["norms"]]
+
     # --- the loop -------------------------------------------------------------------------------
 
     def run(self) -> list[MemberResult]:
+        """Train to the end (or a stop); each model's result. The process-wide switches of determinism (or of the
+        CUDA fast path) are set for the run and put back afterwards (:func:`.reproducible.configured`)."""
+        with reproducible.configured(self.device, self.cfg.deterministic):
+            return self._run()
+
+    def _run(self) -> list[MemberResult]:
         cfg = self.cfg
         for i, m in enumerate(self.members):
             self.cb.on_start(i, self.total_steps, m.norm_names)
@@ -435,12 +461,13 @@ class Trainer:
         state = {
             "optimizer": m.optimizer.state_dict(), "scheduler": m.scheduler.state_dict(), "step": self.step,
             "best_val_acc": m.best_val_acc, "epoch_order_state": self.epoch_order_state,
-            "aug_state": self.aug_gen.get_state().cpu(),
+            "aug_state": self.aug_gen.get_state().cpu(), "window": self._window(m),
         }
         meta = {
             **self.meta[i], "spec": m.spec.to_dict(), "train": self.cfg.to_dict(),
             "class_names": list(self.data.class_names), "mean": list(self.data.mean), "std": list(self.data.std),
             "step": self.step, "epoch": epoch, "metrics": dict(m.last_metrics), "best_val_acc": m.best_val_acc,
+            "reproducibility": reproducible.conditions(self.device, self.cfg.deterministic),
         }
         path = save_checkpoint(m.ckpt_dir, tag, m.model, meta, state if tag == "last" else None)
         self.cb.on_checkpoint(i, tag, path, dict(m.last_metrics))
