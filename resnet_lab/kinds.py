@@ -12,11 +12,12 @@ import sys
 from typing import Sequence
 
 from .downloads import DOWNLOAD
+from .experiments.challenges.jobs import CHALLENGE_JOB
 from .experiments.landscape.jobs import INTERPOLATION_JOB, LANDSCAPE_JOB
 from .jobs import JobKind
 from .train.handler import FINETUNE, TRAIN
 
-KINDS: tuple[JobKind, ...] = (TRAIN, FINETUNE, LANDSCAPE_JOB, INTERPOLATION_JOB, DOWNLOAD)
+KINDS: tuple[JobKind, ...] = (TRAIN, FINETUNE, LANDSCAPE_JOB, INTERPOLATION_JOB, DOWNLOAD, CHALLENGE_JOB)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -82,6 +82,11 @@ def load_dataset(cfg: DataConfig, root: str | os.PathLike[str] | None = None) ->
         return load_shapes(cfg)
     if info.name == "digits":
         from .digits import load_digits_dataset
+        from .holdout import find_holdout, load_digits_visible
+
+        hidden = find_holdout("digits")  # a challenge's hidden split leaves the pool before any split or subset
+        if hidden is not None:
+            return load_digits_visible(cfg, hidden)
 
         return load_digits_dataset(cfg)
     if info.name.startswith(FOLDER_PREFIX):

@@ -3,7 +3,8 @@
 :class:`Store` opens the database (upgrading an older one in place, refusing a newer one) and hands out
 one accessor per kind of record: ``store.runs`` (trained models and their metrics), ``store.jobs`` (the
 one queue of background work), ``store.experiments``, ``store.people`` (a class's members) and ``store.datasets``
-(who uploaded each imported dataset). Open one Store per process (or per thread).
+(who uploaded each imported dataset), ``store.challenges`` (a class's challenges and their entries). Open one Store
+per process (or per thread).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..paths import lab_home
+from .challenges import ChallengeStore
 from .datasets import DatasetRecord, DatasetStore
 from .db import BUSY_TIMEOUT_MS, SCHEMA_VERSION, Database, SchemaTooNew
 from .experiments import ExperimentStore
@@ -34,6 +36,7 @@ class Store:
         self.experiments = ExperimentStore(self.db)
         self.people = PeopleStore(self.db)
         self.datasets = DatasetStore(self.db)
+        self.challenges = ChallengeStore(self.db)
 
     @property
     def path(self) -> Path:

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 BUSY_TIMEOUT_MS = 30_000
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """1: the unversioned layout (runs with ``twin_of``, a separate ``tasks`` table, absolute paths);
 2: one ``jobs`` table for every kind of background work (a training job may span several devices:
 ``world_size`` processes, its ``slot`` one per process), runs linked to their job and partner, paths
@@ -33,7 +33,9 @@ job joined the queue (``queued_at``: moved to the back = queued again now, ``at_
 fingerprint (the same job finished earlier is offered instead of training a copy), the class's ``people``, and
 ``turns``: which owner had a job started last on each kind of device (fair turns between owners);
 4: ``datasets``: who uploaded each imported dataset and the upload's size (before, in each dataset's own
-``.lab.json`` file: the migration reads them into the table)."""
+``.lab.json`` file: the migration reads them into the table);
+5: ``challenges`` (a class's challenges opened from a form or a file) and ``challenge_entries`` (a student's run
+submitted to one, with its public and private scores on the hidden split)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -143,6 +145,32 @@ CREATE TABLE IF NOT EXISTS datasets (
     owner_name TEXT NOT NULL DEFAULT '',
     upload_bytes INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS challenges (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    definition_json TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT 'local',
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS challenge_entries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    challenge_id TEXT NOT NULL,
+    run_id INTEGER NOT NULL,
+    job_id INTEGER,
+    owner TEXT NOT NULL,
+    owner_name TEXT NOT NULL DEFAULT '',
+    day TEXT NOT NULL,
+    submitted_at REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT 'queued',
+    public_score REAL,
+    private_score REAL,
+    scored_at REAL,
+    error TEXT,
+    params INTEGER,
+    epochs INTEGER,
+    skip INTEGER,
+    UNIQUE (challenge_id, run_id)
 );
 CREATE TABLE IF NOT EXISTS speeds (
     device TEXT NOT NULL,
@@ -317,7 +345,16 @@ def _v3_to_v4(con: sqlite3.Connection, home: Path) -> None:
                     " VALUES (?, ?, ?, ?, ?)", list(_old_dataset_owners(home)))
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _v4_to_v5(con: sqlite3.Connection, home: Path) -> None:
+    """Challenges and their entries: two new tables (an entry's challenge and run are unique together, which also
+    indexes the entries by challenge); nothing else changes."""
+    for stmt in _statements(SCHEMA):
+        if stmt.startswith("CREATE TABLE IF NOT EXISTS challenge"):
+            con.execute(stmt)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4,
+                                                                      4: _v4_to_v5}
 """version -> the step that upgrades a database of that version to the next one."""
 
 
