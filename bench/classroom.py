@@ -59,6 +59,7 @@ sys.path.insert(0, str(ROOT / "tests" / "browser"))
 from appserver import CHROMIUM_ARGS, IDENTITY_SETTINGS, AppServer, chromium_path  # noqa: E402  (the tests' server)
 
 CODE = "bench-class-code-4242"
+RERUN_STATS = "rerun_stats.json"  # in the lab home: the server's rerun counts (RESNET_LAB_RERUN_STATS)
 TICK = os.sysconf("SC_CLK_TCK")
 TARGETS = {"server_cpu_pct": 50.0, "throughput_ratio": 0.9, "page_errors": 0}
 # the throughput target is checked twice: with N watchers over none (the browsers' pull on this machine's shared
@@ -130,6 +131,7 @@ class Student:
     elsewhere: list[str] = field(default_factory=list)  # failed loads from other hosts, Streamlit's base-path probe
     sent: list[tuple[str, str | None]] = field(default_factory=list)  # (kind, fragment id) of every message the
     # page sent the server, in order (see sent_message); the page itself notes when it sent each (SENT_AT_JS)
+    sockets: int = 0  # WebSocket connections the page opened (1 unless it lost its connection and reconnected)
 
     @property
     def tag(self) -> str:
@@ -183,7 +185,8 @@ def open_pages(browser: Any, url: str, students: list[Student], demo_run: int, t
         page.on("requestfailed", lambda r, s=student: s.failed_load(r.url, r.failure or "failed", url))
         page.on("response", lambda r, s=student: s.failed_load(r.url, f"HTTP {r.status}", url)
                 if r.status >= 400 else None)
-        page.on("websocket", lambda ws, s=student: ws.on("framesent", lambda payload, s=s: note_sent(s, payload)))
+        page.on("websocket", lambda ws, s=student: (setattr(s, "sockets", s.sockets + 1),
+                                                     ws.on("framesent", lambda payload, s=s: note_sent(s, payload))))
         page.goto(f"{url}/train?me={student.token}", wait_until="commit")
         student.page = page
     for student in students:
@@ -229,6 +232,34 @@ def window(server: AppServer, store: Any, rid: int, seconds: float) -> dict:
     return {"seconds": round(t1 - t0, 1), "server_cpu_pct": round(100 * (c1 - c0) / (t1 - t0), 2),
             "server_rss_mb": round(r1, 1), "server_rss_growth_mb": round(r1 - r0, 1),
             "images_per_s": round(statistics.harmonic_mean(rates), 1) if rates else None, "logs": len(rates)}
+
+
+def rerun_stats(server: AppServer) -> dict[str, dict[str, int]]:
+    """The server's counts per browser session so far (resnet_lab/ui/rerun_guard.py, written at most once a
+    second to the file named by RESNET_LAB_RERUN_STATS): timer reruns run and dropped, stale timers stopped, full
+    reruns, paces announced."""
+    path = server.home / RERUN_STATS
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def rerun_figures(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]], seconds: float) -> dict:
+    """What the server saw of the pages' reruns between two :func:`rerun_stats` (a window of ``seconds``): per
+    session, timer reruns run and dropped a second, stale timers stopped and full reruns (sorted lists, one
+    number per session), and the share of timer reruns the guard dropped."""
+    zero = {}
+    diff = {sid: {k: v - before.get(sid, zero).get(k, 0) for k, v in row.items()} for sid, row in after.items()}
+    live = [d for d in diff.values() if d.get("ticks", 0) or d.get("ticks_dropped", 0)]
+    ran = sum(d.get("ticks", 0) for d in live)
+    dropped = sum(d.get("ticks_dropped", 0) for d in live)
+    return {"sessions_ticking": len(live),
+            "ticks_run_per_s_per_session": sorted(round(d.get("ticks", 0) / seconds, 2) for d in live),
+            "ticks_dropped_per_s_per_session": sorted(round(d.get("ticks_dropped", 0) / seconds, 2) for d in live),
+            "stale_timers_stopped": sum(d.get("stale_stopped", 0) for d in diff.values()),
+            "full_reruns": sum(d.get("full_reruns", 0) for d in diff.values()),
+            "dropped_share": round(dropped / (ran + dropped), 3) if ran + dropped else 0.0}
 
 
 def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any:
@@ -345,6 +376,7 @@ def watching(args: argparse.Namespace, server: AppServer, store: Any, browser: A
     steps0 = [s.page.evaluate(STEP_JS) for s in students]
     windows: dict[str, list[dict]] = {"own": [], "apart": []}
     where: dict[tuple[float, float], str] = {}  # each window's span -> where the server was
+    reruns0, clock0 = rerun_stats(server), time.monotonic()
     for _ in range(args.rounds):
         for place in ("own", "apart") if own and apart else ("own",):
             move(server.pid, own if place == "own" else apart)
@@ -355,6 +387,8 @@ def watching(args: argparse.Namespace, server: AppServer, store: Any, browser: A
             where[t0, time.time()] = place
     if own:
         move(server.pid, own)
+    time.sleep(1.2)  # the server writes its counts at most once a second
+    reruns = rerun_figures(reruns0, rerun_stats(server), time.monotonic() - clock0)
     say("asking each page what it showed and sent")
     # one call per page (a busy page answers slowly): its step count now, and when it sent each message
     steps1, sent_at = zip(*(s.page.evaluate(f"() => [({STEP_JS})(), window.__sentAt]") for s in students))
@@ -371,7 +405,9 @@ def watching(args: argparse.Namespace, server: AppServer, store: Any, browser: A
             "ticks_per_s_per_page_server_apart": traffic["apart"]["ticks_per_s_per_page"] if "apart" in traffic
             else None,
             "expected_ticks_per_s": round(len(students) / live.FAST_S + len(students) / live.TABLE_S, 2),
-            "exception_boxes": sum(exception_boxes(s) for s in students)}, {"rss_before": rss_before}
+            "exception_boxes": sum(exception_boxes(s) for s in students),
+            "websocket_connections_per_page": sorted(s.sockets for s in students),
+            "server_saw": reruns}, {"rss_before": rss_before}
 
 
 def closed_again(args: argparse.Namespace, server: AppServer, store: Any, students: list[Student], rid: int,
@@ -512,7 +548,8 @@ def main() -> int:
                               "browser_cpus": sorted(browser_cpus) if browser_cpus else None, "targets": TARGETS}
     students: list[Student] = []
     try:
-        server = AppServer(home, {"PYTHONPATH": str(ROOT)}, cpus=server_cpus, timeout_s=120)  # in class mode
+        server = AppServer(home, {"PYTHONPATH": str(ROOT), "RESNET_LAB_RERUN_STATS": str(home / RERUN_STATS)},
+                           cpus=server_cpus, timeout_s=120)  # in class mode
         students = join_students(store, args.students)
         if worker_cpus:
             os.sched_setaffinity(0, worker_cpus)  # the demo run's worker is started from here: it inherits these
@@ -560,6 +597,7 @@ def main() -> int:
                         "throughput_ratio": (w["throughput_ratio"] or 0) >= TARGETS["throughput_ratio"],
                         "server_cost_ratio": (w["server_cost_ratio"] or 0) >= TARGETS["throughput_ratio"],
                         "page_errors": report["page_errors"] <= TARGETS["page_errors"],
+                        "pages_live": w["pages_live"] >= args.students - max(1, args.students // 30),
                         "jobs_recorded": report["pressing"]["lost"] == report["pressing"]["doubled"] == 0}
     if args.json:
         print(json.dumps(report, indent=2))
@@ -595,6 +633,11 @@ def print_summary(r: dict) -> None:
     print(f"   pages live (step count moved while watched): {w['pages_live']} of {n}; messages/s they sent: "
           f"{w['page_messages_per_s']} (live ticks at the pages' pace: {w['expected_ticks_per_s']}/s); ticks/s per "
           f"page: {w['ticks_per_s_per_page']}")
+    sv = w["server_saw"]
+    print(f"   WebSocket connections per page: {w['websocket_connections_per_page']}; the server saw "
+          f"{sv['sessions_ticking']} sessions ticking: timer reruns run/s per session {sv['ticks_run_per_s_per_session']}"
+          f", dropped as too early/s {sv['ticks_dropped_per_s_per_session']} ({sv['dropped_share']:.0%} of all), "
+          f"stale timers stopped {sv['stale_timers_stopped']}, full reruns {sv['full_reruns']}")
     print(f"   opening the {n} pages took {w['open_pages_s']} s; the server spent {w['server_cpu_s_per_page_opened']}"
           " s of CPU per page meanwhile (the ticks of the pages already open included)")
     print(f"   page errors: {r['page_errors']}"

@@ -112,12 +112,18 @@ def test_classroom_bench_quick_json_reports_the_class_it_served():
     # a bench that no longer reads it, leaves None after waiting the page timeout)
     assert all(s is not None and s >= 0 for s in q["queue_seen_s"]), q["places_shown"]
     assert set(report["passed"]) == {"server_cpu_pct", "throughput_ratio", "server_cost_ratio", "page_errors",
-                                     "jobs_recorded"}
+                                     "pages_live", "jobs_recorded"}
     if report["cores"] >= 2:  # the server moved off the run's core for a window of the same pages
         assert w["pages_open_server_apart"]["windows"] == w["pages_open"]["windows"] == 1
         assert w["server_cost_ratio"] is None or w["server_cost_ratio"] > 0
     # what the pages sent, by their own clock: a live page ticks its two fragments at most
     assert len(w["ticks_per_s_per_page"]) == 2 and all(0 <= n <= 2 for n in w["ticking_fragments_per_page"])
+    # and what the server saw of them (its rerun guard's counts): every page connected, its timer reruns arrived
+    assert len(w["websocket_connections_per_page"]) == 2 and min(w["websocket_connections_per_page"]) >= 1
+    saw = w["server_saw"]
+    if sum(w["ticks_per_s_per_page"]) > 0:
+        assert saw["sessions_ticking"] >= 1 and sum(saw["ticks_run_per_s_per_session"]) > 0
+    assert 0 <= saw["dropped_share"] <= 1 and saw["full_reruns"] >= 0
 
 
 def test_eta_bench_quick_json_compares_every_prediction_with_what_happened():

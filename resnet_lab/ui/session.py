@@ -39,7 +39,10 @@ import streamlit as st
 from .. import jobs
 from ..jobs.eta import Forecast, forecast
 from ..store import Job, Store
+from . import rerun_guard
 from .cache import SharedResults
+
+rerun_guard.install()  # timer reruns sooner than their pace cost the server nothing (see there)
 
 FAST_S = 1.5  # a job shown is running: its curves grow
 QUEUED_S = 3.0  # a job shown waits in the queue: its place changes only as other jobs start and end
