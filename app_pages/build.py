@@ -9,6 +9,7 @@ from resnet_lab.models.snippet import python_snippet
 from resnet_lab.models.summary import (MAX_BATCH, MAX_INPUT_SIZE, MIN_INPUT_SIZE, ShapeBreak, format_bytes,
                                        format_count, shape_break)
 from resnet_lab.spec import BLOCKS, MAX_JSON_BYTES, NORMS, SHORTCUTS, STEMS, ModelSpec
+from resnet_lab.ui.charts import show_chart
 from resnet_lab.ui import state as S
 from resnet_lab.ui.cache import cached_dot, cached_summary
 from resnet_lab.ui.common import plain
@@ -164,7 +165,7 @@ def _compare() -> None:
                 hide_index=True, width="stretch", placeholder="—",
             )
 
-    st.plotly_chart(stage_cost_figure(summary, twin_summary), width="stretch")
+    show_chart(stage_cost_figure(summary, twin_summary), key="build_stage_cost")
 
     with st.expander("Per-layer table"):
         st.dataframe(

@@ -37,6 +37,7 @@ from resnet_lab.jobs.slots import resolve_device
 from resnet_lab.store import Job
 from resnet_lab.train import launcher
 from resnet_lab.train.config import TrainConfig
+from resnet_lab.ui.charts import show_chart
 from resnet_lab.ui.common import PAGES
 from resnet_lab.ui.curves import progress_key
 from resnet_lab.ui.downloads import missing_dataset_panel
@@ -214,7 +215,7 @@ def _show(exp_id: int) -> list[str]:
     show_error(ACTION_ERROR_KEY)
     for job_id, depth in zip(report.job_ids, (report.shallow, report.deep)):
         _job_row(s, report, by_job.get(job_id), depth, who)
-    st.plotly_chart(figure, key="dg_fig", width="stretch")
+    show_chart(figure, key="dg_fig", width="stretch")
     for p in report.problems:
         st.warning(p, icon=":material/warning:")
     if report.verdict is not None:
@@ -307,7 +308,7 @@ def _t6_show(exp: int) -> list[str]:
         st.markdown(report.finding)
     for p in report.problems:
         st.warning(p, icon=":material/warning:")
-    st.plotly_chart(figure, key="t6_fig", width="stretch")
+    show_chart(figure, key="t6_fig", width="stretch")
     return [j.status for j in experiment_jobs]
 
 

@@ -8,6 +8,7 @@ from resnet_lab.analysis.features import compare_responses
 from resnet_lab.analysis.learned import inconclusive
 from resnet_lab.experiments.learned import check_runs
 from resnet_lab.store import Run
+from resnet_lab.ui.charts import show_chart
 from resnet_lab.ui.common import plain
 from resnet_lab.ui.compute import Keyed, on_model
 from resnet_lab.ui.inspect import feed, pick_image, pick_models
@@ -125,7 +126,7 @@ else:
             continue
         channels = top_channels(maps, n_channels)
         fig = feature_grid_figure(maps[channels], channels, colorscale=colorscale, shared_scale=shared, cols=4)
-        col.plotly_chart(fig, width="stretch", key=f"fm_grid_{i}")
+        show_chart(fig, key=f"fm_grid_{i}", where=col)
         ch, h, w = maps.shape
         stats = map_stats(maps)
         col.caption(f"{ch} × {h} × {w} (channels × height × width) · showing the {len(channels)} most active · "
@@ -160,7 +161,7 @@ except (ValueError, RuntimeError) as e:
     st.error(f"The layer responses could not be measured: {e}", icon=":material/error:")
     st.stop()
 title = f"{STAT_TITLES[stat]}, over {where}"
-st.plotly_chart(layer_stats_figure(stats, stat, title=title, sort=sort), width="stretch", key="fm_stats_chart")
+show_chart(layer_stats_figure(stats, stat, title=title, sort=sort), width="stretch", key="fm_stats_chart")
 st.caption("What is measured: with BN after each branch's last layer, the std of the residual branch F(x) measures "
            "how much a block changes its input (He et al. 2015, sec. 4.2, Fig. 7, compare it between ResNets and "
            "plain nets). The fraction of zero outputs shows how many units a ReLU switched off.")

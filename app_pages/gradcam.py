@@ -16,6 +16,7 @@ from resnet_lab.analysis import (METHODS, Subject, attribute, cam_layers, cascad
                                  localization, localization_by_depth, predict, trust)
 from resnet_lab.analysis.attributions import LAYER_METHODS
 from resnet_lab.analysis.trust import REFERENCES, STEPS
+from resnet_lab.ui.charts import show_chart
 from resnet_lab.ui.common import plain
 from resnet_lab.ui.compute import Keyed, on_model, on_models, result_key
 from resnet_lab.ui.inspect import as_seen, feed, pick_image, pick_models
@@ -245,8 +246,8 @@ for msg in failed:
     st.error(f"Grad-CAM across depth could not be computed for {msg}", icon=":material/error:")
 if rows:
     who = (f"class {main.class_name(strip_target)}" if strip_target is not None else "each model's prediction")
-    st.plotly_chart(depth_strip_figure(rows, alpha, title=f"Grad-CAM of {who}, shallow → deep"),
-                    width="stretch", key="cam_depth_chart")
+    show_chart(depth_strip_figure(rows, alpha, title=f"Grad-CAM of {who}, shallow → deep"),
+               width="stretch", key="cam_depth_chart")
 
 # --- studies on the validation images (by button) ------------------------------------------------
 ds = picked.dataset
@@ -280,9 +281,9 @@ if has_masks:
         st.error(f"Localization by depth could not be scored: {e}", icon=":material/error:")
         by_depth, stale = None, False
     if by_depth is not None:
-        st.plotly_chart(depth_localization_figure({label: r.as_dict() for label, r in by_depth.items()},
-                                                  title=f"Grad-CAM localization by depth on {n_depth} images"),
-                        width="stretch", key="cam_depth_loc_chart")
+        show_chart(depth_localization_figure({label: r.as_dict() for label, r in by_depth.items()},
+                                             title=f"Grad-CAM localization by depth on {n_depth} images"),
+                   width="stretch", key="cam_depth_loc_chart")
         st.caption(depth_sentence(by_depth))
     elif stale:
         st.caption("The settings changed since the last score: press **Score every depth** again.")
@@ -315,9 +316,9 @@ if fits:
         st.error(f"The maps could not be measured: {e}", icon=":material/error:")
         report, stale = None, False
     if report is not None:
-        st.plotly_chart(trust_curves_figure({label: [t.as_dict(curves=True) for t in r] for label, r in report.items()},
-                                            title=f"Deletion and insertion on {n_trust} images"),
-                        width="stretch", key="cam_trust_chart")
+        show_chart(trust_curves_figure({label: [t.as_dict(curves=True) for t in r] for label, r in report.items()},
+                                       title=f"Deletion and insertion on {n_trust} images"),
+                   width="stretch", key="cam_trust_chart")
         st.dataframe(pd.DataFrame([{"model": label, "method": t.label, "deletion area": t.deletion.auc,
                                     "insertion area": t.insertion.auc, "infidelity": t.infidelity}
                                    for label, r in report.items() for t in r]),
@@ -356,10 +357,10 @@ if has_masks:
         scores, stale = None, False
     if scores is not None:
         first_score = next(iter(scores.values()))[0]
-        st.plotly_chart(localization_figure({label: sc.as_dict() for label, (sc, _) in scores.items()},
-                                            baseline=first_score.baseline,
-                                            title=f"{METHODS[method]} localization on {first_score.n} images"),
-                        width="stretch", key="cam_loc_chart")
+        show_chart(localization_figure({label: sc.as_dict() for label, (sc, _) in scores.items()},
+                                       baseline=first_score.baseline,
+                                       title=f"{METHODS[method]} localization on {first_score.n} images"),
+                   width="stretch", key="cam_loc_chart")
         st.dataframe(pd.DataFrame([{"model": label, "layer": lay if method in LAYER_METHODS else "(input)",
                                     "energy inside mask": sc.energy, "pointing game": sc.pointing,
                                     "uniform map": sc.baseline, "images": sc.n}
@@ -389,9 +390,9 @@ except ValueError as e:
 if steps is not None:
     titles = [("trained" if i == 0 else f"{s.randomized} randomized" if i == 1 else f"+ {s.randomized}")
               + f" · ρ={s.rank_corr:.2f}" for i, s in enumerate(steps)]
-    st.plotly_chart(heatmap_grid_figure(torch.stack([s.heat[0] for s in steps]), titles, cols=min(4, len(steps)),
-                                        title=f"{METHODS[method]} as the weights are destroyed"),
-                    width="stretch", key="cam_rand_chart")
+    show_chart(heatmap_grid_figure(torch.stack([s.heat[0] for s in steps]), titles, cols=min(4, len(steps)),
+                                   title=f"{METHODS[method]} as the weights are destroyed"),
+               width="stretch", key="cam_rand_chart")
     st.line_chart(pd.DataFrame({"layers randomized (from the top)": range(len(steps)),
                                 "rank correlation ρ": [s.rank_corr for s in steps]}),
                   x="layers randomized (from the top)", y="rank correlation ρ", height=240)

@@ -16,6 +16,7 @@ from resnet_lab.data.registry import DataConfig, dataset_info
 from resnet_lab.device import pick_device
 from resnet_lab.experiments.learned import check_runs
 from resnet_lab.spec import ModelSpec
+from resnet_lab.ui.charts import show_chart
 from resnet_lab.ui.cache import shared_results
 from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.compute import Keyed, on_models
@@ -63,9 +64,9 @@ def show_flows(flows: list[tuple[str, ModelSpec, GradFlow]], key: str) -> None:
     """The two charts side by side, then per model: first/last ratio, conv spread, loss and the verdict."""
     c = st.columns(2)
     with c[0]:
-        st.plotly_chart(grad_norm_figure(series(flows, "grad")), key=f"{key}_grad_chart", width="stretch")
+        show_chart(grad_norm_figure(series(flows, "grad")), key=f"{key}_grad_chart", width="stretch")
     with c[1]:
-        st.plotly_chart(activation_figure(series(flows, "act")), key=f"{key}_act_chart", width="stretch")
+        show_chart(activation_figure(series(flows, "act")), key=f"{key}_act_chart", width="stretch")
     for col, (label, _spec, f) in zip(st.container(key=f"{key}_verdicts").columns(len(flows)), flows):
         with col:
             v = f.verdict()
@@ -167,10 +168,10 @@ else:
                 st.error(f"The sweep stopped: {e}", icon=":material/error:")
             bar.empty()
         if points:
-            st.plotly_chart(spread_figure([p.depth for p in points], [p.resnet.conv_spread for p in points],
-                                          [p.plain.conv_spread for p in points], resnet_label="ResNet",
-                                          plain_label="plain"),
-                            key="gf_sweep_chart", width="stretch")
+            show_chart(spread_figure([p.depth for p in points], [p.resnet.conv_spread for p in points],
+                                     [p.plain.conv_spread for p in points], resnet_label="ResNet",
+                                     plain_label="plain"),
+                       key="gf_sweep_chart", width="stretch")
             st.caption(" · ".join(f"{p.depth}: ResNet {p.resnet.verdict().word}, plain {p.plain.verdict().word}"
                                   for p in points))
     elif st.session_state.get(SWEEP_KEY) is not None:
@@ -229,7 +230,7 @@ for i, (col, r, (names, steps, norms)) in enumerate(zip(st.columns(len(chosen)),
             st.info(f"Run #{r.id} ({kind}) logged no gradient norms: it was trained with `grad_norm_every = 0`, or "
                     "it stopped before its first snapshot.", icon=":material/info:")
             continue
-        st.plotly_chart(grad_heatmap_figure(names, steps, norms, f"#{r.id} {r.name} ({kind})", zrange=zrange),
-                        key=f"gf_heat_{i}", width="stretch")
+        show_chart(grad_heatmap_figure(names, steps, norms, f"#{r.id} {r.name} ({kind})", zrange=zrange),
+                   key=f"gf_heat_{i}", width="stretch")
         st.caption(f"{len(steps)} snapshot{'s' if len(steps) != 1 else ''} of {len(names)} layers, steps "
                    f"{steps[0]}–{steps[-1]}.")

@@ -23,6 +23,7 @@ from resnet_lab.experiments.landscape import (INTERPOLATION, KIND, MIN_PATH, bas
 from resnet_lab.experiments.learned import check_runs
 from resnet_lab.jobs.slots import default_device
 from resnet_lab.store import Job, Run
+from resnet_lab.ui.charts import show_chart
 from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.compute import on_models
 from resnet_lab.ui.inspect import cached_dataset, inspectable_runs, loaded_subjects, partner_of, run_label
@@ -276,7 +277,7 @@ def finished_slices(run: Run) -> None:
             st.caption("The training path is drawn on the contour view.")
     else:
         fig = landscape_1d_figure(surfaces)
-    st.plotly_chart(fig, key="ls_chart", width="stretch")
+    show_chart(fig, key="ls_chart", width="stretch")
     if not result.complete:
         st.caption("This job was stopped: points it did not reach are left blank.")
     rows = slices_table(surfaces)
@@ -370,7 +371,7 @@ def finished_interpolations(run: Run) -> None:
     except (OSError, ValueError) as e:
         st.error(f"This result could not be read: {e}", icon=":material/error:")
         return
-    st.plotly_chart(interpolation_figure(result.curves), key="ls_i_chart", width="stretch")
+    show_chart(interpolation_figure(result.curves), key="ls_i_chart", width="stretch")
     if not result.complete:
         st.caption("This job was stopped: points it did not reach are left blank.")
     rows = [interpolation_summary(c) for c in result.curves]

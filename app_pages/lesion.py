@@ -23,6 +23,7 @@ from resnet_lab.analysis.lesion import (
 from resnet_lab.analysis.subject import Subject
 from resnet_lab.experiments.learned import check_runs
 from resnet_lab.spec import kind_of
+from resnet_lab.ui.charts import show_chart
 from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.compute import Keyed, on_models
 from resnet_lab.ui.inspect import cached_dataset, inspectable_runs, loaded_subjects, pick_run
@@ -128,7 +129,7 @@ studies = on_models("lesion.study", subjects, lambda subs, x, y, tick: studies_o
                     params=(n, kind), copy_models=True,
                     progress=f"Lesioning {n_blocks} blocks one at a time, {n} images each"
                     + (", and the same for the twin" if len(subjects) > 1 else ""))
-st.plotly_chart(lesion_figure(studies, kind), key="lz_fig", width="stretch")
+show_chart(lesion_figure(studies, kind), key="lz_fig", width="stretch")
 why = inconclusive(check_runs(store(), chosen))  # did they learn? else no conclusion is drawn
 if why is not None:
     st.warning(why[0].upper() + why[1:], icon=":material/help:")
@@ -151,7 +152,7 @@ if st.toggle("Delete several blocks at once (Veit et al., Fig. 5a)", key="lz_mul
     curves = on_models("lesion.deletions", subjects,
                        lambda subs, x, y, tick: curves_of(subs, x, y, TRIALS, tick), *images,
                        params=(n, TRIALS), copy_models=True, progress="Deleting random sets of blocks")
-    st.plotly_chart(deletion_figure(curves), key="lz_multi_fig", width="stretch")
+    show_chart(deletion_figure(curves), key="lz_multi_fig", width="stretch")
     st.caption(f"Mean accuracy over {TRIALS} random sets of k blocks deleted together (band: best and worst set); "
                "only blocks that keep their input's shape are deleted. "
                + (deletion_sentence(curves) if why is None else "No conclusion: the models did not learn (above)."))

@@ -8,6 +8,7 @@ import torch
 
 from resnet_lab.analysis import Evaluation, Subject, attribute, cam_layers, predict
 from resnet_lab.analysis.predict import cell_indices, disagreements, nonempty_cells
+from resnet_lab.ui.charts import show_chart
 from resnet_lab.ui.common import plain
 from resnet_lab.ui.compute import Keyed, on_model
 from resnet_lab.ui.inspect import as_seen, cached_evaluation, feed, pick_image, pick_models
@@ -98,8 +99,8 @@ else:
                 continue
             st.image(to_pil(seen, size=224), caption=f"what it sees ({subject.image_size} px)")
             names = [subject.class_name(int(c)) for c in classes[0]]
-            st.plotly_chart(topk_figure(probs[0], names, title=f"top {len(names)}", highlight=true_name),
-                            width="stretch", key=f"pred_topk_{i}")
+            show_chart(topk_figure(probs[0], names, title=f"top {len(names)}", highlight=true_name),
+                       width="stretch", key=f"pred_topk_{i}")
             st.markdown(verdict(subject, int(classes[0, 0]), float(probs[0, 0]), img.label))
     if img.label is not None:
         st.caption("The true class is drawn in green when it is among the top k. An untrained model spreads its "
@@ -198,10 +199,10 @@ normalize = st.toggle("Normalize rows", value=True, key="pred_norm",
 cell_model, cell, cell_options = open_cell()
 for i, (col, (subject, ev)) in enumerate(zip(st.columns(len(evals)), evals)):
     cm = ev.confusion()
-    col.plotly_chart(confusion_figure(cm, main.class_names, normalize=normalize, title=subject.label, clickable=True,
-                                      picked=cell if i == cell_model else None, tick_chars=TICK_CHARS),
-                     width="stretch", key=f"pred_cm_{i}", on_select=functools.partial(_clicked, i, cm.tolist()),
-                     selection_mode=("points",))
+    show_chart(confusion_figure(cm, main.class_names, normalize=normalize, title=subject.label, clickable=True,
+                                picked=cell if i == cell_model else None, tick_chars=TICK_CHARS),
+               where=col, key=f"pred_cm_{i}", on_select=functools.partial(_clicked, i, cm.tolist()),
+               selection_mode=("points",))
 st.caption("Rows are the true class, columns the prediction: a perfect model has everything on the diagonal. "
            "**Click a cell** to see its images below.")
 
@@ -286,8 +287,8 @@ else:
     show_cards("pred_cell_cards", positions, [cell_model], cell_model,
                [cell_model] + [m for m in range(len(evals)) if m != cell_model])
 
-st.plotly_chart(per_class_figure({s.label: ev.per_class_accuracy() for s, ev in evals}, main.class_names,
-                                 title="Accuracy per class"), width="stretch", key="pred_per_class")
+show_chart(per_class_figure({s.label: ev.per_class_accuracy() for s, ev in evals}, main.class_names,
+                            title="Accuracy per class"), width="stretch", key="pred_per_class")
 
 # --- 2c. where the two models disagree --------------------------------------------------------------
 if len(evals) == 2:
@@ -298,8 +299,8 @@ if len(evals) == 2:
     st.markdown(f"**{na} right, {nb} wrong: {len(dis.a_only):,}** · **{nb} right, {na} wrong: {len(dis.b_only):,}**"
                 f" (of {count(dis.total, 'image')}; both right on {dis.both_right:,}, both wrong on "
                 f"{dis.both_wrong:,}).")
-    st.plotly_chart(agreement_figure(dis.both_right, len(dis.a_only), len(dis.b_only), dis.both_wrong,
-                                     short(sa), short(sb)), width="stretch", key="pred_agree")
+    show_chart(agreement_figure(dis.both_right, len(dis.a_only), len(dis.b_only), dis.both_wrong,
+                                short(sa), short(sb)), width="stretch", key="pred_agree")
     split = len(dis.a_only) + len(dis.b_only)
     if split:
         p = dis.p_value

@@ -1,10 +1,12 @@
 """Formatting helpers shared by commands, figures and pages: numbers for JSON and plots; sizes, durations and
-percentages for people."""
+percentages for people; CSV cells that a spreadsheet opens as text."""
 
 from __future__ import annotations
 
+import csv
+import io
 import math
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 
 def finite_or_none(v: Any) -> float | None:
@@ -66,4 +68,30 @@ def format_pct(x: float | None, digits: int = 1) -> str:
     return "—" if x is None else f"{100 * x:.{digits}f}%"
 
 
-__all__ = ["finite_or_none", "format_bytes", "format_count", "format_duration", "format_load", "format_pct"]
+# what a spreadsheet reads as the start of a formula (and a tab or carriage return in front of one)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(v: Any) -> Any:
+    """A value for a CSV cell a spreadsheet will open: text that begins like a formula (``=`` ``+`` ``-`` ``@``,
+    a tab or a carriage return) gets a leading apostrophe, so ``=HYPERLINK(...)`` in a run's name is shown as
+    text, never run; numbers (negative ones included) stay numbers; None, NaN and infinities become empty."""
+    if isinstance(v, str):
+        return "'" + v if v.startswith(_FORMULA_START) else v
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """``rows`` under a header of ``columns`` as CSV text, every cell (the header's too) through
+    :func:`spreadsheet_safe`."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([spreadsheet_safe(c) for c in columns])
+    writer.writerows([spreadsheet_safe(v) for v in row] for row in rows)
+    return out.getvalue()
+
+
+__all__ = ["csv_text", "finite_or_none", "format_bytes", "format_count", "format_duration", "format_load",
+           "format_pct", "spreadsheet_safe"]

@@ -13,8 +13,10 @@ from typing import Sequence
 from plotly.basedatatypes import BaseFigure
 
 from ..store import Run, Store
+from ..viz.tables import ChartTable, curves_summary, curves_table
 from ..viz.training import RunCurves, curves_spec
 from .cache import SharedResults
+from .charts import show_chart
 
 MAX_POINTS = 200  # per curve and chart update (a panel of the chart is ~300 px wide): long runs are decimated
 FIGURE_EVERY_S = 1.0  # a running job's curves are built at most this often per server (its worker writes every 0.5 s)
@@ -52,11 +54,26 @@ class ReadyFigure(BaseFigure):
     validates a plain dict anew (~50 ms): this one hands over its dict as it is, so a tick that draws the same
     curves again costs the JSON only. (Not a full Figure: it is only drawn.)"""
 
-    def __init__(self, spec: dict) -> None:  # noqa: D107 — BaseFigure.__init__ would validate the whole figure
-        self._spec = spec
+    def __init__(self, spec: dict, curves: Sequence[RunCurves] = ()) -> None:  # noqa: D107 — BaseFigure.__init__
+        self._spec = spec  # would validate the whole figure
+        self._curves = tuple(curves)  # what it draws, for its sentence and its table (resnet_lab.viz.tables);
+        self._summary = curves_summary(self._curves)  # (BaseFigure refuses public attributes it does not know)
+
+    @property
+    def summary(self) -> str:
+        return self._summary
 
     def to_dict(self) -> dict:
         return self._spec
+
+    def table(self) -> ChartTable:
+        """Its numbers (built when asked: only while someone has them open)."""
+        return curves_table(self._curves)
+
+
+def show_curves(figure: ReadyFigure, key: str) -> None:
+    """Curves from :func:`curves_for` through the one chart helper: their sentence, their numbers on a click."""
+    show_chart(figure, key=key, summary=figure.summary, table=figure.table)
 
 
 def curves_for(s: Store, runs: Sequence[Run]) -> ReadyFigure:
@@ -79,6 +96,7 @@ def curves_for(s: Store, runs: Sequence[Run]) -> ReadyFigure:
         with _build_lock:  # tabs asking at once: one builds, the others take its figure
             figure = fresh()
             if figure is None:
-                figure = ReadyFigure(curves_spec(_curves(s, runs)))
+                curves = _curves(s, runs)
+                figure = ReadyFigure(curves_spec(curves), curves)
                 _figures.put(which, (time.monotonic(), key, figure))
     return figure

@@ -9,7 +9,7 @@ import streamlit as st
 from ..identity import Identity
 from ..store import RESUMABLE, Job, Run, Store
 from .common import plain
-from .curves import curves_for
+from .curves import curves_for, show_curves
 from .identity import me, owner_label
 from .job_card import job_card, show_error
 from .runs_table import table_rows
@@ -85,7 +85,7 @@ def _panel(watch_key: str, empty_text: str, title: str, kinds: tuple[str, ...]) 
     best = [f"{plain(r.name)}: best val acc **{r.best['val/acc']:.1%}**" for r in all_runs if "val/acc" in r.best]
     if best:
         st.markdown(" · ".join(best))
-    st.plotly_chart(curves_for(s, all_runs), key=f"live_curves_{watch_key}", width="stretch")
+    show_curves(curves_for(s, all_runs), key=f"live_curves_{watch_key}")
     return [job.status for job, _ in groups]
 
 

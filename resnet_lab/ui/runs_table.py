@@ -11,7 +11,7 @@ from .. import jobs
 from ..spec import describe_spec
 from ..store import RESUMABLE, Run, Store
 from .cache import SharedResults
-from .curves import curves_for
+from .curves import curves_for, show_curves
 from .identity import me, owner_label
 from .job_card import act, show_error
 from .session import IDLE_S, TABLE_S, store
@@ -114,7 +114,7 @@ def _table(watch_key: str) -> list[str]:
         st.rerun()
     show_error(error_key)
     st.markdown("**Compare**")
-    st.plotly_chart(curves_for(s, chosen), key=f"compare_curves_{watch_key}", width="stretch")
+    show_curves(curves_for(s, chosen), key=f"compare_curves_{watch_key}")
     return [r.status for r in runs]
 
 

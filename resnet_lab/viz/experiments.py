@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 
 from ..analysis.lesion import DeletionCurve, LesionStudy
 from .text import plain, plain_template
-from .training import PALETTE, PLAIN_COLOR
+from .training import PALETTE, PLAIN_COLOR, twin_style
 
 if TYPE_CHECKING:  # a report in, a figure out: viz reads its fields, never the store
     from ..experiments.degradation import DegradationReport
@@ -76,6 +76,7 @@ def lesion_figure(studies: Sequence[LesionStudy], kind: str = "branch", height: 
         fig.add_trace(go.Bar(
             x=present, y=[None if rows[b].drop is None else 100 * rows[b].drop for b in present],
             name=plain(s.label), marker_color=color, offsetgroup=str(i),
+            marker_pattern_shape=twin_style(not s.skip)["pattern"],
             customdata=[[None if rows[b].acc is None else 100 * rows[b].acc, rows[b].note] for b in present],
             hovertemplate=f"{hover}<br>%{{x}}: drop %{{y:.1f}} points<br>accuracy %{{customdata[0]:.1f}}% "
                           f"(intact {100 * s.base_acc:.1f}%)<br>%{{customdata[1]}}<extra></extra>",
@@ -118,7 +119,8 @@ def deletion_figure(curves: Sequence[DeletionCurve], height: int = 380) -> go.Fi
                                  fill="toself", line=dict(width=0), fillcolor=color, opacity=0.15,
                                  hoverinfo="skip", showlegend=False, name=plain(f"{s.label}: range")))
         fig.add_trace(go.Scatter(x=ks, y=[100 * a for a in s.mean_acc], mode="lines+markers", name=plain(s.label),
-                                 line=dict(color=color, width=2),
+                                 line=dict(color=color, width=2, dash=twin_style(not s.skip)["dash"]),
+                                 marker=dict(symbol=twin_style(not s.skip)["symbol"]),
                                  hovertemplate=f"{hover}<br>%{{x}} blocks deleted: %{{y:.1f}}%<extra></extra>"))
     fig.update_layout(height=height, margin=_MARGIN, uirevision="keep",
                       xaxis=dict(title="blocks deleted at once", dtick=1),

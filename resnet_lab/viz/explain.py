@@ -17,6 +17,7 @@ from .inspect import MODEL_COLORS, overlay
 from .text import plain, plain_template
 
 # one colour per attribution method (the references in black and grey, dashed)
+MODEL_SYMBOLS = ("circle", "square", "diamond", "triangle-up")  # a model's markers: its colour is not the only sign
 METHOD_COLORS = {"gradcam": "#d62728", "guided_gradcam": "#ff7f0e", "integrated_gradients": "#2ca02c",
                  "saliency": "#1f77b4", "occlusion": "#9467bd", "mask": "#111111", "random": "#999999"}
 REFERENCE_DASH = {"mask": "dash", "random": "dot"}
@@ -110,7 +111,8 @@ def depth_localization_figure(by_model: Mapping[str, Mapping], title: str = "") 
                 x=[r["layer"] for r in rows], y=[float(r[metric]) for r in rows],
                 name=plain(label) if metric == "energy" else f"{plain(label)} · pointing game",
                 mode="lines+markers", line=dict(color=MODEL_COLORS[i % len(MODEL_COLORS)], dash=dash, width=2),
-                marker=dict(size=6 if metric == "energy" else 4), legendgroup=str(i),
+                marker=dict(size=6 if metric == "energy" else 4, symbol=MODEL_SYMBOLS[i % len(MODEL_SYMBOLS)]),
+                legendgroup=str(i),
                 hovertemplate=f"{plain_template(label)}<br>%{{x}}<br>{DEPTH_METRICS[metric]}: "
                               "%{y:.1%}<extra></extra>"))
     if baseline is not None:

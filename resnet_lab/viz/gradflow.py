@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from ..fmt import finite_or_none
 from .text import plain as plain_text  # spread_figure has a parameter named `plain`
 from .text import plain_template
-from .training import PALETTE, PLAIN_COLOR, log_ticks
+from .training import PALETTE, PLAIN_COLOR, log_ticks, twin_style
 
 _MARGIN = dict(l=10, r=10, t=50, b=10)
 LOG_NORM_LABEL = "log₁₀ ‖dL/dW‖"
@@ -58,7 +58,7 @@ def _log_yaxis(fig: go.Figure, values: Sequence[float | None], title: str) -> No
 
 def _style(i: int, s: FlowSeries) -> dict:
     color = s.color or (PLAIN_COLOR if s.plain else PALETTE[i % len(PALETTE)])
-    return dict(color=color, width=2, dash="dash" if s.plain else "solid")
+    return dict(color=color, width=2, dash=twin_style(s.plain)["dash"])
 
 
 def _depth_lines(series: Sequence[FlowSeries], kind: str, title: str, ytitle: str, xtitle: str,
@@ -68,7 +68,8 @@ def _depth_lines(series: Sequence[FlowSeries], kind: str, title: str, ytitle: st
         fig.add_trace(go.Scatter(
             x=list(range(len(s.values))), y=_positive(s.values), customdata=[plain_text(n) for n in s.names],
             name=plain_text(s.label),
-            mode="lines+markers", marker=dict(size=5), line=_style(i, s), connectgaps=False,
+            mode="lines+markers", marker=dict(size=5, symbol=twin_style(s.plain)["symbol"]), line=_style(i, s),
+            connectgaps=False,
             hovertemplate=f"{plain_template(s.label)}<br>%{{customdata}}<br>{value_label}: %{{y:.3g}}<extra></extra>",
         ))
     fig.update_layout(title=plain_text(title), height=height, margin=_MARGIN, meta={"figure": kind},

@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..fmt import finite_or_none
 from .text import plain, plain_template
-from .training import PALETTE, PLAIN_COLOR
+from .training import PALETTE, PLAIN_COLOR, twin_style
 
 # the model first, its plain twin second (same red/grey pair as the training curves), then the rest
 MODEL_COLORS = (PALETTE[0], PLAIN_COLOR) + PALETTE[1:]
@@ -45,6 +45,13 @@ def _numpy(x) -> np.ndarray:
 
 def _model_color(i: int) -> str:
     return MODEL_COLORS[i % len(MODEL_COLORS)]
+
+
+def _model_style(i: int) -> dict:
+    """Besides its colour, how the second model of a comparison (the plain twin, by the pages' order) differs
+    from the first, as its grey does (``MODEL_COLORS[1]``): dashed lines, square markers, hatched bars
+    (:func:`resnet_lab.viz.training.twin_style`)."""
+    return twin_style(i == 1)
 
 
 @lru_cache(maxsize=32)
@@ -290,6 +297,7 @@ def per_class_figure(acc_by_model: Mapping[str, Sequence[float]], class_names: S
         ys = [finite_or_none(v) for v in a]
         fig.add_trace(go.Bar(
             x=names, y=ys, name=plain(label), marker_color=_model_color(i),
+            marker_pattern_shape=_model_style(i)["pattern"],
             hovertemplate=f"{plain_template(label)}<br>%{{x}}: %{{y:.1%}}<extra></extra>",
         ))
     fig.update_layout(title=plain(title) or None, barmode="group", height=360, margin=_MARGIN,
@@ -399,7 +407,8 @@ def layer_stats_figure(stats_by_model: Mapping[str, Sequence[Mapping]], stat: st
             xs = [p[0] for p in points]
         fig.add_trace(go.Scatter(
             x=xs, y=[p[2] for p in points], text=[plain(p[1]) for p in points], name=plain(label),
-            mode="lines+markers", line=dict(color=_model_color(i), width=1.5), marker=dict(size=5),
+            mode="lines+markers", line=dict(color=_model_color(i), width=1.5, dash=_model_style(i)["dash"]),
+            marker=dict(size=5, symbol=_model_style(i)["symbol"]),
             hovertemplate=f"{plain_template(label)}<br>%{{text}}<br>{stat}: %{{y:{fmt}}}<extra></extra>",
         ))
     fig.update_layout(title=plain(title) or None, height=360, margin=_MARGIN, legend=dict(orientation="h", y=-0.2))
@@ -419,7 +428,7 @@ def localization_figure(scores_by_model: Mapping[str, Mapping[str, float]], base
         ys = [float(scores[k]) for k in keys]
         fig.add_trace(go.Bar(
             x=names, y=ys, name=plain(label), marker_color=_model_color(i),
-            text=[f"{v:.0%}" for v in ys], textposition="auto",
+            marker_pattern_shape=_model_style(i)["pattern"], text=[f"{v:.0%}" for v in ys], textposition="auto",
             hovertemplate=f"{plain_template(label)}<br>%{{x}}: %{{y:.1%}}<extra></extra>",
         ))
     if baseline is not None:

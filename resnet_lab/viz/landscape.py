@@ -21,7 +21,7 @@ from plotly.subplots import make_subplots
 from ..analysis.landscape import LOSS_FLOOR, Interpolation, Surface, TrajectoryPath
 from ..fmt import finite_or_none
 from .text import plain, plain_template
-from .training import PALETTE, PLAIN_COLOR
+from .training import PALETTE, PLAIN_COLOR, twin_style
 
 COLORSCALE = "Viridis"
 CONTOUR_LEVELS = 24  # contour lines over the shared log-loss range
@@ -56,7 +56,7 @@ def landscape_1d_figure(surfaces: Sequence[Surface], show_acc: bool = True, heig
         name, hover = plain(s.label), plain_template(s.label)
         fig.add_trace(go.Scatter(x=list(s.alphas), y=_values(s.grid()), mode="lines+markers", name=name,
                                  legendgroup=name, line=dict(color=color, dash=dash, width=2),
-                                 marker=dict(size=5),
+                                 marker=dict(size=5, symbol=twin_style(not s.skip)["symbol"]),
                                  hovertemplate=f"{hover}<br>α=%{{x:.3g}}<br>loss %{{y:.4g}}<extra></extra>"),
                       row=1, col=1)
         if show_acc:

@@ -10,7 +10,7 @@ from plotly.subplots import make_subplots
 from ..fmt import format_count
 from ..models.summary import ModelSummary
 from .text import plain, plain_template
-from .training import PALETTE, PLAIN_COLOR
+from .training import PALETTE, PLAIN_COLOR, plain_name, twin_style
 
 COLORS = {"skip": PALETTE[0], "plain": PLAIN_COLOR}  # a ResNet and its plain twin, as in every chart
 
@@ -32,12 +32,13 @@ def stage_cost_figure(a: ModelSummary, b: ModelSummary) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Parameters per stage", "Multiply-adds per stage (per image)"))
     tops = [0, 0]
     for s in (a, b):
-        name = plain(s.spec.describe())
+        name = plain(plain_name(s.spec.describe(), not s.spec.skip))
         color = COLORS["skip" if s.spec.skip else "plain"]
         stages = [plain(r.name) for r in s.stages]
         for col, what, values in ((1, "parameters", [r.params for r in s.stages]),
                                   (2, "multiply-adds per image", [r.macs for r in s.stages])):
             fig.add_trace(go.Bar(x=stages, y=values, name=name, marker_color=color, legendgroup=name,
+                                 marker_pattern_shape=twin_style(not s.spec.skip)["pattern"],
                                  showlegend=col == 1, customdata=[format_count(v) for v in values],
                                  hovertemplate=f"{plain_template(s.spec.describe())}<br>%{{x}}: %{{customdata}} "
                                                f"{what}<extra></extra>"), row=1, col=col)

@@ -26,6 +26,25 @@ PLAIN_COLOR = "#7f7f7f"
 TWIN_SHADE = 0.4  # a plain twin's colour: its ResNet's mixed this far toward black
 WAITING_TEXT = "Waiting for the first logged step…"
 STYLE_COLOR = "#444444"  # the "training" / "validation" legend entries: a line style, not a run
+# Colour is never the only thing that tells a ResNet from its plain twin: a plain net's lines are dashed (on the
+# training curves, where dashed already means validation, dotted and dash-dot), its markers squares, its bars
+# hatched, and its legend name says "plain".
+PLAIN_DASH = "dash"
+PLAIN_SYMBOL = "square"
+PLAIN_PATTERN = "/"
+_CURVE_DASH = {(False, False): "solid", (False, True): "dash", (True, False): "dot", (True, True): "dashdot"}
+
+
+def twin_style(plain: bool) -> dict:
+    """How a line of a ResNet (``plain`` False) or of a plain net differs besides its colour:
+    ``{"dash", "symbol", "pattern"}`` for ``line.dash``, ``marker.symbol`` and ``marker.pattern.shape``."""
+    return {"dash": PLAIN_DASH if plain else "solid", "symbol": PLAIN_SYMBOL if plain else "circle",
+            "pattern": PLAIN_PATTERN if plain else ""}
+
+
+def plain_name(label: str, plain: bool) -> str:
+    """A legend name that says a plain net is one: ``label`` with " (plain)" unless it says so already."""
+    return f"{label} (plain)" if plain and "plain" not in label.lower() else label
 
 Series = list[tuple[int, float, float]]  # (step, epoch, value)
 
@@ -120,7 +139,8 @@ def _spread(points: list[tuple[int, float, float]], x: str) -> list[tuple[int, f
 
 def curves_figure(runs: list[RunCurves], x: str = "epoch", height: int = 520) -> go.Figure:
     """2×2 panel: loss (log scale), accuracy, learning rate, images/s. Solid = training, dashed = validation,
-    said by two legend entries; one colour per run (:func:`run_color`). With no points yet it says it is
+    said by two legend entries; one colour per run (:func:`run_color`); a plain twin dotted (training) and
+    dash-dot (validation) with square markers, said by two more entries, and "plain" in its name. With no points yet it says it is
     waiting instead of drawing empty axes. (The figure of :func:`curves_spec`.)"""
     return go.Figure(curves_spec(runs, x, height))
 
@@ -165,6 +185,7 @@ def curves_spec(runs: list[RunCurves], x: str = "epoch", height: int = 520) -> d
     losses: list[float] = []
     for run in runs:
         color = run.color or run_color(run.key if run.key is not None else run.label, run.plain)
+        label = plain_name(run.label, run.plain)
         shown = False
         for key, row, col, dash in _PANELS:
             points = [p for p in run.metrics.get(key) or () if math.isfinite(p[2])]
@@ -176,19 +197,24 @@ def curves_spec(runs: list[RunCurves], x: str = "epoch", height: int = 520) -> d
                 losses += [p[2] for p in points if p[2] > 0]
             xref, yref = refs[row, col]
             data.append({
-                "hovertemplate": f"{plain_template(run.label)}<br>{_NAMES[key]}: %{{y:.4g}}<br>{x}: %{{x:.3g}}"
+                "hovertemplate": f"{plain_template(label)}<br>{_NAMES[key]}: %{{y:.4g}}<br>{x}: %{{x:.3g}}"
                                  "<extra></extra>",
-                "legendgroup": plain(run.label),
-                "line": {"color": color, "dash": dash, "width": 2 if key.startswith("val/") else 1.5},
+                "legendgroup": plain(label),
+                "line": {"color": color, "dash": _CURVE_DASH[run.plain, dash == "dash"],
+                         "width": 2 if key.startswith("val/") else 1.5},
+                "marker": {"symbol": twin_style(run.plain)["symbol"]},
                 "mode": "lines+markers" if key.startswith("val/") or len(points) < 20 else "lines",
-                "name": plain(run.label), "showlegend": not shown,
+                "name": plain(label), "showlegend": not shown,
                 "x": [p[1] if x == "epoch" else p[0] for p in points], "y": [p[2] for p in points],
                 "type": "scatter", "xaxis": xref, "yaxis": yref})
             shown = True
     if not data:
         return {"data": [], "layout": layout}
     xref, yref = refs[1, 1]
-    for name, dash in (("training (solid)", "solid"), ("validation (dashed)", "dash")):
+    styles = [("training (solid)", "solid"), ("validation (dashed)", "dash")]
+    if any(run.plain for run in runs):
+        styles += [("plain twin: training (dotted)", "dot"), ("plain twin: validation (dash-dot)", "dashdot")]
+    for name, dash in styles:
         data.append({"hoverinfo": "skip", "legendgroup": "line style", "legendrank": 1,
                      "line": {"color": STYLE_COLOR, "dash": dash, "width": 2}, "mode": "lines", "name": name,
                      "x": [None], "y": [None], "type": "scatter", "xaxis": xref, "yaxis": yref})

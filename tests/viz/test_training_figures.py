@@ -17,8 +17,9 @@ def test_curves_figure_overlays_runs_with_train_solid_and_val_dashed():
                              "val/acc": [(20, 1.0, 0.6)], "lr": [(10, 0.5, 0.1)]}, key=12)
     b = RunCurves("plain", {"train/loss": [(10, 0.5, 2.1), (20, 1.0, 1.5)]}, plain=True, key=12)
     fig = curves_figure([a, b])
+    # the plain twin is told by more than its colour: its name says plain, its training line is dotted
     assert _runs(fig) == [("resnet", "solid"), ("resnet", "dash"), ("resnet", "dash"), ("resnet", "solid"),
-                          ("plain", "solid")]
+                          ("plain", "dot")]
     assert list(fig.data[0].x) == [0.5, 1.0] and list(fig.data[0].y) == [2.0, 1.0]
     # the plain twin: a darker shade of its ResNet's colour, not the same colour
     assert fig.data[0].line.color == run_color(12) and fig.data[4].line.color == run_color(12, plain=True)
@@ -66,8 +67,9 @@ def test_a_run_keeps_its_colour_alone_among_others_and_in_any_order():
     pair = colors([curves(7), curves(8, plain=True, partner=7)])
     others = colors([curves(3), curves(5), curves(8, plain=True, partner=7), curves(7)])
     assert alone["#7"] == pair["#7"] == others["#7"]
-    assert pair["#8"] == others["#8"] == run_color(7, plain=True)
-    assert colors([curves(8, plain=True, partner=7)])["#8"] == pair["#8"]
+    twin = "#8 (plain)"  # a plain twin's legend name says so
+    assert pair[twin] == others[twin] == run_color(7, plain=True)
+    assert colors([curves(8, plain=True, partner=7)])[twin] == pair[twin]
     assert len({run_color(i) for i in range(1, len(PALETTE) + 1)}) == len(PALETTE)  # neighbours differ
     assert run_color("#12 resnet20") == run_color("#12 resnet20")  # strings hash stably (crc32, not hash())
 
