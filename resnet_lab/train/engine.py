@@ -188,11 +188,10 @@ class Trainer:
         self.aug_gen.set_state(s["aug_state"].to(self.aug_gen.get_state().device))
 
     def _window(self, m: Member) -> dict[str, Any]:
-        """The metrics ``m`` gathered since the last log point (a checkpoint between two log points keeps them, so
-        the first log after a resume averages the very steps the uninterrupted run's does)."""
+        """The loss and accuracy ``m`` gathered since the last log point (a checkpoint between two log points keeps
+        them, so the first log after a resume averages the very steps the uninterrupted run's does)."""
         return {"loss_sum": None if m.loss_sum is None else m.loss_sum.detach().cpu(),
-                "correct": None if m.correct is None else m.correct.cpu(), "seen": m.seen,
-                "norms": [(step, norms.cpu()) for step, norms in m.pending_norms]}
+                "correct": None if m.correct is None else m.correct.cpu(), "seen": m.seen}
 
     def _restore_window(self, m: Member, window: Any) -> None:
         """Undo :meth:`_window` (a checkpoint written before windows were kept has none: the window starts empty)."""
@@ -202,7 +201,14 @@ class Trainer:
         m.loss_sum = None if window["loss_sum"] is None else window["loss_sum"].to(to)
         m.correct = None if window["correct"] is None else window["correct"].to(to)
         m.seen = int(window["seen"])
-        m.pending_norms = [(int(step), norms.to(to)) for step, norms in window["norms"]]
+
+    def _report_norms(self, i: int, m: Member) -> None:
+        """Hand out the gradient norms ``m`` took since the last report (each with its own step: when they are
+        reported changes no number). At log points, and before a "last" checkpoint, so that what a resumed run
+        reports again starts after the checkpoint's step."""
+        for step, norms in m.pending_norms:
+            self.cb.on_grad_norms(i, step, norms.float().cpu().tolist())
+        m.pending_norms.clear()
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -379,9 +385,7 @@ class Trainer:
             if compile_s is not None:
                 metrics["compile_s"] = compile_s  # the first step: compilation of every model of the job
             m.loss_sum, m.correct, m.seen = None, None, 0
-            for step, norms in m.pending_norms:
-                self.cb.on_grad_norms(i, step, norms.float().cpu().tolist())
-            m.pending_norms.clear()
+            self._report_norms(i, m)
             if not math.isfinite(loss):
                 m.status = "diverged"
                 m.message = f"the training loss became {loss} by step {self.step}; try a lower learning rate"
@@ -458,6 +462,8 @@ class Trainer:
     def _checkpoint(self, i: int, m: Member, epoch: float, tag: str) -> None:
         if m.ckpt_dir is None or self.rank != 0:  # in a group the leader alone writes (every rank has the same state)
             return
+        if tag == "last":
+            self._report_norms(i, m)
         state = {
             "optimizer": m.optimizer.state_dict(), "scheduler": m.scheduler.state_dict(), "step": self.step,
             "best_val_acc": m.best_val_acc, "epoch_order_state": self.epoch_order_state,

@@ -24,6 +24,7 @@ PROCESS_MODULES = {
     "train/test_cuda.py",
     "train/test_ddp.py",
     "train/test_processes.py",
+    "train/test_reproducibility_processes.py",
 }
 TESTS = Path(__file__).resolve().parents[1]
 

@@ -40,6 +40,7 @@ class Curve(Callbacks):
     def on_checkpoint(self, idx, tag, path, metrics):
         if tag == "last" and self.keep_at is not None and read_manifest(path)["step"] == self.keep_at:
             shutil.copytree(path.parent, self.into, dirs_exist_ok=True)
+            self.rows.append(("kept", idx, self.keep_at))  # what comes after this, a resume from it reports again
 
 
 def curve(cfg=CFG, specs=(TINY, TINY.twin()), **kwargs):
@@ -62,20 +63,21 @@ def test_deterministic_training_on_the_cpu_gives_the_curve_of_the_default(tmp_pa
 
 
 def test_a_resume_from_a_checkpoint_between_two_log_points_logs_what_the_whole_run_logs(tmp_path, monkeypatch):
-    """A checkpoint written on the clock (every CHECKPOINT_EVERY_S) falls between log points: it keeps the metrics
-    gathered since the last log, so the resumed run's first log averages the same steps and every later number is
-    the uninterrupted run's."""
+    """A checkpoint written on the clock (every CHECKPOINT_EVERY_S) falls between log points: it keeps the loss and
+    accuracy gathered since the last log (so the resumed run's first log averages the same steps) and reports the
+    gradient norms taken since (so none is reported twice); every later number is the uninterrupted run's."""
     monkeypatch.setattr(engine, "CHECKPOINT_EVERY_S", -1.0)  # "the clock says so" after every step
+    cfg = CFG.replace(grad_norm_every=1)
     kept = tmp_path / "at3"
-    whole = curve(specs=[TINY], checkpoint_dirs=[tmp_path / "a"], keep_at=3, into=kept)
-    assert read_manifest(kept / "last.json")["step"] == 3 and CFG.log_every == 2  # between the logs of steps 2 and 4
+    whole = curve(cfg, specs=[TINY], checkpoint_dirs=[tmp_path / "a"], keep_at=3, into=kept)
+    assert read_manifest(kept / "last.json")["step"] == 3 and cfg.log_every == 2  # between the logs of steps 2 and 4
+    norm_steps = [r[2] for r in whole if r[0] == "norms"]
+    assert norm_steps == sorted(set(norm_steps)) == list(range(12))  # each step's norms once, early ones included
     rec = Curve()
-    resumed = Trainer([TINY], make_data(), CFG, rec, checkpoint_dirs=[tmp_path / "b"])
+    resumed = Trainer([TINY], make_data(), cfg, rec, checkpoint_dirs=[tmp_path / "b"])
     resumed.resume_from([kept / "last.json"])
     resumed.run()
-    # what the whole run reported after step 3: from the log of step 4 on, with the gradient norms taken at step 3
-    # (grad_norm_every=3), which wait for that log and were in the checkpoint's window
-    after = [r for r in whole if r[2] > 3 or r[:3] == ("norms", 0, 3)]
+    after = whole[whole.index(("kept", 0, 3)) + 1:]
     assert rec.rows == after and [r[:3] for r in after[:2]] == [("norms", 0, 3), ("log", 0, 4)]
 
 
