@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from .models.presets import get_preset, preset_name
-from .models.summary import MAX_INPUT_SIZE, MIN_INPUT_SIZE, check_input_size, shape_break, smallest_input_size
+from .models.summary import MAX_INPUT_SIZE, check_input_size, min_input_size, shape_break
 from .spec import ModelSpec
 
 MAX_PARAM_CHARS = 2048
@@ -52,8 +52,9 @@ def _single(params: Mapping[str, object], key: str) -> str | None:
 
 
 def input_size_range(spec: ModelSpec) -> tuple[int, int]:
-    """The input sizes a link may give ``spec`` (the range :func:`models.summary.check_input_size` allows)."""
-    return max(MIN_INPUT_SIZE, smallest_input_size(spec)), MAX_INPUT_SIZE
+    """The input sizes a link may give ``spec`` (the range :func:`models.summary.check_input_size` allows): from
+    :func:`models.summary.min_input_size`, the lab's one smallest size."""
+    return min_input_size(spec), MAX_INPUT_SIZE
 
 
 def _model(params: Mapping[str, object]) -> ModelSpec | None:

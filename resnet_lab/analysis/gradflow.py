@@ -40,11 +40,13 @@ from ..fmt import finite_or_none
 from ..models import build_model
 from ..models.hooks import forward_hooks
 from ..models.presets import CIFAR_DEPTHS, cifar_spec
+from ..models.summary import min_input_size
 from ..spec import ModelSpec
 from ..models.layers import weight_layers
 
 DEPTHS = CIFAR_DEPTHS  # offered by the depth slider
 MAX_BATCH = 1024  # images in one gradient-flow batch (one fwd/bwd of a 110-layer net on a CPU stays seconds)
+FLOW_SIZE = 32  # px: the side an at-initialization batch has (CIFAR's), or the model's smallest when larger
 FLOW_SUBSET = 512  # training images loaded (shapes: generated) for an at-initialization batch; the batch is drawn
 # from these, so the page and the CLI measure on the very same images
 
@@ -210,9 +212,10 @@ def _times(r: float) -> str:
 
 def flow_data(name: str = "shapes", spec: ModelSpec | None = None) -> DataConfig:
     """The data an at-initialization measurement uses: ``FLOW_SUBSET`` training images of ``name`` (no
-    augmentation, data seed 0) at 32 px, or at the smallest size ``spec`` accepts when that is larger."""
+    augmentation, data seed 0) at ``FLOW_SIZE`` (32 px), or at the smallest size the lab uses ``spec`` at on this
+    dataset (:func:`resnet_lab.models.summary.min_input_size`) when that is larger."""
     info = dataset_info(name)
-    size = max(32, info.min_size, spec.min_input_size if spec is not None else 0)
+    size = max(FLOW_SIZE, min_input_size(spec, info) if spec is not None else info.min_size)
     if size > info.max_size:
         raise ValueError(f"{spec.describe() if spec else 'the model'} needs images of at least {size} px; {name} "
                          f"goes up to {info.max_size} px")
@@ -253,9 +256,10 @@ def _check_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
     if isinstance(spec, ModelSpec):
         if spec.in_channels != x.shape[1]:
             raise ValueError(f"the model takes {spec.in_channels}-channel images but the batch has {x.shape[1]}")
-        if x.shape[-1] < spec.min_input_size or x.shape[-2] < spec.min_input_size:
+        lo = min_input_size(spec)
+        if x.shape[-1] < lo or x.shape[-2] < lo:
             raise ValueError(f"{x.shape[-2]}x{x.shape[-1]} px images are too small for this model: it needs at "
-                             f"least {spec.min_input_size} px")
+                             f"least {lo} px")
         if int(y.max()) >= spec.num_classes or int(y.min()) < 0:
             raise ValueError(f"labels must be in 0..{spec.num_classes - 1} for a model with {spec.num_classes} "
                              f"classes, got {int(y.min())}..{int(y.max())}")

@@ -59,6 +59,7 @@ def _init_specs(args: argparse.Namespace):
 
 def cmd_gradflow(args: argparse.Namespace) -> int:
     from ..analysis.gradflow import flow_batch, flow_data, gradient_flow, init_flow
+    from ..models.summary import min_input_size
     from ..data.registry import load_dataset
     from ..device import resolve_device
 
@@ -98,7 +99,7 @@ def cmd_gradflow(args: argparse.Namespace) -> int:
                   "checkpoint": True, "inconclusive": why is not None, "inconclusive_why": why}
     else:
         specs = _init_specs(args)
-        data = flow_data(args.data or "shapes", max(specs, key=lambda s: s.min_input_size))
+        data = flow_data(args.data or "shapes", max(specs, key=min_input_size))
         ds = load_dataset(data)
         x, y = flow_batch(ds, args.batch, seed=0)
         x, y = x.to(device), y.to(device)

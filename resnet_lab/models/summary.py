@@ -8,14 +8,16 @@ additions are not counted, as in the paper's Table 1.
 
 :func:`shape_break` says where a spec stops making sense at an input size that is too small, and
 :func:`smallest_input_size` which size is enough (see there for what "too small" means: PyTorch itself
-never refuses, it pads a 1-pixel map back to 1 pixel).
+never refuses, it pads a 1-pixel map back to 1 pixel). :func:`min_input_size` is the one smallest size the lab
+uses a spec at — Build's checks and fix, Train's size widget and the launcher's check, share links, gradient
+flow: that number and no other.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -88,7 +90,7 @@ def check_input_size(spec: ModelSpec, input_size: int) -> None:
     (the message then names that layer, see :func:`shape_break`)."""
     if isinstance(input_size, bool) or not isinstance(input_size, int):
         raise ValueError(f"input size must be an integer, got {input_size!r}")
-    lo = max(MIN_INPUT_SIZE, smallest_input_size(spec))
+    lo = min_input_size(spec)
     if not lo <= input_size <= MAX_INPUT_SIZE:
         brk = shape_break(spec, input_size) if 1 <= input_size < lo else None
         why = f" — {brk.message()}" if brk is not None else ""
@@ -209,7 +211,7 @@ class ShapeBreak:
     in_shape: tuple[int, ...]  # what it gets, per image (C, 1, 1) or (C, 1, W)
     out_shape: tuple[int, ...]  # what it gives: the same 1-pixel side again
     halved_by: tuple[str, ...]  # the downsampling layers before it, in order
-    min_input_size: int  # smallest side at which no downsampling layer gets a 1-pixel map
+    min_input_size: int  # the smallest side the lab uses the spec at (:func:`min_input_size`): none breaks there
     max_stages: int  # most stages (same stem, same first stages) that work at ``input_size``; 0: none
     steps: tuple[ShapeStep, ...]  # stem layers and whole blocks before it, then the layer itself
 
@@ -299,7 +301,7 @@ def shape_break(spec: ModelSpec, input_size: int) -> ShapeBreak | None:
     return ShapeBreak(spec=spec, input_size=input_size, layer=name, type=type(module).__name__, kernel=_kernel(module),
                       in_shape=shape_in, out_shape=shape_out,
                       halved_by=tuple(n for n, m, _, _ in calls[:at] if _halves(n, m)),
-                      min_input_size=smallest_input_size(spec), max_stages=_max_stages(spec, input_size),
+                      min_input_size=min_input_size(spec), max_stages=_max_stages(spec, input_size),
                       steps=tuple(steps))
 
 
@@ -366,6 +368,29 @@ def smallest_input_size(spec: ModelSpec) -> int:
     which rounds down where PyTorch rounds up)."""
     chain = _chain(_skeleton(spec))
     return next(side for side in range(1, MAX_INPUT_SIZE + 1) if not _collapses(chain, side))
+
+
+class HasMinSize(Protocol):
+    """What :func:`min_input_size` reads of a dataset (a ``data.types.DatasetInfo``: models/ does not import data/)."""
+
+    min_size: int  # the dataset's smallest image_size, px
+
+
+def min_input_size(spec: ModelSpec, dataset: HasMinSize | None = None) -> int:
+    """THE smallest image side the lab uses ``spec`` at, px: the lab's floor (``MIN_INPUT_SIZE``), and the
+    model's own (:func:`smallest_input_size`: no downsampling layer is handed a 1-pixel map), and with ``dataset``
+    (a ``DatasetInfo``) that dataset's smallest ``image_size``. Build (its checks and "Use N px"), Train (the size
+    widget and the check every training request passes), share links and gradient flow all use this number.
+
+    ResNet-20 (CIFAR stem): 8 (the floor); ResNet-18: 17; on shapes (16 px and up) ResNet-20 takes 16.
+    ``ModelSpec.min_input_size`` (2^d, the paper's count) is larger and is not what the lab checks."""
+    lo = max(MIN_INPUT_SIZE, smallest_input_size(spec))
+    if dataset is None:
+        return lo
+    floor = getattr(dataset, "min_size", None)
+    if isinstance(floor, bool) or not isinstance(floor, int):
+        raise TypeError(f"min_input_size needs a dataset's info (with min_size), got {type(dataset).__name__}")
+    return max(lo, floor)
 
 
 def _max_stages(spec: ModelSpec, input_size: int) -> int:

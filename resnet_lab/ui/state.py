@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from ..models.presets import PRESETS, get_preset, preset_name
+from ..models.summary import min_input_size
 from ..spec import MAX_CLASSES, MAX_IN_CHANNELS, MAX_STAGE_DEPTH, MAX_STAGES, MAX_WIDTH, ModelSpec
 from ..urlcodec import spec_from_query, spec_to_query
 
@@ -97,7 +98,7 @@ def on_field_change() -> None:
     st.session_state[SPEC_KEY] = spec
     st.session_state[W + "preset"] = preset_name(spec) or CUSTOM
     size = st.session_state.get(SIZE_KEY)
-    if size is not None and size < spec.min_input_size:
+    if size is not None and size < min_input_size(spec):
         size = st.session_state[SIZE_KEY] = None
     if size is None:  # follow the stem's own size (224 or 32) until the user picks one
         st.session_state[W + "input_size"] = spec.default_input_size

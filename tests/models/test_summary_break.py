@@ -50,7 +50,7 @@ def test_the_smallest_size_really_works_and_one_pixel_less_does_not(name):
         real = first_one_pixel(real_downsamplings(spec, n - 1))
         assert brk is not None and real is not None
         assert (brk.layer, brk.in_shape, brk.out_shape) == real  # the layer and shapes of a real forward
-        assert brk.min_input_size == n
+        assert brk.min_input_size == max(MIN_INPUT_SIZE, n)  # the fix it offers is the lab's one smallest size
 
 
 def test_resnet18_at_16_px_breaks_in_layer4_with_a_1_pixel_map():
@@ -91,7 +91,7 @@ def test_a_cifar_stage_that_breaks_names_its_first_block():
     spec = ModelSpec(stem="cifar", depths=(1, 1, 1, 1), widths=(4, 8, 16, 32), num_classes=3)
     brk = shape_break(spec, 4)  # 4 -> (layer2) 2 -> (layer3) 1 -> layer4 has nothing to halve
     assert brk.layer == "layer4.0.conv1" and brk.in_shape == (16, 1, 1)
-    assert brk.min_input_size == 5 and brk.max_stages == 3
+    assert brk.min_input_size == 8 and brk.max_stages == 3  # it works from 5 px; the lab's floor is 8
     assert shape_break(spec, 5) is None
 
 
