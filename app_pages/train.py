@@ -5,6 +5,7 @@ from resnet_lab.data.registry import DATASETS, DataConfig, dataset_info
 from resnet_lab.identity import NotAllowed
 from resnet_lab.jobs.slots import gpu_count
 from resnet_lab.models.presets import PRESETS, preset_name
+from resnet_lab.models.summary import min_input_size
 from resnet_lab.train import launcher
 from resnet_lab.train.config import MAX_KEEP_BUDGET_MB, MAX_KEEP_EVERY, OPTIMIZERS, SCHEDULES, TrainConfig
 from resnet_lab.train.recipes import recipe_for
@@ -18,7 +19,7 @@ from resnet_lab.ui.live import live_panel
 from resnet_lab.ui.runs_table import runs_table
 from resnet_lab.ui.session import session_token, store
 from resnet_lab.ui.state import TRAIN_SPEC_KEY
-from resnet_lab.urlcodec import input_size_range, open_link
+from resnet_lab.urlcodec import open_link
 from resnet_lab.ui.widgets import choice
 
 WATCH_KEY = "train_watch_job"
@@ -88,7 +89,7 @@ def _open_model_link() -> list[str]:
     st.session_state.update(_recipe_settings(recipe_for(data_name, spec)))
     if opened.input_size is not None:
         info = dataset_info(data_name)
-        lo = max(info.min_size, input_size_range(spec)[0])
+        lo = min_input_size(spec, info)  # the one smallest size: the widget below and the launcher agree
         lo, hi = bounds.limit("image_size", lo, max(lo, info.max_size))
         size = min(max(opened.input_size, lo), hi)
         if size != opened.input_size:
@@ -157,7 +158,9 @@ d = st.columns([3, 2, 3, 2, 3])
 data_name = choice(d[0].selectbox, "Dataset", datasets, key="train_data", on_change=_apply_recipe,
                            help="\n\n".join(f"**{k}**: {v}" for k, v in DATASETS.items() if k in datasets))
 info = dataset_info(data_name)
-image_size = d[1].number_input("Image size (px)", *limits("train_size", "image_size", info.min_size, info.max_size),
+size_lo = min_input_size(spec, info)  # the model's and the dataset's smallest size, as the launcher checks
+image_size = d[1].number_input("Image size (px)", *limits("train_size", "image_size", size_lo,
+                                                          max(size_lo, info.max_size)),
                                step=4, key="train_size")
 subset = d[2].number_input("Training images (0 = all)", *limits("train_subset", "train_images", 0, 1_000_000),
                            step=500, key="train_subset",
@@ -206,9 +209,10 @@ with st.expander("Training settings", expanded=False):
         help="0: off. Otherwise the weights are saved at step 0, every k steps and at the end (no optimizer state), "
              "so the Loss landscape page can draw the training path (PCA of the kept weights) and interpolate from "
              "the initial weights.")
-    keep_budget = h[1].number_input(
-        "Kept weights budget (MB)", 1.0, MAX_KEEP_BUDGET_MB, 200.0, step=50.0, key="train_keep_budget",
-        disabled=not keep_every,
+    st.session_state.setdefault("train_keep_budget", TrainConfig.keep_weights_budget_mb)
+    keep_budget = h[1].number_input(  # within the class's bound on it (the launcher refuses more)
+        "Kept weights budget (MB)", *limits("train_keep_budget", "keep_weights_mb", 1.0, MAX_KEEP_BUDGET_MB),
+        step=50.0, key="train_keep_budget", disabled=not keep_every,
         help="Disk the kept weights of this training (the model and its twin together) may take: if every k steps "
              "would not fit, every 2k, 4k, … steps are kept instead; if not even the first and last fit, the "
              "training is refused.")

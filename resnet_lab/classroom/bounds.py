@@ -24,6 +24,14 @@ Decisions, so that pages and the scheduler agree:
   model is allowed only when ``presets`` is ``None``.
 * **Datasets**: ``datasets`` lists registry names (``shapes``, ``digits``, ...), ``folder:NAME`` for one
   imported dataset, or ``folder:*`` for any dataset a person imported.
+* **Kept weights**: ``max_keep_weights_mb`` caps the disk budget a run may ask for its kept weights
+  (``TrainConfig.keep_weights_budget_mb``, MB as the trainer counts them), and only when it keeps weights
+  (``keep_weights_every`` > 0): the budget of a run that keeps none is never read, so it is never refused. A
+  class's settings file that leaves it out gets :data:`DEFAULT_KEEP_WEIGHTS_MB`
+  (:mod:`resnet_lab.classroom.settings`); a lesson's bounds have no default.
+* **Image size** below what the model takes (:func:`resnet_lab.models.summary.min_input_size`, the one smallest
+  size, which the Train page's widget starts from) is refused for everyone, teachers too: it is no class rule, but
+  every training request passes here, so it is checked with the bounds and said in the same message.
 * **Uploads**: ``max_upload_mb`` caps what one person's imported datasets may total (the zip files as
   uploaded, MB = 2**20 bytes as Streamlit's ``server.maxUploadSize`` counts); see :meth:`Bounds.check_upload`.
 
@@ -44,10 +52,12 @@ from ..data.types import DATASET_INFO, FOLDER_PREFIX, MAX_TRAIN_SUBSET, DataConf
 from ..fmt import format_bytes
 from ..models.presets import PRESETS, get_preset, plain_name
 from ..spec import ModelSpec
-from ..train_config import TrainConfig
+from ..train_config import MAX_KEEP_BUDGET_MB, TrainConfig
 
 ANY_USER_DATASET = "folder:*"  # in ``datasets``: every dataset a person imported
 MIB = 2**20  # one "MB" of max_upload_mb
+DEFAULT_KEEP_WEIGHTS_MB = 1000  # a class's max_keep_weights_mb when its settings leave it out: 5x a run's default
+#   budget (200 MB: resnet18's path keeps ~22 snapshots of 45 MB), a class of 30 x 3 queued runs stays under 90 GB
 
 # field -> (what the student sees, smallest and largest value a teacher may set, unit shown after values)
 NUMERIC: dict[str, tuple[str, int, int, str]] = {
@@ -58,7 +68,9 @@ NUMERIC: dict[str, tuple[str, int, int, str]] = {
     "max_params": ("Parameters", 1, 100_000_000_000, ""),
     "max_batch_size": ("Batch size", 2, 8192, ""),
     "max_upload_mb": ("Uploads", 1, 1_000_000, " MB"),
+    "max_keep_weights_mb": ("Kept weights", 1, int(MAX_KEEP_BUDGET_MB), " MB"),
 }
+FRACTIONAL = ("max_upload_mb", "max_keep_weights_mb")  # bounds that may be a fraction (MB)
 ALLOWLISTS = ("datasets", "presets")
 KEYS = (*NUMERIC, *ALLOWLISTS)  # every key a [bounds] table may hold
 
@@ -86,6 +98,7 @@ class Bounds:
     max_params: int | None = None  # parameters of one model, fitted to the dataset's classes
     max_batch_size: int | None = None  # images per optimizer step
     max_upload_mb: int | float | None = None  # MB (2**20 bytes) of uploaded datasets one person may keep
+    max_keep_weights_mb: int | float | None = None  # MB of kept weights one run may budget (keep_weights_budget_mb)
     datasets: tuple[str, ...] | None = None  # allowed datasets: registry names, "folder:NAME", "folder:*"
     presets: tuple[str, ...] | None = None  # allowed presets (plain twins included); None: any model, custom too
 
@@ -94,9 +107,12 @@ class Bounds:
             value = getattr(self, name)
             if value is None:
                 continue
-            if name == "max_upload_mb":
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= hi:
-                    raise ValueError(f"{name} must be a number of MB above 0 and at most {hi:,}, got {value!r}")
+            if name in FRACTIONAL:
+                uploads = name == "max_upload_mb"  # any share of a MB; a kept-weights budget is at least 1 MB
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                        not ((0 < value) if uploads else (lo <= value)) or not value <= hi:
+                    raise ValueError(f"{name} must be a number of MB {'above 0' if uploads else f'from {lo}'} "
+                                     f"and at most {hi:,}, got {value!r}")
             else:
                 check_int(name, value, lo, hi, " (or leave it out for no bound)")
         for name in ALLOWLISTS:
@@ -178,8 +194,7 @@ class Bounds:
         if bound is None:
             return lo, hi
         top = min(hi, bound)
-        if isinstance(lo, int) and not isinstance(lo, bool):
-            top = int(top)
+        top = int(top) if isinstance(lo, int) and not isinstance(lo, bool) else float(top)  # the widget's own type
         return lo, max(lo, top)
 
     def allows_dataset(self, name: str) -> bool:
@@ -227,8 +242,12 @@ class Bounds:
             problems.append(("datasets", f"Dataset {data.name!r} is not allowed in this class: allowed "
                                          f"{', '.join(map(_dataset_label, self.datasets or ()))}."))
         problems += self._spec_problems(spec, data)
+        lo = smallest_image_size(spec, data.name)
+        if data.image_size < lo:  # no class rule: what the model takes (see the module docstring)
+            problems.append(("image_size", f"Image size {data.image_size} px is too small for this model: it takes "
+                                           f"{lo} px and up (below that a downsampling layer is handed a 1-pixel "
+                                           "map)."))
         if self.max_image_size is not None and data.image_size > self.max_image_size:
-            lo = _size_floor(data.name)
             problems.append(("max_image_size", _above("Image size", f"{data.image_size} px",
                                                       f"{lo}–{max(lo, self.max_image_size)} px")))
         if self.max_train_images is not None:
@@ -240,6 +259,10 @@ class Bounds:
         if self.max_batch_size is not None and train.batch_size > self.max_batch_size:
             problems.append(("max_batch_size", _above("Batch size", str(train.batch_size),
                                                       f"2–{self.max_batch_size}")))
+        if self.max_keep_weights_mb is not None and train.keep_weights_every and \
+                train.keep_weights_budget_mb > self.max_keep_weights_mb:
+            problems.append(("max_keep_weights_mb", _above("Kept weights budget", f"{train.keep_weights_budget_mb:g} MB",
+                                                           f"1–{self.max_keep_weights_mb:g} MB")))
         if problems:
             raise OutOfBounds(" ".join(m for _, m in problems), tuple(f for f, _ in problems))
 
@@ -368,13 +391,18 @@ def _dataset_label(name: str) -> str:
     return "your own images (folder:*)" if name == ANY_USER_DATASET else name
 
 
-def _size_floor(name: str) -> int:
+def smallest_image_size(spec: ModelSpec, dataset: str) -> int:
+    """The smallest ``image_size`` ``spec`` trains at on the dataset named ``dataset``:
+    :func:`resnet_lab.models.summary.min_input_size` with the dataset's floor, read from its name alone (a user
+    dataset's folder is not opened; an unknown name counts the model's alone, and is refused for itself)."""
     from ..data.types import size_range
+    from ..models.summary import min_input_size
 
     try:
-        return size_range(name)[0]
+        floor = size_range(dataset)[0]
     except ValueError:
-        return 8
+        floor = 0
+    return max(min_input_size(spec), floor)
 
 
 def matching_presets(spec: ModelSpec) -> list[str]:
@@ -399,10 +427,10 @@ def _fitted(spec: ModelSpec, data: DataConfig | None) -> ModelSpec:
 @functools.lru_cache(maxsize=256)
 def param_count(spec: ModelSpec) -> int:
     """Parameters of the model ``spec`` builds (cached: summarising a 1,202-layer net takes seconds)."""
-    from ..models.summary import MIN_INPUT_SIZE, summarize
+    from ..models.summary import min_input_size, summarize
 
     # parameters do not depend on the input size: the smallest allowed one keeps the FLOP count cheap
-    return summarize(spec, max(MIN_INPUT_SIZE, spec.min_input_size)).params
+    return summarize(spec, min_input_size(spec)).params
 
 
 def full_train_images(data: DataConfig) -> int | None:
@@ -427,5 +455,5 @@ def full_train_images(data: DataConfig) -> int | None:
     return None
 
 
-__all__ = ["ANY_USER_DATASET", "Bounds", "KEYS", "OutOfBounds", "full_train_images", "matching_presets",
-           "param_count"]
+__all__ = ["ANY_USER_DATASET", "Bounds", "DEFAULT_KEEP_WEIGHTS_MB", "KEYS", "OutOfBounds", "full_train_images",
+           "matching_presets", "param_count", "smallest_image_size"]

@@ -31,7 +31,7 @@ from typing import Any, Literal, Mapping
 
 from ..checks import check_int
 from ..paths import lab_home
-from .bounds import Bounds
+from .bounds import DEFAULT_KEEP_WEIGHTS_MB, Bounds
 
 ENV_SETTINGS = "RESNET_LAB_SETTINGS"
 ENV_CLASS_CODE = "RESNET_LAB_CLASS_CODE"
@@ -91,7 +91,8 @@ class ClassSettings:
     teacher_token: str | None = field(default=None, repr=False)  # the teacher's secret (None: only logins)
     teacher_logins: frozenset[str] = frozenset()  # lower-cased logins that are teachers
     proxy_header: str | None = None  # trusted reverse-proxy header with the user's name (None: never read)
-    bounds: Bounds = field(default_factory=Bounds)  # what students may train and upload
+    bounds: Bounds = field(default_factory=lambda: Bounds(max_keep_weights_mb=DEFAULT_KEEP_WEIGHTS_MB))  # what
+    #   students may train and upload (a file's [bounds]; kept weights have a default, the rest none)
     queue: QueueCaps = field(default_factory=QueueCaps)  # per-owner caps for the scheduler
     lessons_dirs: tuple[Path, ...] = ()  # where lesson files are looked for, first match wins
     class_name: str = ""  # shown as text
@@ -229,7 +230,8 @@ def _from_raw(raw: Mapping[str, Any], where: str, base: Path | None) -> ClassSet
         teachers = _logins("[class] teachers", c.get("teachers", []))
         header = _header("[class] proxy_header", c.get("proxy_header"))
         name = _text("[class] name", c.get("name", ""), 80)
-        bounds = Bounds.from_mapping(tables["bounds"], "[bounds]")
+        # a class caps kept weights even when its file says nothing: DEFAULT_KEEP_WEIGHTS_MB (a number to raise)
+        bounds = Bounds.from_mapping({"max_keep_weights_mb": DEFAULT_KEEP_WEIGHTS_MB, **tables["bounds"]}, "[bounds]")
         q = tables["queue"]
         queue = QueueCaps(*(None if q.get(k) is None else check_int(f"[queue] {k}", q[k], 1, MAX_QUEUE_CAP)
                             for k in ("max_queued_per_owner", "max_running_per_owner")))

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from resnet_lab.classroom import settings as settings_mod
-from resnet_lab.classroom.bounds import Bounds
+from resnet_lab.classroom.bounds import DEFAULT_KEEP_WEIGHTS_MB, Bounds
 from resnet_lab.classroom.settings import (
     ENV_CLASS_CODE,
     ENV_PROXY_HEADER,
@@ -36,10 +36,13 @@ def write(path, text):
     return path
 
 
-def test_no_file_means_single_user_and_no_limits(lab_home):
+def test_no_file_means_single_user_and_no_limits_but_the_kept_weights_default(lab_home):
     s = load_settings()
     assert s.path is None and s.class_code is None and s.teacher_token is None and s.proxy_header is None
-    assert s.bounds == Bounds() and s.bounds.unbounded and s.queue == QueueCaps()
+    # the one default bound (students of a class made by RESNET_LAB_CLASS_CODE alone are held to it; in single-user
+    # mode nobody is a student, so it binds nobody)
+    assert s.bounds == Bounds(max_keep_weights_mb=DEFAULT_KEEP_WEIGHTS_MB) and s.queue == QueueCaps()
+    assert s.bounds == ClassSettings().bounds
     assert s.mode(auth_configured=False) == "single"
     assert s.lessons_dirs == (lab_home / "lessons", REPO_LESSONS)
 
@@ -69,7 +72,8 @@ dirs = ["more"]
     assert s.teacher_logins == frozenset({"teacher@example.edu", "bob"})
     assert s.is_teacher_login("TEACHER@example.edu ") and not s.is_teacher_login("alice")
     assert s.proxy_header == "X-Forwarded-User"
-    assert s.bounds == Bounds(max_epochs=20, max_upload_mb=0.5, datasets=("shapes", "folder:*"), presets=("resnet20",))
+    assert s.bounds == Bounds(max_epochs=20, max_upload_mb=0.5, datasets=("shapes", "folder:*"), presets=("resnet20",),
+                              max_keep_weights_mb=DEFAULT_KEEP_WEIGHTS_MB)
     assert s.queue == QueueCaps(3, 1)
     assert s.lessons_dirs == (tmp_path / "more", lab_home / "lessons", REPO_LESSONS)
     assert s.path == p
