@@ -57,7 +57,8 @@ from ..train_config import MAX_KEEP_BUDGET_MB, TrainConfig
 ANY_USER_DATASET = "folder:*"  # in ``datasets``: every dataset a person imported
 MIB = 2**20  # one "MB" of max_upload_mb
 DEFAULT_KEEP_WEIGHTS_MB = 1000  # a class's max_keep_weights_mb when its settings leave it out: 5x a run's default
-#   budget (200 MB: resnet18's path keeps ~22 snapshots of 45 MB), a class of 30 x 3 queued runs stays under 90 GB
+#   budget of 200 MB (resnet18's float32 weights are 45 MB a snapshot: ~11 each for it and its twin); 30 students
+#   with 3 jobs each then keep at most 90 GB
 
 # field -> (what the student sees, smallest and largest value a teacher may set, unit shown after values)
 NUMERIC: dict[str, tuple[str, int, int, str]] = {
