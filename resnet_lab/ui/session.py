@@ -14,6 +14,10 @@ class keeps thirty of them open, so what one costs the server when nothing chang
   job started elsewhere (another tab, the CLI). A fragment's ``run_every`` is fixed by a full run of the
   page, so when a tick sees a job start or end it reruns the page once, which sets the new pace
   (:func:`live_fragment`);
+- **early ticks cost nothing** — whatever a browser does (a starved laptop, a WebSocket that delivers several
+  beats at once), a timer rerun that reaches the server sooner than half its fragment's pace is dropped before
+  Streamlit starts a script run, and a timer of a fragment the page no longer has is stopped at the browser
+  (:mod:`resnet_lab.ui.rerun_guard`, installed when this module is imported);
 - **new data only** — what a view computes from the store is shared by every tab of this server, keyed by the
   progress it depends on (:func:`cached_view`; the curves: :mod:`resnet_lab.ui.curves`; the runs table:
   :mod:`resnet_lab.ui.runs_table`). (A fragment's tick sends all it draws again — Streamlit has no
