@@ -21,6 +21,7 @@ from resnet_lab.jobs.eta import Forecast, forecast
 from resnet_lab.jobs.slots import devices_status
 from resnet_lab.store import ACTIVE, RESUMABLE, Job, Store
 from resnet_lab.train import launcher
+from resnet_lab.ui.challenges import teacher_tab as challenges_tab
 from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.gallery import ago, gallery
 from resnet_lab.ui.identity import app_root, current_identity, current_mode, owner_label, settings
@@ -315,8 +316,8 @@ def downloads_tab() -> None:
               disabled=not chosen, on_click=_prepare, args=(chosen,), key="teacher_prepare_go")
 
 
-tab_jobs, tab_queue, tab_people, tab_lessons, tab_downloads, tab_gallery = st.tabs(
-    ["Jobs by owner", "Queue and devices", "People", "Lessons", "Downloads", "Gallery"])
+tab_jobs, tab_queue, tab_people, tab_lessons, tab_challenges, tab_downloads, tab_gallery = st.tabs(
+    ["Jobs by owner", "Queue and devices", "People", "Lessons", "Challenges", "Downloads", "Gallery"])
 with tab_jobs:
     jobs_by_owner()
 with tab_queue:
@@ -345,6 +346,8 @@ with tab_lessons:
             st.code(f"{app_root()}?lesson={lesson.id}", language=None)
     for lesson_id, why in problems.items():
         st.error(f"Lesson `{lesson_id}` does not open: {plain(why, 1000)}", icon=":material/error:")
+with tab_challenges:
+    challenges_tab(who)
 with tab_downloads:
     downloads_tab()
 with tab_gallery:

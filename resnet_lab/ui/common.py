@@ -28,6 +28,8 @@ PAGES = {  # path -> (title, icon, one-line purpose)
     "app_pages/landscape.py": ("Loss landscape", ":material/landscape:",
                                "Filter-normalized 1D/2D slices of the loss around a trained run"),
     "app_pages/gallery.py": ("Gallery", ":material/photo_library:", "Every finished run of the class, and whose it is"),
+    "app_pages/challenge.py": ("Challenges", ":material/emoji_events:",
+                               "Submit a run; it is scored once on images nobody has seen"),
     "app_pages/teacher.py": ("Teacher", ":material/school:",
                              "Everyone's jobs, the queue and its turns, the devices, the class"),
 }

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 HOME = "app_pages/home.py"
 TEACHER = "app_pages/teacher.py"
 SECTIONS = {
-    "ResNet Lab": [HOME, "app_pages/gallery.py", TEACHER],
+    "ResNet Lab": [HOME, "app_pages/gallery.py", "app_pages/challenge.py", TEACHER],
     "The path": ["app_pages/build.py", "app_pages/train.py", "app_pages/finetune.py"],
     "Inspect": ["app_pages/predictions.py", "app_pages/feature_maps.py", "app_pages/gradcam.py"],
     "Experiments": ["app_pages/gradient_flow.py", "app_pages/degradation.py", "app_pages/lesion.py",
