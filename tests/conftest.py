@@ -48,6 +48,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if not any(item.get_closest_marker(tier) for tier in TIERS):
             item.add_marker(getattr(pytest.mark, tier_of(item.path)))
+    # the costly tiers first: pytest-xdist hands out whole modules in this order, so a module of a few long tests
+    # (torchrun groups, bench scripts) never starts last while the other worker sits idle
+    items.sort(key=lambda item: COST_ORDER.index(next(t for t in COST_ORDER if item.get_closest_marker(t))))
+
+
+COST_ORDER = ("browser", "process", "app", "unit")  # the tiers, costliest module first
 
 
 def worker_unit(nodeid: str) -> str:
@@ -66,6 +72,8 @@ def pytest_xdist_make_scheduler(config, log):
     class ByUnit(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return worker_unit(nodeid)
+
+    config.option.loadscopereorder = False  # its order (most tests first) put the few long tests last: ours stays
 
     return ByUnit(config, log)
 
