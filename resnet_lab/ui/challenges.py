@@ -11,8 +11,8 @@ from typing import Any, Sequence
 import pandas as pd
 import streamlit as st
 
-from ..classroom.challenges import (CONSTRAINT_KEYS, METRICS, Challenge, ChallengeError, list_challenges,
-                                    open_challenge, parse_definition)
+from ..classroom.challenges import (CONSTRAINT_KEYS, METRICS, Challenge, ChallengeError, ensure_holdout,
+                                    list_challenges, open_challenge, parse_definition)
 from ..classroom.challenges_board import BoardRow, iso, leaderboard
 from ..data.holdout import SUPPORTED
 from ..identity import Identity
@@ -114,7 +114,9 @@ def teacher_tab(who: Identity) -> None:
         with st.container(border=True):
             show_rules(c)
             entries = s.challenges.entries(c.id)
-            st.caption(f"{'Open' if c.is_open() else 'Closed'} · {len(entries)} entries · private scores (the "
+            hold = ensure_holdout(c)  # a file seen for the first time: its split is cut now, before runs train
+            st.caption(f"{'Open' if c.is_open() else 'Closed'} · {len(entries)} entries · hidden split: "
+                       f"{len(hold.indices):,} images ({len(hold.public):,} public) · private scores below (the "
                        "students see the public ones until the deadline)")
             show_board(c, entries, "private", key=f"ch_board_{c.id}")
             c1, c2 = st.columns(2)

@@ -117,8 +117,16 @@ def test_after_the_deadline_the_board_shows_private_scores_and_nothing_is_offere
 
 
 def test_the_teacher_opens_a_challenge_from_the_tab_and_gets_the_private_board_and_csvs(classroom, lab_home):
+    folder = lab_home / "lessons" / "challenges"
+    folder.mkdir(parents=True)
+    (folder / "dig.toml").write_text(OPEN)
+    (folder / "bad.toml").write_text(OPEN.replace('id = "dig"', 'id = "bad"').replace("per_day = 1", "per_day = 0"))
     at = fresh({"teacher": TEACHER_TOKEN}, page="app_pages/teacher.py")
     assert "Challenges" in [t.label for t in at.tabs]
+    assert "Digits <b>small</b>" in [t.value for t in at.text]  # the file's challenge, its title as text
+    said = [e.value.replace("\\", "") for e in at.error]  # escaped for Markdown: shown literally
+    assert any("challenges/bad.toml: per_day must be a whole number from 1 to 100" in e for e in said), said
+    assert any("hidden split: 359 images (179 public)" in c.value for c in at.caption)  # cut when first seen
     at.text_input(key="ch_form_id").input("shapes-1")
     at.text_input(key="ch_form_title").input("Shapes =1+1")
     at.selectbox(key="ch_form_dataset").select("shapes")
@@ -129,7 +137,7 @@ def test_the_teacher_opens_a_challenge_from_the_tab_and_gets_the_private_board_a
     assert row.definition["constraints"] == {"max_epochs": 3} and row.definition["dataset"] == "shapes"
     assert "Shapes =1+1" in [t.value for t in at.text]
     downloads = [el for el in at.get("download_button")]
-    assert len(downloads) == 2
+    assert len(downloads) == 4  # two per challenge: grades and runs
     at.text_input(key="ch_form_id").input("shapes-1")  # the same id again: refused, said on the page
     at.button(key="ch_form_open").click().run()
     assert any("exists already" in e.value for e in at.error)
