@@ -185,6 +185,10 @@ class Trainer:
         self.start_epoch, self.start_batch = divmod(self.step, self.steps_per_epoch)
         self.epoch_order_state = s["epoch_order_state"]
         self.order_gen.set_state(s["epoch_order_state"])
+        if self.start_batch == 0 and self.step > 0:
+            # saved at an epoch's end: its order state is the one that epoch began with. Draw that epoch's
+            # permutation again, so the next epoch gets its own order, not a replay of the last one's
+            torch.randperm(self.n_train, generator=self.order_gen)
         self.aug_gen.set_state(s["aug_state"].to(self.aug_gen.get_state().device))
 
     def _window(self, m: Member) -> dict[str, Any]:

@@ -15,9 +15,10 @@ What that gives, by device (:func:`reproducibility_note` says it in one sentence
   agree) and the curves drift apart by rounding. The thread count of a run is recorded in its checkpoints
   (:func:`conditions`, the manifest's ``reproducibility``).
 - **CUDA with** ``TrainConfig(deterministic=True)``: deterministic algorithms
-  (:func:`torch.use_deterministic_algorithms` with ``warn_only``: an operation that has no deterministic kernel warns in the job's log instead of failing the
-  run), cuDNN's deterministic convolutions with ``benchmark`` off, and ``CUBLAS_WORKSPACE_CONFIG=:4096:8``. The
-  same GPU model, driver and torch version then give the same curve; bf16 autocast rounds the same way each time.
+  (:func:`torch.use_deterministic_algorithms` with ``warn_only``: an operation that has no deterministic kernel
+  warns in the job's log instead of failing the run), cuDNN's deterministic convolutions with ``benchmark`` off,
+  and ``CUBLAS_WORKSPACE_CONFIG=:4096:8``. The same GPU model, driver and torch version then give the same curve
+  (bf16 autocast rounds the same way each time: deterministic kernels see the same inputs).
   The price is speed: cuDNN no longer times its kernels to pick the fastest. Where an operation without a
   deterministic kernel is used (scatter/``index_add`` backward and other atomics), the curves agree to
   :data:`CUDA_TOLERANCE`.

@@ -62,23 +62,26 @@ def test_deterministic_training_on_the_cpu_gives_the_curve_of_the_default(tmp_pa
     assert curve(CFG.replace(deterministic=True), [TINY]) == curve(specs=[TINY])  # the CPU's kernels are deterministic already
 
 
-def test_a_resume_from_a_checkpoint_between_two_log_points_logs_what_the_whole_run_logs(tmp_path, monkeypatch):
-    """A checkpoint written on the clock (every CHECKPOINT_EVERY_S) falls between log points: it keeps the loss and
-    accuracy gathered since the last log (so the resumed run's first log averages the same steps) and reports the
-    gradient norms taken since (so none is reported twice); every later number is the uninterrupted run's."""
+@pytest.mark.parametrize("at", [3, 6])
+def test_a_resume_logs_what_the_whole_run_logs_from_between_two_log_points_or_an_epoch_end(tmp_path, monkeypatch, at):
+    """A checkpoint written on the clock (every CHECKPOINT_EVERY_S) falls between log points (step 3): it keeps the
+    loss and accuracy gathered since the last log (so the resumed run's first log averages the same steps) and
+    reports the gradient norms taken since (so none is reported twice). One at an epoch's end (step 6 of 6 a
+    epoch) goes on with the next epoch's own batch order. Every later number is the uninterrupted run's."""
     monkeypatch.setattr(engine, "CHECKPOINT_EVERY_S", -1.0)  # "the clock says so" after every step
     cfg = CFG.replace(grad_norm_every=1)
-    kept = tmp_path / "at3"
-    whole = curve(cfg, specs=[TINY], checkpoint_dirs=[tmp_path / "a"], keep_at=3, into=kept)
-    assert read_manifest(kept / "last.json")["step"] == 3 and cfg.log_every == 2  # between the logs of steps 2 and 4
+    kept = tmp_path / "kept"
+    whole = curve(cfg, specs=[TINY], checkpoint_dirs=[tmp_path / "a"], keep_at=at, into=kept)
+    assert read_manifest(kept / "last.json")["step"] == at and cfg.log_every == 2 and len(make_data().y_train) == 96
     norm_steps = [r[2] for r in whole if r[0] == "norms"]
     assert norm_steps == sorted(set(norm_steps)) == list(range(12))  # each step's norms once, early ones included
     rec = Curve()
     resumed = Trainer([TINY], make_data(), cfg, rec, checkpoint_dirs=[tmp_path / "b"])
     resumed.resume_from([kept / "last.json"])
     resumed.run()
-    after = whole[whole.index(("kept", 0, 3)) + 1:]
-    assert rec.rows == after and [r[:3] for r in after[:2]] == [("norms", 0, 3), ("log", 0, 4)]
+    after = whole[whole.index(("kept", 0, at)) + 1:]
+    first_log = next(r[2] for r in after if r[0] == "log")
+    assert rec.rows == after and after[0][:3] == ("norms", 0, at) and first_log == at + 2 - at % 2
 
 
 def test_a_checkpoint_records_what_its_numbers_depend_on(tmp_path):

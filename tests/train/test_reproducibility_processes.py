@@ -3,6 +3,7 @@ each run by its own real worker process through the queue (as two students' jobs
 every logged number of both runs, the ResNet's and its twin's, to the last bit. (That another seed gives another
 curve, so this comparison can fail, is tests/train/test_reproducibility.py's.)"""
 
+from resnet_lab import jobs
 from resnet_lab.data.registry import DataConfig
 from resnet_lab.train import launcher
 from resnet_lab.train.config import TrainConfig
@@ -29,9 +30,9 @@ def test_two_workers_with_the_same_settings_and_seed_record_the_same_curve_to_th
     ids = first + second
     wait_for(lambda: all(store.runs.get(i).status == "done" for i in ids), timeout=120, store=store,
              what="both jobs done")
-    jobs = {store.runs.get(i).job_id for i in ids}
-    pids = {store.jobs.get(j).pid for j in jobs}
-    assert len(jobs) == 2 and len(pids) == 2 and None not in pids  # two workers, not one process twice
+    job_ids = {store.runs.get(i).job_id for i in ids}
+    pids = {store.jobs.get(j).pid for j in job_ids}
+    assert len(job_ids) == 2 and len(pids) == 2 and None not in pids  # two workers, not one process twice
     for a, b in zip(first, second):  # the ResNet with the ResNet, the plain twin with the plain twin
         (metrics_a, norms_a), (metrics_b, norms_b) = curve(store, a), curve(store, b)
         assert {"train/loss", "train/acc", "lr", "val/loss", "val/acc"} <= set(metrics_a)
@@ -39,3 +40,4 @@ def test_two_workers_with_the_same_settings_and_seed_record_the_same_curve_to_th
         assert metrics_b == metrics_a
         assert norms_b == norms_a
     assert curve(store, first[0]) != curve(store, first[1])  # the twins' curves differ: the comparison can fail
+    wait_for(lambda: not any(jobs.pid_alive(p) for p in pids), store=store, what="the workers gone")
