@@ -46,7 +46,11 @@ class JobKind:
 
     ``on_submit(con, created)`` writes the kind's own records with the job (training: its runs and their twin
     pairing) on the store's connection ``con``, inside the transaction that inserts the job, so either both
-    are written or neither; it returns their ids (what :func:`resnet_lab.jobs.scheduler.submit` hands back)."""
+    are written or neither; it returns their ids (what :func:`resnet_lab.jobs.scheduler.submit` hands back).
+
+    ``after_failure(store, job)`` lets a failed job resume as a stopped one does, where the kind can tell that what
+    it saved before failing is intact (training: its last checkpoint reads back and its weights fit the model):
+    it returns why not, in words, or None (:func:`resnet_lab.jobs.scheduler.resume_refusal`)."""
 
     name: str  # what a job row records as its kind
     handler: Callable[["JobContext"], "Outcome"]  # runs one job of this kind in the worker
@@ -56,6 +60,9 @@ class JobKind:
     on_submit: Callable[[Any, Created], list[int]] | None = None  # the kind's own records, written with the job
     device: str | None = None  # the one kind of slot it runs on, whatever a request asks ("net": a download,
     # which waits on the network, never behind a training run); None: the request's device
+    after_failure: Callable[[Any, Any], str | None] | None = None  # a resumable kind whose failed job may resume
+    # too: (store, job) -> why this failed job cannot (say, no intact checkpoint), or None when it can; None: a
+    # failed job of this kind is started again, never resumed
 
 
 def wiring() -> str:

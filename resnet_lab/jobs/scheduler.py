@@ -12,7 +12,8 @@ is the job's worker as far as the store knows (pid, heartbeat, final status).
 Owners take fair turns (:func:`resnet_lab.jobs.turns.turn_order`), within the class's caps
 (:func:`queue_caps`): so many jobs waiting or running per owner, checked when one is queued
 (:class:`QueueFull`), and so many running per owner, checked when jobs are started. Stopping, resuming,
-moving and deleting name who asks (``by``); the store refuses anyone but the owner or a teacher.
+moving and deleting name who asks (``by``); the store refuses anyone but the owner or a teacher. A stopped or
+interrupted job resumes; a failed one too where its kind finds what it saved intact (:func:`resume_refusal`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from ..identity import MACHINE, Identity
+from ..identity import MACHINE, Identity, require
 from ..paths import job_dir
-from ..store import QueueFull, Store
+from ..store import RESUMABLE, Job, QueueFull, Store
 from ..store.jobs import queue_full_message
 from . import handlers, slots, turns
 from .handlers import Created, JobKind
@@ -260,11 +261,38 @@ def stop(job_id: int, store: Store | None = None, *, by: Identity) -> str:
     return (store or Store()).jobs.stop(job_id, by=by)
 
 
+def resumes_after_failure(kind: str) -> bool:
+    """Whether a failed job of ``kind`` may resume (when its kind finds what it saved intact), not only start again."""
+    found = handlers.registered().get(kind)
+    return found is not None and found.resumable and found.after_failure is not None
+
+
+def resume_refusal(job: Job, store: Store) -> str | None:
+    """Why ``job`` cannot be resumed now, in words, or None when it can: a stopped or interrupted job can; a failed
+    one when its kind resumes failed jobs and finds what it saved intact (training: the last checkpoint of every
+    run, read back and checked against its model; :attr:`JobKind.after_failure`); nothing else."""
+    if job.status in RESUMABLE:
+        return None
+    if job.status != "failed":
+        return f"job {job.id} is {job.status}; only stopped, interrupted or failed jobs resume"
+    kind = handlers.registered().get(job.kind)
+    if kind is None or not kind.resumable or kind.after_failure is None:
+        return f"job {job.id} failed, and a failed {job.kind} job does not resume: start it again"
+    why = kind.after_failure(store, job)
+    return None if why is None else f"job {job.id} failed and cannot resume: {why}"
+
+
 def resume(job_id: int, store: Store | None = None, *, by: Identity) -> None:
-    """Queue a stopped or interrupted job again (training continues from its last checkpoint). Only its owner
+    """Queue a stopped or interrupted job again (training continues from its last checkpoint), or a failed one whose
+    kind finds what it saved intact (:func:`resume_refusal`; ValueError with the reason otherwise). Only its owner
     or a teacher may."""
     store = store or Store()
-    store.jobs.requeue(job_id, by=by)
+    job = store.jobs.get(job_id)
+    require(by, job.owner, "resume", f"job {job_id}", job.owner_name)  # before saying anything about it
+    why = resume_refusal(job, store)
+    if why is not None:
+        raise ValueError(why)
+    store.jobs.requeue(job_id, by=by, failed=job.status == "failed")
     pump(store)
 
 

@@ -310,18 +310,20 @@ class JobStore:
                 return "stopping"
             return row["status"]
 
-    def requeue(self, job_id: int, *, by: Identity) -> None:
+    def requeue(self, job_id: int, *, by: Identity, failed: bool = False) -> None:
         """Put a stopped or interrupted job back in the queue (a training job resumes from its last checkpoint):
-        it joins the queue now, behind the jobs of its owner already waiting. Runs that ended otherwise
+        it joins the queue now, behind the jobs of its owner already waiting. ``failed``: a failed job too (the
+        policy above decided it may: :func:`resnet_lab.jobs.scheduler.resume_refusal`). Runs that ended otherwise
         (done, diverged) stay as they are. Only the job's owner or a teacher may."""
+        statuses = (*RESUMABLE, "failed") if failed else RESUMABLE
         with self.db.tx() as con:
             row = self._owned(con, job_id, by, "resume")
-            if row["status"] not in RESUMABLE:
+            if row["status"] not in statuses:
                 raise ValueError(f"job {job_id} is {row['status']}; only stopped or interrupted jobs resume")
             con.execute("UPDATE jobs SET status='queued', finished_at=NULL, error=NULL, stop_requested=0, pid=NULL,"
                         " resumes=resumes+1, queued_at=?, at_back=0 WHERE id=?", (time.time(), job_id))
             con.execute(f"UPDATE runs SET status='queued', finished_at=NULL, error=NULL WHERE job_id=? AND status IN"
-                        f" ({placeholders(RESUMABLE)})", (job_id, *RESUMABLE))
+                        f" ({placeholders(statuses)})", (job_id, *statuses))
 
     def move_to_back(self, job_id: int, *, by: Identity) -> None:
         """Move a queued job to the back of the queue: it starts after every job waiting now (of its kind of

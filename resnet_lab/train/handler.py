@@ -14,6 +14,7 @@ only the leader (rank 0) writes to the store — the others get callbacks that w
 Two failures are put in words a student can act on (:class:`~resnet_lab.jobs.handlers.JobFailed`): the GPU
 running out of memory (which models, batch size and image size did not fit, and what to change), and a
 checkpoint that could not be written, a full disk most often (which run; its previous checkpoint is intact).
+A failed job whose runs' last checkpoints are intact resumes from them (:mod:`.resumable`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .config import TrainConfig
 from .engine import Trainer
 from .finetune import FinetuneConfig, adapt_data, load_base, plan
 from .members import Callbacks
+from .resumable import failed_job_refusal
 
 FLUSH_EVERY_S = 0.5
 
@@ -156,7 +158,7 @@ def out_of_memory_message(ctx: JobContext) -> str:
 
 def checkpoint_message(ctx: JobContext, error: CheckpointNotSaved) -> str:
     """What to tell the person whose training job could not save a checkpoint: why (a full disk, said so), which
-    run and where, what to do, and that the previous checkpoint is intact."""
+    run and where, what to do, and that the previous checkpoint is intact (Resume continues from it)."""
     runs = ctx.store.runs.of_job(ctx.job.id)
     kept = error.directory.name == trajectory.FOLDER  # a snapshot of the weights kept along the way
     folder = error.directory.parent if kept else error.directory
@@ -166,8 +168,9 @@ def checkpoint_message(ctx: JobContext, error: CheckpointNotSaved) -> str:
         why = "No space left on device" if error.errno == errno.ENOSPC else \
             "Disk quota exceeded" if error.errno == errno.EDQUOT else error.strerror
         return (f"{why} while keeping the weights of {which} along its training ({error.tag} in {error.directory}): "
-                "free some disk space, or lower 'Keep weights every k steps' / its budget (or turn it off), then "
-                "start it again. The weights kept so far and its checkpoints are intact.")
+                "free some disk space, then resume it (it continues from its last checkpoint), or start it again "
+                "as a new run after you lower 'Keep weights every k steps' / its budget (or turn it off). The weights "
+                "kept so far and its checkpoints are intact.")
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         why = "No space left on device" if error.errno == errno.ENOSPC else "Disk quota exceeded"
         what = f"{why} while saving the checkpoint of {which} in {error.directory}: free some disk space, then"
@@ -175,10 +178,10 @@ def checkpoint_message(ctx: JobContext, error: CheckpointNotSaved) -> str:
         what = f"Could not save the checkpoint of {which} in {error.directory} ({error.strerror}): fix that, then"
     previous = error.directory / f"{error.tag}.json"
     try:
-        kept = f" Its previous checkpoint (step {read_manifest(previous).get('step', '?')}) is intact."
+        step = read_manifest(previous).get("step", "?")
     except (OSError, ValueError):
-        kept = " No earlier checkpoint of it was saved."
-    return f"{what} start it again.{kept}"
+        return f"{what} start it again. No earlier checkpoint of it was saved."
+    return f"{what} resume it: it continues from its previous checkpoint (step {step}), which is intact."
 
 
 def _train(ctx: JobContext) -> Outcome:
@@ -217,8 +220,10 @@ def _train(ctx: JobContext) -> Outcome:
     if resuming:  # every rank loads the same checkpoint
         trainer.resume_from([Path(r.ckpt_last) for r in runs])
     if leader:
-        if resuming:
+        if resuming:  # it goes on from the checkpoint: its step, and the best evaluation up to it
             callbacks.step = trainer.step
+            callbacks.best = {i: dict(r.best) for i, r in enumerate(runs) if r.best and "val/acc" in r.best
+                              and r.best.get("step", 0) <= trainer.step}
         for r in runs:
             store.runs.truncate_metrics(r.id, trainer.step if resuming else -1)
     results = trainer.run()
@@ -251,7 +256,9 @@ def add_runs(con: Any, created: Created) -> list[int]:
                                created.created_at, partners=runs.twins)
 
 
-TRAIN = JobKind("train", run_training, resumable=True, group=True, unit="steps", on_submit=add_runs)
+TRAIN = JobKind("train", run_training, resumable=True, group=True, unit="steps", on_submit=add_runs,
+                after_failure=failed_job_refusal)
 """Training from scratch: one model, or a ResNet and its plain twin on the same batches; runs as a group too."""
-FINETUNE = JobKind("finetune", run_training, resumable=True, unit="steps", on_submit=add_runs)
+FINETUNE = JobKind("finetune", run_training, resumable=True, unit="steps", on_submit=add_runs,
+                   after_failure=failed_job_refusal)
 """Fine-tuning a base (a weights file, or a lab run) on a dataset: one run, in one process."""

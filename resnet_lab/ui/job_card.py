@@ -1,7 +1,8 @@
 """One job as every page shows it (:func:`job_card`: the Train and Fine-tune live panel, the Degradation and
 Landscape pages): its status, its progress with its place in the queue and time left, its Stop and Resume buttons
-for whoever may press them, a refusal kept for a few seconds — and, before a job exists, where it would stand in
-the queue (:func:`queue_preview`)."""
+for whoever may press them (Resume for a failed job too where its kind resumes it: :func:`resume_offer`), a
+refusal kept for a few seconds — and, before a job exists, where it would stand in the queue
+(:func:`queue_preview`)."""
 
 from __future__ import annotations
 
@@ -82,12 +83,14 @@ def job_card(s: Store, job: Job, who: Identity, error_key: str, parts: Sequence[
     place = queue_place(s, job)
     when = f" · {place.describe()}" if place is not None else ""
     st.progress(job.fraction, text=progress_text(job, label) + when)
-    can_resume = resumable and job.status in RESUMABLE
+    can_resume, refusal = resume_offer(s, job) if resumable else (False, None)
     why = not_yours(job, who)
     if why is not None:  # someone else's: whose it is, no button (the jobs layer would refuse anyway)
         if job.active or can_resume:
             st.caption(f":material/lock: {plain(why)}")
         return
+    if refusal is not None:
+        st.caption(f":material/block: {plain(refusal)}")
     cols = st.columns([1, 4])
     if job.active:
         saving = "finishing the step and saving a checkpoint" if resumable else "saving what has been computed"
@@ -99,6 +102,18 @@ def job_card(s: Store, job: Job, who: Identity, error_key: str, parts: Sequence[
     elif can_resume:
         cols[0].button("Resume", icon=":material/replay:", key=f"{key}resume_{job.id}",
                        on_click=act, args=(jobs.resume, job.id, s, who, error_key))
+
+
+def resume_offer(s: Store, job: Job) -> tuple[bool, str | None]:
+    """(whether to offer Resume for ``job``, why not when it is a failed job whose kind resumes failed jobs): a
+    stopped or interrupted job is offered it; a failed training job too when its checkpoints are intact
+    (:func:`resnet_lab.jobs.resume_refusal`), else the reason is shown instead."""
+    if job.status in RESUMABLE:
+        return True, None
+    if job.status != "failed" or not jobs.resumes_after_failure(job.kind):
+        return False, None
+    refusal = jobs.resume_refusal(job, s)
+    return refusal is None, refusal
 
 
 def queue_preview(device: str, estimate_s: float | None, what: str = "A new run") -> None:

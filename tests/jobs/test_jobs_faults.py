@@ -150,7 +150,7 @@ def test_a_full_disk_while_saving_fails_the_run_with_the_reason_and_keeps_its_la
     assert done.status == "failed" and run.status == "failed", (done.status, done.error, out[-2000:])
     assert done.error == run.error == (
         f"No space left on device while saving the checkpoint of run #{rid} ({run.name}) in {run_dir(rid)}: "
-        "free some disk space, then start it again. Its previous checkpoint (step 4) is intact.")
+        "free some disk space, then resume it: it continues from its previous checkpoint (step 4), which is intact.")
     assert "OSError: [Errno 28] No space left on device" in out  # the job's log keeps the original error
     folder = run_dir(rid)
     assert digest(folder, "last.*") == json.loads(snapshot.read_text())  # byte for byte what epoch 1 saved
