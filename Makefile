@@ -10,7 +10,7 @@ PORT   ?= 8501
 TEST_WORKERS ?= 2
 PYTEST := $(PY) -m pytest -n $(TEST_WORKERS)
 
-.PHONY: run test test-fast venv dev browser tensorboard clean
+.PHONY: run test test-fast venv dev browser axe tensorboard clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +50,15 @@ run: venv
 	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(PY) -m streamlit run app.py --server.address $(HOST) \
 		--server.port $(PORT)
 
-test: browser
+# axe-core (the accessibility checker the browser tests load into every page: tests/browser/test_a11y.py), from
+# npm into .cache/axe, once (its stamp file); a machine without npm skips those tests.
+AXE := .cache/axe/node_modules/axe-core/axe.min.js
+$(AXE):
+	npm install --prefix .cache/axe --no-save --no-audit --no-fund axe-core@4
+	touch $@
+axe: $(AXE)
+
+test: browser axe
 	$(PYTEST)
 
 # The tier a developer runs on every change: unit tests and the pages through AppTest (tiers: tests/helpers/tiers.py)

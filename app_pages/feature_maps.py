@@ -102,7 +102,7 @@ if img is None:
     st.info("Pick a validation image, or upload or snap one, to see its feature maps.", icon=":material/image:")
 else:
     left, right = st.columns([1, 5])
-    left.image(to_pil(img.image, size=128), caption=None)
+    left.image(to_pil(img.image, size=128), caption=None, alt="The input image whose feature maps are shown")
     right.caption(img.caption)
     cols = st.columns(len(subjects))
     for i, (col, subject, label) in enumerate(zip(cols, subjects, unique_labels(subjects))):

@@ -107,7 +107,7 @@ if kind == "ImageNet weights":
                 try:
                     image = decode_image(photo.getvalue(), shrink_to=256)
                     pre = load_imagenet(name)
-                    st.image(image.permute(1, 2, 0).numpy(), width=224)
+                    st.image(image.permute(1, 2, 0).numpy(), width=224, alt="Your photo, as the model receives it")
                     st.dataframe(pd.DataFrame(top_k(pre.model, image, pre.categories), columns=["class", "p"]),
                                  hide_index=True, column_config={"p": st.column_config.ProgressColumn(
                                      min_value=0, max_value=1, format="percent")}, placeholder="—")

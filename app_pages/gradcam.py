@@ -216,7 +216,9 @@ for col, subject in zip(cols, picked.subjects):
     cls = pred if target is None else target
     where = f" at `{lay}`" if method in LAYER_METHODS else ""
     col.image(overlay(img.image, heat, alpha, size=SIZE), output_format="PNG",
-              caption=f"{METHODS[method]}{where} for {subject.class_name(cls)}")
+              caption=f"{METHODS[method]}{where} for {subject.class_name(cls)}",
+              alt=f"{METHODS[method]} heat map of {subject.label} over the image, explaining class "
+                  f"{subject.class_name(cls)}")
     col.caption(f"Explains **{plain(subject.class_name(cls))}** (p = {probs.get(cls, 0.0):.1%}) · "
                 f"predicts **{plain(subject.class_name(pred))}** ({probs[pred]:.1%})")
     if method in LAYER_METHODS and lay != layer:

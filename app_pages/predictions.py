@@ -97,7 +97,8 @@ else:
             except (ValueError, RuntimeError) as e:
                 st.error(f"This model cannot take this image: {e}", icon=":material/error:")
                 continue
-            st.image(to_pil(seen, size=224), caption=f"what it sees ({subject.image_size} px)")
+            st.image(to_pil(seen, size=224), caption=f"what it sees ({subject.image_size} px)",
+                     alt=f"The image as {subject.label} sees it, {subject.image_size} pixels square")
             names = [subject.class_name(int(c)) for c in classes[0]]
             show_chart(topk_figure(probs[0], names, title=f"top {len(names)}", highlight=true_name),
                        width="stretch", key=f"pred_topk_{i}")
@@ -249,7 +250,8 @@ def show_cards(key: str, positions: Sequence[int], cam_models: Sequence[int], ba
     for n, (pos, row) in enumerate(zip(shown, rows)):
         with grid.cell():
             st.image(card_image(x[n], [c[1][n] for c in cams if c is not None], size=CARD_PX),
-                     caption=f"validation #{row}", width="stretch")
+                     caption=f"validation #{row}", width="stretch",
+                     alt=f"Validation image #{row} with the models' Grad-CAM maps beside it")
             st.markdown(f"true **{plain(main.class_name(int(ds.y_val[row])))}**  \n"
                         + "  \n".join(answer(m, pos) for m in answers))
             st.caption(bars(bars_of, pos))
@@ -329,6 +331,13 @@ def caption(ev: Evaluation, pos: int) -> str:
     return f"{plain(main.class_name(true))} → {plain(main.class_name(pred))} ({float(ev.confidence[pos]):.0%})"
 
 
+def alt_text(ev: Evaluation, pos: int) -> str:
+    """What an image of the validation split shows, for a screen reader (an ``alt`` is text, never Markdown)."""
+    true, pred = int(ev.labels[pos]), int(ev.preds[pos])
+    return (f"A validation image of class {main.class_name(true)}, predicted {main.class_name(pred)} "
+            f"with {float(ev.confidence[pos]):.0%} confidence")
+
+
 st.subheader("Validation images")
 whose = 0
 if len(evals) == 2:
@@ -356,7 +365,8 @@ else:
                "“true class → predicted class (confidence)”.")
     with st.grid(8, min_column_width=100, gap="xsmall", key="pred_gallery"):
         for pos in shown:
-            st.image(to_pil(ds.x_val[int(idx[pos])], size=THUMB), caption=caption(ev, pos), width="stretch")
+            st.image(to_pil(ds.x_val[int(idx[pos])], size=THUMB), caption=caption(ev, pos), width="stretch",
+                     alt=alt_text(ev, pos))
 
 st.subheader("Most confident mistakes")
 mistakes = ev.confident_mistakes(12)
@@ -375,4 +385,5 @@ else:
                 mark = "right" if int(oev.preds[pos]) == int(oev.labels[pos]) else "wrong too"
                 text += (f" · {plain(short(other))}: {plain(main.class_name(int(oev.preds[pos])))} "
                          f"({float(oev.confidence[pos]):.0%}), {mark}")
-            st.image(to_pil(ds.x_val[int(idx[pos])], size=BIG_THUMB), caption=text, width="stretch")
+            st.image(to_pil(ds.x_val[int(idx[pos])], size=BIG_THUMB), caption=text, width="stretch",
+                     alt=alt_text(ev, pos))
