@@ -19,6 +19,7 @@ from ..identity import Identity
 from .common import plain
 from .identity import settings
 from .session import store
+from .widgets import choice
 
 OPENED_KEY = "challenge_opened"  # what the last open did: ("ok" | "error", text)
 LABELS = {"max_params": "Max parameters", "max_depth": "Max depth (layers)", "max_epochs": "Max epochs",
@@ -78,8 +79,8 @@ def open_form(who: Identity) -> None:
         c2.text_input("Title", key="ch_form_title", max_chars=100)
         st.text_area("Description (shown as text)", key="ch_form_description", max_chars=4000)
         c1, c2, c3 = st.columns(3)
-        c1.selectbox("Dataset", SUPPORTED, key="ch_form_dataset")
-        c2.selectbox("Metric", list(METRICS), key="ch_form_metric", format_func=lambda m: m.replace("_", "-"))
+        choice(c1.selectbox, "Dataset", SUPPORTED, key="ch_form_dataset")
+        choice(c2.selectbox, "Metric", list(METRICS), key="ch_form_metric", format_func=lambda m: m.replace("_", "-"))
         c3.number_input("Submissions a day per student", 1, 100, 3, key="ch_form_per_day")
         c1, c2, c3 = st.columns(3)
         c1.date_input("Deadline (UTC)", value=dt.date.today() + dt.timedelta(days=7), key="ch_form_date")
