@@ -31,6 +31,14 @@ The loop, evaluation and checkpointing never ask which. The models it trains, ho
 and the callbacks it reports through are in :mod:`.members`; the optimizer and the learning-rate
 schedule in :mod:`.optim`.
 
+Same settings, same numbers (:mod:`.reproducible`): every random draw comes from the seed, and a "last"
+checkpoint keeps the batch order's and the augmentation's generator states and the loss and accuracy gathered since
+the last log point (gradient norms taken since are reported before it is written), so a run resumed from any "last"
+checkpoint — at an epoch's end, or one written on the clock between two log points — logs every number the
+uninterrupted run logs. (A stop logs where it stopped, so a stopped and resumed run has that extra point, and the
+next log averages the steps after it; a group of processes starts its window afresh after a resume. Weights,
+evaluations and later logs are the same.) ``TrainConfig.deterministic`` turns on deterministic algorithms.
+
 Keeping the weights along the way (``TrainConfig.keep_weights_every``, see :mod:`.trajectory`): the plan is
 fitted to the disk budget when the trainer is built; the weights are written (by the leader, into each
 model's checkpoint folder) before the first step, after every kept step, and where training ends. Each write
