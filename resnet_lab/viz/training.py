@@ -140,8 +140,8 @@ def _spread(points: list[tuple[int, float, float]], x: str) -> list[tuple[int, f
 def curves_figure(runs: list[RunCurves], x: str = "epoch", height: int = 520) -> go.Figure:
     """2×2 panel: loss (log scale), accuracy, learning rate, images/s. Solid = training, dashed = validation,
     said by two legend entries; one colour per run (:func:`run_color`); a plain twin dotted (training) and
-    dash-dot (validation) with square markers, said by two more entries, and "plain" in its name. With no points yet it says it is
-    waiting instead of drawing empty axes. (The figure of :func:`curves_spec`.)"""
+    dash-dot (validation) with square markers, said by two more entries, and "plain" in its name. With no
+    points yet it says it is waiting instead of drawing empty axes. (The figure of :func:`curves_spec`.)"""
     return go.Figure(curves_spec(runs, x, height))
 
 

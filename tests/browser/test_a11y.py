@@ -21,7 +21,7 @@ STREAMLIT_CHROME = ('[data-testid="stSidebarNav"]', '[data-testid="stSidebarHead
 
 RUN_AXE = """async chrome => {
   const r = await axe.run(document, {resultTypes: ['violations'],
-                                    runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}});
+    runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}});
   const out = [];
   for (const v of r.violations) for (const n of v.nodes) {
     const el = document.querySelector(n.target[n.target.length - 1]);
