@@ -278,7 +278,7 @@ def curves_summary(runs: Sequence[RunCurves]) -> str:
     for group in by_key.values():
         parts = []
         for r in sorted(group, key=lambda r: r.plain):
-            name = text_of(r.label) + (" (plain twin)" if r.plain and len(group) > 1 else "")
+            name = text_of(r.label) + (" (plain twin)" if r.plain and "plain" not in r.label.lower() else "")
             best = _best(_spread(list(r.metrics.get("val/acc") or ()), "epoch"))  # the points the chart draws
             loss = [p for p in r.metrics.get("train/loss") or () if math.isfinite(p[2])]
             if best is not None:

@@ -92,9 +92,11 @@ def test_the_curves_summary_agrees_with_the_drawn_validation_accuracy():
                  and "validation accuracy" in t.hovertemplate][0]
         best = max(drawn.y)
         epoch = drawn.x[list(drawn.y).index(best)]
-        assert f"{run.label}{' (plain twin)' if run.plain else ''} reached {100 * best:.1f}% validation " \
+        assert f"{run.label} reached {100 * best:.1f}% validation " \
                f"accuracy at epoch {epoch:.3g}" in text
     assert text.index("#12 tiny") < text.index("#13 tiny plain")  # the twin beside its ResNet
+    unnamed = curves_summary([RunCurves("#13 tiny", {"val/acc": [(2, 1.0, 0.5)]}, plain=True, key=12)])
+    assert unnamed.startswith("#13 tiny (plain twin) reached 50.0%")  # a twin is said to be one
     waiting = curves_summary([RunCurves("#1 new", {"train/loss": [(1, 0.1, 2.3)]})])
     assert waiting == "#1 new: training loss 2.3 at epoch 0.1, no validation yet."
     table = curves_table(runs)
