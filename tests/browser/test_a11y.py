@@ -1,5 +1,6 @@
 """axe-core on every page of the app (from ``ui.common.PAGES``, so a page added there is checked too), one visit each
-in the session's server with a finished pair in the lab: no serious or critical violation in the lab's own content.
+in the session's server with a finished pair in the lab, and on the Teacher page of a server set up for a class: no
+serious or critical violation in the lab's own content.
 What Streamlit's own chrome causes (its sidebar navigation, header, toolbar) is told apart by where it sits and is
 listed in docs/accessibility.md, not failed on. axe-core comes from npm (``make axe``: .cache/axe)."""
 
@@ -85,3 +86,23 @@ def test_no_page_has_a_serious_accessibility_violation_of_its_own(browser, app_u
     doc = (ROOT / "docs" / "accessibility.md").read_text()
     unlisted = sorted(f"{rule} ({impact})" for rule, impact in chrome if impact in BLOCKING and f"`{rule}`" not in doc)
     assert not unlisted, f"Streamlit's own findings not explained in docs/accessibility.md: {unlisted}"
+
+
+TEACHER_TOKEN = "a11y-teacher-token-0123456789abcdef"
+
+
+def test_the_teachers_page_in_class_mode_has_no_serious_violation_of_its_own(browser, serve, tmp_path, axe_ready):
+    url = serve(tmp_path, {"RESNET_LAB_CLASS_CODE": "owls-and-ravens-42", "RESNET_LAB_TEACHER_TOKEN": TEACHER_TOKEN,
+                           "RESNET_LAB_PROXY_HEADER": "", "RESNET_LAB_SETTINGS": ""})
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(f"{url}/?teacher={TEACHER_TOKEN}")
+        expect(page.get_by_test_id("stSidebar")).to_contain_text("Teacher", timeout=90_000)
+        page.get_by_test_id("stSidebar").get_by_role("link", name="Teacher page").click()
+        _settled(page, "Teacher")
+        problems = blocking(axe_findings(page))
+    finally:
+        context.close()
+    assert not problems, problems
