@@ -29,3 +29,13 @@ def test_the_train_pages_sentence_agrees_with_its_curves_on_a_trained_pair(finis
                          sentence)
         assert said, (label, sentence)
         assert float(said.group(1)) == round(100 * best, 1) and float(said.group(2)) == float(f"{epoch:.3g}")
+
+
+def test_every_chart_of_the_app_goes_through_the_one_helper():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    files = [*sorted((root / "app_pages").glob("*.py")), *sorted((root / "resnet_lab" / "ui").glob("*.py"))]
+    direct = [f"{p.relative_to(root)}:{n}" for p in files if p.name != "charts.py"
+              for n, line in enumerate(p.read_text().splitlines(), 1) if re.search(r"\.plotly_chart\(", line)]
+    assert not direct, f"charts drawn without their sentence and numbers (use ui.charts.show_chart): {direct}"
