@@ -51,7 +51,7 @@ run: venv
 		--server.port $(PORT)
 
 # axe-core (the accessibility checker the browser tests load into every page: tests/browser/test_a11y.py), from
-# npm into .cache/axe, once (its stamp file); a machine without npm skips those tests.
+# npm into .cache/axe (git-ignored), once: the file itself is the stamp. pytest run without it skips that module.
 AXE := .cache/axe/node_modules/axe-core/axe.min.js
 $(AXE):
 	npm install --prefix .cache/axe --no-save --no-audit --no-fund axe-core@4
