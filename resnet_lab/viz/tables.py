@@ -94,14 +94,20 @@ def _panel(layout: dict, trace: dict) -> str:
 
 
 def _drawn(spec: dict) -> Iterator[dict]:
-    """The traces that carry data: not the legend's style swatches nor shaded ranges (hover skipped)."""
+    """The traces that carry data: every heat map, and the lines, bars and markers one can see, but not the legend's
+    style swatches nor shaded ranges (their hover skipped) nor invisible click targets (a clickable heat map's
+    transparent markers, which answer its hover instead)."""
     for t in spec.get("data") or ():
-        if t.get("hoverinfo") == "skip" or t.get("visible") is False:
+        if t.get("visible") is False:
             continue
         if t.get("type", "scatter") in _GRIDS:
             if _list(t.get("z")):
                 yield t
-        elif any(v is not None for v in _list(t.get("y")) + _list(t.get("x"))):
+            continue
+        if t.get("hoverinfo") == "skip" or t.get("opacity") == 0 or (t.get("marker") or {}).get("opacity") == 0 \
+                or t.get("mode") == "text":  # a word placed on the chart ("n/a"): its y is a place, not a value
+            continue
+        if any(v is not None for v in _list(t.get("y")) + _list(t.get("x"))):
             yield t
 
 
@@ -124,12 +130,13 @@ def _names(spec: dict, traces: Sequence[dict]) -> list[str]:
     return out
 
 
-def _points(t: dict) -> list[tuple[Any, Any]]:
+def _points(t: dict, gaps: bool = False) -> list[tuple[Any, Any]]:
+    """A trace's (x, y) pairs; with ``gaps``, those with no value too (a bar not measured: an empty cell)."""
     xs, ys = _list(t.get("x")), _list(t.get("y"))
     n = max(len(xs), len(ys))
     xs = xs or list(range(n))
     ys = ys or list(range(n))
-    return [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None]
+    return [(x, y) for x, y in zip(xs, ys) if (x is not None and y is not None) or (gaps and (x, y) != (None, None))]
 
 
 def _cells(t: dict) -> Iterator[tuple[Any, Any, Any]]:
@@ -157,23 +164,29 @@ def figure_table(fig: Any) -> ChartTable:
     spec = _spec(fig)
     layout = spec.get("layout") or {}
     traces = list(_drawn(spec))
+    if traces and all(t.get("type") == "image" for t in traces):  # pictures: what each shows, not its pixels
+        return ChartTable(("picture", "row"), [(_name(spec, t), _row(layout, t)) for t in traces])
     grid = any(t.get("type") in _GRIDS for t in traces)
     panels = [_panel(layout, t) for t in traces]
     several = len(set(panels)) > 1
     xt = {_title(_axis(layout, t.get("xaxis"), "x")) for t in traces}
     yt = {_title(_axis(layout, t.get("yaxis"), "y")) for t in traces}
     xname = next(iter(xt)) if len(xt) == 1 and "" not in xt else "x"
-    yname = next(iter(yt)) if len(yt) == 1 and "" not in yt and not grid else "y"
+    yname = next(iter(yt)) if len(yt) == 1 and "" not in yt else "y"
     if yname in ("series", "panel", xname):
         yname = "y"
-    columns = ("series", *(["panel"] if several else []), xname, yname, *(["value"] if grid else []))
+    bars = {_title(_colorbar(layout, t)) for t in traces if t.get("type") in _GRIDS}
+    vname = next(iter(bars)) if len(bars) == 1 and "" not in bars else "value"
+    if vname in ("series", "panel", xname, yname):
+        vname = "value"
+    columns = ("series", *(["panel"] if several else []), xname, yname, *([vname] if grid else []))
     rows: list[tuple] = []
     for t, panel, name in zip(traces, panels, _names(spec, traces)):
         head = (name, panel) if several else (name,)
         if t.get("type") in _GRIDS:
             points = ((x, y, v) for x, y, v in _cells(t))
         else:
-            points = ((x, y, None) for x, y in _points(t)) if grid else ((x, y) for x, y in _points(t))
+            points = ((x, y, None) for x, y in _points(t, True)) if grid else _points(t, True)
         for p in points:
             rows.append(head + tuple(_clean(v) for v in p))
             if len(rows) >= MAX_ROWS:
@@ -197,6 +210,15 @@ def _numeric(vs: Sequence[Any]) -> bool:
     return bool(vs) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vs)
 
 
+def _colorbar(layout: dict, t: dict) -> dict:
+    """A heat map's colour bar (its own, or its shared colour axis's): its title names the values, its tick
+    format says how they are shown."""
+    bar = t.get("colorbar")
+    if not bar and t.get("coloraxis"):
+        bar = (layout.get(t["coloraxis"]) or {}).get("colorbar")
+    return bar or {}
+
+
 def _sentence(spec: dict, t: dict, name: str, panel: str) -> str | None:
     layout = spec.get("layout") or {}
     xa, ya = _axis(layout, t.get("xaxis"), "x"), _axis(layout, t.get("yaxis"), "y")
@@ -207,8 +229,13 @@ def _sentence(spec: dict, t: dict, name: str, panel: str) -> str | None:
         if not cells:
             return None
         lo, hi = min(cells, key=lambda c: c[2]), max(cells, key=lambda c: c[2])
-        return (f"{who}: values from {_number(lo[2], {})} (row {text_of(lo[1])}, column {text_of(lo[0])}) "
-                f"to {_number(hi[2], {})} (row {text_of(hi[1])}, column {text_of(hi[0])})")
+        bar = _colorbar(layout, t)
+        row, col = _title(ya) or "row", _title(xa) or "column"
+
+        def at(c: tuple) -> str:
+            return f"{_number(c[2], bar)} ({row} {text_of(c[1])}, {col} {text_of(c[0])})"
+
+        return f"{who}: values from {at(lo)} to {at(hi)}"
     points = _points(t)
     if not points:
         return None
@@ -221,6 +248,8 @@ def _sentence(spec: dict, t: dict, name: str, panel: str) -> str | None:
     xtitle = _title(cat_axis)
     where = (lambda c: f"{xtitle} {_number(c, cat_axis)}") if xtitle and _numeric([c for c, _ in pairs]) \
         else (lambda c: _number(c, cat_axis))
+    if all(text_of(c) == "" for c, _ in pairs):  # one bar without a category (a stacked share)
+        return f"{who}: {', '.join(_number(v, val_axis) for v in values)}"
     hi = max(pairs, key=lambda p: p[1])
     lo = min(pairs, key=lambda p: p[1])
     if len(pairs) == 1:
@@ -233,20 +262,41 @@ def _sentence(spec: dict, t: dict, name: str, panel: str) -> str | None:
             f"at {where(hi[0])}, lowest {_number(lo[1], val_axis)} at {where(lo[0])}")
 
 
+def _row(layout: dict, t: dict) -> str:
+    """The title of a trace's row of subplots: its y axis's, or that of another y axis on the same row."""
+    ya = _axis(layout, t.get("yaxis"), "y")
+    if _title(ya) or not ya.get("domain"):
+        return _title(ya)
+    return next((_title(a) for k, a in layout.items() if k.startswith("yaxis") and isinstance(a, dict)
+                 and a.get("domain") == ya["domain"] and _title(a)), "")
+
+
+def _pictures(spec: dict, traces: Sequence[dict], title: str) -> str:
+    """A figure of pictures (a strip of heat maps over an image) said as what each row shows."""
+    rows: dict[str, list[str]] = {}
+    layout = spec.get("layout") or {}
+    for t in traces:
+        rows.setdefault(_row(layout, t), []).append(_name(spec, t))
+    said = "; ".join(f"{row + ': ' if row else ''}{', '.join(names)}" for row, names in rows.items())
+    return f"{title + ': ' if title else ''}{len(traces)} picture{'s' if len(traces) != 1 else ''} — {said}."
+
+
 def figure_summary(fig: Any, max_sentences: int = MAX_SENTENCES) -> str:
     """The figure in a few sentences, read from its own data (:func:`_sentence` per series): where each line
     ends and peaks, each bar series' highest and lowest bar, each heat map's extremes. Beyond ``max_sentences``
     series it says how many more the table holds; an empty figure says so."""
     spec = _spec(fig)
     traces = list(_drawn(spec))
+    title = _title(spec.get("layout") or {})
+    if traces and all(t.get("type") == "image" for t in traces):
+        return _pictures(spec, traces, title)
     panels = [_panel(spec.get("layout") or {}, t) for t in traces]
     if len(set(panels)) < 2:  # one panel: its name is the figure's
         panels = [""] * len(traces)
     said = [s for s in (_sentence(spec, t, n, p) for t, n, p in zip(traces, _names(spec, traces), panels)) if s]
     if not said:
         return "No data drawn yet."
-    title = _title(spec.get("layout") or {})
-    lead = f"{title}. " if title else ""
+    lead = f"{title}. " if title and not all(x.startswith(title) for x in said) else ""  # said once
     more = len(said) - max_sentences
     text = lead + ". ".join(said[:max_sentences]) + "."
     if more > 0:

@@ -64,10 +64,14 @@ def test_the_summary_of_lines_says_where_they_end_and_peak():
 def test_a_heat_map_table_has_a_row_per_cell_and_its_summary_its_extremes():
     fig = confusion_figure([[5, 1], [2, 7]], ["cat", "dog"], title="resnet")
     table = figure_table(fig)
-    assert "value" in table.columns
-    cells = {(r[-3], r[-2]): r[-1] for r in table.rows if r[-1] is not None}
-    assert len(cells) == 4 and max(cells.values()) == 7
-    assert "to 7 (row dog, column dog)" in figure_summary(fig)
+    assert table.columns == ("series", "predicted", "true", "count")
+    assert sorted(table.rows) == [("resnet", "cat", "cat", 5), ("resnet", "cat", "dog", 2),
+                                  ("resnet", "dog", "cat", 1), ("resnet", "dog", "dog", 7)]
+    assert figure_summary(fig) == "resnet: values from 1 (true cat, predicted dog) to 7 (true dog, predicted dog)."
+    # the Predictions page's matrix: clickable (its heat map leaves the hover to transparent markers), in shares
+    clickable = confusion_figure([[5, 1], [2, 7]], ["cat", "dog"], title="resnet", normalize=True, clickable=True)
+    assert len(figure_table(clickable).rows) == 4  # the cells once, not the click targets again
+    assert "from 16.7% (true cat, predicted dog) to 83.3% (true cat, predicted cat)" in figure_summary(clickable)
 
 
 def test_an_empty_figure_says_so():
@@ -138,3 +142,34 @@ def test_lesion_bars_and_deletion_lines_mark_the_plain_net():
     lines = [t for t in deletion_figure(curves).data if t.mode == "lines+markers"]
     assert [(t.line.dash, t.marker.symbol) for t in lines] == [("solid", "circle"), ("dash", "square")]
     assert re.search("plain", lines[1].name)
+
+
+def test_a_strip_of_pictures_is_said_by_what_each_row_shows_not_by_its_pixels():
+    import torch
+
+    from resnet_lab.viz.explain import depth_strip_figure
+
+    image = torch.rand(3, 8, 8)
+    fig = depth_strip_figure([("#1 <b>tiny</b>", image, [("layer1", torch.rand(8, 8)), ("layer2", torch.rand(8, 8))]),
+                              ("#2 plain", image, [("layer1", torch.rand(8, 8))])], title="Grad-CAM, shallow → deep")
+    assert figure_summary(fig) == ("Grad-CAM, shallow → deep: 3 pictures — #1 <b>tiny</b>: layer1, layer2; "
+                                   "#2 plain: layer1.")
+    assert figure_table(fig).rows == [("layer1", "#1 <b>tiny</b>"), ("layer2", "#1 <b>tiny</b>"),
+                                      ("layer1", "#2 plain")]
+
+
+def test_shares_of_one_stacked_bar_are_said_without_an_empty_category():
+    from resnet_lab.viz.errors import agreement_figure
+
+    text = figure_summary(agreement_figure(9, 21, 18, 102, "ResNet", "plain"))
+    assert "both right: 9." in text and "both wrong: 102." in text and " at " not in text
+
+
+def test_a_lesion_that_was_not_possible_is_an_empty_cell_not_a_zero_drop():
+    rows = [type("R", (), dict(block="layer1.0", drop=0.1, acc=0.8, note="", downsampling=False)),
+            type("R", (), dict(block="layer2.0", drop=None, acc=None, note="shape changes", downsampling=True))]
+    study = type("S", (), dict(label="resnet", skip=True, blocks=("layer1.0", "layer2.0"), base_acc=0.9,
+                               kind_rows=lambda self, kind: [r() for r in rows]))()
+    fig = lesion_figure([study])
+    assert figure_table(fig).rows == [("resnet", "layer1.0", 10.0), ("resnet", "layer2.0", None)]
+    assert "resnet: 10 at layer1.0" in figure_summary(fig) and "layer2.0" not in figure_summary(fig)
