@@ -37,8 +37,11 @@ def show_chart(fig: Any, key: str, *, summary: str | None = None,
     if numbers.open:
         with numbers:
             made = table() if callable(table) else table if table is not None else figure_table(fig)
-            st.dataframe(pd.DataFrame(made.rows, columns=list(made.columns)), hide_index=True, width="stretch",
-                         key=f"{key}__table", height=min(400, 38 + 35 * len(made.rows)))
+            frame = pd.DataFrame(made.rows, columns=list(made.columns))
+            st.dataframe(frame, hide_index=True, width="stretch", key=f"{key}__table", placeholder="—",
+                         height=min(400, 38 + 35 * len(made.rows)))
+            if frame.isna().any().any():
+                st.caption("— : no value there (not measured, or not possible); empty in the CSV.")
             st.download_button("Download CSV", data=made.csv(), file_name=f"{_file_name(key)}.csv", mime="text/csv",
                                key=f"{key}__csv", icon=":material/download:", on_click="ignore")
     return event

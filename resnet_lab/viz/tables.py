@@ -112,7 +112,10 @@ def _drawn(spec: dict) -> Iterator[dict]:
 
 
 def _name(spec: dict, t: dict) -> str:
-    return text_of(t.get("name") or "") or _title(spec.get("layout") or {})
+    """A trace's name; a bare facet number (plotly express names a facet's trace "0", "1", …) is no name: the
+    figure's title stands in, its panel title says which."""
+    name = text_of(t.get("name") or "")
+    return name if name and not name.isdigit() else _title(spec.get("layout") or {}) or name
 
 
 _DASH_WORDS = {"solid": "solid", "dash": "dashed", "dot": "dotted", "dashdot": "dash-dot", "longdash": "long dashes"}
