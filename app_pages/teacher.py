@@ -25,7 +25,7 @@ from resnet_lab.ui.challenges import teacher_tab as challenges_tab
 from resnet_lab.ui.common import PAGES, plain
 from resnet_lab.ui.gallery import ago, gallery
 from resnet_lab.ui.identity import app_root, current_identity, current_mode, owner_label, settings
-from resnet_lab.ui.job_card import STATUS_ICON, progress_text
+from resnet_lab.ui.job_card import STATUS_ICON, progress_text, resume_offer
 from resnet_lab.ui.session import store
 from resnet_lab.ui.widgets import choice
 
@@ -135,11 +135,15 @@ def _job_buttons(job: Job, label: str) -> None:
                       type="primary", icon=":material/delete_forever:", width="content")
             st.button("Cancel", key=f"t_cancel_{job.id}", on_click=_act, args=("cancel", *args), width="content")
         return
+    offer, why_not = resume_offer(store(), job) if job.status == "failed" else (job.status in RESUMABLE, None)
     with st.container(horizontal=True, gap="small"):
-        if job.status in RESUMABLE:
+        if offer:
             st.button("Resume", key=f"t_resume_{job.id}", on_click=_act, args=("resume", *args),
                       icon=":material/replay:", width="content",
-                      help="Queue it again: it continues from its last checkpoint.")
+                      help="Queue it again: it continues from its last intact checkpoint.")
+        elif job.status == "failed":
+            st.button("Resume", key=f"t_resume_{job.id}", disabled=True, icon=":material/replay:", width="content",
+                      help=why_not or "A failed job of this kind does not resume: start it again.")
         else:
             st.button("Stop", key=f"t_stop_{job.id}", on_click=_act, args=("stop", *args), width="content",
                       disabled=job.status not in ACTIVE or job.stop_requested, icon=":material/stop:")

@@ -27,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_stop)
 
-    rm = sub.add_parser("resume", help="resume a stopped or interrupted run (its job) from its last checkpoint")
-    add_run(rm, help="a stopped or interrupted run (its job resumes)", old_positional=True,
+    rm = sub.add_parser("resume", help="resume a stopped, interrupted or failed run (its job) from its last intact checkpoint")
+    add_run(rm, help="a stopped, interrupted or failed run (its job resumes)", old_positional=True,
             job="a job instead of a run")
     rm.set_defaults(func=cmd_resume)
 

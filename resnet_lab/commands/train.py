@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--weight-decay", type=float, help="default: the recipe's")
     tr.add_argument("--label-smoothing", type=float, help="default: the recipe's")
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--deterministic", action="store_true",
+                    help="deterministic algorithms (on a GPU: the same numbers every time, a little slower; on the "
+                         "CPU the numbers are the same without it)")
     tr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     tr.add_argument("--keep-weights-every", type=int, default=0, metavar="K",
                     help="keep the weights at step 0, every K steps and at the end, for the landscape's training path "
@@ -89,6 +92,7 @@ def _train_parts(args: argparse.Namespace):
                         optimizer=args.optimizer, lr=given(args.lr, recipe.lr),
                         schedule=given(args.schedule, recipe.schedule),
                         weight_decay=given(args.weight_decay, recipe.weight_decay), seed=args.seed, device=args.device,
+                        deterministic=args.deterministic,
                         label_smoothing=given(args.label_smoothing, recipe.label_smoothing),
                         warmup_epochs=args.warmup_epochs, keep_weights_every=args.keep_weights_every,
                         keep_weights_budget_mb=args.keep_weights_budget_mb)

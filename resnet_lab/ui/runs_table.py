@@ -13,7 +13,7 @@ from ..store import RESUMABLE, Run, Store
 from .cache import SharedResults
 from .curves import curves_for, show_curves
 from .identity import me, owner_label
-from .job_card import act, show_error
+from .job_card import act, resume_offer, show_error
 from .session import IDLE_S, TABLE_S, store
 from .widgets import ACCURACY_COLUMN
 
@@ -101,8 +101,14 @@ def _table(watch_key: str) -> list[str]:
     if a[0].button("Watch", key=f"act_watch_{watch_key}"):
         st.session_state[watch_key] = [r.id for r in chosen]
         st.rerun()
-    if a[1].button("Resume", key=f"act_resume_{watch_key}", help=why,
-                   disabled=bool(theirs) or not all(r.status in RESUMABLE for r in chosen)):
+    # a failed run's job resumes when what it saved is intact (the job card's rule); the reason shows when not
+    offers = [resume_offer(s, s.jobs.get(j)) for j in sorted({r.job_id for r in chosen if r.status == "failed"}
+                                                             - {None})]
+    resumable = all(r.status in RESUMABLE or (r.status == "failed" and r.job_id is not None) for r in chosen) \
+        and all(ok for ok, _ in offers)
+    refusal = next((reason for ok, reason in offers if not ok and reason), None)
+    if a[1].button("Resume", key=f"act_resume_{watch_key}", help=why or refusal,
+                   disabled=bool(theirs) or not resumable):
         for job_id in chosen_jobs:
             act(jobs.resume, job_id, s, who, error_key)
         st.rerun()
