@@ -9,6 +9,7 @@ from resnet_lab.models.summary import min_input_size
 from resnet_lab.train import launcher
 from resnet_lab.train.config import MAX_KEEP_BUDGET_MB, MAX_KEEP_EVERY, OPTIMIZERS, SCHEDULES, TrainConfig
 from resnet_lab.train.recipes import recipe_for
+from resnet_lab.train.reproducible import reproducibility_note
 from resnet_lab.ui.common import plain
 from resnet_lab.ui.downloads import download_panel
 from resnet_lab.ui.gallery import ago
@@ -216,6 +217,11 @@ with st.expander("Training settings", expanded=False):
         help="Disk the kept weights of this training (the model and its twin together) may take: if every k steps "
              "would not fit, every 2k, 4k, … steps are kept instead; if not even the first and last fit, the "
              "training is refused.")
+    deterministic = h[2].checkbox(
+        "Deterministic", key="train_deterministic",
+        help="Deterministic algorithms: on a GPU the same settings give the same numbers every time, a little "
+             "slower; on the CPU they do already.")
+    st.caption(":material/repeat: " + reproducibility_note(device, deterministic))
     st.button("Back to the recipe", key="train_recipe_reset", on_click=_apply_recipe, icon=":material/restart_alt:",
               help="Every setting above as the recipe for this dataset and model has it.")
 as_recipe = (int(image_size), int(subset) or None, int(epochs), int(batch), optimizer, float(lr), schedule,
@@ -236,7 +242,8 @@ def _settings() -> tuple[DataConfig, TrainConfig]:
     cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch), optimizer=optimizer, lr=float(lr),
                       schedule=schedule, warmup_epochs=float(warmup), weight_decay=float(wd),
                       label_smoothing=float(smoothing), seed=int(seed), device=device,
-                      keep_weights_every=int(keep_every), keep_weights_budget_mb=float(keep_budget))
+                      keep_weights_every=int(keep_every), keep_weights_budget_mb=float(keep_budget),
+                      deterministic=bool(deterministic))
     return data, cfg
 
 

@@ -236,3 +236,15 @@ def test_a_link_whose_size_is_too_small_for_the_model_opens_at_the_smallest_size
 def unescaped(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
+
+
+def test_the_page_says_what_same_settings_give_and_a_deterministic_run_is_queued_as_one(open_train, monkeypatch):
+    monkeypatch.setattr("resnet_lab.jobs.scheduler.pump", lambda *a, **k: [])  # queued, never started here
+    at = tiny_digits(open_train())
+    (note,) = [c.value for c in at.caption if "Same settings, same numbers" in c.value]
+    assert "CPU" in note and "thread" in note  # this machine: the CPU, its thread count named
+    at.checkbox(key="train_deterministic").check().run()
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert not at.exception
+    (run,) = Store().runs.list()
+    assert run.train["deterministic"] is True and run.status == "queued"
