@@ -16,6 +16,7 @@ from resnet_lab.data.zip_import import DatasetRejected
 from resnet_lab.identity import NotAllowed
 from resnet_lab.models.presets import PRESETS
 from resnet_lab.models.pretrained import IMAGENET_WEIGHTS, load_imagenet, top_k, weights_path
+from resnet_lab.models.summary import min_input_size
 from resnet_lab.spec import ModelSpec
 from resnet_lab.train import launcher
 from resnet_lab.train.config import TrainConfig
@@ -230,7 +231,9 @@ if data_name:
     family = PRESETS["resnet18" if kind == "ImageNet weights" else "resnet20"]
     default_size = recipe_for(data_name, family).image_size if data_name.startswith(FOLDER_PREFIX) else \
         min(max(64 if kind == "ImageNet weights" else 32, info.min_size), info.max_size)
-    size = number(c[0], "Image size (px)", "ft_size", default_size, "image_size", info.min_size, info.max_size,
+    smallest = min_input_size(base_spec, info) if base_spec is not None else info.min_size  # the lab's one number
+    size = number(c[0], "Image size (px)", "ft_size", max(default_size, smallest), "image_size", smallest,
+                  max(smallest, info.max_size),
                   step=8, help="Your own images default to their own size (the median shorter side), rounded "
                                "to the model's stride and at most 128 px for a short run.")
     subset = number(c[1], "Training images (0 = all)", "ft_subset", 0, "train_images", 0, 1_000_000, step=500)

@@ -91,3 +91,14 @@ def test_builds_fix_names_that_number():
     assert any(b.label == f"Use {EXPECTED['deep']} px" for b in at.button)
     at.button(key="build_use_min_size").click().run()
     assert not at.error and at.number_input(key="build_input_size").value == EXPECTED["deep"]
+
+
+@pytest.mark.app
+def test_the_fine_tune_pages_size_widget_starts_at_that_number_too():
+    at = _open("app_pages/finetune.py")
+    at.radio(key="ft_kind").set_value("Scratch").run()
+    at.selectbox(key="ft_builtin").set_value("digits").run()
+    for name in ("resnet20", "resnet18"):
+        at.selectbox(key="ft_scratch").set_value(name).run()
+        assert not at.exception, [e.message for e in at.exception]
+        assert at.number_input(key="ft_size").min == EXPECTED[name], name
