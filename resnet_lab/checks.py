@@ -38,3 +38,22 @@ def check_float(name: str, value: Any, lo: float, hi: float, where: str = "") ->
 
 
 __all__ = ["MAX_SEED", "check_float", "check_int"]
+
+
+def read_small_text(path: Any, limit: int, what: str, error: type[ValueError] = ValueError,
+                    hint: str = "") -> str:
+    """The UTF-8 text of the small file ``path`` (a settings file, a lesson, a challenge: untrusted), read at most
+    ``limit`` bytes far. ``error`` (a ValueError subclass) says what went wrong, naming the file: it cannot be read
+    ("the ``what`` file ... cannot be read"), it is larger than ``limit`` bytes (``hint`` appended), or it is not
+    UTF-8 text."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise error(f"the {what} file {path} cannot be read: {e.strerror or e}") from None
+    if len(data) > limit:
+        raise error(f"{path} is larger than {limit:,} bytes{hint}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise error(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None

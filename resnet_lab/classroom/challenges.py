@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..checks import read_small_text
 from ..data.holdout import SUPPORTED, Holdout, find_holdout
 from ..data.types import DataConfig
 from ..identity import Identity
@@ -140,17 +141,7 @@ def parse_challenge_text(text: str, where: str = "the challenge", expected_id: s
 def read_challenge_file(path: str | Path, expected_id: str | None = None) -> Challenge:
     """The challenge in the TOML file ``path`` (size-capped, UTF-8, parsed strictly)."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    except OSError as e:
-        raise ChallengeError(f"the challenge file {path} cannot be read: {e.strerror or e}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ChallengeError(f"{path} is larger than {MAX_FILE_BYTES:,} bytes")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ChallengeError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    text = read_small_text(path, MAX_FILE_BYTES, "challenge", ChallengeError)
     return parse_challenge_text(text, str(path), expected_id, source=str(path))
 
 

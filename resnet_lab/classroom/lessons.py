@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..checks import read_small_text
 from ..identity import Identity
 from .bounds import Bounds
 from .settings import ClassSettings
@@ -217,17 +218,7 @@ def _read(path: Path, lesson_id: str) -> Lesson:
         return hit
     if st.st_size > MAX_LESSON_BYTES:
         raise LessonError(f"{path} is larger than {MAX_LESSON_BYTES:,} bytes")
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_LESSON_BYTES + 1)
-    except OSError as e:
-        raise LessonError(f"the lesson file {path} cannot be read: {e.strerror or e}") from None
-    if len(data) > MAX_LESSON_BYTES:
-        raise LessonError(f"{path} is larger than {MAX_LESSON_BYTES:,} bytes")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise LessonError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    text = read_small_text(path, MAX_LESSON_BYTES, "lesson", LessonError)
     lesson = parse_lesson(text, str(path), expected_id=lesson_id)
     lesson = dataclasses.replace(lesson, path=path)
     with _cache_lock:

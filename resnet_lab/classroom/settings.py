@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from ..checks import check_int
+from ..checks import check_int, read_small_text
 from ..paths import lab_home
 from .bounds import DEFAULT_KEEP_WEIGHTS_MB, Bounds
 
@@ -188,17 +188,7 @@ def _parse(path: Path | None) -> ClassSettings:
         settings = _from_raw({}, "the defaults", None)
     else:
         where = str(path)
-        try:
-            with open(path, "rb") as f:
-                data = f.read(MAX_SETTINGS_BYTES + 1)
-        except OSError as e:
-            raise SettingsError(f"the settings file {path} cannot be read: {e.strerror or e}") from None
-        if len(data) > MAX_SETTINGS_BYTES:
-            raise SettingsError(f"{where} is larger than {MAX_SETTINGS_BYTES:,} bytes; is it the right file?")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise SettingsError(f"{where} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+        text = read_small_text(path, MAX_SETTINGS_BYTES, "settings", SettingsError, "; is it the right file?")
         settings = parse_settings_text(text, where, path.resolve().parent)
         settings = _replace(settings, path=path)
     return _with_env(settings)
