@@ -110,3 +110,21 @@ def kill_workers(store, grace_s: float = 10.0) -> None:
     for pid, jid in ours:
         if _worker_of(pid, jid, home):
             os.kill(pid, signal.SIGKILL)
+
+
+def worker_store(monkeypatch, jobs_per_cpu: int | None = None, heartbeat_s: float = 0.5):
+    """A store in the test's lab home for tests that start workers (a fixture body: ``yield from``): workers beat
+    every ``heartbeat_s``, ``jobs_per_cpu`` share the cpu slot (None: the lab's default); any still running at the
+    end is SIGKILLed."""
+    from resnet_lab import jobs
+    from resnet_lab.store import Store
+
+    monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", str(heartbeat_s))
+    if jobs_per_cpu is not None:
+        monkeypatch.setenv("RESNET_LAB_JOBS_PER_CPU", str(jobs_per_cpu))
+    s = Store()
+    yield s
+    for job in s.jobs.list(statuses=["running"]):
+        if job.pid and jobs.pid_alive(job.pid):
+            os.kill(job.pid, signal.SIGKILL)
+    s.close()

@@ -25,14 +25,13 @@ from resnet_lab.data.registry import DataConfig
 from resnet_lab.identity import MACHINE
 from resnet_lab.jobs.handlers import registered
 from resnet_lab.paths import run_dir
-from resnet_lab.store import Store
 from resnet_lab.models import checkpoint
 from resnet_lab.train import launcher
 from resnet_lab.models.checkpoint import (CheckpointNotSaved, load_checkpoint, load_train_state, read_manifest,
                                          save_checkpoint)
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.train.finetune import FinetuneConfig
-from tests.helpers.homes import seed
+from tests.helpers.homes import seed, worker_store
 from tests.helpers.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,14 +49,7 @@ KILL_TESTED = {"train": "tests/jobs/test_jobs_processes.py", "landscape": "tests
 def store(lab_home, monkeypatch):
     """A store in this test's lab home; workers beat every 0.5 s, take one job at a time on the cpu, and none
     outlives the test."""
-    monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
-    monkeypatch.setenv("RESNET_LAB_JOBS_PER_CPU", "1")
-    s = Store()
-    yield s
-    for job in s.jobs.list(statuses=["running"]):
-        if job.pid and jobs.pid_alive(job.pid):
-            os.kill(job.pid, signal.SIGKILL)
-    s.close()
+    yield from worker_store(monkeypatch, jobs_per_cpu=1)
 
 
 def queue_train(store, train=QUICK, twin=False, name=None):

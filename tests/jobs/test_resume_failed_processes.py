@@ -6,7 +6,6 @@ tests/jobs/test_jobs_faults.py does), so the lab's code has no test-only hook.""
 
 import errno
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,10 +16,9 @@ from resnet_lab import ModelSpec, jobs
 from resnet_lab.data.registry import DataConfig
 from resnet_lab.identity import MACHINE
 from resnet_lab.jobs.turns import claim
-from resnet_lab.store import Store
 from resnet_lab.train import launcher
 from resnet_lab.train.config import TrainConfig
-from tests.helpers.homes import seed
+from tests.helpers.homes import seed, worker_store
 from tests.helpers.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,14 +50,7 @@ sys.exit(worker.main([sys.argv[1]]))
 
 @pytest.fixture
 def store(lab_home, monkeypatch):
-    monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
-    monkeypatch.setenv("RESNET_LAB_JOBS_PER_CPU", "2")
-    s = Store()
-    yield s
-    for job in s.jobs.list(statuses=["running"]):
-        if job.pid and jobs.pid_alive(job.pid):
-            os.kill(job.pid, signal.SIGKILL)
-    s.close()
+    yield from worker_store(monkeypatch, jobs_per_cpu=2)
 
 
 def everything(store, run_id):

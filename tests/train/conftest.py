@@ -33,16 +33,6 @@ def tiny_data():
 @pytest.fixture
 def store(lab_home, monkeypatch):
     """A store in this test's lab home; workers beat every 0.5 s and none outlives the test."""
-    import os
-    import signal
+    from tests.helpers.homes import worker_store
 
-    from resnet_lab import jobs
-    from resnet_lab.store import Store
-
-    monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
-    s = Store()
-    yield s
-    for job in s.jobs.list(statuses=["running"]):  # leave no worker behind
-        if job.pid and jobs.pid_alive(job.pid):
-            os.kill(job.pid, signal.SIGKILL)
-    s.close()
+    yield from worker_store(monkeypatch)  # no worker left behind
