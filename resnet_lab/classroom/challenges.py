@@ -8,7 +8,7 @@ beside the lessons: ``<lessons folder>/challenges/<id>.toml`` in any of the clas
     id = "digits-small"                    # [a-z0-9-]{1,40}; must equal the file name
     title = "Digits under 20k parameters"
     description = "markdown-free text shown to students"
-    dataset = "digits"                     # one of resnet_lab.data.holdout.SUPPORTED
+    dataset = "digits"                     # one of resnet_lab.data.holdout.SUPPORTED, or "folder:NAME"
     metric = "accuracy"                    # or "macro_f1" (for unbalanced sets)
     deadline = 2026-12-20T18:00:00Z        # a TOML date-time (without an offset: UTC) or an ISO text
     per_day = 3                            # submissions per student per (UTC) day; default 3
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checks import read_small_text
-from ..data.holdout import SUPPORTED, Holdout, find_holdout
+from ..data.holdout import Holdout, find_holdout, supported, supported_words
 from ..data.types import DataConfig
 from ..identity import Identity
 from ..spec import ModelSpec
@@ -72,7 +72,7 @@ class EntryRefused(ValueError):
 class Challenge:
     id: str
     title: str  # shown as text
-    dataset: str  # one of SUPPORTED
+    dataset: str  # one of resnet_lab.data.holdout.SUPPORTED, or "folder:NAME" (supported())
     metric: str  # a key of METRICS
     deadline: float  # unix time, s: entries until then; private scores shown after
     constraints: Bounds = field(default_factory=Bounds)  # only CONSTRAINT_KEYS set
@@ -160,9 +160,9 @@ def _from_raw(raw: Any, expected_id: str | None, source: str) -> Challenge:
     if expected_id is not None and cid != expected_id:
         raise ValueError(f"id={cid!r} must equal the file's name ({expected_id}.toml)")
     dataset = raw["dataset"]
-    if dataset not in SUPPORTED:
+    if not supported(dataset):
         raise ValueError(f"dataset={str(dataset)[:60]!r}: a challenge's hidden test split can be cut of "
-                         f"{' or '.join(SUPPORTED)}")
+                         f"{supported_words()}")
     metric = raw.get("metric", "accuracy")
     if metric not in METRICS:
         raise ValueError(f"metric={str(metric)[:60]!r} is not a metric; choose one of {', '.join(METRICS)}")

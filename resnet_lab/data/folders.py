@@ -207,6 +207,14 @@ def folder_listing(name_or_path: str | os.PathLike[str],
     return tuple(listing.classes[i] for i in used), len(listing.files)
 
 
+def candidate_files(name: str) -> tuple[Path, tuple[str, ...], list[tuple[int, str]]]:
+    """(dataset folder, class folders, every candidate file as (class index, POSIX path in the folder)), sorted and
+    decoding nothing: the pool a challenge's hidden test split is cut from (:mod:`resnet_lab.data.holdout_files`)."""
+    folder = dataset_path(name)
+    listing = _list(folder)
+    return folder, listing.classes, [(ci, _rel(p, folder)) for ci, p in listing.files]
+
+
 def _rel(p: Path, base: Path) -> str:
     return p.relative_to(base).as_posix()
 
@@ -351,6 +359,7 @@ def load_folder_dataset(
     datasets_dir: str | os.PathLike[str] | None = None,
     *,
     min_side: int = DEFAULT_MIN_SIDE,
+    exclude: frozenset[str] = frozenset(),
 ) -> Dataset:
     """Load an imported dataset as RGB tensors of ``image_size x image_size`` px.
 
@@ -359,7 +368,8 @@ def load_folder_dataset(
     classes left without images (labels follow the sorted non-empty classes, as in :func:`scan_folder`).
     The uint8 result is cached in ``<dataset>/.cache_<image_size>.pt`` (read with
     ``torch.load(weights_only=True)``) together with a fingerprint of the folder's file list, sizes and
-    mtimes; any change to the files rebuilds it.
+    mtimes; any change to the files rebuilds it. Files in ``exclude`` (paths as :func:`candidate_files` gives
+    them: a challenge's hidden test split) leave the pool before anything is decoded, split or cached.
 
     The split is stratified and seeded: in each class with n >= 2 images, ``round(n * val_fraction)``
     of them (at least 1, at most n - 1) go to val; a class with one image goes to train. Mean/std come
@@ -371,6 +381,9 @@ def load_folder_dataset(
     check_int("seed", seed, 0, MAX_SEED)
     folder = dataset_path(name_or_path, datasets_dir)
     listing = _list(folder)
+    if exclude:
+        kept = tuple(f for f in listing.files if _rel(f[1], folder) not in exclude)
+        listing = dataclasses.replace(listing, files=kept)
     key = _fingerprint(folder, listing, image_size, min_side)
     cache = folder / f".cache_{image_size}.pt"
     hit = _read_cache(cache, key, image_size)

@@ -10,6 +10,10 @@ How each dataset's pool is defined, and why the hidden images are disjoint from 
   :func:`resnet_lab.data.registry.load_dataset` asks :func:`find_holdout` and, when there is a holdout, splits
   train/val (and takes ``train_subset``) from the *other* indices only (:func:`visible_indices`), for every seed,
   val fraction and subset.
+* the file datasets (cifar10, cifar100, mnist, fashion_mnist, svhn, imagenette) and imported ``folder:NAME``
+  datasets: cut from the official test split (or, for a folder, from its sorted files) as
+  :mod:`resnet_lab.data.holdout_files` says; the record then also keeps the pool's size, how to recognise it again
+  (``check``) and, for datasets of files, the hidden files' paths and sha256 digests.
 * ``shapes`` (generated): training draws image ``i`` of the streams ``"train"`` and ``"val"`` of its seed; the
   hidden images are the stream ``"holdout"`` (``resnet_lab.data.shapes.generate_shapes``'s ``split``) of the record's
   seed, which no loader ever asks for. The pool is that stream's first ``n`` scenes, rendered at the image size of
@@ -32,17 +36,22 @@ import torch
 
 from ..checks import MAX_SEED, check_int
 from ..paths import lab_home, write_atomic
-from .types import DataConfig, Dataset, stratified_order, take_subset
+from .types import FOLDER_PREFIX, DataConfig, Dataset, stratified_order, take_subset, validate_name
 
 HOLDOUT_DIR = "holdouts"
 RECORD_VERSION = 1
-HIDDEN_SHARE = 0.2  # of a finite pool (digits)
+HIDDEN_SHARE = 0.2  # of a finite pool (digits; the official test split of a file dataset; a folder's files)
 SHAPES_HIDDEN = 1200  # scenes of the hidden shapes stream
 SHAPES_STREAM = "holdout"  # the stream of generate_shapes no loader asks for
-SUPPORTED = ("digits", "shapes")  # datasets a challenge can hide a split of (the others: next round)
+SUPPORTED = ("digits", "shapes", "cifar10", "cifar100", "mnist", "fashion_mnist", "svhn", "imagenette")  # built-in
+#   datasets a challenge can hide a split of; an imported user dataset ("folder:NAME") can too (see supported())
+FOLDERS_DIR = "folders"  # holdouts/folders/<NAME>.json: a user dataset's record
 POOLS = {
     "digits": "scikit-learn's 1,797 digits in their order",
     "shapes": f"the generated stream '{SHAPES_STREAM}' of the record's seed (never a training stream)",
+    "imagenette": "the official val split's files, sorted per class folder",
+    **{name: "the official test split in file order" for name in ("cifar10", "cifar100", "mnist", "fashion_mnist",
+                                                                   "svhn")},
 }
 
 
@@ -56,10 +65,16 @@ class Holdout:
     public: tuple[int, ...]  # the public half: a subset of ``indices``, ascending (the rest is private)
     created_at: float  # unix time, s: a run created before this may have seen the hidden images
     pool: str  # how the pool is defined, in words
+    pool_size: int = 0  # images (or files) in the pool when it was cut; 0 where not recorded (digits, shapes)
+    check: str = ""  # how to recognise the pool again (holdout_files.Cut.check); "" where nothing is checked
+    files: tuple[str, ...] = ()  # the hidden files' paths, aligned with ``indices`` (imagenette, folder:NAME)
+    digests: tuple[str, ...] = ()  # their sha256, aligned with ``files``
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": RECORD_VERSION, "dataset": self.dataset, "seed": self.seed, "pool": self.pool,
-                "indices": list(self.indices), "public": list(self.public), "created_at": self.created_at}
+                "indices": list(self.indices), "public": list(self.public), "created_at": self.created_at,
+                "pool_size": self.pool_size, "check": self.check, "files": list(self.files),
+                "digests": list(self.digests)}
 
     @classmethod
     def from_dict(cls, raw: Any, where: str) -> "Holdout":
@@ -68,26 +83,53 @@ class Holdout:
         try:
             idx = tuple(int(i) for i in raw["indices"])
             pub = tuple(int(i) for i in raw["public"])
-            out = cls(str(raw["dataset"]), int(raw["seed"]), idx, pub, float(raw["created_at"]), str(raw["pool"]))
+            files = tuple(str(f) for f in raw.get("files", ()))
+            digests = tuple(str(d) for d in raw.get("digests", ()))
+            out = cls(str(raw["dataset"]), int(raw["seed"]), idx, pub, float(raw["created_at"]), str(raw["pool"]),
+                      int(raw.get("pool_size", 0)), str(raw.get("check", "")), files, digests)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{where} is damaged ({type(e).__name__}: {e}); training on its dataset is refused "
                              "until it is restored, so the hidden images cannot leak") from None
         if not set(pub) <= set(idx) or len(set(idx)) != len(idx):
             raise ValueError(f"{where} is damaged: its public half is not part of its hidden indices")
+        if len(files) != len(digests) or (files and len(files) != len(idx)):
+            raise ValueError(f"{where} is damaged: its hidden files do not match its hidden indices")
         return out
 
 
+def supported(dataset: Any) -> bool:
+    """Whether a challenge can hide a split of ``dataset``: a built-in one of SUPPORTED or ``folder:NAME`` with a
+    well-formed name (whether it is imported is asked when the split is cut)."""
+    if not isinstance(dataset, str):
+        return False
+    if dataset.startswith(FOLDER_PREFIX):
+        try:
+            validate_name(dataset[len(FOLDER_PREFIX):])
+        except ValueError:
+            return False
+        return True
+    return dataset in SUPPORTED
+
+
+def supported_words() -> str:
+    """The datasets a hidden split can be cut of, in words (for refusals)."""
+    return f"{', '.join(SUPPORTED)} or an imported {FOLDER_PREFIX}NAME"
+
+
 def holdout_path(dataset: str) -> Path:
-    """Where ``dataset``'s holdout record lives: ``$RESNET_LAB_HOME/holdouts/<dataset>.json``."""
-    if dataset not in SUPPORTED:
-        raise ValueError(f"a hidden test split can be cut of {' or '.join(SUPPORTED)}, not {dataset!r}")
+    """Where ``dataset``'s holdout record lives: ``$RESNET_LAB_HOME/holdouts/<dataset>.json``
+    (``holdouts/folders/<NAME>.json`` for ``folder:NAME``)."""
+    if not supported(dataset):
+        raise ValueError(f"a hidden test split can be cut of {supported_words()}, not {str(dataset)[:60]!r}")
+    if dataset.startswith(FOLDER_PREFIX):
+        return lab_home() / HOLDOUT_DIR / FOLDERS_DIR / f"{dataset[len(FOLDER_PREFIX):]}.json"
     return lab_home() / HOLDOUT_DIR / f"{dataset}.json"
 
 
 def find_holdout(dataset: str) -> Holdout | None:
     """``dataset``'s holdout, or None when none was cut. A damaged record raises ValueError (never ignored: the
     hidden images would be trained on)."""
-    if dataset not in SUPPORTED:
+    if not supported(dataset):
         return None
     path = holdout_path(dataset)
     try:
@@ -114,7 +156,7 @@ def _cut(dataset: str, seed: int) -> tuple[list[int], list[int]]:
         n = round(HIDDEN_SHARE * y.shape[0])
         hidden = stratified_order(y, seed)[:n]
         labels = y[hidden]
-    else:
+    else:  # shapes
         from .shapes import generate_shapes
 
         hidden = torch.arange(SHAPES_HIDDEN)
@@ -132,8 +174,16 @@ def create_holdout(dataset: str, seed: int = 0) -> Holdout:
     found = find_holdout(dataset)
     if found is not None:
         return found
-    hidden, public = _cut(dataset, seed)
-    made = Holdout(dataset, seed, tuple(hidden), tuple(public), time.time(), POOLS[dataset])
+    if dataset in ("digits", "shapes"):
+        hidden, public = _cut(dataset, seed)
+        made = Holdout(dataset, seed, tuple(hidden), tuple(public), time.time(), POOLS[dataset])
+    else:
+        from .holdout_files import cut
+
+        c = cut(dataset, seed, HIDDEN_SHARE)  # DatasetMissing (its files are not there) is raised as it is
+        pool = POOLS.get(dataset, f"the sorted files of {dataset}")
+        made = Holdout(dataset, seed, tuple(c.hidden), tuple(c.public), time.time(), pool, c.pool_size, c.check,
+                       c.files, c.digests)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = write_atomic(path.with_name(f".{path.name}.{os.getpid()}.new"), json.dumps(made.to_dict()))
     try:
@@ -192,6 +242,10 @@ class HiddenSplit:
 def load_hidden_split(hold: Holdout, image_size: int) -> HiddenSplit:
     """THE HIDDEN IMAGES of ``hold`` at ``image_size`` px, with their labels and which are public. For the challenge
     scoring job only: nothing a student trains on, sees or exports may come from here."""
+    if hold.dataset not in ("digits", "shapes"):
+        from .holdout_files import load_hidden
+
+        return HiddenSplit(*load_hidden(hold, image_size))
     if hold.dataset == "digits":
         from .digits import DIGIT_NAMES, digits_tensors
 
@@ -210,4 +264,5 @@ def load_hidden_split(hold: Holdout, image_size: int) -> HiddenSplit:
 
 
 __all__ = ["HIDDEN_SHARE", "HiddenSplit", "Holdout", "SUPPORTED", "create_holdout", "digits_split", "find_holdout",
-           "holdout_path", "load_digits_visible", "load_hidden_split", "visible_indices"]
+           "holdout_path", "load_digits_visible", "load_hidden_split", "supported", "supported_words",
+           "visible_indices"]

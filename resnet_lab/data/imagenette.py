@@ -186,10 +186,29 @@ def imagenette_tensors(root: Path, size: int) -> dict[str, Any]:
     return data
 
 
-def load_imagenette(cfg: DataConfig, root: Path) -> Dataset:
+def val_files(root: Path) -> list[tuple[int, str]]:
+    """The official val split's candidate files as (label, path relative to the Imagenette folder), in the order
+    they are decoded: the pool a challenge's hidden test split is cut from (:mod:`resnet_lab.data.holdout_files`)."""
+    check_imagenette_files(root)
+    folder = Path(root) / FOLDER
+    return [(label, p.relative_to(folder).as_posix()) for label, p in _listing(folder)["val"]]
+
+
+def decode_files(root: Path, files: list[tuple[int, str]],
+                 size: int) -> tuple[torch.Tensor, torch.Tensor, list[bool]]:
+    """Decode ``files`` ((label, relative path), as :func:`val_files` lists them) at ``size`` px, not cached:
+    (uint8 images, int64 labels, which files were decoded: the door's refusals are False)."""
+    folder = Path(root) / FOLDER
+    x, y, skipped = _build(folder, [(label, folder / rel) for label, rel in files], size)
+    refused = {p for p, _, _ in skipped}
+    return x, y, [rel not in refused for _, rel in files]
+
+
+def load_imagenette(cfg: DataConfig, root: Path, hide: frozenset[str] = frozenset()) -> Dataset:
     """Imagenette from ``root``: the training split (optionally a stratified ``train_subset``) and the official val
-    split, at ``cfg.image_size`` px, kept as uint8. Skipped files are logged; a split left without any usable
-    image raises DatasetMissing."""
+    split less the files in ``hide`` (a challenge's hidden test split: paths as :func:`val_files` gives them), at
+    ``cfg.image_size`` px, kept as uint8. Skipped files are logged; a split left without any usable image raises
+    DatasetMissing."""
     info = builtin_info("imagenette")
     data = imagenette_tensors(Path(root), cfg.image_size)
     folder = Path(root) / FOLDER
@@ -203,4 +222,10 @@ def load_imagenette(cfg: DataConfig, root: Path) -> Dataset:
             raise DatasetMissing(f"Imagenette's {split} folder in {folder} has no usable images: extract "
                                  f"{ARCHIVE} again.", folder, corrupted=(f"{split}/",))
     x_train, y_train = take_subset(data["train_x"], data["train_y"], cfg.train_subset, cfg.seed)
-    return Dataset.from_tensors(x_train, y_train, data["val_x"], data["val_y"], CLASS_NAMES, hflip=info.hflip)
+    x_val, y_val = data["val_x"], data["val_y"]
+    if hide:  # the decoded val images are the listed files less the door's refusals, in order
+        refused = {p for p, _, _ in data["skipped"]}
+        decoded = [rel for _, rel in val_files(Path(root)) if rel not in refused]
+        keep = torch.tensor([rel not in hide for rel in decoded], dtype=torch.bool)
+        x_val, y_val = x_val[keep], y_val[keep]
+    return Dataset.from_tensors(x_train, y_train, x_val, y_val, CLASS_NAMES, hflip=info.hflip)

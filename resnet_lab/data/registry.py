@@ -68,7 +68,10 @@ def load_dataset(cfg: DataConfig, root: str | os.PathLike[str] | None = None) ->
     ``root`` is where file-based datasets live (default ``$RESNET_LAB_HOME/data``); loading never
     downloads (that is the download job's work, on request). Missing files raise ``DatasetMissing`` (a
     ``ValueError``) saying what to get and where to put it; a user dataset (``folder:NAME``) that is not
-    imported raises ``ValueError`` naming the imported ones. ``cfg.holdout_val`` on a dataset with an official
+    imported raises ``ValueError`` naming the imported ones. A challenge's hidden test split
+    (:mod:`~resnet_lab.data.holdout`) is taken out of the pool before any split or subset: out of the official test
+    split (file datasets) or of the files (user datasets); a damaged record, or files that changed since the split
+    was cut, raise ``ValueError`` rather than leak it. ``cfg.holdout_val`` on a dataset with an official
     test split carves ``val_fraction`` of the training images out as val and keeps the official split as the
     test split (:func:`~resnet_lab.data.types.hold_out_val`).
     """
@@ -89,10 +92,16 @@ def load_dataset(cfg: DataConfig, root: str | os.PathLike[str] | None = None) ->
             return load_digits_visible(cfg, hidden)
 
         return load_digits_dataset(cfg)
+    from .holdout import find_holdout
+
+    hold = find_holdout(info.name)  # a challenge's hidden split: never in train, val or test (holdout_files.py)
     if info.name.startswith(FOLDER_PREFIX):
         from .folders import load_folder_dataset
+        from .holdout_files import folder_exclusions
 
-        ds = load_folder_dataset(info.name[len(FOLDER_PREFIX):], cfg.image_size, cfg.val_fraction, cfg.seed)
+        hide = folder_exclusions(hold) if hold is not None else frozenset()  # out of the pool before the split
+        ds = load_folder_dataset(info.name[len(FOLDER_PREFIX):], cfg.image_size, cfg.val_fraction, cfg.seed,
+                                 exclude=hide)
         if cfg.train_subset is not None and cfg.train_subset < len(ds.y_train):
             x, y = take_subset(ds.pixels_train, ds.y_train, cfg.train_subset, cfg.seed)
             ds = dataclasses.replace(ds, pixels_train=x, y_train=y)
@@ -104,11 +113,15 @@ def load_dataset(cfg: DataConfig, root: str | os.PathLike[str] | None = None) ->
     elif info.name == "imagenette":
         from .imagenette import load_imagenette
 
-        ds = load_imagenette(cfg, base)
+        ds = load_imagenette(cfg, base, hide=frozenset(hold.files) if hold is not None else frozenset())
     else:
         from .torchvision_sets import load_torchvision_dataset
 
         ds = load_torchvision_dataset(cfg, base)
+    if hold is not None and info.name != "imagenette":
+        from .holdout_files import hide_from_val
+
+        ds = hide_from_val(ds, hold)  # the official test split less the hidden images, before it is val or test
     if cfg.holdout_val and info.official_val:
         ds = hold_out_val(ds, cfg.val_fraction, cfg.seed)
     return ds

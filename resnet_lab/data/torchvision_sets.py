@@ -239,3 +239,11 @@ def load_torchvision_dataset(cfg: DataConfig, root: Path) -> Dataset:
     x_train, y_train = _to_tensors(train, cfg.train_subset, cfg.seed, cfg.image_size)
     x_val, y_val = _to_tensors(test, None, cfg.seed, cfg.image_size)
     return Dataset.from_tensors(x_train, y_train, x_val, y_val, tuple(train.classes), hflip=info.hflip)
+
+
+def official_test(name: str, root: Path, size: int) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
+    """The official test split of ``name`` in file order (uint8 N x C x S x S, int64 N, class names): the pool a
+    challenge's hidden test split is cut from (:mod:`resnet_lab.data.holdout_files`); DatasetMissing as loading."""
+    train, test = _open(_source(name, Path(root)), Path(root))
+    x, y = _to_tensors(test, None, 0, size)
+    return x, y, tuple(train.classes)

@@ -67,7 +67,8 @@ def test_a_good_file_reads_with_its_rules():
 
 
 @pytest.mark.parametrize("change, said", [
-    (('dataset = "digits"', 'dataset = "cifar10"'), "dataset='cifar10'"),
+    (('dataset = "digits"', 'dataset = "imagenet"'), "dataset='imagenet'"),
+    (('dataset = "digits"', 'dataset = "folder:../x"'), "dataset='folder:../x'"),
     (('metric = "macro_f1"', 'metric = "auc"'), "metric='auc' is not a metric"),
     (("per_day = 2", "per_day = 0"), "per_day must be a whole number from 1"),
     (("per_day = 2", "per_day = true"), "per_day must be a whole number"),
@@ -102,7 +103,7 @@ def test_files_beside_the_lessons_are_listed_and_bad_ones_named(tmp_path):
     folder = tmp_path / "lessons" / "challenges"
     folder.mkdir(parents=True)
     (folder / "dig.toml").write_text(GOOD)
-    (folder / "bad.toml").write_text(GOOD.replace('id = "dig"', 'id = "bad"').replace("digits", "svhn", 1))
+    (folder / "bad.toml").write_text(GOOD.replace('id = "dig"', 'id = "bad"').replace("digits", "imagenet", 1))
     settings = ClassSettings(lessons_dirs=(tmp_path / "lessons",))
     store = Store()
     found, problems = list_challenges(store, settings)

@@ -87,5 +87,5 @@ def test_a_damaged_record_stops_digits_from_loading_rather_than_leaking():
     holdout_path("digits").write_text('{"version": 1, "dataset": "digits"}')
     with pytest.raises(ValueError, match="is damaged"):
         load_dataset(DataConfig(name="digits", image_size=8))
-    with pytest.raises(ValueError, match="can be cut of digits or shapes"):
-        create_holdout("cifar10")
+    with pytest.raises(ValueError, match="can be cut of digits, shapes, cifar10.* or an imported folder:NAME"):
+        create_holdout("imagenet")
