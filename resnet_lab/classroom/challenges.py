@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checks import read_small_text
-from ..data.holdout import Holdout, find_holdout, supported, supported_words
+from ..data.holdout import Holdout, cannot_cut, find_holdout, supported, supported_words
 from ..data.types import DataConfig
 from ..identity import Identity
 from ..spec import ModelSpec
@@ -252,6 +252,12 @@ def list_challenges(store: Any, settings: ClassSettings) -> tuple[list[Challenge
             out[cid] = read_challenge_file(path, cid)
         except ChallengeError as e:
             problems[str(path)] = str(e)
+    for cid, c in list(out.items()):  # a dataset whose hidden split cannot be cut (its files are missing): not listed
+        why = cannot_cut(c.dataset)
+        if why is not None:
+            where = cid if c.source == "form" else c.source
+            problems[where] = f"{where}: {why}"
+            del out[cid]
     return sorted(out.values(), key=lambda c: (c.deadline, c.id)), problems
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from ..checks import MAX_SEED, check_int
-from ..paths import lab_home, write_atomic
+from ..paths import data_root, lab_home, write_atomic
 from .types import FOLDER_PREFIX, DataConfig, Dataset, stratified_order, take_subset, validate_name
 
 HOLDOUT_DIR = "holdouts"
@@ -141,6 +141,25 @@ def find_holdout(dataset: str) -> Holdout | None:
     except ValueError:
         raw = None
     return Holdout.from_dict(raw, str(path))
+
+
+def cannot_cut(dataset: str) -> str | None:
+    """None when ``dataset`` has a hidden split or one can be cut now; else why not: its record is damaged, or its
+    files are missing (the message that says what to get; a cheap look, nothing is read or decoded)."""
+    try:
+        if find_holdout(dataset) is not None or dataset in ("digits", "shapes"):
+            return None
+        if dataset.startswith(FOLDER_PREFIX):
+            from .folders import dataset_path
+
+            dataset_path(dataset[len(FOLDER_PREFIX):])
+        else:
+            from .torchvision_sets import check_files
+
+            check_files(dataset, data_root())
+    except ValueError as e:
+        return str(e)
+    return None
 
 
 def _digits_labels() -> torch.Tensor:
@@ -263,6 +282,6 @@ def load_hidden_split(hold: Holdout, image_size: int) -> HiddenSplit:
     return HiddenSplit(x, y, public, names)
 
 
-__all__ = ["HIDDEN_SHARE", "HiddenSplit", "Holdout", "SUPPORTED", "create_holdout", "digits_split", "find_holdout",
-           "holdout_path", "load_digits_visible", "load_hidden_split", "supported", "supported_words",
+__all__ = ["HIDDEN_SHARE", "HiddenSplit", "Holdout", "SUPPORTED", "cannot_cut", "create_holdout", "digits_split",
+           "find_holdout", "holdout_path", "load_digits_visible", "load_hidden_split", "supported", "supported_words",
            "visible_indices"]

@@ -10,7 +10,7 @@ import shutil
 import pytest
 import torch
 
-from resnet_lab.classroom.challenges import ChallengeError, open_challenge, parse_challenge_text
+from resnet_lab.classroom.challenges import ChallengeError, list_challenges, open_challenge, parse_challenge_text
 from resnet_lab.classroom.settings import ClassSettings
 from resnet_lab.data.folders import datasets_root
 from resnet_lab.data.holdout import create_holdout, find_holdout, holdout_path, load_hidden_split
@@ -195,3 +195,19 @@ def test_a_challenge_opens_on_the_file_datasets_and_is_refused_when_their_files_
         store.close()
     with pytest.raises(ChallengeError, match="or an imported folder:NAME"):
         parse_challenge_text(DEFINITION.format("imagenet"))
+
+
+def test_a_challenge_file_on_a_dataset_without_its_files_is_listed_as_a_problem_not_opened(lab_home, tmp_path):
+    folder = tmp_path / "lessons" / "challenges"
+    folder.mkdir(parents=True)
+    for cid, dataset in (("dig", "digits"), ("cif", "cifar10"), ("pets", "folder:pets")):
+        (folder / f"{cid}.toml").write_text(DEFINITION.format(dataset).replace('"ch"', f'"{cid}"'))
+    store = Store()
+    try:
+        found, problems = list_challenges(store, ClassSettings(lessons_dirs=(tmp_path / "lessons",)))
+    finally:
+        store.close()
+    assert [c.id for c in found] == ["dig"]  # the pages cut the hidden split of what is listed: only what can be cut
+    assert "CIFAR-10 is not in" in problems[str(folder / "cif.toml")]
+    assert "no user dataset named 'pets'" in problems[str(folder / "pets.toml")]
+    assert find_holdout("cifar10") is None and not (lab_home / "holdouts" / "folders").exists()
