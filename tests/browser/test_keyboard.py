@@ -76,8 +76,11 @@ def test_build_train_predictions_gradcam_by_keyboard_alone(page: Page, app_url):
 
     tab_to(page, f"e.tagName === 'BUTTON' && {text_ends('Train with plain twin')}", "Train with plain twin")
     page.keyboard.press("Space")
-    expect(page.get_by_role("heading", name=re.compile(r"^Run #\d+: resnet20 · digits"))).to_be_visible()
-    expect(page.get_by_text("done", exact=True)).to_have_count(2, timeout=90_000)  # the ResNet and its twin
+    heading = page.get_by_role("heading", name=re.compile(r"^Run #\d+: resnet20 · digits"))
+    expect(heading).to_be_visible()
+    run = re.search(r"#(\d+)", heading.inner_text()).group(1)
+    status = page.get_by_test_id("stMarkdown").filter(has_text=re.compile(rf"#{run} resnet20 · digits: done.*: done"))
+    expect(status).to_have_count(1, timeout=90_000)  # this job's ResNet and its twin, not an older job's
 
     # the live chart's numbers, from the keyboard: a table and a CSV
     tab_to(page, "e.tagName === 'SUMMARY' && e.closest('[class*=\"st-key-live_curves_\"]')", "the curves' numbers")
