@@ -50,7 +50,7 @@ from typing import Any, Iterable, Mapping
 from ..checks import check_int
 from ..data.types import DATASET_INFO, FOLDER_PREFIX, MAX_TRAIN_SUBSET, DataConfig, validate_name
 from ..fmt import format_bytes
-from ..models.presets import PRESETS, get_preset, plain_name
+from ..models.presets import PRESETS, get_preset, matching_presets, plain_name
 from ..spec import ModelSpec
 from ..train_config import MAX_KEEP_BUDGET_MB, TrainConfig
 
@@ -404,12 +404,6 @@ def smallest_image_size(spec: ModelSpec, dataset: str) -> int:
     except ValueError:
         floor = 0
     return max(min_input_size(spec), floor)
-
-
-def matching_presets(spec: ModelSpec) -> list[str]:
-    """Names of the presets ``spec`` is, whatever its classes and input channels (they follow the dataset)."""
-    return [name for name, p in PRESETS.items()
-            if p.replace(num_classes=spec.num_classes, in_channels=spec.in_channels) == spec]
 
 
 def _fitted(spec: ModelSpec, data: DataConfig | None) -> ModelSpec:

@@ -90,6 +90,22 @@ def get_preset(name: str) -> ModelSpec:
         raise ValueError(f"unknown model preset {name!r}{hint}") from None
 
 
+def matching_presets(spec: ModelSpec) -> list[str]:
+    """Names of the presets ``spec`` is, whatever its classes and input channels (they follow the dataset)."""
+    return [name for name, p in PRESETS.items()
+            if p.replace(num_classes=spec.num_classes, in_channels=spec.in_channels) == spec]
+
+
+def model_label(spec: dict) -> str:
+    """A stored spec in a few words for a table: its preset's name (``resnet20``) when it is one, whatever its classes
+    and channels, else the description Build gives (``ModelSpec.describe``); "?" when this lab cannot read it."""
+    try:
+        model = ModelSpec.from_dict(spec)
+    except ValueError:
+        return "?"
+    return next(iter(matching_presets(model)), None) or model.describe()
+
+
 def preset_name(spec: ModelSpec) -> str | None:
     """The preset name of a spec that equals a preset exactly, else None."""
     for name, preset in PRESETS.items():

@@ -12,7 +12,7 @@ import streamlit as st
 from ..analysis.subject import checkpoint_of
 from ..export import export_run, zip_name
 from ..identity import Identity
-from ..spec import describe_spec
+from ..models.presets import model_label
 from ..store import Run, Store
 from .identity import owner_label
 from .runs_table import owner_names
@@ -48,7 +48,7 @@ def gallery_rows(s: Store, who: Identity, mine_only: bool = False) -> list[tuple
         acc = r.best.get("val/acc")
         rows.append((r, {
             "run": r.id, "owner": owner_label(r.owner, names.get(r.job_id, ""), who), "name": r.name,
-            "model": describe_spec(r.spec), "data": f"{r.data.get('name', '?')} {r.data.get('image_size', '?')}px",
+            "model": model_label(r.spec), "data": f"{r.data.get('name', '?')} {r.data.get('image_size', '?')}px",
             "best val acc": acc if isinstance(acc, (int, float)) else None, "status": r.status,
             "finished": ago(r.finished_at),
         }))

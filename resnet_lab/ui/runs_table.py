@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from .. import jobs
-from ..spec import describe_spec
+from ..models.presets import model_label
 from ..store import RESUMABLE, Run, Store
 from .cache import SharedResults
 from .curves import curves_for, show_curves
@@ -51,7 +51,7 @@ def table_rows(s: Store) -> tuple[list[Run], list[dict], list[str]]:
     def build() -> tuple[list[Run], list[dict], list[str]]:
         runs = s.runs.list(limit=TABLE_LIMIT)
         names = owner_names(s)
-        rows = [{"id": r.id, "status": status_text(r), "name": r.name, "model": describe_spec(r.spec),
+        rows = [{"id": r.id, "status": status_text(r), "name": r.name, "model": model_label(r.spec),
                  "data": f"{r.data.get('name')} {r.data.get('image_size')}px",
                  "best val acc": r.best.get("val/acc"),
                  "took": round(r.duration_s, 1) if r.duration_s is not None else None, "device": r.device,

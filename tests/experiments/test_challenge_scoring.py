@@ -5,7 +5,9 @@ is queued; the CLI's board and export. One test lets a real worker score an entr
 
 import csv
 import io
+import os
 import shutil
+import signal
 import time
 
 import pytest
@@ -25,6 +27,7 @@ from resnet_lab.train.handler import TRAIN, TrainingRuns
 from resnet_lab.train.launcher import training_rows
 from tests.helpers.cli import run_cli
 from tests.helpers.homes import kill_workers
+from tests.helpers.waiting import wait_for
 
 ANN = Identity("class:1", "=Ann", source="class")
 BOB = Identity("class:2", "Bob", source="class")
@@ -154,10 +157,18 @@ def test_the_cli_exports_grades_and_runs_and_refuses_a_teacher_submitting_a_stud
 
 
 @pytest.mark.process
-def test_a_real_worker_scores_a_submission_through_the_queue(home, monkeypatch):
+def test_a_real_worker_scores_a_submission_through_the_queue_even_after_a_sigkill(home, monkeypatch):
     store, ids = home
     monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
     entry_id = submit_entry(store, challenge(store), ids["ann_plain"], ANN)  # start=True: pumped onto a worker
+    # a worker SIGKILLed as it starts: the job is found interrupted, the entry waits, and Resume scores it
+    job_id = store.challenges.entry(entry_id).job_id
+    wait_for(lambda: store.jobs.get(job_id).pid, 30, what="the scoring worker to start")
+    os.kill(store.jobs.get(job_id).pid, signal.SIGKILL)
+    wait_for(lambda: store.jobs.get(job_id).status == "interrupted", 30, store=store,
+             what="the killed scoring job to be found interrupted")
+    assert store.challenges.entry(entry_id).status == "queued" and store.challenges.entry(entry_id).public_score is None
+    jobs.resume(job_id, store, by=ANN)
     deadline = time.time() + 60
     while store.challenges.entry(entry_id).status == "queued" and time.time() < deadline:
         time.sleep(0.2)

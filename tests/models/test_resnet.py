@@ -258,3 +258,14 @@ def test_timm_face_forward_head_of_forward_features_is_forward(spec):
     assert model.get_classifier() is model.fc
     assert pooled.shape == (3, model.fc.in_features) == (3, model.num_features)
     torch.testing.assert_close(pooled, features.mean(dim=(2, 3)))  # global average pooling, by hand
+
+
+def test_a_table_names_a_run_by_its_preset_whatever_its_classes_else_as_build_describes_it():
+    from resnet_lab.models.presets import PRESETS, model_label
+
+    fitted = PRESETS["resnet20"].replace(num_classes=10, in_channels=1)  # as digits trains it
+    assert model_label(fitted.to_dict()) == "resnet20"
+    assert model_label(PRESETS["plain56"].to_dict()) == "plain56"
+    custom = PRESETS["resnet20"].replace(widths=(8, 16, 32))
+    assert model_label(custom.to_dict()) == custom.describe() and custom.describe().startswith("ResNet-20")
+    assert model_label({"depths": "not a list"}) == "?"
