@@ -17,7 +17,7 @@ from ..store import Run, Store
 from .identity import owner_label
 from .runs_table import owner_names
 from .session import store
-from .widgets import ACCURACY_COLUMN, choice
+from .widgets import ACCURACY_COLUMN, RUN_TEXT_COLUMNS, choice
 
 GALLERY_STATUSES = ("done", "stopped")  # finished runs; a stopped one counts when it kept a checkpoint
 
@@ -66,7 +66,7 @@ def gallery(key: str, who: Identity) -> None:
         return
     st.dataframe(pd.DataFrame([row for _, row in rows]), key=f"{key}_table", hide_index=True, width="stretch",
                  placeholder="—",
-                 column_config={"best val acc": ACCURACY_COLUMN})
+                 column_config={"best val acc": ACCURACY_COLUMN, **RUN_TEXT_COLUMNS})
     by_id = {r.id: row for r, row in rows}
     c = st.columns([3, 2, 2])
     rid = choice(c[0].selectbox, "Open a run", list(by_id), key=f"{key}_open", format_func=lambda i: (

@@ -15,10 +15,10 @@ from .curves import curves_for, show_curves
 from .identity import me, owner_label
 from .job_card import act, resume_offer, show_error
 from .session import IDLE_S, TABLE_S, store
-from .widgets import ACCURACY_COLUMN
+from .widgets import ACCURACY_COLUMN, RUN_TEXT_COLUMNS
 
 TABLE_LIMIT = 500
-RUNS_COLUMNS = {"best val acc": ACCURACY_COLUMN,
+RUNS_COLUMNS = {"best val acc": ACCURACY_COLUMN, **RUN_TEXT_COLUMNS,
                 "took": st.column_config.NumberColumn(format="%.1f s", help="Training time, in seconds")}
 _tables = SharedResults(2)  # (lab, runs' signature) -> the runs table's rows (older signatures are of no use)
 

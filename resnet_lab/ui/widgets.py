@@ -27,6 +27,12 @@ DEFAULT_ARGS = ("index", "default", "value")  # how the choice widgets take thei
 # runs fit a 1280-px window beside the sidebar (sized to its content, the bar alone took 170 px).
 ACCURACY_COLUMN = st.column_config.ProgressColumn("best val acc", min_value=0, max_value=1, format="percent",
                                                   width=110, help="The run's best accuracy on its validation images")
+# the text columns of a table of runs (Train's, the gallery's), a width each: a longer name is cut (the whole of it
+# on the run's own pages and in the CSV) so that the table, the owner's column among them in a class, fits an 818-px
+# frame at 1280 px with the vertical scroll bar of a long list
+RUN_TEXT_COLUMNS = {"status": st.column_config.TextColumn(width=90), "name": st.column_config.TextColumn(width=140),
+                    "owner": st.column_config.TextColumn(width=100), "model": st.column_config.TextColumn(width=85),
+                    "data": st.column_config.TextColumn(width=95)}
 
 
 def _is_multi(widget: Callable[..., Any], kwargs: dict[str, Any]) -> bool:
