@@ -57,3 +57,18 @@ def read_small_text(path: Any, limit: int, what: str, error: type[ValueError] = 
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise error(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def check_text(name: str, value: Any, limit: int, required: bool = False) -> str:
+    """An untrusted piece of text from a file a teacher wrote (a title, an intro): a string, stripped, at most
+    ``limit`` characters, no control characters but newlines and tabs, and not empty when ``required``."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, got {type(value).__name__}")
+    value = value.strip()
+    if required and not value:
+        raise ValueError(f"{name} is empty")
+    if len(value) > limit:
+        raise ValueError(f"{name} is {len(value):,} characters long; at most {limit:,}")
+    if any(ord(ch) < 32 and ch not in "\n\t" or ch == "\x7f" for ch in value):
+        raise ValueError(f"{name} has control characters in it")
+    return value

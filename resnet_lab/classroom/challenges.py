@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..checks import read_small_text
+from ..checks import check_text as _text, read_small_text
 from ..data.holdout import Holdout, cannot_cut, find_holdout, supported, supported_words
 from ..data.types import DataConfig
 from ..identity import Identity
@@ -203,19 +203,6 @@ def _deadline(value: Any) -> float:
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day, 23, 59, 59, tzinfo=dt.timezone.utc).timestamp()
     raise ValueError(f"deadline must be a date-time such as 2026-12-20T18:00:00Z, got {type(value).__name__}")
-
-
-def _text(name: str, value: Any, limit: int, required: bool = False) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string, got {type(value).__name__}")
-    value = value.strip()
-    if required and not value:
-        raise ValueError(f"{name} is empty")
-    if len(value) > limit:
-        raise ValueError(f"{name} is {len(value):,} characters long; at most {limit:,}")
-    if any(ord(ch) < 32 and ch not in "\n\t" or ch == "\x7f" for ch in value):
-        raise ValueError(f"{name} has control characters in it")
-    return value
 
 
 # --- finding challenges ------------------------------------------------------------------------------

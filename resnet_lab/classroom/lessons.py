@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..checks import read_small_text
+from ..checks import check_text as _text, read_small_text
 from ..identity import Identity
 from .bounds import Bounds
 from .settings import ClassSettings
@@ -185,19 +185,6 @@ def _from_raw(raw: dict[str, Any], expected_id: str | None) -> Lesson:
     bounds = Bounds.from_mapping(table, "[bounds]")
     return Lesson(id=lesson_id, title=title, intro=intro, pages=tuple(parsed), bounds=bounds,
                   hide=frozenset(hide), presets=bounds.presets, datasets=bounds.datasets)
-
-
-def _text(name: str, value: Any, limit: int, required: bool = False) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string, got {type(value).__name__}")
-    value = value.strip()
-    if required and not value:
-        raise ValueError(f"{name} is empty")
-    if len(value) > limit:
-        raise ValueError(f"{name} is {len(value):,} characters long; at most {limit:,}")
-    if any(ord(ch) < 32 and ch not in "\n\t" or ch == "\x7f" for ch in value):
-        raise ValueError(f"{name} has control characters in it")
-    return value
 
 
 _cache: dict[tuple[str, int, int], Lesson] = {}
