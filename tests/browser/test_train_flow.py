@@ -43,9 +43,10 @@ def test_launch_watch_the_curve_grow_and_stop(page: Page, app_url):
         "() => { const el = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot');"
         " return el && el.data && el.data.length && el.data[0].x.length >= 2; }", timeout=90_000)
     first = _loss_points(page)
+    # the live panel redraws its chart: between two draws the element may be gone for a moment
     page.wait_for_function(
-        f"() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot').data[0].x.length > {first}",
-        timeout=60_000)
+        "() => { const el = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot');"
+        f" return !!(el && el.data && el.data.length && el.data[0].x.length > {first}); }}", timeout=60_000)
     assert _loss_points(page) > first  # the live panel added points while the run was going
 
     page.get_by_role("button", name="Stop").click()
