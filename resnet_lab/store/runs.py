@@ -130,6 +130,15 @@ class RunStore:
             out = {k: decimate(v, max_points) for k, v in out.items()}
         return out
 
+    def last_values(self, run_ids: Sequence[int], key: str) -> dict[int, float]:
+        """{run id: the value of ``key`` at the run's last logged step}, for the runs that logged it."""
+        if not run_ids:
+            return {}
+        rows = self.db.con.execute(
+            f"SELECT run_id, value FROM metrics AS m WHERE key=? AND run_id IN ({placeholders(run_ids)}) AND step="
+            " (SELECT MAX(step) FROM metrics WHERE run_id=m.run_id AND key=m.key)", (key, *run_ids)).fetchall()
+        return {r["run_id"]: r["value"] for r in rows}
+
     def truncate_metrics(self, run_id: int, after_step: int) -> None:
         """Forget metrics logged after ``after_step`` (a resumed run replays those steps)."""
         with self.db.tx() as con:

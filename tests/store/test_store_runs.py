@@ -43,8 +43,11 @@ def test_metrics_round_trip_decimated_and_deleted_with_the_job(tmp_path):
     assert len(full) == 1000 and full[0] == (0, 0.0, 1.0)
     small = s.runs.metrics(a, max_points=100)["train/loss"]
     assert len(small) == 100 and small[0] == full[0] and small[-1] == full[-1]
+    s.runs.add_metrics([(a, i, i / 100, "train_s", 0.5 * i) for i in (998, 0, 999)])  # logged out of order
+    assert s.runs.last_values([a, b, other], "train_s") == {a: 499.5}  # each run's value at its last step
+    assert s.runs.last_values([a, other], "train/loss") == {a: 1 / 1000, other: 2.0} and s.runs.last_values([], "x") == {}
     s.runs.truncate_metrics(a, 499)
-    assert len(s.runs.metrics(a)["train/loss"]) == 500
+    assert len(s.runs.metrics(a)["train/loss"]) == 500 and s.runs.last_values([a], "train_s") == {a: 0.0}
     s.runs.set_layer_names(a, ["conv1", "fc"])
     s.runs.add_grad_norms([(a, 0, [1.0, 2.0]), (a, 10, [0.5, 0.25])])
     assert s.runs.grad_norms(a) == (["conv1", "fc"], [0, 10], [[1.0, 2.0], [0.5, 0.25]])
