@@ -138,7 +138,8 @@ class RunStore:
 
     def set_layer_names(self, run_id: int, names: Sequence[str]) -> None:
         with self.db.tx() as con:
-            con.execute("INSERT OR REPLACE INTO run_layers(run_id, names_json) VALUES (?, ?)",
+            con.execute("INSERT INTO run_layers(run_id, names_json) VALUES (?, ?)"
+                        " ON CONFLICT(run_id) DO UPDATE SET names_json=excluded.names_json",
                         (run_id, json.dumps(list(names))))
 
     def add_grad_norms(self, rows: Iterable[tuple[int, int, Sequence[float]]]) -> None:
