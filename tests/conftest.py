@@ -173,3 +173,25 @@ def rewrite_run_numbers(store, run_id: int, val_acc: float, last_loss: float | N
 def run_numbers():
     """:func:`rewrite_run_numbers`, for tests that need runs at chance (or learned) in a private home."""
     return rewrite_run_numbers
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server's URL for the whole run (tests/helpers/pg.py); skipped, with the reason, where none
+    can be had."""
+    from tests.helpers import pg
+
+    try:
+        with pg.server() as url:
+            yield url
+    except pg.NoServer as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """A fresh, empty PostgreSQL database for this test alone (its URL)."""
+    from tests.helpers.pg import fresh_database
+
+    with fresh_database(pg_server) as url:
+        yield url

@@ -506,17 +506,20 @@ class Database:
         self.con.close()
 
     @contextmanager
-    def tx(self) -> Iterator[Any]:
-        """One write transaction, taken up front so it never fails half-way on a lock: SQLite's BEGIN IMMEDIATE;
-        on PostgreSQL the same one-writer-at-a-time rule, a transaction-scoped advisory lock taken before anything
-        is read (so what the transaction reads, checks and writes — an owner, the queue — no other writer changes
-        meanwhile; READ COMMITTED gives each later statement a snapshot taken after the lock)."""
-        if self.dialect == "postgresql":
-            with self.con.transaction():
-                self.con.execute("SELECT pg_advisory_xact_lock(?)", (dialect.WRITE_LOCK,))
-                yield self.con
-            return
-        self.con.execute("BEGIN IMMEDIATE")
+    def tx(self, exclusive: bool = True) -> Iterator[Any]:
+        """One write transaction, taken up front so it never fails half-way on a lock: SQLite's BEGIN IMMEDIATE
+        (one writer at a time, whatever ``exclusive`` says).
+
+        On PostgreSQL an ``exclusive`` transaction (the default) keeps that rule with a transaction-scoped advisory
+        lock taken before anything is read, so what it reads, checks and writes — an owner, the queue, a dedupe
+        key — no other exclusive writer changes meanwhile (READ COMMITTED gives each later statement a snapshot
+        taken after the lock). ``exclusive=False`` is for a worker's own frequent writes to its own rows
+        (heartbeat, progress, metrics), which read nothing they decide on: they take only their rows' locks, so
+        twenty workers' beats never queue behind one another's round trips to the server."""
+        if self.dialect == "postgresql" and not exclusive:
+            self.con.execute("BEGIN")
+        else:
+            self.con.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else dialect.BEGIN_WRITE)
         try:
             yield self.con
         except BaseException:

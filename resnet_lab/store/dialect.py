@@ -17,7 +17,8 @@ accepts and PostgreSQL refuses as ``IN ()``). What is left is translated, and ea
   are 64-bit), ``REAL`` ``DOUBLE PRECISION`` (PostgreSQL's ``REAL`` is 32-bit: a timestamp would lose seconds);
   creating the whole schema adds foreign keys after all tables exist (``jobs`` and ``runs`` refer to each other);
 - ``PRAGMA user_version`` becomes the one-row table ``lab_schema``; ``BEGIN IMMEDIATE`` (one writer at a time)
-  becomes a transaction-scoped advisory lock taken first in every write transaction (:func:`WRITE_LOCK`);
+  becomes a transaction-scoped advisory lock taken first in every exclusive write transaction (:data:`WRITE_LOCK`;
+  a worker's writes to its own rows take only row locks: :meth:`resnet_lab.store.db.Database.tx`);
 - rows: :class:`Row` is a tuple that is also read by column name, like ``sqlite3.Row``.
 
 A statement the translation does not know (``PRAGMA``, ``INSERT OR ...``) is refused with an error naming it,
@@ -31,6 +32,7 @@ from functools import lru_cache
 from typing import Any, Iterable, Iterator, Sequence
 
 WRITE_LOCK = 0x5245534E45544C  # the advisory lock every write transaction takes (the letters "RESNETL")
+BEGIN_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"  # one round trip: the transaction and its lock
 VERSION_TABLE = "lab_schema"  # PostgreSQL's stand-in for PRAGMA user_version: one row, one column ``version``
 
 _LITERAL = re.compile(r"('(?:[^']|'')*')")
@@ -65,7 +67,8 @@ def ddl(stmt: str) -> str:
 
 def schema_statements(statements: Sequence[str]) -> list[str]:
     """The whole schema for an empty PostgreSQL database: the tables without their foreign keys, then the keys
-    (``jobs.run_id`` refers to ``runs``, created after it), then the rest (indexes)."""
+    (``jobs.run_id`` refers to ``runs``, created after it), then the rest (indexes). The keys are checked at once,
+    as SQLite's, but may be deferred to the commit (``SET CONSTRAINTS ALL DEFERRED``: :mod:`.copy` does)."""
     tables, keys, rest = [], [], []
     for stmt in statements:
         if not stmt.startswith("CREATE TABLE"):
@@ -78,7 +81,7 @@ def schema_statements(statements: Sequence[str]) -> list[str]:
             m = _REFERENCES.match(line)
             if m:
                 columns.append(f"    {m.group(1)} {m.group(2)}")
-                keys.append(f"ALTER TABLE {table} ADD FOREIGN KEY ({m.group(1)}) {m.group(3)}")
+                keys.append(f"ALTER TABLE {table} ADD FOREIGN KEY ({m.group(1)}) {m.group(3)} DEFERRABLE")
             else:
                 columns.append(line)
         tables.append(ddl(head + "(" + ",\n".join(columns) + "\n)"))
@@ -102,6 +105,9 @@ def translate(sql: str, returning_id: bool) -> str:
     if returning_id and not re.search(r"\bRETURNING\b", out, re.IGNORECASE):
         out += " RETURNING id"
     return out
+
+
+_AS_IS = frozenset({BEGIN_WRITE, "BEGIN", "COMMIT", "ROLLBACK"})
 
 
 class Row(tuple):
@@ -142,6 +148,10 @@ class Cursor:
             row = cur.fetchone()
             self.lastrowid = None if row is None else int(row[0])
 
+    @property
+    def description(self) -> Any:
+        return self._cur.description
+
     def fetchone(self) -> Row | None:
         return self._cur.fetchone() if self._cur.description is not None and self.lastrowid is None else None
 
@@ -170,6 +180,9 @@ class Connection:
         return bool(m) and m.group(1).lower() in self._identity
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        if sql in _AS_IS:  # no parameters: sent as one simple query (BEGIN and the write lock together)
+            self.raw.execute(sql)
+            return Cursor(self.raw.cursor(), False)
         returning = self._returns_id(sql)
         cur = self.raw.cursor()
         cur.execute(translate(sql, returning), tuple(params))
@@ -179,9 +192,6 @@ class Connection:
         cur = self.raw.cursor()
         cur.executemany(translate(sql, False), [tuple(r) for r in rows])
         return Cursor(cur, False)
-
-    def transaction(self) -> Any:
-        return self.raw.transaction()
 
     def close(self) -> None:
         self.raw.close()
