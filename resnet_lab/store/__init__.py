@@ -24,9 +24,9 @@ from .people import PeopleStore, Person
 from .records import ACTIVE, FINISHED, JOB_STATUSES, RESUMABLE, STATUSES, Experiment, Job, Run
 from .runs import RunStore, decimate
 
-__all__ = ["ACTIVE", "BUSY_TIMEOUT_MS", "DEDUPE_WINDOW_S", "FINISHED", "JOB_STATUSES", "RESUMABLE", "SCHEMA_VERSION",
-           "STATUSES", "DB_ENV", "Database", "DatasetRecord", "Experiment", "Job", "Person", "QueueFull", "Run", "SchemaTooNew",
-           "Store", "database_url", "decimate", "slot_class"]
+__all__ = ["ACTIVE", "BUSY_TIMEOUT_MS", "DB_ENV", "DEDUPE_WINDOW_S", "FINISHED", "JOB_STATUSES", "RESUMABLE",
+           "SCHEMA_VERSION", "STATUSES", "Database", "DatasetRecord", "Experiment", "Job", "Person", "QueueFull", "Run",
+           "SchemaTooNew", "Store", "database_url", "decimate", "slot_class"]
 
 
 DB_ENV = "RESNET_LAB_DB"

@@ -390,7 +390,8 @@ class Database:
     given a ``url`` (``postgresql://...``), a PostgreSQL database whose lab home (where stored paths are relative
     to) is ``home``. Both dialects take the same statements (:mod:`.dialect` translates for PostgreSQL)."""
 
-    def __init__(self, path: str | Path | None = None, *, url: str | None = None, home: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, url: str | None = None,
+                 home: str | Path | None = None) -> None:
         if (path is None) == (url is None):
             raise ValueError("a database is a SQLite file (path) or a PostgreSQL URL (url), exactly one")
         self.url = url

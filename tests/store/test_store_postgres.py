@@ -30,7 +30,8 @@ def test_placeholders_become_psycopg_ones_outside_literals_and_percent_signs_are
 
 def test_an_insert_into_a_table_with_generated_ids_returns_the_id():
     assert dialect.identity_tables(SCHEMA) == {"jobs", "runs", "experiments", "people", "challenge_entries"}
-    assert dialect.translate("INSERT INTO jobs(kind) VALUES (?)", True) == "INSERT INTO jobs(kind) VALUES (%s) RETURNING id"
+    assert dialect.translate("INSERT INTO jobs(kind) VALUES (?)", True) == \
+        "INSERT INTO jobs(kind) VALUES (%s) RETURNING id"
     assert dialect.translate("INSERT INTO jobs(kind) VALUES (?) RETURNING id", True).count("RETURNING") == 1
 
 
@@ -124,7 +125,8 @@ def test_an_older_schema_upgrades_in_place_and_a_newer_one_is_refused_and_left_a
     s.challenges.add("c", "C", {"id": "c"}, "local", 1.0)
     s.db.con.execute("UPDATE lab_schema SET version=?", (SCHEMA_VERSION + 1,))
     s.close()
-    with pytest.raises(SchemaTooNew, match=f"database postgresql://lab@.* newer ResNet Lab .schema version {SCHEMA_VERSION + 1}"):
+    too_new = f"database postgresql://lab@.* newer ResNet Lab .schema version {SCHEMA_VERSION + 1}"
+    with pytest.raises(SchemaTooNew, match=too_new):
         Store(pg_url)
     import psycopg
 
