@@ -207,6 +207,7 @@ def claim_until_empty(location, home, go, out) -> None:
     out.put(mine)
 
 
+@pytest.mark.process
 def test_several_processes_claiming_at_once_never_start_a_job_twice(store_location, lab_home):
     s = Store(store_location)
     jobs = [s.jobs.create("train", str(i), "cpu", then=seed(runs=[run()]))[0] for i in range(JOBS)]
@@ -228,4 +229,24 @@ def test_several_processes_claiming_at_once_never_start_a_job_twice(store_locati
     s = Store(store_location)
     assert [j.status for j in s.jobs.list(limit=JOBS)] == ["running"] * JOBS
     assert max(s.jobs.turns().values()) == JOBS  # every start was its own turn
+    s.close()
+
+
+@pytest.mark.process
+def test_a_real_worker_trains_a_job_on_the_server_database(pg_url, lab_home, monkeypatch):
+    """The whole path on PostgreSQL: a worker process (its heartbeat thread on a connection of its own) trains a tiny
+    pair, logging metrics and checkpoints that the store keeps relative to the lab home."""
+    from tests.helpers.homes import train_tiny_job
+
+    monkeypatch.setenv(DB_ENV, pg_url)
+    a, b = train_tiny_job(lab_home)
+    s = Store()
+    assert s.db.dialect == "postgresql"
+    for rid in (a, b):
+        r = s.runs.get(rid)
+        assert r.status == "done" and r.step == r.total_steps and s.runs.metrics(rid)["train/loss"]
+        stored = s.db.con.execute("SELECT ckpt_last FROM runs WHERE id=?", (rid,)).fetchone()[0]
+        assert not stored.startswith("/") and (lab_home / stored).is_file()
+    job = s.jobs.of_run(a)
+    assert job.status == "done" and job.heartbeat_at >= job.started_at
     s.close()
