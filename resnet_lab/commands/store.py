@@ -10,8 +10,10 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    st = sub.add_parser("store", help="the lab's database: `store copy FROM TO` between SQLite and PostgreSQL")
-    st_sub = st.add_subparsers(dest="action", metavar="{copy}", required=True)
+    st = sub.add_parser("store", help="the lab's database: `store copy FROM TO` between SQLite and PostgreSQL",
+                        description="Without a subcommand: which database this lab uses.")
+    st.set_defaults(func=cmd_where)
+    st_sub = st.add_subparsers(dest="action", metavar="{copy}")
     cp = st_sub.add_parser("copy", help="copy every record of a lab into an empty database (SQLite <-> PostgreSQL)",
                            description="FROM and TO are each a SQLite file (a lab home's runs.db, or the lab home "
                                        "folder) or a PostgreSQL URL (postgresql://user:password@host:port/name). "
@@ -34,6 +36,17 @@ def _location(text: str, *, must_exist: bool) -> str | Path:
     if must_exist and not path.is_file():
         raise ValueError(f"no lab database at {path}: FROM is a lab's runs.db, its folder, or a postgresql:// URL")
     return path.resolve()
+
+
+def cmd_where(args: argparse.Namespace) -> int:
+    """Which database the lab uses here (RESNET_LAB_DB's, password masked, or the lab home's SQLite file)."""
+    from ..paths import lab_home
+    from ..store import database_url
+    from ..store.dialect import shown_url
+
+    url = database_url()
+    print(f"PostgreSQL: {shown_url(url)} (RESNET_LAB_DB)" if url else f"SQLite: {lab_home() / 'runs.db'}")
+    return 0
 
 
 def cmd_copy(args: argparse.Namespace) -> int:

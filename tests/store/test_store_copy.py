@@ -97,3 +97,9 @@ def test_a_target_with_records_is_refused_and_left_unchanged(tmp_path, pg_url, l
     assert missing.returncode == 2 and "no lab database at" in missing.stderr
     same = run_cli("store", "copy", lab_home, lab_home / "runs.db")
     assert same.returncode == 2 and "the same database" in same.stderr
+
+
+def test_store_says_which_database_the_lab_uses(lab_home, monkeypatch):
+    assert run_cli("store").stdout.strip() == f"SQLite: {lab_home / 'runs.db'}"
+    monkeypatch.setenv("RESNET_LAB_DB", "postgresql://lab:secret@db:5432/lab")
+    assert run_cli("store").stdout.strip() == "PostgreSQL: postgresql://lab:***@db:5432/lab (RESNET_LAB_DB)"
