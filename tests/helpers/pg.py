@@ -36,7 +36,7 @@ def server() -> Iterator[str]:
     if done.returncode != 0:
         shutil.rmtree(folder, ignore_errors=True)
         raise NoServer(f"{ENV} is unset and no PostgreSQL server could be started here: "
-                       f"{(done.stderr or done.stdout).strip()[-300:]} (make postgres installs one)")
+                       f"{(done.stderr or done.stdout).strip()[-300:]}")
     try:
         yield done.stdout.strip()
     finally:
