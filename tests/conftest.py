@@ -179,35 +179,35 @@ def run_numbers():
 
 @pytest.fixture(scope="session")
 def pg_server():
-    """A real PostgreSQL server's URL for the whole run (tests/helpers/pg.py); skipped, with the reason, where none
-    can be had."""
+    """A database of its own on a real PostgreSQL server, for this pytest process (tests/helpers/pg.py): its URL.
+    Skipped, with the reason, where no server can be had."""
     from tests.helpers import pg
 
     try:
-        with pg.server() as url:
-            yield url
+        with pg.server() as url, pg.own_database(url) as db_url:
+            yield db_url
     except pg.NoServer as e:
         pytest.skip(str(e))
 
 
 @pytest.fixture
 def pg_url(pg_server):
-    """A fresh, empty PostgreSQL database for this test alone (its URL)."""
-    from tests.helpers.pg import fresh_database
+    """A fresh, empty PostgreSQL lab for this test alone (a schema of its own): its URL."""
+    from tests.helpers.pg import fresh_schema
 
-    with fresh_database(pg_server) as url:
+    with fresh_schema(pg_server) as url:
         yield url
 
 
 # The store on both engines: a test that takes ``engine`` (or ``open_store`` / ``store_location``, which take it) runs
-# twice, on SQLite (the default) and on a real PostgreSQL server (a fresh database per test: tests/helpers/pg.py); one
+# twice, on SQLite (the default) and on a real PostgreSQL server (a fresh schema per test: tests/helpers/pg.py); one
 # that names neither is about SQLite alone (its file, its PRAGMAs, the SQLite migration fixtures).
 ENGINES = ("sqlite", "postgresql")
 
 
 @pytest.fixture(params=ENGINES)
 def engine(request, monkeypatch):
-    """"sqlite" or "postgresql"; on PostgreSQL, ``RESNET_LAB_DB`` names this test's own fresh database, so a plain
+    """"sqlite" or "postgresql"; on PostgreSQL, ``RESNET_LAB_DB`` names this test's own fresh lab (schema), so a plain
     ``Store()`` (and any process the test starts) opens it."""
     if request.param == "postgresql":
         monkeypatch.setenv(DB_ENV, request.getfixturevalue("pg_url"))
