@@ -9,7 +9,7 @@ would touch every statement and every caller at once; the statements are already
 remain are few and mechanical. Where a statement could simply be written portably it was (``ON CONFLICT ... DO
 NOTHING / DO UPDATE`` instead of ``INSERT OR IGNORE / OR REPLACE``; ``IN (NULL)`` for an empty list, which SQLite
 accepts and PostgreSQL refuses as ``IN ()``). What is left is translated, and each rule is tested
-(tests/store/test_store_dialect.py):
+(tests/store/test_store_postgres.py):
 
 - placeholders: ``?`` becomes ``%s`` (outside quoted literals) and a literal ``%`` becomes ``%%``;
 - ``cursor.lastrowid``: an ``INSERT`` into a table with an identity ``id`` gets ``RETURNING id``;
@@ -18,7 +18,8 @@ accepts and PostgreSQL refuses as ``IN ()``). What is left is translated, and ea
   creating the whole schema adds foreign keys after all tables exist (``jobs`` and ``runs`` refer to each other);
 - ``PRAGMA user_version`` becomes the one-row table ``lab_schema``; ``BEGIN IMMEDIATE`` (one writer at a time)
   becomes a transaction-scoped advisory lock taken first in every exclusive write transaction (:data:`WRITE_LOCK`;
-  a worker's writes to its own rows take only row locks: :meth:`resnet_lab.store.db.Database.tx`);
+  a worker's writes to its own rows take only row locks: :meth:`resnet_lab.store.db.Database.tx`). The lock is one
+  per database: two labs kept in two schemas of one database (``?options=-csearch_path%3Dlab2``) take turns;
 - rows: :class:`Row` is a tuple that is also read by column name, like ``sqlite3.Row``.
 
 A statement the translation does not know (``PRAGMA``, ``INSERT OR ...``) is refused with an error naming it,
@@ -31,7 +32,7 @@ import re
 from functools import lru_cache
 from typing import Any, Iterable, Iterator, Sequence
 
-WRITE_LOCK = 0x5245534E45544C  # the advisory lock every write transaction takes (the letters "RESNETL")
+WRITE_LOCK = 0x5245534E45544C  # the advisory lock every exclusive write transaction takes (the letters "RESNETL")
 BEGIN_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"  # one round trip: the transaction and its lock
 VERSION_TABLE = "lab_schema"  # PostgreSQL's stand-in for PRAGMA user_version: one row, one column ``version``
 
