@@ -254,18 +254,18 @@ class JobStore:
 
     def started(self, job_id: int, pid: int, heartbeat_at: float) -> None:
         """Record the worker process of a claimed job."""
-        with self.db.tx() as con:
+        with self.db.tx(exclusive=False) as con:
             con.execute("UPDATE jobs SET pid=?, heartbeat_at=? WHERE id=?", (pid, heartbeat_at, job_id))
 
     def beat(self, job_id: int) -> bool:
         """The worker is alive; returns whether it has been asked to stop."""
-        with self.db.tx() as con:
+        with self.db.tx(exclusive=False) as con:
             con.execute("UPDATE jobs SET heartbeat_at=? WHERE id=?", (time.time(), job_id))
             row = con.execute("SELECT stop_requested FROM jobs WHERE id=?", (job_id,)).fetchone()
         return bool(row and row["stop_requested"])
 
     def set_progress(self, job_id: int, done: int, total: int | None) -> None:
-        with self.db.tx() as con:
+        with self.db.tx(exclusive=False) as con:
             con.execute("UPDATE jobs SET progress=?, total=COALESCE(?, total) WHERE id=?", (done, total, job_id))
 
     def finish(self, job_id: int, status: str, error: str | None = None, only_if: Sequence[str] = ("running",),
