@@ -10,7 +10,7 @@ PORT   ?= 8501
 TEST_WORKERS ?= 2
 PYTEST := $(PY) -m pytest -n $(TEST_WORKERS)
 
-.PHONY: run test test-fast venv dev browser postgres axe tensorboard clean
+.PHONY: run test test-fast venv dev browser postgres nginx axe tensorboard clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,17 @@ postgres:
 		echo "postgresql: not installed, and not root with apt-get to install it: its tests will be skipped"; \
 	fi
 
+# nginx for the test of several app servers behind the documented load balancer (docs/scaling.md): Debian's package
+# (as root; its service is not started: the test runs its own nginx on a free port); elsewhere that test is skipped.
+nginx:
+	@if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then \
+		echo "nginx: $$(command -v nginx || echo /usr/sbin/nginx)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx; \
+	else \
+		echo "nginx: not installed, and not root with apt-get to install it: its test will be skipped"; \
+	fi
+
 # OMP_WAIT_POLICY=PASSIVE: the server's OpenMP threads sleep when they wait, leaving the cores to the training
 # workers beside it (which get the same from the lab: resnet_lab/jobs/slots.py).
 run: venv
@@ -73,7 +84,7 @@ axe: $(AXE)
 
 # Both test targets run pytest beside a throwaway PostgreSQL server (stopped at the end, whatever happened; pytest's
 # exit code is theirs): tests/helpers/with_pg.sh.
-test: browser axe postgres
+test: browser axe postgres nginx
 	tests/helpers/with_pg.sh $(PYTEST)
 
 # The tier a developer runs on every change: unit tests and the pages through AppTest (tiers: tests/helpers/tiers.py)
