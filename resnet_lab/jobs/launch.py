@@ -84,6 +84,16 @@ def ran_here(host: str | None) -> bool:
     return host is None or host == hostname()
 
 
+def host_label(host: str | None) -> str | None:
+    """Where a job's worker runs, in words for a page or the command line — "gpu-2", "gpu-2 (Ray node 5f0c1e2a)" —
+    or None when that says nothing (unknown, or this machine's own local worker)."""
+    if ran_here(host):
+        return None
+    assert host is not None
+    machine, _, node = host.partition(" ray:")
+    return f"{machine} (Ray node {node[:8]})" if node else machine
+
+
 def home_refusal(home: Path) -> str | None:
     """Why a worker must not run against lab home ``home`` (None: it may): a node that cannot see the shared lab
     home would otherwise create an empty one and lose the job's records."""
@@ -203,6 +213,13 @@ class RayLauncher:
         try:
             _internal_kv_del(_refusal_key(env.get("RESNET_LAB_HOME", ""), job_id))  # an earlier start's
             if processes > 1:
+                need = "GPU" if slot_class(slot) == "cuda" else "CPU"
+                most = max((n.get("Resources", {}).get(need, 0) for n in self._nodes()), default=0)
+                if most < processes:  # STRICT_PACK could never place it: say so now, not after the start-up grace
+                    store.jobs.finish(job_id, "failed", error=(
+                        f"This job runs as a group of {processes} processes on one node, one {need} each; the largest "
+                        f"node of the Ray cluster has {most:g}. Ask for a smaller world size."))
+                    return
                 from ray.util.placement_group import placement_group
                 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 

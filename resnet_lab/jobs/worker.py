@@ -1,9 +1,10 @@
 """The one worker harness: ``python -m resnet_lab.jobs.worker JOB_ID`` runs one claimed job of any kind.
 
 It first checks that the lab home it was given is there (a node of a cluster that cannot see the shared home would
-otherwise make an empty one: :func:`resnet_lab.jobs.launch.home_refusal`), records its pid and host, beats a heartbeat from a side thread (which also watches the store's stop flag),
-turns SIGTERM into a graceful stop, hands the job to its kind's handler (:mod:`resnet_lab.jobs.handlers`)
-with a throttled progress channel, and ends the job with a status and a message:
+otherwise make an empty one: :func:`resnet_lab.jobs.launch.home_refusal`), records its pid and host, beats a
+heartbeat from a side thread (which also watches the store's stop flag), turns SIGTERM into a graceful stop,
+hands the job to its kind's handler (:mod:`resnet_lab.jobs.handlers`) with a throttled progress channel, and ends
+the job with a status and a message:
 
 - ``done``, or ``stopped`` (a stop request or SIGTERM: the handler saved what it had);
 - ``failed``: any exception, as "TypeName: message" (the traceback goes to the job's log); a handler's

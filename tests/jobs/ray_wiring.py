@@ -32,5 +32,15 @@ def nap(ctx: JobContext) -> Outcome:
     return Outcome("done", result_path=result)
 
 
+def group_nap(ctx: JobContext) -> Outcome:
+    """A nap taken by a group of processes (torchrun): each rank writes the GPUs it was shown
+    (``rank<r>.txt``: CUDA_VISIBLE_DEVICES), then the group naps as :func:`nap` does."""
+    import os
+
+    (job_dir(ctx.job.id) / f"rank{ctx.rank}.txt").write_text(os.environ.get("CUDA_VISIBLE_DEVICES", "?"))
+    return nap(ctx) if ctx.leader else Outcome("done")
+
+
 NAP = JobKind(NAME, nap, resumable=True, unit="naps")
-KINDS = (NAP,)
+GROUP_NAP = JobKind("group_nap", group_nap, group=True, unit="naps")
+KINDS = (NAP, GROUP_NAP)

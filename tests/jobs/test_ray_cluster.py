@@ -18,6 +18,7 @@ from resnet_lab.identity import Identity  # noqa: E402
 from resnet_lab.jobs import STALE_AFTER_S, JobRequest, launch, resume, stop, submit  # noqa: E402
 from resnet_lab.jobs.handlers import kind_named  # noqa: E402
 from resnet_lab.store import Store  # noqa: E402
+from tests.helpers.cli import run_cli  # noqa: E402
 from tests.helpers.waiting import wait_for, wait_job  # noqa: E402
 
 pytestmark = pytest.mark.process
@@ -107,6 +108,8 @@ def test_a_stop_reaches_the_other_node_and_a_lost_node_interrupts_its_job_which_
     wait_for(lambda: lab.jobs.get(there).status == "running" and lab.jobs.get(there).host is not None
              and lab.jobs.get(there).progress > stopped.progress, 60, lab, "the job napping again")
     assert node_of(lab.jobs.get(there)) == second
+    listed = run_cli("jobs")  # the command line says where it runs
+    assert f"on {launch.hostname()} (Ray node {second[:8]})" in listed.stdout, listed.stdout
     stop(here, lab, by=owner(here))  # the head's GPU is free for what comes next
     assert wait_job(lab, here, timeout=30).status == "stopped"
     # the second node dies mid-run: its job is interrupted within the reaping time, by heartbeat or Ray's own state
