@@ -224,8 +224,7 @@ class RayLauncher:
                 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
                 bundle = {"GPU": 1.0} if slot_class(slot) == "cuda" else {"CPU": max(one["num_cpus"], 0.001)}
-                group = placement_group([bundle] * processes, strategy="STRICT_PACK", lifetime="detached",
-                                        name=name, namespace=NAMESPACE)
+                group = placement_group([bundle] * processes, strategy="STRICT_PACK", lifetime="detached", name=name)
                 options.update(num_gpus=bundle.get("GPU", 0), num_cpus=bundle.get("CPU", 0),
                                scheduling_strategy=PlacementGroupSchedulingStrategy(group, 0))
             self._runner.options(**options).remote(job_id, processes, str(_REPO), env)
@@ -262,11 +261,15 @@ class RayLauncher:
         return f"its Ray actor on {job.host} is gone (the node left the cluster, or Ray ended it)"
 
 
-def _die_with_parent() -> None:
-    """In the worker, before it runs: SIGKILL it when the actor that started it dies (the node lost, or Ray ending
-    the actor), as a local worker dies with its machine; a worker left running would beat for a job Ray lost."""
+def die_with_parent() -> None:
+    """SIGKILL this process when its parent dies: a worker started by a job's actor when the actor dies (the node
+    lost, or Ray ending the actor), as a local worker dies with its machine — a worker left running would beat for
+    a job Ray lost; and each process of a group when torchrun, its parent, dies that way. Linux only (elsewhere
+    nothing: the heartbeat still finds a lost worker)."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before the signal was asked for
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 class JobRunner:
@@ -282,13 +285,17 @@ class JobRunner:
         os.environ.update(env)  # this process is the job's alone: the lab's settings, as the lab has them
         os.environ[RAY_NODE_ENV] = ray.get_runtime_context().get_node_id()
         why = home_refusal(Path(os.environ.get("RESNET_LAB_HOME", "")))
+        worker_env = {k: v for k, v in os.environ.items() if k != RAY_ENV}  # the worker never pumps: see _run
+        if why is None and processes > 1 and worker_env.get("CUDA_VISIBLE_DEVICES", "") != "":
+            try:
+                worker_env["CUDA_VISIBLE_DEVICES"] = ",".join(_group_gpus(processes))
+            except Exception as e:  # said to the lab (the job fails with it), not left for the start-up grace
+                traceback.print_exc()
+                why = f"Its group's GPUs could not be found on {worker_host()}: {type(e).__name__}: {e}"
         if why is not None:
             _internal_kv_put(_refusal_key(os.environ.get("RESNET_LAB_HOME", ""), job_id), why.encode())
             threading.Thread(target=self._end, daemon=True).start()
             return
-        worker_env = {k: v for k, v in os.environ.items() if k != RAY_ENV}  # the worker never pumps: see _run
-        if processes > 1 and worker_env.get("CUDA_VISIBLE_DEVICES", "") != "":
-            worker_env["CUDA_VISIBLE_DEVICES"] = ",".join(_group_gpus(processes))
         threading.Thread(target=self._run, args=(job_id, processes, repo, worker_env), daemon=True).start()
 
     def _run(self, job_id: int, processes: int, repo: str, env: dict[str, str]) -> None:
@@ -301,7 +308,7 @@ class JobRunner:
             with open(d / "worker.log", "ab") as log:
                 proc = subprocess.Popen(worker_command(job_id, processes), stdout=log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, cwd=repo if Path(repo).is_dir() else None,
-                                        env=env, preexec_fn=_die_with_parent)
+                                        env=env, preexec_fn=die_with_parent)
             proc.wait()
         except OSError as e:  # the worker never said hello: the reaper finds it gone after the start-up grace
             print(f"job {job_id}: its worker could not be started on {worker_host()}: {e}", file=sys.stderr)
@@ -343,7 +350,7 @@ def _group_gpus(processes: int) -> list[str]:
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
     group = get_current_placement_group()
-    ask = ray.remote(num_gpus=1)(_gpu_ids)
+    ask = ray.remote(num_gpus=1, num_cpus=0)(_gpu_ids)
     others = [ask.options(scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=i))
               .remote() for i in range(1, processes)]
     return [str(g) for g in ray.get_gpu_ids()] + [str(g) for ids in ray.get(others) for g in ids]

@@ -38,7 +38,7 @@ from typing import Sequence
 from ..paths import lab_home
 from ..store import Store, slot_class
 from .handlers import JobContext, JobFailed, handler_for
-from .launch import RAY_NODE_ENV, home_refusal, worker_host
+from .launch import RAY_NODE_ENV, die_with_parent, home_refusal, worker_host
 from .scheduler import HEARTBEAT_S, pump
 
 PROGRESS_EVERY_S = 0.3  # at most this often a progress write (plus the last one)
@@ -190,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if refusal is not None:  # opening the store would create an empty lab home here
         print(f"error: {refusal}", file=sys.stderr)
         return 3
+    if os.environ.get(RAY_NODE_ENV):
+        die_with_parent()  # started by a job's actor (or by torchrun under one): it goes when they go
     store = Store()
     rank, world = group_env()
     if rank > 0:

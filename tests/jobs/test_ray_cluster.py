@@ -2,7 +2,8 @@
 each with one fake GPU), the lab home on local disk that both nodes see: the lab decides which job starts (owners'
 fair turns), Ray decides where; each worker records its node; a stop from the store reaches a worker on the other
 node; a node killed mid-run leaves its job ``interrupted`` within the reaping time, and the job resumes on the node
-that is left, where it was. Nothing is mocked; the jobs are naps (tests/jobs/ray_wiring.py), not training."""
+that is left, where it was; a job of two processes runs as one placement group packed on one node (torchrun). Nothing
+is mocked; the jobs are naps (tests/jobs/ray_wiring.py), not training."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 from resnet_lab.identity import Identity  # noqa: E402
 from resnet_lab.jobs import STALE_AFTER_S, JobRequest, launch, resume, stop, submit  # noqa: E402
 from resnet_lab.jobs.handlers import kind_named  # noqa: E402
+from resnet_lab.paths import job_dir  # noqa: E402
 from resnet_lab.store import Store  # noqa: E402
 from tests.helpers.cli import run_cli  # noqa: E402
 from tests.helpers.waiting import wait_for, wait_job  # noqa: E402
@@ -129,3 +131,24 @@ def test_a_stop_reaches_the_other_node_and_a_lost_node_interrupts_its_job_which_
     stop(there, lab, by=owner(there))
     done = wait_job(lab, there, timeout=30)
     assert done.status == "stopped" and done.progress >= progress
+
+
+def test_a_group_job_is_one_placement_group_packed_on_one_node_running_torchrun(cluster, lab):
+    big = cluster.add_node(num_cpus=1, num_gpus=2, object_store_memory=80 * 2 ** 20)  # the only node with 2 GPUs
+    cluster.wait_for_nodes()
+    group = submit(lab, JobRequest(kind=kind_named("group_nap"), name="pair", device="cuda", world_size=2,
+                                   params={"naps": 2, "nap_s": 0.1}))[0]
+    done = wait_job(lab, group, timeout=90)
+    assert done.status == "done", (done.status, done.error)
+    assert node_of(done) == big.node_id  # both bundles on the one node that has two GPUs (STRICT_PACK)
+    shown = [(job_dir(group) / f"rank{r}.txt").read_text() for r in (0, 1)]
+    assert shown[0] == shown[1] and sorted(shown[0].split(",")) == ["0", "1"]  # torchrun's ranks see the group's GPUs
+    # a group no node can hold is refused in words at once, not left waiting for the start-up grace
+    three = submit(lab, JobRequest(kind=kind_named("group_nap"), name="three", device="cuda", world_size=3,
+                                   params={"naps": 1, "nap_s": 0.1}))[0]
+    refused = lab.jobs.get(three)
+    assert refused.status == "failed" and "largest node of the Ray cluster has 2" in refused.error
+    # the pair's actor ends once its group has (and with it the placement group): nothing left on the node
+    wait_for(lambda: not [a for a in ray.util.list_named_actors(all_namespaces=True)
+                          if str(a["name"]).startswith(f"job-{group}-")], 30, what="the pair's actor ended")
+    assert all(g["state"] == "REMOVED" for g in ray.util.placement_group_table().values())
