@@ -30,6 +30,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
 import uuid
 from pathlib import Path
@@ -162,6 +163,8 @@ class RayLauncher:
     def __init__(self, address: str) -> None:
         self.address = address
         self._runner: Any = None
+        self._live: list[str] = []
+        self._live_at = -float("inf")
 
     def connect(self) -> Any:
         """The ``ray`` module, connected to the cluster (once per process; inside a Ray actor, already)."""
@@ -197,6 +200,8 @@ class RayLauncher:
         return {"num_gpus": 0, "num_cpus": 0}  # a download waits on the network
 
     def spawn(self, store: Store, job_id: int, slot: str, command: list[str]) -> None:
+        """Create the job's actor (``command`` is built again on its node, with that node's Python) and leave the
+        job running with the start-up grace: its worker says hello from the node Ray picks."""
         from ray.experimental.internal_kv import _internal_kv_del
 
         from .scheduler import _hello_by
@@ -249,14 +254,25 @@ class RayLauncher:
         _internal_kv_del(key)
         return why.decode()
 
+    def _live_actors(self, fresh: bool = False) -> list[str]:
+        """The names of the lab's live actors, asked of Ray at most once a second (a reap asks for every job), or
+        now (``fresh``)."""
+        now = time.monotonic()
+        if fresh or now - self._live_at > 1.0:
+            ray = self.connect()
+            self._live = [str(a["name"]) for a in ray.util.list_named_actors(all_namespaces=True)
+                          if a.get("namespace") == NAMESPACE]
+            self._live_at = now
+        return self._live
+
     def lost(self, job: Any) -> str | None:
         """A job whose worker said hello under Ray and whose actor is no longer among the cluster's live named
         actors (its node died, or Ray ended it) is gone now, without waiting for the heartbeat timeout."""
         if not job.host or " ray:" not in job.host:
             return None
-        ray = self.connect()
-        live = {a["name"] if isinstance(a, dict) else a for a in ray.util.list_named_actors(all_namespaces=True)}
-        if any(str(name).startswith(f"job-{job.id}-") for name in live):
+        mine = f"job-{job.id}-"
+        if any(name.startswith(mine) for name in self._live_actors()) \
+                or any(name.startswith(mine) for name in self._live_actors(fresh=True)):  # not one a second old
             return None
         return f"its Ray actor on {job.host} is gone (the node left the cluster, or Ray ended it)"
 
