@@ -10,7 +10,7 @@ PORT   ?= 8501
 TEST_WORKERS ?= 2
 PYTEST := $(PY) -m pytest -n $(TEST_WORKERS)
 
-.PHONY: run test test-fast venv dev browser axe tensorboard clean
+.PHONY: run test test-fast venv dev browser postgres axe tensorboard clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,19 @@ browser: dev
 		$(PY) -m playwright install chromium; \
 	fi
 
+# PostgreSQL for the store's tests on a server database (tests/helpers/pg.sh starts a throwaway one per test run, as
+# an unprivileged user): the system's when present, else Debian's package (as root); elsewhere those tests are skipped
+# with the reason. `make run` needs none of it (the lab's default store is SQLite).
+postgres:
+	@if [ -n "$$PG_BIN" ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; \
+	then \
+		echo "postgresql: $${PG_BIN:-$$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
+	else \
+		echo "postgresql: not installed, and not root with apt-get to install it: its tests will be skipped"; \
+	fi
+
 # OMP_WAIT_POLICY=PASSIVE: the server's OpenMP threads sleep when they wait, leaving the cores to the training
 # workers beside it (which get the same from the lab: resnet_lab/jobs/slots.py).
 run: venv
@@ -59,14 +72,16 @@ $(AXE):
 	touch $@
 axe: $(AXE)
 
-test: browser axe
-	$(PYTEST)
+# Both test targets run pytest beside a throwaway PostgreSQL server (stopped at the end, whatever happened; pytest's
+# exit code is theirs): tests/helpers/with_pg.sh.
+test: browser axe postgres
+	tests/helpers/with_pg.sh $(PYTEST)
 
 # The tier a developer runs on every change: unit tests and the pages through AppTest (tiers: tests/helpers/tiers.py)
 # but the tests marked slow. Left out: those, the process tier (job workers, the CLI as a real command, bench
 # scripts) and the browser tier; `make test` runs them all.
-test-fast: dev
-	$(PYTEST) -m "(unit or app) and not slow"
+test-fast: dev postgres
+	tests/helpers/with_pg.sh $(PYTEST) -m "(unit or app) and not slow"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -48,8 +48,9 @@ def _submit(run_id: int) -> None:
 entries = s.challenges.entries(challenge.id)
 mine = [e for e in entries if e.owner == who.owner]
 if challenge.is_open():
-    offered = eligible_runs(challenge, s.runs.list(owner=who.owner), who, ensure_holdout(challenge),
-                            entered={e.run_id for e in mine})
+    runs = s.runs.list(owner=who.owner)
+    offered = eligible_runs(challenge, runs, who, ensure_holdout(challenge), entered={e.run_id for e in mine},
+                            train_s=s.runs.last_values([r.id for r in runs], "train_s"))
     fits = [r for r, why in offered if why is None]
     if fits:
         names = {r.id: f"#{r.id} · {r.name} ({r.kind}, val acc {r.best.get('val/acc') or 0:.3f})" for r in fits}

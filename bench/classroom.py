@@ -15,6 +15,8 @@ each), and queues one long training run as the machine (the teacher's demo). The
    watchers with the server on the run's core over with the server off it. Every page also reports its
    errors (uncaught exceptions, console errors, Streamlit exception boxes), whether its step count moved
    while watched, and the messages it sent the server (a live tick sends one), timed by the page's own clock.
+   The pages report these themselves, every two seconds, to a collector this script runs on 127.0.0.1
+   (``Reports``): asked one after another, 30 pages sharing one busy core took longer to answer than the bench.
 2. **Pressing Train.** Each student presses *Train* and then *Train with plain twin* (two jobs each), page
    after page, while the demo run still holds the CPU slot, so every job queues. Reported: every job
    recorded once (none lost, none doubled), how long until each student's page showed their job's place
@@ -66,12 +68,27 @@ TARGETS = {"server_cpu_pct": 50.0, "throughput_ratio": 0.9, "page_errors": 0}
 # caches included), and the server's own cost (the same watchers, the server on the run's core over off it)
 # the place a queued job's live panel shows in its progress text (Forecast.describe)
 PLACE_RE = r"step [\d,]+(?: of [\d,?]+)? · ((\d+) jobs? ahead|next in line|starts now|running)"
-# installed in every page before its own scripts: notes when (Date.now(), ms) it sends each WebSocket message
-SENT_AT_JS = ("(() => { const send = WebSocket.prototype.send; window.__sentAt = [];"
-              " WebSocket.prototype.send = function (data) { window.__sentAt.push(Date.now());"
-              " return send.call(this, data); }; })()")
-STEP_JS = "() => { const m = (document.querySelector('[data-testid=\"stMain\"]') || document.body).innerText" \
-          ".match(/step ([\\d,]+) of/); return m ? parseInt(m[1].replace(/,/g, '')) : -1; }"
+# installed in every page before its own scripts: notes when (Date.now(), ms) it sends each WebSocket message, and
+# every REPORT_MS sends this script (a collector on 127.0.0.1, see Reports) what it shows: its step count, the
+# place of the run it watches for, its exception boxes, and the send times noted since its last report. The pages
+# report themselves, all at once: asking 30 CPU-starved pages one after another (page.evaluate) took minutes a page
+REPORT_MS = 2000
+OPEN_S_PER_PAGE = 20.0  # opening N pages at once may take this long a page on one busy core (30: 7 minutes here)
+REPORTER_JS = """(() => {
+  const send = WebSocket.prototype.send; window.__sentAt = []; window.__place = null;
+  WebSocket.prototype.send = function (data) { window.__sentAt.push(Date.now()); return send.call(this, data); };
+  let reported = 0;
+  setInterval(() => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    const text = main ? main.textContent : '';
+    const m = text.match(/step ([\\d,]+) of/);
+    const sent = window.__sentAt.slice(reported);
+    const body = JSON.stringify({page: %(tag)s, at: Date.now(), step: m ? parseInt(m[1].replace(/,/g, '')) : -1,
+      from: reported, sent: sent, place: window.__place,
+      boxes: main ? main.querySelectorAll('[data-testid="stException"]').length : 0});
+    if (navigator.sendBeacon(%(url)s, new Blob([body], {type: 'text/plain'}))) reported += sent.length;
+  }, %(every)d);
+})()"""
 # installed in a page right after its press: notes when (Date.now(), ms) the page first shows run ``rid``'s place
 WATCH_PLACE_JS = ("(rid) => { window.__place = null; const look = () => {"
                   " const t = (document.querySelector('[data-testid=\"stMain\"]') || document.body).innerText;"
@@ -92,6 +109,30 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one process (not its children)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def browsers_cpu_seconds() -> float:
+    """User + system CPU seconds of every Chromium process this script started (its descendants named so): the
+    pages' own work, which a class does on 30 laptops and this bench on the browsers' cores."""
+    parent: dict[int, int] = {}
+    name: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                head, rest = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)
+                parent[int(entry)], name[int(entry)] = int(rest.split()[1]), head.split("(", 1)[1]
+    mine, todo = set(), [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        kids = [k for k, p in parent.items() if p == pid and k not in mine]
+        mine.update(kids)
+        todo += kids
+    total = 0.0
+    for pid in mine:
+        if name.get(pid, "").startswith("chrom"):
+            with contextlib.suppress(OSError):  # one that ended meanwhile took its seconds with it
+                total += cpu_seconds(pid)
+    return total
 
 
 def rss_mb(pid: int) -> float:
@@ -130,7 +171,7 @@ class Student:
     errors: list[str] = field(default_factory=list)  # uncaught exceptions, console errors, the lab's own failed loads
     elsewhere: list[str] = field(default_factory=list)  # failed loads from other hosts, Streamlit's base-path probe
     sent: list[tuple[str, str | None]] = field(default_factory=list)  # (kind, fragment id) of every message the
-    # page sent the server, in order (see sent_message); the page itself notes when it sent each (SENT_AT_JS)
+    # page sent the server, in order (see sent_message); the page itself notes when it sent each (REPORTER_JS)
     sockets: int = 0  # WebSocket connections the page opened (1 unless it lost its connection and reconnected)
 
     @property
@@ -171,12 +212,77 @@ def note_sent(student: Student, payload: bytes | str) -> None:
     student.sent.append(sent_message(payload))
 
 
-def open_pages(browser: Any, url: str, students: list[Student], demo_run: int, timeout_s: float) -> None:
+class Reports:
+    """What the pages report themselves (REPORTER_JS): a collector on 127.0.0.1 that keeps, per page tag, every
+    (time, step) it showed, the last place and exception-box count, and its send times in order. It runs on a
+    thread of this script; the pages' beacons reach it whatever this script is waiting on."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from threading import Lock, Thread
+
+        self.lock = Lock()
+        self.steps: dict[str, list[tuple[float, int]]] = {}  # tag -> [(page clock, s; step shown or -1)]
+        self.sent_at: dict[str, list[float]] = {}  # tag -> the page's own clock of each message it sent, ms
+        self.place: dict[str, list] = {}  # tag -> [page clock ms, the place text] once the watched run showed it
+        self.boxes: dict[str, int] = {}
+        reports = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802  (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.send_response(204)
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.end_headers()
+                reports.take(json.loads(body))
+
+            def log_message(self, *args: Any) -> None:  # quiet: one beacon a page every two seconds
+                return None
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/report"
+        Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def script(self, tag: str) -> str:
+        return REPORTER_JS % {"tag": json.dumps(tag), "url": json.dumps(self.url), "every": REPORT_MS}
+
+    def take(self, r: dict) -> None:
+        tag = r["page"]
+        with self.lock:
+            self.steps.setdefault(tag, []).append((r["at"] / 1000, r["step"]))
+            sent = self.sent_at.setdefault(tag, [])
+            if r["from"] == len(sent):  # a beacon lost or late would otherwise shift the rest
+                sent.extend(r["sent"])
+            if r["place"] and tag not in self.place:
+                self.place[tag] = r["place"]
+            self.boxes[tag] = r["boxes"]
+
+    def live(self, tag: str, t0: float, t1: float) -> bool:
+        """Whether the page's step count moved between ``t0`` and ``t1`` (time.time()), give or take a report:
+        a page reports every REPORT_MS when its main thread is free, and on a busy core that is a while later."""
+        slack = 2 * REPORT_MS / 1000
+        with self.lock:
+            shown = [step for at, step in self.steps.get(tag, []) if t0 - slack <= at <= t1 + slack and step >= 0]
+        return len(shown) >= 2 and max(shown) > min(shown)
+
+    def heard_since(self, tags: list[str], t: float) -> bool:
+        with self.lock:
+            return all(self.steps.get(tag) and self.steps[tag][-1][0] >= t for tag in tags)
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+def open_pages(browser: Any, url: str, students: list[Student], demo_run: int, timeout_s: float,
+               reports: Reports) -> None:
     """The Train page as each student, all loading at once; returns when each shows the demo run (the class's
     newest). Their errors are collected from here on."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     for student in students:
         student.context = browser.new_context(viewport={"width": 1280, "height": 900})
-        student.context.add_init_script(SENT_AT_JS)
+        student.context.add_init_script(reports.script(student.tag))
         page = student.context.new_page()
         page.set_default_timeout(timeout_s * 1000)
         page.on("pageerror", lambda e, s=student: s.errors.append(f"exception: {e}"))
@@ -189,8 +295,16 @@ def open_pages(browser: Any, url: str, students: list[Student], demo_run: int, t
                                                      ws.on("framesent", lambda payload, s=s: note_sent(s, payload))))
         page.goto(f"{url}/train?me={student.token}", wait_until="commit")
         student.page = page
+    # all pages load at once on the browsers' cores: the last one waits for the others, so the wait is the
+    # page timeout plus OPEN_S_PER_PAGE for each page; one that shows nothing by then is reported, not waited for
+    deadline = time.monotonic() + timeout_s + OPEN_S_PER_PAGE * len(students)
     for student in students:
-        student.page.get_by_role("heading", name=re.compile(rf"^Run #{demo_run}: ")).wait_for(timeout=timeout_s * 1000)
+        try:
+            student.page.get_by_role("heading", name=re.compile(rf"^Run #{demo_run}: ")).wait_for(
+                timeout=max(1.0, deadline - time.monotonic()) * 1000)
+        except PlaywrightTimeout:
+            student.errors.append(f"the page did not show run {demo_run} within "
+                                  f"{timeout_s + OPEN_S_PER_PAGE * len(students):.0f} s of opening")
 
 
 def warm_up(browser: Any, url: str, student: Student, timeout_s: float) -> None:
@@ -203,10 +317,6 @@ def warm_up(browser: Any, url: str, student: Student, timeout_s: float) -> None:
         page.get_by_role("heading", name="Runs", exact=True).wait_for(timeout=timeout_s * 1000)
     finally:
         context.close()
-
-
-def exception_boxes(student: Student) -> int:
-    return student.page.locator('[data-testid="stException"]').count() if student.page is not None else 0
 
 
 def close_page(student: Student) -> None:
@@ -223,13 +333,14 @@ def window(server: AppServer, store: Any, rid: int, seconds: float) -> dict:
     ``images_per_s`` the engine logged in the window (each timed over ``log_every`` steps, evaluation and
     checkpoints left out), i.e. images trained over the time spent training them."""
     step0 = store.runs.get(rid).step
-    c0, r0, t0 = cpu_seconds(server.pid), rss_mb(server.pid), time.monotonic()
+    c0, r0, b0, t0 = cpu_seconds(server.pid), rss_mb(server.pid), browsers_cpu_seconds(), time.monotonic()
     time.sleep(seconds)
-    c1, r1, t1 = cpu_seconds(server.pid), rss_mb(server.pid), time.monotonic()
+    c1, r1, b1, t1 = cpu_seconds(server.pid), rss_mb(server.pid), browsers_cpu_seconds(), time.monotonic()
     step1 = store.runs.get(rid).step
     rates = [v for step, _, v in store.runs.metrics(rid, ["images_per_s"]).get("images_per_s", [])
              if step0 < step <= step1 and v > 0]
     return {"seconds": round(t1 - t0, 1), "server_cpu_pct": round(100 * (c1 - c0) / (t1 - t0), 2),
+            "browsers_cpu_pct": round(100 * (b1 - b0) / (t1 - t0), 1),
             "server_rss_mb": round(r1, 1), "server_rss_growth_mb": round(r1 - r0, 1),
             "images_per_s": round(statistics.harmonic_mean(rates), 1) if rates else None, "logs": len(rates)}
 
@@ -315,6 +426,7 @@ def pooled(windows: list[dict]) -> dict:
     rated = [w for w in windows if w["images_per_s"]]
     return {"seconds": round(seconds, 1),
             "server_cpu_pct": round(sum(w["server_cpu_pct"] * w["seconds"] for w in windows) / seconds, 2),
+            "browsers_cpu_pct": round(sum(w["browsers_cpu_pct"] * w["seconds"] for w in windows) / seconds, 1),
             "server_rss_mb": windows[-1]["server_rss_mb"],
             "server_rss_growth_mb": round(sum(w["server_rss_growth_mb"] for w in windows), 1),
             "images_per_s": round(sum(w["images_per_s"] * w["logs"] for w in rated) / sum(w["logs"] for w in rated), 1)
@@ -325,7 +437,7 @@ def page_traffic(students: list[Student], sent_at: list[list[float]], where: dic
                  ) -> dict[str, dict]:
     """What the pages sent in the windows ``where`` ((t0, t1) in time.time() -> where the server was), pooled by
     that place: messages/s by kind, and per page the fragments that ticked and its ticks/s (the design: 2
-    fragments, 1/FAST_S + 1/TABLE_S a second). ``sent_at``: each page's own clock of its sends (SENT_AT_JS), in
+    fragments, 1/FAST_S + 1/TABLE_S a second). ``sent_at``: each page's own clock of its sends (REPORTER_JS), in
     ms: Playwright hands this script a page's events only during its calls, late under load, so counting them as
     they arrive would put a window's messages in the next."""
     places = sorted(set(where.values()))
@@ -350,8 +462,21 @@ def page_traffic(students: list[Student], sent_at: list[list[float]], where: dic
     return out
 
 
+def hear_from(students: list[Student], reports: Reports, since: float, timeout_s: float) -> int:
+    """Wait until every page has reported after ``since`` (time.time()), at most ``timeout_s``; meanwhile
+    Playwright hands this script the pages' events (the messages they sent) it held while this script slept.
+    Returns how many pages were heard from."""
+    tags = [s.tag for s in students]
+    deadline = time.monotonic() + timeout_s
+    while not reports.heard_since(tags, since) and time.monotonic() < deadline:
+        students[0].page.wait_for_timeout(500)
+    students[0].page.wait_for_timeout(500)
+    with reports.lock:
+        return sum(bool(reports.steps.get(tag)) and reports.steps[tag][-1][0] >= since for tag in tags)
+
+
 def watching(args: argparse.Namespace, server: AppServer, store: Any, browser: Any, students: list[Student],
-             rid: int, cores: tuple[set[int] | None, set[int] | None]) -> tuple[dict, dict]:
+             rid: int, cores: tuple[set[int] | None, set[int] | None], reports: Reports) -> tuple[dict, dict]:
     """Part 1, the windows with no page and with N pages (the pages stay open for part 2). With the pages
     open, windows alternate (``--rounds`` times) between the server on its own cores — the run's, where all
     it spends is the run's loss — and the server moved to the browsers' cores: the same pages, the same
@@ -370,10 +495,9 @@ def watching(args: argparse.Namespace, server: AppServer, store: Any, browser: A
     rss_before = rss_mb(server.pid)
     say(f"opening {len(students)} pages")
     t, c = time.monotonic(), cpu_seconds(server.pid)
-    open_pages(browser, server.url, students, rid, args.page_timeout_s)
+    open_pages(browser, server.url, students, rid, args.page_timeout_s, reports)
     open_s, open_cpu = time.monotonic() - t, cpu_seconds(server.pid) - c
     time.sleep(args.settle_s)
-    steps0 = [s.page.evaluate(STEP_JS) for s in students]
     windows: dict[str, list[dict]] = {"own": [], "apart": []}
     where: dict[tuple[float, float], str] = {}  # each window's span -> where the server was
     reruns0, clock0 = rerun_stats(server), time.monotonic()
@@ -389,10 +513,11 @@ def watching(args: argparse.Namespace, server: AppServer, store: Any, browser: A
         move(server.pid, own)
     time.sleep(1.2)  # the server writes its counts at most once a second
     reruns = rerun_figures(reruns0, rerun_stats(server), time.monotonic() - clock0)
-    say("asking each page what it showed and sent")
-    # one call per page (a busy page answers slowly): its step count now, and when it sent each message
-    steps1, sent_at = zip(*(s.page.evaluate(f"() => [({STEP_JS})(), window.__sentAt]") for s in students))
-    traffic = page_traffic(students, list(sent_at), where)
+    say("waiting for every page's report of the windows")
+    end = max(t1 for _, t1 in where)
+    heard = hear_from(students, reports, end, args.page_timeout_s)
+    traffic = page_traffic(students, [reports.sent_at.get(s.tag, []) for s in students], where)
+    span = (min(t0 for t0, _ in where), end)
     watched = pooled(windows["own"])
     return {"no_pages_before": before, "pages_open": watched,
             "pages_open_server_apart": pooled(windows["apart"]) if windows["apart"] else None,
@@ -400,12 +525,13 @@ def watching(args: argparse.Namespace, server: AppServer, store: Any, browser: A
             "open_pages_s": round(open_s, 1),
             "server_cpu_s_per_page_opened": round(open_cpu / len(students), 3),
             "rss_growth_with_pages_mb": round(watched["server_rss_mb"] - rss_before, 1),
-            "pages_live": sum(b > a >= 0 for a, b in zip(steps0, steps1)),
+            "pages_live": sum(reports.live(s.tag, *span) for s in students),
+            "pages_reporting": heard,
             **traffic["own"],
             "ticks_per_s_per_page_server_apart": traffic["apart"]["ticks_per_s_per_page"] if "apart" in traffic
             else None,
             "expected_ticks_per_s": round(len(students) / live.FAST_S + len(students) / live.TABLE_S, 2),
-            "exception_boxes": sum(exception_boxes(s) for s in students),
+            "exception_boxes": sum(reports.boxes.get(s.tag, 0) for s in students),
             "websocket_connections_per_page": sorted(s.sockets for s in students),
             "server_saw": reruns}, {"rss_before": rss_before}
 
@@ -429,39 +555,40 @@ def closed_again(args: argparse.Namespace, server: AppServer, store: Any, studen
     part1["browsers_ratio"] = round(apart / statistics.mean(base), 3) if base and apart else None
 
 
-def pressing(args: argparse.Namespace, store: Any, students: list[Student]) -> dict:
+def pressing(args: argparse.Namespace, store: Any, students: list[Student], reports: Reports) -> dict:
     """Part 2, on the open pages: every student presses Train, then (once the page shows that run) Train with
     plain twin, while the demo run holds the slot (every job waits). Each page notes itself when it first shows
     its job's place, so the time from a press to the place is each student's own, whatever the others do."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     pressed_at: dict[str, float] = {}
     say(f"{len(students)} students press Train, then Train with plain twin")
     t0 = time.monotonic()
     for s in students:
-        s.page.get_by_role("button", name="Train", exact=True).click()
-        first = wait_for(lambda: store.jobs.list(owner=s.owner), args.page_timeout_s, f"{s.tag}'s first job")[0]
-        # as a person does, the second press waits for the page to show the first run: a click into a page that
-        # is redrawing itself may land on whatever moved under the pointer
-        s.page.get_by_role("heading", name=re.compile(rf"^Run #{store.runs.of_job(first.id)[0].id}: ")).wait_for()
-        s.page.get_by_role("button", name="Train with plain twin", exact=True).click()
-        pressed_at[s.owner] = time.time()
-        second = wait_for(lambda: (lambda j: j[0] if len(j) >= 2 else None)(store.jobs.list(owner=s.owner)),
-                          args.page_timeout_s, f"{s.tag}'s second job")  # newest first: the one the page watches
-        s.page.evaluate(WATCH_PLACE_JS, store.runs.of_job(second.id)[0].id)
+        try:
+            s.page.get_by_role("button", name="Train", exact=True).click()
+            first = wait_for(lambda: store.jobs.list(owner=s.owner), args.page_timeout_s, f"{s.tag}'s first job")[0]
+            # as a person does, the second press waits for the page to show the first run: a click into a page
+            # that is redrawing itself may land on whatever moved under the pointer
+            s.page.get_by_role("heading", name=re.compile(rf"^Run #{store.runs.of_job(first.id)[0].id}: ")).wait_for()
+            s.page.get_by_role("button", name="Train with plain twin", exact=True).click()
+            pressed_at[s.owner] = time.time()
+            second = wait_for(lambda: (lambda j: j[0] if len(j) >= 2 else None)(store.jobs.list(owner=s.owner)),
+                              args.page_timeout_s, f"{s.tag}'s second job")  # newest first: the one it watches
+            s.page.evaluate(WATCH_PLACE_JS, store.runs.of_job(second.id)[0].id)
+        except (TimeoutError, PlaywrightTimeout) as e:  # reported (its jobs missing), the class goes on
+            s.errors.append(f"pressing Train: {str(e).splitlines()[0]}")
     presses_s = time.monotonic() - t0
-    seen: dict[str, list] = {}
-    deadline = time.monotonic() + args.page_timeout_s
-    while len(seen) < len(students) and time.monotonic() < deadline:
-        for s in students:
-            if s.owner not in seen:
-                found = s.page.evaluate("() => window.__place")
-                if found:
-                    seen[s.owner] = found
-        time.sleep(0.2)
+    deadline = time.monotonic() + args.page_timeout_s  # each page reports the place once it showed it
+    while len(reports.place) < len(students) and time.monotonic() < deadline:
+        students[0].page.wait_for_timeout(500)
+    hear_from(students, reports, time.time(), args.page_timeout_s)  # and then its exception boxes
+    seen = {s.owner: reports.place[s.tag] for s in students if s.tag in reports.place}
     return {"presses_s": round(presses_s, 1), "jobs_pressed": 2 * len(students),
             "queue_seen_s": [round(max(0.0, seen[s.owner][0] / 1000 - pressed_at[s.owner]), 2)
-                             if s.owner in seen else None for s in students],
+                             if s.owner in seen and s.owner in pressed_at else None for s in students],
             "places_shown": [seen[s.owner][1] if s.owner in seen else None for s in students],
-            "exception_boxes": sum(exception_boxes(s) for s in students)}
+            "exception_boxes": sum(reports.boxes.get(s.tag, 0) for s in students)}
 
 
 def turns(args: argparse.Namespace, store: Any, students: list[Student], job_id: int, part2: dict) -> None:
@@ -547,6 +674,7 @@ def main() -> int:
                               "worker_cpus": sorted(worker_cpus) if worker_cpus else None,
                               "browser_cpus": sorted(browser_cpus) if browser_cpus else None, "targets": TARGETS}
     students: list[Student] = []
+    reports = Reports()
     try:
         server = AppServer(home, {"PYTHONPATH": str(ROOT), "RESNET_LAB_RERUN_STATS": str(home / RERUN_STATS)},
                            cpus=server_cpus, timeout_s=120)  # in class mode
@@ -563,8 +691,8 @@ def main() -> int:
             wait_for(lambda: store.jobs.get(job_id).progress > 0, 180, "the demo run to train")
             t = time.monotonic()
             report["watching"], state = watching(args, server, store, browser, students, rid,
-                                                 (server_cpus, browser_cpus))
-            report["pressing"] = pressing(args, store, students)
+                                                 (server_cpus, browser_cpus), reports)
+            report["pressing"] = pressing(args, store, students, reports)
             closed_again(args, server, store, students, rid, report["watching"], state["rss_before"])
             browser.close()
         turns(args, store, students, job_id, report["pressing"])
@@ -587,6 +715,7 @@ def main() -> int:
         for pid in workers:
             if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
+        reports.close()
         if server is not None:
             server.end()
         store.close()
@@ -621,7 +750,8 @@ def print_summary(r: dict) -> None:
         if x is None:
             continue
         print(f"   {label:>24}: server CPU {x['server_cpu_pct']:6.2f}% of a core · RSS {x['server_rss_mb']:.0f} MB"
-              f" · run {x['images_per_s']} images/s  ({x['seconds']} s)")
+              f" · run {x['images_per_s']} images/s · browsers {x['browsers_cpu_pct']:.0f}% of a core "
+              f"({x['seconds']} s)")
     print(f"   the run's images/s, window by window: {w['windows']}")
     print(f"   images/s with {n} watchers over none: {w['throughput_ratio']} (target >= {TARGETS['throughput_ratio']})")
     if w["server_cost_ratio"] is not None:
@@ -630,7 +760,8 @@ def print_summary(r: dict) -> None:
               f"run's core, over no pages): {w['browsers_ratio']}")
     print(f"   server memory: +{w['rss_growth_with_pages_mb']} MB with the pages open, "
           f"+{w['rss_kept_after_close_mb']} MB kept after they closed")
-    print(f"   pages live (step count moved while watched): {w['pages_live']} of {n}; messages/s they sent: "
+    print(f"   pages live (step count moved while watched): {w['pages_live']} of {n} ({w['pages_reporting']} reported"
+          f" after the last window); messages/s they sent: "
           f"{w['page_messages_per_s']} (live ticks at the pages' pace: {w['expected_ticks_per_s']}/s); ticks/s per "
           f"page: {w['ticks_per_s_per_page']}")
     sv = w["server_saw"]

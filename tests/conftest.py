@@ -9,6 +9,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from resnet_lab.store import DB_ENV, Store
 from tests.helpers.homes import private_home, train_tiny_job
 from tests.helpers.tiers import TIERS, tier_of
 
@@ -19,6 +20,7 @@ def lab_home(tmp_path, monkeypatch):
     home = tmp_path / "lab_home"
     home.mkdir()
     monkeypatch.setenv("RESNET_LAB_HOME", str(home))
+    monkeypatch.delenv(DB_ENV, raising=False)  # the embedded default, unless a test asks for PostgreSQL (engine)
     return home
 
 
@@ -173,3 +175,58 @@ def rewrite_run_numbers(store, run_id: int, val_acc: float, last_loss: float | N
 def run_numbers():
     """:func:`rewrite_run_numbers`, for tests that need runs at chance (or learned) in a private home."""
     return rewrite_run_numbers
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A database of its own on a real PostgreSQL server, for this pytest process (tests/helpers/pg.py): its URL.
+    Skipped, with the reason, where no server can be had."""
+    from tests.helpers import pg
+
+    try:
+        with pg.server() as url, pg.own_database(url) as db_url:
+            yield db_url
+    except pg.NoServer as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """A fresh, empty PostgreSQL lab for this test alone (a schema of its own): its URL."""
+    from tests.helpers.pg import fresh_schema
+
+    with fresh_schema(pg_server) as url:
+        yield url
+
+
+# The store on both engines: a test that takes ``engine`` (or ``open_store`` / ``store_location``, which take it) runs
+# twice, on SQLite (the default) and on a real PostgreSQL server (a fresh schema per test: tests/helpers/pg.py); one
+# that names neither is about SQLite alone (its file, its PRAGMAs, the SQLite migration fixtures).
+ENGINES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request, monkeypatch):
+    """"sqlite" or "postgresql"; on PostgreSQL, ``RESNET_LAB_DB`` names this test's own fresh lab (schema), so a plain
+    ``Store()`` (and any process the test starts) opens it."""
+    if request.param == "postgresql":
+        monkeypatch.setenv(DB_ENV, request.getfixturevalue("pg_url"))
+    else:
+        monkeypatch.delenv(DB_ENV, raising=False)
+    return request.param
+
+
+@pytest.fixture
+def store_location(engine, tmp_path, monkeypatch):
+    """What ``Store(...)`` opens for this test: the SQLite file ``tmp_path/runs.db``, or the PostgreSQL URL."""
+    return os.environ[DB_ENV] if engine == "postgresql" else tmp_path / "runs.db"
+
+
+@pytest.fixture
+def open_store(engine):
+    """``open_store(home / "runs.db")``: the store of the lab home ``home``, on this test's engine (on PostgreSQL the
+    same database whatever the home: only where stored paths are relative to changes)."""
+    def open_(path: Path) -> Store:
+        return Store(os.environ[DB_ENV], home=Path(path).parent) if engine == "postgresql" else Store(path)
+
+    return open_

@@ -299,10 +299,12 @@ class EntryFacts:
 
 
 def check_entry(challenge: Challenge, run: Any, who: Identity, hold: Holdout | None,
-                now: float | None = None) -> EntryFacts:
+                now: float | None = None, train_s: float | None = None) -> EntryFacts:
     """Raise :class:`EntryRefused` unless ``who`` may enter ``run`` into ``challenge`` now: the challenge is open,
     the run is theirs, finished and trained on the challenge's dataset after its hidden split was cut, not
-    fine-tuned from other weights, and within every constraint (each broken one named with the run's value)."""
+    fine-tuned from other weights, and within every constraint (each broken one named with the run's value).
+    ``train_s``: the run's training time as its engine logged it (``train_s``: the time its workers trained,
+    across resumes); a run that did not log it is timed from its first start to its end."""
     now = time.time() if now is None else now
     if not challenge.is_open(now):
         raise EntryRefused(f"the challenge {challenge.title!r} closed at {challenge.deadline_text}")
@@ -328,7 +330,7 @@ def check_entry(challenge: Challenge, run: Any, who: Identity, hold: Holdout | N
     except OutOfBounds as e:
         raise EntryRefused(str(e).replace("this class's bound", "this challenge's bound")) from None
     if challenge.time_budget_s is not None:
-        took = run.duration_s or 0.0
+        took = train_s if train_s is not None else (run.duration_s or 0.0)
         if took > challenge.time_budget_s:
             raise EntryRefused(f"Training time {took:,.0f} s is above this challenge's bound: allowed up to "
                                f"{challenge.time_budget_s:,} s.")
@@ -336,8 +338,10 @@ def check_entry(challenge: Challenge, run: Any, who: Identity, hold: Holdout | N
 
 
 def eligible_runs(challenge: Challenge, runs: list[Any], who: Identity, hold: Holdout | None,
-                  entered: set[int], now: float | None = None) -> list[tuple[Any, str | None]]:
-    """``who``'s finished runs on the challenge's dataset, each with why it may not enter (None: it may)."""
+                  entered: set[int], now: float | None = None, train_s: dict[int, float] | None = None,
+                  ) -> list[tuple[Any, str | None]]:
+    """``who``'s finished runs on the challenge's dataset, each with why it may not enter (None: it may);
+    ``train_s``: run id -> its logged training time (see :func:`check_entry`)."""
     out = []
     for r in runs:
         if r.owner != who.owner or r.status != "done" or r.data.get("name") != challenge.dataset:
@@ -346,7 +350,7 @@ def eligible_runs(challenge: Challenge, runs: list[Any], who: Identity, hold: Ho
             out.append((r, f"run {r.id} was submitted already"))
             continue
         try:
-            check_entry(challenge, r, who, hold, now)
+            check_entry(challenge, r, who, hold, now, (train_s or {}).get(r.id))
             out.append((r, None))
         except (EntryRefused, ValueError) as e:
             out.append((r, str(e)))

@@ -5,5 +5,5 @@ follows background jobs to their end.
 """
 
 COMMANDS = ("models", "train", "datasets", "runs", "inspect", "gradflow", "degradation", "lesion", "landscape",
-            "export", "challenge")
+            "export", "challenge", "store")
 """Modules in the order their commands are listed in ``--help``."""

@@ -3,13 +3,12 @@
 ``challenges``: one row per challenge opened from the Teacher page or the command line (its definition as JSON);
 challenges written as TOML files beside the lessons are read from their files and have no row.
 ``challenge_entries``: a student's finished run submitted to a challenge, the scoring job, and both scores on the
-hidden split once scored. The SQL is plain (no SQLite-only syntax beyond ``INSERT``'s conflict errors).
+hidden split once scored. The SQL is plain (portable to PostgreSQL; a duplicate id is the dialect's integrity error).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +50,7 @@ class Entry:
     skip: bool | None  # the run's model has skip connections (a ResNet) or not (its plain twin)
 
 
-def _entry(row: sqlite3.Row) -> Entry:
+def _entry(row: Any) -> Entry:
     return Entry(id=row["id"], challenge_id=row["challenge_id"], run_id=row["run_id"], job_id=row["job_id"],
                  owner=row["owner"], owner_name=row["owner_name"], day=row["day"], submitted_at=row["submitted_at"],
                  status=row["status"], public_score=row["public_score"], private_score=row["private_score"],
@@ -72,7 +71,7 @@ class ChallengeStore:
                 con.execute("INSERT INTO challenges(id, title, definition_json, owner, created_at)"
                             " VALUES (?, ?, ?, ?, ?)",
                             (challenge_id, title, json.dumps(definition, sort_keys=True), owner, now))
-        except sqlite3.IntegrityError:
+        except self.db.integrity_error:
             raise ValueError(f"a challenge with the id {challenge_id!r} exists already; choose another id") from None
 
     def get(self, challenge_id: str) -> ChallengeRow | None:

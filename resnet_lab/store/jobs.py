@@ -254,19 +254,19 @@ class JobStore:
 
     def started(self, job_id: int, pid: int | None, heartbeat_at: float, host: str | None = None) -> None:
         """Record the worker process of a claimed job (and the machine it runs on, when known)."""
-        with self.db.tx() as con:
+        with self.db.tx(exclusive=False) as con:
             con.execute("UPDATE jobs SET pid=?, heartbeat_at=?, host=COALESCE(?, host) WHERE id=?",
                         (pid, heartbeat_at, host, job_id))
 
     def beat(self, job_id: int) -> bool:
         """The worker is alive; returns whether it has been asked to stop."""
-        with self.db.tx() as con:
+        with self.db.tx(exclusive=False) as con:
             con.execute("UPDATE jobs SET heartbeat_at=? WHERE id=?", (time.time(), job_id))
             row = con.execute("SELECT stop_requested FROM jobs WHERE id=?", (job_id,)).fetchone()
         return bool(row and row["stop_requested"])
 
     def set_progress(self, job_id: int, done: int, total: int | None) -> None:
-        with self.db.tx() as con:
+        with self.db.tx(exclusive=False) as con:
             con.execute("UPDATE jobs SET progress=?, total=COALESCE(?, total) WHERE id=?", (done, total, job_id))
 
     def finish(self, job_id: int, status: str, error: str | None = None, only_if: Sequence[str] = ("running",),

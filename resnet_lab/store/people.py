@@ -44,6 +44,6 @@ class PeopleStore:
     def touch(self, person_id: int) -> None:
         """Note that the person was seen now (at most once a minute is written)."""
         now = time.time()
-        with self.db.tx() as con:
+        with self.db.tx(exclusive=False) as con:
             con.execute("UPDATE people SET last_seen=? WHERE id=? AND (last_seen IS NULL OR last_seen<?)",
                         (now, person_id, now - 60))

@@ -154,4 +154,6 @@ def experiment_from_row(row: sqlite3.Row) -> Experiment:
 
 
 def placeholders(values: Any) -> str:
-    return ",".join("?" * len(values))
+    """The ``?`` marks of an ``IN (...)`` list for ``values``; ``NULL`` (matches nothing) for none: SQLite takes
+    ``IN ()``, PostgreSQL refuses it. (For ``IN`` only: ``NOT IN (NULL)`` is never true.)"""
+    return ",".join("?" * len(values)) if len(values) else "NULL"

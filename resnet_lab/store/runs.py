@@ -86,12 +86,12 @@ class RunStore:
                 value = self.db.rel(value)
             cols.append(f"{key}=?")
             vals.append(value)
-        with self.db.tx() as con:
+        with self.db.tx(exclusive=False) as con:
             con.execute(f"UPDATE runs SET {', '.join(cols)} WHERE id=?", (*vals, run_id))
 
     def set_steps(self, run_ids: Sequence[int], step: int) -> None:
         if run_ids:
-            with self.db.tx() as con:
+            with self.db.tx(exclusive=False) as con:
                 con.execute(f"UPDATE runs SET step=? WHERE id IN ({placeholders(run_ids)})", (step, *run_ids))
 
     def finish(self, run_id: int, status: str, error: str | None = None, only_if: Sequence[str] = ACTIVE) -> bool:
@@ -110,7 +110,7 @@ class RunStore:
         """Append (run_id, step, epoch, key, value) rows in one transaction."""
         rows = list(rows)
         if rows:
-            with self.db.tx() as con:
+            with self.db.tx(exclusive=False) as con:
                 con.executemany("INSERT INTO metrics(run_id, step, epoch, key, value) VALUES (?, ?, ?, ?, ?)", rows)
 
     def metrics(self, run_id: int, keys: Sequence[str] | None = None, max_points: int | None = None,
@@ -130,21 +130,31 @@ class RunStore:
             out = {k: decimate(v, max_points) for k, v in out.items()}
         return out
 
+    def last_values(self, run_ids: Sequence[int], key: str) -> dict[int, float]:
+        """{run id: the value of ``key`` at the run's last logged step}, for the runs that logged it."""
+        if not run_ids:
+            return {}
+        rows = self.db.con.execute(
+            f"SELECT run_id, value FROM metrics AS m WHERE key=? AND run_id IN ({placeholders(run_ids)}) AND step="
+            " (SELECT MAX(step) FROM metrics WHERE run_id=m.run_id AND key=m.key)", (key, *run_ids)).fetchall()
+        return {r["run_id"]: r["value"] for r in rows}
+
     def truncate_metrics(self, run_id: int, after_step: int) -> None:
         """Forget metrics logged after ``after_step`` (a resumed run replays those steps)."""
-        with self.db.tx() as con:
+        with self.db.tx(exclusive=False) as con:
             con.execute("DELETE FROM metrics WHERE run_id=? AND step>?", (run_id, after_step))
             con.execute("DELETE FROM grad_norms WHERE run_id=? AND step>=?", (run_id, after_step))
 
     def set_layer_names(self, run_id: int, names: Sequence[str]) -> None:
-        with self.db.tx() as con:
-            con.execute("INSERT OR REPLACE INTO run_layers(run_id, names_json) VALUES (?, ?)",
+        with self.db.tx(exclusive=False) as con:
+            con.execute("INSERT INTO run_layers(run_id, names_json) VALUES (?, ?)"
+                        " ON CONFLICT(run_id) DO UPDATE SET names_json=excluded.names_json",
                         (run_id, json.dumps(list(names))))
 
     def add_grad_norms(self, rows: Iterable[tuple[int, int, Sequence[float]]]) -> None:
         rows = [(rid, step, json.dumps([float(v) for v in norms])) for rid, step, norms in rows]
         if rows:
-            with self.db.tx() as con:
+            with self.db.tx(exclusive=False) as con:
                 con.executemany("INSERT INTO grad_norms(run_id, step, norms_json) VALUES (?, ?, ?)", rows)
 
     def grad_norms(self, run_id: int) -> tuple[list[str], list[int], list[list[float]]]:

@@ -130,6 +130,11 @@ class Trainer:
         self.start_batch = 0
         self.epoch_order_state = self.order_gen.get_state()
         self.compile_s: float | None = None  # seconds the first compiled step took, until logged
+        # the run's training time so far, across its attempts (a resumed run carries on from its checkpoint's):
+        # the seconds its workers spent in the training loop, evaluations and checkpoints included, not the
+        # time it sat stopped or queued. Logged as "train_s" (what a challenge's time budget reads)
+        self.train_s_before = 0.0
+        self.clock0 = time.monotonic()
         # the weights kept along the way, fitted to the budget now (TrajectoryTooLarge if even two do not fit)
         self.trajectory: trajectory.TrajectoryPlan | None = None
         if cfg.keep_weights_every:
@@ -198,6 +203,7 @@ class Trainer:
             # permutation again, so the next epoch gets its own order, not a replay of the last one's
             torch.randperm(self.n_train, generator=self.order_gen)
         self.aug_gen.set_state(s["aug_state"].to(self.aug_gen.get_state().device))
+        self.train_s_before = float(s.get("train_s", 0.0))  # a checkpoint from before it was kept: counts from 0
 
     def _window(self, m: Member) -> dict[str, Any]:
         """The loss and accuracy ``m`` gathered since the last log point (a checkpoint between two log points keeps
@@ -235,6 +241,7 @@ class Trainer:
         for i, m in enumerate(self.members):
             self.cb.on_start(i, self.total_steps, m.norm_names)
         self.batches.prepare()  # before the clock starts: a linear probe's feature pass is not training
+        self.clock0 = time.monotonic()
         self._start_trajectory()
         stopped = False
         last_ckpt = time.monotonic()
@@ -326,6 +333,10 @@ class Trainer:
             results.append(MemberResult(m.status, m.message, self.step, m.best_val_acc, dict(m.last_metrics)))
         return results
 
+    def train_s(self) -> float:
+        """Seconds of training so far, this attempt's and the ones before it (see ``train_s_before``)."""
+        return self.train_s_before + time.monotonic() - self.clock0
+
     def _active(self) -> list[Member]:
         return [m for m in self.members if m.status == "running"]
 
@@ -391,7 +402,7 @@ class Trainer:
             loss = float(m.loss_sum) / m.seen
             acc = float(m.correct) / m.seen
             lr = max(g["lr"] for g in m.optimizer.param_groups)  # the head's, when the backbone learns slower
-            metrics = {"train/loss": loss, "train/acc": acc, "lr": lr}
+            metrics = {"train/loss": loss, "train/acc": acc, "lr": lr, "train_s": self.train_s()}
             if images_per_s:
                 metrics["images_per_s"] = images_per_s
             if compile_s is not None:
@@ -479,7 +490,7 @@ class Trainer:
         state = {
             "optimizer": m.optimizer.state_dict(), "scheduler": m.scheduler.state_dict(), "step": self.step,
             "best_val_acc": m.best_val_acc, "epoch_order_state": self.epoch_order_state,
-            "aug_state": self.aug_gen.get_state().cpu(), "window": self._window(m),
+            "aug_state": self.aug_gen.get_state().cpu(), "window": self._window(m), "train_s": self.train_s(),
         }
         meta = {
             **self.meta[i], "spec": m.spec.to_dict(), "train": self.cfg.to_dict(),

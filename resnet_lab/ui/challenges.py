@@ -14,7 +14,9 @@ import streamlit as st
 from ..classroom.challenges import (CONSTRAINT_KEYS, METRICS, Challenge, ChallengeError, ensure_holdout,
                                     list_challenges, open_challenge, parse_definition)
 from ..classroom.challenges_board import BoardRow, iso, leaderboard
+from ..data.folders import list_user_datasets
 from ..data.holdout import SUPPORTED
+from ..data.registry import FOLDER_PREFIX
 from ..identity import Identity
 from .common import plain
 from .identity import settings
@@ -79,7 +81,9 @@ def open_form(who: Identity) -> None:
         c2.text_input("Title", key="ch_form_title", max_chars=100)
         st.text_area("Description (shown as text)", key="ch_form_description", max_chars=4000)
         c1, c2, c3 = st.columns(3)
-        choice(c1.selectbox, "Dataset", SUPPORTED, key="ch_form_dataset")
+        # the built-in sets, then the folders imported into this lab (a hidden split of each class's files)
+        datasets = [*SUPPORTED, *(FOLDER_PREFIX + name for name in list_user_datasets())]
+        choice(c1.selectbox, "Dataset", datasets, key="ch_form_dataset")
         choice(c2.selectbox, "Metric", list(METRICS), key="ch_form_metric", format_func=lambda m: m.replace("_", "-"))
         c3.number_input("Submissions a day per student", 1, 100, 3, key="ch_form_per_day")
         c1, c2, c3 = st.columns(3)

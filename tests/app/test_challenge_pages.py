@@ -141,3 +141,19 @@ def test_the_teacher_opens_a_challenge_from_the_tab_and_gets_the_private_board_a
     at.text_input(key="ch_form_id").input("shapes-1")  # the same id again: refused, said on the page
     at.button(key="ch_form_open").click().run()
     assert any("exists already" in e.value for e in at.error)
+
+
+def test_the_teacher_form_offers_the_folders_imported_into_the_lab(classroom, lab_home):
+    from resnet_lab.data.folders import datasets_root
+    from tests.data.test_data_folders import make_dataset
+
+    make_dataset(datasets_root() / "pets", {"cats": 10, "dogs": 6, "mice": 4})
+    at = fresh({"teacher": TEACHER_TOKEN}, page="app_pages/teacher.py")
+    assert "folder:pets" in at.selectbox(key="ch_form_dataset").options
+    at.text_input(key="ch_form_id").input("pets-1")
+    at.text_input(key="ch_form_title").input("Pets")
+    at.selectbox(key="ch_form_dataset").select("folder:pets")
+    at.button(key="ch_form_open").click().run()
+    assert not at.exception and any("Opened pets-1: its hidden test split holds 4 images of folder:pets" in s.value
+                                    for s in at.success), [e.value for e in at.error]
+    assert Store().challenges.get("pets-1").definition["dataset"] == "folder:pets"

@@ -137,6 +137,18 @@ def test_a_run_outside_the_rules_is_refused_saying_which_and_its_value(kw, said)
     assert said in str(e.value)
 
 
+def test_the_time_budget_reads_the_training_time_the_run_logged_not_its_first_start_to_its_end():
+    """A run stopped for a night and resumed spans hours from its first start; it trained for its logged train_s."""
+    c = parse_challenge_text(GOOD)
+    resumed = run(took=8 * 3600.0)
+    assert check_entry(c, resumed, ANN, HOLD, now=3000.0, train_s=42.0).epochs == 2
+    with pytest.raises(EntryRefused, match="Training time 61 s is above this challenge's bound: allowed up to 60 s"):
+        check_entry(c, run(took=10.0), ANN, HOLD, now=3000.0, train_s=61.0)
+    offered = eligible_runs(c, [run(rid=1, took=8 * 3600.0), run(rid=2, took=8 * 3600.0)], ANN, HOLD, entered=set(),
+                            now=3000.0, train_s={1: 42.0})
+    assert [(r.id, why is None) for r, why in offered] == [(1, True), (2, False)]  # 2 logged none: first start to end
+
+
 def test_nothing_enters_after_the_deadline_and_the_offer_says_why():
     c = parse_challenge_text(GOOD.replace("2099-01-01T00:00:00Z", "2001-01-01T00:00:00Z"))
     assert not c.is_open() and c.shown_score() == "private"

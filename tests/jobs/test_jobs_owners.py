@@ -8,6 +8,7 @@ from resnet_lab import jobs
 from resnet_lab.identity import LOCAL, MACHINE, Identity, NotAllowed
 from resnet_lab.jobs.turns import claim
 from resnet_lab.store import Store
+from resnet_lab.store.copy import TABLES
 from resnet_lab.train import launcher
 from tests.helpers.homes import seed
 
@@ -21,7 +22,8 @@ def run(name="r"):
 
 
 @pytest.fixture
-def s(lab_home):
+def s(lab_home, engine):
+    """The store, on SQLite and on PostgreSQL: the owner checks are made inside the write transactions of both."""
     return Store()
 
 
@@ -33,9 +35,7 @@ def _no_workers(monkeypatch):
 
 def everything(s: Store) -> dict[str, list[tuple]]:
     """Every row of every table: what "nothing changed" is checked against."""
-    tables = [r[0] for r in s.db.con.execute("SELECT name FROM sqlite_master WHERE type='table'"
-                                             " AND name NOT LIKE 'sqlite_%'")]
-    return {t: [tuple(r) for r in s.db.con.execute(f"SELECT * FROM {t} ORDER BY rowid")] for t in tables}
+    return {t: sorted((tuple(r) for r in s.db.con.execute(f"SELECT * FROM {t}")), key=repr) for t in TABLES}
 
 
 def bobs_jobs(s: Store) -> dict[str, int]:

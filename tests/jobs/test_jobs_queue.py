@@ -6,7 +6,7 @@ import pytest
 
 from resnet_lab.identity import MACHINE
 from resnet_lab.jobs.turns import claim
-from resnet_lab.store import DEDUPE_WINDOW_S, Store
+from resnet_lab.store import DEDUPE_WINDOW_S
 from tests.helpers.homes import seed
 
 CPU1 = {"cpu": 1}
@@ -17,8 +17,9 @@ def run(name="r"):
 
 
 @pytest.fixture
-def s(tmp_path):
-    return Store(tmp_path / "runs.db")
+def s(tmp_path, open_store):
+    """The queue's store, on SQLite and on PostgreSQL."""
+    return open_store(tmp_path / "runs.db")
 
 
 def test_a_double_click_is_one_job(s):
@@ -76,15 +77,15 @@ def test_two_fake_gpus_with_two_slots_each_take_four_of_five_jobs(s):
     assert claim(s, {"cpu": 1, "cuda:0": 2, "cuda:1": 2}) == [(jobs[4], "cuda:1")]
 
 
-def test_concurrent_claims_never_start_a_job_twice(tmp_path):
+def test_concurrent_claims_never_start_a_job_twice(tmp_path, open_store):
     path = tmp_path / "runs.db"
-    s = Store(path)
+    s = open_store(path)
     jobs = [s.jobs.create("train", str(i), "cpu", then=seed(runs=[run()]))[0] for i in range(30)]
     claimed: list[int] = []
     lock = threading.Lock()
 
     def claimer():
-        mine = Store(path)
+        mine = open_store(path)
         for _ in range(40):
             got = claim(mine, {"cpu": 30})
             with lock:

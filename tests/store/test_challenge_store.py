@@ -43,7 +43,7 @@ def add(s: Store, run_id: int, owner: str = "class:1", day: str = "2026-12-07", 
                                         epochs=1, skip=run_id % 2 == 0)
 
 
-def test_entries_are_limited_per_owner_and_day_and_a_run_enters_once():
+def test_entries_are_limited_per_owner_and_day_and_a_run_enters_once(engine):
     s = Store()
     add(s, 1)
     add(s, 2)
@@ -60,7 +60,7 @@ def test_entries_are_limited_per_owner_and_day_and_a_run_enters_once():
     assert s.challenges.count_today("c", "class:1", "2026-12-07") == 2
 
 
-def test_scores_are_recorded_once():
+def test_scores_are_recorded_once(engine):
     s = Store()
     e = add(s, 1)
     assert s.challenges.set_scores(e, 0.5, 0.25, 10.0) is True

@@ -1,4 +1,5 @@
-"""A class on one store: 20 writers and 50 readers at once, against one real database file.
+"""A class on one store: 20 writers and 50 readers at once, against one real database (a SQLite file, or a
+PostgreSQL server).
 
 The writers are processes, as workers are: each joins the class (a person), then queues jobs and writes what a
 training worker writes — heartbeats, progress, metrics, steps, the last evaluation — and ends them. The readers
@@ -57,8 +58,8 @@ def write_as_a_student(db, writer: int, go, errors) -> None:
         raise
 
 
-def test_twenty_writers_and_fifty_readers_lose_nothing_and_see_no_error(tmp_path):
-    db = tmp_path / "runs.db"
+def test_twenty_writers_and_fifty_readers_lose_nothing_and_see_no_error(store_location):
+    db = store_location
     Store(db).close()  # created (and migrated) once, as the server does before anyone arrives
     mp = multiprocessing.get_context("fork")  # started before any reader thread exists: nothing locked is copied
     go, errors = mp.Event(), mp.Queue()

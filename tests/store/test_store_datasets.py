@@ -81,14 +81,14 @@ def test_an_old_home_keeps_its_datasets_owners_after_the_upgrade(old_home):
     s.close()
 
 
-def test_a_new_home_has_an_empty_datasets_table(tmp_path):
-    s = Store(tmp_path / "runs.db")
+def test_a_new_home_has_an_empty_datasets_table(store_location):
+    s = Store(store_location)
     assert s.datasets.list() == [] and s.datasets.owner_of("x") == ("local", "") and s.datasets.bytes_per_owner() == {}
     s.close()
 
 
-def test_records_replace_count_and_delete(tmp_path):
-    s = Store(tmp_path / "runs.db")
+def test_records_replace_count_and_delete(store_location):
+    s = Store(store_location)
     s.datasets.record("a", ANN, 10)
     s.datasets.record("b", ANN, 5)
     s.datasets.record("c", BOB, 7)

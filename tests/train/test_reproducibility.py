@@ -18,7 +18,7 @@ from resnet_lab.train.members import Callbacks
 from .conftest import TINY, make_data
 
 CFG = TrainConfig(epochs=2, batch_size=16, lr=0.05, log_every=2, grad_norm_every=3, eval_points=3, device="cpu")
-TIMING = {"images_per_s", "compile_s"}  # how fast, not what: the only logged numbers that may differ
+TIMING = {"images_per_s", "compile_s", "train_s"}  # how fast, not what: the only logged numbers that may differ
 
 
 class Curve(Callbacks):

@@ -33,7 +33,7 @@ def submit_entry(store: Store, challenge: Challenge, run_id: int, who: Identity,
         raise EntryRefused(f"there is no run {run_id}") from None
     now = time.time() if now is None else now
     hold = ensure_holdout(challenge)
-    facts = check_entry(challenge, run, who, hold, now)
+    facts = check_entry(challenge, run, who, hold, now, store.runs.last_values([run.id], "train_s").get(run.id))
     _, ids = scheduler.submit(store, JobRequest(
         CHALLENGE_JOB, f"challenge {challenge.id}: score run {run.id}", "auto",
         params={"challenge": challenge.id, "dataset": challenge.dataset, "metric": challenge.metric, "run": run.id},
