@@ -2,8 +2,9 @@
 each with one fake GPU), the lab home on local disk that both nodes see: the lab decides which job starts (owners'
 fair turns), Ray decides where; each worker records its node; a stop from the store reaches a worker on the other
 node; a node killed mid-run leaves its job ``interrupted`` within the reaping time, and the job resumes on the node
-that is left, where it was; a job of two processes runs as one placement group packed on one node (torchrun). Nothing
-is mocked; the jobs are naps (tests/jobs/ray_wiring.py), not training."""
+that is left, where it was; a job of two processes runs as one placement group packed on one node (torchrun); the
+workers share a PostgreSQL store where one can be had. Nothing is mocked; the jobs are naps
+(tests/jobs/ray_wiring.py), not training."""
 
 from __future__ import annotations
 
@@ -152,3 +153,19 @@ def test_a_group_job_is_one_placement_group_packed_on_one_node_running_torchrun(
     wait_for(lambda: not [a for a in ray.util.list_named_actors(all_namespaces=True)
                           if str(a["name"]).startswith(f"job-{group}-")], 30, what="the pair's actor ended")
     assert all(g["state"] == "REMOVED" for g in ray.util.placement_group_table().values())
+
+
+def test_the_workers_of_a_department_share_a_postgresql_store(cluster, lab_home, pg_url, monkeypatch):
+    monkeypatch.setenv("RESNET_LAB_DB", pg_url)  # passed on to every node's workers with the lab's other settings
+    monkeypatch.setenv("RESNET_LAB_KINDS", "tests.jobs.ray_wiring")
+    monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
+    store = Store()
+    try:
+        ids = [naps(store, who, 2, nap_s=0.1) for who in (ADA, BOB)]
+        wait_for(lambda: all(store.jobs.get(j).status == "done" for j in ids), 90, store, "both naps done",
+                 explain=lambda: str([(j.id, j.status, j.error) for j in map(store.jobs.get, ids)]))
+        assert all(node_of(store.jobs.get(j)) for j in ids)
+        assert not (lab_home / "runs.db").exists()  # the records are in PostgreSQL; the home holds the files
+        assert all(Path(store.jobs.get(j).result_path).read_text() == "2 0\n" for j in ids)
+    finally:
+        store.close()
