@@ -36,7 +36,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..paths import job_dir
+from ..paths import job_dir, lab_home
 from ..store import Store, slot_class
 from . import slots
 
@@ -141,6 +141,7 @@ def _lab_env() -> dict[str, str]:
     heartbeat…) and the test/tool settings a worker reads, as this process has them."""
     keep = ("PYTHONUNBUFFERED", "OMP_WAIT_POLICY", "OMP_NUM_THREADS", "PYTHONPATH")
     env = {k: v for k, v in os.environ.items() if (k.startswith("RESNET_LAB_") and k != RAY_NODE_ENV) or k in keep}
+    env["RESNET_LAB_HOME"] = str(lab_home().absolute())  # the same path on every node (symlinks kept)
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_REPO), env.get("PYTHONPATH", "")) if p)
     return env
@@ -204,8 +205,6 @@ class RayLauncher:
         job running with the start-up grace: its worker says hello from the node Ray picks."""
         from ray.experimental.internal_kv import _internal_kv_del
 
-        from .scheduler import _hello_by
-
         ray = self.connect()
         processes = len(slot.split(","))
         one = self._resources(slot)
@@ -216,7 +215,7 @@ class RayLauncher:
         options: dict[str, Any] = {"name": name, "namespace": NAMESPACE, "lifetime": "detached", **one}
         group = None
         try:
-            _internal_kv_del(_refusal_key(env.get("RESNET_LAB_HOME", ""), job_id))  # an earlier start's
+            _internal_kv_del(_refusal_key(env["RESNET_LAB_HOME"], job_id))  # an earlier start's
             if processes > 1:
                 need = "GPU" if slot_class(slot) == "cuda" else "CPU"
                 most = max((n.get("Resources", {}).get(need, 0) for n in self._nodes()), default=0)
@@ -238,7 +237,7 @@ class RayLauncher:
                 ray.util.remove_placement_group(group)
             store.jobs.finish(job_id, "failed", error=f"Ray could not start its worker: {type(e).__name__}: {e}")
             return
-        store.jobs.started(job_id, None, _hello_by())
+        store.jobs.started(job_id, None, time.time())  # no pid yet: the start-up grace counts from now (gone())
 
     def refusal(self, job: Any) -> str | None:
         """The reason a node refused ``job`` (it could not see the lab home), once; None if none did."""
@@ -247,7 +246,7 @@ class RayLauncher:
         from ray.experimental.internal_kv import _internal_kv_del, _internal_kv_get
 
         self.connect()
-        key = _refusal_key(str(os.environ.get("RESNET_LAB_HOME", "")), job.id)
+        key = _refusal_key(str(lab_home().absolute()), job.id)
         why = _internal_kv_get(key)
         if why is None:
             return None
@@ -300,7 +299,7 @@ class JobRunner:
 
         os.environ.update(env)  # this process is the job's alone: the lab's settings, as the lab has them
         os.environ[RAY_NODE_ENV] = ray.get_runtime_context().get_node_id()
-        why = home_refusal(Path(os.environ.get("RESNET_LAB_HOME", "")))
+        why = home_refusal(lab_home())
         worker_env = {k: v for k, v in os.environ.items() if k != RAY_ENV}  # the worker never pumps: see _run
         if why is None and processes > 1 and worker_env.get("CUDA_VISIBLE_DEVICES", "") != "":
             try:
