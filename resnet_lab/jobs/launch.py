@@ -143,6 +143,7 @@ def _lab_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if (k.startswith("RESNET_LAB_") and k != RAY_NODE_ENV) or k in keep}
     env["RESNET_LAB_HOME"] = str(lab_home().absolute())  # the same path on every node (symlinks kept)
     env["PYTHONUNBUFFERED"] = "1"
+    env["OMP_WAIT_POLICY"] = env.get("OMP_WAIT_POLICY") or "PASSIVE"  # as a local worker (slots.worker_env)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_REPO), env.get("PYTHONPATH", "")) if p)
     return env
 
