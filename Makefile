@@ -19,6 +19,7 @@ $(VENV)/.deps: requirements.txt | $(PY)
 	$(PY) -m pip install -r requirements.txt
 	touch $@
 
+# Test tools, and Ray (the cluster tests start a two-node cluster on this machine); `make run` needs neither.
 $(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
 	$(PY) -m pip install -r requirements-dev.txt
 	touch $@

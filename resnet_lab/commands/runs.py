@@ -76,6 +76,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_jobs(args: argparse.Namespace) -> int:
     from ..jobs import pump
     from ..jobs.eta import forecast, pace
+    from ..jobs.launch import host_label
     from ..store import Store
 
     store = Store()
@@ -84,7 +85,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     where = forecast(store)
     paces = {j.id: pace(j) for j in jobs}
     rows = [{"id": j.id, "kind": j.kind, "name": j.name, "owner": j.owner, "owner_name": j.owner_name,
-             "status": j.status, "device": j.device, "slot": j.slot,
+             "status": j.status, "device": j.device, "slot": j.slot, "host": j.host,
              "world_size": j.world_size, "progress": j.progress, "total": j.total, "unit": j.unit, "error": j.error,
              "per_s": paces[j.id][0] if paces[j.id] else None, "left_s": paces[j.id][1] if paces[j.id] else None,
              "runs": [r.id for r in store.runs.of_job(j.id)], "queue": where[j.id].to_dict() if j.id in where else None}
@@ -95,8 +96,9 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     for row in rows:
         queue = f"  [{row['queue']['text']}]" if row["queue"] else ""
         whose = f"  ({row['owner_name'] or row['owner']})" if row["owner"] != LOCAL else ""
+        host = host_label(row["host"]) if row["status"] == "running" else None  # a worker on a cluster's node
         print(f"{row['id']:>5}  {row['kind']:<10} {row['status']:<11} {row['name']}{whose}  {row['progress']}/"
-              f"{row['total'] or '?'} {row['unit']}" + queue)
+              f"{row['total'] or '?'} {row['unit']}" + queue + (f"  on {host}" if host else ""))
     return 0
 
 

@@ -36,7 +36,7 @@ from typing import Iterable, Literal, Mapping, Sequence
 from ..fmt import format_duration
 from ..identity import LOCAL
 from ..store import Job, Store
-from . import slots
+from . import launch
 from .scheduler import FROM_SETTINGS, queue_caps, uncapped_owners
 from .turns import Uncapped, Waiting, machine_only, pick, turn_order
 
@@ -217,7 +217,7 @@ def forecast(store: Store, capacity: Mapping[str, int] | None = None, now: float
     turn it takes; ``work``, when given, lets its own duration be learned as a queued job's is).
     ``max_running_per_owner``: default the class's settings, as :func:`resnet_lab.jobs.pump` uses (and, as it
     does, a teacher's jobs are not held by it: :func:`resnet_lab.jobs.scheduler.uncapped_owners`)."""
-    capacity = dict(capacity if capacity is not None else slots.capacity())
+    capacity = dict(capacity if capacity is not None else launch.launcher().capacity())  # the claim's lanes
     now = time.time() if now is None else now
     if max_running_per_owner == FROM_SETTINGS:
         max_running_per_owner = queue_caps()[1]

@@ -7,7 +7,9 @@ SQLite ``BEGIN IMMEDIATE`` transaction, so two pumps never start the same job. E
 own process, ``python -m resnet_lab.jobs.worker JOB_ID``, whatever its kind. A job of ``world_size``
 N > 1 (of a kind that runs as a group) takes N slots and runs as one group of N such processes started by torchrun
 (``python -m torch.distributed.run --nproc_per_node N ... -m resnet_lab.jobs.worker JOB_ID``); its rank 0
-is the job's worker as far as the store knows (pid, heartbeat, final status).
+is the job's worker as far as the store knows (pid, host, heartbeat, final status). Where the worker runs is the
+launcher's business (:mod:`.launch`): a process of this machine by default, a Ray cluster's node when
+``RESNET_LAB_RAY`` is set; the reaper then trusts a pid only for a worker that ran on this machine.
 
 Owners take fair turns (:func:`resnet_lab.jobs.turns.turn_order`), within the class's caps
 (:func:`queue_caps`): so many jobs waiting or running per owner, checked when one is queued
@@ -28,17 +30,15 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from ..identity import MACHINE, Identity, require
-from ..paths import job_dir
 from ..store import RESUMABLE, Job, QueueFull, Store
 from ..store.jobs import queue_full_message
-from . import handlers, slots, turns
+from . import handlers, launch, slots, turns
 from .handlers import Created, JobKind
 
 HEARTBEAT_S = float(os.environ.get("RESNET_LAB_HEARTBEAT_S", "2.0"))  # worker heartbeat period
 STALE_AFTER_S = max(3 * HEARTBEAT_S, 6.0)  # no heartbeat for this long: the worker is gone
 START_GRACE_S = 60.0  # a claimed job whose worker has not yet said hello is not stale before this
-_children: dict[int, subprocess.Popen] = {}  # workers this process started (polled so none is left a zombie)
-_REPO = Path(__file__).resolve().parents[2]
+_children: dict[int, subprocess.Popen] = launch._children  # local workers this process started (polled: no zombie)
 FROM_SETTINGS: Literal["settings"] = "settings"  # a cap argument's default: the class's settings decide
 
 
@@ -159,7 +159,7 @@ def pump(store: Store | None = None, capacity: Mapping[str, int] | None = None,
             del _children[pid]
     reap(store)
     started = []
-    for job_id, slot in turns.claim(store, capacity if capacity is not None else slots.capacity(), cap,
+    for job_id, slot in turns.claim(store, capacity if capacity is not None else launch.launcher().capacity(), cap,
                                     uncapped_owners()):
         spawn(store, job_id, slot)
         started.append(job_id)
@@ -192,20 +192,9 @@ def worker_command(job_id: int, processes: int = 1) -> list[str]:
 
 def spawn(store: Store, job_id: int, slot: str) -> None:
     """Start the worker of a claimed job on ``slot`` (its log: ``$RESNET_LAB_HOME/jobs/<id>/worker.log``); a job
-    on several slots ("cuda:0,cuda:1") as one torchrun group, one process per slot."""
-    try:
-        d = job_dir(job_id)
-        d.mkdir(parents=True, exist_ok=True)
-        with open(d / "worker.log", "ab") as log:
-            proc = subprocess.Popen(worker_command(job_id, len(slot.split(","))),
-                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, cwd=_REPO,
-                                    env={**os.environ, "PYTHONUNBUFFERED": "1", **slots.worker_env(slot)})
-    except OSError as e:  # the job must not stay "running" with no worker
-        store.jobs.finish(job_id, "failed", error=f"Its worker could not be started: {e}")
-        return
-    _children[proc.pid] = proc
-    store.jobs.started(job_id, proc.pid, _hello_by())
+    on several slots ("cuda:0,cuda:1") as one torchrun group, one process per slot. The configured launcher
+    (:func:`resnet_lab.jobs.launch.launcher`) decides where: here, or on a Ray cluster's node."""
+    launch.launcher().spawn(store, job_id, slot, worker_command(job_id, len(slot.split(","))))
 
 
 def pid_alive(pid: int) -> bool:
@@ -223,10 +212,12 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def gone(pid: int | None, heartbeat_at: float | None, now: float) -> str | None:
+def gone(pid: int | None, heartbeat_at: float | None, now: float, host: str | None = None) -> str | None:
     """Why a running job's worker counts as gone, or None while it is alive. Claimed with no worker started
-    yet (no pid), it has START_GRACE_S; started, the heartbeat timeout (see _hello_by)."""
-    if pid is not None and not pid_alive(pid):
+    yet (no pid), it has START_GRACE_S; started, the heartbeat timeout (see _hello_by). Its pid is looked at only
+    when it ran on this machine (``host``: where it said hello; a worker on another node is judged by its heartbeat).
+    """
+    if pid is not None and launch.ran_here(host) and not pid_alive(pid):
         return "its worker process ended unexpectedly"
     if heartbeat_at is not None and now - heartbeat_at > (STALE_AFTER_S if pid is not None else START_GRACE_S):
         return f"its worker sent no heartbeat for {now - heartbeat_at:.0f} s"
@@ -234,12 +225,18 @@ def gone(pid: int | None, heartbeat_at: float | None, now: float) -> str | None:
 
 
 def reap(store: Store, now: float | None = None) -> list[int]:
-    """Mark running jobs whose worker is gone (dead pid, or no heartbeat) as ``interrupted``, with their
-    runs; returns those jobs' ids, newest first."""
+    """Mark running jobs whose worker is gone (dead pid here, no heartbeat, or lost by the cluster engine) as
+    ``interrupted``, with their runs; returns those jobs' ids, newest first. A job the cluster's node refused (it
+    cannot see the lab home) fails with that reason."""
     now = time.time() if now is None else now
     lost = []
+    engine = launch.launcher()
     for job in store.jobs.list(statuses=["running"]):
-        why = gone(job.pid, job.heartbeat_at, now)
+        refused = engine.refusal(job)
+        if refused:  # the node picked for it could not run it: said in its words, not as a lost worker
+            store.jobs.finish(job.id, "failed", error=refused)
+            continue
+        why = gone(job.pid, job.heartbeat_at, now, job.host) or engine.lost(job)
         if why:
             then = "Resume continues from the last checkpoint." if _resumable(job.kind) \
                 else "Start it again to recompute."

@@ -57,9 +57,25 @@ def _base_devices() -> list[str] | None:
     return [d.strip() for d in raw.split(",") if d.strip()] if raw else None
 
 
+def setting(name: str, default: int, lo: int) -> int:
+    """A whole-number setting from the environment (``default`` when unset; ValueError below ``lo``)."""
+    return _setting(name, default, lo)
+
+
+def jobs_per_gpu() -> int:
+    """Jobs one GPU runs at once (``RESNET_LAB_JOBS_PER_GPU``)."""
+    return _setting("RESNET_LAB_JOBS_PER_GPU", DEFAULT_JOBS_PER_GPU, 1)
+
+
 def gpu_count() -> int:
-    """GPUs the lab may use: those visible, at most RESNET_LAB_GPUS."""
-    visible = _visible_gpus()
+    """GPUs the lab may use: those visible (under Ray, ``RESNET_LAB_RAY``: the cluster's live nodes' GPUs), at
+    most RESNET_LAB_GPUS."""
+    if os.environ.get("RESNET_LAB_RAY", "").strip():
+        from .launch import launcher  # here: Ray is asked only when configured
+
+        visible = launcher().gpus()  # type: ignore[attr-defined]
+    else:
+        visible = _visible_gpus()
     cap = _setting("RESNET_LAB_GPUS", visible, 0)
     return min(visible, cap)
 
@@ -67,7 +83,7 @@ def gpu_count() -> int:
 def capacity(gpus: int | None = None) -> dict[str, int]:
     """{slot: jobs it may run at once}, for ``gpus`` GPUs (default: :func:`gpu_count`)."""
     n = gpu_count() if gpus is None else gpus
-    per_gpu = _setting("RESNET_LAB_JOBS_PER_GPU", DEFAULT_JOBS_PER_GPU, 1)
+    per_gpu = jobs_per_gpu()
     return {"cpu": _setting("RESNET_LAB_JOBS_PER_CPU", DEFAULT_JOBS_PER_CPU, 1),
             **{f"cuda:{i}": per_gpu for i in range(n)},
             NET: _setting("RESNET_LAB_DOWNLOADS_AT_ONCE", DEFAULT_DOWNLOADS_AT_ONCE, 1)}

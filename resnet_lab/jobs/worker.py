@@ -1,8 +1,10 @@
 """The one worker harness: ``python -m resnet_lab.jobs.worker JOB_ID`` runs one claimed job of any kind.
 
-It records its pid, beats a heartbeat from a side thread (which also watches the store's stop flag),
-turns SIGTERM into a graceful stop, hands the job to its kind's handler (:mod:`resnet_lab.jobs.handlers`)
-with a throttled progress channel, and ends the job with a status and a message:
+It first checks that the lab home it was given is there (a node of a cluster that cannot see the shared home would
+otherwise make an empty one: :func:`resnet_lab.jobs.launch.home_refusal`), records its pid and host, beats a
+heartbeat from a side thread (which also watches the store's stop flag), turns SIGTERM into a graceful stop,
+hands the job to its kind's handler (:mod:`resnet_lab.jobs.handlers`) with a throttled progress channel, and ends
+the job with a status and a message:
 
 - ``done``, or ``stopped`` (a stop request or SIGTERM: the handler saved what it had);
 - ``failed``: any exception, as "TypeName: message" (the traceback goes to the job's log); a handler's
@@ -11,7 +13,8 @@ with a throttled progress channel, and ends the job with a status and a message:
 
 A job that ran start to finish teaches the lab its speed (seconds per unit of ``work``) for later
 estimates. Whatever happens, the worker then lets go of what the job held (its objects, the GPU memory
-torch keeps cached) and finally pumps the queue so the next queued job starts.
+torch keeps cached) and finally pumps the queue so the next queued job starts (under Ray, the job's actor pumps
+once the worker has ended: it is connected to the cluster already).
 
 A job run as a group (torchrun started ``world_size`` workers: ``RANK``/``WORLD_SIZE`` in the environment)
 has one voice: rank 0 does all of the above; the other ranks run the same handler with a context that
@@ -32,8 +35,10 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
+from ..paths import lab_home
 from ..store import Store, slot_class
 from .handlers import JobContext, JobFailed, handler_for
+from .launch import RAY_NODE_ENV, die_with_parent, home_refusal, worker_host
 from .scheduler import HEARTBEAT_S, pump
 
 PROGRESS_EVERY_S = 0.3  # at most this often a progress write (plus the last one)
@@ -127,7 +132,7 @@ def run_job(job_id: int, store: Store | None = None) -> str:
         return job.status
     _, world = group_env()
     began = time.time()
-    store.jobs.started(job_id, os.getpid(), began)
+    store.jobs.started(job_id, os.getpid(), began, host=worker_host())
     ctx = JobContext(job=job, store=store, device=slot_class(job.slot or job.device), progress=Progress(store, job_id),
                      world_size=world)
     if job.stop_requested:
@@ -181,6 +186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) != 1 or not args[0].isdigit():
         print("usage: python -m resnet_lab.jobs.worker JOB_ID", file=sys.stderr)
         return 2
+    refusal = home_refusal(lab_home())
+    if refusal is not None:  # opening the store would create an empty lab home here
+        print(f"error: {refusal}", file=sys.stderr)
+        return 3
+    if os.environ.get(RAY_NODE_ENV):
+        die_with_parent()  # started by a job's actor (or by torchrun under one): it goes when they go
     store = Store()
     rank, world = group_env()
     if rank > 0:
@@ -198,7 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e.args[0]}", file=sys.stderr)
         return 2
     finally:
-        pump(store)  # hand the slot to the next queued job
+        if not os.environ.get(RAY_NODE_ENV):
+            pump(store)  # hand the slot to the next queued job (under Ray, the job's actor does)
         store.close()
     return 0
 

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 from . import dialect
 
 BUSY_TIMEOUT_MS = 30_000
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """1: the unversioned layout (runs with ``twin_of``, a separate ``tasks`` table, absolute paths);
 2: one ``jobs`` table for every kind of background work (a training job may span several devices:
 ``world_size`` processes, its ``slot`` one per process), runs linked to their job and partner, paths
@@ -41,7 +41,9 @@ fingerprint (the same job finished earlier is offered instead of training a copy
 4: ``datasets``: who uploaded each imported dataset and the upload's size (before, in each dataset's own
 ``.lab.json`` file: the migration reads them into the table);
 5: ``challenges`` (a class's challenges opened from a form or a file) and ``challenge_entries`` (a student's run
-submitted to one, with its public and private scores on the hidden split)."""
+submitted to one, with its public and private scores on the hidden split);
+6: a job's ``host``: the machine (and Ray node) its worker said hello from, so a lab whose workers run on several
+machines judges a worker by its heartbeat, not by a pid of another machine, and shows where each job runs."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -60,6 +62,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at REAL,
     heartbeat_at REAL,
     pid INTEGER,
+    host TEXT,
     error TEXT,
     stop_requested INTEGER NOT NULL DEFAULT 0,
     progress INTEGER NOT NULL DEFAULT 0,
@@ -377,8 +380,15 @@ def _v4_to_v5(con: sqlite3.Connection, home: Path) -> None:
             con.execute(stmt)
 
 
+def _v5_to_v6(con: Any, home: Path) -> None:
+    """A job's ``host`` (where its worker runs): a new column, empty for the jobs of before (their workers ran
+    on this machine). A database coming from schema 1 has it already (its jobs table was made by this SCHEMA)."""
+    if "host" not in _columns(con, "jobs"):
+        con.execute("ALTER TABLE jobs ADD COLUMN host TEXT")
+
+
 MIGRATIONS: dict[int, Callable[[Any, Path], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4,
-                                                                      4: _v4_to_v5}
+                                                      4: _v4_to_v5, 5: _v5_to_v6}
 """version -> the step that upgrades a database of that version to the next one. A step gets the transaction's
 connection (SQLite's, or PostgreSQL's :class:`.dialect.Connection`: ``_dialect(con)`` tells) and the lab home; it
 writes portable SQL (``ALTER TABLE ... ADD COLUMN`` and ``CREATE TABLE`` in SQLite's types are translated), and

@@ -226,7 +226,7 @@ class JobStore:
             for job, chosen in choose(queued, turns, capacity, free, running):
                 slot = ",".join(chosen)
                 con.execute("UPDATE jobs SET status='running', slot=?, heartbeat_at=?, started_at=COALESCE(started_at,"
-                            " ?), stop_requested=0, pid=NULL, at_back=0 WHERE id=? AND status='queued'",
+                            " ?), stop_requested=0, pid=NULL, host=NULL, at_back=0 WHERE id=? AND status='queued'",
                             (slot, now, now, job.id))
                 con.execute("UPDATE runs SET status='running', device=?, started_at=COALESCE(started_at, ?)"
                             " WHERE job_id=? AND status='queued'", (slot, now, job.id))
@@ -252,10 +252,11 @@ class JobStore:
         """{slot: processes of running jobs on it} (a job of several processes counts once on each of its slots)."""
         return self._lanes(self.db.con)
 
-    def started(self, job_id: int, pid: int, heartbeat_at: float) -> None:
-        """Record the worker process of a claimed job."""
+    def started(self, job_id: int, pid: int | None, heartbeat_at: float, host: str | None = None) -> None:
+        """Record the worker process of a claimed job (and the machine it runs on, when known)."""
         with self.db.tx(exclusive=False) as con:
-            con.execute("UPDATE jobs SET pid=?, heartbeat_at=? WHERE id=?", (pid, heartbeat_at, job_id))
+            con.execute("UPDATE jobs SET pid=?, heartbeat_at=?, host=COALESCE(?, host) WHERE id=?",
+                        (pid, heartbeat_at, host, job_id))
 
     def beat(self, job_id: int) -> bool:
         """The worker is alive; returns whether it has been asked to stop."""

@@ -93,6 +93,7 @@ class Job:
     queued_at: float | None = None  # when it joined the queue last (created, resumed, or moved to the back)
     fingerprint: str | None = None  # its settings (model, data, training, seed): the same job has the same one
     at_back: bool = False  # moved to the back while queued: it starts after every job waiting at that time
+    host: str | None = None  # where its worker runs or ran: the machine's name (and "ray:NODE" under Ray)
 
     @property
     def active(self) -> bool:
@@ -143,7 +144,8 @@ def job_from_row(row: sqlite3.Row, abspath: Callable[[str | None], str | None]) 
         stop_requested=bool(row["stop_requested"]), progress=row["progress"], total=row["total"], unit=row["unit"],
         result_path=abspath(row["result_path"]), resumes=row["resumes"], work=_loads(row["work_json"]),
         estimate_s=row["estimate_s"], world_size=row["world_size"], owner=row["owner"], owner_name=row["owner_name"],
-        queued_at=row["queued_at"], fingerprint=row["fingerprint"], at_back=bool(row["at_back"]))
+        queued_at=row["queued_at"], fingerprint=row["fingerprint"], at_back=bool(row["at_back"]),
+        host=row["host"])
 
 
 def experiment_from_row(row: sqlite3.Row) -> Experiment:

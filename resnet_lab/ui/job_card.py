@@ -15,6 +15,7 @@ from .. import jobs
 from ..identity import Identity, NotAllowed
 from ..fmt import format_bytes, format_duration
 from ..jobs.eta import forecast, pace
+from ..jobs.launch import host_label
 from ..jobs.slots import resolve_device
 from ..store import RESUMABLE, Job, Store
 from .common import plain
@@ -82,7 +83,9 @@ def job_card(s: Store, job: Job, who: Identity, error_key: str, parts: Sequence[
     st.markdown(" · ".join(f"{STATUS_ICON.get(status, '')} {text}: **{status}**" for status, text in parts))
     place = queue_place(s, job)
     when = f" · {place.describe()}" if place is not None else ""
-    st.progress(job.fraction, text=progress_text(job, label) + when)
+    host = host_label(job.host) if job.active else None  # a worker on another machine (a cluster's node)
+    where = f" · on {plain(host)}" if host else ""
+    st.progress(job.fraction, text=progress_text(job, label) + when + where)
     can_resume, refusal = resume_offer(s, job) if resumable else (False, None)
     why = not_yours(job, who)
     if why is not None:  # someone else's: whose it is, no button (the jobs layer would refuse anyway)
