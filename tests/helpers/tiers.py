@@ -21,6 +21,7 @@ PROCESS_MODULES = {
     "jobs/test_jobs_processes.py",
     "jobs/test_jobs_reap.py",
     "jobs/test_ray_cluster.py",
+    "jobs/test_jobs_hosts.py",
     "jobs/test_resume_failed_processes.py",
     "store/test_store_concurrency.py",
     "store/test_store_postgres_processes.py",
