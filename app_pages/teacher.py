@@ -18,6 +18,7 @@ from resnet_lab.downloads import class_needs, prepare
 from resnet_lab.fmt import format_bytes, format_load
 from resnet_lab.identity import NotAllowed
 from resnet_lab.jobs.eta import Forecast, forecast
+from resnet_lab.jobs.launch import launcher as job_launcher
 from resnet_lab.jobs.slots import devices_status
 from resnet_lab.store import ACTIVE, RESUMABLE, Job, Store
 from resnet_lab.train import launcher
@@ -248,6 +249,17 @@ def device_rows(s: Store) -> list[dict]:
     return rows
 
 
+def machine_rows(s: Store) -> list[dict]:
+    """The machines table: each machine the jobs run on (this one, or every node of the Ray cluster) with its GPUs,
+    the share of them the lab's jobs hold now, and the running jobs whose worker is there."""
+    rows = []
+    for m in job_launcher().machines(s.jobs.list(statuses=["running"], oldest_first=True)):
+        rows.append({"machine": m.name, "state": "up" if m.alive else "lost", "GPUs": f"{m.gpus:g}",
+                     "GPUs held": m.gpus_held / m.gpus if m.gpus_held is not None and m.gpus else None,
+                     "CPUs": f"{m.cpus:g}", "jobs": ", ".join(f"#{j}" for j in m.jobs) or "—"})
+    return rows
+
+
 @st.fragment(run_every=5)
 def queue_and_devices() -> None:
     s = store()
@@ -265,6 +277,14 @@ def queue_and_devices() -> None:
                  placeholder="—", column_config={"busy": st.column_config.ProgressColumn(
                      min_value=0, max_value=1, format="percent",
                      help="GPU: busy time. CPU: 1-minute load average over its cores, at most all of them.")})
+    st.subheader("Machines")
+    st.dataframe(pd.DataFrame(machine_rows(s)), hide_index=True, width="stretch", key="teacher_machines",
+                 placeholder="—", column_config={"GPUs held": st.column_config.ProgressColumn(
+                     min_value=0, max_value=1, format="percent",
+                     help="The share of the machine's GPUs the lab's running jobs hold now (Ray's books on a "
+                          "cluster).")})
+    st.caption("Where the jobs run: this machine, or each node of the Ray cluster the lab hands its jobs to "
+               "(RESNET_LAB_RAY); a lost node's jobs are interrupted and resume on another.")
 
 
 PREPARE_KEY = "teacher_prepare"  # the entries ticked for Prepare for class

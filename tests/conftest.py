@@ -21,6 +21,7 @@ def lab_home(tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("RESNET_LAB_HOME", str(home))
     monkeypatch.delenv(DB_ENV, raising=False)  # the embedded default, unless a test asks for PostgreSQL (engine)
+    monkeypatch.delenv("RESNET_LAB_RAY", raising=False)  # local workers, unless a test starts a Ray cluster
     return home
 
 

@@ -2,6 +2,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -140,3 +142,22 @@ def test_eta_bench_quick_json_compares_every_prediction_with_what_happened():
         assert row["status"] == "done" and row["end"]["range_s"] is None and row["end"]["predicted_s"] > 0
         assert row["end"]["actual_s"] > 0 and (row["end"]["ratio"] is None or row["end"]["ratio"] > 0)
     assert timed["end"]["predicted"] >= 1 and timed["end"]["median_error_x"] >= 1
+
+
+def test_cluster_bench_quick_json_runs_the_same_jobs_locally_and_on_a_two_node_ray_cluster():
+    import json
+
+    pytest.importorskip("ray")
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "cluster.py"), "--quick", "--json"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads(r.stdout)
+    assert report["jobs"] == 8 and report["owners"] == 4 and report["lanes"] == 2
+    for path in ("local", "ray"):  # what is asserted is what was recorded, never a timing
+        x = report[path]
+        assert x["path"] == path and x["done"] == 8 and x["lost"] == x["doubled"] == 0
+        assert x["dispatched_in_first_pump"] == 2 and x["fair_turns"] is True  # two lanes; owners took turns
+        assert sorted(x["start_order_owners"]) == sorted(str(i) for i in (1, 1, 2, 2, 3, 3, 4, 4))
+        assert x["start_order_owners"][:4] == ["1", "2", "3", "4"]  # every owner's first before anyone's second
+        assert x["delay_s_median"] is not None and x["delay_s_median"] > 0
+    assert set(report["passed"]) == {"added_start", "nothing_lost", "fair_turns"} and report["passed"]["nothing_lost"]

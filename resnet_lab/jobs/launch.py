@@ -33,8 +33,9 @@ import threading
 import time
 import traceback
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Iterable, Protocol
 
 from ..paths import job_dir, lab_home
 from ..store import Store, slot_class
@@ -45,6 +46,55 @@ RAY_NODE_ENV = "RESNET_LAB_RAY_NODE"  # set for a worker started by Ray: the nod
 NAMESPACE = "resnet_lab"  # the Ray namespace of the lab's actors (one per running job)
 _REPO = Path(__file__).resolve().parents[2]
 _children: dict[int, subprocess.Popen] = {}  # local workers this process started (polled so none is left a zombie)
+
+
+@dataclass(frozen=True)
+class Machine:
+    """One machine (a Ray node, or this machine) as the teacher sees the cluster: what it has, what the lab's jobs
+    hold of it now, and which running jobs' workers are there."""
+
+    name: str  # "gpu-2", "gpu-2 (Ray node 5f0c1e2a)"
+    node: str | None  # the Ray node's id (None: this machine, local processes)
+    alive: bool
+    gpus: float  # GPUs it has (fake ones on a test cluster count too)
+    gpus_held: float | None  # GPUs the lab's jobs hold now (Ray's books; here: lanes in use over jobs per GPU)
+    cpus: float
+    jobs: tuple[int, ...]  # running jobs whose worker said hello from there
+
+
+def machines_of(running: Iterable[Any], nodes: list[dict[str, Any]], held: dict[str, float]) -> list[Machine]:
+    """The machines table from the running jobs (anything with ``.id`` and ``.host``) and Ray's nodes (``ray.nodes()``
+    rows) with the GPUs held on each (node id -> GPUs), or, with no nodes, this machine alone. A running job whose
+    host names no known node (a worker on another app server's machine) gets a row of its own."""
+    rows: dict[str, dict[str, Any]] = {}
+    for n in nodes:
+        res = n.get("Resources", {})
+        node = str(n["NodeID"])
+        rows[node] = dict(name=f"{n.get('NodeManagerHostname', '?')} (Ray node {node[:8]})", node=node,
+                          alive=bool(n.get("Alive")), gpus=float(res.get("GPU", 0)), gpus_held=held.get(node),
+                          cpus=float(res.get("CPU", 0)), jobs=[])
+    if not nodes:
+        rows[""] = dict(name=hostname(), node=None, alive=True, gpus=float(slots.gpu_count()), gpus_held=None,
+                        cpus=float(os.cpu_count() or 1), jobs=[])
+    for job in running:
+        host = job.host or ""
+        machine, _, node = host.partition(" ray:")
+        if node and node in rows:
+            key = node
+        elif not nodes and (not host or machine == hostname()):
+            key = ""  # this machine's local worker (or one not said hello yet)
+        else:
+            key = f"host:{host}"
+        if key not in rows:
+            rows[key] = dict(name=host_label(host) or "starting (no node yet)", node=node or None, alive=True,
+                             gpus=0.0, gpus_held=None, cpus=0.0, jobs=[])
+        rows[key]["jobs"].append(job.id)
+    if not nodes:
+        here = rows[""]
+        gpu_lanes = sum(1 for job in running for slot in getattr(job, "slots", ()) if slot.startswith("cuda:")
+                        and job.id in here["jobs"])
+        here["gpus_held"] = gpu_lanes / slots.jobs_per_gpu() if here["gpus"] else None
+    return [Machine(**{**r, "jobs": tuple(sorted(r["jobs"]))}) for r in rows.values()]
 
 
 class Launcher(Protocol):
@@ -64,6 +114,10 @@ class Launcher(Protocol):
 
     def refusal(self, job: Any) -> str | None:
         """Why the place picked for a running job refused to run it (None: it did not)."""
+        ...
+
+    def machines(self, running: Iterable[Any]) -> list[Machine]:
+        """The machines jobs run on, with the ``running`` jobs' places (see :class:`Machine`)."""
         ...
 
 
@@ -135,6 +189,9 @@ class LocalLauncher:
     def refusal(self, job: Any) -> str | None:
         return None  # this machine's worker fails its job itself
 
+    def machines(self, running: Iterable[Any]) -> list[Machine]:
+        return machines_of(list(running), [], {})
+
 
 def _lab_env() -> dict[str, str]:
     """The environment a job's worker gets on any node: the lab's settings (``RESNET_LAB_*``: its home, wiring,
@@ -186,6 +243,24 @@ class RayLauncher:
         lanes = slots.capacity(slots.gpu_count())  # the cluster's GPUs, at most RESNET_LAB_GPUS
         lanes["cpu"] *= max(1, sum(1 for n in self._nodes() if n.get("Resources", {}).get("CPU", 0) > 0))
         return lanes
+
+    def machines(self, running: Iterable[Any]) -> list[Machine]:
+        """Every node Ray knows (a lost one shown as not alive), with the GPUs held on each: its total less what Ray
+        has free there now."""
+        ray = self.connect()
+        nodes = list(ray.nodes())
+        held: dict[str, float] = {}
+        try:  # Ray's per-node view of free resources (what ray.available_resources() sums)
+            from ray._private.state import state as ray_state
+
+            free = ray_state.available_resources_per_node()
+        except (ImportError, AttributeError):
+            free = None
+        if free is not None:
+            for n in nodes:
+                if n.get("Alive") and "GPU" in n.get("Resources", {}):
+                    held[str(n["NodeID"])] = n["Resources"]["GPU"] - free.get(n["NodeID"], {}).get("GPU", 0.0)
+        return machines_of(list(running), nodes, held)
 
     def gpus(self) -> int:
         """GPUs of the cluster's live nodes (the lab's GPU count under Ray)."""

@@ -3,6 +3,7 @@ student may do to someone else's jobs (nothing, whatever the page, the widget st
 teacher page, lessons (hidden controls, bounded ranges), the shared result, and names shown as text."""
 
 import re
+import socket
 import tomllib
 from pathlib import Path
 
@@ -327,6 +328,8 @@ def test_the_teacher_page_refuses_a_student_even_by_its_url(classroom):
     assert set(people["name"]) == {"Alice", NASTY}  # a table cell: text
     devices = next(d.value for d in at.dataframe if "utilisation" in d.value.columns)
     assert devices["slot"].iloc[0] == "cpu" and devices["jobs"].iloc[0].endswith("of 1")
+    machines = next(d.value for d in at.dataframe if "machine" in d.value.columns)  # no cluster: this machine
+    assert list(machines["machine"]) == [socket.gethostname()] and list(machines["state"]) == ["up"]
 
 
 def test_the_gallery_shows_every_finished_run_with_its_owner_and_a_mine_filter(classroom, lab_home):

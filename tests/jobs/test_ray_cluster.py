@@ -54,6 +54,7 @@ def cluster():
 @pytest.fixture
 def lab(cluster, lab_home, monkeypatch):
     """A lab home on this disk (both nodes see it) whose jobs run on the cluster: one job per GPU, fast beats."""
+    monkeypatch.setenv("RESNET_LAB_RAY", cluster.address)  # (every other test's lab home runs local workers)
     monkeypatch.setenv("RESNET_LAB_KINDS", "tests.jobs.ray_wiring")
     monkeypatch.setenv("RESNET_LAB_JOBS_PER_GPU", "1")
     monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
@@ -101,6 +102,13 @@ def test_a_stop_reaches_the_other_node_and_a_lost_node_interrupts_its_job_which_
 
     def owner(job_id: int) -> Identity:
         return ADA if job_id == first else BOB
+
+    # the Teacher page's machines: both nodes, each with its GPU held by the job whose worker is there
+    machines = {m.node: m for m in launch.launcher().machines(lab.jobs.list(statuses=["running"]))}
+    head = next(n for n in machines if n != second)
+    assert set(machines) == {head, second} and all(m.alive and m.gpus == 1 for m in machines.values())
+    assert (machines[second].jobs, machines[head].jobs) == ((there,), (here,))
+    assert machines[second].gpus_held == machines[head].gpus_held == 1
 
     # a stop asked in the store reaches the worker on the second node, which stops between two naps
     stop(there, lab, by=owner(there))
@@ -157,6 +165,7 @@ def test_a_group_job_is_one_placement_group_packed_on_one_node_running_torchrun(
 
 def test_the_workers_of_a_department_share_a_postgresql_store(cluster, lab_home, pg_url, monkeypatch):
     monkeypatch.setenv("RESNET_LAB_DB", pg_url)  # passed on to every node's workers with the lab's other settings
+    monkeypatch.setenv("RESNET_LAB_RAY", cluster.address)  # (every other test's lab home runs local workers)
     monkeypatch.setenv("RESNET_LAB_KINDS", "tests.jobs.ray_wiring")
     monkeypatch.setenv("RESNET_LAB_HEARTBEAT_S", "0.5")
     store = Store()
