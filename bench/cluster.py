@@ -104,12 +104,12 @@ def one_path(path: str, home: Path, jobs: int, owners: int, nap_s: float, timeou
     first_starts = [starts[i][0] for i in order]
     delays = [s - e for s, e in zip(first_starts[LANES:], ends)]
     owner_of = {i: every[i].owner for i in ids}
-    claimed = sorted((i for i in ids if every[i].started_at), key=lambda i: (every[i].started_at, i))
-    seen: dict[str, int] = {}
-    rounds = []
-    for i in claimed:  # the round of each claim (one at a time, under the store's lock): the owner's how-many-th
-        seen[owner_of[i]] = seen.get(owner_of[i], 0) + 1
-        rounds.append(seen[owner_of[i]])
+    round_of: dict[int, int] = {}  # each job's round: the owner's how-many-th job it is, in the order submitted
+    for i in ids:
+        round_of[i] = sum(owner_of[j] == owner_of[i] for j in ids if j <= i)
+    # the claims in order; the jobs one pump claims share a start time, so among them the round decides
+    claimed = sorted((i for i in ids if every[i].started_at), key=lambda i: (every[i].started_at, round_of[i]))
+    rounds = [round_of[i] for i in claimed]
     store.close()
     return {"path": path, "jobs": jobs, "owners": owners, "dispatched_in_first_pump": len(started),
             "dispatch_per_s": round(len(started) / dispatch_s, 1) if started and dispatch_s > 0 else None,
