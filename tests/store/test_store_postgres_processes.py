@@ -80,3 +80,52 @@ def test_a_real_worker_trains_a_job_on_the_server_database(pg_url, lab_home, mon
     job = s.jobs.of_run(a)
     assert job.status == "done" and job.heartbeat_at >= job.started_at
     s.close()
+
+
+# --- fair turns across several schedulers (two app servers on one store) -----------------------------------------
+
+OWNERS = 3
+EACH = 4
+
+
+def claim_in_turns(location, home, go, out) -> None:
+    """One scheduler (an app server's pump): claims by the lab's own fair-turns policy, one lane, and ends each job at
+    once so the lane frees for the next claim, by whichever scheduler comes first."""
+    from resnet_lab.jobs import turns
+
+    go.wait(60)
+    s = Store(location, home=home) if isinstance(location, str) else Store(location)
+    mine = []
+    while s.db.con.execute("SELECT COUNT(*) FROM jobs WHERE status='queued'").fetchone()[0]:
+        for job, _slot in turns.claim(s, {"cpu": 1}):
+            mine.append(job)
+            s.jobs.finish(job, "done")
+        time.sleep(0.02)  # a pump now and then: the two schedulers' claims interleave
+    s.close()
+    out.put(mine)
+
+
+def test_owners_take_turns_across_several_schedulers_sharing_one_store(store_location, lab_home):
+    from resnet_lab.identity import Identity
+
+    s = Store(store_location)
+    people = [Identity(f"class:{i}", f"S{i}", source="class") for i in range(1, OWNERS + 1)]
+    for who in people:  # owner by owner: first come, first served would run one owner's four back to back
+        for k in range(EACH):
+            s.jobs.create("train", f"{who.name}-{k}", "cpu", owner=who, then=seed(runs=[run()]))
+    s.close()
+    mp = multiprocessing.get_context("fork")
+    go, out = mp.Event(), mp.Queue()
+    procs = [mp.Process(target=claim_in_turns, args=(store_location, str(lab_home), go, out)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    go.set()
+    claimed = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(30)
+    assert sorted(j for mine in claimed for j in mine) == list(range(1, OWNERS * EACH + 1))  # each once
+    assert all(claimed), "one scheduler claimed everything: the test proved nothing about two"
+    s = Store(store_location)
+    order = [j.owner for j in sorted(s.jobs.list(limit=100), key=lambda j: (j.started_at, j.id))]
+    assert order == [p.owner for p in people] * EACH  # every owner's k-th job before anyone's k+1-th
+    s.close()
