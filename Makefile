@@ -10,7 +10,7 @@ PORT   ?= 8501
 TEST_WORKERS ?= 2
 PYTEST := $(PY) -m pytest -n $(TEST_WORKERS)
 
-.PHONY: run test test-fast venv dev browser postgres nginx axe tensorboard clean
+.PHONY: run test test-fast venv dev system browser postgres nginx axe tensorboard clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,12 @@ $(VENV)/.deps: requirements.txt | $(PY)
 	$(PY) -m pip install -r requirements.txt
 	touch $@
 
-# Test tools, and Ray (the cluster tests start a two-node cluster on this machine); `make run` needs neither.
-$(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
-	$(PY) -m pip install -r requirements-dev.txt
-	touch $@
+# Test tools, Ray (the cluster tests start a two-node cluster on this machine) and TensorBoard's writer, in one pip
+# run; `make run` needs none of them. --no-compile: Ray's 240 MB of modules took pip 20 s to byte-compile, of which
+# the tests import a small part (compiled once, on first import).
+$(VENV)/.dev-deps: requirements-dev.txt requirements-tensorboard.txt $(VENV)/.deps
+	$(PY) -m pip install --no-compile -r requirements-dev.txt -r requirements-tensorboard.txt
+	touch $@ $(VENV)/.tensorboard-deps
 
 # Optional extra: TensorBoard, for `python -m resnet_lab export-tensorboard --run ID DIR`. The test setup installs it
 # too, so that command's test runs in `make test`.
@@ -31,43 +33,35 @@ $(VENV)/.tensorboard-deps: requirements-tensorboard.txt $(VENV)/.deps
 	touch $@
 
 venv: $(VENV)/.deps
-dev: $(VENV)/.dev-deps $(VENV)/.tensorboard-deps
+dev: $(VENV)/.dev-deps
 tensorboard: $(VENV)/.tensorboard-deps
 
-# Chromium for the browser tests: the system's when present, else Debian's package (as root),
-# else Playwright's own browser as a last resort for machines where neither is possible.
-browser: dev
-	@if command -v chromium >/dev/null 2>&1 || [ -n "$$RESNET_LAB_CHROMIUM" ]; then \
-		echo "chromium: $$(command -v chromium || echo $$RESNET_LAB_CHROMIUM)"; \
+# The system's programs the test tiers use, each the system's own when present: Chromium (browser tests), PostgreSQL
+# (the store's tests on a server database; tests/helpers/pg.sh starts a throwaway server per test run, as an
+# unprivileged user) and nginx (several app servers behind the documented load balancer, docs/scaling.md; its
+# service is not started: the test runs its own on a free port). What is missing comes from Debian's packages (as
+# root) in one apt-get run; elsewhere Chromium is Playwright's own browser as a last resort and the PostgreSQL and
+# nginx tests are skipped with the reason. `make run` needs none of them.
+HAS_CHROMIUM := command -v chromium >/dev/null 2>&1 || [ -n "$$RESNET_LAB_CHROMIUM" ]
+HAS_POSTGRES := [ -n "$$PG_BIN" ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1
+HAS_NGINX := command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]
+system:
+	@missing=""; \
+	$(HAS_CHROMIUM) || missing="$$missing chromium"; \
+	$(HAS_POSTGRES) || missing="$$missing postgresql"; \
+	$(HAS_NGINX) || missing="$$missing nginx"; \
+	if [ -z "$$missing" ]; then \
+		echo "chromium, postgresql, nginx: present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	else \
-		$(PY) -m playwright install chromium; \
+		echo "not installed, and not root with apt-get to install them:$$missing"; \
 	fi
 
-# PostgreSQL for the store's tests on a server database (tests/helpers/pg.sh starts a throwaway one per test run, as
-# an unprivileged user): the system's when present, else Debian's package (as root); elsewhere those tests are skipped
-# with the reason. `make run` needs none of it (the lab's default store is SQLite).
-postgres:
-	@if [ -n "$$PG_BIN" ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; \
-	then \
-		echo "postgresql: $${PG_BIN:-$$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
-	else \
-		echo "postgresql: not installed, and not root with apt-get to install it: its tests will be skipped"; \
-	fi
+browser: dev system
+	@$(HAS_CHROMIUM) || $(PY) -m playwright install chromium
 
-# nginx for the test of several app servers behind the documented load balancer (docs/scaling.md): Debian's package
-# (as root; its service is not started: the test runs its own nginx on a free port); elsewhere that test is skipped.
-nginx:
-	@if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then \
-		echo "nginx: $$(command -v nginx || echo /usr/sbin/nginx)"; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx; \
-	else \
-		echo "nginx: not installed, and not root with apt-get to install it: its test will be skipped"; \
-	fi
+postgres nginx: system
 
 # OMP_WAIT_POLICY=PASSIVE: the server's OpenMP threads sleep when they wait, leaving the cores to the training
 # workers beside it (which get the same from the lab: resnet_lab/jobs/slots.py).

@@ -152,12 +152,12 @@ def test_cluster_bench_quick_json_runs_the_same_jobs_locally_and_on_a_two_node_r
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout)
-    assert report["jobs"] == 8 and report["owners"] == 4 and report["lanes"] == 2
+    assert report["jobs"] == 6 and report["owners"] == 3 and report["lanes"] == 2
     for path in ("local", "ray"):  # what is asserted is what was recorded, never a timing
         x = report[path]
-        assert x["path"] == path and x["done"] == 8 and x["lost"] == x["doubled"] == 0
+        assert x["path"] == path and x["done"] == 6 and x["lost"] == x["doubled"] == 0
         assert x["dispatched_in_first_pump"] == 2 and x["fair_turns"] is True  # two lanes; owners took turns
-        assert sorted(x["start_order_owners"]) == sorted(str(i) for i in (1, 1, 2, 2, 3, 3, 4, 4))
-        assert x["start_order_owners"][:4] == ["1", "2", "3", "4"]  # every owner's first before anyone's second
+        assert sorted(x["start_order_owners"]) == sorted(str(i) for i in (1, 1, 2, 2, 3, 3))
+        assert x["start_order_owners"][:3] == ["1", "2", "3"]  # every owner's first before anyone's second
         assert x["delay_s_median"] is not None and x["delay_s_median"] > 0
     assert set(report["passed"]) == {"added_start", "nothing_lost", "fair_turns"} and report["passed"]["nothing_lost"]

@@ -1,7 +1,10 @@
 """``TrainConfig.compile``: the training forward goes through torch.compile; its first step is reported apart as
 ``compile_s`` (and kept out of images/s); what is saved is the model itself, not the compiled wrapper."""
 
+import functools
+
 import pytest
+import torch
 
 from resnet_lab.train.config import TrainConfig
 from resnet_lab.train.engine import Trainer
@@ -19,7 +22,10 @@ class Logs(Callbacks):
 
 
 @pytest.mark.slow
-def test_a_compiled_run_reports_its_compile_time_once_and_saves_plain_weights(tmp_path):
+def test_a_compiled_run_reports_its_compile_time_once_and_saves_plain_weights(tmp_path, monkeypatch):
+    # the lab's path through torch.compile (dynamo traces the training forward, AOT autograd builds its backward);
+    # Inductor's C++ code generation under it is PyTorch's own work, 30 s of a CPU here, and tested by PyTorch
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
     logs = Logs()
     cfg = TrainConfig(epochs=2, batch_size=16, log_every=2, eval_points=0, compile=True, device="cpu")
     trainer = Trainer([TINY], make_data(), cfg, logs, checkpoint_dirs=[tmp_path])
