@@ -29,6 +29,8 @@ from typing import Any, Callable, Iterator
 from . import dialect
 
 BUSY_TIMEOUT_MS = 30_000
+DB_RETRY_ENV = "RESNET_LAB_DB_RETRY_S"  # how long a PostgreSQL store tries to reach its server again after a break
+DB_RETRY_S = 30.0
 SCHEMA_VERSION = 6
 """1: the unversioned layout (runs with ``twin_of``, a separate ``tasks`` table, absolute paths);
 2: one ``jobs`` table for every kind of background work (a training job may span several devices:
@@ -418,7 +420,8 @@ class Database:
             import psycopg
 
             self.integrity_error: type[Exception] = psycopg.IntegrityError
-            self.con = dialect.Connection(url, dialect.identity_tables(SCHEMA), BUSY_TIMEOUT_MS)
+            self.con = dialect.Connection(url, dialect.identity_tables(SCHEMA), BUSY_TIMEOUT_MS,
+                                          retry_s=float(os.environ.get(DB_RETRY_ENV) or DB_RETRY_S))
         else:
             self.dialect = "sqlite"
             self.path = Path(path)  # type: ignore[arg-type]

@@ -29,6 +29,7 @@ never sent half-translated.
 from __future__ import annotations
 
 import re
+import time
 from functools import lru_cache
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -36,6 +37,7 @@ WRITE_LOCK = 0x5245534E45544C  # the advisory lock every exclusive write transac
 BEGIN_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"  # one round trip: the transaction and its lock
 VERSION_TABLE = "lab_schema"  # PostgreSQL's stand-in for PRAGMA user_version: one row, one column ``version``
 
+_READ = re.compile(r"^\s*(SELECT|WITH)\b", re.IGNORECASE)  # a read on its own: run again after a reconnect
 _LITERAL = re.compile(r"('(?:[^']|'')*')")
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
 _REFERENCES = re.compile(r"^\s*(\w+)\s+(.*?)\s+(REFERENCES\s+\w+\s*\(\w+\)(?:\s+ON\s+DELETE\s+(?:CASCADE|SET NULL))?)",
@@ -142,45 +144,87 @@ class Cursor:
     """The part of ``sqlite3.Cursor`` the store uses, over a psycopg cursor."""
 
     def __init__(self, cur: Any, returning_id: bool) -> None:
-        self._cur = cur
+        self._cur = cur  # None: a statement that had nothing to do (a ROLLBACK on a connection already lost)
         self.lastrowid: int | None = None
-        self.rowcount: int = cur.rowcount
+        self.rowcount: int = -1 if cur is None else cur.rowcount
         if returning_id:
             row = cur.fetchone()
             self.lastrowid = None if row is None else int(row[0])
 
     @property
     def description(self) -> Any:
-        return self._cur.description
+        return None if self._cur is None else self._cur.description
 
     def fetchone(self) -> Row | None:
-        return self._cur.fetchone() if self._cur.description is not None and self.lastrowid is None else None
+        return self._cur.fetchone() if self.description is not None and self.lastrowid is None else None
 
     def fetchall(self) -> list[Row]:
-        return self._cur.fetchall() if self._cur.description is not None and self.lastrowid is None else []
+        return self._cur.fetchall() if self.description is not None and self.lastrowid is None else []
 
     def __iter__(self) -> Iterator[Row]:
         return iter(self.fetchall())
 
 
+class DatabaseUnreachable(ConnectionError):
+    """The PostgreSQL server could not be reached again within the retry window (the message says where and why)."""
+
+
 class Connection:
     """A psycopg 3 connection that takes the store's SQLite-style statements (autocommit outside
-    :meth:`transaction`, as the SQLite connection is with ``isolation_level=None``)."""
+    :meth:`transaction`, as the SQLite connection is with ``isolation_level=None``).
+
+    A server restarted, a failover, a connection dropped by a firewall: the next statement that starts something
+    anew — a transaction's ``BEGIN`` or a read on its own (autocommit) — opens a new connection, trying again for up to
+    ``retry_s`` seconds while the server comes back, and then runs. A transaction the break cut off is not replayed:
+    its ``ROLLBACK`` is a no-op and the error reaches its caller (a page shows it, a worker's next heartbeat reconnects);
+    neither is a write outside a transaction, which might have been applied before the answer was lost."""
 
     dialect = "postgresql"
 
-    def __init__(self, url: str, identity: frozenset[str], lock_timeout_ms: int) -> None:
+    def __init__(self, url: str, identity: frozenset[str], lock_timeout_ms: int, retry_s: float = 30.0) -> None:
+        self.url = url
+        self._identity = identity
+        self._lock_timeout_ms = int(lock_timeout_ms)
+        self.retry_s = retry_s
+        self.reconnects = 0  # connections opened again after a break (a page or a bench may show it)
+        self._in_tx = False
+        self.raw: Any = None
+        self._reconnect(None)  # the first connection, with the same patience (a server starting, restarting)
+        self.reconnects = 0
+
+    def _connect(self) -> Any:
         import psycopg
 
-        self.raw = psycopg.connect(url, autocommit=True, row_factory=_row_factory)
-        self._identity = identity
-        self.raw.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+        raw = psycopg.connect(self.url, autocommit=True, row_factory=_row_factory)
+        raw.execute(f"SET lock_timeout = {self._lock_timeout_ms}")
+        return raw
+
+    def _reconnect(self, why: BaseException | None) -> None:
+        """A new connection, tried until ``retry_s`` has passed (0.1 s, doubling to 2 s between tries)."""
+        import psycopg
+
+        if self.raw is not None:
+            self.raw.close()
+        deadline, pause = time.monotonic() + self.retry_s, 0.1
+        while True:
+            try:
+                self.raw = self._connect()
+            except psycopg.OperationalError as e:
+                if time.monotonic() + pause > deadline:
+                    raise DatabaseUnreachable(
+                        f"the lab's database {shown_url(self.url)} could not be reached for {self.retry_s:.0f} s: "
+                        f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from (why or e)
+                time.sleep(pause)
+                pause = min(2.0, pause * 2)
+            else:
+                self.reconnects += 1
+                return
 
     def _returns_id(self, sql: str) -> bool:
         m = _INSERT.match(sql)
         return bool(m) and m.group(1).lower() in self._identity
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+    def _run(self, sql: str, params: Sequence[Any]) -> Cursor:
         if sql in _AS_IS:  # no parameters: sent as one simple query (BEGIN and the write lock together)
             self.raw.execute(sql)
             return Cursor(self.raw.cursor(), False)
@@ -188,6 +232,36 @@ class Connection:
         cur = self.raw.cursor()
         cur.execute(translate(sql, returning), tuple(params))
         return Cursor(cur, returning)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        import psycopg
+
+        begins = sql in (BEGIN_WRITE, "BEGIN")
+        ends = sql in ("COMMIT", "ROLLBACK")
+        if self.raw.broken or self.raw.closed:
+            if sql == "ROLLBACK":  # the server has no transaction of ours left to roll back
+                self._in_tx = False
+                return Cursor(None, False)
+            if self._in_tx:  # a transaction cut off half-way is never carried on on another connection
+                self._in_tx = False if ends else self._in_tx
+                raise psycopg.OperationalError(f"the connection to {shown_url(self.url)} was lost during a "
+                                               "transaction; nothing of it was kept")
+            self._reconnect(None)
+        retry = (begins or (not self._in_tx and _READ.match(sql) is not None))
+        try:
+            cur = self._run(sql, params)
+        except psycopg.OperationalError as e:
+            if not (self.raw.broken or self.raw.closed) or not retry:
+                if ends or (self.raw.broken and begins):
+                    self._in_tx = False
+                raise
+            self._reconnect(e)  # the statement started nothing the server kept: run it on the new connection
+            cur = self._run(sql, params)
+        if begins:
+            self._in_tx = True
+        elif ends:
+            self._in_tx = False
+        return cur
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
         cur = self.raw.cursor()

@@ -85,3 +85,26 @@ def fresh_schema(url: str) -> Iterator[str]:
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name=%s"
                           " AND pid<>pg_backend_pid()", (name,))
             admin.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+@contextmanager
+def own_server() -> Iterator[tuple[str, Path]]:
+    """A PostgreSQL server of the caller's own, never the run's shared one (a test that restarts or stops its
+    server): (its URL, its folder for ``pg.sh restart|halt FOLDER``). Raises :class:`NoServer` where none starts."""
+    folder = Path(tempfile.mkdtemp(prefix="resnet_lab_pg_own_"))
+    done = subprocess.run([str(SCRIPT), "start", str(folder)], capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise NoServer(f"no PostgreSQL server could be started here: {(done.stderr or done.stdout).strip()[-300:]}")
+    try:
+        yield done.stdout.strip(), folder
+    finally:
+        subprocess.run([str(SCRIPT), "stop", str(folder)], capture_output=True, timeout=120, check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def control(folder: Path, action: str) -> None:
+    """``pg.sh ACTION FOLDER`` (restart, halt) on a server of :func:`own_server`; raises with its output on failure."""
+    done = subprocess.run([str(SCRIPT), action, str(folder)], capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"pg.sh {action} failed: {(done.stderr or done.stdout).strip()[-500:]}")

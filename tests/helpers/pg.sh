@@ -2,12 +2,13 @@
 # A throwaway PostgreSQL server for the tests: `pg.sh start DIR` runs initdb and pg_ctl in DIR (Debian's postgresql
 # package, /usr/lib/postgresql/*/bin, or PG_BIN), as an unprivileged user when started as root (postgres cannot run
 # as root: the package's `postgres` user, else a system user `resnetlab-pg` created once), listening on 127.0.0.1 on
-# a free port and on a socket in DIR; it prints the URL (also kept in DIR/url). `pg.sh stop DIR` stops it and
-# deletes its files (nothing to stop is no error). Trust authentication on loopback only; durability off (fsync):
+# a free port and on a socket in DIR; it prints the URL (also kept in DIR/url). `pg.sh restart DIR` stops and starts
+# it again (same data, same port), `pg.sh halt DIR` only stops it, `pg.sh stop DIR` stops it and deletes its files
+# (nothing to stop is no error). Trust authentication on loopback only; durability off (fsync):
 # a test database is thrown away.
 set -eu
 action=${1:-}; dir=${2:-}
-if [ -z "$action" ] || [ -z "$dir" ]; then echo "usage: $0 start|stop DIR" >&2; exit 2; fi
+if [ -z "$action" ] || [ -z "$dir" ]; then echo "usage: $0 start|restart|halt|stop DIR" >&2; exit 2; fi
 
 bin=${PG_BIN:-}
 if [ -z "$bin" ]; then
@@ -50,6 +51,14 @@ start)
     echo "$url" >"$dir/url"
     echo "$url"
     ;;
+restart)  # the same server (data, port) stopped and started again: connections to it break
+    data="$dir/data"
+    as_user "$bin/pg_ctl" -D "$data" -m fast -w -t 60 restart >/dev/null \
+        || { cat "$data/server.log" >&2; exit 1; }
+    ;;
+halt)  # stopped, its files kept (`start` makes a new one; `restart` starts this one again)
+    as_user "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    ;;
 stop)
     data="$dir/data"
     if [ -f "$data/postmaster.pid" ]; then
@@ -58,6 +67,6 @@ stop)
     rm -rf "$data" "$dir/url" "$dir/initdb.log"
     ;;
 *)
-    echo "usage: $0 start|stop DIR" >&2; exit 2
+    echo "usage: $0 start|restart|halt|stop DIR" >&2; exit 2
     ;;
 esac

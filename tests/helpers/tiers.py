@@ -25,6 +25,7 @@ PROCESS_MODULES = {
     "jobs/test_resume_failed_processes.py",
     "store/test_store_concurrency.py",
     "store/test_store_postgres_processes.py",
+    "store/test_store_postgres_reconnect.py",
     "train/test_cuda.py",
     "train/test_ddp.py",
     "train/test_processes.py",
