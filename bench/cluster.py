@@ -134,14 +134,11 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="6 jobs of 3 owners (for tests)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
     p.add_argument("--strict", action="store_true", help="exit 1 when the goal is missed")
+    p.add_argument("--local-only", action="store_true",
+                   help="only the local path, as JSON (bench/seam.py runs it on an older checkout too)")
     args = p.parse_args()
     if args.quick:
         args.jobs, args.owners = 6, 3
-    import ray
-    from ray.cluster_utils import Cluster
-
-    from resnet_lab.jobs import launch
-
     base = Path(tempfile.mkdtemp(prefix="cluster_bench_"))
     os.environ.update(RESNET_LAB_KINDS=KINDS_MODULE, RESNET_LAB_HEARTBEAT_S="0.5", RAY_ENABLE_UV_RUN_RUNTIME_ENV="0",
                       PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
@@ -150,7 +147,19 @@ def main() -> int:
     report: dict = {"jobs": args.jobs, "owners": args.owners, "lanes": LANES, "nap_s": args.nap_s,
                     "cores": len(os.sched_getaffinity(0))}
     os.environ["RESNET_LAB_JOBS_PER_CPU"] = str(LANES)
-    report["local"] = one_path("local", base / "local", args.jobs, args.owners, args.nap_s, args.timeout_s)
+    try:
+        report["local"] = one_path("local", base / "local", args.jobs, args.owners, args.nap_s, args.timeout_s)
+    finally:
+        if args.local_only:
+            shutil.rmtree(base, ignore_errors=True)
+    if args.local_only:
+        print(json.dumps(report, indent=2))
+        return 0
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from resnet_lab.jobs import launch
+
     say("starting a two-node Ray cluster")
     node = dict(num_cpus=1, num_gpus=0, object_store_memory=80 * 2 ** 20)
     cluster = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
