@@ -120,14 +120,14 @@ def fit(budget: Budget, preset: str, speed: Any | None, runs: Sequence[RunPoint]
 def answer(budget: Budget, speeds: Mapping[str, Any], runs: Sequence[RunPoint] = (),
            presets: Sequence[str] | None = None) -> list[Fit]:
     """Every preset (or those of ``presets``) against ``budget``: those that fit first, then those not measured,
-    then those that do not fit; within each, the smallest first. ``speeds``: preset -> its measured speed on
+    then those that do not fit; within each, the smallest first (a ResNet before its plain twin). ``speeds``: preset -> its measured speed on
     this device (any object with ``latency_ms`` and ``train_images_per_s``); ``runs``: the lab's points."""
     names = list(PRESETS) if presets is None else list(presets)
     for n in names:
         if n not in PRESETS:
             raise ValueError(f"unknown preset {n!r}")
     fits = [fit(budget, n, speeds.get(n), runs) for n in names]
-    return sorted(fits, key=lambda f: (VERDICT_ORDER.index(f.verdict), f.params, f.preset))
+    return sorted(fits, key=lambda f: (VERDICT_ORDER.index(f.verdict), f.params, not PRESETS[f.preset].skip, f.preset))
 
 
 def answer_sentence(fits: Sequence[Fit]) -> str:

@@ -9,6 +9,7 @@ vertical line at its cost, its plain twin beside it, and the chart says so.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -42,12 +43,18 @@ def _source(fig: go.Figure, source: str) -> None:
                        xanchor="left", yanchor="top", font=dict(size=11), name="source")
 
 
+def _log_range(xs: Sequence[float], left: float = 0.15, right: float = 0.3) -> list[float]:
+    """A log axis' range (in log10 units, as plotly takes it) holding ``xs`` with room for their labels."""
+    return [math.log10(min(xs)) - left, math.log10(max(xs)) + right]
+
+
 def _built_lines(fig: go.Figure, built: Sequence[Built], value: str, unit: str) -> None:
+    """A vertical line per built model at its cost, labelled (a log axis takes an annotation's x as log10)."""
     for i, b in enumerate(built):
         x = b.gmacs if value == "gmacs" else b.params / 1e6
         fig.add_vline(x=x, line_dash="dot" if b.kind == "ResNet" else "dash",
                       line_color=PALETTE[2] if b.kind == "ResNet" else PLAIN_COLOR)
-        fig.add_annotation(x=x, y=1 - 0.09 * i, xref="x", yref="paper", showarrow=False, xanchor="left",
+        fig.add_annotation(x=math.log10(x), y=1 - 0.09 * i, xref="x", yref="paper", showarrow=False, xanchor="left",
                            text=f" {plain(b.label)}: {x:.3g} {unit}", font=dict(size=11), name="built")
 
 
@@ -72,7 +79,9 @@ def published_figure(rows: Sequence[PublishedRow], built: Sequence[Built], sourc
                                 "ImageNet accuracy", xref="paper", yref="paper", x=0, y=-0.3, showarrow=False,
                            xanchor="left", yanchor="top", font=dict(size=11))
     _source(fig, source)
-    fig.update_xaxes(type="log", title="GFLOPs per image (torchvision's _ops: multiply-adds), log scale")
+    xs = [r.gflops for r in rows] + [b.gmacs for b in built]
+    fig.update_xaxes(type="log", title="GFLOPs per image (torchvision's _ops: multiply-adds), log scale",
+                     range=_log_range(xs) if xs else None)
     fig.update_yaxes(title="ImageNet top-1 accuracy (%)")
     fig.update_layout(title="Published: ImageNet accuracy against compute", height=460,
                       margin=dict(l=10, r=10, t=50, b=110), legend=dict(orientation="h", y=1.0, yanchor="bottom",
@@ -113,7 +122,8 @@ def table6_figure(rows: Sequence[PaperRow], built: Sequence[Built], source: str)
         hovertemplate="%{text}<br>%{y:.2f}% test error<br>%{x} M parameters<extra></extra>"))
     _built_lines(fig, built, "params", "M parameters")
     _source(fig, source)
-    fig.update_xaxes(type="log", title="parameters (millions), log scale")
+    xs = [r.params_m for r in rows] + [b.params / 1e6 for b in built]
+    fig.update_xaxes(type="log", title="parameters (millions), log scale", range=_log_range(xs) if xs else None)
     fig.update_yaxes(title="CIFAR-10 test error (%)")
     fig.update_layout(title="Published: the paper's CIFAR-10 ResNets (deeper is better until 1202)", height=420,
                       margin=dict(l=10, r=10, t=50, b=90), showlegend=False)

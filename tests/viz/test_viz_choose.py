@@ -30,6 +30,7 @@ def test_the_source_and_the_built_model_are_on_the_chart():
     assert f"Source: {TORCHVISION_SOURCE}" in said
     assert any("resnet20: 0.0406 GFLOPs" in a for a in said) and any("no ImageNet accuracy" in a for a in said)
     assert [s.x0 for s in fig.layout.shapes] == [0.0406, 0.0406]
+    assert [round(10 ** a.x, 4) for a in fig.layout.annotations if a.name == "built"] == [0.0406, 0.0406]  # log axis
     t6 = table6_figure(TABLE6, BUILT[:1], TABLE6_SOURCE)
     assert f"Source: {TABLE6_SOURCE}" in annotations(t6) and [s.x0 for s in t6.layout.shapes] == [0.269722]
 
