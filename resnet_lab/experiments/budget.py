@@ -120,8 +120,9 @@ def fit(budget: Budget, preset: str, speed: Any | None, runs: Sequence[RunPoint]
 def answer(budget: Budget, speeds: Mapping[str, Any], runs: Sequence[RunPoint] = (),
            presets: Sequence[str] | None = None) -> list[Fit]:
     """Every preset (or those of ``presets``) against ``budget``: those that fit first, then those not measured,
-    then those that do not fit; within each, the smallest first (a ResNet before its plain twin). ``speeds``: preset -> its measured speed on
-    this device (any object with ``latency_ms`` and ``train_images_per_s``); ``runs``: the lab's points."""
+    then those that do not fit; within each, the smallest first (a ResNet before its plain twin). ``speeds``:
+    preset -> its measured speed on this device (any object with ``latency_ms`` and ``train_images_per_s``);
+    ``runs``: the lab's points."""
     names = list(PRESETS) if presets is None else list(presets)
     for n in names:
         if n not in PRESETS:

@@ -39,7 +39,8 @@ PAPER_DEPTHS = (20, 32, 44, 56)  # Table 6's plain/ResNet comparison (Fig. 6); 1
 DEPTH_CHOICES = (20, 32, 44, 56, 110)
 PAPER_RESNET_ERROR = {d: TABLE6_ERROR[d] for d in DEPTH_CHOICES}
 """CIFAR-10 test error of the ResNets (option A), He et al. 2015, Table 6 (110: the best of 5 runs; their mean
-6.61 ± 0.16), at the depths this experiment trains; the numbers' one home is :mod:`resnet_lab.models.published`."""
+6.61 ± 0.16), at the depths this experiment trains; the numbers' one home is
+:mod:`resnet_lab.models.published`."""
 PAPER_SOURCE = "He et al. 2015, Table 6"
 MAX_SEEDS = 10
 WARMUP_110_EPOCHS = 1.0  # ResNet-110's warm-up, the paper's "about 400 iterations" (one epoch is 351 steps)

@@ -68,7 +68,8 @@ def published_figure(rows: Sequence[PublishedRow], built: Sequence[Built], sourc
             continue
         fig.add_trace(go.Scatter(
             x=[r.gflops for r in mine], y=[r.top1 for r in mine], mode="markers+text", name=style["name"],
-            text=[f"{r.model} {r.version}" for r in mine], textposition="top left" if version == "V2" else "bottom right",
+            text=[f"{r.model} {r.version}" for r in mine],
+            textposition="top left" if version == "V2" else "bottom right",
             marker=dict(symbol=style["symbol"], color=style["color"], size=11),
             customdata=[[r.top5, format_count(r.params), r.file_mb] for r in mine],
             hovertemplate="%{text}<br>top-1 %{y:.2f}%, top-5 %{customdata[0]:.2f}%<br>%{x:.3g} GFLOPs, "

@@ -47,7 +47,8 @@ def test_the_front_and_sentence_of_runs():
     pts = points_of([record(1, R20, 0.915), record(2, R56, 0.921), record(3, P20, 0.80)], {}, {}, {})
     f = front_of(pts, "params")
     assert [p.run_id for p in f.front] == [1, 2]
-    assert f.sentence == "resnet20 #1 is within 0.6 points of the best (resnet56 #2, 92.1%) at a third of the parameters."
+    assert f.sentence == ("resnet20 #1 is within 0.6 points of the best (resnet56 #2, 92.1%) "
+                          "at a third of the parameters.")
 
 
 def test_a_speed_axis_maximises_the_speed():
