@@ -1,7 +1,8 @@
 """The Choose panel on Build: which ResNet for my budget. Published accuracy against cost (torchvision's ImageNet
 weights, the paper's Table 6) with the model being built on the same axes, this lab's runs with their Pareto front,
 and the budget question. Every chart goes through :func:`resnet_lab.ui.charts.show_chart` (its sentence, its
-numbers and a CSV). The panel is an expander whose body runs only while it is open, and nothing in it times a model:
+numbers and a CSV). The panel is an expander whose body runs only while it is open, and of its tabs only the one
+shown runs; nothing in it times a model:
 speeds come from the speed job's records, handed in as ``speeds`` (preset -> its measured speed on this device);
 without them the time limits answer "not measured" and a button (``measure``, wired by whoever has the job) asks
 for a measurement.
@@ -30,6 +31,7 @@ from .session import store
 KEY = "build_choose"
 PANEL_LABEL = "Choose: which ResNet for my budget?"
 NOT_MEASURED_TEXT = "not measured on this device yet"
+TABS = ("Published", "Your runs", "Budget")
 
 
 def _built(spec: ModelSpec, size: int) -> list[Built]:
@@ -52,12 +54,12 @@ def _published(built: list[Built]) -> None:
                summary=table6_summary(TABLE6, TABLE6_SOURCE), table=table6_table(TABLE6, TABLE6_SOURCE))
 
 
-def _runs() -> list:
+def _runs() -> None:
     points = run_points(store())
     if not points:
         st.info("No finished run yet: train one (and its plain twin) on the Train page, and it shows here as a point.",
                 icon=":material/scatter_plot:")
-        return points
+        return
     c = st.columns(2)
     dataset = c[0].selectbox("Dataset", datasets_of(points), key=f"{KEY}_dataset")
     axis = c[1].radio("Cost", list(AXES), format_func=lambda a: AXES[a].label, key=f"{KEY}_axis", horizontal=True)
@@ -67,11 +69,10 @@ def _runs() -> list:
     f = front_of(mine, axis)
     if not f.points:
         st.info(f"None of these runs logged its {AXES[axis].label}: choose another cost.", icon=":material/info:")
-        return points
+        return
     if f.sentence:
         st.markdown(f"**{f.sentence}**")
     show_chart(runs_figure(f, names), key=f"{KEY}_runs", summary=runs_summary(f), table=runs_table(f, names))
-    return points
 
 
 def _number(where: Any, label: str, key: str, help: str, step: float) -> float | None:
@@ -121,13 +122,16 @@ def choose_panel(spec: ModelSpec, size: int, speeds: Mapping[str, Any] | None = 
     with panel:
         st.caption("Accuracy against cost: what others published, what your runs reached, and which presets fit "
                    "your limits.")
-        published, runs, budget = st.tabs(["Published", "Your runs", "Budget"])
-        with published:
-            _published(_built(spec, size))
-        with runs:
-            points = _runs()
-        with budget:
-            _budget(points, speeds or {}, device_name, measure)
+        published, runs, budget = st.tabs(TABS, key=f"{KEY}_tab", on_change="rerun")  # only the open one runs
+        if published.open:
+            with published:
+                _published(_built(spec, size))
+        if runs.open:
+            with runs:
+                _runs()
+        if budget.open:
+            with budget:
+                _budget(run_points(store()), speeds or {}, device_name, measure)
 
 
 __all__ = ["KEY", "NOT_MEASURED_TEXT", "PANEL_LABEL", "choose_panel"]

@@ -15,12 +15,14 @@ from tests.helpers.homes import seed
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
-def open_build(choose: bool) -> AppTest:
+def open_build(choose: bool, tab: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     at.switch_page("app_pages/build.py").run()
     if choose:
         at.session_state[KEY] = True  # the expander opened
+        if tab:
+            at.session_state[f"{KEY}_tab"] = tab  # a tab chosen
         at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at
@@ -65,13 +67,15 @@ def test_the_open_panel_shows_published_charts_with_sources_and_the_built_model(
     assert any(t.startswith(" plain20: 0.0406 GFLOPs") for t in texts)  # and its twin
     captions = [c.value for c in at.caption]
     assert any("has no ImageNet accuracy" in c for c in captions)  # the screen-reader sentence
-    assert any("No finished run yet" in i.value for i in at.info)
+    assert not [d for d in at.dataframe if "verdict" in d.value.columns]  # the other tabs did not run
+    assert any("No finished run yet" in i.value for i in open_build(choose=True, tab="Your runs").info)
+    at = open_build(choose=True, tab="Budget")
     assert any(NOT_MEASURED_TEXT in i.value for i in at.info)
     assert at.button(key=f"{KEY}_measure").disabled  # the hook the speed job wires
 
 
 def test_the_budget_answers_and_never_drops_an_unmeasured_preset():
-    at = open_build(choose=True)
+    at = open_build(choose=True, tab="Budget")
     at.number_input(key=f"{KEY}_ms").set_value(5.0).run()
     answer = answer_of(at)
     assert set(answer["verdict"]) == {"not measured"} and len(answer) == len(PRESETS)
@@ -84,12 +88,12 @@ def test_the_budget_answers_and_never_drops_an_unmeasured_preset():
 
 def test_your_runs_front_with_names_as_text():
     ids = finished_runs()
-    at = open_build(choose=True)
+    at = open_build(choose=True, tab="Your runs")
     (runs_fig,) = [f for f in charts(at) if f["layout"].get("title", {}).get("text", "").startswith("Your runs")]
     names = {t["name"] for t in runs_fig["data"]}
     assert {"ResNet runs", "plain runs", "Pareto front (best accuracy for the cost)"} <= names
     hover = [row[1] for t in runs_fig["data"] if t["name"] == "ResNet runs" for row in t["customdata"]]
     assert "Zoë &lt;script&gt;" in hover  # class mode or not, another person is named, as text
     assert any(f"resnet20 #{ids[0]} is within 0.6 points" in m.value for m in at.markdown)
-    budget = answer_of(at)
+    budget = answer_of(open_build(choose=True, tab="Budget"))
     assert set(budget[budget["preset"] == "resnet20"]["your runs"]) == {"91.5% best of 1 run (cifar10)"}
