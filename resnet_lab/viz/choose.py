@@ -19,7 +19,7 @@ from ..experiments.choose import AXES, Front
 from ..fmt import format_count
 from ..models.published import PaperRow, PublishedRow
 from .tables import ChartTable
-from .text import plain, plain_template
+from .text import plain
 from .training import PALETTE, PLAIN_COLOR
 
 VERSION_STYLE = {"V1": dict(symbol="circle", color=PALETTE[0], name="V1 weights (original recipe)"),
@@ -159,7 +159,7 @@ def runs_figure(f: Front, names: dict[int, str] | None = None) -> go.Figure:
         mine = [p for p in f.points if p.kind == kind]
         if not mine:
             continue
-        who = [plain_template((names or {}).get(p.run_id, p.owner_name or p.owner)) for p in mine]
+        who = [plain((names or {}).get(p.run_id, p.owner_name or p.owner)) for p in mine]
         fig.add_trace(go.Scatter(
             x=[_axis_value(p, f.axis) for p in mine], y=[100 * p.accuracy for p in mine], mode="markers+text",
             name=f"{kind} runs", text=[plain(p.label) for p in mine], textposition="top center",
