@@ -10,6 +10,7 @@ from resnet_lab.models.summary import (MAX_BATCH, MAX_INPUT_SIZE, MIN_INPUT_SIZE
                                        format_count, shape_break)
 from resnet_lab.spec import BLOCKS, MAX_JSON_BYTES, NORMS, SHORTCUTS, STEMS, ModelSpec
 from resnet_lab.ui.charts import show_chart
+from resnet_lab.ui.choose import choose_panel
 from resnet_lab.ui import state as S
 from resnet_lab.ui.cache import cached_dot, cached_summary
 from resnet_lab.ui.common import plain
@@ -181,6 +182,7 @@ if brk is not None:
     _show_break(brk)
 else:
     _compare()
+    choose_panel(spec, size)  # speeds=, device_name=, measure=: the speed job's records and button, once it exists
 
 
 def _share_link(query: dict[str, str]) -> str:

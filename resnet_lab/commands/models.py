@@ -10,6 +10,7 @@ from ..models import PRESET_GROUPS, PRESETS, plain_name, resolve_spec
 from ..models.summary import format_bytes, format_count, summarize
 from ..spec import ModelSpec
 from .common import add_twin
+from .compare import register_models
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sm.add_argument("--layers", action="store_true", help="include the per-layer table")
     sm.add_argument("--json", action="store_true", help="JSON output")
     sm.set_defaults(func=cmd_summary)
+
+    register_models(sub)
 
 
 def cmd_presets(args: argparse.Namespace) -> int:

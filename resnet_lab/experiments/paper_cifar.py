@@ -26,6 +26,7 @@ from ..data.registry import DataConfig, dataset_info
 from ..identity import MACHINE, Identity
 from ..jobs import eta, scheduler, slots
 from ..models.presets import cifar_blocks, cifar_spec
+from ..models.published import TABLE6_ERROR
 from ..spec import ModelSpec
 from ..store import Run, Store
 from ..train import launcher
@@ -36,9 +37,10 @@ from .degradation import WIDTH_RANGE
 KIND = "paper_cifar"  # the experiments table's kind
 PAPER_DEPTHS = (20, 32, 44, 56)  # Table 6's plain/ResNet comparison (Fig. 6); 110 is optional (a ResNet's day)
 DEPTH_CHOICES = (20, 32, 44, 56, 110)
-PAPER_RESNET_ERROR = {20: 0.0875, 32: 0.0751, 44: 0.0717, 56: 0.0697, 110: 0.0643}
+PAPER_RESNET_ERROR = {d: TABLE6_ERROR[d] for d in DEPTH_CHOICES}
 """CIFAR-10 test error of the ResNets (option A), He et al. 2015, Table 6 (110: the best of 5 runs; their mean
-6.61 ± 0.16)."""
+6.61 ± 0.16), at the depths this experiment trains; the numbers' one home is
+:mod:`resnet_lab.models.published`."""
 PAPER_SOURCE = "He et al. 2015, Table 6"
 MAX_SEEDS = 10
 WARMUP_110_EPOCHS = 1.0  # ResNet-110's warm-up, the paper's "about 400 iterations" (one epoch is 351 steps)
