@@ -100,6 +100,8 @@ def test_classroom_bench_quick_json_reports_the_class_it_served():
     assert r.returncode == 0, r.stderr  # no --strict: a missed target never fails the run
     report = json.loads(r.stdout)
     assert report["quick"] is True and report["students"] == 2
+    # one real Chromium page (S01) and one protocol student (S02, bench/st_client.py: Streamlit's messages, no browser)
+    assert report["clients"] == {"browsers": 1, "protocol": 1}
     assert report["targets"] == {"server_cpu_pct": 50.0, "throughput_ratio": 0.9, "page_errors": 0}
     w, q = report["watching"], report["pressing"]
     for key in ("no_pages_before", "pages_open", "no_pages_after"):  # figures are never asserted, only their form
@@ -126,6 +128,17 @@ def test_classroom_bench_quick_json_reports_the_class_it_served():
     if sum(w["ticks_per_s_per_page"]) > 0:
         assert saw["sessions_ticking"] >= 1 and sum(saw["ticks_run_per_s_per_session"]) > 0
     assert 0 <= saw["dropped_share"] <= 1 and saw["full_reruns"] >= 0
+    # the protocol student: live (its step count moved), on one WebSocket, no error, both its presses recorded once
+    # and its place shown (S02 is the protocol student)
+    assert w["pages_live_by_kind"]["protocol"] == 1 and w["websocket_connections_by_kind"]["protocol"] == [1]
+    assert report["page_errors_by_kind"]["protocol"] == 0, report["page_error_samples"]
+    assert q["pressed_order"].count("S02") == 2 and q["queue_seen_s"][1] is not None
+    # and faithful: over the same span, it sent what the Chromium page sent — ticks only (no heartbeat: a page not
+    # in a host frame sends none), the same two fragments, each at the page's pace (median interval within 15%)
+    cmp = w["browsers_vs_protocol"]
+    assert set(cmp["browser"]["messages_per_s_per_page"]) == set(cmp["protocol"]["messages_per_s_per_page"]) == {
+        "tick"}, cmp
+    assert len(cmp["protocol"]["ticks_per_s_per_page_by_fragment"]) == 2 and cmp["faithful"] is True, cmp
 
 
 def test_eta_bench_quick_json_compares_every_prediction_with_what_happened():
