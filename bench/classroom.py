@@ -25,12 +25,25 @@ each), and queues one long training run as the machine (the teacher's demo). The
    scheduler will take them (``jobs.turns.queue_order``). Fair turns: every student's first job before anyone's
    second, where a first-come-first-served queue would give one student's two jobs back to back.
 
+Students of two kinds (``--browsers K``, default min(N, 3)): K real Chromium pages, and N − K **protocol
+students** (``bench/st_client.py``): each a WebSocket to the server's ``/_stcore/stream`` that sends exactly the
+messages a Chromium page sends (the first rerun naming the page, the widgets' values, every fragment's timer ticks
+at the pace the server asked, a button's trigger) and keeps the elements the server sends back (headings, text,
+buttons, exception boxes), without rendering anything. The server cannot tell them apart; what they save is the
+browser's own work — a live Train page costs Chromium a sixth of a core here, so 30 pages cannot share one core,
+where 30 protocol students cost a few percent of one. They report what a page reports (the step shown, the messages
+sent and when, their place, exception boxes, connection drops) into the same figures, and the two kinds are compared
+over the same ``--compare-s`` seconds once every page ticks (``browsers_vs_protocol``: the same kinds of message,
+the same fragments, the same pace). A protocol student is not a browser test: it proves nothing about drawing,
+plotly, the page's JavaScript or a laptop's CPU — the K real pages beside it keep that path honest.
+
 Where the processes run: with two or more cores the server and the run's worker share the first half of the
 cores and the browsers (and this script) the rest (``--server-cpus``, ``--worker-cpus``, ``--browser-cpus``),
-so the browsers' own work is not the server's, and what the server spends is taken from the training run.
+so the browsers' own work is not the server's, and what the server spends is taken from the training run. The
+protocol students run on one thread of this script, on the browsers' cores; its CPU is reported per window.
 
-    .venv/bin/python bench/classroom.py [--students 30] [--window-s 30] [--json]
-    .venv/bin/python bench/classroom.py --quick --json     # 2 students, short windows: checks that it runs
+    .venv/bin/python bench/classroom.py [--students 30] [--browsers 3] [--window-s 30] [--json]
+    .venv/bin/python bench/classroom.py --quick --json     # 1 page + 1 protocol student, short windows
 
 Targets with N = 30 (the issue): the server uses at most half a core for 30 watchers, the run keeps >= 0.9 of
 its throughput, zero page errors, 30 of 30 jobs recorded (here: 60 of 60, two per student). Exit code 0
@@ -354,7 +367,7 @@ def open_protocol(clients: Class, url: str, student: Student, reports: Reports) 
     async def start() -> None:
         loop = asyncio.get_running_loop()
         student.client.task = loop.create_task(student.client.serve())
-        student.client.reporter = loop.create_task(report())  # type: ignore[attr-defined]  (kept: not collected)
+        student.client.helpers.append(loop.create_task(report()))
 
     clients.call(start())
 
@@ -781,7 +794,7 @@ def press_protocol(args: argparse.Namespace, store: Any, s: Student, clients: Cl
                           args.page_timeout_s, f"{s.tag}'s second job")
 
         async def watch(rid: int) -> None:
-            s.client.watcher = asyncio.get_running_loop().create_task(watch_place(s, rid))  # type: ignore
+            s.client.helpers.append(asyncio.get_running_loop().create_task(watch_place(s, rid)))
 
         clients.call(watch(store.runs.of_job(second.id)[0].id))
     except (TimeoutError, LookupError) as e:  # reported (its jobs missing), the class goes on
@@ -989,13 +1002,15 @@ def print_summary(r: dict) -> None:
         if kind in cmp:
             print(f"   {kind} students sent over the same {cmp['seconds']} s, per page: "
                   f"{cmp[kind]['messages_per_s_per_page']} messages/s; ticks/s by fragment "
-                  f"{cmp[kind]['ticks_per_s_per_page_by_fragment']}")
+                  f"{cmp[kind]['ticks_per_s_per_page_by_fragment']}, median interval s "
+                  f"{cmp[kind]['median_tick_interval_s_by_fragment']}")
     if "faithful" in cmp:
         print(f"   protocol students faithful to the browsers: {cmp['faithful']} (same kinds {cmp['same_kinds']}, "
               f"same fragments {cmp['same_fragments']}, same pace {cmp['same_pace']})")
     sv = w["server_saw"]
     print(f"   WebSocket connections per page: {w['websocket_connections_per_page']}; the server saw "
-          f"{sv['sessions_ticking']} sessions ticking: timer reruns run/s per session {sv['ticks_run_per_s_per_session']}"
+          f"{sv['sessions_ticking']} sessions ticking: timer reruns run/s per session "
+          f"{sv['ticks_run_per_s_per_session']}"
           f", dropped as too early/s {sv['ticks_dropped_per_s_per_session']} ({sv['dropped_share']:.0%} of all), "
           f"stale timers stopped {sv['stale_timers_stopped']}, full reruns {sv['full_reruns']}")
     print(f"   opening the {n} pages took {w['open_pages_s']} s; the server spent {w['server_cpu_s_per_page_opened']}"

@@ -144,6 +144,7 @@ class ProtocolStudent:
     closing: bool = False
     ws: Any = None
     task: asyncio.Task | None = None
+    helpers: list[asyncio.Task] = field(default_factory=list)  # the bench's tasks on this page (reports, watches)
 
     # --- the page as shown ---------------------------------------------------------------------------
 
@@ -327,6 +328,7 @@ class ProtocolStudent:
         """Connect, then read the server's messages until closed; a dropped connection is an error, reconnected
         as the browser does (with its session id, so the server may keep the session)."""
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+        from websockets.exceptions import WebSocketException
 
         while not self.closing:
             try:
@@ -344,9 +346,7 @@ class ProtocolStudent:
                     if msg.WhichOneof("type") == "new_session":
                         self.session_id = msg.new_session.initialize.session_id or self.session_id
                     self.take(msg)
-            except (OSError, DecodeError, asyncio.TimeoutError) as e:
-                self.errors.append(f"connection: {type(e).__name__}: {e}")
-            except Exception as e:  # noqa: BLE001  (websockets' ConnectionClosed and kin: reported, then reconnected)
+            except (OSError, DecodeError, asyncio.TimeoutError, WebSocketException) as e:
                 if self.closing:
                     break
                 self.errors.append(f"connection dropped: {type(e).__name__}: {e}")
@@ -361,6 +361,8 @@ class ProtocolStudent:
         self.closing = True
         for fragment in list(self.timers):
             self.stop_timer(fragment)
+        for helper in self.helpers:
+            helper.cancel()
         if self.ws is not None:
             await self.ws.close()
         if self.task is not None:
