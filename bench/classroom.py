@@ -25,12 +25,25 @@ each), and queues one long training run as the machine (the teacher's demo). The
    scheduler will take them (``jobs.turns.queue_order``). Fair turns: every student's first job before anyone's
    second, where a first-come-first-served queue would give one student's two jobs back to back.
 
+Students of two kinds (``--browsers K``, default min(N, 3)): K real Chromium pages, and N − K **protocol
+students** (``bench/st_client.py``): each a WebSocket to the server's ``/_stcore/stream`` that sends exactly the
+messages a Chromium page sends (the first rerun naming the page, the widgets' values, every fragment's timer ticks
+at the pace the server asked, a button's trigger) and keeps the elements the server sends back (headings, text,
+buttons, exception boxes), without rendering anything. The server cannot tell them apart; what they save is the
+browser's own work — a live Train page costs Chromium a sixth of a core here, so 30 pages cannot share one core,
+where 30 protocol students cost a few percent of one. They report what a page reports (the step shown, the messages
+sent and when, their place, exception boxes, connection drops) into the same figures, and the two kinds are compared
+over the same ``--compare-s`` seconds once every page ticks (``browsers_vs_protocol``: the same kinds of message,
+the same fragments, the same pace). A protocol student is not a browser test: it proves nothing about drawing,
+plotly, the page's JavaScript or a laptop's CPU — the K real pages beside it keep that path honest.
+
 Where the processes run: with two or more cores the server and the run's worker share the first half of the
 cores and the browsers (and this script) the rest (``--server-cpus``, ``--worker-cpus``, ``--browser-cpus``),
-so the browsers' own work is not the server's, and what the server spends is taken from the training run.
+so the browsers' own work is not the server's, and what the server spends is taken from the training run. The
+protocol students run on one thread of this script, on the browsers' cores; its CPU is reported per window.
 
-    .venv/bin/python bench/classroom.py [--students 30] [--window-s 30] [--json]
-    .venv/bin/python bench/classroom.py --quick --json     # 2 students, short windows: checks that it runs
+    .venv/bin/python bench/classroom.py [--students 30] [--browsers 3] [--window-s 30] [--json]
+    .venv/bin/python bench/classroom.py --quick --json     # 1 page + 1 protocol student, short windows
 
 Targets with N = 30 (the issue): the server uses at most half a core for 30 watchers, the run keeps >= 0.9 of
 its throughput, zero page errors, 30 of 30 jobs recorded (here: 60 of 60, two per student). Exit code 0
@@ -59,6 +72,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 from appserver import CHROMIUM_ARGS, IDENTITY_SETTINGS, AppServer, chromium_path  # noqa: E402  (the tests' server)
+
+sys.path.insert(0, str(ROOT / "bench"))
+from st_client import Class, ProtocolStudent  # noqa: E402  (the protocol students, beside this script)
 
 CODE = "bench-class-code-4242"
 RERUN_STATS = "rerun_stats.json"  # in the lab home: the server's rerun counts (RESNET_LAB_RERUN_STATS)
@@ -173,6 +189,20 @@ class Student:
     sent: list[tuple[str, str | None]] = field(default_factory=list)  # (kind, fragment id) of every message the
     # page sent the server, in order (see sent_message); the page itself notes when it sent each (REPORTER_JS)
     sockets: int = 0  # WebSocket connections the page opened (1 unless it lost its connection and reconnected)
+    protocol: bool = False  # a protocol student (st_client.py: Streamlit's messages, no browser), not a page
+    client: ProtocolStudent | None = None  # its connection, once opened
+    place: list | None = None  # a protocol student's [clock ms, place text] once it showed its run's place
+
+    @property
+    def kind(self) -> str:
+        return "protocol" if self.protocol else "browser"
+
+    @property
+    def connections(self) -> int:
+        return self.client.sockets if self.client is not None else self.sockets
+
+    def all_errors(self) -> list[str]:
+        return self.errors + (self.client.errors if self.client is not None else [])
 
     @property
     def tag(self) -> str:
@@ -275,12 +305,16 @@ class Reports:
 
 
 def open_pages(browser: Any, url: str, students: list[Student], demo_run: int, timeout_s: float,
-               reports: Reports) -> None:
-    """The Train page as each student, all loading at once; returns when each shows the demo run (the class's
-    newest). Their errors are collected from here on."""
+               reports: Reports, clients: Class) -> None:
+    """The Train page as each student, all loading at once (a Chromium page, or a protocol student on
+    ``clients``' loop); returns when each shows the demo run (the class's newest). Their errors are collected
+    from here on."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     for student in students:
+        if student.protocol:
+            open_protocol(clients, url, student, reports)
+            continue
         student.context = browser.new_context(viewport={"width": 1280, "height": 900})
         student.context.add_init_script(reports.script(student.tag))
         page = student.context.new_page()
@@ -300,11 +334,70 @@ def open_pages(browser: Any, url: str, students: list[Student], demo_run: int, t
     deadline = time.monotonic() + timeout_s + OPEN_S_PER_PAGE * len(students)
     for student in students:
         try:
-            student.page.get_by_role("heading", name=re.compile(rf"^Run #{demo_run}: ")).wait_for(
-                timeout=max(1.0, deadline - time.monotonic()) * 1000)
-        except PlaywrightTimeout:
+            if student.protocol:
+                wait_for(lambda s=student: shows_run(s, demo_run), max(1.0, deadline - time.monotonic()),
+                         f"{student.tag} to show run {demo_run}")
+            else:
+                student.page.get_by_role("heading", name=re.compile(rf"^Run #{demo_run}: ")).wait_for(
+                    timeout=max(1.0, deadline - time.monotonic()) * 1000)
+        except (PlaywrightTimeout, TimeoutError):
             student.errors.append(f"the page did not show run {demo_run} within "
                                   f"{timeout_s + OPEN_S_PER_PAGE * len(students):.0f} s of opening")
+
+
+def open_protocol(clients: Class, url: str, student: Student, reports: Reports) -> None:
+    """A protocol student on the Train page (st_client.py), and its reports to ``reports`` every REPORT_MS, as
+    REPORTER_JS has a page report: the step shown, its send times, its place once shown, its exception boxes."""
+    import asyncio
+
+    student.client = ProtocolStudent(url, "train", f"me={student.token}",
+                                     on_send=lambda payload, s=student: note_sent(s, payload))
+
+    async def report() -> None:
+        client, reported = student.client, 0
+        while not client.closing:
+            await asyncio.sleep(REPORT_MS / 1000)
+            m = re.search(r"step ([\d,]+) of", client.text())
+            sent = client.sent_at[reported:]
+            reports.take({"page": student.tag, "at": time.time() * 1000, "from": reported, "sent": sent,
+                          "step": int(m.group(1).replace(",", "")) if m else -1, "place": student.place,
+                          "boxes": client.exception_boxes()})
+            reported += len(sent)
+
+    async def start() -> None:
+        loop = asyncio.get_running_loop()
+        student.client.task = loop.create_task(student.client.serve())
+        student.client.helpers.append(loop.create_task(report()))
+
+    clients.call(start())
+
+
+def shows_run(student: Student, rid: int) -> bool:
+    """Whether a protocol student's page shows run ``rid``'s heading (the live panel or a job's)."""
+    return any(re.match(rf"Run #{rid}: ", h) for h in student.client.headings())
+
+
+async def watch_place(student: Student, rid: int) -> None:
+    """WATCH_PLACE_JS for a protocol student: notes when its page first shows run ``rid``'s place."""
+    import asyncio
+
+    student.place = None
+    while student.client is not None and not student.client.closing:
+        text = student.client.text()
+        m = re.search(PLACE_RE, text) if f"Run #{rid}:" in text else None
+        if m:
+            student.place = [time.time() * 1000, m.group(1)]
+            return
+        await asyncio.sleep(0.05)
+
+
+def pause(students: list[Student], ms: float) -> None:
+    """Wait ``ms``; through a browser page when there is one, so Playwright hands this script its events."""
+    page = next((s.page for s in students if s.page is not None), None)
+    if page is not None:
+        page.wait_for_timeout(ms)
+    else:
+        time.sleep(ms / 1000)
 
 
 def warm_up(browser: Any, url: str, student: Student, timeout_s: float) -> None:
@@ -319,7 +412,9 @@ def warm_up(browser: Any, url: str, student: Student, timeout_s: float) -> None:
         context.close()
 
 
-def close_page(student: Student) -> None:
+def close_page(student: Student, clients: Class | None = None) -> None:
+    if student.client is not None and clients is not None:
+        clients.call(student.client.close(), 10)
     if student.context is not None:
         student.context.close()
     student.context = student.page = None
@@ -328,19 +423,23 @@ def close_page(student: Student) -> None:
 # --- measuring -----------------------------------------------------------------------------------------
 
 
-def window(server: AppServer, store: Any, rid: int, seconds: float) -> dict:
+def window(server: AppServer, store: Any, rid: int, seconds: float, clients: Class) -> dict:
     """Server CPU and RSS over ``seconds``, and the run's training images/s: the harmonic mean of the
     ``images_per_s`` the engine logged in the window (each timed over ``log_every`` steps, evaluation and
-    checkpoints left out), i.e. images trained over the time spent training them."""
+    checkpoints left out), i.e. images trained over the time spent training them. Also what the browsers and
+    the protocol students (``clients``' thread) spent meanwhile."""
     step0 = store.runs.get(rid).step
     c0, r0, b0, t0 = cpu_seconds(server.pid), rss_mb(server.pid), browsers_cpu_seconds(), time.monotonic()
+    p0 = clients.cpu_seconds()
     time.sleep(seconds)
     c1, r1, b1, t1 = cpu_seconds(server.pid), rss_mb(server.pid), browsers_cpu_seconds(), time.monotonic()
+    p1 = clients.cpu_seconds()
     step1 = store.runs.get(rid).step
     rates = [v for step, _, v in store.runs.metrics(rid, ["images_per_s"]).get("images_per_s", [])
              if step0 < step <= step1 and v > 0]
     return {"seconds": round(t1 - t0, 1), "server_cpu_pct": round(100 * (c1 - c0) / (t1 - t0), 2),
             "browsers_cpu_pct": round(100 * (b1 - b0) / (t1 - t0), 1),
+            "protocol_students_cpu_pct": round(100 * (p1 - p0) / (t1 - t0), 1),
             "server_rss_mb": round(r1, 1), "server_rss_growth_mb": round(r1 - r0, 1),
             "images_per_s": round(statistics.harmonic_mean(rates), 1) if rates else None, "logs": len(rates)}
 
@@ -427,6 +526,8 @@ def pooled(windows: list[dict]) -> dict:
     return {"seconds": round(seconds, 1),
             "server_cpu_pct": round(sum(w["server_cpu_pct"] * w["seconds"] for w in windows) / seconds, 2),
             "browsers_cpu_pct": round(sum(w["browsers_cpu_pct"] * w["seconds"] for w in windows) / seconds, 1),
+            "protocol_students_cpu_pct": round(sum(w["protocol_students_cpu_pct"] * w["seconds"] for w in windows)
+                                               / seconds, 1),
             "server_rss_mb": windows[-1]["server_rss_mb"],
             "server_rss_growth_mb": round(sum(w["server_rss_growth_mb"] for w in windows), 1),
             "images_per_s": round(sum(w["images_per_s"] * w["logs"] for w in rated) / sum(w["logs"] for w in rated), 1)
@@ -462,6 +563,73 @@ def page_traffic(students: list[Student], sent_at: list[list[float]], where: dic
     return out
 
 
+def compare_kinds(students: list[Student], sent_at: list[list[float]], span: tuple[float, float]) -> dict:
+    """Is a protocol student faithful? What the Chromium pages and the protocol students sent over the same
+    ``span`` (time.time()), per page of each kind: messages/s by kind, ticks/s by fragment (its id's first 8
+    characters) and the median time between two ticks of a fragment on one page. ``faithful``: both kinds sent
+    the same kinds of message, ticked the same fragments, and at the same pace: the median interval within 15%
+    (where a page ticked a fragment twice or more), else the count within one tick. The median, not the count,
+    because a Chromium page whose main thread is busy drawing (on this machine's shared core) skips timer ticks
+    now and then (setInterval does not catch up): its count falls below the pace while its timer keeps it."""
+    t0, t1 = span
+    seconds = t1 - t0
+    out: dict[str, Any] = {"seconds": round(seconds, 1)}
+    gaps: dict[str, dict[str, list[float]]] = {}
+    for kind in ("browser", "protocol"):
+        mine = [(s, times) for s, times in zip(students, sent_at) if s.kind == kind]
+        if not mine:
+            continue
+        kinds: dict[str, int] = {}
+        fragments: dict[str, int] = {}
+        gaps[kind] = {}
+        for s, times in mine:
+            last: dict[str, float] = {}
+            for at, (what, fragment) in zip(times, s.sent):
+                if t0 * 1000 <= at <= t1 * 1000:
+                    kinds[what] = kinds.get(what, 0) + 1
+                    if what == "tick":
+                        f = (fragment or "")[:8]
+                        fragments[f] = fragments.get(f, 0) + 1
+                        if f in last:
+                            gaps[kind].setdefault(f, []).append((at - last[f]) / 1000)
+                        last[f] = at
+        n = len(mine)
+        out[kind] = {"pages": n,
+                     "messages_per_s_per_page": {k: round(v / n / seconds, 3) for k, v in sorted(kinds.items())},
+                     "ticks_per_s_per_page_by_fragment": {f: round(v / n / seconds, 3)
+                                                          for f, v in sorted(fragments.items())},
+                     "median_tick_interval_s_by_fragment": {f: round(statistics.median(g), 2)
+                                                            for f, g in sorted(gaps[kind].items())}}
+    if "browser" in out and "protocol" in out:
+        b, p = out["browser"], out["protocol"]
+        fb, fp = b["ticks_per_s_per_page_by_fragment"], p["ticks_per_s_per_page_by_fragment"]
+        mb, mp = b["median_tick_interval_s_by_fragment"], p["median_tick_interval_s_by_fragment"]
+
+        def same(f: str) -> bool:
+            if f in mb and f in mp:
+                return abs(mp[f] - mb[f]) <= 0.15 * mb[f]
+            return abs(fp[f] - fb[f]) * seconds <= 1.01
+
+        out["same_kinds"] = set(b["messages_per_s_per_page"]) == set(p["messages_per_s_per_page"])
+        out["same_fragments"] = set(fb) == set(fp)
+        out["same_pace"] = out["same_fragments"] and all(same(f) for f in fb)
+        out["faithful"] = out["same_kinds"] and out["same_pace"] and bool(fb)
+    return out
+
+
+def ticking_since(students: list[Student], reports: Reports, since: float, timeout_s: float) -> float:
+    """When (time.time()) the last of the pages sent its first tick after ``since``, as the pages report it;
+    waits for their reports at most ``timeout_s`` (then: now, and the comparison shows who did not tick)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with reports.lock:
+            firsts = [next((at / 1000 for at, (kind, _) in zip(reports.sent_at.get(s.tag, []), s.sent)
+                            if kind == "tick" and at >= since * 1000), None) for s in students]
+        if all(f is not None for f in firsts) or time.monotonic() > deadline:
+            return max([f for f in firsts if f is not None], default=time.time())
+        pause(students, 500)
+
+
 def hear_from(students: list[Student], reports: Reports, since: float, timeout_s: float) -> int:
     """Wait until every page has reported after ``since`` (time.time()), at most ``timeout_s``; meanwhile
     Playwright hands this script the pages' events (the messages they sent) it held while this script slept.
@@ -469,14 +637,15 @@ def hear_from(students: list[Student], reports: Reports, since: float, timeout_s
     tags = [s.tag for s in students]
     deadline = time.monotonic() + timeout_s
     while not reports.heard_since(tags, since) and time.monotonic() < deadline:
-        students[0].page.wait_for_timeout(500)
-    students[0].page.wait_for_timeout(500)
+        pause(students, 500)
+    pause(students, 500)
     with reports.lock:
         return sum(bool(reports.steps.get(tag)) and reports.steps[tag][-1][0] >= since for tag in tags)
 
 
 def watching(args: argparse.Namespace, server: AppServer, store: Any, browser: Any, students: list[Student],
-             rid: int, cores: tuple[set[int] | None, set[int] | None], reports: Reports) -> tuple[dict, dict]:
+             rid: int, cores: tuple[set[int] | None, set[int] | None], reports: Reports, clients: Class
+             ) -> tuple[dict, dict]:
     """Part 1, the windows with no page and with N pages (the pages stay open for part 2). With the pages
     open, windows alternate (``--rounds`` times) between the server on its own cores — the run's, where all
     it spends is the run's loss — and the server moved to the browsers' cores: the same pages, the same
@@ -491,11 +660,11 @@ def watching(args: argparse.Namespace, server: AppServer, store: Any, browser: A
     own, apart = cores
     time.sleep(args.settle_s)
     say("window: no page open")
-    before = window(server, store, rid, args.window_s)
+    before = window(server, store, rid, args.window_s, clients)
     rss_before = rss_mb(server.pid)
     say(f"opening {len(students)} pages")
-    t, c = time.monotonic(), cpu_seconds(server.pid)
-    open_pages(browser, server.url, students, rid, args.page_timeout_s, reports)
+    t, c, t_open = time.monotonic(), cpu_seconds(server.pid), time.time()
+    open_pages(browser, server.url, students, rid, args.page_timeout_s, reports, clients)
     open_s, open_cpu = time.monotonic() - t, cpu_seconds(server.pid) - c
     time.sleep(args.settle_s)
     windows: dict[str, list[dict]] = {"own": [], "apart": []}
@@ -507,14 +676,19 @@ def watching(args: argparse.Namespace, server: AppServer, store: Any, browser: A
             say(f"window: {len(students)} pages, the server on cores {sorted(own if place == 'own' else apart)}")
             time.sleep(min(args.settle_s, 3.0))
             t0 = time.time()
-            windows[place].append(window(server, store, rid, args.window_s))
+            windows[place].append(window(server, store, rid, args.window_s, clients))
             where[t0, time.time()] = place
+    # the two kinds compared over compare_s from when every page ticks (a Chromium page on a busy core starts its
+    # timers seconds after it shows the run: its first run's charts are drawn first)
+    first = max(min(t0 for t0, _ in where), ticking_since(students, reports, t_open, args.page_timeout_s))
+    time.sleep(max(0.0, first + args.compare_s - time.time()))
+    compared = (first, first + args.compare_s)
     if own:
         move(server.pid, own)
     time.sleep(1.2)  # the server writes its counts at most once a second
     reruns = rerun_figures(reruns0, rerun_stats(server), time.monotonic() - clock0)
     say("waiting for every page's report of the windows")
-    end = max(t1 for _, t1 in where)
+    end = compared[1]
     heard = hear_from(students, reports, end, args.page_timeout_s)
     traffic = page_traffic(students, [reports.sent_at.get(s.tag, []) for s in students], where)
     span = (min(t0 for t0, _ in where), end)
@@ -526,24 +700,30 @@ def watching(args: argparse.Namespace, server: AppServer, store: Any, browser: A
             "server_cpu_s_per_page_opened": round(open_cpu / len(students), 3),
             "rss_growth_with_pages_mb": round(watched["server_rss_mb"] - rss_before, 1),
             "pages_live": sum(reports.live(s.tag, *span) for s in students),
+            "pages_live_by_kind": {kind: sum(reports.live(s.tag, *span) for s in students if s.kind == kind)
+                                   for kind in ("browser", "protocol")},
+            "browsers_vs_protocol": compare_kinds(students, [reports.sent_at.get(s.tag, []) for s in students],
+                                                  compared),
             "pages_reporting": heard,
             **traffic["own"],
             "ticks_per_s_per_page_server_apart": traffic["apart"]["ticks_per_s_per_page"] if "apart" in traffic
             else None,
             "expected_ticks_per_s": round(len(students) / live.FAST_S + len(students) / live.TABLE_S, 2),
             "exception_boxes": sum(reports.boxes.get(s.tag, 0) for s in students),
-            "websocket_connections_per_page": sorted(s.sockets for s in students),
+            "websocket_connections_per_page": sorted(s.connections for s in students),
+            "websocket_connections_by_kind": {kind: sorted(s.connections for s in students if s.kind == kind)
+                                              for kind in ("browser", "protocol")},
             "server_saw": reruns}, {"rss_before": rss_before}
 
 
 def closed_again(args: argparse.Namespace, server: AppServer, store: Any, students: list[Student], rid: int,
-                 part1: dict, rss_before: float) -> None:
+                 part1: dict, rss_before: float, clients: Class) -> None:
     """Part 1's last window: every page closed, the demo run still training (the students' jobs wait)."""
     for s in students:
-        close_page(s)
+        close_page(s, clients)
     time.sleep(args.settle_s)
     say("window: every page closed again")
-    after = window(server, store, rid, args.window_s)
+    after = window(server, store, rid, args.window_s, clients)
     part1["no_pages_after"] = after
     part1["rss_kept_after_close_mb"] = round(after["server_rss_mb"] - rss_before, 1)
     base = [w["images_per_s"] for w in (part1["no_pages_before"], after) if w["images_per_s"]]
@@ -555,7 +735,8 @@ def closed_again(args: argparse.Namespace, server: AppServer, store: Any, studen
     part1["browsers_ratio"] = round(apart / statistics.mean(base), 3) if base and apart else None
 
 
-def pressing(args: argparse.Namespace, store: Any, students: list[Student], reports: Reports) -> dict:
+def pressing(args: argparse.Namespace, store: Any, students: list[Student], reports: Reports,
+             clients: Class) -> dict:
     """Part 2, on the open pages: every student presses Train, then (once the page shows that run) Train with
     plain twin, while the demo run holds the slot (every job waits). Each page notes itself when it first shows
     its job's place, so the time from a press to the place is each student's own, whatever the others do."""
@@ -565,6 +746,9 @@ def pressing(args: argparse.Namespace, store: Any, students: list[Student], repo
     say(f"{len(students)} students press Train, then Train with plain twin")
     t0 = time.monotonic()
     for s in students:
+        if s.protocol:
+            press_protocol(args, store, s, clients, pressed_at)
+            continue
         try:
             s.page.get_by_role("button", name="Train", exact=True).click()
             first = wait_for(lambda: store.jobs.list(owner=s.owner), args.page_timeout_s, f"{s.tag}'s first job")[0]
@@ -581,7 +765,7 @@ def pressing(args: argparse.Namespace, store: Any, students: list[Student], repo
     presses_s = time.monotonic() - t0
     deadline = time.monotonic() + args.page_timeout_s  # each page reports the place once it showed it
     while len(reports.place) < len(students) and time.monotonic() < deadline:
-        students[0].page.wait_for_timeout(500)
+        pause(students, 500)
     hear_from(students, reports, time.time(), args.page_timeout_s)  # and then its exception boxes
     seen = {s.owner: reports.place[s.tag] for s in students if s.tag in reports.place}
     return {"presses_s": round(presses_s, 1), "jobs_pressed": 2 * len(students),
@@ -589,6 +773,32 @@ def pressing(args: argparse.Namespace, store: Any, students: list[Student], repo
                              if s.owner in seen and s.owner in pressed_at else None for s in students],
             "places_shown": [seen[s.owner][1] if s.owner in seen else None for s in students],
             "exception_boxes": sum(reports.boxes.get(s.tag, 0) for s in students)}
+
+
+def press_protocol(args: argparse.Namespace, store: Any, s: Student, clients: Class,
+                   pressed_at: dict[str, float]) -> None:
+    """Part 2 for a protocol student: the same two presses as a page's, each sent once the button is shown
+    (the second once the page shows the first run), then it watches for its second run's place."""
+    import asyncio
+
+    try:
+        wait_for(lambda: s.client.button("Train"), args.page_timeout_s, f"{s.tag}'s Train button")
+        clients.call(s.client.press("Train"), args.page_timeout_s)
+        first = wait_for(lambda: store.jobs.list(owner=s.owner), args.page_timeout_s, f"{s.tag}'s first job")[0]
+        first_run = store.runs.of_job(first.id)[0].id
+        wait_for(lambda: shows_run(s, first_run) and s.client.button("Train with plain twin"), args.page_timeout_s,
+                 f"{s.tag} to show run {first_run}")
+        clients.call(s.client.press("Train with plain twin"), args.page_timeout_s)
+        pressed_at[s.owner] = time.time()
+        second = wait_for(lambda: (lambda j: j[0] if len(j) >= 2 else None)(store.jobs.list(owner=s.owner)),
+                          args.page_timeout_s, f"{s.tag}'s second job")
+
+        async def watch(rid: int) -> None:
+            s.client.helpers.append(asyncio.get_running_loop().create_task(watch_place(s, rid)))
+
+        clients.call(watch(store.runs.of_job(second.id)[0].id))
+    except (TimeoutError, LookupError) as e:  # reported (its jobs missing), the class goes on
+        s.errors.append(f"pressing Train: {str(e).splitlines()[0]}")
 
 
 def turns(args: argparse.Namespace, store: Any, students: list[Student], job_id: int, part2: dict) -> None:
@@ -638,7 +848,11 @@ def turns(args: argparse.Namespace, store: Any, students: list[Student], job_id:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--students", type=int, default=30, help="students (browser pages, identities); default 30")
+    p.add_argument("--students", type=int, default=30, help="students (identities); default 30")
+    p.add_argument("--browsers", type=int, default=None,
+                   help="of them, real Chromium pages (default: min(students, 3)); the rest protocol students")
+    p.add_argument("--compare-s", type=float, default=20.0,
+                   help="browsers and protocol students compared over at least this long, s (default 20)")
     p.add_argument("--window-s", type=float, default=20.0, help="each measuring window, s (default 20)")
     p.add_argument("--rounds", type=int, default=3,
                    help="with the pages open: windows with the server on its cores, then on the browsers' (default 3)")
@@ -649,13 +863,16 @@ def main() -> int:
     p.add_argument("--server-cpus", default="", help="cores for the server, e.g. 0 (default: the first half)")
     p.add_argument("--worker-cpus", default="", help="cores for the demo run's worker (default: the server's)")
     p.add_argument("--browser-cpus", default="", help="cores for the browsers (default: the other half)")
-    p.add_argument("--quick", action="store_true", help="2 students, 2.5-s windows, one start observed (for tests)")
+    p.add_argument("--quick", action="store_true", help="2 students (1 browser, 1 protocol), 2.5-s windows, one "
+                   "start observed, 10 s compared (for tests)")
     p.add_argument("--keep-home", action="store_true", help="keep the temporary lab home (its server.log)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = p.parse_args()
     if args.quick:
         args.students, args.window_s, args.settle_s, args.observe, args.observe_s, args.rounds = 2, 2.5, 1.0, 1, 30.0, 1
+        args.browsers, args.compare_s = 1, 10.0
+    args.browsers = min(args.students, 3) if args.browsers is None else max(0, min(args.browsers, args.students))
     from playwright.sync_api import sync_playwright
 
     from resnet_lab.identity import MACHINE
@@ -670,20 +887,25 @@ def main() -> int:
     server = None
     store = Store(home / "runs.db")
     report: dict[str, Any] = {"students": args.students, "quick": args.quick, "cores": len(os.sched_getaffinity(0)),
+                              "clients": {"browsers": args.browsers, "protocol": args.students - args.browsers},
                               "server_cpus": sorted(server_cpus) if server_cpus else None,
                               "worker_cpus": sorted(worker_cpus) if worker_cpus else None,
                               "browser_cpus": sorted(browser_cpus) if browser_cpus else None, "targets": TARGETS}
     students: list[Student] = []
     reports = Reports()
+    clients: Class | None = None
     try:
         server = AppServer(home, {"PYTHONPATH": str(ROOT), "RESNET_LAB_RERUN_STATS": str(home / RERUN_STATS)},
                            cpus=server_cpus, timeout_s=120)  # in class mode
         students = join_students(store, args.students)
+        for s in students[args.browsers:]:
+            s.protocol = True
         if worker_cpus:
             os.sched_setaffinity(0, worker_cpus)  # the demo run's worker is started from here: it inherits these
         job_id, rid = demo_run(store, args.quick)
         if browser_cpus:
             os.sched_setaffinity(0, browser_cpus)  # Chromium, started from here, inherits these
+        clients = Class()  # the protocol students' thread: on the browsers' cores too (it inherits this thread's)
         chromium = chromium_path()
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
@@ -691,13 +913,15 @@ def main() -> int:
             wait_for(lambda: store.jobs.get(job_id).progress > 0, 180, "the demo run to train")
             t = time.monotonic()
             report["watching"], state = watching(args, server, store, browser, students, rid,
-                                                 (server_cpus, browser_cpus), reports)
-            report["pressing"] = pressing(args, store, students, reports)
-            closed_again(args, server, store, students, rid, report["watching"], state["rss_before"])
+                                                 (server_cpus, browser_cpus), reports, clients)
+            report["pressing"] = pressing(args, store, students, reports, clients)
+            closed_again(args, server, store, students, rid, report["watching"], state["rss_before"], clients)
             browser.close()
         turns(args, store, students, job_id, report["pressing"])
         report["bench_s"] = round(time.monotonic() - t, 1)
-        errors = [e for s in students for e in s.errors]
+        errors = [e for s in students for e in s.all_errors()]
+        report["page_errors_by_kind"] = {kind: sum(len(s.all_errors()) for s in students if s.kind == kind)
+                                         for kind in ("browser", "protocol")}
         report["page_errors"] = len(errors) + report["watching"]["exception_boxes"] + report["pressing"][
             "exception_boxes"]
         report["page_error_samples"] = sorted(set(errors))[:5]
@@ -716,6 +940,11 @@ def main() -> int:
             if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
         reports.close()
+        if clients is not None:
+            for s in students:
+                if s.client is not None and not s.client.closing:
+                    clients.call(s.client.close(), 10)
+            clients.end()
         if server is not None:
             server.end()
         store.close()
@@ -740,7 +969,9 @@ def print_summary(r: dict) -> None:
     n = r["students"]
     pin = (f"server on cores {r['server_cpus']}, demo run on {r['worker_cpus']}, browsers on {r['browser_cpus']}"
            if r["server_cpus"] else "not pinned (one core)")
-    print(f"classroom bench: {n} students, {r['cores']} cores ({pin})")
+    c = r["clients"]
+    print(f"classroom bench: {n} students — {c['browsers']} Chromium pages, {c['protocol']} protocol students "
+          f"(Streamlit's messages without a browser: bench/st_client.py) — {r['cores']} cores ({pin})")
     print("1. watching a run train live")
     rows = [("no pages", "no_pages_before"), (f"{n} pages", "pages_open"), (f"{n} pages, server apart",
                                                                             "pages_open_server_apart"),
@@ -750,8 +981,8 @@ def print_summary(r: dict) -> None:
         if x is None:
             continue
         print(f"   {label:>24}: server CPU {x['server_cpu_pct']:6.2f}% of a core · RSS {x['server_rss_mb']:.0f} MB"
-              f" · run {x['images_per_s']} images/s · browsers {x['browsers_cpu_pct']:.0f}% of a core "
-              f"({x['seconds']} s)")
+              f" · run {x['images_per_s']} images/s · browsers {x['browsers_cpu_pct']:.0f}% of a core, protocol "
+              f"students {x['protocol_students_cpu_pct']:.1f}% ({x['seconds']} s)")
     print(f"   the run's images/s, window by window: {w['windows']}")
     print(f"   images/s with {n} watchers over none: {w['throughput_ratio']} (target >= {TARGETS['throughput_ratio']})")
     if w["server_cost_ratio"] is not None:
@@ -764,14 +995,27 @@ def print_summary(r: dict) -> None:
           f" after the last window); messages/s they sent: "
           f"{w['page_messages_per_s']} (live ticks at the pages' pace: {w['expected_ticks_per_s']}/s); ticks/s per "
           f"page: {w['ticks_per_s_per_page']}")
+    print(f"   live by kind: {w['pages_live_by_kind']}; WebSocket connections by kind: "
+          f"{w['websocket_connections_by_kind']}")
+    cmp = w["browsers_vs_protocol"]
+    for kind in ("browser", "protocol"):
+        if kind in cmp:
+            print(f"   {kind} students sent over the same {cmp['seconds']} s, per page: "
+                  f"{cmp[kind]['messages_per_s_per_page']} messages/s; ticks/s by fragment "
+                  f"{cmp[kind]['ticks_per_s_per_page_by_fragment']}, median interval s "
+                  f"{cmp[kind]['median_tick_interval_s_by_fragment']}")
+    if "faithful" in cmp:
+        print(f"   protocol students faithful to the browsers: {cmp['faithful']} (same kinds {cmp['same_kinds']}, "
+              f"same fragments {cmp['same_fragments']}, same pace {cmp['same_pace']})")
     sv = w["server_saw"]
     print(f"   WebSocket connections per page: {w['websocket_connections_per_page']}; the server saw "
-          f"{sv['sessions_ticking']} sessions ticking: timer reruns run/s per session {sv['ticks_run_per_s_per_session']}"
+          f"{sv['sessions_ticking']} sessions ticking: timer reruns run/s per session "
+          f"{sv['ticks_run_per_s_per_session']}"
           f", dropped as too early/s {sv['ticks_dropped_per_s_per_session']} ({sv['dropped_share']:.0%} of all), "
           f"stale timers stopped {sv['stale_timers_stopped']}, full reruns {sv['full_reruns']}")
     print(f"   opening the {n} pages took {w['open_pages_s']} s; the server spent {w['server_cpu_s_per_page_opened']}"
           " s of CPU per page meanwhile (the ticks of the pages already open included)")
-    print(f"   page errors: {r['page_errors']}"
+    print(f"   page errors: {r['page_errors']} ({r['page_errors_by_kind']} by kind, exception boxes aside)"
           + (f" — e.g. {r['page_error_samples']}" if r["page_error_samples"] else ""))
     if r["not_counted"]["failed_loads_elsewhere"]:
         print(f"   not counted: {r['not_counted']['failed_loads_elsewhere']} loads from other hosts or Streamlit's "

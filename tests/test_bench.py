@@ -100,6 +100,8 @@ def test_classroom_bench_quick_json_reports_the_class_it_served():
     assert r.returncode == 0, r.stderr  # no --strict: a missed target never fails the run
     report = json.loads(r.stdout)
     assert report["quick"] is True and report["students"] == 2
+    # one real Chromium page (S01) and one protocol student (S02, bench/st_client.py: Streamlit's messages, no browser)
+    assert report["clients"] == {"browsers": 1, "protocol": 1}
     assert report["targets"] == {"server_cpu_pct": 50.0, "throughput_ratio": 0.9, "page_errors": 0}
     w, q = report["watching"], report["pressing"]
     for key in ("no_pages_before", "pages_open", "no_pages_after"):  # figures are never asserted, only their form
@@ -126,6 +128,17 @@ def test_classroom_bench_quick_json_reports_the_class_it_served():
     if sum(w["ticks_per_s_per_page"]) > 0:
         assert saw["sessions_ticking"] >= 1 and sum(saw["ticks_run_per_s_per_session"]) > 0
     assert 0 <= saw["dropped_share"] <= 1 and saw["full_reruns"] >= 0
+    # the protocol student: live (its step count moved), on one WebSocket, no error, both its presses recorded once
+    # and its place shown (S02 is the protocol student)
+    assert w["pages_live_by_kind"]["protocol"] == 1 and w["websocket_connections_by_kind"]["protocol"] == [1]
+    assert report["page_errors_by_kind"]["protocol"] == 0, report["page_error_samples"]
+    assert q["pressed_order"].count("S02") == 2 and q["queue_seen_s"][1] is not None
+    # and faithful: over the same span, it sent what the Chromium page sent — ticks only (no heartbeat: a page not
+    # in a host frame sends none), the same two fragments, each at the page's pace (median interval within 15%)
+    cmp = w["browsers_vs_protocol"]
+    assert set(cmp["browser"]["messages_per_s_per_page"]) == set(cmp["protocol"]["messages_per_s_per_page"]) == {
+        "tick"}, cmp
+    assert len(cmp["protocol"]["ticks_per_s_per_page_by_fragment"]) == 2 and cmp["faithful"] is True, cmp
 
 
 def test_eta_bench_quick_json_compares_every_prediction_with_what_happened():
@@ -161,3 +174,60 @@ def test_cluster_bench_quick_json_runs_the_same_jobs_locally_and_on_a_two_node_r
         assert x["start_order_owners"][:3] == ["1", "2", "3"]  # every owner's first before anyone's second
         assert x["delay_s_median"] is not None and x["delay_s_median"] > 0
     assert set(report["passed"]) == {"added_start", "nothing_lost", "fair_turns"} and report["passed"]["nothing_lost"]
+
+
+@pytest.mark.unit  # no server, no process: the client's bookkeeping alone
+def test_protocol_student_keeps_the_page_as_the_server_sends_it():
+    """bench/st_client.py without a server: the element tree, the widgets' values it would send, the page hash of
+    the navigation, and the frontend's clearing of stale nodes after a full run and after a fragment run (what the
+    quick classroom bench relies on to see headings, buttons and places)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from st_client import ProtocolStudent
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    def delta(path, fragment="", **element):
+        msg = ForwardMsg()
+        msg.metadata.delta_path.extend(path)
+        if fragment:
+            msg.delta.fragment_id = fragment
+        ((kind, fields),) = element.items()
+        for k, v in fields.items():
+            field = getattr(msg.delta.new_element, kind)
+            if isinstance(v, list):
+                getattr(field, k).extend(v)
+            else:
+                setattr(field, k, v)
+        return msg
+
+    def finished(status):
+        msg = ForwardMsg()
+        msg.script_finished = status
+        return msg
+
+    page = ProtocolStudent("http://127.0.0.1:1", "train", "me=t")
+    hello = ForwardMsg()
+    hello.new_session.page_script_hash = "main"
+    nav = ForwardMsg()
+    nav.navigation.page_script_hash = "train-page"
+    for msg in (hello, nav, delta([0, 0], heading={"body": "Run #7: resnet20 · shapes"}),
+                delta([0, 1], button={"id": "b1", "label": "Train"}),
+                delta([0, 2], selectbox={"id": "s1", "label": "preset", "options": ["a", "b"], "default": 1}),
+                delta([0, 3], number_input={"id": "n1", "label": "epochs", "default": 5.0, "data_type": 0}),
+                delta([0, 4], "frag", progress={"value": 1, "text": "step 1\\,200 of 62,000 · 2 jobs ahead"}),
+                delta([1, 0], markdown={"body": "sidebar: not the main area"}),
+                finished(ForwardMsg.FINISHED_SUCCESSFULLY)):
+        page.take(msg)
+    assert page.page_script_hash == "train-page" and page.headings() == ["Run #7: resnet20 · shapes"]
+    assert page.button("Train") == ("b1", "") and page.button("Stop") is None
+    assert {w.id: w.WhichOneof("value") for w in page.widgets.values()} == {"s1": "string_value", "n1": "int_value"}
+    assert page.widgets["s1"].string_value == "b" and page.widgets["n1"].int_value == 5
+    assert "step 1,200 of 62,000 · 2 jobs ahead" in page.text() and "sidebar" not in page.text()
+    # a fragment run rewrites only its own nodes: the others stay; a full run that no longer shows the button drops it
+    # and its widget's value with it
+    for msg in (hello, delta([0, 4], "frag", progress={"value": 2, "text": "step 1,300 of 62,000 · running"}),
+                finished(ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY)):
+        page.take(msg)
+    assert "step 1,300" in page.text() and page.button("Train") == ("b1", "")
+    for msg in (hello, delta([0, 0], heading={"body": "Run #8: plain"}), finished(ForwardMsg.FINISHED_SUCCESSFULLY)):
+        page.take(msg)
+    assert page.headings() == ["Run #8: plain"] and page.button("Train") is None and page.widgets == {}
