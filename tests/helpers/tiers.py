@@ -10,6 +10,7 @@ TIERS = ("unit", "process", "app", "browser")
 TIER_DIRS = {"browser": "browser", "app": "app"}
 PROCESS_MODULES = {
     "test_bench.py",
+    "classroom/test_two_servers_class.py",
     "test_cli_processes.py",
     "test_cli_landscape.py",
     "test_export.py",
