@@ -20,7 +20,8 @@ $(PY):
 # left as pip leaves it, so compileall's status is not the install's.
 $(VENV)/.deps: requirements.txt | $(PY)
 	$(PY) -m pip install --no-compile -r requirements.txt
-	$(PY) -c "import compileall, sysconfig; compileall.compile_dir(sysconfig.get_paths()['purelib'], quiet=2, workers=0)"
+	$(PY) -c "import compileall, sysconfig; \
+		compileall.compile_dir(sysconfig.get_paths()['purelib'], quiet=2, workers=0)"
 	touch $@
 
 # Test tools, Ray (the cluster tests start a two-node cluster on this machine) and TensorBoard's writer, in one pip
