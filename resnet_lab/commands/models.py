@@ -1,4 +1,5 @@
-"""`presets` and `summary`: the model presets and a model's parameters, FLOPs and stage table."""
+"""`presets` and `summary`: the model presets and a model's parameters, FLOPs and stage table; `models ...`: what
+is known of the presets as a whole (`models speed`: :mod:`.speed`)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     sm.add_argument("--layers", action="store_true", help="include the per-layer table")
     sm.add_argument("--json", action="store_true", help="JSON output")
     sm.set_defaults(func=cmd_summary)
+
+    md = sub.add_parser("models", help="the presets side by side: their speed on this device (models speed)")
+    md.set_defaults(func=cmd_models, parser=md)
+    models_sub = md.add_subparsers(dest="models_command", metavar="{speed}")
+    from . import speed
+
+    speed.register(models_sub)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """``models`` alone: its help (a subcommand is what does something)."""
+    args.parser.print_help()
+    return 2
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
