@@ -21,6 +21,7 @@ def register(models_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to measure (default auto)")
     p.add_argument("--remeasure", action="store_true", help="measure again presets measured on this device before")
     p.add_argument("--here", action="store_true", help="measure in this process, not as a job on the queue")
+    p.add_argument("--quick", action="store_true", help="one timed run per figure: a check that it runs (rough)")
     p.add_argument("--detach", action="store_true", help="queue the job and return at once")
     p.add_argument("--json", action="store_true", help="JSON output")
     p.set_defaults(func=cmd_speed)
@@ -41,7 +42,7 @@ def _table(speeds: dict, names: list[str]) -> str:
 
 def cmd_speed(args: argparse.Namespace) -> int:
     from ..experiments.speed import lab_device_name, measure_into, measured, submit_speed
-    from ..experiments.speed.measure import check_presets, device_kind
+    from ..experiments.speed.measure import DEFAULT_PLAN, QUICK_PLAN, check_presets, device_kind
     from ..jobs import slots
     from ..jobs.follow import follow
     from ..store import Store
@@ -52,15 +53,16 @@ def cmd_speed(args: argparse.Namespace) -> int:
         names = check_presets(args.presets, kind)
         name = lab_device_name(kind)
         job_id, status = None, "done"
+        plan = QUICK_PLAN if args.quick else DEFAULT_PLAN
         if args.here:
             have = measured(store, name)
             for i, preset in enumerate(names):
                 if args.remeasure or preset not in have:
                     if not args.json:
                         print(f"measuring {preset} ({i + 1}/{len(names)}) on {name}…", file=sys.stderr, flush=True)
-                    measure_into(store, preset, kind)
+                    measure_into(store, preset, kind, plan)
         else:
-            job_id = submit_speed(store, names, kind, remeasure=args.remeasure)
+            job_id = submit_speed(store, names, kind, remeasure=args.remeasure, plan=plan)
             if job_id is not None and args.detach:
                 job = store.jobs.get(job_id)
                 print(json.dumps({"job": job_id, "status": job.status, "device_name": name}) if args.json
