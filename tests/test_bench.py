@@ -161,3 +161,18 @@ def test_cluster_bench_quick_json_runs_the_same_jobs_locally_and_on_a_two_node_r
         assert x["start_order_owners"][:4] == ["1", "2", "3", "4"]  # every owner's first before anyone's second
         assert x["delay_s_median"] is not None and x["delay_s_median"] > 0
     assert set(report["passed"]) == {"added_start", "nothing_lost", "fair_turns"} and report["passed"]["nothing_lost"]
+
+
+def test_speed_bench_quick_json_reports_each_preset_with_positive_figures():
+    import json
+    import math
+
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "speed.py"), "--quick", "--device", "cpu", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["quick"] is True and report["device"] == "cpu" and report["device_name"].startswith("CPU: ")
+    assert [x["preset"] for x in report["results"]] == ["resnet20", "plain20"]
+    for res in report["results"]:  # the figures themselves are never asserted: only that they are figures
+        assert (res["batch"], res["infer_batch"], res["image_size"], res["train_steps"]) == (64, 64, 32, 1)
+        assert all(math.isfinite(res[k]) and res[k] > 0 for k in ("train_images_per_s", "latency_ms", "images_per_s"))

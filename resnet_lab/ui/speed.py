@@ -10,7 +10,7 @@ from typing import Sequence
 
 import streamlit as st
 
-from ..experiments.speed import lab_device_name, measured, submit_speed
+from ..experiments.speed import check_presets, lab_device_name, measured, submit_speed
 from ..experiments.speed.jobs import KIND
 from ..fmt import csv_text
 from ..store import Job, QueueFull
@@ -70,7 +70,6 @@ def _live(presets: Sequence[str], device_name: str, key: str) -> list[str]:
 def speed_panel(presets: Sequence[str] | None = None, key: str = "") -> None:
     """The speed table of ``presets`` (default: all) on the lab's device, the button that measures the missing ones
     (or, when all are there, measures them again), and the measuring job live while there is one."""
-    from ..experiments.speed.measure import check_presets
     from ..jobs import slots
 
     kind = slots.default_device()

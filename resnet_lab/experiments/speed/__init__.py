@@ -8,7 +8,8 @@ measurement with :func:`submit_speed` (None: all cached).
 
 from ...store import Speed
 from .jobs import SPEED_JOB, lab_device_name, measure_into, measured, submit_speed
-from .measure import DEFAULT_PLAN, QUICK_PLAN, Plan, Setup, Timing, default_presets, measure, measure_preset, setup_for
+from .measure import (DEFAULT_PLAN, QUICK_PLAN, Plan, Setup, Timing, check_presets, default_presets, measure,
+                      measure_preset, setup_for)
 
-__all__ = ["DEFAULT_PLAN", "QUICK_PLAN", "SPEED_JOB", "Plan", "Setup", "Speed", "Timing", "default_presets",
+__all__ = ["DEFAULT_PLAN", "QUICK_PLAN", "SPEED_JOB", "Plan", "Setup", "Speed", "Timing", "check_presets", "default_presets",
            "lab_device_name", "measure", "measure_into", "measure_preset", "measured", "setup_for", "submit_speed"]
