@@ -2,10 +2,15 @@
 presets and keeps every figure under this machine's device name; asked again, nothing is queued."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 from resnet_lab.experiments.speed import QUICK_PLAN, lab_device_name, measured, submit_speed
 from resnet_lab.store import Store
 from tests.helpers.waiting import wait_job
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_worker_measures_each_preset_reports_progress_and_a_second_request_queues_nothing(lab_home):
@@ -32,3 +37,13 @@ def test_models_speed_follows_its_job_to_the_end_and_prints_the_figures(lab_home
     out = json.loads(done.stdout)
     assert out["status"] == "done" and out["job"] is not None and out["missing"] == []
     assert [r["preset"] for r in out["speeds"]] == ["resnet20"] and out["speeds"][0]["job_id"] == out["job"]
+
+
+def test_the_measurement_needs_torch_and_no_other_package_of_the_lab():
+    """What a bare GPU machine lacks: the app's packages (the package's store and queue are plain Python)."""
+    code = ("import sys; import resnet_lab.experiments.speed.measure; bad = [m for m in ('streamlit', 'plotly', "
+            "'captum', 'PIL', 'pandas', 'psycopg', 'safetensors', 'torchvision', 'ray') if m in sys.modules]; "
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
