@@ -2,7 +2,6 @@
 gains the table in place, its jobs intact."""
 
 import math
-import sqlite3
 
 import pytest
 
@@ -49,35 +48,30 @@ def test_a_speed_that_is_not_a_measurement_is_refused(lab_home, bad, match):
     s.close()
 
 
-def test_a_schema_6_home_gains_the_speeds_table_and_keeps_its_jobs(lab_home):
-    db = lab_home / "runs.db"
-    s = Store(db)
-    job, _ = s.jobs.create("landscape", "l", "cpu", params={"points": 3})
-    s.close()
-    con = sqlite3.connect(db)
-    con.execute("DROP TABLE model_speeds")  # the schema-6 layout
-    con.execute("PRAGMA user_version=6")
-    con.commit()
-    before = con.execute("SELECT * FROM jobs").fetchall()
-    con.close()
-    s = Store(db)
-    assert s.db.con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
-    assert [tuple(r) for r in s.db.con.execute("SELECT * FROM jobs").fetchall()] == before
-    assert s.jobs.get(job).params == {"points": 3}
-    s.model_speeds.record(speed())
-    assert list(s.model_speeds.of_device("CPU: Test 9000 (2 cores)")) == ["resnet20"]
-    s.close()
+def as_schema_6(s: Store) -> None:
+    """Put the store's database back in the schema-6 layout: no speeds table, version 6 (on either engine)."""
+    con = s.db.con
+    con.execute("DROP TABLE model_speeds")
+    if s.db.dialect == "sqlite":
+        con.execute("PRAGMA user_version=6")
+    else:
+        con.execute("UPDATE lab_schema SET version=6")
 
 
-def test_a_schema_6_database_on_postgresql_gains_the_table_too(pg_url, lab_home):
-    s = Store(pg_url)
+def version(s: Store) -> int:
+    query = "PRAGMA user_version" if s.db.dialect == "sqlite" else "SELECT version FROM lab_schema"
+    return int(s.db.con.execute(query).fetchone()[0])
+
+
+def test_a_schema_6_lab_gains_the_speeds_table_in_place_and_keeps_its_records(store_location):
+    s = Store(store_location)
     job, _ = s.jobs.create("landscape", "l", "cpu", params={"points": 3})
-    s.db.con.execute("DROP TABLE model_speeds")  # the schema-6 layout
-    s.db.con.execute("UPDATE lab_schema SET version=6")
+    s.people.create("Ann", "hash-ann")
+    as_schema_6(s)
     s.close()
-    s = Store(pg_url)
-    assert s.db.con.execute("SELECT version FROM lab_schema").fetchone()[0] == SCHEMA_VERSION == 7
-    assert s.jobs.get(job).params == {"points": 3}
-    s.model_speeds.record(speed(measured_at=1796640913.2271287))
+    s = Store(store_location)
+    assert version(s) == SCHEMA_VERSION == 7
+    assert s.jobs.get(job).params == {"points": 3} and [p.name for p in s.people.list()] == ["Ann"]
+    s.model_speeds.record(speed(measured_at=1796640913.2271287))  # a timestamp keeps its fraction (no REAL4)
     assert s.model_speeds.of_device("CPU: Test 9000 (2 cores)")["resnet20"].measured_at == 1796640913.2271287
     s.close()

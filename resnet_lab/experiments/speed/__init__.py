@@ -11,5 +11,6 @@ from .jobs import SPEED_JOB, lab_device_name, measure_into, measured, submit_spe
 from .measure import (DEFAULT_PLAN, QUICK_PLAN, Plan, Setup, Timing, check_presets, default_presets, measure,
                       measure_preset, setup_for)
 
-__all__ = ["DEFAULT_PLAN", "QUICK_PLAN", "SPEED_JOB", "Plan", "Setup", "Speed", "Timing", "check_presets", "default_presets",
-           "lab_device_name", "measure", "measure_into", "measure_preset", "measured", "setup_for", "submit_speed"]
+__all__ = ["DEFAULT_PLAN", "QUICK_PLAN", "SPEED_JOB", "Plan", "Setup", "Speed", "Timing", "check_presets",
+           "default_presets", "lab_device_name", "measure", "measure_into", "measure_preset", "measured", "setup_for",
+           "submit_speed"]
