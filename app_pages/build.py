@@ -182,7 +182,7 @@ if brk is not None:
     _show_break(brk)
 else:
     _compare()
-    choose_panel(spec, size)  # speeds=, device_name=, measure=: the speed job's records and button, once it exists
+    choose_panel(spec, size)
 
 
 def _share_link(query: dict[str, str]) -> str:

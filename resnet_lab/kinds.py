@@ -14,10 +14,12 @@ from typing import Sequence
 from .downloads import DOWNLOAD
 from .experiments.challenges.jobs import CHALLENGE_JOB
 from .experiments.landscape.jobs import INTERPOLATION_JOB, LANDSCAPE_JOB
+from .experiments.speed.jobs import SPEED_JOB
 from .jobs import JobKind
 from .train.handler import FINETUNE, TRAIN
 
-KINDS: tuple[JobKind, ...] = (TRAIN, FINETUNE, LANDSCAPE_JOB, INTERPOLATION_JOB, DOWNLOAD, CHALLENGE_JOB)
+KINDS: tuple[JobKind, ...] = (TRAIN, FINETUNE, LANDSCAPE_JOB, INTERPOLATION_JOB, DOWNLOAD, CHALLENGE_JOB,
+                              SPEED_JOB)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

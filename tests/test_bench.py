@@ -231,3 +231,18 @@ def test_protocol_student_keeps_the_page_as_the_server_sends_it():
     for msg in (hello, delta([0, 0], heading={"body": "Run #8: plain"}), finished(ForwardMsg.FINISHED_SUCCESSFULLY)):
         page.take(msg)
     assert page.headings() == ["Run #8: plain"] and page.button("Train") is None and page.widgets == {}
+
+
+def test_speed_bench_quick_json_reports_each_preset_with_positive_figures():
+    import json
+    import math
+
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "speed.py"), "--quick", "--device", "cpu", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["quick"] is True and report["device"] == "cpu" and report["device_name"].startswith("CPU: ")
+    assert [x["preset"] for x in report["results"]] == ["resnet20", "plain20"]
+    for res in report["results"]:  # the figures themselves are never asserted: only that they are figures
+        assert (res["batch"], res["infer_batch"], res["image_size"], res["train_steps"]) == (64, 64, 32, 1)
+        assert all(math.isfinite(res[k]) and res[k] > 0 for k in ("train_images_per_s", "latency_ms", "images_per_s"))

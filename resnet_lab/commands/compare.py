@@ -10,7 +10,9 @@ from dataclasses import asdict
 from typing import Any
 
 
-def register_models(sub: argparse._SubParsersAction) -> None:
+def register_models(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """The ``models`` command (alone: ``models compare``) and its ``compare``; returns its subcommands, where
+    ``models speed`` joins them (:mod:`.speed`)."""
     md = sub.add_parser("models", help="compare the ResNets: published accuracy against cost, and your runs' "
                                        "Pareto front (`models compare`)")
     md_sub = md.add_subparsers(dest="action")
@@ -21,6 +23,7 @@ def register_models(sub: argparse._SubParsersAction) -> None:
                                                          "run as a point, the front on each cost axis, its sentence")
         p.add_argument("--json", action="store_true", help="JSON output")
         p.set_defaults(func=cmd_compare)
+    return md_sub
 
 
 def compare_report(dataset: str | None) -> dict[str, Any]:

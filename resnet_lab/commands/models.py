@@ -1,4 +1,5 @@
-"""`presets` and `summary`: the model presets and a model's parameters, FLOPs and stage table."""
+"""`presets` and `summary`: the model presets and a model's parameters, FLOPs and stage table; `models ...`: what
+is known of the presets as a whole (`models speed`: :mod:`.speed`)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sm.add_argument("--json", action="store_true", help="JSON output")
     sm.set_defaults(func=cmd_summary)
 
-    register_models(sub)
+    from . import speed
+
+    speed.register(register_models(sub))  # `models compare` and `models speed`
 
 
 def cmd_presets(args: argparse.Namespace) -> int:

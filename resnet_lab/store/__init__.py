@@ -4,8 +4,8 @@ with ``RESNET_LAB_DB=postgresql://...``, in a PostgreSQL database several server
 :class:`Store` opens the database (upgrading an older one in place, refusing a newer one) and hands out
 one accessor per kind of record: ``store.runs`` (trained models and their metrics), ``store.jobs`` (the
 one queue of background work), ``store.experiments``, ``store.people`` (a class's members) and ``store.datasets``
-(who uploaded each imported dataset), ``store.challenges`` (a class's challenges and their entries). Open one Store
-per process (or per thread).
+(who uploaded each imported dataset), ``store.challenges`` (a class's challenges and their entries),
+``store.model_speeds`` (each preset's measured speed, per device). Open one Store per process (or per thread).
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ from .datasets import DatasetRecord, DatasetStore
 from .db import BUSY_TIMEOUT_MS, SCHEMA_VERSION, Database, SchemaTooNew
 from .experiments import ExperimentStore
 from .jobs import DEDUPE_WINDOW_S, JobStore, QueueFull, slot_class
+from .model_speeds import ModelSpeedStore, Speed
 from .people import PeopleStore, Person
 from .records import ACTIVE, FINISHED, JOB_STATUSES, RESUMABLE, STATUSES, Experiment, Job, Run
 from .runs import RunStore, decimate
 
 __all__ = ["ACTIVE", "BUSY_TIMEOUT_MS", "DB_ENV", "DEDUPE_WINDOW_S", "FINISHED", "JOB_STATUSES", "RESUMABLE",
            "SCHEMA_VERSION", "STATUSES", "Database", "DatasetRecord", "Experiment", "Job", "Person", "QueueFull", "Run",
-           "SchemaTooNew", "Store", "database_url", "decimate", "slot_class"]
+           "SchemaTooNew", "Speed", "Store", "database_url", "decimate", "slot_class"]
 
 
 DB_ENV = "RESNET_LAB_DB"
@@ -65,6 +66,7 @@ class Store:
         self.people = PeopleStore(self.db)
         self.datasets = DatasetStore(self.db)
         self.challenges = ChallengeStore(self.db)
+        self.model_speeds = ModelSpeedStore(self.db)
 
     @property
     def path(self) -> Path | str:

@@ -17,7 +17,7 @@ from .db import SCHEMA, Database, _statements
 from .dialect import identity_tables
 
 TABLES = ("jobs", "runs", "metrics", "grad_norms", "run_layers", "experiments", "people", "turns", "datasets",
-          "challenges", "challenge_entries", "speeds")
+          "challenges", "challenge_entries", "speeds", "model_speeds")
 """Every table of the schema, in an order that meets its foreign keys but one (``jobs.run_id`` and ``runs.job_id``
 refer to each other): the keys are checked at the commit."""
 

@@ -31,7 +31,7 @@ from . import dialect
 BUSY_TIMEOUT_MS = 30_000
 DB_RETRY_ENV = "RESNET_LAB_DB_RETRY_S"  # how long a PostgreSQL store tries to reach its server again after a break
 DB_RETRY_S = 30.0
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """1: the unversioned layout (runs with ``twin_of``, a separate ``tasks`` table, absolute paths);
 2: one ``jobs`` table for every kind of background work (a training job may span several devices:
 ``world_size`` processes, its ``slot`` one per process), runs linked to their job and partner, paths
@@ -45,7 +45,9 @@ fingerprint (the same job finished earlier is offered instead of training a copy
 5: ``challenges`` (a class's challenges opened from a form or a file) and ``challenge_entries`` (a student's run
 submitted to one, with its public and private scores on the hidden split);
 6: a job's ``host``: the machine (and Ray node) its worker said hello from, so a lab whose workers run on several
-machines judges a worker by its heartbeat, not by a pid of another machine, and shows where each job runs."""
+machines judges a worker by its heartbeat, not by a pid of another machine, and shows where each job runs;
+7: ``model_speeds``: each model preset's measured training images/s, batch-1 latency and batch-64 images/s, kept per
+device (by its name) and preset (:mod:`.model_speeds`)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -190,6 +192,21 @@ CREATE TABLE IF NOT EXISTS speeds (
     samples INTEGER NOT NULL,
     updated_at REAL NOT NULL,
     PRIMARY KEY (device, key)
+);
+CREATE TABLE IF NOT EXISTS model_speeds (
+    device_name TEXT NOT NULL,
+    preset TEXT NOT NULL,
+    device TEXT NOT NULL,
+    train_images_per_s REAL NOT NULL,
+    latency_ms REAL NOT NULL,
+    images_per_s REAL NOT NULL,
+    batch INTEGER NOT NULL,
+    infer_batch INTEGER NOT NULL,
+    image_size INTEGER NOT NULL,
+    detail_json TEXT NOT NULL,
+    job_id INTEGER,
+    measured_at REAL NOT NULL,
+    PRIMARY KEY (device_name, preset)
 );
 """
 
@@ -389,8 +406,16 @@ def _v5_to_v6(con: Any, home: Path) -> None:
         con.execute("ALTER TABLE jobs ADD COLUMN host TEXT")
 
 
+def _v6_to_v7(con: Any, home: Path) -> None:
+    """Model speeds measured per device: one new table (its key, device name and preset, indexes it by device);
+    nothing else changes. Written in SQLite's types, which PostgreSQL's connection translates (:func:`.dialect.ddl`)."""
+    for stmt in _statements(SCHEMA):
+        if stmt.startswith("CREATE TABLE IF NOT EXISTS model_speeds"):
+            con.execute(stmt)
+
+
 MIGRATIONS: dict[int, Callable[[Any, Path], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4,
-                                                      4: _v4_to_v5, 5: _v5_to_v6}
+                                                      4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7}
 """version -> the step that upgrades a database of that version to the next one. A step gets the transaction's
 connection (SQLite's, or PostgreSQL's :class:`.dialect.Connection`: ``_dialect(con)`` tells) and the lab home; it
 writes portable SQL (``ALTER TABLE ... ADD COLUMN`` and ``CREATE TABLE`` in SQLite's types are translated), and

@@ -17,6 +17,7 @@ import streamlit as st
 
 from ..experiments.budget import DEFAULT_TRAIN_IMAGES, NOT_MEASURED, Budget, answer, answer_sentence
 from ..experiments.choose import AXES, datasets_of, front_of, run_points
+from ..experiments.speed import lab_device_name, measured
 from ..fmt import csv_text
 from ..models.presets import model_label
 from ..models.published import TABLE6, TABLE6_SOURCE, TORCHVISION_SOURCE, imagenet_rows
@@ -27,11 +28,12 @@ from .cache import cached_summary
 from .charts import show_chart
 from .identity import me, owner_label
 from .session import store
+from .speed import measure_missing, speed_panel
 
 KEY = "build_choose"
 PANEL_LABEL = "Choose: which ResNet for my budget?"
 NOT_MEASURED_TEXT = "not measured on this device yet"
-TABS = ("Published", "Your runs", "Budget")
+TABS = ("Published", "Your runs", "Budget", "Speed on this device")
 
 
 def _built(spec: ModelSpec, size: int) -> list[Built]:
@@ -86,10 +88,10 @@ def _budget(points: list, speeds: Mapping[str, Any], device_name: str | None,
     if not speeds:
         st.info(f"Speeds are {NOT_MEASURED_TEXT}{where}: the time limits answer \"{NOT_MEASURED}\" until they are.",
                 icon=":material/speed:")
-        st.button("Measure the presets' speed on this device", key=f"{KEY}_measure", on_click=measure,
-                  disabled=measure is None, icon=":material/timer:",
-                  help="A short background job on the one queue; the page never times anything itself."
-                  if measure is not None else "The speed measurement is not available in this lab yet.")
+    st.button("Measure the presets' speed on this device" if not speeds else "Measure the presets not measured yet",
+              key=f"{KEY}_measure", on_click=measure, disabled=measure is None, icon=":material/timer:",
+              help="A short background job on the one queue; the page never times anything itself."
+              if measure is not None else "The speed measurement is not available in this lab yet.")
     c = st.columns(3)
     max_ms = _number(c[0], f"At most ms per image{where}", f"{KEY}_ms", "Batch-1 inference latency.", 1.0)
     max_mb = _number(c[1], "At most MB of weights", f"{KEY}_mb", "float32 weights: parameters × 4 bytes.", 10.0)
@@ -111,6 +113,15 @@ def _budget(points: list, speeds: Mapping[str, Any], device_name: str | None,
                        key=f"{KEY}_answer_csv", icon=":material/download:", on_click="ignore")
 
 
+def _this_device() -> tuple[dict[str, Any], str, Callable[[], None]]:
+    """The presets' speeds measured on the lab's device, its name, and the callback that queues the speed job for
+    the presets not measured yet (:mod:`resnet_lab.experiments.speed`: the page only reads its records)."""
+    from ..jobs import slots
+
+    name = lab_device_name(slots.default_device())
+    return measured(store(), name), name, lambda: measure_missing(None, False)
+
+
 def choose_panel(spec: ModelSpec, size: int, speeds: Mapping[str, Any] | None = None,
                  device_name: str | None = None, measure: Callable[[], None] | None = None) -> None:
     """The panel, closed until opened (see the module docstring). ``speeds``: preset -> measured speed on this
@@ -122,7 +133,7 @@ def choose_panel(spec: ModelSpec, size: int, speeds: Mapping[str, Any] | None = 
     with panel:
         st.caption("Accuracy against cost: what others published, what your runs reached, and which presets fit "
                    "your limits.")
-        published, runs, budget = st.tabs(TABS, key=f"{KEY}_tab", on_change="rerun")  # only the open one runs
+        published, runs, budget, speed = st.tabs(TABS, key=f"{KEY}_tab", on_change="rerun")  # only the open one runs
         if published.open:
             with published:
                 _published(_built(spec, size))
@@ -131,7 +142,12 @@ def choose_panel(spec: ModelSpec, size: int, speeds: Mapping[str, Any] | None = 
                 _runs()
         if budget.open:
             with budget:
-                _budget(run_points(store()), speeds or {}, device_name, measure)
+                if speeds is None:  # this device's measured speeds (the speed job's records), and its button
+                    speeds, device_name, measure = _this_device()
+                _budget(run_points(store()), speeds, device_name, measure)
+        if speed.open:
+            with speed:
+                speed_panel(key=f"{KEY}_")
 
 
 __all__ = ["KEY", "NOT_MEASURED_TEXT", "PANEL_LABEL", "choose_panel"]

@@ -71,7 +71,29 @@ def test_the_open_panel_shows_published_charts_with_sources_and_the_built_model(
     assert any("No finished run yet" in i.value for i in open_build(choose=True, tab="Your runs").info)
     at = open_build(choose=True, tab="Budget")
     assert any(NOT_MEASURED_TEXT in i.value for i in at.info)
-    assert at.button(key=f"{KEY}_measure").disabled  # the hook the speed job wires
+    assert not at.button(key=f"{KEY}_measure").disabled  # it queues the speed job (below)
+
+
+def test_the_budget_reads_this_devices_measured_speeds_and_its_button_queues_the_rest(lab_home, monkeypatch,
+                                                                                       no_workers_left):
+    from resnet_lab.experiments.speed import lab_device_name
+    from resnet_lab.store import Speed
+
+    monkeypatch.setenv("RESNET_LAB_GPU_COUNT", "0")
+    s = Store()
+    name = lab_device_name("cpu")
+    s.model_speeds.record(Speed("resnet20", "cpu", name, 400.0, 4.0, 900.0, 64, 1.0, image_size=32))
+    at = open_build(choose=True, tab="Budget")
+    at.number_input(key=f"{KEY}_ms").set_value(5.0).run()
+    answer = answer_of(at)
+    row = answer[answer["preset"] == "resnet20"]
+    assert set(row["verdict"]) == {"fits"} and list(row["ms per image"]) == [4.0]  # measured here: it fits 5 ms
+    assert set(answer[answer["preset"] == "resnet32"]["verdict"]) == {"not measured"}
+    at.button(key=f"{KEY}_measure").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    (job,) = s.jobs.list(kinds=["speed"])
+    assert "resnet20" not in job.params["presets"] and "resnet32" in job.params["presets"]
+    s.close()
 
 
 def test_the_budget_answers_and_never_drops_an_unmeasured_preset():

@@ -17,6 +17,7 @@ PROCESS_MODULES = {
     "downloads/test_download_processes.py",
     "experiments/test_experiments_landscape.py",
     "experiments/test_experiments_landscape_path.py",
+    "experiments/test_speed_processes.py",
     "jobs/test_jobs_faults.py",
     "jobs/test_jobs_groups.py",
     "jobs/test_jobs_processes.py",

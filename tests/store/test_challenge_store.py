@@ -24,15 +24,15 @@ def test_a_schema_4_home_gains_the_challenge_tables_and_keeps_its_records(tmp_pa
     assert len(people_before) == 1
     con.close()
     s = Store(db)
-    assert s.db.con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert s.db.con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
     assert s.challenges.list() == [] and s.challenges.entries("x") == []
     assert [tuple(r) for r in s.db.con.execute("SELECT * FROM people").fetchall()] == people_before
     s.close()
     con = sqlite3.connect(db)
-    con.execute("PRAGMA user_version=7")
+    con.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     con.commit()
     con.close()
-    with pytest.raises(SchemaTooNew, match="schema version 7"):
+    with pytest.raises(SchemaTooNew, match=f"schema version {SCHEMA_VERSION + 1}"):
         Store(db)
 
 

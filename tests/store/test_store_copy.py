@@ -6,7 +6,7 @@ import json
 
 from resnet_lab.identity import MACHINE, Identity
 from resnet_lab.jobs.turns import claim
-from resnet_lab.store import Store
+from resnet_lab.store import Speed, Store
 from resnet_lab.store.challenges import ChallengeStore
 from resnet_lab.store.copy import TABLES
 from tests.helpers.cli import run_cli
@@ -30,6 +30,8 @@ def a_lab(s: Store) -> None:
     s.runs.update(a, ckpt_best=str(s.home / "runs" / str(a) / "best.json"), best={"val/acc": 0.75})
     s.jobs.finish(job, "done")
     s.jobs.learn_speed("cpu", "resnet20", 10.0, 100)
+    s.model_speeds.record(Speed("resnet20", "cpu", "CPU: Test (2 cores)", 300.0, 4.0, 900.0, 64, 3.0, job_id=job,
+                                detail={"train_steps": 5}))
     s.experiments.create("degradation", "deg", {"depths": [20]}, [job])
     s.people.create("Ann", "hash-ann")
     s.datasets.record("shapes", ANN, 1234)

@@ -63,7 +63,7 @@ def old_home(request, tmp_path, monkeypatch):
 def test_an_old_home_keeps_its_datasets_owners_after_the_upgrade(old_home):
     records = {p: p.read_bytes() for p in (old_home / "datasets").rglob(".lab.json")}
     s = Store(old_home / "runs.db")
-    assert s.db.con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert s.db.con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
     assert [r.name for r in s.datasets.list()] == ["anns", "cli", "nosize"]
     assert s.datasets.owner_of("anns") == ("class:1", "Ann <b>") and s.datasets.get("anns").upload_bytes == 1234
     assert s.datasets.owner_of("cli") == ("local", "this machine")

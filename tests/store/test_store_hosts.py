@@ -18,7 +18,7 @@ def test_a_schema_5_home_gains_the_host_of_its_jobs_and_keeps_them(lab_home):
     before = con.execute("SELECT * FROM jobs").fetchall()
     con.close()
     s = Store(db)
-    assert s.db.con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert s.db.con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
     assert [tuple(r)[:-1] for r in s.db.con.execute("SELECT * FROM jobs").fetchall()] == before
     got = s.jobs.get(job)
     assert got.host is None and got.params == {"points": 3} and got.status == "queued"
@@ -34,7 +34,7 @@ def test_a_schema_5_database_on_postgresql_gains_the_host_too(pg_url, lab_home):
     s.db.con.execute("UPDATE lab_schema SET version=5")
     s.close()
     s = Store(pg_url)
-    assert s.db.con.execute("SELECT version FROM lab_schema").fetchone()[0] == SCHEMA_VERSION == 6
+    assert s.db.con.execute("SELECT version FROM lab_schema").fetchone()[0] == SCHEMA_VERSION == 7
     assert s.jobs.get(job).host is None and s.jobs.get(job).params == {"points": 3}
     s.jobs.started(job, 99, 1.0, host="gpu-2 ray:5f0c1e2a")
     assert s.jobs.get(job).host == "gpu-2 ray:5f0c1e2a"

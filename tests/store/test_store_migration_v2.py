@@ -52,7 +52,7 @@ def test_an_old_home_opens_upgraded_with_every_record_intact(old_home):
     old_cols = {t: columns(db, t) for t in tables}
     before = {t: raw(db, f"SELECT {', '.join(old_cols[t])} FROM {t} ORDER BY rowid") for t in tables}
     s = Store(db)
-    assert raw(db, "PRAGMA user_version") == [(SCHEMA_VERSION,)] and SCHEMA_VERSION == 6
+    assert raw(db, "PRAGMA user_version") == [(SCHEMA_VERSION,)] and SCHEMA_VERSION == 7
     for t in tables:  # every row, every old column, exactly as it was
         assert raw(db, f"SELECT {', '.join(old_cols[t])} FROM {t} ORDER BY rowid") == before[t], t
         assert before[t], t
