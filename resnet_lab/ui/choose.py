@@ -29,6 +29,7 @@ from .charts import show_chart
 from .identity import me, owner_label
 from .session import store
 from .speed import measure_missing, speed_panel
+from .widgets import choice
 
 KEY = "build_choose"
 PANEL_LABEL = "Choose: which ResNet for my budget?"
@@ -63,8 +64,9 @@ def _runs() -> None:
                 icon=":material/scatter_plot:")
         return
     c = st.columns(2)
-    dataset = c[0].selectbox("Dataset", datasets_of(points), key=f"{KEY}_dataset")
-    axis = c[1].radio("Cost", list(AXES), format_func=lambda a: AXES[a].label, key=f"{KEY}_axis", horizontal=True)
+    dataset = choice(c[0].selectbox, "Dataset", datasets_of(points), key=f"{KEY}_dataset")
+    axis = choice(c[1].radio, "Cost", list(AXES), format_func=lambda a: AXES[a].label, key=f"{KEY}_axis",
+                  horizontal=True)
     mine = [p for p in points if p.dataset == dataset]
     who = me()
     names = {p.run_id: owner_label(p.owner, p.owner_name, who) for p in mine}

@@ -81,7 +81,8 @@ def speed_panel(presets: Sequence[str] | None = None, key: str = "") -> None:
                "the median time of one image, and images/s in batches of 64 (random images, after a warm-up). "
                "On a machine busy with other work the figures are lower.")
     rows = speed_rows(speeds, names)
-    st.dataframe({c: [r[i] for r in rows] for i, c in enumerate(COLUMNS)}, hide_index=True, key=f"{key}speed_table")
+    st.dataframe({c: [r[i] for r in rows] for i, c in enumerate(COLUMNS)}, hide_index=True, key=f"{key}speed_table",
+                 placeholder="—")
     st.download_button("Download as CSV", csv_text(COLUMNS, rows), file_name="speeds.csv", mime="text/csv",
                        key=f"{key}speed_csv")
     missing = [n for n in names if n not in speeds]
