@@ -42,6 +42,8 @@ JOINED_KEY = "_lab_just_joined"  # show the personal link prominently once, righ
 LESSON_KEY = "_lab_lesson_id"  # the lesson this session follows (an id, set by resnet_lab.ui.lesson): kept in links
 LESSON_ERROR_KEY = "_lab_lesson_error"
 URL_SEEN_KEY = "_lab_identity_url_seen"  # the ?me= / ?lesson= values last applied, so each is read once
+AUTH_KEY = "_lab_auth_configured"  # (when asked, the answer) of auth_configured, kept AUTH_CHECK_S in the session
+AUTH_CHECK_S = 10.0
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9_\-]{8,128}")  # a personal token as it may appear in a link
 MAX_SECRET_CHARS = 200  # a teacher token is the teacher's own choice of text, at most this long
@@ -91,12 +93,20 @@ def settings() -> ClassSettings:
 
 def auth_configured() -> bool:
     """Is Streamlit's login set up (an ``[auth]`` section in the secrets)? ``st.secrets`` raises when there is
-    no secrets file at all, so ask whether one loaded first."""
+    no secrets file at all, so ask whether one loaded first. Every rerun of every page asks (a live panel's tick
+    too), and without a secrets file Streamlit looks for one on every call (a tenth of a class server's CPU with 30
+    pages open), so the answer is kept in the session for AUTH_CHECK_S."""
+    kept = st.session_state.get(AUTH_KEY)
+    now = time.monotonic()
+    if kept is not None and now - kept[0] < AUTH_CHECK_S:
+        return kept[1]
     secrets = st.secrets
     try:
-        return bool(secrets.load_if_toml_exists()) and "auth" in secrets
+        answer = bool(secrets.load_if_toml_exists()) and "auth" in secrets
     except (FileNotFoundError, KeyError):  # StreamlitSecretNotFoundError is a FileNotFoundError
-        return False
+        answer = False
+    st.session_state[AUTH_KEY] = (now, answer)
+    return answer
 
 
 def current_mode() -> str:
