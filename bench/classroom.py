@@ -538,7 +538,7 @@ def page_traffic(students: list[Student], sent_at: list[list[float]], where: dic
                  ) -> dict[str, dict]:
     """What the pages sent in the windows ``where`` ((t0, t1) in time.time() -> where the server was), pooled by
     that place: messages/s by kind, and per page the fragments that ticked and its ticks/s (the design: 2
-    fragments, 1/FAST_S + 1/TABLE_S a second). ``sent_at``: each page's own clock of its sends (REPORTER_JS), in
+    fragments, 1/fast_pace(N) + 1/TABLE_S a second). ``sent_at``: each page's own clock of its sends (REPORTER_JS), in
     ms: Playwright hands this script a page's events only during its calls, late under load, so counting them as
     they arrive would put a window's messages in the next."""
     places = sorted(set(where.values()))
@@ -708,7 +708,8 @@ def watching(args: argparse.Namespace, server: AppServer, store: Any, browser: A
             **traffic["own"],
             "ticks_per_s_per_page_server_apart": traffic["apart"]["ticks_per_s_per_page"] if "apart" in traffic
             else None,
-            "expected_ticks_per_s": round(len(students) / live.FAST_S + len(students) / live.TABLE_S, 2),
+            "expected_ticks_per_s": round(len(students) / live.fast_pace(len(students)) + len(students) / live.TABLE_S,
+                                          2),
             "exception_boxes": sum(reports.boxes.get(s.tag, 0) for s in students),
             "websocket_connections_per_page": sorted(s.connections for s in students),
             "websocket_connections_by_kind": {kind: sorted(s.connections for s in students if s.kind == kind)

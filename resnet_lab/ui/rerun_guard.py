@@ -87,6 +87,14 @@ def decide(session_id: str, client_state: Any, has_fragment: Any) -> str:
     return "run" if admit(session_id, fragment_id) else "drop"
 
 
+def live_sessions(within_s: float = 10.0, now: float | None = None) -> int:
+    """How many sessions of this server had a timer rerun accepted in the last ``within_s`` seconds: the live
+    views open now (what :func:`resnet_lab.ui.session.fast_pace` shares the server's ticks among)."""
+    now = time.monotonic() if now is None else now
+    with _lock:
+        return len({sid for (sid, _), at in _last.items() if now - at <= within_s})
+
+
 def note_pace(session_id: str, fragment_id: str, every: float) -> None:
     """The server told the browser to rerun ``fragment_id`` every ``every`` seconds."""
     with _lock:

@@ -11,9 +11,11 @@ class keeps thirty of them open, so what one costs the server when nothing chang
   or two; the shared caches stay small for the same reason;
 - **pace** — a view refreshes fast only while a job it shows is running (:data:`FAST_S`), slower while it
   waits in the queue (:data:`QUEUED_S`), and with nothing active it only looks every :data:`IDLE_S` for a
-  job started elsewhere (another tab, the CLI). A fragment's ``run_every`` is fixed by a full run of the
-  page, so when a tick sees a job start or end it reruns the page once, which sets the new pace
-  (:func:`live_fragment`);
+  job started elsewhere (another tab, the CLI). "Fast" is shared: the server gives all its live views together
+  about :data:`LIVE_TICKS_PER_S` fast ticks a second, so with a whole class watching each view steps down to
+  2.5 s, then 4 s (:func:`fast_pace`: one page, or 18, still get 1.5 s; a training run keeps its core when 30
+  watch it). A fragment's ``run_every`` is fixed by a full run of the page, so when a tick sees a job start or
+  end, or the class grow past a step, it reruns the page once, which sets the new pace (:func:`live_fragment`);
 - **early ticks cost nothing** — whatever a browser does (a starved laptop, a WebSocket that delivers several
   beats at once), a timer rerun that reaches the server sooner than half its fragment's pace is dropped before
   Streamlit starts a script run, and a timer of a fragment the page no longer has is stopped at the browser
@@ -48,7 +50,9 @@ from .cache import SharedResults
 
 rerun_guard.install()  # timer reruns sooner than their pace cost the server nothing (see there)
 
-FAST_S = 1.5  # a job shown is running: its curves grow
+FAST_S = 1.5  # a job shown is running: its curves grow (with few views open; see fast_pace)
+PACE_STEPS = (FAST_S, 2.5, 4.0)  # a running job's pace as more views share the server
+LIVE_TICKS_PER_S = 12.0  # the fast ticks a second the server gives its live views together (about 7% of a core)
 QUEUED_S = 3.0  # a job shown waits in the queue: its place changes only as other jobs start and end
 IDLE_S = 20.0  # nothing shown is active: a slow look for a job started elsewhere
 TABLE_S = 10.0  # the runs table while some run is active
@@ -146,12 +150,21 @@ def queue_place(s: Store, job: Job) -> Forecast | None:
 # --- pace ----------------------------------------------------------------------------------------------
 
 
+def fast_pace(live: int | None = None) -> float:
+    """The pace of a view whose job runs, with ``live`` views open on this server (default: those that ticked in
+    the last 10 s, :func:`resnet_lab.ui.rerun_guard.live_sessions`): the first step of :data:`PACE_STEPS` at which
+    they all together stay within :data:`LIVE_TICKS_PER_S`."""
+    live = rerun_guard.live_sessions() if live is None else live
+    want = live / LIVE_TICKS_PER_S
+    return next((step for step in PACE_STEPS if step >= want), PACE_STEPS[-1])
+
+
 def poll_every(statuses: Iterable[str]) -> float:
-    """How often a live view refreshes, from the statuses of the jobs it shows: fast while one runs, slower
-    while one waits, rarely with none active."""
+    """How often a live view refreshes, from the statuses of the jobs it shows: fast while one runs (shared with
+    the other live views: :func:`fast_pace`), slower while one waits, rarely with none active."""
     shown = set(statuses)
     if "running" in shown:
-        return FAST_S
+        return fast_pace()
     if "queued" in shown:
         return QUEUED_S
     return IDLE_S
@@ -168,10 +181,15 @@ def live_fragment(view: Callable[..., Iterable[str]], statuses: Iterable[str], *
         return idle if every == IDLE_S else every
 
     every = pace(statuses)
+    running = "running" in set(statuses)
 
     def tick(*a: Any) -> None:
         shown = list(view(*a))
-        if pace(shown) != every:
+        now = pace(shown)
+        # a job started or ended (another kind of pace), or more views share the server (a slower step): the page
+        # reruns once to set it; a class growing smaller speeds the views up at their next full run
+        if ("running" in shown) != running or (not running and now != every) or \
+                (running and now is not None and every is not None and now > every):
             st.rerun(scope="app")
 
     tick.__qualname__ = f"live_fragment.{getattr(view, '__qualname__', 'view')}"  # one fragment id per view

@@ -159,6 +159,25 @@ def test_the_pace_follows_the_statuses_shown():
     assert live.poll_every(["queued", "running"]) == live.FAST_S < live.QUEUED_S < live.IDLE_S
 
 
+def test_a_running_jobs_pace_steps_down_as_more_views_share_the_server(monkeypatch):
+    from resnet_lab.ui import rerun_guard
+
+    # the server's fast ticks stay within LIVE_TICKS_PER_S, whatever the class size
+    assert [live.fast_pace(n) for n in (0, 1, 18, 19, 30, 31, 48, 49, 200)] == \
+        [1.5, 1.5, 1.5, 2.5, 2.5, 4.0, 4.0, 4.0, 4.0]
+    for n in (1, 18, 30, 48):
+        assert n / live.fast_pace(n) <= live.LIVE_TICKS_PER_S
+    # the live views are the sessions whose timer reruns the guard admitted in the last 10 s
+    monkeypatch.setattr(rerun_guard, "_last", {})
+    monkeypatch.setattr(rerun_guard, "_stats", {})
+    for i in range(30):
+        assert rerun_guard.admit(f"s{i}", "panel", now=100.0 + i / 10)
+        assert rerun_guard.admit(f"s{i}", "table", now=100.0 + i / 10)
+    assert rerun_guard.live_sessions(now=103.0) == 30 and rerun_guard.live_sessions(now=112.0) == 10
+    monkeypatch.setattr(rerun_guard, "live_sessions", lambda: 30)
+    assert live.poll_every(["running"]) == 2.5 and live.poll_every(["queued"]) == live.QUEUED_S
+
+
 def test_the_runs_table_names_owners_as_text_and_filters_mine(monkeypatch, lab_home):
     from resnet_lab.classroom.people import join_class
     from resnet_lab.classroom.settings import load_settings
