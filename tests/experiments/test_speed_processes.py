@@ -3,11 +3,14 @@ presets and keeps every figure under this machine's device name; asked again, no
 
 import json
 import subprocess
+
+import pytest
 import sys
 from pathlib import Path
 
 from resnet_lab.experiments.speed import QUICK_PLAN, lab_device_name, measured, submit_speed
 from resnet_lab.store import Store
+from tests.helpers.homes import worker_store
 from tests.helpers.waiting import wait_job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,3 +50,34 @@ def test_the_measurement_needs_torch_and_no_other_package_of_the_lab():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.fixture
+def workers(lab_home, monkeypatch):
+    yield from worker_store(monkeypatch, jobs_per_cpu=1)
+
+
+def test_a_killed_speed_worker_is_interrupted_and_its_resume_measures_only_the_rest(workers):
+    """speed's SIGKILL -> interrupted -> resume test (tests/jobs/test_jobs_faults.py asks every kind for one)."""
+    import os
+    import signal
+
+    from resnet_lab import jobs
+    from resnet_lab.identity import MACHINE
+    from tests.helpers.waiting import wait_for
+
+    s = workers
+    presets = ["resnet20", "plain20", "resnet32", "plain32"]
+    job_id = submit_speed(s, presets, "cpu", plan=QUICK_PLAN)
+    wait_for(lambda: s.jobs.get(job_id).status == "running" and s.jobs.get(job_id).progress >= 1, store=s,
+             timeout=300, what="the first preset measured")
+    first = dict(measured(s, "cpu"))
+    os.kill(s.jobs.get(job_id).pid, signal.SIGKILL)
+    wait_for(lambda: s.jobs.get(job_id).status == "interrupted", store=s, timeout=120, what="interrupted")
+    jobs.resume(job_id, s, by=MACHINE)
+    job = wait_job(s, job_id, timeout=300)
+    wait_for(lambda: not jobs.pid_alive(job.pid), what="the resumed worker to exit")
+    assert job.status == "done", job.error
+    speeds = measured(s, "cpu")
+    assert sorted(speeds) == sorted(presets)
+    assert all(speeds[p] == first[p] for p in first)  # what was measured before the kill was kept, not redone

@@ -42,7 +42,8 @@ QUICK = TrainConfig(epochs=1, batch_size=64, lr=0.05, log_every=2, grad_norm_eve
 KILL_TESTED = {"train": "tests/jobs/test_jobs_processes.py", "landscape": "tests/jobs/test_jobs_processes.py",
                "interpolation": "tests/jobs/test_jobs_processes.py", "finetune": "tests/jobs/test_jobs_faults.py",
                "download": "tests/downloads/test_download_processes.py",
-               "challenge": "tests/experiments/test_challenge_scoring.py"}
+               "challenge": "tests/experiments/test_challenge_scoring.py",
+               "speed": "tests/experiments/test_speed_processes.py"}
 """Every kind of job, and where its worker is SIGKILLed, found interrupted and resumed."""
 
 
