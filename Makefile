@@ -83,15 +83,19 @@ $(AXE):
 axe: $(AXE)
 
 # Both test targets run pytest beside a throwaway PostgreSQL server (stopped at the end, whatever happened; pytest's
-# exit code is theirs): tests/helpers/with_pg.sh.
+# exit code is theirs): tests/helpers/with_pg.sh. With bytecode written (__pycache__, git-ignored), whatever a
+# machine's PYTHONDONTWRITEBYTECODE says: the suite starts hundreds of Pythons (job workers, app servers, the CLI),
+# each of which would compile the lab's modules anew (0.25 s a job worker), and each pytest worker would rewrite
+# every test module's asserts anew (pytest keeps them only where bytecode is written).
+TEST_ENV := env -u PYTHONDONTWRITEBYTECODE
 test: browser axe postgres nginx
-	tests/helpers/with_pg.sh $(PYTEST)
+	$(TEST_ENV) tests/helpers/with_pg.sh $(PYTEST)
 
 # The tier a developer runs on every change: unit tests and the pages through AppTest (tiers: tests/helpers/tiers.py)
 # but the tests marked slow. Left out: those, the process tier (job workers, the CLI as a real command, bench
 # scripts) and the browser tier; `make test` runs them all.
 test-fast: dev postgres
-	tests/helpers/with_pg.sh $(PYTEST) -m "(unit or app) and not slow"
+	$(TEST_ENV) tests/helpers/with_pg.sh $(PYTEST) -m "(unit or app) and not slow"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from resnet_lab.ui.common import PAGES
+from tests.helpers.browser import settle
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
@@ -49,8 +50,7 @@ def blocking(findings: list[dict]) -> list[str]:
 
 def _settled(page: Page, heading: str) -> None:
     expect(page.get_by_role("heading", name=heading, exact=True).first).to_be_visible(timeout=60_000)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"] [class*=\"Running\"]')")
-    page.wait_for_timeout(500)
+    settle(page)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from resnet_lab.ui.common import PAGES
+from tests.helpers.browser import scroll_through, settle
 
 CUT_TEXT = """() => {
   // every element showing text that its box cuts: wider content than the box while clipping (ellipsis or hidden)
@@ -66,15 +67,11 @@ def small_page(browser):
 
 
 def _settle(page: Page) -> None:
-    """Wait until the script run ends, scroll through the whole page (lazy parts draw), and back to the top."""
+    """Wait until the script run ends and the page is still, scroll through the whole page (lazy parts draw), and
+    back to the top."""
     page.wait_for_selector('[data-testid="stMain"]')
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"] [class*=\"Running\"]')")
-    page.wait_for_timeout(1500)
-    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-    for y in range(0, height + 900, 700):
-        page.evaluate(f"() => document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, {y})")
-        page.wait_for_timeout(150)
-    page.wait_for_timeout(500)
+    settle(page)
+    scroll_through(page)
 
 
 def _no_exception_box(page: Page) -> None:
