@@ -15,26 +15,29 @@ PYTEST := $(PY) -m pytest -n $(TEST_WORKERS)
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# pip byte-compiles what it installs one file at a time (about half a minute of one core here, torch mostly); the
-# same compilation on every core instead. What does not compile on this Python (torch's samples of 3.12 syntax) is
-# left as pip leaves it, so compileall's status is not the install's.
+# Packages are installed by scripts/install.sh: pip's sources and settings, uv's speed where it can (it unpacks
+# wheels on every core), pip itself where it cannot. Not byte-compiled file by file (pip's default, or compileall:
+# about half a minute of CPU, mostly torch modules nothing imports): one Python imports what the lab's processes
+# import at start and writes their bytecode, whatever PYTHONDONTWRITEBYTECODE says (a fifth of the modules);
+# torch._dynamo is there because every torch optimizer imports it on first use.
+INSTALL := sh scripts/install.sh $(PY)
 $(VENV)/.deps: requirements.txt | $(PY)
-	$(PY) -m pip install --no-compile -r requirements.txt
-	$(PY) -c "import compileall, sysconfig; \
-		compileall.compile_dir(sysconfig.get_paths()['purelib'], quiet=2, workers=0)"
+	$(INSTALL) requirements.txt
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -c "import torch, torch._dynamo, torchvision, captum.attr, streamlit, \
+		plotly.graph_objects, pandas, safetensors.torch, PIL.Image"
 	touch $@
 
-# Test tools, Ray (the cluster tests start a two-node cluster on this machine) and TensorBoard's writer, in one pip
-# run; `make run` needs none of them. --no-compile: Ray's 240 MB of modules took pip 20 s to byte-compile, of which
-# the tests import a small part (compiled once, on first import).
+# Test tools, Ray (the cluster tests start a two-node cluster on this machine) and TensorBoard's writer, in one
+# install; `make run` needs none of them. Not byte-compiled: Ray's 240 MB of modules took pip 20 s to compile, of
+# which the tests import a small part (compiled once, on first import).
 $(VENV)/.dev-deps: requirements-dev.txt requirements-tensorboard.txt $(VENV)/.deps
-	$(PY) -m pip install --no-compile -r requirements-dev.txt -r requirements-tensorboard.txt
+	$(INSTALL) requirements-dev.txt requirements-tensorboard.txt
 	touch $@ $(VENV)/.tensorboard-deps
 
 # Optional extra: TensorBoard, for `python -m resnet_lab export-tensorboard --run ID DIR`. The test setup installs it
 # too, so that command's test runs in `make test`.
 $(VENV)/.tensorboard-deps: requirements-tensorboard.txt $(VENV)/.deps
-	$(PY) -m pip install -r requirements-tensorboard.txt
+	$(INSTALL) requirements-tensorboard.txt
 	touch $@
 
 venv: $(VENV)/.deps
