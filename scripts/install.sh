@@ -19,6 +19,7 @@ if "$py" -m pip install -q --no-compile "uv==0.13.10" >/dev/null 2>&1; then
     for u in $(pip_cfg extra-index-url); do set -- "$@" --extra-index-url "$u"; done
     for u in $(pip_cfg find-links); do set -- "$@" --find-links "$u"; done
     for c in $(pip_cfg constraint); do set -- "$@" --constraint "$c"; done
+    case $(pip_cfg no-index | tail -n 1) in 1 | [Tt]rue | [Yy]es | [Oo]n) set -- "$@" --no-index ;; esac
     # shellcheck disable=SC2086
     if "$(dirname "$py")/uv" pip install "$@" $reqs; then
         exit 0

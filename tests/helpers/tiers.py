@@ -14,6 +14,7 @@ PROCESS_MODULES = {
     "test_cli_processes.py",
     "test_cli_landscape.py",
     "test_export.py",
+    "test_install_script.py",
     "downloads/test_download_processes.py",
     "experiments/test_experiments_landscape.py",
     "experiments/test_experiments_landscape_path.py",
