@@ -33,12 +33,14 @@ NODE = dict(num_cpus=1, num_gpus=1, object_store_memory=80 * 2 ** 20)  # a small
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A head node and a second node, one fake GPU each, with GCS noticing a lost node within a few seconds."""
+    """A head node and a second node, one fake GPU each, with GCS noticing a lost node within a few seconds (ten
+    missed checks of half a second: with three, a head node whose beats lagged on a busy 2-core machine was once
+    declared dead too, and nothing could run)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
         c = Cluster(initialize_head=True, head_node_args={
             **NODE, "include_dashboard": False,
-            "_system_config": {"health_check_period_ms": 500, "health_check_failure_threshold": 3}})
+            "_system_config": {"health_check_period_ms": 500, "health_check_failure_threshold": 10}})
         second = c.add_node(**NODE)
         c.wait_for_nodes()
         c.second = second
